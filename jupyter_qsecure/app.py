@@ -1,0 +1,67 @@
+"""The server extension: loads the policy, wires the guard into the ContentsManager,
+registers the audit event schemas and the REST handlers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Unicode
+
+from . import events
+from ._version import __version__
+from .config import Policy, PolicyError, load_policy
+from .guard import BypassStore, SaveGuard, UploadStage
+from .handlers import handlers
+
+
+class QSecureApp(ExtensionApp):
+    """jupyter-qsecure's server extension."""
+
+    name = "jupyter_qsecure"
+    version = __version__
+    description = "Secure notebooks: leak guard, secrets, provenance, signatures."
+    load_other_extensions = True
+
+    data_dir = Unicode(
+        help="Where jupyter-qsecure keeps its state (bypasses); defaults to <jupyter data dir>/qsecure.",
+    ).tag(config=True)
+
+    policy: Policy
+    save_guard: SaveGuard
+    upload_stage: UploadStage
+
+    def _state_dir(self) -> Path:
+        return Path(self.data_dir) if self.data_dir else Path(jupyter_data_dir()) / "qsecure"
+
+    def initialize_settings(self) -> None:
+        """Load the policy and build the guard; a bad policy keeps the safe defaults
+        (guard on, blocking) and says what to fix."""
+        try:
+            self.policy = load_policy()
+        except PolicyError as error:
+            self.log.error("jupyter-qsecure: %s. Using the built-in defaults (guard on) until it is fixed.", error)
+            self.policy = Policy()
+        event_logger = self.serverapp.event_logger
+        for schema in events.schema_files():
+            event_logger.register_event_schema(schema)
+        guard_policy = self.policy.guard
+        self.save_guard = SaveGuard(
+            guard_policy,
+            Path(self.serverapp.root_dir),
+            BypassStore(guard_policy.bypass_store or self._state_dir() / "bypasses.json"),
+            emit=self._emit,
+            log=self.log,
+        )
+        self.upload_stage = UploadStage(guard_policy.max_bytes)
+        self.serverapp.contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
+        self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
+
+    def _emit(self, schema_id: str, data: dict[str, Any]) -> None:
+        self.serverapp.event_logger.emit(schema_id=schema_id, data=data)
+
+    def initialize_handlers(self) -> None:
+        """The guarded contents API and the /qsecure/ REST API."""
+        self.handlers.extend(handlers())

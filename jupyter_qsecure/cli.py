@@ -1,0 +1,168 @@
+"""``jupyter qsecure ...``: the command line. Exit codes: 0 fine, 1 findings or a failed
+check, 2 usage or unreadable input."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.application import JupyterApp
+from traitlets import Bool, Enum, Unicode, TraitError
+from traitlets.config.loader import ArgumentError
+
+from ._version import __version__
+from .config import PolicyError, load_policy
+from .guard import RULES, Allowlist, AllowlistError, Baseline, Scanner
+from .guard.report import exit_code, json_report, sarif_report, scan_files, text_lines
+
+USAGE_ERROR = 2
+
+
+class UsageError(Exception):
+    """Wrong arguments or unusable configuration: printed on one line, exit code 2."""
+
+
+class _Subcommand(JupyterApp):
+    """Common behaviour: no config file writing, usage errors as exit code 2."""
+
+    version = __version__
+
+    def initialize(self, argv: Any = None) -> None:
+        try:
+            super().initialize(argv)
+        except (ArgumentError, TraitError) as error:
+            raise UsageError(str(error)) from None
+
+    def run(self) -> int:
+        """Do the work and return the exit code."""
+        raise NotImplementedError
+
+
+class ScanApp(_Subcommand):
+    """Scan notebooks and files (folders recursively) for credentials."""
+
+    name = "jupyter-qsecure-scan"
+    description = """Scan notebooks and files for credentials.
+
+    jupyter qsecure scan [--format text|json|sarif] [--baseline FILE] PATH...
+
+    Exit code 0 when clean, 1 when a credential is found, 2 on usage errors or a file that
+    cannot be scanned (each gets one line on stderr and the scan goes on). Findings show a
+    masked preview and a fingerprint, never the value."""
+    examples = """
+    jupyter qsecure scan analysis.ipynb
+    jupyter qsecure scan --format sarif --baseline .secrets.baseline . > qsecure.sarif
+    """
+
+    format = Enum(["text", "json", "sarif"], default_value="text", help="Report format.").tag(config=True)
+    baseline = Unicode("", help="A detect-secrets .secrets.baseline whose secrets are accepted.").tag(config=True)
+    use_policy = Bool(True, help="Apply the [guard] settings of qsecure.toml (disabled rules, limits).").tag(config=True)
+
+    aliases = {"format": "ScanApp.format", "baseline": "ScanApp.baseline"}
+    flags = {"no-policy": ({"ScanApp": {"use_policy": False}}, "Ignore qsecure.toml.")}
+
+    def run(self) -> int:
+        if not self.extra_args:
+            raise UsageError("name at least one file or folder to scan, e.g. `jupyter qsecure scan .`")
+        rules = RULES
+        max_bytes = None
+        if self.use_policy:
+            try:
+                guard = load_policy().guard
+            except PolicyError as error:
+                raise UsageError(str(error)) from None
+            rules = tuple(rule for rule in RULES if rule.id not in guard.disabled_rules)
+            max_bytes = guard.max_bytes
+        allowlist = Allowlist()
+        if self.baseline:
+            try:
+                allowlist = Allowlist([Baseline.load(Path(self.baseline))])
+            except AllowlistError as error:
+                raise UsageError(str(error)) from None
+        scanner = Scanner.with_rules(rules, allowlist=allowlist)
+        if max_bytes:
+            scanner.max_bytes = max_bytes
+        reports = []
+        for report in scan_files(scanner, [Path(arg) for arg in self.extra_args]):
+            reports.append(report)
+            if report.error:
+                print(f"{report.path}: error: {report.error}", file=sys.stderr)
+            elif report.skipped and report.path in {Path(arg) for arg in self.extra_args}:
+                print(f"{report.path}: skipped: {report.skipped}", file=sys.stderr)
+            if self.format == "text":
+                for line in text_lines(report):
+                    print(line)
+        if self.format == "json":
+            print(json.dumps(json_report(reports), indent=2))
+        elif self.format == "sarif":
+            print(json.dumps(sarif_report(reports, Path.cwd()), indent=2))
+        found = sum(len(report.findings) for report in reports)
+        with_findings = sum(1 for report in reports if report.findings)
+        errors = sum(1 for report in reports if report.error)
+        summary = f"{found} finding(s) in {with_findings} of {len(reports)} file(s)"
+        if errors:
+            summary += f"; {errors} file(s) could not be scanned"
+        print(summary, file=sys.stderr)
+        return exit_code(reports)
+
+
+class RulesApp(_Subcommand):
+    """List the credential formats the guard detects."""
+
+    name = "jupyter-qsecure-rules"
+    description = "List the rules of the leak guard: id and kind (use ids in guard.disabled_rules)."
+
+    def run(self) -> int:
+        for rule in RULES:
+            print(f"{rule.id:32} {rule.kind}")
+        return 0
+
+
+class QSecureCLI(JupyterApp):
+    """The ``jupyter qsecure`` command."""
+
+    name = "jupyter-qsecure"
+    version = __version__
+    description = "jupyter-qsecure: secure notebooks. Subcommands: scan, rules."
+    subcommands = {
+        "scan": (ScanApp, ScanApp.description.splitlines()[0]),
+        "rules": (RulesApp, RulesApp.description.splitlines()[0]),
+    }
+
+    def start(self) -> None:
+        if self.subapp is None:
+            print("Usage: jupyter qsecure SUBCOMMAND ... (subcommands: " + ", ".join(self.subcommands) + ")", file=sys.stderr)
+            self.exit(USAGE_ERROR)
+        super().start()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``jupyter-qsecure``: run a subcommand and return its exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    app = QSecureCLI()
+    try:
+        try:
+            app.initialize(argv)
+        except SystemExit as exit_:
+            # traitlets exits with 1 on a bad option value; for us that is a usage error.
+            return USAGE_ERROR if exit_.code == 1 else (exit_.code if isinstance(exit_.code, int) else 0)
+        subapp = app.subapp
+        if subapp is None:
+            app.start()
+            return 0
+        assert isinstance(subapp, _Subcommand)
+        code = subapp.run()
+    except UsageError as error:
+        print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+        code = USAGE_ERROR
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else USAGE_ERROR
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The one policy file, ``qsecure.toml``: where it is read from, what it may say, and errors
+that name the file, the key and what is expected.
+
+Policy is read only from trusted places: ``$QSECURE_CONFIG`` if set, else the first
+``qsecure.toml`` in the Jupyter config path (user, environment, system). Never from a
+notebook's folder: a cloned repository must not be able to change the policy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+POLICY_FILENAME = "qsecure.toml"
+ENV_POLICY = "QSECURE_CONFIG"
+
+
+class PolicyError(ValueError):
+    """A policy file that cannot be used. ``str()`` names the file, the key and the fix."""
+
+    def __init__(self, source: str, key: str | None, problem: str) -> None:
+        self.source = source
+        self.key = key
+        self.problem = problem
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """``[guard]``: how saves are scanned."""
+
+    enabled: bool = True
+    on_error: str = "block"
+    max_bytes: int = 100 * 1024 * 1024
+    baseline: Path | None = None
+    repo_baseline: bool = True
+    disabled_rules: tuple[str, ...] = ()
+    bypass_store: Path | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The whole policy; sections are added by the capabilities that use them."""
+
+    source: str = "(embedded defaults)"
+    guard: GuardPolicy = field(default_factory=GuardPolicy)
+
+
+def _expect(source: str, key: str, value: object, kind: type | tuple[type, ...], expected: str) -> Any:
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise PolicyError(source, key, f"expected {expected}, got {value!r}")
+    return value
+
+
+def _unknown_keys(source: str, section: str, table: Mapping[str, object], known: set[str]) -> None:
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise PolicyError(
+            source,
+            f"{section}.{unknown[0]}",
+            f"unknown key; known keys in [{section}] are: {', '.join(sorted(known))}",
+        )
+
+
+def _guard_policy(source: str, base: Path, table: object) -> GuardPolicy:
+    table = _expect(source, "guard", table, dict, "a table [guard]")
+    known = {"enabled", "on_error", "max_bytes", "baseline", "repo_baseline", "disabled_rules", "bypass_store"}
+    _unknown_keys(source, "guard", table, known)
+    defaults = GuardPolicy()
+    on_error = table.get("on_error", defaults.on_error)
+    if on_error not in ("block", "allow"):
+        raise PolicyError(source, "guard.on_error", f'expected "block" or "allow", got {on_error!r}')
+    max_bytes = _expect(source, "guard.max_bytes", table.get("max_bytes", defaults.max_bytes), int, "a whole number of bytes")
+    if max_bytes <= 0:
+        raise PolicyError(source, "guard.max_bytes", f"expected a positive number of bytes, got {max_bytes}")
+    rules = _expect(source, "guard.disabled_rules", table.get("disabled_rules", []), list, "a list of rule ids")
+    from .guard.rules import RULES_BY_ID
+
+    for rule in rules:
+        if rule not in RULES_BY_ID:
+            raise PolicyError(source, "guard.disabled_rules", f"unknown rule {rule!r}; see `jupyter qsecure rules`")
+
+    def path_of(key: str) -> Path | None:
+        value = table.get(key)
+        if value is None:
+            return None
+        text = _expect(source, f"guard.{key}", value, str, "a file path")
+        return (base / Path(text).expanduser()).resolve()
+
+    return GuardPolicy(
+        enabled=_expect(source, "guard.enabled", table.get("enabled", True), bool, "true or false"),
+        on_error=on_error,
+        max_bytes=max_bytes,
+        baseline=path_of("baseline"),
+        repo_baseline=_expect(source, "guard.repo_baseline", table.get("repo_baseline", True), bool, "true or false"),
+        disabled_rules=tuple(rules),
+        bypass_store=path_of("bypass_store"),
+    )
+
+
+def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = None) -> Policy:
+    """Parse and validate policy text; relative paths in it are relative to ``base``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(source, None, f"not valid TOML ({error})") from None
+    _unknown_keys(source, "(top level)", data, {"guard"})
+    base = base or Path.cwd()
+    guard = _guard_policy(source, base, data["guard"]) if "guard" in data else GuardPolicy()
+    return Policy(source=source, guard=guard)
+
+
+def trusted_policy_paths() -> list[Path]:
+    """Where a policy may come from, in order of precedence."""
+    env = os.environ.get(ENV_POLICY)
+    if env:
+        return [Path(env).expanduser()]
+    from jupyter_core.paths import jupyter_config_path
+
+    return [Path(directory) / POLICY_FILENAME for directory in jupyter_config_path()]
+
+
+def load_policy() -> Policy:
+    """The policy in force: the first trusted policy file, or the embedded defaults.
+
+    A ``$QSECURE_CONFIG`` that names a missing file is an error, not a silent default.
+    """
+    paths = trusted_policy_paths()
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if os.environ.get(ENV_POLICY):
+                raise PolicyError(str(path), None, f"${ENV_POLICY} names this file, which does not exist") from None
+            continue
+        except (OSError, UnicodeDecodeError) as error:
+            raise PolicyError(str(path), None, f"cannot read ({error})") from None
+        return parse_policy(text, str(path), path.parent)
+    return Policy()

@@ -1,0 +1,15 @@
+"""The audit trail's event schemas (jupyter_events), registered by the server extension."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+SCHEMA_DIR = Path(__file__).parent / "schemas"
+SCHEMA_BASE = "https://events.jupyter.org/jupyter_qsecure"
+SAVE_BLOCKED = f"{SCHEMA_BASE}/save-blocked/v1"
+SAVE_BYPASSED = f"{SCHEMA_BASE}/save-bypassed/v1"
+
+
+def schema_files() -> list[Path]:
+    """Every schema this package emits events with."""
+    return sorted(SCHEMA_DIR.glob("*.yaml"))

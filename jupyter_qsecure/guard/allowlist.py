@@ -1,0 +1,141 @@
+"""Ways to accept a finding, as users of detect-secrets and GitHub push protection know them.
+
+- ``pragma: allowlist secret`` on the line (or ``pragma: allowlist nextline secret`` above it),
+  handled by the engine;
+- a detect-secrets ``.secrets.baseline`` (matched by ``hashed_secret`` and file name);
+- a bypass by fingerprint with a reason, kept in a small JSON store (never the value).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from .findings import detect_secrets_hash, fingerprint
+
+BYPASS_REASONS = ("false_positive", "test_credential", "will_rotate")
+
+
+class AllowlistError(ValueError):
+    """A baseline or bypass store that cannot be read; the message names the file."""
+
+
+@dataclass
+class Baseline:
+    """The secrets a detect-secrets baseline accepts, by file (relative to the baseline's folder)."""
+
+    root: Path
+    hashes_by_file: dict[str, set[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> Baseline:
+        """Read a ``.secrets.baseline`` written by ``detect-secrets scan`` (any 1.x version)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise AllowlistError(f"{path}: cannot read the baseline ({error})") from None
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, dict):
+            raise AllowlistError(f"{path}: not a detect-secrets baseline (no 'results' object)")
+        baseline = cls(root=path.parent)
+        for filename, entries in results.items():
+            hashes = baseline.hashes_by_file.setdefault(str(PurePosixPath(filename)), set())
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, dict) and isinstance(entry.get("hashed_secret"), str):
+                    hashes.add(entry["hashed_secret"])
+        return baseline
+
+    def accepts(self, value: str, relative_path: str | None) -> bool:
+        """Whether the baseline lists this value for this file (any file if the path is unknown)."""
+        hashed = detect_secrets_hash(value)
+        if relative_path is None:
+            return any(hashed in hashes for hashes in self.hashes_by_file.values())
+        return hashed in self.hashes_by_file.get(str(PurePosixPath(relative_path)), set())
+
+    def relative(self, path: Path) -> str | None:
+        """``path`` relative to the baseline's folder, or ``None`` when outside it."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return None
+
+
+@dataclass(frozen=True)
+class Bypass:
+    """A finding a user accepted: its fingerprint, why, who, when, and where it was seen."""
+
+    fingerprint: str
+    reason: str
+    user: str
+    path: str
+    created: str
+
+
+class BypassStore:
+    """Bypasses by fingerprint, in a JSON file (atomically rewritten; safe across threads)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def load(self) -> list[Bypass]:
+        """Every recorded bypass; an absent file is an empty store."""
+        try:
+            raw = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise AllowlistError(f"{self.path}: cannot read the bypass store ({error})") from None
+        if not isinstance(raw, list):
+            raise AllowlistError(f"{self.path}: the bypass store must be a JSON list")
+        return [Bypass(**entry) for entry in raw if isinstance(entry, dict) and set(entry) == set(Bypass.__dataclass_fields__)]
+
+    def fingerprints(self) -> set[str]:
+        """The fingerprints currently bypassed."""
+        return {bypass.fingerprint for bypass in self.load()}
+
+    def add(self, fingerprint_: str, reason: str, user: str, path: str) -> Bypass:
+        """Record a bypass; ``reason`` is one of :data:`BYPASS_REASONS`."""
+        if reason not in BYPASS_REASONS:
+            raise ValueError(f"reason must be one of {', '.join(BYPASS_REASONS)}, not {reason!r}")
+        if len(fingerprint_) != 32 or any(c not in "0123456789abcdef" for c in fingerprint_):
+            raise ValueError("fingerprint must be the 32 hex digits a finding carries")
+        bypass = Bypass(fingerprint_, reason, user, path, datetime.now(timezone.utc).isoformat())
+        with self._lock:
+            entries = [asdict(existing) for existing in self.load()]
+            entries.append(asdict(bypass))
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".bypasses-")
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                json.dump(entries, stream, indent=1)
+            os.replace(temporary, self.path)
+        return bypass
+
+
+@dataclass
+class Allowlist:
+    """Everything that accepts a finding besides the inline pragma."""
+
+    baselines: list[Baseline] = field(default_factory=list)
+    bypassed: set[str] = field(default_factory=set)
+
+    def accepts(self, value: str, path: Path | None) -> bool:
+        """Whether a found value is accepted for the file at ``path``."""
+        if self.bypassed and fingerprint(value) in self.bypassed:
+            return True
+        for baseline in self.baselines:
+            relative = baseline.relative(path) if path is not None else None
+            if baseline.accepts(value, relative):
+                return True
+        return False
+
+    @classmethod
+    def from_files(cls, baselines: Iterable[Path]) -> Allowlist:
+        """An allowlist of the given baseline files."""
+        return cls(baselines=[Baseline.load(path) for path in baselines])

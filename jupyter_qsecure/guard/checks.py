@@ -1,0 +1,104 @@
+"""Value checks that tell a credential from a placeholder, a reference, a hash or a word."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from collections import Counter
+
+_PLACEHOLDER_WHOLE = re.compile(
+    r"""(?ix)^(?:
+        [x*._#-]+ | 0+ | 1234\w* | abc(?:def|123)\w* |
+        <[^>]*> | \[[^\]]*\] | \$\{[^}]*\} | \{\{[^}]*\}\} | \{[A-Za-z_][\w.-]*\} |
+        %\([^)]*\)[sd]? | \$[A-Za-z_]\w* | \$\([^)]*\) | %[A-Z_]+% |
+        none | null | nil | true | false | undefined | unset | empty | string | str | bytes |
+        password | passwd | secret | token | key | apikey | api_key | value | test | todo | tbd | fixme |
+        hidden | masked | redacted | changeme | change_me | required | optional
+    )$""",
+)
+_PLACEHOLDER_PART = re.compile(
+    r"""(?ix)
+        ^(?:your|my|insert|enter|replace|put|add|paste|set)[-_ .]? |
+        [-_ ](?:here|goes[-_ ]here)$ | _here\b |
+        x{5,} | \*{3,} | \.{3} | … | example | sample | dummy | placeholder | redacted | \bxxx\b |
+        \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\( |
+        ^(?:os\.)?(?:environ|getenv|getpass|input|keyring|secrets?\.)
+    """,
+)
+_WORDLIKE = re.compile(r"^[a-z]+(?:[-_. ][a-z]+)*$|^[A-Z]+(?:[-_. ][A-Z]+)*$|^[A-Z][a-z]+(?:[A-Z][a-z]+)*$")
+_ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+_DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?$")
+_CALL_OR_INDEX = re.compile(r"^[A-Za-z_][\w.]*\s*[(\[]")
+_PATHLIKE = re.compile(r"^(?:[~.]?/|[A-Za-z]:\\|\w+://)")
+_VERSION = re.compile(r"^v?\d+(?:\.\d+)+(?:[-+.]?\w+)?$")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_HEX = re.compile(r"^[0-9a-fA-F]+$")
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits of entropy per character of ``value``, as secret scanners compute it."""
+    if not value:
+        return 0.0
+    counts = Counter(value)
+    total = len(value)
+    return -sum(count / total * math.log2(count / total) for count in counts.values())
+
+
+def is_placeholder(value: str) -> bool:
+    """True for values people write in place of a credential: ``YOUR_API_KEY``, ``xxxx``,
+    ``<token>``, ``${VAR}``, ``changeme``, ``sk-...``."""
+    stripped = value.strip().strip("'\"")
+    if not stripped:
+        return True
+    if _PLACEHOLDER_WHOLE.match(stripped) or _PLACEHOLDER_PART.search(stripped):
+        return True
+    # One character repeated (aaaaaaaa, 00000000) or a simple run (abcdefgh) is no secret.
+    return len(set(stripped)) <= 2
+
+
+def is_reference(value: str) -> bool:
+    """True when the value names a secret held elsewhere instead of holding it:
+    an environment variable name, ``os.environ[...]``, a call, a dotted attribute."""
+    return bool(
+        _ENV_NAME.match(value)
+        or _DOTTED_NAME.match(value)
+        or _CALL_OR_INDEX.match(value)
+        or value.startswith(("$", "%", "@", "!", "&", "*"))
+    )
+
+
+def looks_random(value: str, min_entropy: float = 3.0) -> bool:
+    """A value that could be a generated credential: not a word, path, version, UUID or
+    reference; mixed character classes (or long hex); enough entropy."""
+    if is_placeholder(value) or is_reference(value):
+        return False
+    if _WORDLIKE.match(value) or _PATHLIKE.match(value) or _VERSION.match(value) or _UUID.match(value):
+        return False
+    if " " in value:
+        return False
+    classes = sum(
+        bool(re.search(pattern, value)) for pattern in ("[a-z]", "[A-Z]", "[0-9]", r"[^A-Za-z0-9]")
+    )
+    if classes < 2 and not (_HEX.match(value) and len(value) >= 32):
+        return False
+    return shannon_entropy(value) >= min_entropy
+
+
+def is_jwt(value: str) -> bool:
+    """True when the first two dot-separated parts decode to JSON objects, the first with ``alg``."""
+    parts = value.split(".")
+    if len(parts) < 3:
+        return False
+    try:
+        header = json.loads(_b64url(parts[0]))
+        payload = json.loads(_b64url(parts[1]))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return False
+    return isinstance(header, dict) and "alg" in header and isinstance(payload, dict)
+
+
+def _b64url(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))

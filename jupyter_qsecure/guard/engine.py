@@ -1,0 +1,174 @@
+"""The matching engine: find candidate lines fast, then confirm them with each rule's regex.
+
+All fragments are joined into one byte buffer. With Hyperscan (Vectorscan) every rule's
+trigger is matched in one pass over the buffer; without it, Python's ``re`` looks for each
+trigger in turn. Either way only the lines around a trigger are handed to the rule's full
+regular expression and check, so the cost of a scan is about one pass over the text.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from .rules import RULES, Rule
+from .walker import Fragment
+
+try:  # Vectorscan wheels exist for Linux and macOS on x86_64 and arm64.
+    import hyperscan
+except ImportError:  # pragma: no cover - exercised by the pure-Python engine test
+    hyperscan = None
+
+_PRAGMA = re.compile(r"pragma:\s*allowlist[ -]secret", re.IGNORECASE)
+_PRAGMA_NEXTLINE = re.compile(r"pragma:\s*allowlist[ -]nextline[ -]secret", re.IGNORECASE)
+#: A candidate line longer than this is only examined in a window around its trigger.
+_LONG_LINE = 4096
+_WINDOW_BEFORE = 320
+_WINDOW_AFTER = 800
+_MULTILINE_SPAN = 4096
+
+
+@dataclass(frozen=True)
+class Match:
+    """A confirmed credential inside the scanner. Holds the value: it never leaves the
+    guard package; :class:`~.findings.Finding` is what travels."""
+
+    rule: Rule
+    value: str
+    fragment: Fragment
+    line: int
+    allowlisted_inline: bool
+
+
+def _utf8_start(data: bytes, offset: int, floor: int) -> int:
+    while offset > floor and 0x80 <= data[offset] < 0xC0:
+        offset -= 1
+    return offset
+
+
+class Engine:
+    """Compiled rules, reusable across scans and threads (Hyperscan scratch is per call)."""
+
+    def __init__(self, rules: Sequence[Rule] = RULES, *, use_hyperscan: bool = True) -> None:
+        self.rules = tuple(rules)
+        self._database = None
+        self._triggers = [
+            re.compile(rule.trigger.encode(), re.IGNORECASE if rule.ignore_case else 0)
+            for rule in self.rules
+        ]
+        if use_hyperscan and hyperscan is not None:
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            database.compile(
+                expressions=[rule.trigger.encode() for rule in self.rules],
+                ids=list(range(len(self.rules))),
+                elements=len(self.rules),
+                flags=[
+                    hyperscan.HS_FLAG_CASELESS if rule.ignore_case else 0 for rule in self.rules
+                ],
+            )
+            self._database = database
+
+    @property
+    def uses_hyperscan(self) -> bool:
+        """Whether scans run on Hyperscan (else on Python's ``re``)."""
+        return self._database is not None
+
+    def _trigger_hits(self, data: bytes) -> set[tuple[int, int]]:
+        """(rule index, end offset) of every trigger occurrence, one per rule and line."""
+        hits: set[tuple[int, int]] = set()
+        if self._database is not None:
+
+            def on_match(rule_index: int, _start: int, end: int, _flags: int, _context: object) -> None:
+                hits.add((rule_index, end))
+
+            self._database.scan(data, match_event_handler=on_match)
+        else:
+            for rule_index, trigger in enumerate(self._triggers):
+                hits.update((rule_index, found.end()) for found in trigger.finditer(data))
+        return hits
+
+    def scan(self, fragments: Iterable[Fragment], *, config_text: bool = False) -> list[Match]:
+        """Every credential in the fragments. ``config_text`` enables the rules for unquoted
+        ``KEY=value`` lines (``.env``, ``.ini``, YAML), which in code would be references."""
+        fragment_list: list[Fragment] = []
+        encoded: list[bytes] = []
+        for fragment in fragments:
+            fragment_list.append(fragment)
+            encoded.append(fragment.text.encode("utf-8", "surrogatepass"))
+        if not fragment_list:
+            return []
+        data = b"\n".join(encoded)
+        starts: list[int] = []
+        position = 0
+        for chunk in encoded:
+            starts.append(position)
+            position += len(chunk) + 1
+
+        seen_windows: set[tuple[int, int]] = set()
+        found: dict[tuple[str, int, int], Match] = {}
+        for rule_index, end in sorted(self._trigger_hits(data)):
+            rule = self.rules[rule_index]
+            if rule.config_only and not config_text:
+                continue
+            index = bisect_right(starts, min(end, len(data)) - 1) - 1
+            frag_start = starts[index]
+            frag_end = frag_start + len(encoded[index])
+            line_start = max(data.rfind(b"\n", frag_start, max(frag_start, end - 1)) + 1, frag_start)
+            if rule.multiline:
+                window_start, window_end = line_start, min(frag_end, line_start + _MULTILINE_SPAN)
+            else:
+                line_end = data.find(b"\n", end - 1, frag_end)
+                line_end = frag_end if line_end < 0 else line_end
+                window_start, window_end = line_start, line_end
+                if line_end - line_start > _LONG_LINE:
+                    window_start = _utf8_start(data, max(line_start, end - _WINDOW_BEFORE), line_start)
+                    window_end = _utf8_start(data, min(line_end, end + _WINDOW_AFTER), window_start)
+            if (rule_index, window_start) in seen_windows:
+                continue
+            seen_windows.add((rule_index, window_start))
+            window = data[window_start:window_end].decode("utf-8", "surrogatepass")
+            for match in rule.regex.finditer(window):
+                if not rule.accepts(match):
+                    continue
+                prefix = window[: match.start("secret")].encode("utf-8", "surrogatepass")
+                offset = window_start + len(prefix)
+                found[(rule.id, index, offset)] = self._confirmed(
+                    rule, match.group("secret"), fragment_list[index], data, frag_start, offset
+                )
+        return self._one_per_value_and_line(found.values())
+
+    @staticmethod
+    def _confirmed(
+        rule: Rule, value: str, fragment: Fragment, data: bytes, frag_start: int, offset: int
+    ) -> Match:
+        line_start = max(data.rfind(b"\n", frag_start, offset) + 1, frag_start)
+        line_end = data.find(b"\n", offset)
+        line_end = len(data) if line_end < 0 else line_end
+        line_text = data[line_start:line_end]
+        allowlisted = bool(_PRAGMA.search(line_text.decode("utf-8", "replace")))
+        if not allowlisted and line_start > frag_start:
+            previous_start = max(data.rfind(b"\n", frag_start, line_start - 1) + 1, frag_start)
+            previous = data[previous_start : line_start - 1]
+            allowlisted = bool(_PRAGMA_NEXTLINE.search(previous.decode("utf-8", "replace")))
+        line = data.count(b"\n", frag_start, line_start) + 1
+        return Match(rule, value, fragment, line, allowlisted)
+
+    def _one_per_value_and_line(self, matches: Iterable[Match]) -> list[Match]:
+        """Where several rules found the same value on the same line, keep the first rule."""
+        order = {rule.id: position for position, rule in enumerate(self.rules)}
+        best: dict[tuple[int, int, str], Match] = {}
+        for match in matches:
+            key = (id(match.fragment), match.line, match.value)
+            current = best.get(key)
+            if current is None or order[match.rule.id] < order[current.rule.id]:
+                best[key] = match
+        return sorted(
+            best.values(),
+            key=lambda m: (
+                -1 if m.fragment.cell_index is None else m.fragment.cell_index,
+                m.fragment.field,
+                m.line,
+            ),
+        )

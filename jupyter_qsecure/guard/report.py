@@ -1,0 +1,189 @@
+"""Scan files and folders for the CLI and pre-commit, and write text, JSON or SARIF reports."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._version import __version__
+from .findings import Finding
+from .rules import RULES_BY_ID
+from .scanner import Scanner, ScanInputError, looks_binary
+
+#: Folders a recursive scan does not enter: version control, caches, environments.
+SKIPPED_DIRS = frozenset(
+    {".git", ".hg", ".svn", "node_modules", "__pycache__", ".ipynb_checkpoints", ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+)
+SKIPPED_FILES = frozenset({".secrets.baseline"})
+
+
+@dataclass
+class FileReport:
+    """The outcome for one file: its findings, or why it was not scanned."""
+
+    path: Path
+    findings: list[Finding] = field(default_factory=list)
+    error: str | None = None
+    skipped: str | None = None
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, bool]]:
+    """Files under the given paths, each with whether it was named explicitly."""
+    for path in paths:
+        if path.is_dir():
+            for folder, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+                for name in sorted(files):
+                    if name not in SKIPPED_FILES:
+                        yield Path(folder) / name, False
+        else:
+            yield path, True
+
+
+def scan_files(scanner: Scanner, paths: Iterable[Path]) -> Iterator[FileReport]:
+    """Scan each file; a file that cannot be scanned gets an error and the scan goes on."""
+    for path, explicit in iter_files(paths):
+        if not path.exists():
+            yield FileReport(path, error="no such file or folder")
+            continue
+        if path.is_symlink() and not explicit:
+            continue
+        try:
+            with path.open("rb") as stream:
+                head = stream.read(8192)
+        except OSError as error:
+            yield FileReport(path, error=f"cannot read ({error.strerror or error})")
+            continue
+        if looks_binary(head) and path.suffix != ".ipynb":
+            yield FileReport(path, skipped="binary file, not scanned")
+            continue
+        try:
+            result = scanner.scan_path(path)
+        except ScanInputError as error:
+            yield FileReport(path, error=str(error))
+            continue
+        yield FileReport(path, findings=result.findings)
+
+
+def exit_code(reports: Iterable[FileReport]) -> int:
+    """0 when clean, 1 when anything was found, 2 when a file could not be scanned."""
+    code = 0
+    for report in reports:
+        if report.error:
+            return 2
+        if report.findings:
+            code = 1
+    return code
+
+
+def text_lines(report: FileReport) -> Iterator[str]:
+    """``path: cell 3, line 2: GitHub token (ghp_…9fQ) [github-token]``, one a finding."""
+    for finding in report.findings:
+        where = finding.location.describe()
+        yield f"{report.path}: {where}: {finding.kind} ({finding.preview}) [{finding.rule}]"
+
+
+def json_report(reports: list[FileReport]) -> dict[str, Any]:
+    """The JSON report: one entry a file with findings or an error."""
+    return {
+        "version": __version__,
+        "files": [
+            {
+                "path": str(report.path),
+                **({"error": report.error} if report.error else {}),
+                **({"skipped": report.skipped} if report.skipped else {}),
+                "findings": [finding.to_json() for finding in report.findings],
+            }
+            for report in reports
+            if report.findings or report.error or report.skipped
+        ],
+    }
+
+
+def _physical_line(path: Path, finding: Finding) -> int:
+    """Where a finding sits in the file itself. For a notebook, the line of its cell's id
+    (or of the cell's start) in the JSON, so that code-scanning annotations land near it."""
+    if path.suffix != ".ipynb":
+        return finding.location.line
+    cell_id = finding.location.cell_id
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return 1
+    if cell_id:
+        position = text.find(json.dumps(cell_id))
+        if position >= 0:
+            return text.count("\n", 0, position) + 1
+    return 1
+
+
+def sarif_report(reports: list[FileReport], base: Path | None = None) -> dict[str, Any]:
+    """A SARIF 2.1.0 log, as GitHub code scanning accepts it."""
+    used_rules = sorted({finding.rule for report in reports for finding in report.findings})
+    results = []
+    for report in reports:
+        uri = report.path.as_posix()
+        if base is not None:
+            try:
+                uri = report.path.resolve().relative_to(base.resolve()).as_posix()
+            except ValueError:
+                pass
+        for finding in report.findings:
+            location: dict[str, Any] = {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": uri},
+                    "region": {"startLine": _physical_line(report.path, finding)},
+                }
+            }
+            if finding.location.cell_index is not None:
+                location["logicalLocations"] = [
+                    {"name": f"cell {finding.location.cell_index + 1}", "kind": "member", "fullyQualifiedName": f"{uri}#cell={finding.location.cell_index}"}
+                ]
+            results.append(
+                {
+                    "ruleId": finding.rule,
+                    "level": "error",
+                    "message": {"text": finding.describe()},
+                    "locations": [location],
+                    "partialFingerprints": {"qsecureFingerprint/v1": finding.fingerprint},
+                }
+            )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "jupyter-qsecure",
+                        "version": __version__,
+                        "informationUri": "https://github.com/jupyter-qsecure/jupyter-qsecure",
+                        "rules": [
+                            {
+                                "id": rule_id,
+                                "name": RULES_BY_ID[rule_id].kind,
+                                "shortDescription": {"text": f"{RULES_BY_ID[rule_id].kind} committed in a file"},
+                                "defaultConfiguration": {"level": "error"},
+                            }
+                            for rule_id in used_rules
+                        ],
+                    }
+                },
+                "results": results,
+                "invocations": [
+                    {
+                        "executionSuccessful": not any(report.error for report in reports),
+                        "toolExecutionNotifications": [
+                            {"level": "error", "message": {"text": f"{report.path}: {report.error}"}}
+                            for report in reports
+                            if report.error
+                        ],
+                    }
+                ],
+            }
+        ],
+    }

@@ -1,0 +1,165 @@
+"""Scan notebooks, contents models and files; report findings, never values."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from .allowlist import Allowlist
+from .engine import Engine, Match
+from .findings import Finding, Location, fingerprint, mask
+from .rules import RULES, Rule
+from .walker import Fragment, notebook_fragments, parse_notebook
+
+#: File name endings whose unquoted ``KEY=value`` lines are values, not references.
+CONFIG_SUFFIXES = frozenset(
+    {".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".toml", ".npmrc", ".pypirc", ".netrc", ".sh", ".bash", ".zsh", ".envrc"}
+)
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024
+
+
+class ScanInputError(ValueError):
+    """Input the scanner cannot read as text or as a notebook; the message says why."""
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a scan found: findings to report and how many were allowlisted."""
+
+    findings: list[Finding]
+    allowlisted: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.findings)
+
+
+def is_config_file(path: str | PurePosixPath | Path) -> bool:
+    """Whether unquoted ``KEY=value`` lines in this file hold values (``.env``, ``.ini``, YAML...)."""
+    name = PurePosixPath(str(path)).name.lower()
+    return name.startswith(".env") or PurePosixPath(name).suffix in CONFIG_SUFFIXES or name in {".npmrc", ".pypirc", ".netrc"}
+
+
+def decode_text(raw: bytes) -> str:
+    """Bytes as text: UTF-8 (with or without BOM), else Latin-1 so that no byte is lost and
+    ASCII credentials inside other encodings are still found."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def looks_binary(raw: bytes) -> bool:
+    """A NUL byte in the first 8 KiB marks a binary file, as git decides."""
+    return b"\x00" in raw[:8192]
+
+
+@dataclass
+class Scanner:
+    """The guard's scanner: one compiled engine, an allowlist, and the limits.
+
+    Thread-safe; build one and reuse it (compiling the rules takes a few milliseconds).
+    """
+
+    engine: Engine = field(default_factory=Engine)
+    allowlist: Allowlist = field(default_factory=Allowlist)
+    max_bytes: int = DEFAULT_MAX_BYTES
+
+    @classmethod
+    def with_rules(cls, rules: Sequence[Rule] = RULES, **kwargs: Any) -> Scanner:
+        """A scanner over a subset of rules (e.g. with some disabled by policy)."""
+        return cls(engine=Engine(rules), **kwargs)
+
+    def _report(self, matches: Iterable[Match], path: Path | None) -> ScanResult:
+        findings: list[Finding] = []
+        allowlisted = 0
+        for match in matches:
+            if match.allowlisted_inline or self.allowlist.accepts(match.value, path):
+                allowlisted += 1
+                continue
+            fragment = match.fragment
+            findings.append(
+                Finding(
+                    rule=match.rule.id,
+                    kind=match.rule.kind,
+                    preview=mask(match.value, match.rule.visible_prefix),
+                    fingerprint=fingerprint(match.value),
+                    location=Location(fragment.field, match.line, fragment.cell_index, fragment.cell_id),
+                )
+            )
+        return ScanResult(findings, allowlisted)
+
+    def scan_fragments(
+        self, fragments: Iterable[Fragment], *, path: Path | None = None, config_text: bool = False
+    ) -> ScanResult:
+        """Scan prepared fragments (for callers with their own walker)."""
+        return self._report(self.engine.scan(fragments, config_text=config_text), path)
+
+    def scan_notebook(self, notebook: object, *, path: Path | None = None) -> ScanResult:
+        """Scan a parsed notebook (a dict as nbformat or the contents API gives it)."""
+        return self.scan_fragments(notebook_fragments(notebook), path=path)
+
+    def scan_text(self, text: str, *, path: Path | None = None) -> ScanResult:
+        """Scan a text file's content. ``.ipynb`` text is parsed and walked as a notebook."""
+        if path is not None and path.suffix == ".ipynb":
+            try:
+                return self.scan_notebook(parse_notebook(text), path=path)
+            except ValueError:
+                pass  # not JSON: still text that may hold a credential
+        config = path is not None and is_config_file(path)
+        return self.scan_fragments([Fragment(text, "text")], path=path, config_text=config)
+
+    def scan_bytes(self, raw: bytes, *, path: Path | None = None) -> ScanResult:
+        """Scan a file's bytes; raises :class:`ScanInputError` for binary or oversized input."""
+        if len(raw) > self.max_bytes:
+            raise ScanInputError(f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})")
+        if looks_binary(raw):
+            raise ScanInputError("binary file (a NUL byte in its first 8 KiB); not scanned")
+        return self.scan_text(decode_text(raw), path=path)
+
+    def scan_model(self, model: dict[str, Any], *, path: Path | None = None) -> ScanResult:
+        """Scan a Jupyter contents model about to be written (notebook, text or base64 file)."""
+        content = model.get("content")
+        if content is None or model.get("type") == "directory":
+            return ScanResult([])
+        if model.get("type") == "notebook" or isinstance(content, (dict, list)):
+            return self.scan_notebook(content, path=path)
+        if not isinstance(content, str):
+            raise ScanInputError(f"unexpected content of type {type(content).__name__}")
+        if model.get("format") == "base64":
+            try:
+                raw = base64.b64decode(content.encode("ascii"), validate=False)
+            except (binascii.Error, ValueError, UnicodeEncodeError) as error:
+                raise ScanInputError(f"content is not valid base64 ({error})") from None
+            if looks_binary(raw):
+                return ScanResult([])  # images, archives: not text, nothing to read
+            if len(raw) > self.max_bytes:
+                raise ScanInputError(f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})")
+            return self.scan_text(decode_text(raw), path=path)
+        if len(content) > self.max_bytes:
+            raise ScanInputError(f"too large to scan ({len(content):,} characters; the limit is {self.max_bytes:,})")
+        return self.scan_text(content, path=path)
+
+    def scan_path(self, path: Path) -> ScanResult:
+        """Scan one file on disk; raises :class:`ScanInputError` with the reason it cannot."""
+        try:
+            size = path.stat().st_size
+            if size > self.max_bytes:
+                raise ScanInputError(f"too large to scan ({size:,} bytes; the limit is {self.max_bytes:,})")
+            raw = path.read_bytes()
+        except OSError as error:
+            raise ScanInputError(f"cannot read ({error.strerror or error})") from None
+        if path.suffix == ".ipynb":
+            if looks_binary(raw):
+                raise ScanInputError("not a notebook (binary content)")
+            try:
+                notebook = parse_notebook(decode_text(raw))
+            except ValueError as error:
+                raise ScanInputError(f"not a notebook: {error}") from None
+            if not isinstance(notebook, dict) or "cells" not in notebook and "worksheets" not in notebook:
+                raise ScanInputError("not a notebook (no 'cells' list)")
+            return self.scan_notebook(notebook, path=path)
+        return self.scan_bytes(raw, path=path)

@@ -1,0 +1,185 @@
+"""REST API under /qsecure/, and the guarded contents API.
+
+Handlers only translate HTTP to calls on the capabilities; every one is authenticated and
+authorized, and errors are JSON ``{reason, message, ...}``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler, path_regex
+from jupyter_server.services.contents.handlers import ContentsHandler
+from jupyter_server.utils import ensure_async
+from tornado import web
+
+from .guard import BYPASS_REASONS, UploadError
+from .guard.save_guard import BLOCKED_STATUS, SaveBlocked, ScanFailed
+
+if TYPE_CHECKING:
+    from .app import QSecureApp
+
+
+class QSecureHandlerMixin:
+    """Access to the extension app and JSON errors that carry a ``reason``."""
+
+    settings: dict[str, Any]
+
+    @property
+    def qsecure(self) -> QSecureApp:
+        app: QSecureApp = self.settings["jupyter_qsecure"]
+        return app
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, (SaveBlocked, ScanFailed)):
+            handler: Any = self
+            handler.set_header("Content-Type", "application/json")
+            handler.finish(json.dumps(error.to_json()))
+            return
+        super().write_error(status_code, **kwargs)  # type: ignore[misc]
+
+
+def _json_error(status: int, reason: str, message: str) -> web.HTTPError:
+    return web.HTTPError(status, message, reason=reason)
+
+
+class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):  # type: ignore[misc]
+    """Jupyter's contents API with the guard's findings in refused writes' JSON, chunked
+    uploads staged until the whole file is scanned, and directory copies scanned first.
+
+    Ordinary saves are guarded by the ContentsManager pre-save hook, whoever calls it; this
+    handler adds what a hook cannot see."""
+
+    @web.authenticated
+    @authorized
+    async def put(self, path: str = "") -> None:
+        model = self.get_json_body()
+        if model and model.get("chunk") is not None:
+            await self._staged_chunk(model, path)
+            return
+        await super().put(path)
+
+    async def _staged_chunk(self, model: dict[str, Any], path: str) -> None:
+        path = path.strip("/")
+        chunk = model["chunk"]
+        if not isinstance(chunk, int) or chunk == 0 or chunk < -1:
+            raise _json_error(400, "qsecure-bad-upload", f"chunk must be 1, 2, ... or -1, not {chunk!r}")
+        content = model.get("content")
+        if not isinstance(content, str):
+            raise _json_error(400, "qsecure-bad-upload", "a chunk needs string content")
+        user = self.current_user.username if self.current_user else ""
+        try:
+            whole = self.qsecure.upload_stage.add(user, path, chunk, content, model.get("format"))
+        except UploadError as error:
+            raise _json_error(BLOCKED_STATUS, "qsecure-bad-upload", str(error)) from None
+        if whole is None:
+            self.set_status(201 if chunk == 1 else 200)
+            self.finish(json.dumps(self._staged_model(path)))
+            return
+        final = {"type": "file", "format": "base64", "content": base64.b64encode(whole).decode("ascii")}
+        saved = await ensure_async(self.contents_manager.save(final, path))
+        self.set_status(201)
+        self._finish_model(saved)
+
+    def _staged_model(self, path: str) -> dict[str, Any]:
+        """A contents model for a chunk held in memory (JupyterLab only checks its shape)."""
+        from datetime import datetime, timezone
+
+        now = datetime.now(timezone.utc).isoformat()
+        return {
+            "name": path.rsplit("/", 1)[-1],
+            "path": path,
+            "type": "file",
+            "writable": True,
+            "created": now,
+            "last_modified": now,
+            "mimetype": None,
+            "content": None,
+            "format": None,
+            "size": None,
+            "hash": None,
+            "hash_algorithm": None,
+        }
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str = "") -> None:
+        model = self.get_json_body()
+        copy_from = model.get("copy_from") if model else None
+        if isinstance(copy_from, str):
+            await self._check_directory_copy(copy_from.strip("/"))
+        await super().post(path)
+
+    async def _check_directory_copy(self, source: str) -> None:
+        """Copying a folder copies files the server never saw: scan them first."""
+        cm = self.contents_manager
+        if not await ensure_async(cm.dir_exists(source)):
+            return
+        root = Path(cm.root_dir)
+        guard = self.qsecure.save_guard
+        for file in sorted((root / source).rglob("*")):
+            if file.is_file() and not file.is_symlink():
+                relative = file.relative_to(root).as_posix()
+                guard.check({"type": "file", "format": "base64", "content": base64.b64encode(file.read_bytes()).decode("ascii")}, relative)
+
+
+class BypassHandler(QSecureHandlerMixin, APIHandler):  # type: ignore[misc]
+    """``POST /qsecure/bypass``: accept a finding by fingerprint, with a reason (audited)."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    def post(self) -> None:
+        body = self.get_json_body() or {}
+        fingerprint = body.get("fingerprint")
+        reason = body.get("reason")
+        path = body.get("path", "")
+        if not isinstance(fingerprint, str) or not isinstance(reason, str) or not isinstance(path, str):
+            raise _json_error(
+                400,
+                "qsecure-bad-request",
+                f"send JSON {{fingerprint, reason, path}}; reason is one of {', '.join(BYPASS_REASONS)}",
+            )
+        try:
+            self.qsecure.save_guard.bypass(fingerprint, reason, path)
+        except ValueError as error:
+            raise _json_error(400, "qsecure-bad-request", str(error)) from None
+        self.set_status(201)
+        self.finish(json.dumps({"fingerprint": fingerprint, "reason": reason, "path": path.strip("/")}))
+
+
+class ScanHandler(QSecureHandlerMixin, APIHandler):  # type: ignore[misc]
+    """``POST /qsecure/scan``: the findings the guard would report for a contents model,
+    without saving (the frontend checks before it saves)."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    def post(self) -> None:
+        body = self.get_json_body() or {}
+        model = body.get("model")
+        path = body.get("path", "")
+        if not isinstance(model, dict) or not isinstance(path, str):
+            raise _json_error(400, "qsecure-bad-request", "send JSON {path, model} with a contents model")
+        try:
+            self.qsecure.save_guard.check(model, path, audit=False)
+        except SaveBlocked as blocked:
+            self.finish(json.dumps({"path": blocked.path, "findings": blocked.to_json()["findings"]}))
+            return
+        self.finish(json.dumps({"path": path.strip("/"), "findings": []}))
+
+
+def handlers() -> list[tuple[str, type]]:
+    """The extension's routes (the server prefixes its base URL)."""
+    return [
+        (rf"/api/contents{path_regex}", GuardedContentsHandler),
+        (r"/qsecure/bypass", BypassHandler),
+        (r"/qsecure/scan", ScanHandler),
+    ]
