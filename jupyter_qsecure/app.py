@@ -39,12 +39,17 @@ class QSecureApp(ExtensionApp):
     def initialize_settings(self) -> None:
         """Load the policy and build the guard; a bad policy keeps the safe defaults
         (guard on, blocking) and says what to fix."""
+        assert self.serverapp is not None
         try:
             self.policy = load_policy()
         except PolicyError as error:
-            self.log.error("jupyter-qsecure: %s. Using the built-in defaults (guard on) until it is fixed.", error)
+            self.log.error(
+                "jupyter-qsecure: %s. Using the built-in defaults (guard on) until it is fixed.",
+                error,
+            )
             self.policy = Policy()
         event_logger = self.serverapp.event_logger
+        assert event_logger is not None
         for schema in events.schema_files():
             event_logger.register_event_schema(schema)
         guard_policy = self.policy.guard
@@ -60,6 +65,7 @@ class QSecureApp(ExtensionApp):
         self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
 
     def _emit(self, schema_id: str, data: dict[str, Any]) -> None:
+        assert self.serverapp is not None and self.serverapp.event_logger is not None
         self.serverapp.event_logger.emit(schema_id=schema_id, data=data)
 
     def initialize_handlers(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from jupyter_core.application import JupyterApp
-from traitlets import Bool, Enum, Unicode, TraitError
+from traitlets import Bool, Enum, TraitError, Unicode
 from traitlets.config.loader import ArgumentError
 
 from ._version import __version__
@@ -56,16 +56,24 @@ class ScanApp(_Subcommand):
     jupyter qsecure scan --format sarif --baseline .secrets.baseline . > qsecure.sarif
     """
 
-    format = Enum(["text", "json", "sarif"], default_value="text", help="Report format.").tag(config=True)
-    baseline = Unicode("", help="A detect-secrets .secrets.baseline whose secrets are accepted.").tag(config=True)
-    use_policy = Bool(True, help="Apply the [guard] settings of qsecure.toml (disabled rules, limits).").tag(config=True)
+    format = Enum(["text", "json", "sarif"], default_value="text", help="Report format.").tag(
+        config=True
+    )
+    baseline = Unicode(
+        "", help="A detect-secrets .secrets.baseline whose secrets are accepted."
+    ).tag(config=True)
+    use_policy = Bool(
+        True, help="Apply the [guard] settings of qsecure.toml (disabled rules, limits)."
+    ).tag(config=True)
 
     aliases = {"format": "ScanApp.format", "baseline": "ScanApp.baseline"}
     flags = {"no-policy": ({"ScanApp": {"use_policy": False}}, "Ignore qsecure.toml.")}
 
     def run(self) -> int:
         if not self.extra_args:
-            raise UsageError("name at least one file or folder to scan, e.g. `jupyter qsecure scan .`")
+            raise UsageError(
+                "name at least one file or folder to scan, e.g. `jupyter qsecure scan .`"
+            )
         rules = RULES
         max_bytes = None
         if self.use_policy:
@@ -133,7 +141,12 @@ class QSecureCLI(JupyterApp):
 
     def start(self) -> None:
         if self.subapp is None:
-            print("Usage: jupyter qsecure SUBCOMMAND ... (subcommands: " + ", ".join(self.subcommands) + ")", file=sys.stderr)
+            print(
+                "Usage: jupyter qsecure SUBCOMMAND ... (subcommands: "
+                + ", ".join(self.subcommands)
+                + ")",
+                file=sys.stderr,
+            )
             self.exit(USAGE_ERROR)
         super().start()
 
@@ -147,7 +160,11 @@ def main(argv: list[str] | None = None) -> int:
             app.initialize(argv)
         except SystemExit as exit_:
             # traitlets exits with 1 on a bad option value; for us that is a usage error.
-            return USAGE_ERROR if exit_.code == 1 else (exit_.code if isinstance(exit_.code, int) else 0)
+            return (
+                USAGE_ERROR
+                if exit_.code == 1
+                else (exit_.code if isinstance(exit_.code, int) else 0)
+            )
         subapp = app.subapp
         if subapp is None:
             app.start()

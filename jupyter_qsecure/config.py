@@ -18,7 +18,7 @@ from typing import Any
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 POLICY_FILENAME = "qsecure.toml"
 ENV_POLICY = "QSECURE_CONFIG"
@@ -56,7 +56,9 @@ class Policy:
     guard: GuardPolicy = field(default_factory=GuardPolicy)
 
 
-def _expect(source: str, key: str, value: object, kind: type | tuple[type, ...], expected: str) -> Any:
+def _expect(
+    source: str, key: str, value: object, kind: type | tuple[type, ...], expected: str
+) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise PolicyError(source, key, f"expected {expected}, got {value!r}")
     return value
@@ -72,23 +74,47 @@ def _unknown_keys(source: str, section: str, table: Mapping[str, object], known:
         )
 
 
-def _guard_policy(source: str, base: Path, table: object) -> GuardPolicy:
-    table = _expect(source, "guard", table, dict, "a table [guard]")
-    known = {"enabled", "on_error", "max_bytes", "baseline", "repo_baseline", "disabled_rules", "bypass_store"}
+def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
+    table: dict[str, Any] = _expect(source, "guard", value, dict, "a table [guard]")
+    known = {
+        "enabled",
+        "on_error",
+        "max_bytes",
+        "baseline",
+        "repo_baseline",
+        "disabled_rules",
+        "bypass_store",
+    }
     _unknown_keys(source, "guard", table, known)
     defaults = GuardPolicy()
     on_error = table.get("on_error", defaults.on_error)
     if on_error not in ("block", "allow"):
-        raise PolicyError(source, "guard.on_error", f'expected "block" or "allow", got {on_error!r}')
-    max_bytes = _expect(source, "guard.max_bytes", table.get("max_bytes", defaults.max_bytes), int, "a whole number of bytes")
+        raise PolicyError(
+            source, "guard.on_error", f'expected "block" or "allow", got {on_error!r}'
+        )
+    max_bytes = _expect(
+        source,
+        "guard.max_bytes",
+        table.get("max_bytes", defaults.max_bytes),
+        int,
+        "a whole number of bytes",
+    )
     if max_bytes <= 0:
-        raise PolicyError(source, "guard.max_bytes", f"expected a positive number of bytes, got {max_bytes}")
-    rules = _expect(source, "guard.disabled_rules", table.get("disabled_rules", []), list, "a list of rule ids")
+        raise PolicyError(
+            source, "guard.max_bytes", f"expected a positive number of bytes, got {max_bytes}"
+        )
+    rules = _expect(
+        source, "guard.disabled_rules", table.get("disabled_rules", []), list, "a list of rule ids"
+    )
     from .guard.rules import RULES_BY_ID
 
     for rule in rules:
         if rule not in RULES_BY_ID:
-            raise PolicyError(source, "guard.disabled_rules", f"unknown rule {rule!r}; see `jupyter qsecure rules`")
+            raise PolicyError(
+                source,
+                "guard.disabled_rules",
+                f"unknown rule {rule!r}; see `jupyter qsecure rules`",
+            )
 
     def path_of(key: str) -> Path | None:
         value = table.get(key)
@@ -102,7 +128,9 @@ def _guard_policy(source: str, base: Path, table: object) -> GuardPolicy:
         on_error=on_error,
         max_bytes=max_bytes,
         baseline=path_of("baseline"),
-        repo_baseline=_expect(source, "guard.repo_baseline", table.get("repo_baseline", True), bool, "true or false"),
+        repo_baseline=_expect(
+            source, "guard.repo_baseline", table.get("repo_baseline", True), bool, "true or false"
+        ),
         disabled_rules=tuple(rules),
         bypass_store=path_of("bypass_store"),
     )
@@ -141,7 +169,9 @@ def load_policy() -> Policy:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
             if os.environ.get(ENV_POLICY):
-                raise PolicyError(str(path), None, f"${ENV_POLICY} names this file, which does not exist") from None
+                raise PolicyError(
+                    str(path), None, f"${ENV_POLICY} names this file, which does not exist"
+                ) from None
             continue
         except (OSError, UnicodeDecodeError) as error:
             raise PolicyError(str(path), None, f"cannot read ({error})") from None

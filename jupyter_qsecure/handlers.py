@@ -48,7 +48,7 @@ def _json_error(status: int, reason: str, message: str) -> web.HTTPError:
     return web.HTTPError(status, message, reason=reason)
 
 
-class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):  # type: ignore[misc]
+class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     """Jupyter's contents API with the guard's findings in refused writes' JSON, chunked
     uploads staged until the whole file is scanned, and directory copies scanned first.
 
@@ -62,26 +62,31 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):  # type: ign
         if model and model.get("chunk") is not None:
             await self._staged_chunk(model, path)
             return
-        await super().put(path)
+        await ensure_async(super().put(path))
 
     async def _staged_chunk(self, model: dict[str, Any], path: str) -> None:
         path = path.strip("/")
         chunk = model["chunk"]
         if not isinstance(chunk, int) or chunk == 0 or chunk < -1:
-            raise _json_error(400, "qsecure-bad-upload", f"chunk must be 1, 2, ... or -1, not {chunk!r}")
+            raise _json_error(
+                400, "qsecure-bad-upload", f"chunk must be 1, 2, ... or -1, not {chunk!r}"
+            )
         content = model.get("content")
         if not isinstance(content, str):
             raise _json_error(400, "qsecure-bad-upload", "a chunk needs string content")
-        user = self.current_user.username if self.current_user else ""
         try:
-            whole = self.qsecure.upload_stage.add(user, path, chunk, content, model.get("format"))
+            whole = self.qsecure.upload_stage.add(path, chunk, content, model.get("format"))
         except UploadError as error:
             raise _json_error(BLOCKED_STATUS, "qsecure-bad-upload", str(error)) from None
         if whole is None:
             self.set_status(201 if chunk == 1 else 200)
             self.finish(json.dumps(self._staged_model(path)))
             return
-        final = {"type": "file", "format": "base64", "content": base64.b64encode(whole).decode("ascii")}
+        final = {
+            "type": "file",
+            "format": "base64",
+            "content": base64.b64encode(whole).decode("ascii"),
+        }
         saved = await ensure_async(self.contents_manager.save(final, path))
         self.set_status(201)
         self._finish_model(saved)
@@ -113,7 +118,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):  # type: ign
         copy_from = model.get("copy_from") if model else None
         if isinstance(copy_from, str):
             await self._check_directory_copy(copy_from.strip("/"))
-        await super().post(path)
+        await ensure_async(super().post(path))
 
     async def _check_directory_copy(self, source: str) -> None:
         """Copying a folder copies files the server never saw: scan them first."""
@@ -125,10 +130,17 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):  # type: ign
         for file in sorted((root / source).rglob("*")):
             if file.is_file() and not file.is_symlink():
                 relative = file.relative_to(root).as_posix()
-                guard.check({"type": "file", "format": "base64", "content": base64.b64encode(file.read_bytes()).decode("ascii")}, relative)
+                guard.check(
+                    {
+                        "type": "file",
+                        "format": "base64",
+                        "content": base64.b64encode(file.read_bytes()).decode("ascii"),
+                    },
+                    relative,
+                )
 
 
-class BypassHandler(QSecureHandlerMixin, APIHandler):  # type: ignore[misc]
+class BypassHandler(QSecureHandlerMixin, APIHandler):
     """``POST /qsecure/bypass``: accept a finding by fingerprint, with a reason (audited)."""
 
     auth_resource = "contents"
@@ -140,7 +152,11 @@ class BypassHandler(QSecureHandlerMixin, APIHandler):  # type: ignore[misc]
         fingerprint = body.get("fingerprint")
         reason = body.get("reason")
         path = body.get("path", "")
-        if not isinstance(fingerprint, str) or not isinstance(reason, str) or not isinstance(path, str):
+        if (
+            not isinstance(fingerprint, str)
+            or not isinstance(reason, str)
+            or not isinstance(path, str)
+        ):
             raise _json_error(
                 400,
                 "qsecure-bad-request",
@@ -151,10 +167,12 @@ class BypassHandler(QSecureHandlerMixin, APIHandler):  # type: ignore[misc]
         except ValueError as error:
             raise _json_error(400, "qsecure-bad-request", str(error)) from None
         self.set_status(201)
-        self.finish(json.dumps({"fingerprint": fingerprint, "reason": reason, "path": path.strip("/")}))
+        self.finish(
+            json.dumps({"fingerprint": fingerprint, "reason": reason, "path": path.strip("/")})
+        )
 
 
-class ScanHandler(QSecureHandlerMixin, APIHandler):  # type: ignore[misc]
+class ScanHandler(QSecureHandlerMixin, APIHandler):
     """``POST /qsecure/scan``: the findings the guard would report for a contents model,
     without saving (the frontend checks before it saves)."""
 
@@ -167,11 +185,15 @@ class ScanHandler(QSecureHandlerMixin, APIHandler):  # type: ignore[misc]
         model = body.get("model")
         path = body.get("path", "")
         if not isinstance(model, dict) or not isinstance(path, str):
-            raise _json_error(400, "qsecure-bad-request", "send JSON {path, model} with a contents model")
+            raise _json_error(
+                400, "qsecure-bad-request", "send JSON {path, model} with a contents model"
+            )
         try:
             self.qsecure.save_guard.check(model, path, audit=False)
         except SaveBlocked as blocked:
-            self.finish(json.dumps({"path": blocked.path, "findings": blocked.to_json()["findings"]}))
+            self.finish(
+                json.dumps({"path": blocked.path, "findings": blocked.to_json()["findings"]})
+            )
             return
         self.finish(json.dumps({"path": path.strip("/"), "findings": []}))
 

@@ -29,7 +29,10 @@ _FIELD = re.compile(r"\{([AHLUBDWa]):(\d+)\}")
 
 def expand(template: str, rng: random.Random) -> str:
     """Fill ``{X:n}`` fields with random characters of alphabet X."""
-    return _FIELD.sub(lambda m: "".join(rng.choice(_ALPHABETS[m.group(1)]) for _ in range(int(m.group(2)))), template)
+    return _FIELD.sub(
+        lambda m: "".join(rng.choice(_ALPHABETS[m.group(1)]) for _ in range(int(m.group(2)))),
+        template,
+    )
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ _POSITIVE_TEMPLATES: list[tuple[str, str]] = [
     ("github-token", "git clone https://x-access-token:gh" + "s_{A:36}@github.com/lab/repo"),
     ("github-fine-grained-token", "GITHUB_TOKEN = 'github" + "_pat_{A:22}_{A:59}'"),
     ("gitlab-token", 'headers = {"PRIVATE-TOKEN": "gl' + 'pat-{W:20}"}'),
-    ("openai-key", 'client = OpenAI(api_key="sk-' + 'proj-{W:40}T3Blbk' + 'FJ{W:40}")'),
+    ("openai-key", 'client = OpenAI(api_key="sk-' + "proj-{W:40}T3Blbk" + 'FJ{W:40}")'),
     ("openai-key", "openai.api_key = 'sk-{A:20}T3Blbk" + "FJ{A:20}'"),
     ("anthropic-key", 'anthropic.Anthropic(api_key="sk-' + 'ant-api03-{W:93}AA")'),
     ("huggingface-token", 'login(token="h' + 'f_{L:34}")'),
@@ -55,14 +58,35 @@ _POSITIVE_TEMPLATES: list[tuple[str, str]] = [
     ("npm-token", "//registry.npmjs.org/:_authToken=np" + "m_{A:36}"),
     ("twilio-key", 'client = Client("S' + 'K{H:32}", secret)'),
     ("twilio-account", 'account_sid = "A' + 'C{H:32}"'),
-    ("azure-storage-key", 'conn = "DefaultEndpointsProtocol=https;AccountName=labdata;AccountKey={B:86}==;EndpointSuffix=core.windows.net"'),
-    ("database-url", 'engine = create_engine("postgresql+psycopg2://alice:{A:16}@db.lab.example.org:5432/runs")'),
+    (
+        "azure-storage-key",
+        'conn = "DefaultEndpointsProtocol=https;AccountName=labdata;AccountKey={B:86}==;EndpointSuffix=core.windows.net"',
+    ),
+    (
+        "database-url",
+        'engine = create_engine("postgresql+psycopg2://alice:{A:16}@db.lab.example.org:5432/runs")',
+    ),
     ("database-url", "MONGO = 'mongodb+srv://analyst:{A:14}@cluster0.abcde.mongodb.net/test'"),
     ("database-url", "r = redis.from_url('redis://default:{A:24}@cache:6379/0')"),
-    ("jwt", "Authorization: Bearer ey" + "JhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkFkYSIsImlhdCI6MTUxNjIzOTAyMn0.{W:43}"),
-    ("private-key", "-----BEGIN RSA PRIV" + "ATE KEY-----\nMIIEow{B:58}\n{B:64}\n-----END RSA PRIVATE KEY-----"),
-    ("private-key", "-----BEGIN OPENSSH PRIV" + "ATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA{B:46}\n-----END OPENSSH PRIVATE KEY-----"),
-    ("private-key", '"private_key": "-----BEGIN PRIV' + 'ATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC{B:40}\\n-----END PRIVATE KEY-----\\n"'),
+    (
+        "jwt",
+        "Authorization: Bearer ey"
+        + "JhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkFkYSIsImlhdCI6MTUxNjIzOTAyMn0.{W:43}",
+    ),
+    (
+        "private-key",
+        "-----BEGIN RSA PRIV" + "ATE KEY-----\nMIIEow{B:58}\n{B:64}\n-----END RSA PRIVATE KEY-----",
+    ),
+    (
+        "private-key",
+        "-----BEGIN OPENSSH PRIV"
+        + "ATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA{B:46}\n-----END OPENSSH PRIVATE KEY-----",
+    ),
+    (
+        "private-key",
+        '"private_key": "-----BEGIN PRIV'
+        + 'ATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC{B:40}\\n-----END PRIVATE KEY-----\\n"',
+    ),
     ("password-assignment", 'password = "Tr0ub4dor&{A:3}"'),
     ("password-assignment", 'conn = psycopg2.connect(host="db", user="alice", password="{A:12}")'),
     ("password-assignment", 'os.environ["DB_PASSWORD"] = "{A:10}"'),
@@ -71,17 +95,29 @@ _POSITIVE_TEMPLATES: list[tuple[str, str]] = [
     ("aws-secret-key", 'aws_secret_access_key = "{B:40}"'),
     ("slack-token", 'slack = WebClient(token="xo' + 'xb-{D:12}-{D:13}-{A:24}")'),
     ("stripe-key", "stripe.api_key = 'sk_" + "live_{A:24}'"),
-    ("ibm-quantum-token", 'QiskitRuntimeService.save_account(channel="ibm_quantum", token="{H:128}", overwrite=True)'),
-    ("ibm-quantum-token", 'service = QiskitRuntimeService(channel="ibm_cloud", token="{W:44}", instance="crn:v1:bluemix:public:quantum-computing:us-east:a/1:2::")'),
+    (
+        "ibm-quantum-token",
+        'QiskitRuntimeService.save_account(channel="ibm_quantum", token="{H:128}", overwrite=True)',
+    ),
+    (
+        "ibm-quantum-token",
+        'service = QiskitRuntimeService(channel="ibm_cloud", token="{W:44}", instance="crn:v1:bluemix:public:quantum-computing:us-east:a/1:2::")',
+    ),
     ("ibm-quantum-token", 'IBMQ.save_account("{H:128}")'),
     ("ibm-quantum-token-env", "%env QISKIT_IBM_TOKEN={H:128}"),
     ("ionq-key", 'provider = IonQProvider("{A:32}")'),
-    ("azure-quantum-key", 'workspace = Workspace.from_connection_string("SubscriptionId=0f1e2d3c-4b5a-6978-8899-aabbccddeeff;ResourceGroupName=lab;WorkspaceName=qws;ApiKey={W:48};QuantumEndpoint=https://eastus.quantum.azure.com/;")'),
+    (
+        "azure-quantum-key",
+        'workspace = Workspace.from_connection_string("SubscriptionId=0f1e2d3c-4b5a-6978-8899-aabbccddeeff;ResourceGroupName=lab;WorkspaceName=qws;ApiKey={W:48};QuantumEndpoint=https://eastus.quantum.azure.com/;")',
+    ),
     ("quantinuum-credential", 'QUANTINUUM_PASSWORD = "{A:14}"'),
     ("keyword-secret", 'client_secret = "{W:32}"'),
     ("keyword-secret", '"api_key": "{A:40}"'),
     ("url-credentials", "ftp://labuser:{A:12}@files.lab.example.org/pub"),
-    ("slack-webhook", "requests.post('https://hooks.slack.com/services/T{U:8}/B{U:8}/{A:24}', json=msg)"),
+    (
+        "slack-webhook",
+        "requests.post('https://hooks.slack.com/services/T{U:8}/B{U:8}/{A:24}', json=msg)",
+    ),
     ("pypi-token", "TWINE_PASSWORD=pyp" + "i-AgEIcHlwaS5vcmc{W:60}"),
 ]
 

@@ -12,7 +12,7 @@ from .allowlist import BYPASS_REASONS, Allowlist, AllowlistError, Baseline, Bypa
 from .findings import Finding, Location, fingerprint, mask
 from .rules import RULES, Rule
 from .save_guard import LEAK_REASON, SCAN_ERROR_REASON, SaveBlocked, SaveGuard, ScanFailed
-from .scanner import Scanner, ScanInputError, ScanResult
+from .scanner import ScanInputError, Scanner, ScanResult
 from .uploads import UploadError, UploadStage
 
 __all__ = [

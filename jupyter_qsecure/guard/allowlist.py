@@ -94,7 +94,11 @@ class BypassStore:
             raise AllowlistError(f"{self.path}: cannot read the bypass store ({error})") from None
         if not isinstance(raw, list):
             raise AllowlistError(f"{self.path}: the bypass store must be a JSON list")
-        return [Bypass(**entry) for entry in raw if isinstance(entry, dict) and set(entry) == set(Bypass.__dataclass_fields__)]
+        return [
+            Bypass(**entry)
+            for entry in raw
+            if isinstance(entry, dict) and set(entry) == set(Bypass.__dataclass_fields__)
+        ]
 
     def fingerprints(self) -> set[str]:
         """The fingerprints currently bypassed."""

@@ -28,7 +28,9 @@ _PLACEHOLDER_PART = re.compile(
         ^(?:os\.)?(?:environ|getenv|getpass|input|keyring|secrets?\.)
     """,
 )
-_WORDLIKE = re.compile(r"^[a-z]+(?:[-_. ][a-z]+)*$|^[A-Z]+(?:[-_. ][A-Z]+)*$|^[A-Z][a-z]+(?:[A-Z][a-z]+)*$")
+_WORDLIKE = re.compile(
+    r"^[a-z]+(?:[-_. ][a-z]+)*$|^[A-Z]+(?:[-_. ][A-Z]+)*$|^[A-Z][a-z]+(?:[A-Z][a-z]+)*$"
+)
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 _DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?$")
 _CALL_OR_INDEX = re.compile(r"^[A-Za-z_][\w.]*\s*[(\[]")
@@ -75,7 +77,12 @@ def looks_random(value: str, min_entropy: float = 3.0) -> bool:
     reference; mixed character classes (or long hex); enough entropy."""
     if is_placeholder(value) or is_reference(value):
         return False
-    if _WORDLIKE.match(value) or _PATHLIKE.match(value) or _VERSION.match(value) or _UUID.match(value):
+    if (
+        _WORDLIKE.match(value)
+        or _PATHLIKE.match(value)
+        or _VERSION.match(value)
+        or _UUID.match(value)
+    ):
         return False
     if " " in value:
         return False

@@ -12,13 +12,15 @@ import re
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .rules import RULES, Rule
 from .walker import Fragment
 
+hyperscan: Any
 try:  # Vectorscan wheels exist for Linux and macOS on x86_64 and arm64.
     import hyperscan
-except ImportError:  # pragma: no cover - exercised by the pure-Python engine test
+except ImportError:  # pragma: no cover - the pure-Python engine is tested on its own
     hyperscan = None
 
 _PRAGMA = re.compile(r"pragma:\s*allowlist[ -]secret", re.IGNORECASE)
@@ -80,7 +82,9 @@ class Engine:
         hits: set[tuple[int, int]] = set()
         if self._database is not None:
 
-            def on_match(rule_index: int, _start: int, end: int, _flags: int, _context: object) -> None:
+            def on_match(
+                rule_index: int, _start: int, end: int, _flags: int, _context: object
+            ) -> None:
                 hits.add((rule_index, end))
 
             self._database.scan(data, match_event_handler=on_match)
@@ -115,7 +119,9 @@ class Engine:
             index = bisect_right(starts, min(end, len(data)) - 1) - 1
             frag_start = starts[index]
             frag_end = frag_start + len(encoded[index])
-            line_start = max(data.rfind(b"\n", frag_start, max(frag_start, end - 1)) + 1, frag_start)
+            line_start = max(
+                data.rfind(b"\n", frag_start, max(frag_start, end - 1)) + 1, frag_start
+            )
             if rule.multiline:
                 window_start, window_end = line_start, min(frag_end, line_start + _MULTILINE_SPAN)
             else:
@@ -123,7 +129,9 @@ class Engine:
                 line_end = frag_end if line_end < 0 else line_end
                 window_start, window_end = line_start, line_end
                 if line_end - line_start > _LONG_LINE:
-                    window_start = _utf8_start(data, max(line_start, end - _WINDOW_BEFORE), line_start)
+                    window_start = _utf8_start(
+                        data, max(line_start, end - _WINDOW_BEFORE), line_start
+                    )
                     window_end = _utf8_start(data, min(line_end, end + _WINDOW_AFTER), window_start)
             if (rule_index, window_start) in seen_windows:
                 continue

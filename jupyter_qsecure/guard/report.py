@@ -12,11 +12,26 @@ from typing import Any
 from .._version import __version__
 from .findings import Finding
 from .rules import RULES_BY_ID
-from .scanner import Scanner, ScanInputError, looks_binary
+from .scanner import ScanInputError, Scanner, looks_binary
 
 #: Folders a recursive scan does not enter: version control, caches, environments.
 SKIPPED_DIRS = frozenset(
-    {".git", ".hg", ".svn", "node_modules", "__pycache__", ".ipynb_checkpoints", ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+    {
+        ".git",
+        ".hg",
+        ".svn",
+        "node_modules",
+        "__pycache__",
+        ".ipynb_checkpoints",
+        ".venv",
+        "venv",
+        ".tox",
+        ".nox",
+        ".mypy_cache",
+        ".ruff_cache",
+        ".pytest_cache",
+        ".hypothesis",
+    }
 )
 SKIPPED_FILES = frozenset({".secrets.baseline"})
 
@@ -127,11 +142,8 @@ def sarif_report(reports: list[FileReport], base: Path | None = None) -> dict[st
     results = []
     for report in reports:
         uri = report.path.as_posix()
-        if base is not None:
-            try:
-                uri = report.path.resolve().relative_to(base.resolve()).as_posix()
-            except ValueError:
-                pass
+        if base is not None and report.path.resolve().is_relative_to(base.resolve()):
+            uri = report.path.resolve().relative_to(base.resolve()).as_posix()
         for finding in report.findings:
             location: dict[str, Any] = {
                 "physicalLocation": {
@@ -141,7 +153,11 @@ def sarif_report(reports: list[FileReport], base: Path | None = None) -> dict[st
             }
             if finding.location.cell_index is not None:
                 location["logicalLocations"] = [
-                    {"name": f"cell {finding.location.cell_index + 1}", "kind": "member", "fullyQualifiedName": f"{uri}#cell={finding.location.cell_index}"}
+                    {
+                        "name": f"cell {finding.location.cell_index + 1}",
+                        "kind": "member",
+                        "fullyQualifiedName": f"{uri}#cell={finding.location.cell_index}",
+                    }
                 ]
             results.append(
                 {
@@ -166,7 +182,9 @@ def sarif_report(reports: list[FileReport], base: Path | None = None) -> dict[st
                             {
                                 "id": rule_id,
                                 "name": RULES_BY_ID[rule_id].kind,
-                                "shortDescription": {"text": f"{RULES_BY_ID[rule_id].kind} committed in a file"},
+                                "shortDescription": {
+                                    "text": f"{RULES_BY_ID[rule_id].kind} committed in a file"
+                                },
                                 "defaultConfiguration": {"level": "error"},
                             }
                             for rule_id in used_rules
@@ -178,7 +196,10 @@ def sarif_report(reports: list[FileReport], base: Path | None = None) -> dict[st
                     {
                         "executionSuccessful": not any(report.error for report in reports),
                         "toolExecutionNotifications": [
-                            {"level": "error", "message": {"text": f"{report.path}: {report.error}"}}
+                            {
+                                "level": "error",
+                                "message": {"text": f"{report.path}: {report.error}"},
+                            }
                             for report in reports
                             if report.error
                         ],

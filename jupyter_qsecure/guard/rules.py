@@ -87,7 +87,9 @@ def _password(match: re.Match[str]) -> bool:
     if is_reference(value) or value.startswith(("/", "~/", "./", "http://", "https://")):
         return False
     key = match.group("key")
-    return not _NOT_SECRET_KEYS.search(key) and not re.search(r"(?i)(?:^|_)(?:min|max|policy|reset|hint|prompt|label|msg|message|field|confirm)", key)
+    return not _NOT_SECRET_KEYS.search(key) and not re.search(
+        r"(?i)(?:^|_)(?:min|max|policy|reset|hint|prompt|label|msg|message|field|confirm)", key
+    )
 
 
 _PASSWORD_KEY = r"(?P<key>[\w.-]{0,40}(?:passw(?:or)?d|passphrase|\bpwd)[\w.-]{0,40})"
@@ -111,7 +113,14 @@ RULES: tuple[Rule, ...] = (
         r"PRIVATE KEY",
         multiline=True,
     ),
-    Rule("putty-private-key", "PuTTY private key", r"PuTTY-User-Key-File-\d: (?P<secret>[\w-]+)[\s\S]{0,400}?Private-Lines", "PuTTY-User-Key-File", multiline=True, check=lambda m: True),
+    Rule(
+        "putty-private-key",
+        "PuTTY private key",
+        r"PuTTY-User-Key-File-\d: (?P<secret>[\w-]+)[\s\S]{0,400}?Private-Lines",
+        "PuTTY-User-Key-File",
+        multiline=True,
+        check=lambda m: True,
+    ),
     Rule(
         "github-token",
         "GitHub token",
@@ -147,17 +156,44 @@ RULES: tuple[Rule, ...] = (
         r"T3BlbkFJ",
         visible_prefix=3,
     ),
-    Rule("huggingface-token", "Hugging Face token", r"\b(?P<secret>(?:hf_|api_org_)[A-Za-z]{34})\b", r"hf_|api_org_", visible_prefix=3, check=_entropy(3.5)),
-    Rule("google-api-key", "Google API key", r"\b(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])", r"AIza", visible_prefix=4),
-    Rule("sendgrid-key", "SendGrid API key", r"\b(?P<secret>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])", r"SG\.", visible_prefix=3),
-    Rule("npm-token", "npm token", r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b", r"npm_", visible_prefix=4),
+    Rule(
+        "huggingface-token",
+        "Hugging Face token",
+        r"\b(?P<secret>(?:hf_|api_org_)[A-Za-z]{34})\b",
+        r"hf_|api_org_",
+        visible_prefix=3,
+        check=_entropy(3.5),
+    ),
+    Rule(
+        "google-api-key",
+        "Google API key",
+        r"\b(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])",
+        r"AIza",
+        visible_prefix=4,
+    ),
+    Rule(
+        "sendgrid-key",
+        "SendGrid API key",
+        r"\b(?P<secret>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])",
+        r"SG\.",
+        visible_prefix=3,
+    ),
+    Rule(
+        "npm-token", "npm token", r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b", r"npm_", visible_prefix=4
+    ),
     Rule(
         "npmrc-auth",
         "npm registry token",
         r"_auth(?:Token)?\s*=\s*(?P<secret>[^\s\"'${][^\s\"']{15,})",
         r"_auth",
     ),
-    Rule("aws-access-key-id", "AWS access key ID", r"\b(?P<secret>(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b", r"AKIA|ASIA|ABIA|ACCA|A3T", visible_prefix=4),
+    Rule(
+        "aws-access-key-id",
+        "AWS access key ID",
+        r"\b(?P<secret>(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b",
+        r"AKIA|ASIA|ABIA|ACCA|A3T",
+        visible_prefix=4,
+    ),
     Rule(
         "aws-secret-key",
         "AWS secret access key",
@@ -166,22 +202,72 @@ RULES: tuple[Rule, ...] = (
         ignore_case=True,
         check=_random(3.5),
     ),
-    Rule("stripe-key", "Stripe API key", r"\b(?P<secret>(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{24,})\b", r"[sr]k_(?:live|test)_", visible_prefix=8),
-    Rule("slack-token", "Slack token", r"\b(?P<secret>xox[abposer]-(?:\d+-)?[0-9A-Za-z-]{10,})", r"xox[abposer]-", visible_prefix=5, check=_entropy(3.0)),
+    Rule(
+        "stripe-key",
+        "Stripe API key",
+        r"\b(?P<secret>(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{24,})\b",
+        r"[sr]k_(?:live|test)_",
+        visible_prefix=8,
+    ),
+    Rule(
+        "slack-token",
+        "Slack token",
+        r"\b(?P<secret>xox[abposer]-(?:\d+-)?[0-9A-Za-z-]{10,})",
+        r"xox[abposer]-",
+        visible_prefix=5,
+        check=_entropy(3.0),
+    ),
     Rule(
         "slack-webhook",
         "Slack webhook URL",
         r"https://hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9+/_-]{20,})",
         r"hooks\.slack\.com/",
     ),
-    Rule("discord-bot-token", "Discord bot token", r"\b(?P<secret>[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})\b", r"[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.", check=_entropy(3.5)),
-    Rule("telegram-bot-token", "Telegram bot token", r"\b(?P<secret>\d{8,10}:AA[0-9A-Za-z_-]{33})(?![0-9A-Za-z_-])", r"\d:AA"),
+    Rule(
+        "discord-bot-token",
+        "Discord bot token",
+        r"\b(?P<secret>[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})\b",
+        r"[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.",
+        check=_entropy(3.5),
+    ),
+    Rule(
+        "telegram-bot-token",
+        "Telegram bot token",
+        r"\b(?P<secret>\d{8,10}:AA[0-9A-Za-z_-]{33})(?![0-9A-Za-z_-])",
+        r"\d:AA",
+    ),
     Rule("mailchimp-key", "Mailchimp API key", r"\b(?P<secret>[0-9a-f]{32}-us\d{1,2})\b", r"-us\d"),
     Rule("mailgun-key", "Mailgun API key", r"\b(?P<secret>key-[0-9a-f]{32})\b", r"key-"),
-    Rule("pypi-token", "PyPI token", r"\b(?P<secret>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,})", r"pypi-AgE", visible_prefix=5),
-    Rule("square-token", "Square token", r"\b(?P<secret>sq0(?:csp|atp|idp)-[0-9A-Za-z_-]{22,43}|EAAA[a-zA-Z0-9_-]{60})(?![0-9A-Za-z_-])", r"sq0(?:csp|atp|idp)-|EAAA", visible_prefix=7),
-    Rule("twilio-key", "Twilio API key", r"\b(?P<secret>SK[0-9a-fA-F]{32})\b", r"SK[0-9a-fA-F]{32}", visible_prefix=2, check=_entropy(3.0)),
-    Rule("twilio-account", "Twilio account SID", r"\b(?P<secret>AC[0-9a-f]{32})\b", r"AC[0-9a-f]{32}", visible_prefix=2, check=_entropy(3.0)),
+    Rule(
+        "pypi-token",
+        "PyPI token",
+        r"\b(?P<secret>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,})",
+        r"pypi-AgE",
+        visible_prefix=5,
+    ),
+    Rule(
+        "square-token",
+        "Square token",
+        r"\b(?P<secret>sq0(?:csp|atp|idp)-[0-9A-Za-z_-]{22,43}|EAAA[a-zA-Z0-9_-]{60})(?![0-9A-Za-z_-])",
+        r"sq0(?:csp|atp|idp)-|EAAA",
+        visible_prefix=7,
+    ),
+    Rule(
+        "twilio-key",
+        "Twilio API key",
+        r"\b(?P<secret>SK[0-9a-fA-F]{32})\b",
+        r"SK[0-9a-fA-F]{32}",
+        visible_prefix=2,
+        check=_entropy(3.0),
+    ),
+    Rule(
+        "twilio-account",
+        "Twilio account SID",
+        r"\b(?P<secret>AC[0-9a-f]{32})\b",
+        r"AC[0-9a-f]{32}",
+        visible_prefix=2,
+        check=_entropy(3.0),
+    ),
     Rule(
         "azure-storage-key",
         "Azure storage account key",
@@ -260,19 +346,97 @@ RULES: tuple[Rule, ...] = (
         r"secret[_-]?access[_-]?key",
         ignore_case=True,
     ),
-    Rule("databricks-token", "Databricks token", r"\b(?P<secret>dapi[a-f0-9]{32}(?:-\d)?)\b", r"dapi[a-f0-9]", visible_prefix=4),
-    Rule("digitalocean-token", "DigitalOcean token", r"\b(?P<secret>do[opr]_v1_[a-f0-9]{64})\b", r"do[opr]_v1_", visible_prefix=7),
-    Rule("dockerhub-token", "Docker Hub token", r"\b(?P<secret>dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,})", r"dckr_", visible_prefix=9),
-    Rule("groq-key", "Groq API key", r"\b(?P<secret>gsk_[A-Za-z0-9]{52})\b", r"gsk_", visible_prefix=4),
-    Rule("heroku-key", "Heroku API key", r"\b(?P<secret>HRKU-[A-Za-z0-9_-]{60})", r"HRKU-", visible_prefix=5),
-    Rule("linear-key", "Linear API key", r"\b(?P<secret>lin_api_[A-Za-z0-9]{40})\b", r"lin_api_", visible_prefix=8),
-    Rule("notion-token", "Notion token", r"\b(?P<secret>(?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35}))\b", r"secret_|ntn_", visible_prefix=4, check=_random()),
-    Rule("replicate-token", "Replicate token", r"\b(?P<secret>r8_[A-Za-z0-9]{37})\b", r"r8_", visible_prefix=3),
-    Rule("shopify-token", "Shopify token", r"\b(?P<secret>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b", r"shp(?:at|ca|pa|ss)_", visible_prefix=6),
-    Rule("atlassian-token", "Atlassian API token", r"\b(?P<secret>ATATT3[A-Za-z0-9_=-]{180,})", r"ATATT3", visible_prefix=6),
-    Rule("pinecone-key", "Pinecone API key", r"\b(?P<secret>pcsk_[A-Za-z0-9_]{40,})", r"pcsk_", visible_prefix=5),
-    Rule("cloudflare-ca-key", "Cloudflare origin CA key", r"\b(?P<secret>v1\.0-[a-f0-9]{24}-[a-f0-9]{146})\b", r"v1\.0-"),
-    Rule("artifactory-token", "Artifactory token", r"(?:^|[\s=:\"'])(?P<secret>AKC[a-zA-Z0-9]{10,}|AP[\dABCDEF][a-zA-Z0-9]{8,})\b", r"AKC|AP[\dABCDEF]", check=_random(3.5)),
+    Rule(
+        "databricks-token",
+        "Databricks token",
+        r"\b(?P<secret>dapi[a-f0-9]{32}(?:-\d)?)\b",
+        r"dapi[a-f0-9]",
+        visible_prefix=4,
+    ),
+    Rule(
+        "digitalocean-token",
+        "DigitalOcean token",
+        r"\b(?P<secret>do[opr]_v1_[a-f0-9]{64})\b",
+        r"do[opr]_v1_",
+        visible_prefix=7,
+    ),
+    Rule(
+        "dockerhub-token",
+        "Docker Hub token",
+        r"\b(?P<secret>dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,})",
+        r"dckr_",
+        visible_prefix=9,
+    ),
+    Rule(
+        "groq-key",
+        "Groq API key",
+        r"\b(?P<secret>gsk_[A-Za-z0-9]{52})\b",
+        r"gsk_",
+        visible_prefix=4,
+    ),
+    Rule(
+        "heroku-key",
+        "Heroku API key",
+        r"\b(?P<secret>HRKU-[A-Za-z0-9_-]{60})",
+        r"HRKU-",
+        visible_prefix=5,
+    ),
+    Rule(
+        "linear-key",
+        "Linear API key",
+        r"\b(?P<secret>lin_api_[A-Za-z0-9]{40})\b",
+        r"lin_api_",
+        visible_prefix=8,
+    ),
+    Rule(
+        "notion-token",
+        "Notion token",
+        r"\b(?P<secret>(?:secret_[A-Za-z0-9]{43}|ntn_[0-9]{11}[A-Za-z0-9]{35}))\b",
+        r"secret_|ntn_",
+        visible_prefix=4,
+        check=_random(),
+    ),
+    Rule(
+        "replicate-token",
+        "Replicate token",
+        r"\b(?P<secret>r8_[A-Za-z0-9]{37})\b",
+        r"r8_",
+        visible_prefix=3,
+    ),
+    Rule(
+        "shopify-token",
+        "Shopify token",
+        r"\b(?P<secret>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b",
+        r"shp(?:at|ca|pa|ss)_",
+        visible_prefix=6,
+    ),
+    Rule(
+        "atlassian-token",
+        "Atlassian API token",
+        r"\b(?P<secret>ATATT3[A-Za-z0-9_=-]{180,})",
+        r"ATATT3",
+        visible_prefix=6,
+    ),
+    Rule(
+        "pinecone-key",
+        "Pinecone API key",
+        r"\b(?P<secret>pcsk_[A-Za-z0-9_]{40,})",
+        r"pcsk_",
+        visible_prefix=5,
+    ),
+    Rule(
+        "cloudflare-ca-key",
+        "Cloudflare origin CA key",
+        r"\b(?P<secret>v1\.0-[a-f0-9]{24}-[a-f0-9]{146})\b",
+        r"v1\.0-",
+    ),
+    Rule(
+        "artifactory-token",
+        "Artifactory token",
+        r"(?:^|[\s=:\"'])(?P<secret>AKC[a-zA-Z0-9]{10,}|AP[\dABCDEF][a-zA-Z0-9]{8,})\b",
+        r"AKC|AP[\dABCDEF]",
+        check=_random(3.5),
+    ),
     Rule(
         "jwt",
         "JSON Web Token",
@@ -331,7 +495,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "password-env",
         "Password",
-        r"^\s*(?:export\s+|%env\s+|%set_env\s+|!export\s+|set\s+)?" + _PASSWORD_KEY + r"\s*[=:]\s*(?P<secret>[^\s\"'#]{4,200})\s*$",
+        r"^\s*(?:export\s+|%env\s+|%set_env\s+|!export\s+|set\s+)?"
+        + _PASSWORD_KEY
+        + r"\s*[=:]\s*(?P<secret>[^\s\"'#]{4,200})\s*$",
         r"passw|passphrase|pwd",
         ignore_case=True,
         check=_password,
@@ -340,7 +506,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "password-magic",
         "Password",
-        r"^\s*(?:%env|%set_env|!export|export)\s+" + _PASSWORD_KEY + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{4,200})",
+        r"^\s*(?:%env|%set_env|!export|export)\s+"
+        + _PASSWORD_KEY
+        + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{4,200})",
         r"passw|passphrase|pwd",
         ignore_case=True,
         check=_password,
@@ -356,7 +524,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "keyword-secret-env",
         "Secret",
-        r"^\s*(?:export\s+|%env\s+|%set_env\s+|!export\s+)?" + _SECRET_KEY + r"\s*[=:]\s*(?P<secret>[^\s\"'#]{12,500})\s*$",
+        r"^\s*(?:export\s+|%env\s+|%set_env\s+|!export\s+)?"
+        + _SECRET_KEY
+        + r"\s*[=:]\s*(?P<secret>[^\s\"'#]{12,500})\s*$",
         r"key|secret|token|credential|auth",
         ignore_case=True,
         check=_keyword_secret,
@@ -365,7 +535,9 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "keyword-secret-magic",
         "Secret",
-        r"^\s*(?:%env|%set_env|!export|export)\s+" + _SECRET_KEY + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{12,500})",
+        r"^\s*(?:%env|%set_env|!export|export)\s+"
+        + _SECRET_KEY
+        + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{12,500})",
         r"key|secret|token|credential|auth",
         ignore_case=True,
         check=_keyword_secret,

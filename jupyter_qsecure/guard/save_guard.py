@@ -18,7 +18,7 @@ from ..config import GuardPolicy
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .findings import Finding
 from .rules import RULES
-from .scanner import Scanner, ScanInputError
+from .scanner import ScanInputError, Scanner
 
 LEAK_REASON = "qsecure-leak"
 SCAN_ERROR_REASON = "qsecure-scan-error"
@@ -55,7 +55,7 @@ class ScanFailed(HTTPError):
         message = (
             f"Save blocked: the leak guard could not scan {path or 'this file'} ({problem}). "
             "Nothing was written; your work is still in the editor. Fix the problem, or ask "
-            'your admin about guard.on_error in qsecure.toml; ' + DOCS_HINT + "."
+            "your admin about guard.on_error in qsecure.toml; " + DOCS_HINT + "."
         )
         super().__init__(BLOCKED_STATUS, message, reason=SCAN_ERROR_REASON)
 
@@ -134,7 +134,9 @@ class SaveGuard:
         self._baselines: dict[Path, tuple[_CachedFile, Baseline | None]] = {}
         self._bypass_cache = _CachedFile()
 
-    def pre_save_hook(self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any) -> None:
+    def pre_save_hook(
+        self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any
+    ) -> None:
         """The ContentsManager pre-save hook: raise :class:`SaveBlocked` or :class:`ScanFailed`."""
         self.check(model, path)
 
@@ -147,25 +149,33 @@ class SaveGuard:
         path = path.strip("/")
         os_path = self.root_dir / path
         try:
-            scanner = Scanner(self.scanner.engine, self._allowlist_for(os_path), self.scanner.max_bytes)
+            scanner = Scanner(
+                self.scanner.engine, self._allowlist_for(os_path), self.scanner.max_bytes
+            )
             result = scanner.scan_model(model, path=os_path)
         except ScanInputError as error:
             self._scan_failed(path, str(error), audit)
             return
         except Exception as error:  # a crash must refuse the save, not let it through
             frames = "".join(traceback.format_tb(error.__traceback__))
-            self.log.error("qsecure guard crashed scanning %s: %s\n%s", path, type(error).__name__, frames)
+            self.log.error(
+                "qsecure guard crashed scanning %s: %s\n%s", path, type(error).__name__, frames
+            )
             self._scan_failed(path, f"internal error {type(error).__name__}", audit)
             return
         if result.findings:
             if audit:
                 self._emit_blocked(path, "blocked", result.findings)
-            self.log.warning("qsecure: save of %s blocked (%d finding(s))", path, len(result.findings))
+            self.log.warning(
+                "qsecure: save of %s blocked (%d finding(s))", path, len(result.findings)
+            )
             raise SaveBlocked(path, result.findings)
 
     def _scan_failed(self, path: str, problem: str, audit: bool) -> None:
         if self.policy.on_error == "allow":
-            self.log.warning("qsecure: %s not scanned (%s); allowed by guard.on_error", path, problem)
+            self.log.warning(
+                "qsecure: %s not scanned (%s); allowed by guard.on_error", path, problem
+            )
             if audit:
                 self._emit_blocked(path, "allowed-on-error", [], problem)
             return
@@ -173,7 +183,9 @@ class SaveGuard:
             self._emit_blocked(path, "scan-error", [], problem)
         raise ScanFailed(path, problem)
 
-    def _emit_blocked(self, path: str, outcome: str, findings: list[Finding], error: str | None = None) -> None:
+    def _emit_blocked(
+        self, path: str, outcome: str, findings: list[Finding], error: str | None = None
+    ) -> None:
         from ..events import SAVE_BLOCKED
 
         data: dict[str, Any] = {
@@ -201,7 +213,15 @@ class SaveGuard:
         from ..events import SAVE_BYPASSED
 
         bypass = self.bypasses.add(fingerprint, reason, current_user(), path.strip("/"))
-        self._emit(SAVE_BYPASSED, {"path": bypass.path, "user": bypass.user, "fingerprint": bypass.fingerprint, "reason": bypass.reason})
+        self._emit(
+            SAVE_BYPASSED,
+            {
+                "path": bypass.path,
+                "user": bypass.user,
+                "fingerprint": bypass.fingerprint,
+                "reason": bypass.reason,
+            },
+        )
 
     def _allowlist_for(self, os_path: Path) -> Allowlist:
         baselines = []
@@ -239,7 +259,11 @@ class SaveGuard:
         while True:
             if (folder / ".git").exists():
                 return folder
-            if folder == self.root_dir or folder == folder.parent or self.root_dir not in folder.parents:
+            if (
+                folder == self.root_dir
+                or folder == folder.parent
+                or self.root_dir not in folder.parents
+            ):
                 return None
             folder = folder.parent
 

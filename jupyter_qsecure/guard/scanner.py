@@ -17,7 +17,23 @@ from .walker import Fragment, notebook_fragments, parse_notebook
 
 #: File name endings whose unquoted ``KEY=value`` lines are values, not references.
 CONFIG_SUFFIXES = frozenset(
-    {".env", ".ini", ".cfg", ".conf", ".properties", ".yaml", ".yml", ".toml", ".npmrc", ".pypirc", ".netrc", ".sh", ".bash", ".zsh", ".envrc"}
+    {
+        ".env",
+        ".ini",
+        ".cfg",
+        ".conf",
+        ".properties",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        ".sh",
+        ".bash",
+        ".zsh",
+        ".envrc",
+    }
 )
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
@@ -40,7 +56,11 @@ class ScanResult:
 def is_config_file(path: str | PurePosixPath | Path) -> bool:
     """Whether unquoted ``KEY=value`` lines in this file hold values (``.env``, ``.ini``, YAML...)."""
     name = PurePosixPath(str(path)).name.lower()
-    return name.startswith(".env") or PurePosixPath(name).suffix in CONFIG_SUFFIXES or name in {".npmrc", ".pypirc", ".netrc"}
+    return (
+        name.startswith(".env")
+        or PurePosixPath(name).suffix in CONFIG_SUFFIXES
+        or name in {".npmrc", ".pypirc", ".netrc"}
+    )
 
 
 def decode_text(raw: bytes) -> str:
@@ -87,7 +107,9 @@ class Scanner:
                     kind=match.rule.kind,
                     preview=mask(match.value, match.rule.visible_prefix),
                     fingerprint=fingerprint(match.value),
-                    location=Location(fragment.field, match.line, fragment.cell_index, fragment.cell_id),
+                    location=Location(
+                        fragment.field, match.line, fragment.cell_index, fragment.cell_id
+                    ),
                 )
             )
         return ScanResult(findings, allowlisted)
@@ -115,7 +137,9 @@ class Scanner:
     def scan_bytes(self, raw: bytes, *, path: Path | None = None) -> ScanResult:
         """Scan a file's bytes; raises :class:`ScanInputError` for binary or oversized input."""
         if len(raw) > self.max_bytes:
-            raise ScanInputError(f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})")
+            raise ScanInputError(
+                f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})"
+            )
         if looks_binary(raw):
             raise ScanInputError("binary file (a NUL byte in its first 8 KiB); not scanned")
         return self.scan_text(decode_text(raw), path=path)
@@ -137,10 +161,14 @@ class Scanner:
             if looks_binary(raw):
                 return ScanResult([])  # images, archives: not text, nothing to read
             if len(raw) > self.max_bytes:
-                raise ScanInputError(f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})")
+                raise ScanInputError(
+                    f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})"
+                )
             return self.scan_text(decode_text(raw), path=path)
         if len(content) > self.max_bytes:
-            raise ScanInputError(f"too large to scan ({len(content):,} characters; the limit is {self.max_bytes:,})")
+            raise ScanInputError(
+                f"too large to scan ({len(content):,} characters; the limit is {self.max_bytes:,})"
+            )
         return self.scan_text(content, path=path)
 
     def scan_path(self, path: Path) -> ScanResult:
@@ -148,7 +176,9 @@ class Scanner:
         try:
             size = path.stat().st_size
             if size > self.max_bytes:
-                raise ScanInputError(f"too large to scan ({size:,} bytes; the limit is {self.max_bytes:,})")
+                raise ScanInputError(
+                    f"too large to scan ({size:,} bytes; the limit is {self.max_bytes:,})"
+                )
             raw = path.read_bytes()
         except OSError as error:
             raise ScanInputError(f"cannot read ({error.strerror or error})") from None
@@ -159,7 +189,7 @@ class Scanner:
                 notebook = parse_notebook(decode_text(raw))
             except ValueError as error:
                 raise ScanInputError(f"not a notebook: {error}") from None
-            if not isinstance(notebook, dict) or "cells" not in notebook and "worksheets" not in notebook:
+            if not isinstance(notebook, dict) or not ({"cells", "worksheets"} & notebook.keys()):
                 raise ScanInputError("not a notebook (no 'cells' list)")
             return self.scan_notebook(notebook, path=path)
         return self.scan_bytes(raw, path=path)

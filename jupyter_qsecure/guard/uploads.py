@@ -27,28 +27,37 @@ class _Staged:
 
 
 class UploadStage:
-    """Chunks per (user, path), bounded in total size and forgotten after ``ttl`` seconds."""
+    """Chunks per path, bounded in total size and forgotten after ``ttl`` seconds.
+
+    Keyed by path alone: a single-user server's anonymous token users get a new name on
+    each request, and an upload of one path from two places at once cannot both succeed."""
 
     def __init__(self, max_bytes: int, ttl: float = 3600.0) -> None:
         self.max_bytes = max_bytes
         self.ttl = ttl
-        self._uploads: dict[tuple[str, str], _Staged] = {}
+        self._uploads: dict[str, _Staged] = {}
         self._lock = threading.Lock()
 
-    def add(self, user: str, path: str, chunk: int, content: str, fmt: str | None) -> bytes | None:
+    def add(self, path: str, chunk: int, content: str, fmt: str | None) -> bytes | None:
         """Stage one chunk; return the whole file's bytes after the last chunk (``-1``)."""
         try:
-            data = base64.b64decode(content.encode("ascii")) if fmt == "base64" else content.encode("utf-8")
+            data = (
+                base64.b64decode(content.encode("ascii"))
+                if fmt == "base64"
+                else content.encode("utf-8")
+            )
         except (binascii.Error, ValueError, UnicodeEncodeError) as error:
             raise UploadError(f"chunk {chunk} of {path} is not valid base64 ({error})") from None
-        key = (user, path)
+        key = path
         with self._lock:
             self._forget_stale()
             if chunk == 1:
                 self._uploads[key] = _Staged()
             staged = self._uploads.get(key)
             if staged is None:
-                raise UploadError(f"chunk {chunk} of {path} arrived without chunk 1; upload the file again")
+                raise UploadError(
+                    f"chunk {chunk} of {path} arrived without chunk 1; upload the file again"
+                )
             staged.chunks.append(data)
             staged.size += len(data)
             staged.touched = time.monotonic()

@@ -64,13 +64,14 @@ def _json_leaves(
                 child_key = str(child_key)
                 if child_key in _V3_BINARY_KEYS or _BINARY_MIME.match(child_key):
                     continue
-                stack.append((child, f"{path}/{child_key}", child_key))
+                child_path = f"{path}/{child_key}" if path else child_key
+                stack.append((child, child_path, child_key))
                 if child_key and not isinstance(child, str):
                     # A key alone can hold a credential too (a dict keyed by token).
-                    stack.append((child_key, f"{path}/{child_key}", ""))
+                    stack.append((child_key, child_path, ""))
         elif isinstance(item, list):
             for index in range(len(item) - 1, -1, -1):
-                stack.append((item[index], f"{path}/{index}", parent_key))
+                stack.append((item[index], f"{path}/{index}" if path else str(index), parent_key))
 
 
 def _decoded_attachment(data: str) -> str:
@@ -89,7 +90,9 @@ def _output_fragments(
     if kind == "stream":
         text = _joined(output.get("text"))
         if text:
-            yield Fragment(strip_ansi(text), f"{field}.{output.get('name', 'stream')}", cell_index, cell_id)
+            yield Fragment(
+                strip_ansi(text), f"{field}.{output.get('name', 'stream')}", cell_index, cell_id
+            )
     elif kind == "error":
         header = f"{output.get('ename', '')}: {output.get('evalue', '')}"
         yield Fragment(strip_ansi(header), f"{field}.error", cell_index, cell_id)
@@ -175,6 +178,8 @@ def parse_notebook(text: str) -> object:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise ValueError(f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})") from None
+        raise ValueError(
+            f"not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+        ) from None
     except RecursionError:
         raise ValueError("JSON nested too deeply to be a notebook") from None

@@ -1,0 +1,52 @@
+# jupyter-qsecure: `make lab` to try it, `make test` to run every suite.
+# Needs only Python 3.10+, Node and make; everything else is installed into .venv.
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+LAB_DIR ?= .lab
+
+.PHONY: lab test lint format bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(INSTALLED): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(INSTALLED)
+
+## Open JupyterLab with jupyter-qsecure on a copy of demo/ (embedded defaults, no policy file).
+lab: install
+	@mkdir -p $(LAB_DIR)
+	@cp -rn demo/. $(LAB_DIR)/
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR)
+
+## Run every test suite and the linters. pytest's "no tests collected" (exit 5) is a failure.
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m pytest; status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	  exit $$status
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Benchmarks: each prints a ratio against a baseline measured in the same run.
+bench: install
+	$(PY) bench/bench_scan.py
+	$(PY) bench/bench_save.py
+
+clean:
+	rm -rf $(VENV) $(LAB_DIR) build dist *.egg-info
