@@ -23,7 +23,7 @@ install: $(INSTALLED)
 lab: install
 	@mkdir -p $(LAB_DIR)
 	@cp -rn demo/. $(LAB_DIR)/
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR)
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Run every test suite and the linters. pytest's "no tests collected" (exit 5) is a failure.
 test: install

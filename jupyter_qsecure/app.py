@@ -30,6 +30,8 @@ class QSecureApp(ExtensionApp):
     ).tag(config=True)
 
     policy: Policy
+    #: Why the policy file could not be used (the embedded defaults apply meanwhile).
+    policy_error: str | None = None
     save_guard: SaveGuard
     upload_stage: UploadStage
 
@@ -43,6 +45,7 @@ class QSecureApp(ExtensionApp):
         try:
             self.policy = load_policy()
         except PolicyError as error:
+            self.policy_error = str(error)
             self.log.error(
                 "jupyter-qsecure: %s. Using the built-in defaults (guard on) until it is fixed.",
                 error,

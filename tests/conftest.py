@@ -67,6 +67,20 @@ def audit_events(jp_serverapp: Any) -> Iterator[Callable[[], list[dict[str, Any]
     jp_serverapp.event_logger.remove_handler(handler)
 
 
+@pytest.fixture
+def server_log(jp_serverapp: Any, qsecure_app: Any) -> Iterator[Callable[[], str]]:
+    """Everything the server, tornado and our extension log during the test, as text."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    loggers = [jp_serverapp.log, qsecure_app.log, logging.getLogger("tornado"), logging.getLogger()]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield stream.getvalue
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
 def notebook(*cells: dict[str, Any], metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """An nbformat 4.5 notebook with the given cells (ids filled in)."""
     filled = []

@@ -119,6 +119,36 @@ _POSITIVE_TEMPLATES: list[tuple[str, str]] = [
         "requests.post('https://hooks.slack.com/services/T{U:8}/B{U:8}/{A:24}', json=msg)",
     ),
     ("pypi-token", "TWINE_PASSWORD=pyp" + "i-AgEIcHlwaS5vcmc{W:60}"),
+    # Provider formats without a distinctive prefix, found by a provider keyword nearby.
+    ("provider-token", '"heroku_secret": "{H:8}-{H:4}-{H:4}-{H:4}-{H:12}"'),
+    ("provider-token", "GITLAB_TOKEN={A:20}"),
+    ("provider-token", "%env NPM_TOKEN={H:8}-{H:4}-{H:4}-{H:4}-{H:12}"),
+    ("atlassian-token", 'JIRA_TOKEN = "AT' + "ATT3xFf" + 'G{W:180}={A:8}"'),
+    ("atlassian-token-context", "# token for the JIRA API: AT" + "ATT{A:40}={A:8}"),
+    (
+        "atlassian-legacy-token",
+        'jira = JIRA(server="https://lab.atlassian.net")\napi_key = "{A:24}"',
+    ),
+    ("azure-storage-key", 'storage_account_key = (\n    "{B:86}=="\n)'),
+    ("azure-storage-key", "<account_key>{B:86}==</account_key>"),
+    ("mailgun-key", 'MAILGUN_API_KEY = "{H:32}-{H:8}-{H:8}"'),
+    ("mailgun-key", 'requests.post(url, auth=("api", "ke' + 'y-{a:32}"))'),
+    ("square-token", 'SQUARE_ACCESS_TOKEN = "EA' + 'AA{W:30}={W:29}"'),
+    ("sendgrid-key", "SENDGRID = 'S" + "G.{W:21}.{W:49}'"),
+    ("telegram-bot-token", 'bot = telegram.Bot(token="{D:10}:{W:35}")'),
+    ("cloudflare-token", 'CLOUDFLARE_API_TOKEN = "cf' + 'ut_{A:40}{H:8}"'),
+    ("cloudflare-token", "X-Auth-Key: cf" + "k_{A:40}{H:8}"),
+    ("aws-appsync-key", 'const key = "da' + '2-{a:26}";'),
+    ("keyword-secret", 'bot_secret = "o{A:23}.{A:6}.{A:27}"'),
+    (
+        "private-key",
+        r'{"credentials": "{\n  \"private_key\": \"-----BEGIN PRIV'
+        + r'ATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC{B:40}\\n-----END PRIVATE KEY-----\\n\"}"}',
+    ),
+    # In URLs and connection strings a weak password is still a working login.
+    ("database-url", "MONGO_URI = 'mongodb://analyst:password@db.lab.internal:27017/runs'"),
+    ("jdbc-password", "jdbc:sqlserver://db.lab:1433;database=runs;user=sa;password={A:12}"),
+    ("url-credentials", '<a href="http://admin:secret@10.0.0.7/status">status</a>'),
 ]
 
 POSITIVES: list[Sample] = [
@@ -174,5 +204,25 @@ NEGATIVES: list[Sample] = [
         "https://docs.python.org/3/library/secrets.html",
         "pip install qiskit==1.2.4 qiskit-aer==0.15.1",
         '<img src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==">',
+        # template placeholders in URLs and connection strings
+        "mongodb+srv://<user>:<password>@cluster0.example.mongodb.net/test",
+        "mongodb://xxxx:xxxxx@xxxxxxx:3717/zkquant?replicaSet=mgset-3017917",
+        "engine = create_engine('postgresql://lab:${DB_PASS}@db:5432/runs')",
+        "jdbc:sqlserver://db:1433;user=sa;password=<your password>",
+        "conn = 'Server=db;Database=runs;User Id=sa;Password=****;'",
+        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        'help="A proxy in the form scheme://[user:passwd@]proxy.server:port."',
+        # typed sequences and hashes in credential-shaped places
+        'key = "da2-abcdefghijklmnopqrstuvwxyz"',
+        "CLOUDFLARE_API_KEY=abcdef1234567890abcdef1234567890abcdef0",
+        'cache_key = "key-d41d8cd98f00b204e9800998ecf8427e"',
+        '"jira": {"key": "QS-12", "accountId": "5b10ac8d82e05b22cc7d4ef5"}',
+        # provider keywords beside identifiers, references and plain UUIDs
+        "GITLAB_TOKEN = gitlab_token_from_vault_2",
+        "heroku_api_key = settings.heroku.api_key",
+        "token = config.secrets.ibm_quantum_token",
+        '"heroku_app_id": "01234567-89ab-4cde-8f01-23456789abcd"',
+        "storage_account_key = os.environ['AZURE_STORAGE_KEY']",
+        "npm install --save-dev @jupyterlab/builder  # npm token not needed",
     ]
 ]

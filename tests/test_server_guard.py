@@ -326,3 +326,59 @@ async def test_policy_in_the_notebook_folder_is_ignored(
             {"type": "file", "format": "text", "content": f"t = '{github_token}'\n"},
         )
     )
+
+
+@pytest.fixture
+def broken_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "qsecure.toml"
+    path.write_text('[guard]\non_error = "sometimes"\nenabled = false\n')
+    monkeypatch.setenv("QSECURE_CONFIG", str(path))
+    return path
+
+
+async def test_broken_policy_keeps_the_guard_on_and_says_why(
+    broken_policy: Path, jp_fetch: Any, qsecure_app: Any, github_token: str
+) -> None:
+    assert qsecure_app.policy.source == "(embedded defaults)"
+    assert qsecure_app.policy_error.startswith(f"{broken_policy}: guard.on_error: expected")
+    await refused(
+        put(
+            jp_fetch,
+            "x.py",
+            {"type": "file", "format": "text", "content": f"t = '{github_token}'\n"},
+        )
+    )
+
+
+@pytest.fixture
+def allow_on_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "qsecure.toml"
+    path.write_text('[guard]\non_error = "allow"\nmax_bytes = 100\n')
+    monkeypatch.setenv("QSECURE_CONFIG", str(path))
+
+
+async def test_on_error_allow_lets_an_unscannable_write_through(
+    allow_on_error: None, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    response = await put(
+        jp_fetch, "big.txt", {"type": "file", "format": "text", "content": "x" * 500}
+    )
+    assert response.code == 201
+    assert (jp_root_dir / "big.txt").read_text() == "x" * 500
+
+
+async def test_no_secret_in_server_log(jp_fetch: Any, github_token: str, server_log: Any) -> None:
+    nb = notebook(code(f'token = "{github_token}"'))
+    await refused(put(jp_fetch, "log.ipynb", notebook_model(nb)))
+    await refused(
+        jp_fetch(
+            "api",
+            "contents",
+            "log.ipynb",
+            method="PUT",
+            body=json.dumps({"type": "file", "format": "text", "content": github_token}),
+            headers={},
+        )
+    )
+    assert "qsecure: save of log.ipynb blocked (1 finding(s))" in server_log()
+    assert github_token not in server_log()

@@ -28,11 +28,28 @@ _PLACEHOLDER_PART = re.compile(
         ^(?:os\.)?(?:environ|getenv|getpass|input|keyring|secrets?\.)
     """,
 )
+#: Template markers and masks: the only placeholders a URL's ``user:password@`` can hold,
+#: since there even a weak word such as ``password`` is a working credential.
+_TEMPLATE_WHOLE = re.compile(
+    r"""(?ix)^(?:
+        [x*._#-]+ | 0+ | <[^>]*> | \[[^\]]*\] | \$\{[^}]*\} | \{\{[^}]*\}\} | \{[A-Za-z_][\w.-]*\} |
+        %\([^)]*\)[sd]? | \$[A-Za-z_]\w* | \$\([^)]*\) | %[A-Z_]+%
+    )$""",
+)
+_TEMPLATE_PART = re.compile(
+    r"""(?ix)
+        ^(?:your|insert|enter|replace|paste)[-_ .]? | [-_ ](?:here|goes[-_ ]here)$ |
+        ^[<{] | x{4,} | \*{3,} | … | placeholder | redacted | changeme | change_me |
+        \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\(
+    """,
+)
 _WORDLIKE = re.compile(
     r"^[a-z]+(?:[-_. ][a-z]+)*$|^[A-Z]+(?:[-_. ][A-Z]+)*$|^[A-Z][a-z]+(?:[A-Z][a-z]+)*$"
 )
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 _DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?$")
+#: A long part with upper case, lower case and digits: generated, not a name someone typed.
+_GENERATED_PART = re.compile(r"^(?=\w{20,}$)(?=.*[a-z])(?=.*[A-Z])(?=(?:.*\d){2})")
 _CALL_OR_INDEX = re.compile(r"^[A-Za-z_][\w.]*\s*[(\[]")
 _PATHLIKE = re.compile(r"^(?:[~.]?/|[A-Za-z]:\\|\w+://)")
 _VERSION = re.compile(r"^v?\d+(?:\.\d+)+(?:[-+.]?\w+)?$")
@@ -57,8 +74,43 @@ def is_placeholder(value: str) -> bool:
         return True
     if _PLACEHOLDER_WHOLE.match(stripped) or _PLACEHOLDER_PART.search(stripped):
         return True
-    # One character repeated (aaaaaaaa, 00000000) or a simple run (abcdefgh) is no secret.
+    # One character repeated (aaaaaaaa, 00000000) or mostly typed runs (abcdef123456) is no secret.
+    return len(set(stripped)) <= 2 or _mostly_typed_runs(stripped)
+
+
+def _mostly_typed_runs(value: str) -> bool:
+    """True when three quarters of the value are runs such as ``abcdef`` or ``123456``
+    (three or more consecutive letters or digits in order): typed, not generated."""
+    lowered = value.lower()
+    in_runs = 0
+    start = 0
+    for index in range(1, len(lowered) + 1):
+        char = lowered[index] if index < len(lowered) else ""
+        if char.isalnum() and ord(char) == ord(lowered[index - 1]) + 1:
+            continue
+        if index - start >= 3 and lowered[start].isalnum():
+            in_runs += index - start
+        start = index
+    return in_runs >= 0.75 * len(lowered)
+
+
+def is_template_placeholder(value: str) -> bool:
+    """The narrow placeholder test for credentials inside URLs and connection strings:
+    only template markers and masks (``<password>``, ``{password}``, ``${PASS}``, ``xxxx``,
+    ``****``, ``YOUR_PASSWORD``), because ``user:password@host`` is a working login."""
+    stripped = value.strip().strip("'\"")
+    if not stripped:
+        return True
+    if _TEMPLATE_WHOLE.match(stripped) or _TEMPLATE_PART.search(stripped):
+        return True
     return len(set(stripped)) <= 2
+
+
+def _is_dotted_name(value: str) -> bool:
+    """``settings.api_key`` or ``os.environ.get()``; not a dotted token like Discord's."""
+    if not _DOTTED_NAME.match(value):
+        return False
+    return not any(_GENERATED_PART.match(part) for part in value.removesuffix("()").split("."))
 
 
 def is_reference(value: str) -> bool:
@@ -66,10 +118,15 @@ def is_reference(value: str) -> bool:
     an environment variable name, ``os.environ[...]``, a call, a dotted attribute."""
     return bool(
         _ENV_NAME.match(value)
-        or _DOTTED_NAME.match(value)
+        or _is_dotted_name(value)
         or _CALL_OR_INDEX.match(value)
         or value.startswith(("$", "%", "@", "!", "&", "*"))
     )
+
+
+def is_uuid(value: str) -> bool:
+    """True for a UUID in its usual 8-4-4-4-12 hex form."""
+    return bool(_UUID.match(value))
 
 
 def looks_random(value: str, min_entropy: float = 3.0) -> bool:

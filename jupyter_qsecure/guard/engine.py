@@ -45,7 +45,8 @@ class Match:
 
 
 def _utf8_start(data: bytes, offset: int, floor: int) -> int:
-    while offset > floor and 0x80 <= data[offset] < 0xC0:
+    """Move ``offset`` back to the start of a UTF-8 character (never below ``floor``)."""
+    while floor < offset < len(data) and 0x80 <= data[offset] < 0xC0:
         offset -= 1
     return offset
 

@@ -15,14 +15,27 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .checks import is_jwt, is_placeholder, is_reference, looks_random, shannon_entropy
+from .checks import (
+    is_jwt,
+    is_placeholder,
+    is_reference,
+    is_template_placeholder,
+    is_uuid,
+    looks_random,
+    shannon_entropy,
+)
 
 Check = Callable[[re.Match[str]], bool]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One credential format."""
+    """One credential format.
+
+    ``template_placeholders_only`` is for credentials inside URLs and connection strings:
+    there only template markers and masks count as placeholders (see
+    :func:`~.checks.is_template_placeholder`), since ``user:password@host`` logs in.
+    """
 
     id: str
     kind: str
@@ -33,6 +46,7 @@ class Rule:
     ignore_case: bool = False
     multiline: bool = False
     config_only: bool = False
+    template_placeholders_only: bool = False
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -42,7 +56,8 @@ class Rule:
     def accepts(self, match: re.Match[str]) -> bool:
         """Whether a regex match is a credential (not a placeholder, and passes the check)."""
         value = match.group("secret")
-        if is_placeholder(value):
+        placeholder = is_template_placeholder if self.template_placeholders_only else is_placeholder
+        if placeholder(value):
             return False
         return self.check is None or self.check(match)
 
@@ -70,6 +85,39 @@ def _keyword_secret(match: re.Match[str]) -> bool:
     return looks_random(match.group("secret"))
 
 
+_HEX_ONLY = re.compile(r"^[0-9a-f]+$")
+_SNAKE_CASE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$")
+
+
+def _generated_not_hex(min_entropy: float) -> Check:
+    """Random-looking but not hex only (hex of that length is an ID or a hash)."""
+    return lambda match: (
+        looks_random(match.group("secret"), min_entropy)
+        and not _HEX_ONLY.match(match.group("secret").lower())
+    )
+
+
+def _mailgun(match: re.Match[str]) -> bool:
+    """``key-`` and 32 base-36 characters (not a hex digest), or the 32-8-8 hex form."""
+    value = match.group("secret")
+    if value.startswith("key-"):
+        body = value[4:]
+        has_digit = any(char.isdigit() for char in body)
+        return not _HEX_ONLY.match(body) and has_digit and shannon_entropy(body) >= 3.5
+    return shannon_entropy(value) >= 3.0
+
+
+def _provider_secret(match: re.Match[str]) -> bool:
+    """A value under a provider's secret key: a UUID (Heroku and legacy npm keys are UUIDs)
+    or a random-looking value; unquoted, not a ``snake_case`` name (a variable in code)."""
+    if _NOT_SECRET_KEYS.search(match.group("key")):
+        return False
+    value = match.group("secret")
+    if match.group("q") is None and _SNAKE_CASE.match(value):
+        return False
+    return is_uuid(value) or looks_random(value)
+
+
 _PUBLIC_VALUES = frozenset(
     {
         # Azurite / Azure Storage emulator's documented development key.
@@ -92,13 +140,26 @@ def _password(match: re.Match[str]) -> bool:
     )
 
 
-_PASSWORD_KEY = r"(?P<key>[\w.-]{0,40}(?:passw(?:or)?d|passphrase|\bpwd)[\w.-]{0,40})"
+#: Keys start where an identifier starts: searching from every character inside one made
+#: these rules the slowest of the set on keyword-heavy notebooks.
+_PASSWORD_KEY = r"(?P<key>(?<![\w.-])[\w.-]{0,40}(?:passw(?:or)?d|passphrase|\bpwd)[\w.-]{0,40})"  # noqa: S105 (a regex)
 _SECRET_KEY = (
-    r"(?P<key>[\w.-]{0,40}(?:api[_-]?key|apikey|secret|token|access[_-]?key|auth[_-]?key|account[_-]?key"
+    r"(?P<key>(?<![\w.-])[\w.-]{0,40}(?:api[_-]?key|apikey|secret|token|access[_-]?key|auth[_-]?key|account[_-]?key"  # noqa: S105 (a regex)
     r"|client[_-]?key|private[_-]?key|service[_-]?key|credentials?|auth)[\w.-]{0,40})"
 )
 _ASSIGN = r"[\"']?\]?\s*(?:=|:=|:|=>|==|,)\s*[rbuf]?"
 _QUOTED = r"(?P<q>[\"'])(?P<secret>[^\"'\s]{%d,%d})(?P=q)"
+#: Providers whose older keys have no distinctive prefix. A key naming one of them and a
+#: secret (``GITLAB_TOKEN``, ``"heroku_secret"``) is context enough for a UUID or an
+#: unquoted value.
+_PROVIDERS = (
+    r"gitlab|github|bitbucket|heroku|okta|npm|twilio|mailgun|sendgrid|cloudflare|jira|atlassian"
+    r"|confluence|discord|slack|datadog"
+)
+_PROVIDER_LABEL = r"(?:key|token|secret|pat|passw(?:or)?d|auth)"
+_PROVIDER_KEY = rf"(?P<key>(?:{_PROVIDERS})[\w.-]{{0,30}}?{_PROVIDER_LABEL}[\w.-]{{0,20}})"
+#: The trigger: a provider's name then a secret label, as in ``GITLAB_TOKEN``.
+_PROVIDER_TRIGGER = rf"(?:{_PROVIDERS})[\w.-]{{0,30}}{_PROVIDER_LABEL}"
 _DB_SCHEMES = (
     r"postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|oracle"
     r"|db2|cockroachdb|clickhouse|snowflake|couchdb|neo4j|cassandra|memcached|influxdb"
@@ -108,7 +169,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "private-key",
         "Private key",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:\\[rn]|\s|(?:Proc-Type|DEK-Info|Comment):[^\n\\]*)*"
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:\\{1,2}[rn]|\s|(?:Proc-Type|DEK-Info|Comment):[^\n\\]*)*"
         r"(?P<secret>[A-Za-z0-9+/=]{16,64})",
         r"PRIVATE KEY",
         multiline=True,
@@ -174,9 +235,10 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "sendgrid-key",
         "SendGrid API key",
-        r"\b(?P<secret>SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])",
+        r"\b(?P<secret>SG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{30,64})(?![A-Za-z0-9_-])",
         r"SG\.",
         visible_prefix=3,
+        check=_entropy(3.5),
     ),
     Rule(
         "npm-token", "npm token", r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b", r"npm_", visible_prefix=4
@@ -222,6 +284,7 @@ RULES: tuple[Rule, ...] = (
         "Slack webhook URL",
         r"https://hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9+/_-]{20,})",
         r"hooks\.slack\.com/",
+        template_placeholders_only=True,
     ),
     Rule(
         "discord-bot-token",
@@ -233,11 +296,18 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "telegram-bot-token",
         "Telegram bot token",
-        r"\b(?P<secret>\d{8,10}:AA[0-9A-Za-z_-]{33})(?![0-9A-Za-z_-])",
-        r"\d:AA",
+        r"\b(?P<secret>\d{8,10}:[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])",
+        r"\d{8}:[0-9A-Za-z_-]{35}",
+        check=_random(3.5),
     ),
     Rule("mailchimp-key", "Mailchimp API key", r"\b(?P<secret>[0-9a-f]{32}-us\d{1,2})\b", r"-us\d"),
-    Rule("mailgun-key", "Mailgun API key", r"\b(?P<secret>key-[0-9a-f]{32})\b", r"key-"),
+    Rule(
+        "mailgun-key",
+        "Mailgun API key",
+        r"\b(?P<secret>key-[a-z0-9]{32}|[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8})\b",
+        r"key-|[0-9a-f]{8}-[0-9a-f]{8}",
+        check=_mailgun,
+    ),
     Rule(
         "pypi-token",
         "PyPI token",
@@ -248,9 +318,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "square-token",
         "Square token",
-        r"\b(?P<secret>sq0(?:csp|atp|idp)-[0-9A-Za-z_-]{22,43}|EAAA[a-zA-Z0-9_-]{60})(?![0-9A-Za-z_-])",
+        r"\b(?P<secret>sq0(?:csp|atp|idp)-[0-9A-Za-z_-]{22,43}(?![0-9A-Za-z_-])"
+        r"|EAAA[A-Za-z0-9_=+-]{60}(?![A-Za-z0-9_=+-]))",
         r"sq0(?:csp|atp|idp)-|EAAA",
         visible_prefix=7,
+        check=_entropy(3.5),
     ),
     Rule(
         "twilio-key",
@@ -271,9 +343,12 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "azure-storage-key",
         "Azure storage account key",
-        r"AccountKey=(?P<secret>[A-Za-z0-9+/]{86}==)",
-        r"AccountKey=",
+        # AccountKey=..., storageAccountKey: ..., <account_key>...; the value may be on the next
+        # line. Anchored: the engine gives one window per trigger line, searched from its start.
+        r"\A[^\n]*?(?:account|storage)[\w-]{0,30}?key\W{1,30}?(?<![A-Za-z0-9+/])(?P<secret>[A-Za-z0-9+/]{86}==)",
+        r"account[\w-]{0,30}key|storage[\w-]{0,30}key",
         ignore_case=True,
+        multiline=True,
         check=_not_public,
     ),
     Rule(
@@ -413,9 +488,33 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "atlassian-token",
         "Atlassian API token",
-        r"\b(?P<secret>ATATT3[A-Za-z0-9_=-]{180,})",
-        r"ATATT3",
+        r"\b(?P<secret>AT[AC]TT3xFfG[A-Za-z0-9_=+/-]{10,}=[A-Za-z0-9]{8}(?![A-Za-z0-9_=+/-])"
+        r"|ATATT3[A-Za-z0-9_=-]{180,})",
+        r"AT[AC]TT3",
         visible_prefix=6,
+    ),
+    Rule(
+        "atlassian-token-context",
+        "Atlassian API token",
+        r"(?i:jira|atlassian|confluence)[^\n]{0,120}?"
+        r"\b(?P<secret>ATATT[A-Za-z0-9_=+/-]{20,}=[A-Za-z0-9]{8})(?![A-Za-z0-9_=+/-])",
+        r"ATATT",
+        visible_prefix=5,
+        check=_entropy(3.5),
+    ),
+    Rule(
+        "atlassian-legacy-token",
+        "Atlassian API token",
+        # 24 characters under a key, token or secret label within a few lines of the product's
+        # name. Only its first mention on the trigger line is tried (the lookahead is atomic),
+        # so a line that repeats the name costs one attempt, not one per mention.
+        r"\A(?=(?P<lead>[^\n]*?(?:atlassian|jira|confluence)))(?P=lead)"
+        r"[\s\S]{0,80}?(?:key|token|secret|password)\b"
+        r"[^A-Za-z0-9\n]{1,4}(?:[A-Za-z0-9]{1,12} )?(?P<secret>[A-Za-z0-9]{24})\b",
+        r"atlassian|jira|confluence",
+        ignore_case=True,
+        multiline=True,
+        check=_generated_not_hex(3.5),
     ),
     Rule(
         "pinecone-key",
@@ -427,8 +526,25 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "cloudflare-ca-key",
         "Cloudflare origin CA key",
-        r"\b(?P<secret>v1\.0-[a-f0-9]{24}-[a-f0-9]{146})\b",
+        r"\b(?P<secret>v1\.0-[A-Za-z0-9]{24}-[A-Za-z0-9]{146})\b",
         r"v1\.0-",
+        check=_entropy(3.5),
+    ),
+    Rule(
+        "cloudflare-token",
+        "Cloudflare API token",
+        r"\b(?P<secret>cf(?:k|ut|at)_[A-Za-z0-9]{40}[a-f0-9]{8})\b",
+        r"cf(?:k|ut|at)_",
+        visible_prefix=5,
+        check=_entropy(3.5),
+    ),
+    Rule(
+        "aws-appsync-key",
+        "AWS AppSync API key",
+        r"\b(?P<secret>da2-[a-z0-9]{26})\b",
+        r"da2-",
+        visible_prefix=4,
+        check=_random(3.5),
     ),
     Rule(
         "artifactory-token",
@@ -448,10 +564,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "database-url",
         "Database URL with password",
-        rf"\b(?:{_DB_SCHEMES}|jdbc:[a-z0-9]+:?(?:[a-z0-9]+:)?)(?:\+[a-z0-9]+)?://[^\s:/@\"'<>]+:(?P<secret>[^\s@\"'<>]+)@",
+        rf"\b(?:{_DB_SCHEMES}|jdbc:[a-z0-9]+:?(?:[a-z0-9]+:)?)(?:\+[a-z0-9]+)?://[^\s:/@\"'<>\[\]]+:(?P<secret>[^\s@\"'<>]+)@",
         r"://",
         ignore_case=True,
         check=lambda m: not is_reference(m.group("secret")),
+        template_placeholders_only=True,
     ),
     Rule(
         "jdbc-password",
@@ -459,14 +576,17 @@ RULES: tuple[Rule, ...] = (
         r"jdbc:[^\s\"']*?[;?&]password=(?P<secret>[^;&\s\"']+)",
         r"jdbc:",
         ignore_case=True,
+        template_placeholders_only=True,
     ),
     Rule(
         "url-credentials",
         "Password in URL",
-        r"\b[a-z][a-z0-9+.-]*://[^\s:/@\"'<>{}]+:(?P<secret>[^\s:/@\"'<>{}]{3,})@[^\s/\"'@]",
+        # Not scheme://[user:password@]host, the syntax line of a usage message.
+        r"\b[a-z][a-z0-9+.-]*://[^\s:/@\"'<>{}\[\]]+:(?P<secret>[^\s:/@\"'<>{}]{3,})@[^\s/\"'@]",
         r"://",
         ignore_case=True,
         check=lambda m: not is_reference(m.group("secret")),
+        template_placeholders_only=True,
     ),
     Rule(
         "url-token",
@@ -512,6 +632,21 @@ RULES: tuple[Rule, ...] = (
         r"passw|passphrase|pwd",
         ignore_case=True,
         check=_password,
+    ),
+    Rule(
+        "provider-token",
+        "API token",
+        # "heroku_secret": "...", GITLAB_TOKEN=..., %env NPM_TOKEN=..., okta_token: ...
+        # Quoted after any assignment; unquoted after = or : up to the end of the value.
+        _PROVIDER_KEY
+        + r"(?:"
+        + _ASSIGN
+        + r"(?P<q>[\"'`])|\s*[=:]\s*)"
+        + r"(?P<secret>(?(q)[^\"'`\s]{16,200}|[A-Za-z0-9][\w+/.-]{15,199}={0,2}))"
+        + r"(?(q)(?P=q)|(?=$|[\s\"'<>`,;)}\]\\]))",
+        _PROVIDER_TRIGGER,
+        ignore_case=True,
+        check=_provider_secret,
     ),
     Rule(
         "keyword-secret",

@@ -12,19 +12,20 @@ import binascii
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 #: Output and attachment MIME types whose payload is base64 of binary data, not text.
 _BINARY_MIME = re.compile(r"^(image/(?!svg\+xml)|audio/|video/|application/(pdf|octet-stream|zip))")
+_KNOWN_CELL_KEYS = frozenset(
+    {"id", "source", "attachments", "outputs", "metadata", "cell_type", "execution_count"}
+)
 #: Keys of nbformat 3 outputs that hold base64 images.
 _V3_BINARY_KEYS = frozenset({"png", "jpeg", "jpg", "gif", "pdf"})
 
 
-@dataclass(frozen=True)
-class Fragment:
+class Fragment(NamedTuple):
     """A piece of text to scan and where it came from (see :class:`~.findings.Location`)."""
 
     text: str
@@ -42,8 +43,11 @@ def _joined(value: object) -> str | None:
     """nbformat stores multi-line text as a string or a list of lines; give one string."""
     if isinstance(value, str):
         return value
-    if isinstance(value, list) and all(isinstance(part, str) for part in value):
-        return "".join(value)
+    if isinstance(value, list):
+        try:
+            return "".join(value)
+        except TypeError:  # not all strings: walked as JSON instead
+            return None
     return None
 
 
@@ -142,9 +146,8 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
                 yield from _json_leaves(output, f"outputs[{number}]", index, cell_id)
     if isinstance(cell.get("metadata"), dict) and cell["metadata"]:
         yield from _json_leaves(cell["metadata"], "metadata", index, cell_id)
-    known = {"id", "source", "attachments", "outputs", "metadata", "cell_type", "execution_count"}
     for key, value in cell.items():
-        if key not in known:
+        if key not in _KNOWN_CELL_KEYS:
             yield from _json_leaves(value, key, index, cell_id, key)
 
 

@@ -1,0 +1,204 @@
+"""`jupyter qsecure scan` as users and pre-commit run it: real files, real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import code, notebook
+from corpus import expand
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER = str(Path(sys.executable).parent / "jupyter")
+
+
+def run(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JUPYTER, "qsecure", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.fixture
+def token() -> str:
+    return expand("gh" + "p_{A:36}", random.Random())
+
+
+@pytest.fixture
+def project(tmp_path: Path, token: str) -> Path:
+    (tmp_path / "clean.py").write_text("import os\ntoken = os.environ['GH_TOKEN']\n")
+    (tmp_path / "analysis.ipynb").write_text(
+        json.dumps(notebook(code("x = 1"), code(f"gh = '{token}'")))
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "plot.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" + token.encode())
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "config").write_text(f"token = '{token}'\n")  # never entered
+    return tmp_path
+
+
+def test_text_report_and_exit_code(project: Path, token: str) -> None:
+    result = run("scan", ".", cwd=project)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"analysis.ipynb: cell 2, line 1: GitHub token (ghp_…{token[-3:]}) [github-token]"
+    ]
+    assert "1 finding(s) in 1 of 3 file(s)" in result.stderr
+    assert token not in result.stdout + result.stderr
+
+
+def test_clean_files_exit_zero(project: Path) -> None:
+    result = run("scan", "clean.py", "data/plot.png", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "data/plot.png: skipped: binary file" in result.stderr
+
+
+def test_json_report(project: Path, token: str) -> None:
+    result = run("scan", "--format", "json", ".", cwd=project)
+    report = json.loads(result.stdout)
+    [entry] = [f for f in report["files"] if f["findings"]]
+    assert entry["path"] == "analysis.ipynb"
+    assert entry["findings"][0]["cell_index"] == 1 and entry["findings"][0]["cell_id"] == "cell-1"
+    assert token not in result.stdout
+
+
+def test_sarif_report_for_code_scanning(project: Path, token: str) -> None:
+    result = run("scan", "--format=sarif", ".", cwd=project)
+    assert result.returncode == 1
+    sarif = json.loads(result.stdout)
+    assert sarif["version"] == "2.1.0"
+    run_ = sarif["runs"][0]
+    assert run_["tool"]["driver"]["name"] == "jupyter-qsecure"
+    assert [rule["id"] for rule in run_["tool"]["driver"]["rules"]] == ["github-token"]
+    [finding] = run_["results"]
+    location = finding["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"] == "analysis.ipynb"
+    nb_lines = (project / "analysis.ipynb").read_text().splitlines()
+    assert '"cell-1"' in nb_lines[location["region"]["startLine"] - 1]
+    assert token not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"{not json", "not a notebook: not valid JSON"),
+        (b"[1, 2]", "not a notebook (no 'cells' list)"),
+        (b"[" * 100_000 + b"]" * 100_000, "not a notebook: JSON nested too deeply"),
+        (b"\x00\x01binary", "not a notebook (binary content)"),
+    ],
+)
+def test_bad_notebooks_get_one_clear_line_and_exit_2(
+    tmp_path: Path, content: bytes, message: str, token: str
+) -> None:
+    (tmp_path / "bad.ipynb").write_bytes(content)
+    (tmp_path / "leak.py").write_text(f"t = '{token}'\n")
+    result = run("scan", ".", cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"bad.ipynb: error: {message}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "leak.py: line 1: GitHub token" in result.stdout  # the scan went on
+
+
+def test_too_large_file(tmp_path: Path) -> None:
+    policy = tmp_path / "qsecure.toml"
+    policy.write_text("[guard]\nmax_bytes = 1000\n")
+    (tmp_path / "big.txt").write_text("x" * 2000)
+    result = run("scan", "big.txt", cwd=tmp_path, env={"QSECURE_CONFIG": str(policy)})
+    assert result.returncode == 2
+    assert "big.txt: error: too large to scan (2,000 bytes; the limit is 1,000)" in result.stderr
+
+
+def test_nbformat3_notebook_is_scanned(tmp_path: Path, token: str) -> None:
+    old = {
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "metadata": {},
+        "worksheets": [
+            {"cells": [{"cell_type": "code", "input": f"k = '{token}'", "outputs": []}]}
+        ],
+    }
+    (tmp_path / "old.ipynb").write_text(json.dumps(old))
+    result = run("scan", "old.ipynb", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "GitHub token" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((), "name at least one file or folder"),
+        (("--format", "xml", "."), "expected any of ['text', 'json', 'sarif']"),
+        (("missing.ipynb",), "missing.ipynb: error: no such file or folder"),
+        (("--baseline", "nope.json", "."), "nope.json: cannot read the baseline"),
+    ],
+)
+def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = run("scan", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_detect_secrets_baseline_is_honoured(project: Path, token: str) -> None:
+    (project / "settings.py").write_text(f"GITHUB_TOKEN = '{token}'\n")
+    baseline = subprocess.run(
+        [str(Path(sys.executable).parent / "detect-secrets"), "scan", "settings.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout
+    (project / ".secrets.baseline").write_text(baseline)
+    assert "settings.py" in json.loads(baseline)["results"], baseline
+    result = run("scan", "--baseline", ".secrets.baseline", "settings.py", cwd=project)
+    assert result.returncode == 0, (result.stdout, result.stderr, baseline)
+    # The baseline names settings.py only: the same token in the notebook is still reported.
+    assert (
+        run("scan", "--baseline", ".secrets.baseline", "analysis.ipynb", cwd=project).returncode
+        == 1
+    )
+
+
+def test_pre_commit_hook_definition_runs(project: Path, token: str) -> None:
+    [hook] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "qsecure-scan"
+    entry = shlex.split(hook["entry"])
+    executable = str(Path(sys.executable).parent / entry[0])
+    result = subprocess.run(
+        [executable, *entry[1:], "analysis.ipynb", "clean.py"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "analysis.ipynb: cell 2, line 1" in result.stdout
+
+
+def test_rules_subcommand_lists_ids(tmp_path: Path) -> None:
+    result = run("rules", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "github-token" in result.stdout and "ibm-quantum-token" in result.stdout
+
+
+def test_server_extension_is_enabled_by_installing(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [JUPYTER, "server", "extension", "list"], capture_output=True, text=True, timeout=120
+    )
+    output = result.stdout + result.stderr
+    assert "jupyter_qsecure enabled" in output.replace("\x1b[32m", "").replace("\x1b[0m", "")
+    assert "jupyter_qsecure 0.1.0 OK" in output.replace("\x1b[32m", "").replace("\x1b[0m", "")

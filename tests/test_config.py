@@ -1,0 +1,79 @@
+"""qsecure.toml: trusted places only, and errors that name the file, the key and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jupyter_qsecure.config import PolicyError, load_policy, parse_policy
+
+
+def test_defaults_without_a_file(jp_environ: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QSECURE_CONFIG", raising=False)
+    policy = load_policy()
+    assert policy.source == "(embedded defaults)"
+    assert policy.guard.enabled and policy.guard.on_error == "block"
+
+
+def test_read_from_the_jupyter_config_dir(
+    jp_environ: None, jp_config_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QSECURE_CONFIG", raising=False)
+    (jp_config_dir / "qsecure.toml").write_text(
+        '[guard]\non_error = "allow"\nbaseline = "baseline.json"\n'
+    )
+    policy = load_policy()
+    assert policy.source == str(jp_config_dir / "qsecure.toml")
+    assert policy.guard.on_error == "allow"
+    assert policy.guard.baseline == (jp_config_dir / "baseline.json").resolve()
+
+
+def test_never_read_from_the_working_directory(
+    jp_environ: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("QSECURE_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "qsecure.toml").write_text("[guard]\nenabled = false\n")
+    assert load_policy().guard.enabled
+
+
+def test_env_variable_naming_a_missing_file_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QSECURE_CONFIG", str(tmp_path / "nope.toml"))
+    with pytest.raises(
+        PolicyError, match=r"nope\.toml: \$QSECURE_CONFIG names this file, which does not exist"
+    ):
+        load_policy()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[guard\n", r"qsecure\.toml: not valid TOML"),
+        (
+            '[guard]\non_error = "maybe"\n',
+            r"qsecure\.toml: guard\.on_error: expected \"block\" or \"allow\", got 'maybe'",
+        ),
+        ("[guard]\nmax_bytes = -1\n", r"guard\.max_bytes: expected a positive number of bytes"),
+        (
+            '[guard]\nmax_bytes = "big"\n',
+            r"guard\.max_bytes: expected a whole number of bytes, got 'big'",
+        ),
+        ("[guard]\nenabled = 1\n", r"guard\.enabled: expected true or false, got 1"),
+        (
+            "[guard]\nenable = true\n",
+            r"guard\.enable: unknown key; known keys in \[guard\] are: baseline, ",
+        ),
+        (
+            '[guard]\ndisabled_rules = ["github"]\n',
+            r"guard\.disabled_rules: unknown rule 'github'; see `jupyter qsecure rules`",
+        ),
+        ("[gaurd]\n", r"\(top level\)\.gaurd: unknown key"),
+        ("guard = 3\n", r"guard: expected a table \[guard\], got 3"),
+    ],
+)
+def test_errors_name_file_key_and_fix(text: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(text, "qsecure.toml")

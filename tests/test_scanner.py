@@ -1,0 +1,187 @@
+"""The scanner: every credential kind in every place it can hide; nothing that is not one."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from conftest import code, markdown, notebook
+from corpus import NEGATIVES, POSITIVES, Sample
+
+from jupyter_qsecure.guard import RULES, Scanner
+from jupyter_qsecure.guard.engine import Engine
+from jupyter_qsecure.guard.findings import mask
+
+SCANNER = Scanner()
+PURE_PYTHON = Scanner(engine=Engine(RULES, use_hyperscan=False))
+RED, RESET = "\x1b[0;31m", "\x1b[0m"
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def _output(data: dict[str, Any]) -> dict[str, Any]:
+    return {"output_type": "execute_result", "execution_count": 1, "data": data, "metadata": {}}
+
+
+# Each place builds a notebook holding the text, and says which field must be reported.
+PLACES: dict[str, tuple[Callable[[str], dict[str, Any]], str]] = {
+    "source as a string": (lambda t: notebook(code(t)), "source"),
+    "source as a list of lines": (lambda t: notebook(code(_lines(t))), "source"),
+    "markdown cell": (lambda t: notebook(markdown(f"Connect with:\n\n    {t}\n")), "source"),
+    "stream output": (
+        lambda t: notebook(
+            code("print(x)", [{"output_type": "stream", "name": "stdout", "text": _lines(t)}])
+        ),
+        "outputs[0].stdout",
+    ),
+    "text/plain result": (
+        lambda t: notebook(code("x", [_output({"text/plain": t})])),
+        "outputs[0].text/plain",
+    ),
+    "text/html display": (
+        lambda t: notebook(
+            code("x", [_output({"text/html": f"<pre>{t}</pre>", "text/plain": "<obj>"})])
+        ),
+        "outputs[0].text/html",
+    ),
+    "text/markdown display": (
+        lambda t: notebook(code("x", [_output({"text/markdown": _lines(t)})])),
+        "outputs[0].text/markdown",
+    ),
+    "text/latex display": (
+        lambda t: notebook(
+            code("x", [_output({"text/latex": f"\\begin{{verbatim}}{t}\\end{{verbatim}}"})])
+        ),
+        "outputs[0].text/latex",
+    ),
+    "application/json display": (
+        lambda t: notebook(code("x", [_output({"application/json": {"config": {"line": t}}})])),
+        "outputs[0].application/json/config/line",
+    ),
+    "error traceback with colours": (
+        lambda t: notebook(
+            code(
+                "f()",
+                [
+                    {
+                        "output_type": "error",
+                        "ename": "ValueError",
+                        "evalue": "bad config",
+                        "traceback": [
+                            f"{RED}ValueError{RESET} Traceback",
+                            "\n".join(f"{RED}{line}{RESET}" for line in t.splitlines()),
+                        ],
+                    }
+                ],
+            )
+        ),
+        "outputs[0].traceback",
+    ),
+    "error value": (
+        lambda t: notebook(
+            code(
+                "f()",
+                [{"output_type": "error", "ename": "RuntimeError", "evalue": t, "traceback": []}],
+            )
+        ),
+        "outputs[0].error",
+    ),
+    "cell metadata": (
+        lambda t: notebook({**code("x"), "metadata": {"notes": t}}),
+        "metadata/notes",
+    ),
+    "notebook metadata": (
+        lambda t: notebook(code("x"), metadata={"papermill": {"parameters": {"cfg": t}}}),
+        "metadata/papermill/parameters/cfg",
+    ),
+    "text attachment": (
+        lambda t: notebook(
+            {
+                **markdown("![notes](attachment:notes.txt)"),
+                "attachments": {"notes.txt": {"text/plain": base64.b64encode(t.encode()).decode()}},
+            }
+        ),
+        "attachments[notes.txt]",
+    ),
+}
+
+
+@pytest.mark.parametrize("sample", POSITIVES, ids=lambda s: s.rule)
+@pytest.mark.parametrize("place", sorted(PLACES))
+def test_every_kind_is_found_in_every_place(sample: Sample, place: str) -> None:
+    build, field = PLACES[place]
+    result = SCANNER.scan_notebook(build(sample.text))
+    assert any(f.rule == sample.rule and f.location.field == field for f in result.findings), (
+        f"{sample.rule} not found in {place}: {[(f.rule, f.location.field) for f in result.findings]}"
+    )
+    for finding in result.findings:
+        assert finding.preview not in sample.text or len(finding.preview) < 12
+        assert finding.to_json()["fingerprint"] == finding.fingerprint
+
+
+@pytest.mark.parametrize("sample", NEGATIVES, ids=lambda s: s.text[:40])
+@pytest.mark.parametrize("place", sorted(PLACES))
+def test_nothing_else_is_flagged(sample: Sample, place: str) -> None:
+    build, _ = PLACES[place]
+    assert SCANNER.scan_notebook(build(sample.text)).findings == []
+
+
+@pytest.mark.parametrize("sample", POSITIVES + NEGATIVES, ids=lambda s: s.rule or s.text[:40])
+def test_pure_python_engine_agrees_with_hyperscan(sample: Sample) -> None:
+    assert SCANNER.engine.uses_hyperscan
+    assert PURE_PYTHON.scan_text(sample.text).findings == SCANNER.scan_text(sample.text).findings
+
+
+def test_images_are_not_scanned_as_text() -> None:
+    # Base64 of a PNG can contain any letters, including something token-shaped.
+    payload = base64.b64encode(b"\x89PNG" + b"ghp_" + b"A" * 200).decode()
+    nb = notebook(code("plot()", [_output({"image/png": payload, "text/plain": "<Figure>"})]))
+    assert SCANNER.scan_notebook(nb).findings == []
+
+
+def test_finding_names_cell_line_and_masks_value() -> None:
+    token = POSITIVES[0].text.split('"')[1]
+    nb = notebook(markdown("intro"), code(["import os\n", f'token = "{token}"\n']))
+    [finding] = SCANNER.scan_notebook(nb).findings
+    assert (finding.location.cell_index, finding.location.cell_id, finding.location.line) == (
+        1,
+        "cell-1",
+        2,
+    )
+    assert finding.describe() == f"GitHub token in cell 2, line 2 (ghp_…{token[-3:]})"
+    assert token not in json.dumps(finding.to_json())
+
+
+def test_same_value_twice_has_one_fingerprint() -> None:
+    token = POSITIVES[0].text.split('"')[1]
+    nb = notebook(code(f'a = "{token}"'), code(f"print('{token}')"))
+    findings = SCANNER.scan_notebook(nb).findings
+    assert len(findings) == 2
+    assert findings[0].fingerprint == findings[1].fingerprint
+
+
+@pytest.mark.parametrize(
+    ("value", "prefix", "expected"),
+    [
+        ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", 4, "ghp_…789"),
+        ("hunter22", 0, "…(8 chars)"),
+        ("AKIA1234", 4, "AKIA…"),
+    ],
+)
+def test_mask(value: str, prefix: int, expected: str) -> None:
+    assert mask(value, prefix) == expected
+
+
+def test_unquoted_values_count_only_in_config_files(tmp_path: Any) -> None:
+    line = "DB_PASSWORD=Wq8vN3zLp2\n"
+    env = tmp_path / ".env"
+    env.write_text(line)
+    script = tmp_path / "notes.py"
+    script.write_text(line)
+    assert [f.rule for f in SCANNER.scan_path(env).findings] == ["password-env"]
+    assert SCANNER.scan_path(script).findings == []
