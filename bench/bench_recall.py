@@ -40,7 +40,9 @@ def detect_secrets_flags(texts: list[str]) -> list[bool]:
     return flagged
 
 
-def report(name: str, positives: list[str], negatives: list[str], by: list[str] | None = None) -> None:
+def report(
+    name: str, positives: list[str], negatives: list[str], by: list[str] | None = None
+) -> None:
     scanner = Scanner()
     ours = [bool(scanner.scan_text(text).findings) for text in positives + negatives]
     theirs = detect_secrets_flags(positives + negatives)
@@ -49,12 +51,21 @@ def report(name: str, positives: list[str], negatives: list[str], by: list[str] 
     for tool, flags in (("jupyter-qsecure", ours), ("detect-secrets", theirs)):
         recall = sum(flags[:count]) / count
         false_positives = sum(flags[count:])
-        print(f"  {tool:16} recall {sum(flags[:count])}/{count} = {recall:.3f}   negatives flagged {false_positives}/{len(negatives)}")
-    print(f"  recall ratio (ours / detect-secrets): {sum(ours[:count]) / max(1, sum(theirs[:count])):.2f}")
+        print(
+            f"  {tool:16} recall {sum(flags[:count])}/{count} = {recall:.3f}   negatives flagged {false_positives}/{len(negatives)}"
+        )
+    print(
+        f"  recall ratio (ours / detect-secrets): {sum(ours[:count]) / max(1, sum(theirs[:count])):.2f}"
+    )
     if by is not None:
-        missed = Counter(detector for detector, found in zip(by, ours[:count], strict=True) if not found)
+        missed = Counter(
+            detector for detector, found in zip(by, ours[:count], strict=True) if not found
+        )
         if missed:
-            print("  missed by jupyter-qsecure, by detector: " + ", ".join(f"{k} {v}" for k, v in sorted(missed.items())))
+            print(
+                "  missed by jupyter-qsecure, by detector: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(missed.items()))
+            )
 
 
 def main() -> int:
