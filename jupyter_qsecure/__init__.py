@@ -6,7 +6,21 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_ipython_extension", "refresh"]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext jupyter_qsecure``: masking and the ``%qsecure`` magic in this kernel."""
+    from .kernel import load_ipython_extension as load
+
+    load(ipython)
+
+
+def refresh(*names: str) -> list[str]:
+    """Re-read this kernel's secrets through the server (see :func:`jupyter_qsecure.kernel.refresh`)."""
+    from .kernel import refresh as refresh_kernel
+
+    return refresh_kernel(*names)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

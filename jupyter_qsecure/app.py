@@ -6,15 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Unicode
+from traitlets import Bool, Unicode
 
 from . import events
 from ._version import __version__
 from .config import Policy, PolicyError, load_policy
 from .guard import BypassStore, SaveGuard, UploadStage
 from .handlers import handlers
+from .secrets.providers import Providers
+from .secrets.provisioner import CONTEXT, PROVISIONER_NAME
+from .secrets.registry import REGISTRY, KernelSecretRegistry
+from .secrets.service import SecretsService
 
 
 class QSecureApp(ExtensionApp):
@@ -34,6 +39,13 @@ class QSecureApp(ExtensionApp):
     policy_error: str | None = None
     save_guard: SaveGuard
     upload_stage: UploadStage
+    secrets: SecretsService
+    registry: KernelSecretRegistry = REGISTRY
+
+    inject_secrets = Bool(
+        True,
+        help="Make qsecure-provisioner the default kernel provisioner, so kernels receive their granted secrets.",
+    ).tag(config=True)
 
     def _state_dir(self) -> Path:
         return Path(self.data_dir) if self.data_dir else Path(jupyter_data_dir()) / "qsecure"
@@ -62,10 +74,39 @@ class QSecureApp(ExtensionApp):
             BypassStore(guard_policy.bypass_store or self._state_dir() / "bypasses.json"),
             emit=self._emit,
             log=self.log,
+            injected=self.registry.live_values,
         )
         self.upload_stage = UploadStage(guard_policy.max_bytes)
+        self._setup_secrets()
         self.serverapp.contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
         self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
+
+    def _setup_secrets(self) -> None:
+        assert self.serverapp is not None
+        providers = Providers(self.policy.secrets)
+        self.secrets = SecretsService(self.policy.secrets, providers, self.registry, self._emit)
+        CONTEXT.policy = self.policy.secrets
+        CONTEXT.providers = providers
+        CONTEXT.root_dir = Path(self.serverapp.root_dir)
+        CONTEXT.server_url = self._kernel_facing_url()
+        CONTEXT.emit = self._emit
+        if self.inject_secrets:
+            KernelProvisionerFactory.instance(
+                parent=self.serverapp
+            ).default_provisioner_name = PROVISIONER_NAME
+
+    def _kernel_facing_url(self) -> str | None:
+        """The URL a local kernel reaches this server at (None for a Unix socket)."""
+        assert self.serverapp is not None
+        if self.serverapp.sock:
+            return None
+        scheme = "https" if self.serverapp.certfile else "http"
+        # A server listening on every interface is reached by its kernels on loopback.
+        everywhere = {"", "0.0.0.0", "localhost", "*"}  # noqa: S104
+        host = "127.0.0.1" if self.serverapp.ip in everywhere else self.serverapp.ip
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"{scheme}://{host}:{self.serverapp.port}{self.serverapp.base_url}"
 
     def _emit(self, schema_id: str, data: dict[str, Any]) -> None:
         assert self.serverapp is not None and self.serverapp.event_logger is not None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,13 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
+from ._validate import PolicyError, expect, reject_unknown_keys
+from .secrets.policy import SecretsPolicy, parse_secrets_policy
+
+__all__ = ["GuardPolicy", "Policy", "PolicyError", "load_policy", "parse_policy"]
+
 POLICY_FILENAME = "qsecure.toml"
 ENV_POLICY = "QSECURE_CONFIG"
-
-
-class PolicyError(ValueError):
-    """A policy file that cannot be used. ``str()`` names the file, the key and the fix."""
-
-    def __init__(self, source: str, key: str | None, problem: str) -> None:
-        self.source = source
-        self.key = key
-        self.problem = problem
-        where = f"{source}: {key}" if key else source
-        super().__init__(f"{where}: {problem}")
 
 
 @dataclass(frozen=True)
@@ -54,28 +47,11 @@ class Policy:
 
     source: str = "(embedded defaults)"
     guard: GuardPolicy = field(default_factory=GuardPolicy)
-
-
-def _expect(
-    source: str, key: str, value: object, kind: type | tuple[type, ...], expected: str
-) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise PolicyError(source, key, f"expected {expected}, got {value!r}")
-    return value
-
-
-def _unknown_keys(source: str, section: str, table: Mapping[str, object], known: set[str]) -> None:
-    unknown = sorted(set(table) - known)
-    if unknown:
-        raise PolicyError(
-            source,
-            f"{section}.{unknown[0]}",
-            f"unknown key; known keys in [{section}] are: {', '.join(sorted(known))}",
-        )
+    secrets: SecretsPolicy = field(default_factory=SecretsPolicy)
 
 
 def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
-    table: dict[str, Any] = _expect(source, "guard", value, dict, "a table [guard]")
+    table: dict[str, Any] = expect(source, "guard", value, dict, "a table [guard]")
     known = {
         "enabled",
         "on_error",
@@ -85,14 +61,14 @@ def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
         "disabled_rules",
         "bypass_store",
     }
-    _unknown_keys(source, "guard", table, known)
+    reject_unknown_keys(source, "guard", table, known)
     defaults = GuardPolicy()
     on_error = table.get("on_error", defaults.on_error)
     if on_error not in ("block", "allow"):
         raise PolicyError(
             source, "guard.on_error", f'expected "block" or "allow", got {on_error!r}'
         )
-    max_bytes = _expect(
+    max_bytes = expect(
         source,
         "guard.max_bytes",
         table.get("max_bytes", defaults.max_bytes),
@@ -103,7 +79,7 @@ def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
         raise PolicyError(
             source, "guard.max_bytes", f"expected a positive number of bytes, got {max_bytes}"
         )
-    rules = _expect(
+    rules = expect(
         source, "guard.disabled_rules", table.get("disabled_rules", []), list, "a list of rule ids"
     )
     from .guard.rules import RULES_BY_ID
@@ -120,15 +96,15 @@ def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
         value = table.get(key)
         if value is None:
             return None
-        text = _expect(source, f"guard.{key}", value, str, "a file path")
+        text = expect(source, f"guard.{key}", value, str, "a file path")
         return (base / Path(text).expanduser()).resolve()
 
     return GuardPolicy(
-        enabled=_expect(source, "guard.enabled", table.get("enabled", True), bool, "true or false"),
+        enabled=expect(source, "guard.enabled", table.get("enabled", True), bool, "true or false"),
         on_error=on_error,
         max_bytes=max_bytes,
         baseline=path_of("baseline"),
-        repo_baseline=_expect(
+        repo_baseline=expect(
             source, "guard.repo_baseline", table.get("repo_baseline", True), bool, "true or false"
         ),
         disabled_rules=tuple(rules),
@@ -142,10 +118,10 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(source, None, f"not valid TOML ({error})") from None
-    _unknown_keys(source, "(top level)", data, {"guard"})
+    reject_unknown_keys(source, "(top level)", data, {"guard", "secrets", "vault", "injection"})
     base = base or Path.cwd()
     guard = _guard_policy(source, base, data["guard"]) if "guard" in data else GuardPolicy()
-    return Policy(source=source, guard=guard)
+    return Policy(source=source, guard=guard, secrets=parse_secrets_policy(source, base, data))
 
 
 def trusted_policy_paths() -> list[Path]:

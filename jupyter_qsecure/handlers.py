@@ -6,12 +6,13 @@ authorized, and errors are JSON ``{reason, message, ...}``.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from jupyter_server.base.handlers import APIHandler, path_regex
 from jupyter_server.services.contents.handlers import ContentsHandler
 from jupyter_server.utils import ensure_async
@@ -19,6 +20,8 @@ from tornado import web
 
 from .guard import BYPASS_REASONS, UploadError
 from .guard.save_guard import BLOCKED_STATUS, SaveBlocked, ScanFailed
+from .secrets.errors import ProviderError
+from .secrets.injection import current_user
 
 if TYPE_CHECKING:
     from .app import QSecureApp
@@ -206,10 +209,121 @@ class ScanHandler(QSecureHandlerMixin, APIHandler):
         self.finish(json.dumps({"path": path.strip("/"), "findings": []}))
 
 
+class SecretsHandler(QSecureHandlerMixin, APIHandler):
+    """``GET /qsecure/secrets?path=NOTEBOOK``: names, sources and grants; never values."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        path = self.get_argument("path", "").strip("/") or None
+        app = self.qsecure
+        rows = app.secrets.describe(current_user(), path)
+        self.finish(
+            json.dumps(
+                {
+                    "path": path,
+                    "policy": app.policy.source,
+                    "policy_error": app.policy_error,
+                    "secrets": rows,
+                }
+            )
+        )
+
+
+class SecretValueHandler(QSecureHandlerMixin, APIHandler):
+    """``PUT /qsecure/secrets/NAME`` with ``{"value": ...}`` (write-only) and ``DELETE``."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    def put(self, name: str) -> None:
+        body = self.get_json_body() or {}
+        value = body.get("value")
+        if not isinstance(value, str) or not value:
+            raise _json_error(400, "qsecure-bad-request", 'send JSON {"value": "..."}')
+        try:
+            ref = self.qsecure.secrets.set_value(name, value)
+        except ValueError as error:
+            raise _json_error(400, "qsecure-bad-request", str(error)) from None
+        except ProviderError as error:
+            raise _json_error(
+                _provider_status(error), f"qsecure-provider-{error.reason}", str(error)
+            ) from None
+        self.finish(
+            json.dumps(
+                {
+                    "name": name,
+                    "source": str(ref),
+                    "in_policy": name in self.qsecure.policy.secrets.grants,
+                }
+            )
+        )
+
+    @web.authenticated
+    @authorized
+    def delete(self, name: str) -> None:
+        try:
+            self.qsecure.secrets.delete_value(name)
+        except ProviderError as error:
+            raise _json_error(
+                _provider_status(error), f"qsecure-provider-{error.reason}", str(error)
+            ) from None
+        self.set_status(204)
+        self.finish()
+
+
+def _provider_status(error: ProviderError) -> int:
+    return {"not-found": 404, "read-only": 405, "denied": 403, "misconfigured": 400}.get(
+        error.reason, 503
+    )
+
+
+class KernelRefreshHandler(QSecureHandlerMixin, APIHandler):
+    """``POST /qsecure/kernel/refresh``, called by a kernel to re-read its secrets.
+
+    Authenticated by the kernel's capability (``Authorization: qsecure-capability ...``),
+    which only that kernel holds, not by the server's token: a kernel never gets server
+    credentials. It returns only the values granted to that kernel now. No cookie is
+    involved, so there is nothing for a cross-site request to forge."""
+
+    auth_resource = "contents"
+
+    def check_xsrf_cookie(self) -> None:
+        return None
+
+    @allow_unauthenticated
+    async def post(self) -> None:
+        scheme, _, capability = self.request.headers.get("Authorization", "").partition(" ")
+        record = (
+            self.qsecure.registry.by_capability(capability)
+            if scheme == "qsecure-capability" and capability
+            else None
+        )
+        if record is None:
+            raise _json_error(
+                403,
+                "qsecure-bad-capability",
+                "refresh is only for a kernel started with jupyter-qsecure",
+            )
+        body = self.get_json_body() or {}
+        names = body.get("names", [])
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise _json_error(400, "qsecure-bad-request", 'send JSON {"names": [...]}')
+        values, problems = await asyncio.to_thread(self.qsecure.secrets.refresh, record, names)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps({"values": values, "problems": problems}))
+
+
 def handlers() -> list[tuple[str, type]]:
     """The extension's routes (the server prefixes its base URL)."""
     return [
         (rf"/api/contents{path_regex}", GuardedContentsHandler),
         (r"/qsecure/bypass", BypassHandler),
         (r"/qsecure/scan", ScanHandler),
+        (r"/qsecure/secrets", SecretsHandler),
+        (r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)", SecretValueHandler),
+        (r"/qsecure/kernel/refresh", KernelRefreshHandler),
     ]

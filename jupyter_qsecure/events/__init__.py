@@ -8,6 +8,9 @@ SCHEMA_DIR = Path(__file__).parent / "schemas"
 SCHEMA_BASE = "https://events.jupyter.org/jupyter_qsecure"
 SAVE_BLOCKED = f"{SCHEMA_BASE}/save-blocked/v1"
 SAVE_BYPASSED = f"{SCHEMA_BASE}/save-bypassed/v1"
+SECRET_INJECTED = f"{SCHEMA_BASE}/secret-injected/v1"
+SECRET_DENIED = f"{SCHEMA_BASE}/secret-denied/v1"
+PROVIDER_ERROR = f"{SCHEMA_BASE}/provider-error/v1"
 
 
 def schema_files() -> list[Path]:

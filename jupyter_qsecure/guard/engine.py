@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .rules import RULES, Rule
@@ -35,13 +35,19 @@ _MULTILINE_SPAN = 4096
 @dataclass(frozen=True)
 class Match:
     """A confirmed credential inside the scanner. Holds the value: it never leaves the
-    guard package; :class:`~.findings.Finding` is what travels."""
+    guard package; :class:`~.findings.Finding` is what travels. ``label`` replaces the
+    masked preview for values known by name (``[secret:NAME]``)."""
 
     rule: Rule
     value: str
     fragment: Fragment
     line: int
     allowlisted_inline: bool
+    label: str | None = None
+
+
+#: The rule of findings that are values injected into a running kernel.
+INJECTED_SECRET = Rule("injected-secret", "Injected secret", r"(?P<secret>.+)", r"\A")
 
 
 def _utf8_start(data: bytes, offset: int, floor: int) -> int:
@@ -94,9 +100,17 @@ class Engine:
                 hits.update((rule_index, found.end()) for found in trigger.finditer(data))
         return hits
 
-    def scan(self, fragments: Iterable[Fragment], *, config_text: bool = False) -> list[Match]:
+    def scan(
+        self,
+        fragments: Iterable[Fragment],
+        *,
+        config_text: bool = False,
+        literals: Mapping[str, str] | None = None,
+    ) -> list[Match]:
         """Every credential in the fragments. ``config_text`` enables the rules for unquoted
-        ``KEY=value`` lines (``.env``, ``.ini``, YAML), which in code would be references."""
+        ``KEY=value`` lines (``.env``, ``.ini``, YAML), which in code would be references.
+        ``literals`` maps exact strings to find (injected values and their encodings) to
+        the secret's name."""
         fragment_list: list[Fragment] = []
         encoded: list[bytes] = []
         for fragment in fragments:
@@ -146,6 +160,18 @@ class Engine:
                 found[(rule.id, index, offset)] = self._confirmed(
                     rule, match.group("secret"), fragment_list[index], data, frag_start, offset
                 )
+        for literal, name in (literals or {}).items():
+            needle = literal.encode("utf-8", "surrogatepass")
+            offset = data.find(needle)
+            while offset >= 0:
+                index = bisect_right(starts, offset) - 1
+                confirmed = self._confirmed(
+                    INJECTED_SECRET, literal, fragment_list[index], data, starts[index], offset
+                )
+                found[(INJECTED_SECRET.id, index, offset)] = replace(
+                    confirmed, label=f"[secret:{name}]"
+                )
+                offset = data.find(needle, offset + len(needle))
         return self._one_per_value_and_line(found.values())
 
     @staticmethod
@@ -165,16 +191,26 @@ class Engine:
         return Match(rule, value, fragment, line, allowlisted)
 
     def _one_per_value_and_line(self, matches: Iterable[Match]) -> list[Match]:
-        """Where several rules found the same value on the same line, keep the first rule."""
-        order = {rule.id: position for position, rule in enumerate(self.rules)}
+        """Where several rules found the same value on the same line, keep the first rule;
+        a value that contains an injected secret is reported as that secret alone."""
+        order = {rule.id: position + 1 for position, rule in enumerate(self.rules)}
+        order[INJECTED_SECRET.id] = 0  # a value known by name says most
         best: dict[tuple[int, int, str], Match] = {}
         for match in matches:
             key = (id(match.fragment), match.line, match.value)
             current = best.get(key)
             if current is None or order[match.rule.id] < order[current.rule.id]:
                 best[key] = match
+        injected = {
+            (key[0], key[1]): m.value for key, m in best.items() if m.rule is INJECTED_SECRET
+        }
+        kept = [
+            m
+            for (fragment, line, value), m in best.items()
+            if m.rule is INJECTED_SECRET or injected.get((fragment, line), "\0") not in value
+        ]
         return sorted(
-            best.values(),
+            kept,
             key=lambda m: (
                 -1 if m.fragment.cell_index is None else m.fragment.cell_index,
                 m.fragment.field,

@@ -15,6 +15,7 @@ from typing import Any
 from tornado.web import HTTPError
 
 from ..config import GuardPolicy
+from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .findings import Finding
 from .rules import RULES
@@ -27,6 +28,8 @@ DOCS_HINT = "see the jupyter-qsecure guard guide (docs/guard.md)"
 _SHOWN_IN_MESSAGE = 5
 
 EventSink = Callable[[str, dict[str, Any]], None]
+#: Returns (generation, value -> secret name) of the values injected into running kernels.
+InjectedValues = Callable[[], tuple[int, dict[str, str]]]
 
 
 class SaveBlocked(HTTPError):
@@ -122,6 +125,7 @@ class SaveGuard:
         bypass_store: BypassStore,
         emit: EventSink | None = None,
         log: logging.Logger | None = None,
+        injected: InjectedValues | None = None,
     ) -> None:
         self.policy = policy
         self.root_dir = root_dir.resolve()
@@ -133,6 +137,8 @@ class SaveGuard:
         self._lock = threading.Lock()
         self._baselines: dict[Path, tuple[_CachedFile, Baseline | None]] = {}
         self._bypass_cache = _CachedFile()
+        self._injected = injected
+        self._literals: tuple[int, dict[str, str]] = (-1, {})
 
     def pre_save_hook(
         self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any
@@ -150,7 +156,10 @@ class SaveGuard:
         os_path = self.root_dir / path
         try:
             scanner = Scanner(
-                self.scanner.engine, self._allowlist_for(os_path), self.scanner.max_bytes
+                self.scanner.engine,
+                self._allowlist_for(os_path),
+                self.scanner.max_bytes,
+                self._injected_literals(),
             )
             result = scanner.scan_model(model, path=os_path)
         except ScanInputError as error:
@@ -170,6 +179,19 @@ class SaveGuard:
                 "qsecure: save of %s blocked (%d finding(s))", path, len(result.findings)
             )
             raise SaveBlocked(path, result.findings)
+
+    def _injected_literals(self) -> dict[str, str]:
+        """Every form of every value injected into a running kernel, by secret name."""
+        if self._injected is None:
+            return {}
+        generation, values = self._injected()
+        with self._lock:
+            if generation != self._literals[0]:
+                literals = {
+                    form: name for value, name in values.items() for form in encoded_forms(value)
+                }
+                self._literals = (generation, literals)
+            return self._literals[1]
 
     def _scan_failed(self, path: str, problem: str, audit: bool) -> None:
         if self.policy.on_error == "allow":

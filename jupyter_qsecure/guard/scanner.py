@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -87,6 +87,8 @@ class Scanner:
     engine: Engine = field(default_factory=Engine)
     allowlist: Allowlist = field(default_factory=Allowlist)
     max_bytes: int = DEFAULT_MAX_BYTES
+    #: Exact strings to find, mapped to the secret's name (values injected into kernels).
+    literals: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def with_rules(cls, rules: Sequence[Rule] = RULES, **kwargs: Any) -> Scanner:
@@ -105,7 +107,7 @@ class Scanner:
                 Finding(
                     rule=match.rule.id,
                     kind=match.rule.kind,
-                    preview=mask(match.value, match.rule.visible_prefix),
+                    preview=match.label or mask(match.value, match.rule.visible_prefix),
                     fingerprint=fingerprint(match.value),
                     location=Location(
                         fragment.field, match.line, fragment.cell_index, fragment.cell_id
@@ -118,7 +120,8 @@ class Scanner:
         self, fragments: Iterable[Fragment], *, path: Path | None = None, config_text: bool = False
     ) -> ScanResult:
         """Scan prepared fragments (for callers with their own walker)."""
-        return self._report(self.engine.scan(fragments, config_text=config_text), path)
+        matches = self.engine.scan(fragments, config_text=config_text, literals=self.literals)
+        return self._report(matches, path)
 
     def scan_notebook(self, notebook: object, *, path: Path | None = None) -> ScanResult:
         """Scan a parsed notebook (a dict as nbformat or the contents API gives it)."""

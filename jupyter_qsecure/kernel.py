@@ -1,0 +1,114 @@
+"""The kernel side of jupyter-qsecure, an IPython extension the provisioner loads in every
+Python kernel (or ``%load_ext jupyter_qsecure`` by hand).
+
+It masks injected secrets in everything the kernel sends, and offers ``%qsecure refresh``
+and :func:`refresh` to re-read rotated secrets through the server. Stdlib only: this runs
+in every kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from .secrets.masking import Masker, mask_logging, mask_session
+
+MASKER = Masker()
+_installed = False
+
+
+def injected_secrets() -> dict[str, str]:
+    """The secrets the provisioner injected into this kernel, by name."""
+    names = [name for name in os.environ.get("QSECURE_SECRET_NAMES", "").split(",") if name]
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+class RefreshError(RuntimeError):
+    """A refresh the server refused or could not be asked for; the message says why."""
+
+
+def refresh(*names: str) -> list[str]:
+    """Re-read this kernel's secrets (all, or the named ones) from their stores through the
+    server, and update ``os.environ``. Returns the names refreshed."""
+    url = os.environ.get("QSECURE_SERVER_URL")
+    capability = os.environ.get("QSECURE_KERNEL_CAPABILITY")
+    if not url or not capability:
+        raise RefreshError(
+            "refresh needs a kernel started by a Jupyter server with jupyter-qsecure"
+        )
+    request = urllib.request.Request(  # noqa: S310 - the URL is our own server, http(s)
+        url.rstrip("/") + "/qsecure/kernel/refresh",
+        data=json.dumps({"names": list(names)}).encode(),
+        headers={
+            "Authorization": f"qsecure-capability {capability}",
+            "Content-Type": "application/json",
+        },
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own server
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            message = json.loads(error.read()).get("message", error.reason)
+        except ValueError:
+            message = error.reason
+        raise RefreshError(f"the server refused the refresh: {message}") from None
+    except (urllib.error.URLError, OSError) as error:
+        raise RefreshError(f"cannot reach the Jupyter server ({error})") from None
+    values: dict[str, str] = body.get("values", {})
+    MASKER.update(values)
+    os.environ.update(values)
+    problems = body.get("problems", {})
+    if problems:
+        print("jupyter-qsecure: not refreshed: " + "; ".join(problems.values()), file=sys.stderr)
+    return sorted(values)
+
+
+def _magic(line: str) -> None:
+    """%qsecure refresh [NAME ...] | %qsecure status"""
+    words = line.split()
+    if words[:1] == ["refresh"]:
+        refreshed = refresh(*words[1:])
+        print("refreshed: " + (", ".join(refreshed) or "nothing"))
+    elif words[:1] in (["status"], []):
+        names = sorted(injected_secrets())
+        print("secrets in this kernel: " + (", ".join(names) or "none"))
+        problem = os.environ.get("QSECURE_SECRET_PROBLEMS")
+        if problem:
+            print("not injected: " + problem)
+    else:
+        print("usage: %qsecure refresh [NAME ...] | %qsecure status", file=sys.stderr)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Install masking (once per kernel) and the ``%qsecure`` magic."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    MASKER.update(injected_secrets())
+    kernel = getattr(ipython, "kernel", None)
+    session = getattr(kernel, "session", None)
+    if session is not None:
+        mask_session(session, MASKER)
+    mask_logging(MASKER)
+    ipython.register_magic_function(_magic, magic_kind="line", magic_name="qsecure")
+    if os.environ.get("QSECURE_SECRET_PROBLEMS"):
+        _tell_once_in_a_cell(ipython)
+
+
+def _tell_once_in_a_cell(ipython: Any) -> None:
+    """Say in the first cell's output which secrets are missing and why (the kernel's own
+    log is not where a researcher looks)."""
+
+    def notice(*_: Any) -> None:
+        ipython.events.unregister("pre_run_cell", notice)
+        problem = os.environ.get("QSECURE_SECRET_PROBLEMS", "")
+        print(f"jupyter-qsecure: started without some secrets: {problem}", file=sys.stderr)
+
+    ipython.events.register("pre_run_cell", notice)

@@ -1,0 +1,128 @@
+"""Resolve which secrets a kernel gets and fetch their values, within a bounded time."""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from .errors import ProviderError
+from .forms import MIN_SECRET_LENGTH
+from .policy import SecretGrant, SecretsPolicy
+from .providers import Providers
+
+#: The server's own credentials: never passed to a kernel unless granted as secrets.
+SERVER_CREDENTIALS = (
+    "JUPYTERHUB_API_TOKEN",
+    "JPY_API_TOKEN",
+    "VAULT_TOKEN",
+    "BAO_TOKEN",
+    "VAULT_SECRET_ID",
+    "QSECURE_KEYRING_PASSWORD",
+    "JUPYTER_TOKEN",
+)
+
+
+@dataclass
+class Injection:
+    """The outcome for one kernel start: values to inject, and problems by secret name."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (reason, message)
+
+
+def current_user() -> str:
+    """The JupyterHub user this server runs for, else the OS user."""
+    if os.environ.get("JUPYTERHUB_USER"):
+        return os.environ["JUPYTERHUB_USER"]
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
+def _fetch_all(
+    providers: Providers, grants: list[SecretGrant], timeout: float
+) -> dict[str, str | ProviderError]:
+    """Fetch in parallel daemon threads; a store that hangs cannot hold up the start."""
+    results: queue.Queue[tuple[str, str | ProviderError]] = queue.Queue()
+
+    def work(grant: SecretGrant) -> None:
+        try:
+            results.put((grant.name, providers.fetch(grant.source)))
+        except ProviderError as error:
+            results.put((grant.name, error))
+        except Exception as error:  # a plug-in's bug must not break kernel starts
+            results.put(
+                (
+                    grant.name,
+                    ProviderError(
+                        "unreachable", f"{grant.source}: provider failed ({type(error).__name__})"
+                    ),
+                )
+            )
+
+    for grant in grants:
+        threading.Thread(
+            target=work, args=(grant,), daemon=True, name=f"qsecure-fetch-{grant.name}"
+        ).start()
+    outcome: dict[str, str | ProviderError] = {}
+    deadline = time.monotonic() + timeout
+    while len(outcome) < len(grants):
+        remaining = deadline - time.monotonic()
+        try:
+            name, value = (
+                results.get(timeout=max(remaining, 0.0)) if remaining > 0 else results.get_nowait()
+            )
+        except queue.Empty:
+            break
+        outcome[name] = value
+    for grant in grants:
+        outcome.setdefault(
+            grant.name, ProviderError("timeout", f"{grant.source}: no answer within {timeout:g} s")
+        )
+    return outcome
+
+
+def resolve(
+    policy: SecretsPolicy, providers: Providers, user: str, notebook: str | None, kernel: str | None
+) -> Injection:
+    """The values granted to a kernel for ``notebook`` (relative to the server root)."""
+    grants = policy.granted(user, notebook, kernel)
+    injection = Injection()
+    for name, result in _fetch_all(providers, grants, policy.injection.timeout).items():
+        grant = policy.grants[name]
+        if isinstance(result, ProviderError):
+            injection.problems[name] = (result.reason, str(result))
+        elif len(result) < MIN_SECRET_LENGTH and not grant.allow_short:
+            injection.problems[name] = (
+                "too-short",
+                f"{name}: values under {MIN_SECRET_LENGTH} characters are not injected (masking them would "
+                "hit ordinary text); set allow_short = true in its [secrets] table to inject it anyway",
+            )
+        else:
+            injection.values[name] = result
+    return injection
+
+
+def notebook_from_environment(env: dict[str, str], root: Path) -> str | None:
+    """The notebook a kernel is for, relative to ``root``.
+
+    Jupyter Server sets ``JPY_SESSION_NAME`` to the notebook's path; ``QSECURE_NOTEBOOK``
+    names it for `jupyter execute`, nbclient and papermill runs."""
+    raw = env.get("QSECURE_NOTEBOOK") or env.get("JPY_SESSION_NAME")
+    if not raw:
+        return None
+    path = Path(raw)
+    if not path.is_absolute():
+        parts = [part for part in PurePosixPath(raw).parts if part != "."]
+        return None if ".." in parts or not parts else PurePosixPath(*parts).as_posix()
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None  # outside the root: no glob can grant it

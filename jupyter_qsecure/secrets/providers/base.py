@@ -1,0 +1,43 @@
+"""What every secret provider implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar
+
+from ..errors import ProviderError
+from ..policy import SecretsPolicy
+from ..refs import SecretRef
+
+
+class SecretProvider(ABC):
+    """A store of secret values for one reference scheme.
+
+    Plug-ins subclass this and register under the entry point group
+    ``jupyter_qsecure.providers`` with the scheme as the entry point's name.
+    """
+
+    scheme: ClassVar[str]
+    #: Whether ``jupyter qsecure secrets set`` and the REST API may write to this store.
+    writable: ClassVar[bool] = False
+
+    @classmethod
+    def from_policy(cls, policy: SecretsPolicy) -> SecretProvider:
+        """Build the provider from the policy (e.g. its ``[vault]`` table)."""
+        return cls()
+
+    @abstractmethod
+    def fetch(self, ref: SecretRef) -> str:
+        """The value ``ref`` names; raises :class:`ProviderError` with a reason and a fix."""
+
+    def store(self, ref: SecretRef, value: str) -> None:
+        """Write a value (only for writable stores)."""
+        raise ProviderError(
+            "read-only", f"{ref}: {self.scheme}:// secrets are managed outside jupyter-qsecure"
+        )
+
+    def delete(self, ref: SecretRef) -> None:
+        """Remove a value (only for writable stores)."""
+        raise ProviderError(
+            "read-only", f"{ref}: {self.scheme}:// secrets are managed outside jupyter-qsecure"
+        )

@@ -1,0 +1,86 @@
+"""Secret references: where a value lives, written as a URL in the policy file.
+
+- ``keyring://SERVICE/USERNAME``: the OS keyring (or the encrypted-file keyring)
+- ``vault://MOUNT/PATH#FIELD`` (``?version=N`` optional): HashiCorp Vault / OpenBao KV v2
+- ``file:///run/secrets/NAME``: a mounted secret file (Kubernetes, Docker)
+- ``env://NAME``: the Jupyter server's own environment (tokens a hub passes in)
+
+Other schemes come from plug-in providers (entry point group ``jupyter_qsecure.providers``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+
+
+class SecretRefError(ValueError):
+    """A reference that cannot be parsed; the message shows the expected form."""
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A parsed reference. ``location`` is what follows ``scheme://`` up to ``#``/``?``."""
+
+    scheme: str
+    location: str
+    field: str | None = None
+    version: int | None = None
+    text: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+    @property
+    def parts(self) -> list[str]:
+        """The location's ``/``-separated parts, without empty ones."""
+        return [part for part in self.location.split("/") if part]
+
+
+_FORMS = {
+    "keyring": "keyring://SERVICE/USERNAME",
+    "vault": "vault://MOUNT/PATH#FIELD (optionally ?version=N)",
+    "file": "file:///absolute/path",
+    "env": "env://NAME",
+}
+
+
+def parse_ref(text: str) -> SecretRef:
+    """Parse ``text``; raises :class:`SecretRefError` naming the expected form."""
+    if not isinstance(text, str) or "://" not in text:
+        raise SecretRefError(
+            f"{text!r} is not a reference; write one of: " + ", ".join(_FORMS.values())
+        )
+    scheme, _, rest = text.partition("://")
+    if not _SCHEME.match(scheme):
+        raise SecretRefError(f"{text!r}: {scheme!r} is not a valid scheme")
+    split = urlsplit(f"{scheme}://{rest}")
+    fragment, _, fragment_query = split.fragment.partition("?")  # vault://m/p#field?version=2
+    query = parse_qs(split.query or fragment_query)
+    location = unquote(split.netloc + split.path)
+    version: int | None = None
+    if "version" in query:
+        try:
+            version = int(query["version"][0])
+        except ValueError:
+            raise SecretRefError(f"{text!r}: version must be a whole number") from None
+    ref = SecretRef(scheme, location, unquote(fragment) or None, version, text)
+    _check_form(ref)
+    return ref
+
+
+def _check_form(ref: SecretRef) -> None:
+    form = _FORMS.get(ref.scheme)
+    if form is None:
+        return  # a plug-in provider checks its own references
+    bad = (
+        (ref.scheme == "keyring" and len(ref.parts) != 2)
+        or (ref.scheme == "vault" and (len(ref.parts) < 2 or not ref.field))
+        or (ref.scheme == "file" and not ref.location.startswith("/"))
+        or (ref.scheme == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ref.location))
+    )
+    if bad:
+        raise SecretRefError(f"{ref.text!r}: expected {form}")

@@ -1,0 +1,94 @@
+"""What the server remembers about running kernels' secrets: in memory only.
+
+The provisioner records the values it injected, so that the guard can find them verbatim
+in any file saved later, and a capability per kernel, so that a kernel (and only that
+kernel) can ask the server to refresh its secrets. Everything is forgotten when the
+kernel shuts down.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets as _random
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass
+class KernelSecrets:
+    """One kernel's injected values, and what it was started for."""
+
+    kernel_id: str
+    values: dict[str, str]
+    capability: str
+    user: str
+    notebook: str | None
+    kernel_name: str | None
+    problems: dict[str, str] = field(default_factory=dict)
+
+
+class KernelSecretRegistry:
+    """Thread-safe map kernel id -> :class:`KernelSecrets`."""
+
+    def __init__(self) -> None:
+        self._kernels: dict[str, KernelSecrets] = {}
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def remember(self, record: KernelSecrets) -> None:
+        """Record (or replace, on restart) what a kernel received."""
+        with self._lock:
+            self._kernels[record.kernel_id] = record
+            self._generation += 1
+
+    def update_values(self, kernel_id: str, values: dict[str, str]) -> None:
+        """Replace some values of a kernel after a refresh."""
+        with self._lock:
+            record = self._kernels.get(kernel_id)
+            if record is not None:
+                record.values.update(values)
+                self._generation += 1
+
+    def forget(self, kernel_id: str) -> None:
+        """Drop a kernel's values (it shut down)."""
+        with self._lock:
+            if self._kernels.pop(kernel_id, None) is not None:
+                self._generation += 1
+
+    def get(self, kernel_id: str) -> KernelSecrets | None:
+        """The record of one kernel."""
+        with self._lock:
+            return self._kernels.get(kernel_id)
+
+    def by_capability(self, capability: str) -> KernelSecrets | None:
+        """The kernel holding this capability (constant-time comparison)."""
+        with self._lock:
+            for record in self._kernels.values():
+                if hmac.compare_digest(record.capability, capability):
+                    return record
+        return None
+
+    def live_values(self) -> tuple[int, dict[str, str]]:
+        """(generation, value -> secret name) over all running kernels; the generation
+        changes whenever the values do, so callers can cache what they build from them."""
+        with self._lock:
+            values = {
+                value: name
+                for record in self._kernels.values()
+                for name, value in record.values.items()
+            }
+            return self._generation, values
+
+    def kernels(self) -> list[KernelSecrets]:
+        """Every running kernel's record."""
+        with self._lock:
+            return list(self._kernels.values())
+
+
+def new_capability() -> str:
+    """A fresh per-kernel capability token."""
+    return _random.token_urlsafe(32)
+
+
+#: The registry of this process (the Jupyter server, or a `jupyter execute` run).
+REGISTRY = KernelSecretRegistry()

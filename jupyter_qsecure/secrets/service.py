@@ -1,0 +1,172 @@
+"""What the REST API and the CLI do with secrets: describe grants, write and delete values,
+check stores, refresh a running kernel. Names and references travel; values only go
+into stores and into the kernel they are granted to."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ProviderError
+from .forms import MIN_SECRET_LENGTH
+from .injection import resolve
+from .policy import SecretGrant, SecretsPolicy
+from .providers import Providers
+from .refs import SecretRef, parse_ref
+from .registry import KernelSecretRegistry, KernelSecrets
+
+EventSink = Callable[[str, dict[str, Any]], None]
+DEFAULT_SERVICE = "qsecure"
+
+
+class SecretNotFound(KeyError):
+    """A secret name the policy does not define."""
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Whether one secret's reference resolves; ``message`` says why not (never the value)."""
+
+    name: str
+    source: str
+    ok: bool
+    reason: str = ""
+    message: str = ""
+
+
+def default_ref(name: str) -> SecretRef:
+    """Where ``secrets set`` puts a secret the policy does not name yet."""
+    return parse_ref(f"keyring://{DEFAULT_SERVICE}/{name}")
+
+
+class SecretsService:
+    """The secrets capability's operations, over one policy and its providers."""
+
+    def __init__(
+        self,
+        policy: SecretsPolicy,
+        providers: Providers,
+        registry: KernelSecretRegistry,
+        emit: EventSink | None = None,
+    ) -> None:
+        self.policy = policy
+        self.providers = providers
+        self.registry = registry
+        self._emit = emit or (lambda schema, data: None)
+
+    def grant(self, name: str) -> SecretGrant:
+        """The policy's grant for ``name``."""
+        try:
+            return self.policy.grants[name]
+        except KeyError:
+            raise SecretNotFound(name) from None
+
+    def describe(self, user: str, notebook: str | None) -> list[dict[str, Any]]:
+        """Every secret in the policy: source, grants, whether this notebook is granted it
+        and whether a running kernel of this notebook received it."""
+        kernels = [
+            k for k in self.registry.kernels() if notebook is not None and k.notebook == notebook
+        ]
+        kernel_name = kernels[0].kernel_name if kernels else None
+        rows = []
+        for grant in self.policy.grants.values():
+            rows.append(
+                {
+                    "name": grant.name,
+                    "source": str(grant.source),
+                    "provider": grant.source.scheme,
+                    "writable": self.providers.for_ref(grant.source).writable
+                    if _known(grant.source)
+                    else False,
+                    "notebooks": list(grant.notebooks),
+                    "kernels": None if grant.kernels is None else list(grant.kernels),
+                    "users": None if grant.users is None else list(grant.users),
+                    # Without a running kernel, the kernelspec condition is not judged yet.
+                    "granted": grant.grants(
+                        user, notebook, kernel_name or (grant.kernels or [None])[0]
+                    ),
+                    "in_kernel": any(grant.name in k.values for k in kernels),
+                    "problem": next(
+                        (k.problems[grant.name] for k in kernels if grant.name in k.problems), None
+                    ),
+                }
+            )
+        return rows
+
+    def ref_for(self, name: str) -> SecretRef:
+        """The reference a value for ``name`` is written to."""
+        grant = self.policy.grants.get(name)
+        return grant.source if grant is not None else default_ref(name)
+
+    def set_value(self, name: str, value: str) -> SecretRef:
+        """Write ``value`` to the store of ``name`` (the keyring for a name not in the policy)."""
+        grant = self.policy.grants.get(name)
+        if len(value) < MIN_SECRET_LENGTH and not (grant and grant.allow_short):
+            raise ValueError(
+                f"values under {MIN_SECRET_LENGTH} characters are not injected; set allow_short = true for {name}"
+            )
+        ref = self.ref_for(name)
+        self.providers.for_ref(ref).store(ref, value)
+        return ref
+
+    def delete_value(self, name: str) -> SecretRef:
+        """Remove the value of ``name`` from its store."""
+        ref = self.ref_for(name)
+        self.providers.for_ref(ref).delete(ref)
+        return ref
+
+    def check(self) -> list[CheckResult]:
+        """Resolve every reference in the policy, one result per secret."""
+        results = []
+        for grant in self.policy.grants.values():
+            try:
+                self.providers.fetch(grant.source)
+            except ProviderError as error:
+                results.append(
+                    CheckResult(grant.name, str(grant.source), False, error.reason, str(error))
+                )
+            else:
+                results.append(CheckResult(grant.name, str(grant.source), True))
+        return results
+
+    def refresh(
+        self, record: KernelSecrets, names: list[str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Fresh values for a running kernel: only what is granted to it now. Returns
+        (values, problems by name)."""
+        injection = resolve(
+            self.policy, self.providers, record.user, record.notebook, record.kernel_name
+        )
+        wanted = set(names) or set(injection.values) | set(injection.problems)
+        values = {name: value for name, value in injection.values.items() if name in wanted}
+        problems = {
+            name: message for name, (_, message) in injection.problems.items() if name in wanted
+        }
+        for name in sorted(wanted - set(injection.values) - set(injection.problems)):
+            problems[name] = f"{name} is not granted to this kernel"
+            from ..events import SECRET_DENIED
+
+            self._emit(
+                SECRET_DENIED,
+                {
+                    "name": name,
+                    "reason": "not-granted",
+                    "message": problems[name],
+                    "kernel_id": record.kernel_id,
+                    "notebook": record.notebook or "",
+                    "user": record.user,
+                },
+            )
+        self.registry.update_values(record.kernel_id, values)
+        return values, problems
+
+
+def _known(ref: SecretRef) -> bool:
+    from .providers import provider_class
+
+    try:
+        provider_class(ref.scheme)
+    except ProviderError:
+        return False
+    return True

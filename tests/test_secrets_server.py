@@ -1,0 +1,313 @@
+"""Secrets from a real keyring reach granted kernels started by a real server, and nowhere else."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import code, notebook
+from tornado.httpclient import HTTPClientError
+
+JUPYTER = str(Path(sys.executable).parent / "jupyter")
+NAME = "IBM_QUANTUM_TOKEN"
+
+
+@pytest.fixture
+def secret_value() -> str:
+    """A value no pattern rule knows: only the injected-value matching can find it."""
+    return f"qsv-{secrets.token_hex(12)}"
+
+
+@pytest.fixture
+def keyring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The embedded encrypted-file keyring, in a temporary file, unlocked from the environment."""
+    env = {
+        "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+        "QSECURE_KEYRING_FILE": str(tmp_path / "keyring" / "keyring.cfg"),
+        "QSECURE_KEYRING_PASSWORD": "test-keyring-unlock",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def granted(
+    keyring_env: dict[str, str], policy: Callable[[str], Path], secret_value: str, tmp_path: Path
+) -> str:
+    """A secret set with `jupyter qsecure secrets set` and granted to experiments/ notebooks."""
+    path = policy(
+        f"""
+[secrets.{NAME}]
+source = "keyring://qsecure/ibm-quantum"
+notebooks = ["experiments/**/*.ipynb"]
+kernels = ["python3"]
+"""
+    )
+    result = subprocess.run(
+        [JUPYTER, "qsecure", "secrets", "set", NAME],
+        input=secret_value + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "QSECURE_CONFIG": str(path)},
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "stored IBM_QUANTUM_TOKEN in keyring://qsecure/ibm-quantum" in result.stdout
+    assert secret_value not in result.stdout + result.stderr
+    return secret_value
+
+
+async def start_session(jp_fetch: Any, path: str) -> str:
+    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
+    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    return str(json.loads(response.body)["kernel"]["id"])
+
+
+async def run_cell(
+    jp_serverapp: Any, kernel_id: str, source: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Execute in a kernel the server started; return iopub messages and the reply, as a
+    browser would receive them."""
+    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=60)
+        messages: list[dict[str, Any]] = []
+        reply = await client.execute_interactive(source, output_hook=messages.append, timeout=60)
+    finally:
+        client.stop_channels()
+    return messages, reply
+
+
+def outputs_text(messages: list[dict[str, Any]]) -> str:
+    return json.dumps(
+        [
+            m["content"]
+            for m in messages
+            if m["msg_type"] in ("stream", "execute_result", "display_data", "error")
+        ]
+    )
+
+
+async def test_granted_kernel_has_the_secret_and_output_is_masked(
+    granted: str,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
+    audit_events: Any,
+    server_log: Any,
+) -> None:
+    kernel_id = await start_session(jp_fetch, "experiments/2026/run.ipynb")
+    messages, reply = await run_cell(
+        jp_serverapp,
+        kernel_id,
+        "import os, base64, logging\n"
+        f"token = os.environ['{NAME}']\n"
+        f"print('has', token == {granted!r}, os.environ['QSECURE_SECRET_NAMES'])\n"
+        "print(token)\n"
+        "print(base64.b64encode(token.encode()).decode())\n"
+        "logging.getLogger('demo').warning('using %s', token)\n"
+        "token",
+    )
+    text = outputs_text(messages)
+    assert "has True IBM_QUANTUM_TOKEN" in text
+    assert text.count(f"[secret:{NAME}]") >= 4
+    assert granted not in text
+    assert base64.b64encode(granted.encode()).decode().rstrip("=")[:-1] not in text
+    assert granted not in json.dumps(reply["content"])
+
+    messages, reply = await run_cell(
+        jp_serverapp, kernel_id, f"raise ValueError(os.environ['{NAME}'])"
+    )
+    assert reply["content"]["status"] == "error"
+    assert f"[secret:{NAME}]" in json.dumps(reply["content"])
+    assert granted not in outputs_text(messages) + json.dumps(reply["content"])
+
+    [event] = [e for e in audit_events() if e["__schema__"].endswith("secret-injected/v1")]
+    assert event["names"] == [NAME] and event["notebook"] == "experiments/2026/run.ipynb"
+    assert granted not in json.dumps(audit_events()) + server_log()
+
+
+async def test_ungranted_kernel_does_not_have_it(
+    granted: str, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    kernel_id = await start_session(jp_fetch, "scratch/other.ipynb")
+    messages, _ = await run_cell(
+        jp_serverapp,
+        kernel_id,
+        f"import os; print(repr(os.environ.get('{NAME}')), repr(os.environ.get('QSECURE_SECRET_NAMES')))",
+    )
+    assert "None ''" in outputs_text(messages)
+
+
+async def test_saving_the_value_is_refused_and_forgotten_after_shutdown(
+    granted: str, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    (jp_root_dir / "experiments").mkdir()
+    kernel_id = await start_session(jp_fetch, "experiments/a.ipynb")
+    for content in (granted, base64.b64encode(granted.encode()).decode(), granted.encode().hex()):
+        nb = notebook(code(f"token = '{content}'"))
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch(
+                "api",
+                "contents",
+                "experiments/pasted.ipynb",
+                method="PUT",
+                body=json.dumps({"type": "notebook", "content": nb}),
+            )
+        body = json.loads(caught.value.response.body)
+        assert body["findings"][0]["kind"] == "Injected secret"
+        assert body["findings"][0]["preview"] == f"[secret:{NAME}]"
+        assert granted not in caught.value.response.body.decode()
+    assert not (jp_root_dir / "experiments" / "pasted.ipynb").exists()
+
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+    nb = notebook(code(f"label = '{granted}'"))  # no keyword: only the injected value was found
+    response = await jp_fetch(
+        "api",
+        "contents",
+        "experiments/pasted.ipynb",
+        method="PUT",
+        body=json.dumps({"type": "notebook", "content": nb}),
+    )
+    assert response.code == 201  # the server no longer knows the value
+
+
+async def test_server_credentials_do_not_reach_the_kernel(
+    granted: str, monkeypatch: pytest.MonkeyPatch, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    monkeypatch.setenv("VAULT_TOKEN", "hvs.server-only-credential")
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "hub-api-token-of-the-server")
+    kernel_id = await start_session(jp_fetch, "experiments/b.ipynb")
+    messages, _ = await run_cell(
+        jp_serverapp,
+        kernel_id,
+        "import os; print([k for k in ('VAULT_TOKEN', 'JUPYTERHUB_API_TOKEN', 'QSECURE_KEYRING_PASSWORD') if k in os.environ])",
+    )
+    assert "[]" in outputs_text(messages)
+
+
+async def test_refresh_reads_a_rotated_value(
+    granted: str, keyring_env: dict[str, str], jp_fetch: Any, jp_serverapp: Any, tmp_path: Path
+) -> None:
+    kernel_id = await start_session(jp_fetch, "experiments/c.ipynb")
+    rotated = f"qsv-{secrets.token_hex(12)}"
+    result = subprocess.run(
+        [JUPYTER, "qsecure", "secrets", "set", NAME],
+        input=rotated,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    messages, _ = await run_cell(
+        jp_serverapp,
+        kernel_id,
+        f"import os, jupyter_qsecure\nprint(jupyter_qsecure.refresh())\nprint(os.environ['{NAME}'] == {rotated!r})\nprint(os.environ['{NAME}'])",
+    )
+    text = outputs_text(messages)
+    assert "['IBM_QUANTUM_TOKEN']" in text and "True" in text
+    assert rotated not in text and f"[secret:{NAME}]" in text
+    messages, _ = await run_cell(jp_serverapp, kernel_id, "%qsecure refresh NOT_GRANTED")
+    assert "NOT_GRANTED is not granted to this kernel" in outputs_text(messages)
+
+
+async def test_refresh_needs_the_kernel_capability(granted: str, jp_fetch: Any) -> None:
+    # The browser's token is not enough: only a kernel's capability opens refresh.
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("qsecure", "kernel", "refresh", method="POST", body="{}")
+    assert caught.value.code == 403
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(
+            "qsecure",
+            "kernel",
+            "refresh",
+            method="POST",
+            body="{}",
+            headers={"Authorization": "qsecure-capability forged"},
+        )
+    assert caught.value.code == 403
+
+
+async def test_locked_store_starts_the_kernel_and_says_why(
+    granted: str,
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    audit_events: Any,
+) -> None:
+    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", "wrong-password")
+    monkeypatch.setattr("jupyter_qsecure.secrets.provisioner.CONTEXT.providers", None)
+    kernel_id = await start_session(jp_fetch, "experiments/d.ipynb")
+    messages, _ = await run_cell(
+        jp_serverapp, kernel_id, f"import os; print('{NAME}' in os.environ)"
+    )
+    text = outputs_text(messages)
+    assert "False" in text
+    assert "started without some secrets" in text and "does not unlock" in text
+    [event] = [e for e in audit_events() if e["__schema__"].endswith("provider-error/v1")]
+    assert event["name"] == NAME and event["reason"] == "locked"
+
+
+async def test_rest_lists_names_and_grants_never_values(granted: str, jp_fetch: Any) -> None:
+    kernel_id = await start_session(jp_fetch, "experiments/e.ipynb")
+    assert kernel_id
+    response = await jp_fetch("qsecure", "secrets", params={"path": "experiments/e.ipynb"})
+    body = json.loads(response.body)
+    [row] = body["secrets"]
+    assert (
+        row["name"] == NAME and row["provider"] == "keyring" and row["granted"] and row["in_kernel"]
+    )
+    assert granted not in response.body.decode()
+    response = await jp_fetch("qsecure", "secrets", params={"path": "notes/x.ipynb"})
+    assert not json.loads(response.body)["secrets"][0]["granted"]
+
+
+async def test_rest_writes_and_deletes_values(granted: str, jp_fetch: Any) -> None:
+    new_value = f"qsv-{secrets.token_hex(12)}"
+    response = await jp_fetch(
+        "qsecure", "secrets", NAME, method="PUT", body=json.dumps({"value": new_value})
+    )
+    assert json.loads(response.body) == {
+        "name": NAME,
+        "source": "keyring://qsecure/ibm-quantum",
+        "in_policy": True,
+    }
+    assert new_value not in response.body.decode()
+    result = subprocess.run(
+        [JUPYTER, "qsecure", "secrets", "check"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0 and f"{NAME}  keyring://qsecure/ibm-quantum  ok" in result.stdout
+    response = await jp_fetch("qsecure", "secrets", NAME, method="DELETE")
+    assert response.code == 204
+    result = subprocess.run(
+        [JUPYTER, "qsecure", "secrets", "check"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 1 and "FAILED (not-found)" in result.stdout
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(
+            "qsecure", "secrets", NAME, method="PUT", body=json.dumps({"value": "short"})
+        )
+    assert caught.value.code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "body"), [("GET", None), ("PUT", '{"value": "abcdefghijkl"}'), ("DELETE", None)]
+)
+async def test_secrets_endpoints_require_authentication(
+    granted: str, jp_fetch: Any, method: str, body: str | None
+) -> None:
+    parts = ("qsecure", "secrets") if method == "GET" else ("qsecure", "secrets", NAME)
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(*parts, method=method, body=body, headers={"Authorization": ""})
+    assert caught.value.code in (401, 403)
