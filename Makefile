@@ -7,7 +7,10 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 LAB_DIR ?= .lab
 
-.PHONY: lab test lint format bench install clean
+# Debian packages the test suites drive for real (installed when missing and we are root, as in CI).
+SYSTEM_PACKAGES := gnome-keyring dbus openssh-client
+
+.PHONY: lab test lint format bench install system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +22,14 @@ $(INSTALLED): pyproject.toml | $(PY)
 
 install: $(INSTALLED)
 
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing:$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (tests that need them are skipped)"; fi; \
+	fi
+
 ## Open JupyterLab with jupyter-qsecure on a copy of demo/ (embedded defaults, no policy file).
 lab: install
 	@mkdir -p $(LAB_DIR)
@@ -26,7 +37,7 @@ lab: install
 	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Run every test suite and the linters. pytest's "no tests collected" (exit 5) is a failure.
-test: install
+test: install system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -47,6 +58,9 @@ format: install
 bench: install
 	$(PY) bench/bench_scan.py
 	$(PY) bench/bench_save.py
+	$(PY) bench/bench_recall.py
+	$(PY) bench/bench_kernel_start.py
+	$(PY) bench/bench_masking.py
 
 clean:
 	rm -rf $(VENV) $(LAB_DIR) build dist *.egg-info

@@ -95,6 +95,10 @@ class QSecureApp(ExtensionApp):
                 parent=self.serverapp
             ).default_provisioner_name = PROVISIONER_NAME
 
+    async def stop_extension(self) -> None:
+        """Close the secret stores' connections and drop cached values."""
+        self.secrets.providers.close()
+
     def _kernel_facing_url(self) -> str | None:
         """The URL a local kernel reaches this server at (None for a Unix socket)."""
         assert self.serverapp is not None

@@ -47,14 +47,14 @@ def current_user() -> str:
 
 
 def _fetch_all(
-    providers: Providers, grants: list[SecretGrant], timeout: float
+    providers: Providers, grants: list[SecretGrant], timeout: float, fresh: bool
 ) -> dict[str, str | ProviderError]:
     """Fetch in parallel daemon threads; a store that hangs cannot hold up the start."""
     results: queue.Queue[tuple[str, str | ProviderError]] = queue.Queue()
 
     def work(grant: SecretGrant) -> None:
         try:
-            results.put((grant.name, providers.fetch(grant.source)))
+            results.put((grant.name, providers.fetch(grant.source, fresh=fresh)))
         except ProviderError as error:
             results.put((grant.name, error))
         except Exception as error:  # a plug-in's bug must not break kernel starts
@@ -90,12 +90,19 @@ def _fetch_all(
 
 
 def resolve(
-    policy: SecretsPolicy, providers: Providers, user: str, notebook: str | None, kernel: str | None
+    policy: SecretsPolicy,
+    providers: Providers,
+    user: str,
+    notebook: str | None,
+    kernel: str | None,
+    *,
+    fresh: bool = False,
 ) -> Injection:
-    """The values granted to a kernel for ``notebook`` (relative to the server root)."""
+    """The values granted to a kernel for ``notebook`` (relative to the server root);
+    ``fresh`` reads every store again instead of the short cache."""
     grants = policy.granted(user, notebook, kernel)
     injection = Injection()
-    for name, result in _fetch_all(providers, grants, policy.injection.timeout).items():
+    for name, result in _fetch_all(providers, grants, policy.injection.timeout, fresh).items():
         grant = policy.grants[name]
         if isinstance(result, ProviderError):
             injection.problems[name] = (result.reason, str(result))

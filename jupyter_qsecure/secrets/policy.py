@@ -100,6 +100,7 @@ class InjectionSettings:
 
     on_error: str = "start-without"
     timeout: float = 5.0
+    cache_seconds: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -259,7 +260,7 @@ def _vault(source: str, base: Path, value: object) -> VaultSettings:
 
 def _injection(source: str, value: object) -> InjectionSettings:
     table: dict[str, Any] = expect(source, "injection", value, dict, "a table [injection]")
-    reject_unknown_keys(source, "injection", table, {"on_error", "timeout"})
+    reject_unknown_keys(source, "injection", table, {"on_error", "timeout", "cache_seconds"})
     on_error = table.get("on_error", "start-without")
     if on_error not in ("start-without", "refuse"):
         raise PolicyError(
@@ -272,7 +273,20 @@ def _injection(source: str, value: object) -> InjectionSettings:
         raise PolicyError(
             source, "injection.timeout", f"expected seconds between 0 and 120, got {timeout}"
         )
-    return InjectionSettings(on_error=on_error, timeout=timeout)
+    cache = float(
+        expect(
+            source,
+            "injection.cache_seconds",
+            table.get("cache_seconds", 300),
+            (int, float),
+            "seconds (0 to disable)",
+        )
+    )
+    if cache < 0:
+        raise PolicyError(
+            source, "injection.cache_seconds", f"expected 0 or more seconds, got {cache}"
+        )
+    return InjectionSettings(on_error=on_error, timeout=timeout, cache_seconds=cache)
 
 
 def parse_secrets_policy(source: str, base: Path, data: dict[str, Any]) -> SecretsPolicy:

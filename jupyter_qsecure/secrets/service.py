@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..events import SECRET_DENIED
 from .errors import ProviderError
 from .forms import MIN_SECRET_LENGTH
 from .injection import resolve
@@ -108,12 +109,14 @@ class SecretsService:
             )
         ref = self.ref_for(name)
         self.providers.for_ref(ref).store(ref, value)
+        self.providers.invalidate(ref)
         return ref
 
     def delete_value(self, name: str) -> SecretRef:
         """Remove the value of ``name`` from its store."""
         ref = self.ref_for(name)
         self.providers.for_ref(ref).delete(ref)
+        self.providers.invalidate(ref)
         return ref
 
     def check(self) -> list[CheckResult]:
@@ -121,7 +124,7 @@ class SecretsService:
         results = []
         for grant in self.policy.grants.values():
             try:
-                self.providers.fetch(grant.source)
+                self.providers.fetch(grant.source, fresh=True)
             except ProviderError as error:
                 results.append(
                     CheckResult(grant.name, str(grant.source), False, error.reason, str(error))
@@ -136,7 +139,12 @@ class SecretsService:
         """Fresh values for a running kernel: only what is granted to it now. Returns
         (values, problems by name)."""
         injection = resolve(
-            self.policy, self.providers, record.user, record.notebook, record.kernel_name
+            self.policy,
+            self.providers,
+            record.user,
+            record.notebook,
+            record.kernel_name,
+            fresh=True,
         )
         wanted = set(names) or set(injection.values) | set(injection.problems)
         values = {name: value for name, value in injection.values.items() if name in wanted}
@@ -145,8 +153,6 @@ class SecretsService:
         }
         for name in sorted(wanted - set(injection.values) - set(injection.problems)):
             problems[name] = f"{name} is not granted to this kernel"
-            from ..events import SECRET_DENIED
-
             self._emit(
                 SECRET_DENIED,
                 {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from importlib.metadata import entry_points
 
 from ..errors import ProviderError
@@ -49,12 +50,20 @@ def provider_class(scheme: str) -> type[SecretProvider]:
 
 
 class Providers:
-    """One provider instance per scheme, built from the policy on first use (thread-safe)."""
+    """One provider instance per scheme, built from the policy on first use, and a short
+    in-memory cache of fetched values (thread-safe).
+
+    The cache spares a store's cost on every kernel start (an encrypted-file keyring
+    derives a key per entry, ~0.4 s; Vault is a network round trip). It holds what the
+    server holds anyway for running kernels, in memory only, for ``[injection]
+    cache_seconds``; refresh, check and writes through jupyter-qsecure bypass or clear it.
+    """
 
     def __init__(self, policy: SecretsPolicy) -> None:
         self.policy = policy
         self._instances: dict[str, SecretProvider] = {}
         self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, str]] = {}
 
     def for_ref(self, ref: SecretRef) -> SecretProvider:
         """The provider that serves ``ref``."""
@@ -65,9 +74,36 @@ class Providers:
                 self._instances[ref.scheme] = provider
             return provider
 
-    def fetch(self, ref: SecretRef) -> str:
-        """The value of ``ref``."""
-        return self.for_ref(ref).fetch(ref)
+    def fetch(self, ref: SecretRef, *, fresh: bool = False) -> str:
+        """The value of ``ref``; ``fresh`` skips the cache."""
+        ttl = self.policy.injection.cache_seconds
+        now = time.monotonic()
+        if not fresh and ttl > 0:
+            with self._lock:
+                cached = self._cache.get(ref.text)
+            if cached is not None and cached[0] > now:
+                return cached[1]
+        value = self.for_ref(ref).fetch(ref)
+        if ttl > 0:
+            with self._lock:
+                self._cache[ref.text] = (now + ttl, value)
+        return value
+
+    def invalidate(self, ref: SecretRef) -> None:
+        """Forget a cached value (after it was written or deleted)."""
+        with self._lock:
+            self._cache.pop(ref.text, None)
+
+    def close(self) -> None:
+        """Drop cached values and close providers that hold connections."""
+        with self._lock:
+            self._cache.clear()
+            instances = list(self._instances.values())
+            self._instances.clear()
+        for provider in instances:
+            close = getattr(provider, "close", None)
+            if callable(close):
+                close()
 
 
 __all__ = ["ENTRY_POINT_GROUP", "ProviderError", "Providers", "SecretProvider", "provider_class"]
