@@ -30,11 +30,19 @@ system-deps:
 	  else echo "missing Debian packages:$$missing (tests that need them are skipped)"; fi; \
 	fi
 
-## Open JupyterLab with jupyter-qsecure on a copy of demo/ (embedded defaults, no policy file).
+# The demo's keyring: an encrypted file beside the lab folder, unlocked with a demo password
+# (use your desktop keyring, or your own password, for real secrets).
+LAB_ENV := QSECURE_CONFIG=$(CURDIR)/jupyter-config/qsecure.demo.toml \
+	QSECURE_KEYRING_FILE=$(CURDIR)/.lab-keyring.cfg \
+	QSECURE_KEYRING_PASSWORD=$${QSECURE_KEYRING_PASSWORD:-qsecure-demo-only} \
+	PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring
+
+## Open JupyterLab with jupyter-qsecure on a copy of demo/ (embedded keyring, demo policy).
 lab: install
 	@mkdir -p $(LAB_DIR)
 	@cp -rn demo/. $(LAB_DIR)/
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
+	@echo "To store the demo's token:  $(LAB_ENV) $(VENV)/bin/jupyter qsecure secrets set IBM_QUANTUM_TOKEN"
+	$(LAB_ENV) $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
 ## Run every test suite and the linters. pytest's "no tests collected" (exit 5) is a failure.
 test: install system-deps
@@ -63,4 +71,4 @@ bench: install
 	$(PY) bench/bench_masking.py
 
 clean:
-	rm -rf $(VENV) $(LAB_DIR) build dist *.egg-info
+	rm -rf $(VENV) $(LAB_DIR) .lab-keyring.cfg build dist *.egg-info

@@ -94,6 +94,7 @@ class QSecureApp(ExtensionApp):
             KernelProvisionerFactory.instance(
                 parent=self.serverapp
             ).default_provisioner_name = PROVISIONER_NAME
+            self.secrets.prefetch()
 
     async def stop_extension(self) -> None:
         """Close the secret stores' connections and drop cached values."""

@@ -311,3 +311,49 @@ async def test_secrets_endpoints_require_authentication(
     with pytest.raises(HTTPClientError) as caught:
         await jp_fetch(*parts, method=method, body=body, headers={"Authorization": ""})
     assert caught.value.code in (401, 403)
+
+
+@pytest.fixture
+def refusing_policy(
+    keyring_env: dict[str, str], policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy(
+        f'[secrets.{NAME}]\nsource = "keyring://qsecure/absent"\nnotebooks = ["**/*.ipynb"]\n\n[injection]\non_error = "refuse"\n'
+    )
+
+
+async def test_refuse_policy_stops_the_kernel_start_with_the_reason(
+    refusing_policy: None, jp_fetch: Any
+) -> None:
+    with pytest.raises(HTTPClientError) as caught:
+        await start_session(jp_fetch, "x.ipynb")
+    message = json.loads(caught.value.response.body)["message"]
+    assert "kernel start refused by jupyter-qsecure" in message
+    assert "keyring://qsecure/absent: not in the keyring" in message
+
+
+@pytest.fixture
+def short_secret(policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHORT_PIN", "1234")
+    monkeypatch.setenv("LONG_PIN", "12345678")
+    policy(
+        '[secrets.PIN]\nsource = "env://SHORT_PIN"\nnotebooks = ["*.ipynb"]\n\n'
+        '[secrets.PIN_OK]\nsource = "env://SHORT_PIN"\nnotebooks = ["*.ipynb"]\nallow_short = true\n\n'
+        '[secrets.LONG]\nsource = "env://LONG_PIN"\nnotebooks = ["*.ipynb"]\n'
+    )
+
+
+async def test_short_values_need_allow_short(
+    short_secret: None, jp_fetch: Any, jp_serverapp: Any, audit_events: Any
+) -> None:
+    kernel_id = await start_session(jp_fetch, "pin.ipynb")
+    messages, _ = await run_cell(
+        jp_serverapp,
+        kernel_id,
+        "import os; print(sorted(k for k in ('PIN', 'PIN_OK', 'LONG', 'SHORT_PIN', 'LONG_PIN') if k in os.environ))",
+    )
+    text = outputs_text(messages)
+    assert "['LONG', 'PIN_OK']" in text
+    assert "values under 8 characters are not injected" in text
+    [event] = [e for e in audit_events() if e["__schema__"].endswith("secret-denied/v1")]
+    assert event["name"] == "PIN" and event["reason"] == "too-short"

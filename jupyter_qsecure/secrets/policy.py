@@ -99,7 +99,7 @@ class InjectionSettings:
     """``[injection]``: what a kernel start does when a store fails."""
 
     on_error: str = "start-without"
-    timeout: float = 5.0
+    timeout: float = 10.0
     cache_seconds: float = 300.0
 
 
@@ -267,7 +267,7 @@ def _injection(source: str, value: object) -> InjectionSettings:
             source, "injection.on_error", f'expected "start-without" or "refuse", got {on_error!r}'
         )
     timeout = float(
-        expect(source, "injection.timeout", table.get("timeout", 5.0), (int, float), "seconds")
+        expect(source, "injection.timeout", table.get("timeout", 10.0), (int, float), "seconds")
     )
     if not 0 < timeout <= 120:
         raise PolicyError(

@@ -4,6 +4,7 @@ into stores and into the kernel they are granted to."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -132,6 +133,24 @@ class SecretsService:
             else:
                 results.append(CheckResult(grant.name, str(grant.source), True))
         return results
+
+    def prefetch(self) -> threading.Thread | None:
+        """Warm the value cache in the background, so the first kernel does not wait for a
+        slow store (an encrypted-file keyring takes ~0.4 s a secret). Failures are left
+        for the kernel start to report."""
+        if self.policy.injection.cache_seconds <= 0 or not self.policy.grants:
+            return None
+
+        def warm() -> None:
+            for grant in self.policy.grants.values():
+                try:
+                    self.providers.fetch(grant.source)
+                except Exception:  # noqa: S112 - reported when a kernel asks for it
+                    continue
+
+        thread = threading.Thread(target=warm, name="qsecure-prefetch", daemon=True)
+        thread.start()
+        return thread
 
     def refresh(
         self, record: KernelSecrets, names: list[str]

@@ -9,6 +9,7 @@ data dir, unlocked with ``$QSECURE_KEYRING_PASSWORD``. A server never prompts.
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -101,19 +102,24 @@ class KeyringProvider(SecretProvider):
 
     def __init__(self) -> None:
         self._backend: Any = None
+        # One unlock, one call at a time: file keyrings are not thread-safe, and parallel
+        # key derivations would only compete for the same cores.
+        self._lock = threading.RLock()
 
     def backend(self) -> Any:
         """The unlocked backend (opened on first use)."""
-        if self._backend is None:
-            self._backend = open_keyring()
-        return self._backend
+        with self._lock:
+            if self._backend is None:
+                self._backend = open_keyring()
+            return self._backend
 
     def _call(self, ref: SecretRef, action: str, *args: str) -> Any:
         from keyring.errors import KeyringError, PasswordDeleteError
 
         service, username = ref.parts
         try:
-            return getattr(self.backend(), action)(service, username, *args)
+            with self._lock:
+                return getattr(self.backend(), action)(service, username, *args)
         except PasswordDeleteError:
             raise ProviderError("not-found", f"{ref}: not in the keyring") from None
         except KeyringError as error:

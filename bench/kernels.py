@@ -1,0 +1,83 @@
+"""Shared set-up for the kernel benchmarks: an encrypted-file keyring with N secrets, a
+policy granting them, and kernels started through jupyter_client, with or without
+jupyter-qsecure's provisioner."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning.factory import KernelProvisionerFactory
+
+NOTEBOOK = "bench/run.ipynb"
+
+
+@contextmanager
+def keyring_with_secrets(count: int) -> Iterator[Path]:
+    """A temporary keyring holding ``count`` secrets and a policy granting them all."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        os.environ.update(
+            {
+                "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+                "QSECURE_KEYRING_FILE": str(root / "keyring.cfg"),
+                "QSECURE_KEYRING_PASSWORD": secrets.token_hex(8),
+            }
+        )
+        from jupyter_qsecure.secrets.providers.keyring import KeyringProvider
+        from jupyter_qsecure.secrets.refs import parse_ref
+
+        provider = KeyringProvider()
+        lines = []
+        for index in range(count):
+            provider.store(
+                parse_ref(f"keyring://bench/secret{index}"), f"bench-{secrets.token_hex(16)}"
+            )
+            lines.append(
+                f'[secrets.BENCH_SECRET_{index}]\nsource = "keyring://bench/secret{index}"\nnotebooks = ["bench/*.ipynb"]\n'
+            )
+        policy = root / "qsecure.toml"
+        policy.write_text("\n".join(lines))
+        os.environ["QSECURE_CONFIG"] = str(policy)
+        yield root
+
+
+def configure_provisioner_context(root: Path) -> None:
+    """Set up the provisioner as the server extension does (policy and providers kept)."""
+    from jupyter_qsecure.config import load_policy
+    from jupyter_qsecure.secrets.providers import Providers
+    from jupyter_qsecure.secrets.provisioner import CONTEXT
+
+    CONTEXT.policy = load_policy().secrets
+    CONTEXT.providers = Providers(CONTEXT.policy)
+    CONTEXT.root_dir = root
+
+
+async def start_kernel(provisioner: str, root: Path) -> tuple[AsyncKernelManager, Any, float]:
+    """Start a python3 kernel with the named provisioner; return it, a ready client and the
+    seconds from start request to the kernel answering."""
+    KernelProvisionerFactory.instance().default_provisioner_name = provisioner
+    manager = AsyncKernelManager(kernel_name="python3")
+    begin = time.perf_counter()
+    await manager.start_kernel(env={**os.environ, "JPY_SESSION_NAME": str(root / NOTEBOOK)})
+    client = manager.client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=120)
+    return manager, client, time.perf_counter() - begin
+
+
+async def stop_kernel(manager: AsyncKernelManager, client: Any) -> None:
+    client.stop_channels()
+    await manager.shutdown_kernel(now=True)
+
+
+def p50_ms(samples: list[float]) -> float:
+    return statistics.median(samples) * 1000
