@@ -6,7 +6,7 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "load_ipython_extension", "refresh"]
+__all__ = ["__version__", "load_ipython_extension", "note", "refresh"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -27,3 +27,10 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .app import QSecureApp
 
     return [{"module": "jupyter_qsecure.app", "app": QSecureApp}]
+
+
+def note(**fields: Any) -> None:
+    """Add fields to the running cell's provenance record (see :func:`jupyter_qsecure.kernel.note`)."""
+    from .kernel import note as note_in_kernel
+
+    note_in_kernel(**fields)

@@ -16,6 +16,10 @@ from ._version import __version__
 from .config import Policy, PolicyError, load_policy
 from .guard import BypassStore, SaveGuard, UploadStage
 from .handlers import handlers
+from .provenance.embed import ProvenanceSaveHook
+from .provenance.kernel import default_store_path
+from .provenance.store import ProvenanceStore
+from .secrets.injection import current_user
 from .secrets.providers import Providers
 from .secrets.provisioner import CONTEXT, PROVISIONER_NAME
 from .secrets.registry import REGISTRY, KernelSecretRegistry
@@ -78,7 +82,13 @@ class QSecureApp(ExtensionApp):
         )
         self.upload_stage = UploadStage(guard_policy.max_bytes)
         self._setup_secrets()
-        self.serverapp.contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
+        contents_manager = self.serverapp.contents_manager
+        contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
+        if self.policy.provenance.enabled:
+            # After the guard: nothing is embedded into a save the guard refuses.
+            contents_manager.register_pre_save_hook(
+                ProvenanceSaveHook(self.provenance_store(), self.policy.provenance.timeline_limit)
+            )
         self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
 
     def _setup_secrets(self) -> None:
@@ -86,6 +96,7 @@ class QSecureApp(ExtensionApp):
         providers = Providers(self.policy.secrets)
         self.secrets = SecretsService(self.policy.secrets, providers, self.registry, self._emit)
         CONTEXT.policy = self.policy.secrets
+        CONTEXT.provenance = self.policy.provenance
         CONTEXT.providers = providers
         CONTEXT.root_dir = Path(self.serverapp.root_dir)
         CONTEXT.server_url = self._kernel_facing_url()
@@ -95,6 +106,11 @@ class QSecureApp(ExtensionApp):
                 parent=self.serverapp
             ).default_provisioner_name = PROVISIONER_NAME
             self.secrets.prefetch()
+
+    def provenance_store(self) -> ProvenanceStore:
+        """This user's provenance store (the policy's path, else the default per user)."""
+        path = self.policy.provenance.store or default_store_path(current_user())
+        return ProvenanceStore(path)
 
     async def stop_extension(self) -> None:
         """Close the secret stores' connections and drop cached values."""

@@ -241,16 +241,149 @@ class SecretsApp(JupyterApp):
     }
 
 
+def _read_notebook(path: Path) -> dict[str, Any]:
+    """A notebook file as a dict, or a UsageError naming what is wrong with it."""
+    from .guard.walker import parse_notebook
+
+    try:
+        notebook = parse_notebook(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read ({error.strerror or error})") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: not a notebook: {error}") from None
+    if (
+        not isinstance(notebook, dict)
+        or notebook.get("nbformat") != 4
+        or not isinstance(notebook.get("cells"), list)
+    ):
+        raise UsageError(f"{path}: not an nbformat 4 notebook")
+    return notebook
+
+
+class ProvenanceApp(_Subcommand):
+    """The reviewer's verdict on a notebook, or the provenance log."""
+
+    name = "jupyter-qsecure-provenance"
+    description = """Check a notebook against the provenance it carries, or the store's chain.
+
+    jupyter qsecure provenance NOTEBOOK [--format text|json]
+        per cell: executed as shown / source edited after execution / outputs changed
+        after execution / never executed in a recorded session; and out-of-order runs,
+        hidden state, files read that changed since. Exit 0 when every cell is executed
+        as shown, 1 otherwise, 2 on bad input. Works offline on the file alone.
+    jupyter qsecure provenance log [--verify] [--store FILE]
+        list the records of the store; --verify checks the hash chain (exit 1 if broken)."""
+
+    format = Enum(["text", "json"], default_value="text", help="Report format.").tag(config=True)
+    verify = Bool(False, help="With `log`: check the hash chain.").tag(config=True)
+    store = Unicode("", help="With `log`: the store file (default: this user's).").tag(config=True)
+    aliases = {"format": "ProvenanceApp.format", "store": "ProvenanceApp.store"}
+    flags = {"verify": ({"ProvenanceApp": {"verify": True}}, "Check the hash chain.")}
+
+    def run(self) -> int:
+        if self.extra_args[:1] == ["log"]:
+            return self._log()
+        if len(self.extra_args) != 1:
+            raise UsageError(
+                "name one notebook: jupyter qsecure provenance NOTEBOOK (or: provenance log)"
+            )
+        from .provenance.verdict import judge
+
+        path = Path(self.extra_args[0])
+        verdict = judge(_read_notebook(path), path.resolve().parent)
+        if self.format == "json":
+            print(json.dumps({"notebook": str(path), **verdict.to_json()}, indent=2))
+        else:
+            for cell in verdict.cells:
+                print(
+                    f"cell {cell.number}{f' ({cell.cell_id})' if cell.cell_id else ''}: {cell.verdict}"
+                )
+            for title, items in (
+                ("out of order", verdict.out_of_order),
+                ("hidden state", verdict.hidden_state),
+                ("files changed", verdict.files_changed),
+            ):
+                for item in items:
+                    print(f"{title}: {item}")
+            print(
+                f"{path}: {'every cell executed as shown' if verdict.ok else 'not every cell is executed as shown'}"
+            )
+        return 0 if verdict.ok else 1
+
+    def _log(self) -> int:
+        from .provenance.kernel import default_store_path
+        from .provenance.store import ProvenanceStore
+        from .secrets.injection import current_user
+
+        path = Path(self.store) if self.store else default_store_path(current_user())
+        if self.store and not path.exists():
+            raise UsageError(f"{path}: no such store")
+        store = ProvenanceStore(path)
+        for row in store.records():
+            record = row.record
+            where = record.get("notebook") or "-"
+            if record.get("kind") == "execution":
+                print(
+                    f"{row.seq:6} {record.get('started', '')}  {where}  cell {record.get('cell_id')}  [{record.get('execution_count')}] {record.get('status')}  {row.hash[:19]}"
+                )
+            else:
+                print(
+                    f"{row.seq:6} environment  {where}  session {record.get('kernel_session')}  {row.hash[:19]}"
+                )
+        if not self.verify:
+            return 0
+        problems = store.verify()
+        for problem in problems:
+            print(f"row {problem.position} (seq {problem.seq}) {problem.problem}", file=sys.stderr)
+        print(f"chain {'intact' if not problems else 'BROKEN'}: {store.path}", file=sys.stderr)
+        return 0 if not problems else 1
+
+
+class AttestApp(_Subcommand):
+    """Write an in-toto Statement (SLSA provenance v1 predicate) for a notebook run."""
+
+    name = "jupyter-qsecure-attest"
+    description = """Write an in-toto Statement v1 for a notebook that carries provenance.
+
+    jupyter qsecure attest NOTEBOOK [--output FILE]   (default: standard output)"""
+
+    output = Unicode("", help="Where to write the statement.").tag(config=True)
+    aliases = {"output": "AttestApp.output", "o": "AttestApp.output"}
+
+    def run(self) -> int:
+        from .provenance.attest import attestation
+
+        if len(self.extra_args) != 1:
+            raise UsageError("name one notebook: jupyter qsecure attest NOTEBOOK")
+        path = Path(self.extra_args[0])
+        try:
+            statement = attestation(_read_notebook(path), path.name)
+        except ValueError as error:
+            print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+            return 1
+        text = json.dumps(statement, indent=2)
+        if self.output:
+            Path(self.output).write_text(text + "\n", encoding="utf-8")
+            print(f"wrote {self.output}", file=sys.stderr)
+        else:
+            print(text)
+        return 0
+
+
 class QSecureCLI(JupyterApp):
     """The ``jupyter qsecure`` command."""
 
     name = "jupyter-qsecure"
     version = __version__
-    description = "jupyter-qsecure: secure notebooks. Subcommands: scan, rules, secrets."
+    description = (
+        "jupyter-qsecure: secure notebooks. Subcommands: scan, rules, secrets, provenance, attest."
+    )
     subcommands = {
         "scan": (ScanApp, ScanApp.description.splitlines()[0]),
         "rules": (RulesApp, RulesApp.description.splitlines()[0]),
         "secrets": (SecretsApp, SecretsApp.description),
+        "provenance": (ProvenanceApp, ProvenanceApp.description.splitlines()[0]),
+        "attest": (AttestApp, AttestApp.description.splitlines()[0]),
     }
 
     def start(self) -> None:

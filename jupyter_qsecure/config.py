@@ -20,6 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 from ._validate import PolicyError, expect, reject_unknown_keys
+from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
 
 __all__ = ["GuardPolicy", "Policy", "PolicyError", "load_policy", "parse_policy"]
@@ -48,6 +49,7 @@ class Policy:
     source: str = "(embedded defaults)"
     guard: GuardPolicy = field(default_factory=GuardPolicy)
     secrets: SecretsPolicy = field(default_factory=SecretsPolicy)
+    provenance: ProvenancePolicy = field(default_factory=ProvenancePolicy)
 
 
 def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
@@ -118,10 +120,22 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(source, None, f"not valid TOML ({error})") from None
-    reject_unknown_keys(source, "(top level)", data, {"guard", "secrets", "vault", "injection"})
+    reject_unknown_keys(
+        source, "(top level)", data, {"guard", "secrets", "vault", "injection", "provenance"}
+    )
     base = base or Path.cwd()
     guard = _guard_policy(source, base, data["guard"]) if "guard" in data else GuardPolicy()
-    return Policy(source=source, guard=guard, secrets=parse_secrets_policy(source, base, data))
+    provenance = (
+        parse_provenance_policy(source, base, data["provenance"])
+        if "provenance" in data
+        else ProvenancePolicy()
+    )
+    return Policy(
+        source=source,
+        guard=guard,
+        secrets=parse_secrets_policy(source, base, data),
+        provenance=provenance,
+    )
 
 
 def trusted_policy_paths() -> list[Path]:

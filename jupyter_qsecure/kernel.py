@@ -19,6 +19,7 @@ from .secrets.masking import Masker, mask_logging, mask_session
 
 MASKER = Masker()
 _installed = False
+RECORDER: Any = None
 
 
 def injected_secrets() -> dict[str, str]:
@@ -69,6 +70,13 @@ def refresh(*names: str) -> list[str]:
     return sorted(values)
 
 
+def note(**fields: Any) -> None:
+    """Add fields to the running cell's provenance record, e.g. a calibration file's hash."""
+    if RECORDER is None:
+        raise RuntimeError("provenance is not recorded in this kernel (%load_ext jupyter_qsecure)")
+    RECORDER.note(fields)
+
+
 def _magic(line: str) -> None:
     """%qsecure refresh [NAME ...] | %qsecure status"""
     words = line.split()
@@ -87,16 +95,27 @@ def _magic(line: str) -> None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Install masking (once per kernel) and the ``%qsecure`` magic."""
-    global _installed
+    global _installed, RECORDER
     if _installed:
         return
     _installed = True
     MASKER.update(injected_secrets())
     kernel = getattr(ipython, "kernel", None)
     session = getattr(kernel, "session", None)
+    # Masking first and unconditionally: nothing below may leave a secret unmasked.
     if session is not None:
         mask_session(session, MASKER)
     mask_logging(MASKER)
+    if os.environ.get("QSECURE_PROVENANCE", "1") != "0":
+        try:
+            from .provenance.kernel import install
+
+            RECORDER = install(ipython, MASKER, session)
+        except Exception as error:  # provenance must never cost the kernel its masking
+            print(
+                f"jupyter-qsecure: provenance not recorded ({type(error).__name__}: {error})",
+                file=sys.stderr,
+            )
     ipython.register_magic_function(_magic, magic_kind="line", magic_name="qsecure")
     if os.environ.get("QSECURE_SECRET_PROBLEMS"):
         _tell_once_in_a_cell(ipython)

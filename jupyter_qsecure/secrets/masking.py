@@ -84,6 +84,9 @@ def mask_logging(masker: Masker) -> None:
             masked = masker.mask(message)
             if masked != message:
                 record.msg, record.args = masked, None
+            if record.exc_info and record.exc_info[0] is not None:
+                # Handlers format the traceback later; give them a masked one now.
+                record.exc_text = masker.mask(logging.Formatter().formatException(record.exc_info))
         return record
 
     logging.setLogRecordFactory(make_record)

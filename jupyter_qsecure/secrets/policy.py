@@ -186,7 +186,8 @@ def _vault(source: str, base: Path, value: object) -> VaultSettings:
         raise PolicyError(
             source,
             f"vault.{key}",
-            f'never write a Vault credential in the policy; use {key}_source = "env://VAULT_TOKEN" (or file://, keyring://)',
+            f"never write a Vault credential in the policy; use {key}_source = "
+            f'"env://{"VAULT_TOKEN" if key == "token" else "VAULT_SECRET_ID"}" (or file://, keyring://)',
         )
     known = {
         "url",

@@ -16,6 +16,7 @@ from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from ..provenance.policy import ProvenancePolicy
 from .injection import SERVER_CREDENTIALS, current_user, notebook_from_environment, resolve
 from .policy import SecretsPolicy
 from .providers import Providers
@@ -38,6 +39,7 @@ class ProvisionerContext:
     and takes the current directory as the root."""
 
     policy: SecretsPolicy | None = None
+    provenance: ProvenancePolicy | None = None
     root_dir: Path | None = None
     server_url: str | None = None
     emit: EventSink | None = None
@@ -48,7 +50,8 @@ class ProvisionerContext:
         if self.policy is None:
             from ..config import load_policy
 
-            self.policy = load_policy().secrets
+            loaded = load_policy()
+            self.policy, self.provenance = loaded.secrets, loaded.provenance
         if self.providers is None:
             self.providers = Providers(self.policy)
         return self.policy, self.providers, self.root_dir or Path.cwd()
@@ -77,6 +80,23 @@ def _withheld_variables(policy: SecretsPolicy, granted: set[str]) -> set[str]:
     ]
     names.update(ref.location for ref in refs if ref.scheme == "env")
     return names - granted
+
+
+def _provenance_environment(
+    env: dict[str, str], user: str, notebook: str | None, kernel_id: str
+) -> None:
+    """Tell the kernel's recorder what it runs for and where the store is."""
+    provenance = CONTEXT.provenance or ProvenancePolicy()
+    if not provenance.enabled:
+        env["QSECURE_PROVENANCE"] = "0"
+        return
+    from ..provenance.kernel import STORE_ENV, default_store_path
+
+    env[STORE_ENV] = str(provenance.store or default_store_path(user))
+    env["QSECURE_PROVENANCE_HASH_LIMIT"] = str(provenance.hash_limit)
+    env["QSECURE_KERNEL_ID"] = kernel_id
+    if notebook:
+        env["QSECURE_NOTEBOOK"] = notebook
 
 
 class QSecureProvisioner(LocalProvisioner):
@@ -110,6 +130,7 @@ class QSecureProvisioner(LocalProvisioner):
         env["QSECURE_KERNEL_CAPABILITY"] = capability
         if CONTEXT.server_url:
             env["QSECURE_SERVER_URL"] = CONTEXT.server_url
+        _provenance_environment(env, user, notebook, self.kernel_id)
         if _is_ipykernel(kwargs["cmd"]):
             kwargs["cmd"] = [
                 *kwargs["cmd"],

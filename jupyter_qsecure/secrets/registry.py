@@ -25,6 +25,8 @@ class KernelSecrets:
     notebook: str | None
     kernel_name: str | None
     problems: dict[str, str] = field(default_factory=dict)
+    #: Values replaced by a refresh: the kernel may still hold them, so the guard does too.
+    retired: dict[str, str] = field(default_factory=dict)
 
 
 class KernelSecretRegistry:
@@ -46,6 +48,10 @@ class KernelSecretRegistry:
         with self._lock:
             record = self._kernels.get(kernel_id)
             if record is not None:
+                for name, value in values.items():
+                    old = record.values.get(name)
+                    if old is not None and old != value:
+                        record.retired[old] = name
                 record.values.update(values)
                 self._generation += 1
 

@@ -56,7 +56,9 @@ class Providers:
     The cache spares a store's cost on every kernel start (an encrypted-file keyring
     derives a key per entry, ~0.4 s; Vault is a network round trip). It holds what the
     server holds anyway for running kernels, in memory only, for ``[injection]
-    cache_seconds``; refresh, check and writes through jupyter-qsecure bypass or clear it.
+    cache_seconds``. Refresh and check bypass it and writes through this server's REST
+    API clear it; a value changed by another process reaches new kernels after at most
+    ``cache_seconds`` (and running ones at once through refresh).
     """
 
     def __init__(self, policy: SecretsPolicy) -> None:
@@ -83,7 +85,14 @@ class Providers:
                 cached = self._cache.get(ref.text)
             if cached is not None and cached[0] > now:
                 return cached[1]
-        value = self.for_ref(ref).fetch(ref)
+        try:
+            value = self.for_ref(ref).fetch(ref)
+        except ProviderError:
+            raise
+        except Exception as error:  # a plug-in's bug is that store's failure, not ours
+            raise ProviderError(
+                "unreachable", f"{ref}: provider failed ({type(error).__name__})"
+            ) from None
         if ttl > 0:
             with self._lock:
                 self._cache[ref.text] = (now + ttl, value)

@@ -134,7 +134,7 @@ class KeyringProvider(SecretProvider):
         if value is None:
             raise ProviderError(
                 "not-found",
-                f"{ref}: not in the keyring; set it with `jupyter qsecure secrets set NAME`",
+                f"{ref}: not in the keyring; store it with `jupyter qsecure secrets set <secret name>`",
             )
         return str(value)
 

@@ -1,0 +1,116 @@
+"""The notebook carries its provenance: what the save hook writes into the metadata.
+
+- ``metadata.qsecure.provenance``: the user, the latest kernel session, the store's chain
+  head, that session's environment fingerprint and a timeline of recorded executions.
+- per code cell, ``metadata.qsecure.execution``: the latest record of that cell (record id,
+  code and outputs digests, timing, files, seeds...).
+
+A cell with no record in the store keeps whatever execution metadata it carried already
+(a notebook someone else ran keeps its history).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .store import ProvenanceStore, StoredRecord
+
+#: Fields of an execution record copied into the cell.
+_CELL_FIELDS = (
+    "record_id",
+    "kernel_session",
+    "execution_count",
+    "code_sha256",
+    "outputs_digest",
+    "started",
+    "ended",
+    "duration_ms",
+    "status",
+    "ename",
+    "files",
+    "subprocesses",
+    "network",
+    "seeds",
+    "notes",
+)
+_TIMELINE_FIELDS = (
+    "record_id",
+    "cell_id",
+    "execution_count",
+    "kernel_session",
+    "started",
+    "status",
+)
+
+
+def _qsecure(metadata: dict[str, Any]) -> dict[str, Any]:
+    section = metadata.get("qsecure")
+    if not isinstance(section, dict):
+        section = metadata["qsecure"] = {}
+    return section
+
+
+def embed_provenance(
+    notebook: dict[str, Any],
+    records: list[StoredRecord],
+    chain_head: str,
+    timeline_limit: int = 500,
+) -> bool:
+    """Write the records of this notebook's kernels into it; return whether it has any."""
+    executions = [r.record for r in records if r.record.get("kind") == "execution"]
+    if not executions or not isinstance(notebook.get("cells"), list):
+        return False
+    environments = {
+        r.record["record_id"]: r.record for r in records if r.record.get("kind") == "environment"
+    }
+    latest_by_cell: dict[str, dict[str, Any]] = {}
+    for execution in executions:
+        if execution.get("cell_id"):
+            latest_by_cell[execution["cell_id"]] = execution
+    for cell in notebook["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        record = latest_by_cell.get(str(cell.get("id")))
+        if record is not None:
+            metadata = cell.setdefault("metadata", {})
+            _qsecure(metadata)["execution"] = {
+                key: record[key] for key in _CELL_FIELDS if record.get(key) not in (None, [], {})
+            }
+    latest = executions[-1]
+    session_environments = [
+        e for e in environments.values() if e["kernel_session"] == latest["kernel_session"]
+    ]
+    provenance: dict[str, Any] = {
+        "version": 1,
+        "user": latest.get("user"),
+        "kernel_session": latest["kernel_session"],
+        "chain_head": chain_head,
+        "timeline": [
+            {key: e.get(key) for key in _TIMELINE_FIELDS} for e in executions[-timeline_limit:]
+        ],
+    }
+    if session_environments:
+        provenance["environment"] = session_environments[-1]["environment"]
+        provenance["environment_record"] = session_environments[-1]["record_id"]
+    _qsecure(notebook.setdefault("metadata", {}))["provenance"] = provenance
+    return True
+
+
+class ProvenanceSaveHook:
+    """A ContentsManager pre-save hook (registered after the guard's) that embeds the
+    records of a notebook's kernels into every save of it."""
+
+    def __init__(self, store: ProvenanceStore, timeline_limit: int = 500) -> None:
+        self.store = store
+        self.timeline_limit = timeline_limit
+
+    def __call__(
+        self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any
+    ) -> None:
+        """Embed provenance into a notebook model about to be written."""
+        content = model.get("content")
+        if model.get("type") != "notebook" or not isinstance(content, dict):
+            return
+        records = self.store.for_notebook(path.strip("/"))
+        if records:
+            embed_provenance(content, records, self.store.head(), self.timeline_limit)

@@ -1,0 +1,193 @@
+"""Installing the provenance recorder in a running IPython kernel."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..secrets.masking import Masker
+from .recorder import DEFAULT_HASH_LIMIT, Recorder
+from .store import ProvenanceStore
+
+STORE_ENV = "QSECURE_PROVENANCE_STORE"
+#: Seed functions recorded when their module is imported: (module, attribute, label).
+_SEED_FUNCTIONS = (
+    ("random", "seed", "random.seed"),
+    ("numpy.random", "seed", "numpy.random.seed"),
+    ("numpy.random", "default_rng", "numpy.random.default_rng"),
+    ("torch", "manual_seed", "torch.manual_seed"),
+)
+
+
+def default_store_path(user: str) -> Path:
+    """``<jupyter data dir>/qsecure/provenance-<user>.sqlite``."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user) or "user"
+    return Path(jupyter_data_dir()) / "qsecure" / f"provenance-{safe}.sqlite"
+
+
+def _request_id(ipython: Any) -> str | None:
+    kernel = getattr(ipython, "kernel", None)
+    try:
+        parent = kernel.get_parent("shell") if kernel is not None else None
+    except (TypeError, AttributeError):
+        return None
+    msg_id = (parent or {}).get("header", {}).get("msg_id")
+    return str(msg_id) if msg_id else None
+
+
+def _capture_messages(session: Any, recorder: Recorder, masker: Masker) -> None:
+    original = session.send
+
+    def send(stream: Any, msg_or_type: Any, content: Any = None, *args: Any, **kwargs: Any) -> Any:
+        try:
+            if isinstance(msg_or_type, dict):
+                msg_type, body = (
+                    msg_or_type.get("header", {}).get("msg_type", ""),
+                    msg_or_type.get("content"),
+                )
+                parent = msg_or_type.get("parent_header") or {}
+            else:
+                msg_type, body = str(msg_or_type), content
+                parent = kwargs.get("parent") or (args[0] if args else None) or {}
+            parent_header = parent.get("header", parent) if isinstance(parent, dict) else {}
+            # This wrapper runs before the masking one: record what will be sent, masked.
+            recorder.on_message(msg_type, masker.mask_content(body), parent_header.get("msg_id"))
+        except Exception:  # noqa: S110 - recording must never break the kernel's messages
+            pass
+        return original(stream, msg_or_type, content, *args, **kwargs)
+
+    session.send = send
+
+
+def _wrap_seed(module: ModuleType, attribute: str, label: str, recorder: Recorder) -> None:
+    function = getattr(module, attribute, None)
+    if function is None or getattr(function, "__qsecure_wrapped__", False):
+        return
+
+    def seeded(*args: Any, **kwargs: Any) -> Any:
+        recorder.seed(label, args[0] if args else kwargs.get("seed", kwargs.get("a")))
+        return function(*args, **kwargs)
+
+    seeded.__qsecure_wrapped__ = True  # type: ignore[attr-defined]
+    seeded.__wrapped__ = function  # type: ignore[attr-defined]
+    seeded.__doc__ = function.__doc__
+    setattr(module, attribute, seeded)
+
+
+class _SeedWatcher(importlib.abc.MetaPathFinder):
+    """Wraps seed functions as soon as numpy.random or torch finish importing."""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if not any(name == module for module, _, _ in _SEED_FUNCTIONS):
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                self._after_exec(spec, name)
+                return spec
+        return None
+
+    def _after_exec(self, spec: importlib.machinery.ModuleSpec, name: str) -> None:
+        loader: Any = spec.loader
+        exec_module = loader.exec_module
+        recorder = self.recorder
+
+        def exec_and_wrap(module: ModuleType) -> None:
+            exec_module(module)
+            for module_name, attribute, label in _SEED_FUNCTIONS:
+                if module_name == name:
+                    _wrap_seed(module, attribute, label, recorder)
+
+        loader.exec_module = exec_and_wrap
+
+
+def _watch_seeds(recorder: Recorder) -> None:
+    for module_name, attribute, label in _SEED_FUNCTIONS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            _wrap_seed(module, attribute, label, recorder)
+    sys.meta_path.insert(0, _SeedWatcher(recorder))
+
+
+def _record_environment(recorder: Recorder) -> None:
+    from .collectors import CollectorContext, collect_environment, mask_values
+
+    def collect() -> None:
+        try:
+            environment = collect_environment(
+                CollectorContext(notebook_dir=recorder.notebook_dir, cwd=Path.cwd())
+            )
+            record = {
+                "kind": "environment",
+                "record_id": str(uuid.uuid4()),
+                "kernel_session": recorder.kernel_session,
+                "kernel_id": recorder.kernel_id,
+                "user": recorder.user,
+                "notebook": recorder.notebook,
+                "environment": mask_values(environment, recorder.mask),
+            }
+            recorder.store.append(record)
+            recorder.environment_record = record["record_id"]
+        except Exception as error:
+            print(
+                f"jupyter-qsecure: environment fingerprint not stored ({type(error).__name__})",
+                file=sys.__stderr__,
+            )
+
+    threading.Thread(target=collect, name="qsecure-environment", daemon=True).start()
+
+
+def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
+    """Start recording this kernel's executions; every recorded string goes through
+    ``masker`` first."""
+    from ..secrets.injection import current_user
+
+    user = current_user()
+    notebook = os.environ.get("QSECURE_NOTEBOOK") or None
+    store = ProvenanceStore(Path(os.environ.get(STORE_ENV) or default_store_path(user)))
+    notebook_dir = Path.cwd().resolve()
+    hash_limit = int(os.environ.get("QSECURE_PROVENANCE_HASH_LIMIT") or DEFAULT_HASH_LIMIT)
+    recorder = Recorder(
+        store,
+        mask=masker.mask,
+        user=user,
+        notebook=notebook,
+        kernel_id=os.environ.get("QSECURE_KERNEL_ID"),
+        notebook_dir=notebook_dir,
+        hash_limit=hash_limit,
+    )
+    ipython.events.register(
+        "pre_run_cell", lambda info: recorder.pre_run_cell(info, _request_id(ipython))
+    )
+    ipython.events.register("post_run_cell", recorder.post_run_cell)
+    if session is not None:
+        _capture_messages(session, recorder, masker)
+
+    def audit(event: str, args: tuple[Any, ...]) -> None:
+        if recorder.current is not None:
+            # An audit hook must never raise into user code.
+            with contextlib.suppress(Exception):
+                recorder.on_audit(event, args)
+
+    sys.addaudithook(audit)
+    _watch_seeds(recorder)
+    _record_environment(recorder)
+    return recorder

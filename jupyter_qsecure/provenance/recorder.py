@@ -1,0 +1,312 @@
+"""The provenance recorder inside a Python kernel: one record per cell execution.
+
+IPython's ``pre_run_cell``/``post_run_cell`` hooks bracket an execution; an audit hook
+(``sys.addaudithook``) sees files opened, subprocesses and socket connections; the
+kernel's Session shows every output as it leaves (after masking). The record is finished
+when the kernel sends its ``execute_reply`` (every output is out by then) and a background
+worker hashes the files and appends it to the store, so the cell itself waits for neither.
+Stdlib only: this runs in every kernel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import queue
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..signing.canonical import CanonicalFormError, outputs_digest, source_digest
+from .store import ProvenanceStore
+
+#: Files above this size are recorded by size and mtime only (hashing them would cost more
+#: than the cell).
+DEFAULT_HASH_LIMIT = 64 * 1024 * 1024
+_OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+
+
+def _utc(timestamp: float) -> str:
+    return (
+        datetime.fromtimestamp(timestamp, timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _is_write(mode: object, flags: object) -> bool:
+    if isinstance(mode, str):
+        return any(letter in mode for letter in "wax+")
+    return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def file_entry(path: str, limit: int) -> dict[str, Any]:
+    """Path, size and SHA-256 of a file (size and mtime only above ``limit``)."""
+    entry: dict[str, Any] = {"path": path}
+    try:
+        stat = os.stat(path)
+    except OSError:
+        entry["missing"] = True
+        return entry
+    entry["size"] = stat.st_size
+    if stat.st_size > limit:
+        entry["mtime"] = _utc(stat.st_mtime)
+        return entry
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        entry["error"] = type(error).__name__
+        return entry
+    entry["sha256"] = digest.hexdigest()
+    return entry
+
+
+@dataclass
+class Execution:
+    """What is gathered while one cell runs."""
+
+    record_id: str
+    cell_id: str | None
+    execution_count: int | None
+    code: str
+    started: float
+    ended: float = 0.0
+    status: str = "ok"
+    ename: str | None = None
+    reads: dict[str, None] = field(default_factory=dict)
+    writes: dict[str, None] = field(default_factory=dict)
+    subprocesses: list[dict[str, str]] = field(default_factory=list)
+    network: dict[str, None] = field(default_factory=dict)
+    seeds: list[dict[str, Any]] = field(default_factory=list)
+    notes: dict[str, Any] = field(default_factory=dict)
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Recorder:
+    """Builds and stores execution records for one kernel."""
+
+    def __init__(
+        self,
+        store: ProvenanceStore,
+        *,
+        mask: Callable[[str], str],
+        user: str,
+        notebook: str | None,
+        kernel_id: str | None,
+        notebook_dir: Path,
+        hash_limit: int = DEFAULT_HASH_LIMIT,
+    ) -> None:
+        self.store = store
+        self.mask = mask
+        self.user = user
+        self.notebook = notebook
+        self.kernel_id = kernel_id
+        self.notebook_dir = notebook_dir
+        self.hash_limit = hash_limit
+        self.kernel_session = str(uuid.uuid4())
+        self.environment_record: str | None = None
+        self.current: Execution | None = None
+        self._by_request: dict[str, Execution] = {}
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/sys", "/dev"}
+        self._excluded = tuple(str(Path(p).resolve()) + os.sep for p in prefixes)
+        self._store_files = {
+            str(store.path.resolve()) + suffix for suffix in ("", "-wal", "-shm", "-journal")
+        }
+        self._queue: queue.Queue[Execution | None] = queue.Queue()
+        self._worker = threading.Thread(target=self._work, name="qsecure-provenance", daemon=True)
+        self._worker.start()
+
+    # -- the kernel's events ---------------------------------------------------------------
+
+    def pre_run_cell(self, info: Any, request_id: str | None) -> None:
+        """A cell starts: begin a record."""
+        execution = Execution(
+            record_id=str(uuid.uuid4()),
+            cell_id=getattr(info, "cell_id", None),
+            execution_count=None,
+            code=getattr(info, "raw_cell", "") or "",
+            started=time.time(),
+        )
+        self.current = execution
+        if request_id:
+            self._by_request[request_id] = execution
+
+    def post_run_cell(self, result: Any) -> None:
+        """A cell ends: status and count (outputs may still be on their way)."""
+        execution = self.current
+        if execution is None:
+            return
+        execution.ended = time.time()
+        execution.execution_count = getattr(result, "execution_count", None)
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        if error is not None:
+            execution.status = "error"
+            execution.ename = type(error).__name__
+        self.current = None
+        if not self._by_request:
+            self._queue.put(execution)  # not run through the kernel's shell channel (%run, tests)
+
+    def on_message(self, msg_type: str, content: Any, parent_id: str | None) -> None:
+        """A message leaves the kernel: collect outputs; finish the record on its reply."""
+        execution = self._by_request.get(parent_id) if parent_id else None
+        if execution is None or not isinstance(content, dict):
+            return
+        if msg_type in _OUTPUT_TYPES:
+            execution.outputs.append({"output_type": msg_type, **content})
+        elif msg_type == "clear_output":
+            execution.outputs.clear()
+        elif msg_type == "execute_reply":
+            del self._by_request[parent_id]  # type: ignore[arg-type]
+            if execution.ended:
+                self._queue.put(execution)
+
+    def on_audit(self, event: str, args: tuple[Any, ...]) -> None:
+        """The audit hook: files, subprocesses and connections of the running cell."""
+        execution = self.current
+        if execution is None:
+            return
+        if event == "open":
+            path = args[0]
+            if isinstance(path, int):
+                return
+            text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else None
+            if text is None:
+                return
+            absolute = os.path.abspath(text)
+            if absolute.startswith(self._excluded) or absolute in self._store_files:
+                return
+            target = (
+                execution.writes
+                if _is_write(args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else None)
+                else execution.reads
+            )
+            target[absolute] = None
+        elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn"):
+            executable, arguments = self._command(event, args)
+            execution.subprocesses.append(
+                {
+                    "executable": self.mask(executable),
+                    "args_sha256": hashlib.sha256(self.mask(arguments).encode()).hexdigest(),
+                }
+            )
+        elif event == "socket.connect" and len(args) > 1:
+            address = args[1]
+            if isinstance(address, tuple) and len(address) >= 2:
+                execution.network[self.mask(f"{address[0]}:{address[1]}")] = None
+
+    @staticmethod
+    def _command(event: str, args: tuple[Any, ...]) -> tuple[str, str]:
+        if event == "os.system":
+            command = os.fsdecode(args[0]) if args and isinstance(args[0], (str, bytes)) else ""
+            return command.split(" ", 1)[0], command
+        executable = args[0] if args else ""
+        arguments = args[1] if len(args) > 1 else ()
+        if isinstance(arguments, (str, bytes)):
+            arguments = [arguments]
+        parts = [
+            os.fsdecode(a) if isinstance(a, (str, bytes, os.PathLike)) else str(a)
+            for a in (arguments or [])
+        ]
+        name = (
+            os.fsdecode(executable)
+            if isinstance(executable, (str, bytes, os.PathLike))
+            else (parts[0] if parts else "")
+        )
+        return name, "\0".join(parts)
+
+    def seed(self, source: str, value: Any) -> None:
+        """A random seed was set (random.seed, numpy, torch)."""
+        if self.current is not None:
+            self.current.seeds.append({"source": source, "value": self.mask(repr(value))})
+
+    def note(self, fields: dict[str, Any]) -> None:
+        """User-supplied fields for the running cell's record."""
+        if self.current is None:
+            raise RuntimeError(
+                "jupyter_qsecure.note() records into the running cell; call it from a cell"
+            )
+        self.current.notes.update({key: self.mask(str(value)) for key, value in fields.items()})
+
+    # -- the background worker -------------------------------------------------------------
+
+    def _display(self, path: str) -> str:
+        try:
+            return (
+                self.mask(os.path.relpath(path, self.notebook_dir))
+                if path.startswith(str(self.notebook_dir))
+                else self.mask(path)
+            )
+        except ValueError:
+            return self.mask(path)
+
+    def record(self, execution: Execution) -> dict[str, Any]:
+        """The record of a finished execution (hashes files now)."""
+        files = {
+            kind: [
+                dict(file_entry(path, self.hash_limit), path=self._display(path)) for path in paths
+            ]
+            for kind, paths in (("read", execution.reads), ("written", execution.writes))
+        }
+        return {
+            "kind": "execution",
+            "record_id": execution.record_id,
+            "kernel_session": self.kernel_session,
+            "kernel_id": self.kernel_id,
+            "user": self.user,
+            "notebook": self.notebook,
+            "cell_id": execution.cell_id,
+            "execution_count": execution.execution_count,
+            "code_sha256": source_digest(execution.code),
+            "started": _utc(execution.started),
+            "ended": _utc(execution.ended),
+            "duration_ms": round((execution.ended - execution.started) * 1000, 3),
+            "status": execution.status,
+            "ename": execution.ename,
+            "outputs_digest": self._outputs_digest(execution),
+            "files": files,
+            "subprocesses": execution.subprocesses,
+            "network": list(execution.network),
+            "seeds": execution.seeds,
+            "notes": execution.notes,
+            "environment_record": self.environment_record,
+        }
+
+    @staticmethod
+    def _outputs_digest(execution: Execution) -> str | None:
+        """The canonical digest of what the cell output; None when the outputs have no
+        canonical form (NaN in JSON output): the verdict then reports them as changed."""
+        try:
+            return outputs_digest(execution.outputs)
+        except CanonicalFormError:
+            return None
+
+    def _work(self) -> None:
+        while True:
+            execution = self._queue.get()
+            if execution is None:
+                return
+            try:
+                self.store.append(self.record(execution))
+            except Exception as error:  # never break the kernel; say so where the user looks
+                print(
+                    f"jupyter-qsecure: provenance record not stored ({type(error).__name__}: {error})",
+                    file=sys.__stderr__,
+                )
+            finally:
+                self._queue.task_done()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until every finished execution is stored."""
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)

@@ -1,0 +1,378 @@
+"""Provenance with real kernels started by a real server: records, the notebook carrying
+them, the reviewer's verdict, the chain, concurrency, crashes, and no secret anywhere."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import secrets
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+
+JUPYTER = str(Path(sys.executable).parent / "jupyter")
+
+
+@pytest.fixture
+def store_path(
+    tmp_path: Path, policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A policy naming the provenance store, and an injected secret."""
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", f"lab-{secrets.token_hex(16)}")
+    path = tmp_path / "provenance.sqlite"
+    policy(
+        f'[provenance]\nstore = "{path}"\n\n'
+        '[secrets.LAB_TOKEN]\nsource = "env://LAB_TOKEN_SOURCE"\nnotebooks = ["**/*.ipynb"]\n'
+    )
+    return path
+
+
+async def start_kernel(jp_fetch: Any, jp_serverapp: Any, path: str) -> Any:
+    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
+    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    kernel_id = json.loads(response.body)["kernel"]["id"]
+    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return client
+
+
+async def execute(client: Any, source: str, cell_id: str) -> list[dict[str, Any]]:
+    """Run a cell as JupyterLab does (cell id in the request's metadata); return the
+    outputs as JupyterLab would save them."""
+    content = {
+        "code": source,
+        "silent": False,
+        "store_history": True,
+        "user_expressions": {},
+        "allow_stdin": False,
+    }
+    message = client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+    client.shell_channel.send(message)
+    outputs: list[dict[str, Any]] = []
+    while True:
+        reply = await client.get_iopub_msg(timeout=60)
+        if reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
+            continue
+        kind = reply["msg_type"]
+        if kind == "status" and reply["content"]["execution_state"] == "idle":
+            break
+        if kind in ("stream", "display_data", "execute_result", "error"):
+            output = nbformat.v4.output_from_msg(reply)
+            if (
+                kind == "stream"
+                and outputs
+                and outputs[-1].get("output_type") == "stream"
+                and outputs[-1]["name"] == output["name"]
+            ):
+                outputs[-1]["text"] += output["text"]
+            else:
+                outputs.append(output)
+    await client.get_shell_msg(timeout=60)
+    return outputs
+
+
+def wait_for_records(store_path: Path, count: int, kind: str = "execution") -> list[dict[str, Any]]:
+    import time
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if store_path.exists():
+            with sqlite3.connect(store_path) as connection:
+                rows = [
+                    json.loads(body)
+                    for (body,) in connection.execute("SELECT body FROM records ORDER BY seq")
+                ]
+            found = [row for row in rows if row["kind"] == kind]
+            if len(found) >= count:
+                return found
+        time.sleep(0.1)
+    raise AssertionError(f"fewer than {count} {kind} records after 30 s")
+
+
+def code_cell(
+    cell_id: str, source: str, outputs: list[dict[str, Any]], count: int | None
+) -> dict[str, Any]:
+    return {
+        "cell_type": "code",
+        "id": cell_id,
+        "metadata": {},
+        "source": source,
+        "outputs": outputs,
+        "execution_count": count,
+    }
+
+
+def as_notebook(*cells: dict[str, Any]) -> dict[str, Any]:
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": list(cells)}
+
+
+async def save(jp_fetch: Any, path: str, notebook: dict[str, Any]) -> dict[str, Any]:
+    await jp_fetch(
+        "api",
+        "contents",
+        path,
+        method="PUT",
+        body=json.dumps({"type": "notebook", "content": notebook}),
+    )
+    response = await jp_fetch("api", "contents", path)
+    return dict(json.loads(response.body)["content"])
+
+
+def verdict(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JUPYTER, "qsecure", "provenance", str(path), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_records_embedding_and_verdict(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    (jp_root_dir / "input.csv").write_text("shots,counts\n1024,512\n")
+    client = await start_kernel(jp_fetch, jp_serverapp, "run.ipynb")
+    sources = {
+        "a": "import random\nrandom.seed(1234)\nrows = open('input.csv').read().splitlines()\nprint(len(rows))",
+        "b": "with open('result.txt', 'w') as f:\n    f.write('bell state ok')\n'done'",
+        "c": "1 / 0",
+    }
+    try:
+        outputs = {
+            cell_id: await execute(client, source, cell_id) for cell_id, source in sources.items()
+        }
+    finally:
+        client.stop_channels()
+    records = wait_for_records(store_path, 3)
+    by_cell = {r["cell_id"]: r for r in records}
+    assert (
+        by_cell["a"]["status"] == "ok"
+        and by_cell["c"]["status"] == "error"
+        and by_cell["c"]["ename"] == "ZeroDivisionError"
+    )
+    assert by_cell["a"]["seeds"] == [{"source": "random.seed", "value": "1234"}]
+    [read] = by_cell["a"]["files"]["read"]
+    assert (
+        read["path"] == "input.csv"
+        and read["sha256"] == hashlib.sha256((jp_root_dir / "input.csv").read_bytes()).hexdigest()
+    )
+    [written] = by_cell["b"]["files"]["written"]
+    assert (
+        written["path"] == "result.txt"
+        and written["sha256"] == hashlib.sha256(b"bell state ok").hexdigest()
+    )
+    assert {r["notebook"] for r in records} == {"run.ipynb"}
+
+    notebook = as_notebook(
+        *(code_cell(cid, sources[cid], outputs[cid], i + 1) for i, cid in enumerate(sources))
+    )
+    saved = await save(jp_fetch, "run.ipynb", notebook)
+    assert saved["metadata"]["qsecure"]["provenance"]["chain_head"].startswith("sha256:")
+    assert [c["metadata"]["qsecure"]["execution"]["record_id"] for c in saved["cells"]] == [
+        by_cell[c]["record_id"] for c in sources
+    ]
+    path = jp_root_dir / "run.ipynb"
+    result = verdict(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cell 1 (a): executed as shown" in result.stdout
+
+    data = json.loads(path.read_text())
+    data["cells"][1]["outputs"][0]["data"]["text/plain"] = ["'edited'"]
+    data["cells"][0]["source"] = (
+        data["cells"][0]["source"] + ["  # tweaked"]
+        if isinstance(data["cells"][0]["source"], list)
+        else data["cells"][0]["source"] + "  # tweaked"
+    )
+    path.write_text(json.dumps(data))
+    (jp_root_dir / "input.csv").write_text("changed\n")
+    result = verdict(path, "--format", "json")
+    assert result.returncode == 1
+    report = json.loads(result.stdout)
+    assert [c["verdict"] for c in report["cells"]] == [
+        "source edited after execution",
+        "outputs changed after execution",
+        "executed as shown",
+    ]
+    assert report["files_changed"] == ["input.csv: changed since the run read it"]
+
+    statement = subprocess.run(
+        [JUPYTER, "qsecure", "attest", str(jp_root_dir / "run.ipynb")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    attestation = json.loads(statement.stdout)
+    assert attestation["_type"] == "https://in-toto.io/Statement/v1"
+    assert attestation["predicateType"] == "https://slsa.dev/provenance/v1"
+    assert {"name": "result.txt", "digest": {"sha256": written["sha256"]}} in attestation["subject"]
+
+
+async def test_out_of_order_and_deleted_cells(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    client = await start_kernel(jp_fetch, jp_serverapp, "order.ipynb")
+    try:
+        second = await execute(client, "x = 2", "second")
+        helper = await execute(client, "y = 40", "helper")
+        first = await execute(client, "x = 1\nprint(x + y)", "first")
+    finally:
+        client.stop_channels()
+    wait_for_records(store_path, 3)
+    assert helper == [] and second == []
+    notebook = as_notebook(
+        code_cell("first", "x = 1\nprint(x + y)", first, 3), code_cell("second", "x = 2", second, 1)
+    )
+    await save(jp_fetch, "order.ipynb", notebook)
+    report = json.loads(verdict(jp_root_dir / "order.ipynb", "--format=json").stdout)
+    assert report["out_of_order"] == ["cell 2 ran (count 1) before the cell above it (count 3)"]
+    assert report["hidden_state"] == [
+        "a cell (id helper) ran in this session and was deleted: later cells may rely on what it did"
+    ]
+
+
+async def test_no_secret_in_any_record(
+    store_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
+) -> None:
+    token = f"lab-{secrets.token_hex(16)}"
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", token)
+    client = await start_kernel(jp_fetch, jp_serverapp, "secret.ipynb")
+    source = (
+        "import os, subprocess, jupyter_qsecure\n"
+        "t = os.environ['LAB_TOKEN']\n"
+        "print(t)\n"
+        "open(f'out-{t}.txt', 'w').write('x')\n"
+        "subprocess.run(['echo', t], capture_output=True)\n"
+        "jupyter_qsecure.note(calibration=t)\n"
+        "t"
+    )
+    try:
+        outputs = await execute(client, source, "s")
+    finally:
+        client.stop_channels()
+    wait_for_records(store_path, 1)
+    wait_for_records(store_path, 1, kind="environment")
+    assert "[secret:LAB_TOKEN]" in json.dumps(outputs)
+    dump = store_path.read_bytes() + b"".join(
+        p.read_bytes() for p in store_path.parent.glob("provenance.sqlite-*")
+    )
+    assert token.encode() not in dump
+    saved = await save(jp_fetch, "secret.ipynb", as_notebook(code_cell("s", source, outputs, 1)))
+    assert token not in json.dumps(saved)
+    record = saved["cells"][0]["metadata"]["qsecure"]["execution"]
+    assert "out-[secret:LAB_TOKEN].txt" in [entry["path"] for entry in record["files"]["written"]]
+    assert record["notes"] == {"calibration": "[secret:LAB_TOKEN]"}
+
+
+async def test_two_kernels_at_once_keep_one_chain(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    clients = [await start_kernel(jp_fetch, jp_serverapp, f"k{n}.ipynb") for n in range(2)]
+
+    async def run_cells(n: int, client: Any) -> None:
+        for i in range(15):
+            await execute(client, f"{n} + {i}", f"c{n}-{i}")
+
+    try:
+        await asyncio.gather(*(run_cells(n, client) for n, client in enumerate(clients)))
+    finally:
+        for client in clients:
+            client.stop_channels()
+    wait_for_records(store_path, 30)
+    result = subprocess.run(
+        [JUPYTER, "qsecure", "provenance", "log", "--verify", "--store", str(store_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "chain intact" in result.stderr
+
+
+async def test_crash_mid_cell_leaves_a_valid_chain(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    client = await start_kernel(jp_fetch, jp_serverapp, "crash.ipynb")
+    try:
+        await execute(client, "a = 1", "before")
+        wait_for_records(store_path, 1)
+        content = {"code": "import os; os._exit(1)", "silent": False}
+        client.shell_channel.send(
+            client.session.msg("execute_request", content, metadata={"cellId": "crash"})
+        )
+        await asyncio.sleep(3)
+    finally:
+        client.stop_channels()
+    from jupyter_qsecure.provenance import ProvenanceStore
+
+    store = ProvenanceStore(store_path)
+    assert store.verify() == []
+    assert [r.record["cell_id"] for r in store.records() if r.record["kind"] == "execution"] == [
+        "before"
+    ]
+
+
+def test_tampering_is_reported_by_position(tmp_path: Path) -> None:
+    from jupyter_qsecure.provenance import ProvenanceStore
+
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    for index in range(5):
+        store.append(
+            {
+                "kind": "execution",
+                "record_id": str(uuid.uuid4()),
+                "kernel_session": "s",
+                "cell_id": f"c{index}",
+                "status": "ok",
+            }
+        )
+    assert store.verify() == []
+    with sqlite3.connect(store.path) as connection:
+        connection.execute(
+            "UPDATE records SET body = replace(body, '\"ok\"', '\"error\"') WHERE seq = 2"
+        )
+    result = subprocess.run(
+        [JUPYTER, "qsecure", "provenance", "log", "--verify", "--store", str(store.path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert "row 2 (seq 2) was edited after it was written" in result.stderr
+    with sqlite3.connect(store.path) as connection:
+        connection.execute("DELETE FROM records WHERE seq = 4")
+    problems = store.verify()
+    assert [(p.position, p.problem.split(" (")[0]) for p in problems] == [
+        (2, "was edited after it was written"),
+        (4, "does not follow the row before it"),
+    ]
+
+
+def test_verdict_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "bad.ipynb").write_text("{nope")
+    result = verdict(tmp_path / "bad.ipynb")
+    assert (
+        result.returncode == 2
+        and "bad.ipynb: not a notebook" in result.stderr
+        and "Traceback" not in result.stderr
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])
+    nbformat.write(nb, tmp_path / "plain.ipynb")
+    result = verdict(tmp_path / "plain.ipynb")
+    assert (
+        result.returncode == 1
+        and "cell 1" in result.stdout
+        and "never executed in a recorded session" in result.stdout
+    )
