@@ -14,6 +14,7 @@ from traitlets import Bool, Unicode
 from . import events
 from ._version import __version__
 from .config import Policy, PolicyError, load_policy
+from .events import NOTEBOOK_SIGNED, SIGNATURE_VERIFIED
 from .guard import BypassStore, SaveGuard, UploadStage
 from .handlers import handlers
 from .provenance.embed import ProvenanceSaveHook
@@ -24,6 +25,7 @@ from .secrets.providers import Providers
 from .secrets.provisioner import CONTEXT, PROVISIONER_NAME
 from .secrets.registry import REGISTRY, KernelSecretRegistry
 from .secrets.service import SecretsService
+from .signing.service import SigningService
 
 
 class QSecureApp(ExtensionApp):
@@ -44,6 +46,7 @@ class QSecureApp(ExtensionApp):
     save_guard: SaveGuard
     upload_stage: UploadStage
     secrets: SecretsService
+    signing: SigningService
     registry: KernelSecretRegistry = REGISTRY
 
     inject_secrets = Bool(
@@ -82,6 +85,7 @@ class QSecureApp(ExtensionApp):
         )
         self.upload_stage = UploadStage(guard_policy.max_bytes)
         self._setup_secrets()
+        self.signing = SigningService(self.policy.signing)
         contents_manager = self.serverapp.contents_manager
         contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
         if self.policy.provenance.enabled:
@@ -111,6 +115,33 @@ class QSecureApp(ExtensionApp):
         """This user's provenance store (the policy's path, else the default per user)."""
         path = self.policy.provenance.store or default_store_path(current_user())
         return ProvenanceStore(path)
+
+    def embed_provenance(self, notebook: dict[str, Any], path: str) -> None:
+        """Embed provenance as a save of ``path`` would (so a signature covers it)."""
+        if self.policy.provenance.enabled:
+            ProvenanceSaveHook(self.provenance_store(), self.policy.provenance.timeline_limit)(
+                {"type": "notebook", "content": notebook}, path
+            )
+
+    def emit_signed(self, path: str, entry: dict[str, Any]) -> None:
+        """Audit: a notebook signed through the server."""
+        data = {
+            "path": path,
+            "user": current_user(),
+            **{k: entry[k] for k in ("principal", "role", "key_fingerprint")},
+        }
+        self._emit(NOTEBOOK_SIGNED, data)
+
+    def emit_signature_verified(self, path: str, verdict: Any) -> None:
+        """Audit: a notebook's signatures checked (status and policy verdict)."""
+        data = {
+            "path": path,
+            "user": current_user(),
+            "status": verdict.status,
+            "meets_policy": verdict.meets_policy,
+            "signatures": len(verdict.results),
+        }
+        self._emit(SIGNATURE_VERIFIED, data)
 
     async def stop_extension(self) -> None:
         """Close the secret stores' connections and drop cached values."""

@@ -22,6 +22,7 @@ else:  # pragma: no cover
 from ._validate import PolicyError, expect, reject_unknown_keys
 from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
+from .signing.policy import SigningSettings, parse_signing_policy
 
 __all__ = ["GuardPolicy", "Policy", "PolicyError", "load_policy", "parse_policy"]
 
@@ -50,6 +51,7 @@ class Policy:
     guard: GuardPolicy = field(default_factory=GuardPolicy)
     secrets: SecretsPolicy = field(default_factory=SecretsPolicy)
     provenance: ProvenancePolicy = field(default_factory=ProvenancePolicy)
+    signing: SigningSettings = field(default_factory=SigningSettings)
 
 
 def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
@@ -121,7 +123,10 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
     except tomllib.TOMLDecodeError as error:
         raise PolicyError(source, None, f"not valid TOML ({error})") from None
     reject_unknown_keys(
-        source, "(top level)", data, {"guard", "secrets", "vault", "injection", "provenance"}
+        source,
+        "(top level)",
+        data,
+        {"guard", "secrets", "vault", "injection", "provenance", "signing"},
     )
     base = base or Path.cwd()
     guard = _guard_policy(source, base, data["guard"]) if "guard" in data else GuardPolicy()
@@ -135,6 +140,9 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
         guard=guard,
         secrets=parse_secrets_policy(source, base, data),
         provenance=provenance,
+        signing=parse_signing_policy(source, base, data["signing"])
+        if "signing" in data
+        else SigningSettings(),
     )
 
 

@@ -317,6 +317,77 @@ class KernelRefreshHandler(QSecureHandlerMixin, APIHandler):
         self.finish(json.dumps({"values": values, "problems": problems}))
 
 
+async def _notebook_content(handler: Any, path: str) -> dict[str, Any]:
+    cm = handler.contents_manager
+    if not path.endswith(".ipynb") or not await ensure_async(cm.file_exists(path)):
+        raise _json_error(404, "qsecure-not-found", f"no notebook at {path!r}")
+    model = await ensure_async(cm.get(path, content=True, type="notebook"))
+    return dict(json.loads(json.dumps(model["content"])))
+
+
+class SignatureHandler(QSecureHandlerMixin, APIHandler):
+    """``GET /qsecure/signature?path=NB``: the signing status and the policy verdict."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.get_argument("path", "").strip("/")
+        notebook = await _notebook_content(self, path)
+        try:
+            verdict = self.qsecure.signing.verify(notebook)
+        except ValueError as error:  # unreadable allowed_signers, a notebook without cell ids
+            raise _json_error(422, "qsecure-cannot-verify", str(error)) from None
+        self.qsecure.emit_signature_verified(path, verdict)
+        self.finish(json.dumps({"path": path, **verdict.to_json()}))
+
+
+class SignHandler(QSecureHandlerMixin, APIHandler):
+    """``POST /qsecure/sign`` with ``{path, role, principal?}``: sign on the server with the
+    configured key or agent (private keys never travel over HTTP), then save."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from .signing.sshsig import SignatureError
+
+        body = self.get_json_body() or {}
+        path = str(body.get("path", "")).strip("/")
+        role = body.get("role", "author")
+        principal = body.get("principal")
+        if principal is not None and not isinstance(principal, str):
+            raise _json_error(400, "qsecure-bad-request", "principal must be a string")
+        notebook = await _notebook_content(self, path)
+        self.qsecure.embed_provenance(notebook, path)  # what the save will embed, signed too
+        try:
+            entry = await asyncio.to_thread(
+                self.qsecure.signing.sign, notebook, principal=principal, role=role
+            )
+        except ValueError as error:
+            raise _json_error(400, "qsecure-bad-request", str(error)) from None
+        except SignatureError as error:
+            raise _json_error(422, f"qsecure-sign-{error.reason}", str(error)) from None
+        await ensure_async(
+            self.contents_manager.save({"type": "notebook", "content": notebook}, path)
+        )
+        self.qsecure.emit_signed(path, entry)
+        verdict = self.qsecure.signing.verify(notebook)
+        self.finish(
+            json.dumps(
+                {
+                    "path": path,
+                    "signature": {
+                        k: entry[k] for k in ("principal", "role", "key_fingerprint", "signed_at")
+                    },
+                    **verdict.to_json(),
+                }
+            )
+        )
+
+
 def handlers() -> list[tuple[str, type]]:
     """The extension's routes (the server prefixes its base URL)."""
     return [
@@ -326,4 +397,6 @@ def handlers() -> list[tuple[str, type]]:
         (r"/qsecure/secrets", SecretsHandler),
         (r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)", SecretValueHandler),
         (r"/qsecure/kernel/refresh", KernelRefreshHandler),
+        (r"/qsecure/signature", SignatureHandler),
+        (r"/qsecure/sign", SignHandler),
     ]

@@ -4,7 +4,7 @@ carrying its provenance, a reviewer's verdict and an in-toto attestation.
 Public API::
 
     ProvenanceStore(path).append(record) / .verify() / .for_notebook(path)
-    embed_provenance(notebook, records, chain_head)      # what the save hook does
+    embed_provenance(notebook, records)                  # what the save hook does
     judge(notebook, notebook_dir) -> NotebookVerdict      # offline, from the file alone
     attestation(notebook, name) -> in-toto Statement v1
 """

@@ -51,12 +51,13 @@ def _qsecure(metadata: dict[str, Any]) -> dict[str, Any]:
 
 
 def embed_provenance(
-    notebook: dict[str, Any],
-    records: list[StoredRecord],
-    chain_head: str,
-    timeline_limit: int = 500,
+    notebook: dict[str, Any], records: list[StoredRecord], timeline_limit: int = 500
 ) -> bool:
-    """Write the records of this notebook's kernels into it; return whether it has any."""
+    """Write the records of this notebook's kernels into it; return whether it has any.
+
+    Everything written depends on this notebook's records only (``chain_head`` is the hash
+    of its latest one), so saving again without new executions writes the same bytes and
+    leaves signatures valid."""
     executions = [r.record for r in records if r.record.get("kind") == "execution"]
     if not executions or not isinstance(notebook.get("cells"), list):
         return False
@@ -84,7 +85,7 @@ def embed_provenance(
         "version": 1,
         "user": latest.get("user"),
         "kernel_session": latest["kernel_session"],
-        "chain_head": chain_head,
+        "chain_head": records[-1].hash,
         "timeline": [
             {key: e.get(key) for key in _TIMELINE_FIELDS} for e in executions[-timeline_limit:]
         ],
@@ -113,4 +114,4 @@ class ProvenanceSaveHook:
             return
         records = self.store.for_notebook(path.strip("/"))
         if records:
-            embed_provenance(content, records, self.store.head(), self.timeline_limit)
+            embed_provenance(content, records, self.timeline_limit)

@@ -1,0 +1,505 @@
+"""Notebook signatures with real ssh-keygen and ssh-agent: sign, verify, interop with stock
+OpenSSH, the tamper matrix, trust and policy, the server endpoints, signed attestations."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from tornado.httpclient import HTTPClientError
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (Debian: openssh-client)"
+)
+JUPYTER = str(Path(sys.executable).parent / "jupyter")
+NAMESPACE = "notebook@jupyter-qsecure"
+
+
+def qsecure(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JUPYTER, "qsecure", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def keygen(folder: Path, name: str, kind: str = "ed25519") -> Path:
+    key = folder / name
+    extra = ["-b", "3072"] if kind == "rsa" else (["-b", "256"] if kind == "ecdsa" else [])
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", kind, *extra, "-N", "", "-C", name, "-f", str(key)],
+        check=True,
+        timeout=60,
+    )
+    return key
+
+
+def allowed_line(principal: str, key: Path, options: str = "") -> str:
+    public = key.with_suffix(".pub").read_text().split()
+    return " ".join(part for part in (principal, options, public[0], public[1]) if part) + "\n"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> dict[str, Any]:
+    """Two researchers' keys, an allowed_signers file trusting both, and a notebook."""
+    keys = {name: keygen(tmp_path, name) for name in ("alice", "bob")}
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(
+        allowed_line("alice@lab.example", keys["alice"])
+        + allowed_line("bob@lab.example", keys["bob"], 'namespaces="notebook@jupyter-qsecure"')
+    )
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# Bell state", id="intro"),
+            nbformat.v4.new_code_cell("print('00: 512, 11: 512')", id="run"),
+        ]
+    )
+    nb.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="00: 512, 11: 512\n")
+    ]
+    path = tmp_path / "bell.ipynb"
+    nbformat.write(nb, path)
+    return {"dir": tmp_path, "keys": keys, "allowed": allowed, "nb": path}
+
+
+def test_sign_and_verify_both_ways_with_stock_ssh_keygen(lab: dict[str, Any]) -> None:
+    folder, nb, allowed = lab["dir"], lab["nb"], lab["allowed"]
+    result = qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(lab["keys"]["alice"]),
+        "--principal",
+        "alice@lab.example",
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr
+    assert qsecure("verify", str(nb), "--allowed-signers", str(allowed), cwd=folder).returncode == 0
+
+    # ours -> stock ssh-keygen
+    payload = subprocess.run(
+        [JUPYTER, "qsecure", "payload", str(nb)], capture_output=True, timeout=60, check=True
+    ).stdout
+    assert (
+        qsecure(
+            "export-signature", str(nb), "--index", "0", "--output", str(folder / "sig"), cwd=folder
+        ).returncode
+        == 0
+    )
+    check = subprocess.run(
+        [
+            "ssh-keygen",
+            "-Y",
+            "verify",
+            "-f",
+            str(allowed),
+            "-I",
+            "alice@lab.example",
+            "-n",
+            NAMESPACE,
+            "-s",
+            str(folder / "sig"),
+        ],
+        input=payload,
+        capture_output=True,
+        timeout=60,
+    )
+    assert check.returncode == 0 and b"Good" in check.stdout
+
+    # stock ssh-keygen -> ours: bob signs the payload himself and adds the entry
+    signed = subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-n", NAMESPACE, "-f", str(lab["keys"]["bob"])],
+        input=payload,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout.decode()
+    data = json.loads(nb.read_text())
+    entry = dict(
+        data["metadata"]["qsecure"]["signatures"][0],
+        principal="bob@lab.example",
+        role="reviewer",
+        signature=signed,
+    )
+    data["metadata"]["qsecure"]["signatures"].append(entry)
+    nb.write_text(json.dumps(data))
+    result = qsecure(
+        "verify",
+        str(nb),
+        "--allowed-signers",
+        str(allowed),
+        "--require",
+        "2",
+        "--require-role",
+        "reviewer",
+        "--format",
+        "json",
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stdout
+    [report] = json.loads(result.stdout)
+    assert report["status"] == "signed and valid" and report["meets_policy"]
+    assert [(s["principal"], s["valid"], s["trusted"]) for s in report["signatures"]] == [
+        ("alice@lab.example", True, True),
+        ("bob@lab.example", True, True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "changed"),
+    [
+        (
+            lambda d: d["cells"][1].__setitem__("source", "print('00: 900')"),
+            "modified since signing",
+            ["run"],
+        ),
+        (
+            lambda d: d["cells"][1]["outputs"][0].__setitem__("text", "00: 1\n"),
+            "modified since signing",
+            ["run"],
+        ),
+        (
+            lambda d: d["cells"][0].__setitem__("source", "# Edited"),
+            "modified since signing",
+            ["intro"],
+        ),
+        (lambda d: d["metadata"].__setitem__("title", "x"), "modified since signing", []),
+        (lambda d: d["cells"].pop(0), "modified since signing", ["intro (deleted)"]),
+    ],
+)
+def test_any_signed_change_invalidates_and_names_the_cell(
+    lab: dict[str, Any], change: Callable[[dict[str, Any]], None], status: str, changed: list[str]
+) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(lab["keys"]["alice"]),
+        "--principal",
+        "alice@lab.example",
+        cwd=folder,
+    )
+    data = json.loads(nb.read_text())
+    change(data)
+    nb.write_text(json.dumps(data))
+    result = qsecure(
+        "verify", str(nb), "--allowed-signers", str(lab["allowed"]), "--format=json", cwd=folder
+    )
+    assert result.returncode == 1
+    [report] = json.loads(result.stdout)
+    assert report["status"] == status
+    assert report["signatures"][0]["changed_cells"] == changed
+
+
+def test_ui_state_changes_and_more_signatures_keep_it_valid(lab: dict[str, Any]) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(lab["keys"]["alice"]),
+        "--principal",
+        "alice@lab.example",
+        cwd=folder,
+    )
+    data = json.loads(nb.read_text())
+    data["cells"][1]["metadata"].update(
+        {
+            "collapsed": True,
+            "scrolled": True,
+            "jupyter": {"source_hidden": True, "outputs_hidden": True},
+        }
+    )
+    nb.write_text(json.dumps(data, indent=4, sort_keys=True))
+    qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(lab["keys"]["bob"]),
+        "--principal",
+        "bob@lab.example",
+        "--role",
+        "reviewer",
+        cwd=folder,
+    )
+    result = qsecure(
+        "verify", str(nb), "--allowed-signers", str(lab["allowed"]), "--require", "2", cwd=folder
+    )
+    assert result.returncode == 0, result.stdout
+    assert "signed and valid; 2 of 2 required signature(s)" in result.stdout
+
+
+def test_signature_moved_to_another_notebook_fails(lab: dict[str, Any]) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(lab["keys"]["alice"]),
+        "--principal",
+        "alice@lab.example",
+        cwd=folder,
+    )
+    other = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("print('fake results')", id="run")]
+    )
+    other.metadata["qsecure"] = json.loads(nb.read_text())["metadata"]["qsecure"]
+    nbformat.write(other, folder / "other.ipynb")
+    result = qsecure(
+        "verify", str(folder / "other.ipynb"), "--allowed-signers", str(lab["allowed"]), cwd=folder
+    )
+    assert result.returncode == 1 and "modified since signing" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        ("unknown", "unknown key"),
+        ("revoked", "revoked"),
+        ("expired", "expired"),
+        ("namespace", "namespace"),
+    ],
+)
+def test_trust_verdicts(lab: dict[str, Any], setup: str, expected: str) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    key = keygen(folder, "mallory") if setup == "unknown" else lab["keys"]["alice"]
+    qsecure("sign", str(nb), "--key", str(key), "--principal", "alice@lab.example", cwd=folder)
+    allowed = folder / "allowed_custom"
+    policy = folder / "qsecure.toml"
+    policy_text = f'[signing]\nallowed_signers = "{allowed}"\n'
+    if setup == "expired":
+        allowed.write_text(allowed_line("alice@lab.example", key, 'valid-before="20200101"'))
+    elif setup == "namespace":
+        allowed.write_text(allowed_line("alice@lab.example", key, 'namespaces="git"'))
+    else:
+        allowed.write_text(lab["allowed"].read_text())
+    if setup == "revoked":
+        (folder / "revoked").write_text(key.with_suffix(".pub").read_text())
+        policy_text += f'revoked_keys = "{folder / "revoked"}"\n'
+    policy.write_text(policy_text)
+    result = qsecure(
+        "verify", str(nb), "--format=json", cwd=folder, env={"QSECURE_CONFIG": str(policy)}
+    )
+    assert result.returncode == 1
+    [report] = json.loads(result.stdout)
+    assert report["status"] == "untrusted signer"
+    assert expected in report["signatures"][0]["reason"]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "namespace"])
+def test_broken_signatures_get_a_clear_verdict(lab: dict[str, Any], damage: str) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(lab["keys"]["alice"]),
+        "--principal",
+        "alice@lab.example",
+        cwd=folder,
+    )
+    data = json.loads(nb.read_text())
+    entry = data["metadata"]["qsecure"]["signatures"][0]
+    if damage == "truncate":
+        entry["signature"] = entry["signature"][:120]
+    elif damage == "garbage":
+        entry["signature"] = (
+            "-----BEGIN SSH SIGNATURE-----\n!!!not base64!!!\n-----END SSH SIGNATURE-----\n"
+        )
+    else:
+        payload = subprocess.run(
+            [JUPYTER, "qsecure", "payload", str(nb)], capture_output=True, timeout=60, check=True
+        ).stdout
+        entry["signature"] = subprocess.run(
+            ["ssh-keygen", "-Y", "sign", "-n", "file", "-f", str(lab["keys"]["alice"])],
+            input=payload,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        ).stdout.decode()
+    nb.write_text(json.dumps(data))
+    result = qsecure(
+        "verify", str(nb), "--allowed-signers", str(lab["allowed"]), "--format=json", cwd=folder
+    )
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    [report] = json.loads(result.stdout)
+    assert report["status"] == "invalid signature"
+    assert report["signatures"][0]["reason"]
+
+
+def test_bad_input_exits_2(lab: dict[str, Any]) -> None:
+    folder = lab["dir"]
+    (folder / "x.ipynb").write_text("[]")
+    result = qsecure("verify", str(folder / "x.ipynb"), cwd=folder)
+    assert result.returncode == 2 and "not an nbformat 4 notebook" in result.stderr
+    (folder / "bad_signers").write_text("alice@lab.example ssh-ed25519 not-base64!\n")
+    result = qsecure(
+        "verify", str(lab["nb"]), "--allowed-signers", str(folder / "bad_signers"), cwd=folder
+    )
+    assert result.returncode == 2 and "bad_signers:1: invalid key" in result.stderr
+    result = qsecure("sign", str(lab["nb"]), "--key", str(folder / "missing"), cwd=folder)
+    assert result.returncode in (1, 2) and "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[dict[str, str]]:
+    socket = tmp_path / "agent.sock"
+    process = subprocess.run(
+        ["ssh-agent", "-a", str(socket), "-s"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    pid = int(process.stdout.split("SSH_AGENT_PID=")[1].split(";")[0])
+    env = {"SSH_AUTH_SOCK": str(socket), "SSH_AGENT_PID": str(pid)}
+    try:
+        yield env
+    finally:
+        os.kill(pid, signal.SIGTERM)
+
+
+def test_sign_with_a_key_held_by_ssh_agent(lab: dict[str, Any], agent: dict[str, str]) -> None:
+    folder, nb, key = lab["dir"], lab["nb"], lab["keys"]["alice"]
+    subprocess.run(
+        ["ssh-add", str(key)],
+        env={**os.environ, **agent},
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    hidden = folder / "private-elsewhere"
+    key.rename(hidden)  # only the agent holds the private key now
+    result = qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(key.with_suffix(".pub")),
+        "--principal",
+        "alice@lab.example",
+        cwd=folder,
+        env=agent,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        qsecure("verify", str(nb), "--allowed-signers", str(lab["allowed"]), cwd=folder).returncode
+        == 0
+    )
+
+
+def test_signed_attestation(lab: dict[str, Any]) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    data = json.loads(nb.read_text())
+    data["metadata"]["qsecure"] = {
+        "provenance": {
+            "version": 1,
+            "kernel_session": "s1",
+            "user": "alice",
+            "chain_head": "sha256:" + "0" * 64,
+        }
+    }
+    nb.write_text(json.dumps(data))
+    envelope = folder / "bell.intoto.json"
+    result = qsecure(
+        "attest",
+        str(nb),
+        "--sign",
+        "--key",
+        str(lab["keys"]["alice"]),
+        "--output",
+        str(envelope),
+        cwd=folder,
+    )
+    assert result.returncode == 0, result.stderr
+    signers = folder / "attest_signers"
+    signers.write_text(
+        allowed_line(
+            "alice@lab.example", lab["keys"]["alice"], 'namespaces="attestation@jupyter-qsecure"'
+        )
+    )
+    result = qsecure(
+        "verify-attestation", str(envelope), "--allowed-signers", str(signers), cwd=folder
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (
+        "1 valid signature(s) over https://slsa.dev/provenance/v1 for bell.ipynb" in result.stdout
+    )
+    tampered = json.loads(envelope.read_text())
+    tampered["payload"] = tampered["payload"][:-8] + "AAAAAAA="
+    envelope.write_text(json.dumps(tampered))
+    assert qsecure("verify-attestation", str(envelope), cwd=folder).returncode == 1
+
+
+@pytest.fixture
+def server_key(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
+    key = keygen(tmp_path, "server-signer")
+    allowed = tmp_path / "server_allowed"
+    allowed.write_text(allowed_line("lab-server@lab.example", key))
+    policy(
+        f'[signing]\nkey = "{key}"\nprincipal = "lab-server@lab.example"\nallowed_signers = "{allowed}"\n[provenance]\nenabled = false\n'
+    )
+    return key
+
+
+async def test_server_status_sign_and_modified(
+    server_key: Path, jp_fetch: Any, jp_root_dir: Path, audit_events: Any
+) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="a")])
+    nbformat.write(nb, jp_root_dir / "s.ipynb")
+    status = json.loads((await jp_fetch("qsecure", "signature", params={"path": "s.ipynb"})).body)
+    assert status["status"] == "unsigned"
+    signed = json.loads(
+        (
+            await jp_fetch(
+                "qsecure",
+                "sign",
+                method="POST",
+                body=json.dumps({"path": "s.ipynb", "role": "reviewer"}),
+            )
+        ).body
+    )
+    assert (
+        signed["status"] == "signed and valid"
+        and signed["signature"]["principal"] == "lab-server@lab.example"
+    )
+    assert "PRIVATE" not in json.dumps(signed)
+    on_disk = json.loads((jp_root_dir / "s.ipynb").read_text())
+    assert on_disk["metadata"]["qsecure"]["signatures"][0]["role"] == "reviewer"
+    on_disk["cells"][0]["source"] = "x = 2"
+    await jp_fetch(
+        "api",
+        "contents",
+        "s.ipynb",
+        method="PUT",
+        body=json.dumps({"type": "notebook", "content": on_disk}),
+    )
+    status = json.loads((await jp_fetch("qsecure", "signature", params={"path": "s.ipynb"})).body)
+    assert status["status"] == "modified since signing" and status["signatures"][0][
+        "changed_cells"
+    ] == ["a"]
+    schemas = [e["__schema__"].rsplit("/", 2)[-2] for e in audit_events()]
+    assert "notebook-signed" in schemas and schemas.count("signature-verified") == 2
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(
+            "qsecure",
+            "sign",
+            method="POST",
+            body=json.dumps({"path": "s.ipynb"}),
+            headers={"Authorization": ""},
+        )
+    assert caught.value.code in (401, 403)
