@@ -69,6 +69,8 @@ bench: install
 	$(PY) bench/bench_recall.py
 	$(PY) bench/bench_kernel_start.py
 	$(PY) bench/bench_masking.py
+	$(PY) bench/bench_provenance.py
+	$(PY) bench/bench_verify.py
 
 clean:
 	rm -rf $(VENV) $(LAB_DIR) .lab-keyring.cfg build dist *.egg-info

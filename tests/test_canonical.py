@@ -931,3 +931,26 @@ def test_the_documented_example() -> None:
     assert source_digest(run["source"]) == (
         "sha256:0ddc77ce3db48b83612e7778304d66969c32cb9d2d69b4bbcd79b52dbfecc117"
     )
+
+
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+        | st.text(),
+        lambda children: (
+            st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
+        ),
+        max_leaves=30,
+    )
+)
+def test_fast_path_equals_rfc8785(value: object) -> None:
+    """The plain-JSON fast path gives exactly RFC 8785's bytes."""
+    import rfc8785
+
+    try:
+        expected = rfc8785.dumps(value)
+    except Exception:
+        return  # lone surrogates: both refuse; covered by the error tests
+    assert canonical_json(value) == expected

@@ -13,6 +13,7 @@ This module is imported inside every kernel: it may import only the standard lib
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -75,6 +76,16 @@ def canonical_json(value: Any) -> bytes:
     object keys, strings with lone surrogates, non-JSON types, nesting deeper than the
     interpreter's recursion limit.
     """
+    if _plain_json(value):
+        # Without floats, large integers or keys outside the Basic Multilingual Plane,
+        # RFC 8785 and Python's sorted, compact JSON are the same bytes (the test suite
+        # checks it against rfc8785); this path is several times faster on big notebooks.
+        try:
+            return json.dumps(
+                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8")
+        except (UnicodeEncodeError, RecursionError):
+            pass  # a lone surrogate, or nesting too deep: rfc8785's path explains it
     try:
         return rfc8785.dumps(value)
     except rfc8785.IntegerDomainError:
@@ -85,6 +96,29 @@ def canonical_json(value: Any) -> bytes:
         return rfc8785.dumps(_as_doubles(value))
     except (rfc8785.CanonicalizationError, UnicodeError, RecursionError) as error:
         raise CanonicalFormError(_explain(value, error)) from error
+
+
+def _plain_json(value: Any) -> bool:
+    """True when ``value`` holds only strings, booleans, None, safe integers, lists and
+    dicts with string keys made of BMP characters (iteratively: depth does not matter)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str) or item is None or isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if not -_SAFE_INTEGER <= item <= _SAFE_INTEGER:
+                return False
+        elif isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str) or (key and max(key) >= "\U00010000"):
+                    return False
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            return False  # floats (ES6 number form), tuples, other types: rfc8785 decides
+    return True
 
 
 def _as_doubles(value: Any) -> Any:
