@@ -250,3 +250,36 @@ def test_jupyter_execute_with_the_provisioner_outside_a_server(tmp_path: Path) -
     )
     assert result.returncode == 1  # KeyError: not granted to this notebook
     assert "KeyError" in (tmp_path / "scratch.ipynb").read_text() + result.stderr
+
+
+def test_papermill_with_the_provisioner(tmp_path: Path) -> None:
+    """papermill selects qsecure-provisioner by environment variable too."""
+    value = "qsv-" + random_secrets.token_hex(12)
+    policy = tmp_path / "qsecure.toml"
+    policy.write_text(
+        '[secrets.LAB_TOKEN]\nsource = "env://LAB_TOKEN_FOR_KERNELS"\nnotebooks = ["*.ipynb"]\n'
+    )
+    cell = nbformat.v4.new_code_cell(
+        "import os\nprint(sorted(os.environ['QSECURE_SECRET_NAMES'].split(',')))\nprint(os.environ['LAB_TOKEN'])"
+    )
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "in.ipynb")
+    env = {
+        **os.environ,
+        "QSECURE_CONFIG": str(policy),
+        "LAB_TOKEN_FOR_KERNELS": value,
+        "JUPYTER_DEFAULT_PROVISIONER_NAME": "qsecure-provisioner",
+        "QSECURE_NOTEBOOK": "in.ipynb",
+    }
+    papermill = str(Path(sys.executable).parent / "papermill")
+    result = subprocess.run(
+        [papermill, "in.ipynb", "out.ipynb", "--kernel", "python3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "out.ipynb").read_text()
+    assert "['LAB_TOKEN']" in text and "[secret:LAB_TOKEN]" in text
+    assert value not in text + result.stdout + result.stderr
