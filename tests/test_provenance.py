@@ -376,3 +376,32 @@ def test_verdict_bad_input(tmp_path: Path) -> None:
         and "cell 1" in result.stdout
         and "never executed in a recorded session" in result.stdout
     )
+
+
+def test_load_ext_by_hand_records_later_cells(tmp_path: Path) -> None:
+    """`%load_ext jupyter_qsecure` in a kernel started without the provisioner."""
+    store = tmp_path / "by-hand.sqlite"
+    cells = [
+        nbformat.v4.new_code_cell("%load_ext jupyter_qsecure", id="load"),
+        nbformat.v4.new_code_cell("print(6 * 7)", id="answer"),
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), tmp_path / "hand.ipynb")
+    env = {
+        k: v for k, v in __import__("os").environ.items() if k != "JUPYTER_DEFAULT_PROVISIONER_NAME"
+    }
+    env["QSECURE_PROVENANCE_STORE"] = str(store)
+    result = subprocess.run(
+        [JUPYTER, "execute", "--inplace", "hand.ipynb"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert result.returncode == 0, result.stderr
+    [record] = wait_for_records(store, 1)
+    assert record["status"] == "ok"  # nbclient sends no cell ids: JupyterLab does
+    saved = nbformat.read(tmp_path / "hand.ipynb", as_version=4)
+    from jupyter_qsecure.signing.canonical import outputs_digest
+
+    assert record["outputs_digest"] == outputs_digest(saved.cells[1].outputs)
