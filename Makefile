@@ -18,6 +18,7 @@ $(PY):
 
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
+	npm install --prefix $(VENV)/node --no-save --no-fund --no-audit --loglevel=error configurable-http-proxy@5
 	touch $@
 
 install: $(INSTALLED)

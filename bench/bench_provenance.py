@@ -13,6 +13,11 @@
     working folder beforehand), p50 of 5 runs in each kernel, alternating. Target: ratio
     at most 1.10. For information, the time from the cell's reply until its record (1,000
     files hashed) is in the store, waited for after each run.
+
+For the diagnosis it also prints how long the read loop took inside each kernel (the cell
+times itself: the difference is the audit hook's cost per ``open``) and what one
+``ProvenanceStore.append`` costs the background worker, as it is and with another
+connection holding the database open (then the last close does not checkpoint the WAL).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from traitlets import Bool, Unicode
 
 from . import events
 from ._version import __version__
+from .audit import install_audit_sink
 from .config import Policy, PolicyError, load_policy
 from .events import NOTEBOOK_SIGNED, SIGNATURE_VERIFIED
 from .guard import BypassStore, SaveGuard, UploadStage
@@ -74,6 +75,7 @@ class QSecureApp(ExtensionApp):
         assert event_logger is not None
         for schema in events.schema_files():
             event_logger.register_event_schema(schema)
+        install_audit_sink(event_logger, self.policy.audit, self._state_dir(), self.log)
         guard_policy = self.policy.guard
         self.save_guard = SaveGuard(
             guard_policy,

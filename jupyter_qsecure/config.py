@@ -20,6 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 from ._validate import PolicyError, expect, reject_unknown_keys
+from .audit.policy import AuditPolicy, parse_audit_policy
 from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
 from .signing.policy import SigningSettings, parse_signing_policy
@@ -52,6 +53,7 @@ class Policy:
     secrets: SecretsPolicy = field(default_factory=SecretsPolicy)
     provenance: ProvenancePolicy = field(default_factory=ProvenancePolicy)
     signing: SigningSettings = field(default_factory=SigningSettings)
+    audit: AuditPolicy = field(default_factory=AuditPolicy)
 
 
 def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
@@ -126,7 +128,7 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
         source,
         "(top level)",
         data,
-        {"guard", "secrets", "vault", "injection", "provenance", "signing"},
+        {"guard", "secrets", "vault", "injection", "provenance", "signing", "audit"},
     )
     base = base or Path.cwd()
     guard = _guard_policy(source, base, data["guard"]) if "guard" in data else GuardPolicy()
@@ -143,6 +145,7 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
         signing=parse_signing_policy(source, base, data["signing"])
         if "signing" in data
         else SigningSettings(),
+        audit=parse_audit_policy(source, base, data["audit"]) if "audit" in data else AuditPolicy(),
     )
 
 

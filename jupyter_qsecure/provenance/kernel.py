@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
+import atexit
 import importlib.abc
 import importlib.machinery
 import os
@@ -144,7 +144,8 @@ def _record_environment(recorder: Recorder) -> None:
                 "notebook": recorder.notebook,
                 "environment": mask_values(environment, recorder.mask),
             }
-            recorder.store.append(record)
+            # Its own connection: the recorder's is kept by the writer thread.
+            ProvenanceStore(recorder.store.path).append(record)
             recorder.environment_record = record["record_id"]
         except Exception as error:
             print(
@@ -162,7 +163,9 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
 
     user = current_user()
     notebook = os.environ.get("QSECURE_NOTEBOOK") or None
-    store = ProvenanceStore(Path(os.environ.get(STORE_ENV) or default_store_path(user)))
+    store = ProvenanceStore(
+        Path(os.environ.get(STORE_ENV) or default_store_path(user)), keep_open=True
+    )
     notebook_dir = Path.cwd().resolve()
     hash_limit = int(os.environ.get("QSECURE_PROVENANCE_HASH_LIMIT") or DEFAULT_HASH_LIMIT)
     recorder = Recorder(
@@ -182,12 +185,21 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
         _capture_messages(session, recorder, masker)
 
     def audit(event: str, args: tuple[Any, ...]) -> None:
-        if recorder.current is not None:
-            # An audit hook must never raise into user code.
-            with contextlib.suppress(Exception):
-                recorder.on_audit(event, args)
+        execution = recorder.current
+        if event == "open":
+            # The hot path, inlined (one Python call per open is most of the cost).
+            if execution is not None and not isinstance(args[0], int):
+                execution.opens.append((args[0], args[1], args[2], recorder.cwd))
+            return
+        if execution is None and event != "os.chdir":
+            return
+        try:  # noqa: SIM105 - contextlib.suppress costs more on this hot path
+            recorder.on_audit(event, args)
+        except Exception:  # noqa: S110 - an audit hook must never raise into user code
+            pass
 
     sys.addaudithook(audit)
+    atexit.register(recorder.flush, 5.0)  # the last cell's record, when the kernel exits
     _watch_seeds(recorder)
     _record_environment(recorder)
     return recorder

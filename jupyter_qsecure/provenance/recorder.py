@@ -29,6 +29,8 @@ from .store import ProvenanceStore
 #: Files above this size are recorded by size and mtime only (hashing them would cost more
 #: than the cell).
 DEFAULT_HASH_LIMIT = 64 * 1024 * 1024
+#: How long the writer waits after a cell ends before it hashes and stores (seconds).
+WRITE_DELAY = 0.05
 _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -83,8 +85,9 @@ class Execution:
     ended: float = 0.0
     status: str = "ok"
     ename: str | None = None
-    reads: dict[str, None] = field(default_factory=dict)
-    writes: dict[str, None] = field(default_factory=dict)
+    opens: list[tuple[str, Any, Any, str]] = field(
+        default_factory=list
+    )  # raw: path, mode, flags, cwd
     subprocesses: list[dict[str, str]] = field(default_factory=list)
     network: dict[str, None] = field(default_factory=dict)
     seeds: list[dict[str, Any]] = field(default_factory=list)
@@ -117,6 +120,7 @@ class Recorder:
         self.environment_record: str | None = None
         self.current: Execution | None = None
         self._by_request: dict[str, Execution] = {}
+        self.cwd = os.getcwd()
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/sys", "/dev"}
         self._excluded = tuple(str(Path(p).resolve()) + os.sep for p in prefixes)
         self._store_files = {
@@ -165,32 +169,34 @@ class Recorder:
             execution.outputs.append({"output_type": msg_type, **content})
         elif msg_type == "clear_output":
             execution.outputs.clear()
-        elif msg_type == "execute_reply":
+        elif msg_type == "status" and content.get("execution_state") == "idle":
+            # Every output is out, and the kernel is idle: the worker no longer competes
+            # with the cell or its reply for the interpreter.
             del self._by_request[parent_id]  # type: ignore[arg-type]
             if execution.ended:
                 self._queue.put(execution)
 
     def on_audit(self, event: str, args: tuple[Any, ...]) -> None:
         """The audit hook: files, subprocesses and connections of the running cell."""
+        if event == "os.chdir" and args:
+            self.cwd = os.path.abspath(os.fsdecode(args[0]))
+            return
         execution = self.current
         if execution is None:
             return
         if event == "open":
+            # The hot path (every file the cell opens): keep the raw event; the worker
+            # resolves, filters and classifies it after the cell.
             path = args[0]
-            if isinstance(path, int):
-                return
-            text = os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else None
-            if text is None:
-                return
-            absolute = os.path.abspath(text)
-            if absolute.startswith(self._excluded) or absolute in self._store_files:
-                return
-            target = (
-                execution.writes
-                if _is_write(args[1] if len(args) > 1 else None, args[2] if len(args) > 2 else None)
-                else execution.reads
-            )
-            target[absolute] = None
+            if not isinstance(path, int):
+                execution.opens.append(
+                    (
+                        path,
+                        args[1] if len(args) > 1 else None,
+                        args[2] if len(args) > 2 else None,
+                        self.cwd,
+                    )
+                )
         elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn"):
             executable, arguments = self._command(event, args)
             execution.subprocesses.append(
@@ -249,13 +255,35 @@ class Recorder:
         except ValueError:
             return self.mask(path)
 
+    def _classify(self, execution: Execution) -> tuple[dict[str, None], dict[str, None]]:
+        """Files read and written, from the raw open events (outside the cell's time)."""
+        reads: dict[str, None] = {}
+        writes: dict[str, None] = {}
+        for path, mode, flags, cwd in execution.opens:
+            try:
+                text = os.fsdecode(path)
+            except TypeError:
+                continue
+            absolute = os.path.normpath(os.path.join(cwd, text))
+            if absolute.startswith(self._excluded) or absolute in self._store_files:
+                continue
+            (writes if _is_write(mode, flags) else reads)[absolute] = None
+        return reads, writes
+
     def record(self, execution: Execution) -> dict[str, Any]:
         """The record of a finished execution (hashes files now)."""
+        reads, writes = self._classify(execution)
         files = {
             kind: [
-                dict(file_entry(path, self.hash_limit), path=self._display(path)) for path in paths
+                dict(entry, path=self._display(path))
+                for path in paths
+                # A file written and gone by the end (a temporary-folder probe) is noise.
+                if not (
+                    (entry := file_entry(path, self.hash_limit)).get("missing")
+                    and kind == "written"
+                )
             ]
-            for kind, paths in (("read", execution.reads), ("written", execution.writes))
+            for kind, paths in (("read", reads), ("written", writes))
         }
         return {
             "kind": "execution",
@@ -292,18 +320,29 @@ class Recorder:
 
     def _work(self) -> None:
         while True:
-            execution = self._queue.get()
-            if execution is None:
-                return
+            batch = [self._queue.get()]
+            # Let the kernel's last messages go out before hashing files competes with them
+            # for the interpreter; records queued meanwhile share one transaction.
+            time.sleep(WRITE_DELAY)
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            executions = [item for item in batch if item is not None]
             try:
-                self.store.append(self.record(execution))
+                if executions:
+                    self.store.append_many([self.record(execution) for execution in executions])
             except Exception as error:  # never break the kernel; say so where the user looks
                 print(
                     f"jupyter-qsecure: provenance record not stored ({type(error).__name__}: {error})",
                     file=sys.__stderr__,
                 )
             finally:
-                self._queue.task_done()
+                for _ in batch:
+                    self._queue.task_done()
+            if len(executions) < len(batch):
+                return
 
     def flush(self, timeout: float = 30.0) -> None:
         """Wait until every finished execution is stored."""

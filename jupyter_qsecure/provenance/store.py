@@ -66,10 +66,12 @@ class ChainProblem:
 class ProvenanceStore:
     """One SQLite file per user; safe for many processes and threads (one connection per call)."""
 
-    def __init__(self, path: Path, timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, timeout: float = 30.0, *, keep_open: bool = False) -> None:
         self.path = path
         self.timeout = timeout
+        self.keep_open = keep_open
         self._ready = False
+        self._kept: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
         if not self._ready:
@@ -84,37 +86,50 @@ class ProvenanceStore:
 
     def append(self, record: dict[str, Any]) -> str:
         """Append a record (with ``record_id``, ``kind``, ``kernel_session``); return its hash."""
-        body = record_body(record)
-        connection = self._connect()
+        return self.append_many([record])[-1]
+
+    def append_many(self, records: list[dict[str, Any]]) -> list[str]:
+        """Append records in one transaction (in order); return their hashes."""
+        connection = self._kept or self._connect()
+        if self.keep_open:
+            # Kept by a single writer thread: closing a WAL database's last connection
+            # checkpoints it, several fsyncs per record.
+            self._kept = connection
+        hashes = []
         try:
             connection.execute("BEGIN IMMEDIATE")
             row = connection.execute(
                 "SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             previous = row[0] if row else GENESIS
-            digest = chain_hash(previous, body)
-            connection.execute(
-                "INSERT INTO records (record_id, kind, kernel_session, notebook, cell_id, body, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record["record_id"],
-                    record["kind"],
-                    record["kernel_session"],
-                    record.get("notebook"),
-                    record.get("cell_id"),
-                    body,
-                    previous,
-                    digest,
-                ),
-            )
+            for record in records:
+                body = record_body(record)
+                digest = chain_hash(previous, body)
+                connection.execute(
+                    "INSERT INTO records (record_id, kind, kernel_session, notebook, cell_id, body, prev_hash, hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record["record_id"],
+                        record["kind"],
+                        record["kernel_session"],
+                        record.get("notebook"),
+                        record.get("cell_id"),
+                        body,
+                        previous,
+                        digest,
+                    ),
+                )
+                hashes.append(digest)
+                previous = digest
             connection.execute("COMMIT")
         except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
             raise
         finally:
-            connection.close()
-        return digest
+            if not self.keep_open:
+                connection.close()
+        return hashes
 
     def _rows(self, query: str, parameters: tuple[Any, ...] = ()) -> Iterator[StoredRecord]:
         if not self.path.exists():

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..signing.canonical import outputs_digest, source_digest
+from ..signing.canonical import CanonicalFormError, outputs_digest, source_digest
 
 EXECUTED = "executed as shown"
 SOURCE_EDITED = "source edited after execution"
@@ -65,7 +65,11 @@ def _cell_verdict(
         return CellVerdict(number, cell_id, NEVER_EXECUTED)
     if source_digest(cell.get("source", "")) != execution.get("code_sha256"):
         return CellVerdict(number, cell_id, SOURCE_EDITED, f"record {execution.get('record_id')}")
-    if outputs_digest(cell.get("outputs", [])) != execution.get("outputs_digest"):
+    try:
+        shown = outputs_digest(cell.get("outputs", []))
+    except CanonicalFormError:
+        shown = None  # outputs with no canonical form cannot be the ones recorded
+    if shown is None or shown != execution.get("outputs_digest"):
         return CellVerdict(number, cell_id, OUTPUTS_CHANGED, f"record {execution.get('record_id')}")
     return CellVerdict(
         number,

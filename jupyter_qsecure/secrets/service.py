@@ -73,6 +73,8 @@ class SecretsService:
         kernel_name = kernels[0].kernel_name if kernels else None
         rows = []
         for grant in self.policy.grants.values():
+            if grant.users is not None and user not in grant.users:
+                continue  # another user's secret: not even its name is this user's business
             rows.append(
                 {
                     "name": grant.name,
