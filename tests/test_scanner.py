@@ -185,3 +185,16 @@ def test_unquoted_values_count_only_in_config_files(tmp_path: Any) -> None:
     script.write_text(line)
     assert [f.rule for f in SCANNER.scan_path(env).findings] == ["password-env"]
     assert SCANNER.scan_path(script).findings == []
+
+
+def test_json_files_are_also_scanned_unescaped(tmp_path: Any) -> None:
+    # In JSON, a quoted value inside a string is escaped: \"...\" hides it from line rules.
+    path = tmp_path / "tasks.json"
+    path.write_text(
+        json.dumps({"setup": 'db.connect(user="lab", password="Wq8vN3zLp2x!")', "n": 3}, indent=2)
+    )
+    [finding] = SCANNER.scan_path(path).findings
+    assert (finding.rule, finding.location.field) == ("password-assignment", "setup")
+    token = POSITIVES[0].text.split('"')[1]
+    path.write_text(json.dumps({"token": token}))
+    assert len(SCANNER.scan_path(path).findings) == 1  # found in the text, not twice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -13,7 +14,7 @@ from .allowlist import Allowlist
 from .engine import Engine, Match
 from .findings import Finding, Location, fingerprint, mask
 from .rules import RULES, Rule
-from .walker import Fragment, notebook_fragments, parse_notebook
+from .walker import Fragment, json_fragments, notebook_fragments, parse_notebook
 
 #: File name endings whose unquoted ``KEY=value`` lines are values, not references.
 CONFIG_SUFFIXES = frozenset(
@@ -135,7 +136,22 @@ class Scanner:
             except ValueError:
                 pass  # not JSON: still text that may hold a credential
         config = path is not None and is_config_file(path)
-        return self.scan_fragments([Fragment(text, "text")], path=path, config_text=config)
+        result = self.scan_fragments([Fragment(text, "text")], path=path, config_text=config)
+        if path is not None and path.suffix.lower() == ".json":
+            result = self._with_unescaped_json(text, path, result)
+        return result
+
+    def _with_unescaped_json(self, text: str, path: Path, raw: ScanResult) -> ScanResult:
+        """A JSON file also has its strings scanned unescaped (``"cmd": "pw=\\"...\\""``
+        hides a quoted value from line rules); what the raw text found already counts once."""
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            return raw
+        unescaped = self.scan_fragments(json_fragments(document), path=path)
+        seen = {finding.fingerprint for finding in raw.findings}
+        extra = [finding for finding in unescaped.findings if finding.fingerprint not in seen]
+        return ScanResult(raw.findings + extra, raw.allowlisted + unescaped.allowlisted)
 
     def scan_bytes(self, raw: bytes, *, path: Path | None = None) -> ScanResult:
         """Scan a file's bytes; raises :class:`ScanInputError` for binary or oversized input."""

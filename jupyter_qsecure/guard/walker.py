@@ -176,6 +176,11 @@ def notebook_fragments(notebook: object) -> Iterator[Fragment]:
             yield from _json_leaves(value, key, None, None, key)
 
 
+def json_fragments(value: object) -> Iterator[Fragment]:
+    """Every string of a JSON document, unescaped, each with its key (``"key": "value"``)."""
+    yield from _json_leaves(value, "", None, None)
+
+
 def parse_notebook(text: str) -> object:
     """Parse notebook JSON; raises :class:`ValueError` with a message naming the problem."""
     try:
