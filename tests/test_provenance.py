@@ -17,6 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
+from kernel_client import execute, wait_for_records
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 
@@ -43,59 +44,6 @@ async def start_kernel(jp_fetch: Any, jp_serverapp: Any, path: str) -> Any:
     client.start_channels()
     await client.wait_for_ready(timeout=60)
     return client
-
-
-async def execute(client: Any, source: str, cell_id: str) -> list[dict[str, Any]]:
-    """Run a cell as JupyterLab does (cell id in the request's metadata); return the
-    outputs as JupyterLab would save them."""
-    content = {
-        "code": source,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": {},
-        "allow_stdin": False,
-    }
-    message = client.session.msg("execute_request", content, metadata={"cellId": cell_id})
-    client.shell_channel.send(message)
-    outputs: list[dict[str, Any]] = []
-    while True:
-        reply = await client.get_iopub_msg(timeout=60)
-        if reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
-            continue
-        kind = reply["msg_type"]
-        if kind == "status" and reply["content"]["execution_state"] == "idle":
-            break
-        if kind in ("stream", "display_data", "execute_result", "error"):
-            output = nbformat.v4.output_from_msg(reply)
-            if (
-                kind == "stream"
-                and outputs
-                and outputs[-1].get("output_type") == "stream"
-                and outputs[-1]["name"] == output["name"]
-            ):
-                outputs[-1]["text"] += output["text"]
-            else:
-                outputs.append(output)
-    await client.get_shell_msg(timeout=60)
-    return outputs
-
-
-def wait_for_records(store_path: Path, count: int, kind: str = "execution") -> list[dict[str, Any]]:
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if store_path.exists():
-            with sqlite3.connect(store_path) as connection:
-                rows = [
-                    json.loads(body)
-                    for (body,) in connection.execute("SELECT body FROM records ORDER BY seq")
-                ]
-            found = [row for row in rows if row["kind"] == kind]
-            if len(found) >= count:
-                return found
-        time.sleep(0.1)
-    raise AssertionError(f"fewer than {count} {kind} records after 30 s")
 
 
 def code_cell(

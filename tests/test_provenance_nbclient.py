@@ -10,13 +10,13 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from kernel_client import execute, wait_for_records
 
 from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.signing.canonical import source_digest
@@ -38,22 +38,6 @@ def headless_env(tmp_path: Path, store: Path) -> dict[str, str]:
         "QSECURE_NOTEBOOK": "experiments/run.ipynb",
         "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
     }
-
-
-def wait_for_records(store: Path, count: int, kind: str = "execution") -> list[dict[str, Any]]:
-    """The records of ``kind``, once there are ``count`` (the kernel stores them from a
-    background thread, which may still be at work when the run ends)."""
-    deadline = time.monotonic() + 30
-    found: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        if store.exists():
-            found = [
-                row.record for row in ProvenanceStore(store).records() if row.record["kind"] == kind
-            ]
-            if len(found) >= count:
-                return found
-        time.sleep(0.1)
-    raise AssertionError(f"{len(found)} {kind} records after 30 s, expected {count}")
 
 
 def sha256(path: Path) -> str:
@@ -204,36 +188,6 @@ async def connect(jp_serverapp: Any, kernel_id: str) -> Any:
     client.start_channels()
     await client.wait_for_ready(timeout=TIMEOUT)
     return client
-
-
-async def execute(client: Any, source: str, cell_id: str) -> list[dict[str, Any]]:
-    """Run a cell as JupyterLab does (cell id in the request's metadata); return its
-    outputs as JupyterLab would save them."""
-    content = {
-        "code": source,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": {},
-        "allow_stdin": False,
-    }
-    message = client.session.msg("execute_request", content, metadata={"cellId": cell_id})
-    client.shell_channel.send(message)
-    outputs: list[dict[str, Any]] = []
-    while True:
-        reply = await client.get_iopub_msg(timeout=TIMEOUT)
-        if reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
-            continue
-        kind = reply["msg_type"]
-        if kind == "status" and reply["content"]["execution_state"] == "idle":
-            break
-        if kind in ("stream", "display_data", "execute_result", "error"):
-            outputs.append(nbformat.v4.output_from_msg(reply))
-    while True:
-        reply = await client.get_shell_msg(timeout=TIMEOUT)
-        if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
-            break
-    assert reply["content"]["status"] == "ok", reply["content"]
-    return outputs
 
 
 async def test_restart_between_cells_is_hidden_state(
