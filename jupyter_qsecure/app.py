@@ -67,7 +67,7 @@ class QSecureApp(ExtensionApp):
         except PolicyError as error:
             self.policy_error = str(error)
             self.log.error(
-                "jupyter-qsecure: %s. Using the built-in defaults (guard on) until it is fixed.",
+                "jupyter-qsecure: %s. Using the built-in defaults (guard on); fix it and restart the server.",
                 error,
             )
             self.policy = Policy()
