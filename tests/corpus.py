@@ -199,6 +199,8 @@ NEGATIVES: list[Sample] = [
         "if not password:\n    raise ValueError('password required')",
         'parser.add_argument("--token", help="API token (default: $GITHUB_TOKEN)")',
         'secret_name = "ibm-quantum"',
+        'SECRET_INJECTED = f"{SCHEMA_BASE}/secret-injected/v1"',
+        'token = f"lab-{secrets.token_hex(16)}"',
         "keyring.get_password('qsecure', 'ibm-quantum')",
         "Bearer authentication is described in RFC 6750",
         "https://docs.python.org/3/library/secrets.html",

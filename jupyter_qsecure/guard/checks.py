@@ -25,6 +25,7 @@ _PLACEHOLDER_PART = re.compile(
         [-_ ](?:here|goes[-_ ]here)$ | _here\b |
         x{5,} | \*{3,} | \.{3} | … | example | sample | dummy | placeholder | redacted | \bxxx\b |
         \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\( |
+        (?<![\w\\])\{[A-Za-z_][\w.]*(?:\([^{}]*\))?(?:![rsa])?(?::[^{}]*)?\} |  # f"...{name}..."
         ^(?:os\.)?(?:environ|getenv|getpass|input|keyring|secrets?\.)
     """,
 )
