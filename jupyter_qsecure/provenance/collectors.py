@@ -147,22 +147,6 @@ QUANTUM_PREFIXES = (
 )
 """Plug-ins of the SDKs above: any distribution whose normalised name starts so is reported."""
 
-CONTAINER_ENV = (
-    "JUPYTER_IMAGE",
-    "JUPYTER_IMAGE_SPEC",
-    "CONTAINER_IMAGE",
-    "IMAGE_ID",
-    "IMAGE_NAME",
-    "DOCKER_IMAGE",
-    "APPTAINER_NAME",
-    "SINGULARITY_NAME",
-    "BINDER_REPO_URL",
-    "BINDER_REF_URL",
-    "BINDER_LAUNCH_HOST",
-    "container",
-)
-"""The only environment variables :func:`container` reads (image ids and BinderHub hints)."""
-
 _IMAGE_ENV = (
     "JUPYTER_IMAGE",
     "JUPYTER_IMAGE_SPEC",
@@ -173,6 +157,15 @@ _IMAGE_ENV = (
     "APPTAINER_NAME",
     "SINGULARITY_NAME",
 )
+CONTAINER_ENV = (
+    *_IMAGE_ENV,
+    "BINDER_REPO_URL",
+    "BINDER_REF_URL",
+    "BINDER_LAUNCH_HOST",
+    "container",
+)
+"""The only environment variables :func:`container` reads (image ids and BinderHub hints)."""
+
 _CGROUP_RUNTIMES = (
     ("kubepods", "kubernetes"),
     ("docker", "docker"),
