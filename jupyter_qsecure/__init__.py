@@ -23,6 +23,10 @@ def refresh(*names: str) -> list[str]:
     return refresh_kernel(*names)
 
 
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-qsecure"}]
+
+
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .app import QSecureApp
 

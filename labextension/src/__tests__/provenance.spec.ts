@@ -1,0 +1,97 @@
+import {
+  BADGES,
+  badgeCounts,
+  environmentSummary,
+  provenanceHeadline
+} from '../models/provenance';
+import { IProvenanceCell, IProvenanceReport, ProvenanceBadge } from '../tokens';
+
+function cell(number: number, badge: ProvenanceBadge): IProvenanceCell {
+  return {
+    number,
+    cell_id: `c${number}`,
+    verdict: badge,
+    badge,
+    detail: '',
+    execution: null
+  };
+}
+
+function report(cells: IProvenanceCell[], ok = false): IProvenanceReport {
+  return {
+    path: 'a.ipynb',
+    ok,
+    user: 'alice',
+    kernel_session: 's',
+    environment: null,
+    timeline: [],
+    out_of_order: [],
+    hidden_state: [],
+    files_changed: [],
+    cells
+  };
+}
+
+describe('provenance model', () => {
+  it('has a label, symbol and explanation for every badge', () => {
+    for (const badge of Object.values(BADGES)) {
+      expect(badge.label).not.toBe('');
+      expect(badge.symbol).not.toBe('');
+      expect(badge.explanation).not.toBe('');
+    }
+  });
+
+  it('counts badges and sums them up in a headline', () => {
+    const r = report([
+      cell(1, 'executed'),
+      cell(2, 'edited'),
+      cell(3, 'never-executed'),
+      cell(4, 'edited')
+    ]);
+    expect(badgeCounts(r)).toEqual({
+      executed: 1,
+      edited: 2,
+      'outputs-changed': 0,
+      'never-executed': 1
+    });
+    expect(provenanceHeadline(r)).toBe(
+      '1 executed as shown, 2 edited after execution, 1 never executed (of 4 code cells).'
+    );
+    expect(provenanceHeadline(report([cell(1, 'executed')], true))).toBe(
+      'All 1 code cell executed as shown.'
+    );
+    expect(provenanceHeadline(report([], true))).toBe('No code cells.');
+  });
+
+  it('summarises the environment fingerprint sections the collectors write', () => {
+    const rows = environmentSummary({
+      python: {
+        implementation: 'CPython',
+        version: '3.11.2',
+        platform: 'Linux-6.1-x86_64'
+      },
+      host: { hostname: 'lab-node-3', cpu_count: 8, cpu_usable: 4 },
+      distributions: {
+        count: 212,
+        digest: 'sha256:ab',
+        packages: ['qiskit==1.2.0']
+      },
+      quantum: { qiskit: '1.2.0', 'qiskit-aer': '0.15.1' },
+      git: { repository: true, commit: 'deadbeef', dirty: true },
+      container: { image: null }
+    });
+    expect(rows).toEqual([
+      ['Python', 'CPython 3.11.2'],
+      ['Platform', 'Linux-6.1-x86_64'],
+      ['Host', 'lab-node-3'],
+      ['CPUs', '4'],
+      ['Packages', '212'],
+      ['Packages digest', 'sha256:ab'],
+      ['qiskit', '1.2.0'],
+      ['qiskit-aer', '0.15.1'],
+      ['Git commit', 'deadbeef'],
+      ['Git tree', 'uncommitted changes']
+    ]);
+    expect(environmentSummary(null)).toEqual([]);
+  });
+});

@@ -1,0 +1,293 @@
+import {
+  INotebookTracker,
+  NotebookActions,
+  NotebookPanel
+} from '@jupyterlab/notebook';
+import { ReactWidget } from '@jupyterlab/ui-components';
+import { Debouncer } from '@lumino/polling';
+import React from 'react';
+
+import {
+  BADGES,
+  environmentSummary,
+  provenanceHeadline
+} from '../models/provenance';
+import { formatTime } from '../models/signing';
+import { cellIndexById, goToCell, notebookContent } from '../notebook';
+import { QSecureError, jsonBody, requestAPI } from '../request';
+import { IProvenanceCell, IProvenanceReport } from '../tokens';
+import { applyBadges } from './badges';
+import { provenanceIcon } from '../icons';
+
+/** Quiet time after an execution or an edit before the report is fetched again. */
+const UPDATE_DEBOUNCE_MS = 400;
+
+/**
+ * The provenance panel (right sidebar): per code cell a badge, the execution timeline,
+ * files read and written, and the environment. Badges also go into the cells' prompts.
+ */
+export class ProvenancePanel extends ReactWidget {
+  private _panel: NotebookPanel | null = null;
+  private _report: IProvenanceReport | null = null;
+  private _error: string | null = null;
+  private _generation = 0;
+  private readonly _debouncer = new Debouncer(
+    () => this.refresh(),
+    UPDATE_DEBOUNCE_MS
+  );
+
+  constructor(private readonly _tracker: INotebookTracker) {
+    super();
+    this.id = 'jp-qsecure-provenance';
+    this.addClass('jp-qsecure-Panel');
+    this.title.icon = provenanceIcon;
+    this.title.caption = 'Provenance';
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'Provenance of the active notebook');
+    _tracker.currentChanged.connect(this._onCurrentChanged, this);
+    NotebookActions.executed.connect(this._onExecuted, this);
+    this._onCurrentChanged();
+  }
+
+  /** The report currently shown. */
+  get report(): IProvenanceReport | null {
+    return this._report;
+  }
+
+  /** Fetch the report for the active notebook's current content. */
+  async refresh(): Promise<void> {
+    const panel = this._panel;
+    const content = panel === null ? null : notebookContent(panel);
+    if (panel === null || content === null) {
+      this._report = null;
+      this.update();
+      return;
+    }
+    const generation = ++this._generation;
+    try {
+      const report = await requestAPI<IProvenanceReport>(
+        'provenance',
+        jsonBody('POST', { path: panel.context.path, notebook: content })
+      );
+      if (generation !== this._generation) {
+        return;
+      }
+      this._report = report;
+      this._error = null;
+      applyBadges(panel, report);
+    } catch (error) {
+      if (generation !== this._generation) {
+        return;
+      }
+      this._report = null;
+      this._error =
+        error instanceof QSecureError ? error.message : String(error);
+    }
+    this.update();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._debouncer.dispose();
+    this._watch(null);
+    super.dispose();
+  }
+
+  protected render(): JSX.Element {
+    const panel = this._panel;
+    if (panel === null) {
+      return <Empty text="Open a notebook to see its provenance." />;
+    }
+    if (this._error !== null) {
+      return <Empty text={`No provenance: ${this._error}`} />;
+    }
+    const report = this._report;
+    if (report === null) {
+      return <Empty text="Loading provenance…" />;
+    }
+    return (
+      <ProvenanceView
+        report={report}
+        name={panel.title.label}
+        goToCell={id => void goToCell(panel, cellIndexById(panel, id))}
+      />
+    );
+  }
+
+  private _watch(panel: NotebookPanel | null): void {
+    const old = this._panel;
+    if (old !== null && !old.isDisposed) {
+      old.context.saveState.disconnect(this._onSaved, this);
+      old.context.model?.contentChanged.disconnect(this._onChange, this);
+    }
+    this._panel = panel;
+    if (panel !== null) {
+      panel.context.saveState.connect(this._onSaved, this);
+      panel.context.ready.then(() => {
+        if (this._panel === panel) {
+          panel.context.model.contentChanged.connect(this._onChange, this);
+          void this.refresh();
+        }
+      });
+    }
+  }
+
+  private _onCurrentChanged(): void {
+    this._report = null;
+    this._error = null;
+    this._watch(this._tracker.currentWidget);
+    this.update();
+  }
+
+  private _onExecuted(_: unknown, args: { notebook: unknown }): void {
+    if (this._panel !== null && args.notebook === this._panel.content) {
+      void this._debouncer.invoke();
+    }
+  }
+
+  private _onSaved(_: unknown, state: string): void {
+    if (state === 'completed') {
+      void this._debouncer.invoke();
+    }
+  }
+
+  private _onChange(): void {
+    void this._debouncer.invoke();
+  }
+}
+
+function Empty(props: { text: string }): JSX.Element {
+  return (
+    <div className="jp-qsecure-Panel-body">
+      <h2 className="jp-qsecure-Panel-title">Provenance</h2>
+      <p className="jp-qsecure-Empty">{props.text}</p>
+    </div>
+  );
+}
+
+/** Props of {@link ProvenanceView}. */
+export interface IProvenanceViewProps {
+  report: IProvenanceReport;
+  name: string;
+  goToCell: (cellId: string) => void;
+}
+
+/** The report: summary, cells with badges, notebook-wide findings, timeline, environment. */
+export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
+  const { report } = props;
+  const warnings = [
+    ...report.out_of_order,
+    ...report.hidden_state,
+    ...report.files_changed
+  ];
+  const environment = environmentSummary(report.environment);
+  return (
+    <div className="jp-qsecure-Panel-body">
+      <h2 className="jp-qsecure-Panel-title">Provenance of {props.name}</h2>
+      <p className="jp-qsecure-Provenance-headline" data-ok={report.ok}>
+        {provenanceHeadline(report)}
+      </p>
+      {warnings.length > 0 && (
+        <ul className="jp-qsecure-Warnings" aria-label="Provenance warnings">
+          {warnings.map((w, i) => (
+            <li key={i}>{w}</li>
+          ))}
+        </ul>
+      )}
+      <h3 className="jp-qsecure-Heading">Cells</h3>
+      <ul className="jp-qsecure-ProvenanceCells">
+        {report.cells.map(cell => (
+          <CellRow
+            key={cell.cell_id ?? cell.number}
+            cell={cell}
+            goToCell={props.goToCell}
+          />
+        ))}
+      </ul>
+      <h3 className="jp-qsecure-Heading">Timeline</h3>
+      {report.timeline.length === 0 ? (
+        <p className="jp-qsecure-Empty">No recorded executions.</p>
+      ) : (
+        <ol className="jp-qsecure-Timeline" reversed>
+          {[...report.timeline]
+            .reverse()
+            .slice(0, 50)
+            .map(entry => (
+              <li key={entry.record_id} data-status={entry.status}>
+                <span>{formatTime(entry.started)}</span>{' '}
+                <span>[{entry.execution_count ?? ' '}]</span>{' '}
+                <span>{entry.status}</span>
+              </li>
+            ))}
+        </ol>
+      )}
+      <h3 className="jp-qsecure-Heading">Environment</h3>
+      {environment.length === 0 ? (
+        <p className="jp-qsecure-Empty">No environment recorded yet.</p>
+      ) : (
+        <dl className="jp-qsecure-Environment">
+          {environment.map(([label, value]) => (
+            <React.Fragment key={label}>
+              <dt>{label}</dt>
+              <dd>{value}</dd>
+            </React.Fragment>
+          ))}
+        </dl>
+      )}
+    </div>
+  );
+}
+
+function CellRow(props: {
+  cell: IProvenanceCell;
+  goToCell: (id: string) => void;
+}): JSX.Element {
+  const { cell } = props;
+  const badge = BADGES[cell.badge];
+  const files = cell.execution?.files ?? {};
+  const read = files.read ?? [];
+  const written = files.written ?? [];
+  return (
+    <li className="jp-qsecure-ProvenanceCell" data-badge={cell.badge}>
+      <span
+        className="jp-qsecure-Badge"
+        data-badge={cell.badge}
+        aria-hidden="true"
+      >
+        {badge.symbol}
+      </span>
+      {cell.cell_id !== null ? (
+        <button
+          type="button"
+          className="jp-qsecure-LinkButton"
+          title={badge.explanation}
+          onClick={() => props.goToCell(cell.cell_id as string)}
+        >
+          Code cell {cell.number}: {badge.label}
+        </button>
+      ) : (
+        <span title={badge.explanation}>
+          Code cell {cell.number}: {badge.label}
+        </span>
+      )}
+      {cell.execution?.duration_ms !== undefined && (
+        <span className="jp-qsecure-Muted">
+          {' '}
+          · {Math.round(cell.execution.duration_ms)} ms
+        </span>
+      )}
+      {(read.length > 0 || written.length > 0) && (
+        <ul className="jp-qsecure-Files">
+          {read.map(f => (
+            <li key={`r:${f.path}`}>read {f.path}</li>
+          ))}
+          {written.map(f => (
+            <li key={`w:${f.path}`}>wrote {f.path}</li>
+          ))}
+        </ul>
+      )}
+    </li>
+  );
+}

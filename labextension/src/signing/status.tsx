@@ -1,0 +1,178 @@
+import { NotebookPanel } from '@jupyterlab/notebook';
+import { VDomModel, VDomRenderer } from '@jupyterlab/ui-components';
+import { Debouncer } from '@lumino/polling';
+import React from 'react';
+
+import { ISigningSummary, summarizeSigning } from '../models/signing';
+import { notebookContent } from '../notebook';
+import { QSecureError, jsonBody, requestAPI } from '../request';
+import { ISigningVerdict } from '../tokens';
+
+/** How long the editor must be quiet before the status is recomputed after an edit. */
+const EDIT_DEBOUNCE_MS = 600;
+
+/**
+ * The signing state of the active notebook, recomputed on open, on each edit (debounced)
+ * and after each save, from the editor's content as it is now.
+ */
+export class SigningStatusModel extends VDomModel {
+  private _panel: NotebookPanel | null = null;
+  private _verdict: ISigningVerdict | null = null;
+  private _error: string | null = null;
+  private _checking = false;
+  private _generation = 0;
+  private readonly _debouncer = new Debouncer(
+    () => this.refresh(),
+    EDIT_DEBOUNCE_MS
+  );
+
+  get panel(): NotebookPanel | null {
+    return this._panel;
+  }
+
+  set panel(panel: NotebookPanel | null) {
+    if (panel === this._panel) {
+      return;
+    }
+    this._disconnect();
+    this._panel = panel;
+    this._verdict = null;
+    this._error = null;
+    if (panel !== null) {
+      panel.context.saveState.connect(this._onSaveState, this);
+      panel.context.fileChanged.connect(this._onFileChanged, this);
+      panel.context.model.contentChanged.connect(this._onEdit, this);
+      panel.disposed.connect(this._onDisposed, this);
+      void panel.context.ready.then(() => this.refresh());
+    }
+    this.stateChanged.emit();
+  }
+
+  get verdict(): ISigningVerdict | null {
+    return this._verdict;
+  }
+
+  get error(): string | null {
+    return this._error;
+  }
+
+  get checking(): boolean {
+    return this._checking;
+  }
+
+  get summary(): ISigningSummary {
+    return summarizeSigning(this._verdict);
+  }
+
+  /** Verify the editor's current content now. */
+  async refresh(): Promise<void> {
+    const panel = this._panel;
+    const content = panel === null ? null : notebookContent(panel);
+    if (panel === null || content === null) {
+      return;
+    }
+    const generation = ++this._generation;
+    this._checking = true;
+    this.stateChanged.emit();
+    try {
+      const verdict = await requestAPI<ISigningVerdict>(
+        'signature',
+        jsonBody('POST', { path: panel.context.path, notebook: content })
+      );
+      if (generation === this._generation) {
+        this._verdict = verdict;
+        this._error = null;
+      }
+    } catch (error) {
+      if (generation === this._generation) {
+        this._verdict = null;
+        this._error =
+          error instanceof QSecureError ? error.message : String(error);
+      }
+    } finally {
+      if (generation === this._generation) {
+        this._checking = false;
+        this.stateChanged.emit();
+      }
+    }
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._disconnect();
+    this._debouncer.dispose();
+    super.dispose();
+  }
+
+  private _disconnect(): void {
+    const panel = this._panel;
+    if (panel === null) {
+      return;
+    }
+    panel.context.saveState.disconnect(this._onSaveState, this);
+    panel.context.fileChanged.disconnect(this._onFileChanged, this);
+    panel.context.model?.contentChanged.disconnect(this._onEdit, this);
+    panel.disposed.disconnect(this._onDisposed, this);
+  }
+
+  private _onSaveState(_: unknown, state: string): void {
+    if (state === 'completed') {
+      void this.refresh();
+    }
+  }
+
+  private _onFileChanged(): void {
+    void this.refresh();
+  }
+
+  private _onEdit(): void {
+    void this._debouncer.invoke();
+  }
+
+  private _onDisposed(): void {
+    this.panel = null;
+  }
+}
+
+/** The status bar item: the signing state, a button that opens the details. */
+export class SigningStatusItem extends VDomRenderer<SigningStatusModel> {
+  constructor(
+    model: SigningStatusModel,
+    private readonly _open: () => void
+  ) {
+    super(model);
+    this.addClass('jp-qsecure-SigningStatus');
+  }
+
+  protected render(): JSX.Element | null {
+    const model = this.model;
+    if (model.panel === null) {
+      return null;
+    }
+    const summary = model.summary;
+    const state = model.error !== null ? 'unknown' : summary.state;
+    const label =
+      model.error !== null
+        ? 'Signing: unavailable'
+        : model.verdict === null
+          ? 'Signing: checking…'
+          : summary.label;
+    const description = model.error ?? summary.description;
+    this.node.dataset.state = state;
+    return (
+      <button
+        type="button"
+        className="jp-qsecure-SigningStatus-button"
+        data-state={state}
+        title={`${description} Click for the signature details.`}
+        aria-label={`Notebook signing: ${label}. Show signature details.`}
+        onClick={this._open}
+      >
+        <span className="jp-qsecure-SigningStatus-dot" aria-hidden="true" />
+        <span className="jp-qsecure-SigningStatus-label">{label}</span>
+      </button>
+    );
+  }
+}
