@@ -11,7 +11,9 @@ client and ``requests`` over a real socket. Implemented:
   answers 404 with its metadata and ``"data": null``, as Vault does.
 - ``GET /v1/auth/token/lookup-self``, ``POST /v1/auth/token/renew-self``.
 - ``POST /v1/auth/{mount}/login`` for AppRole (``role_id``, ``secret_id``), JWT and
-  Kubernetes (``role``, ``jwt``), on the default or a custom mount path.
+  Kubernetes (``role``, ``jwt``), on the default or a custom mount path. A JWT role made
+  with ``bound_claims`` accepts any JWT whose claims match and whose ``exp`` has not
+  passed (400 ``error validating claims: ...`` otherwise, as Vault's JWT plugin answers).
 - ``X-Vault-Token`` on every other request (403 ``{"errors": ["permission denied"]}`` when
   missing, unknown or expired), ``X-Vault-Namespace`` (secrets, auth mounts and tokens live
   in a namespace; a token works in its namespace and the ones below it), ACL policies by
@@ -22,8 +24,10 @@ Pass an :class:`ssl.SSLContext` to serve HTTPS. Switches for tests: :attr:`Vault
 :attr:`VaultDouble.delay` (seconds before each answer), :meth:`VaultDouble.expire_token`,
 and :attr:`VaultDouble.requests`, the log of what was called with which token.
 
-Simplifications: JWTs are compared with the one a role was given (no signature checks),
-policies grant ``read`` only and match paths relative to the request's namespace.
+Simplifications: JWTs are compared with the one a role was given, or their claims with
+the role's ``bound_claims`` (no signature checks; ``exp`` without Vault's default 150 s of
+leeway unless ``leeway`` is given), policies grant ``read`` only and match paths relative
+to the request's namespace.
 """
 
 from __future__ import annotations
@@ -78,17 +82,34 @@ def _glob_match(pattern: str, path: str) -> bool:
     )
 
 
-def make_jwt(subject: str, issuer: str = "https://issuer.example.org") -> str:
-    """A JWT-shaped string (header.claims.signature); the double does not check signatures."""
+def make_jwt(
+    subject: str, issuer: str = "https://issuer.example.org", *, expires: float | None = None
+) -> str:
+    """A JWT-shaped string (header.claims.signature); the double does not check signatures.
+    ``expires`` (seconds since the epoch) becomes the ``exp`` claim."""
 
     def part(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
     header = part(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
-    claims = part(
-        json.dumps({"sub": subject, "iss": issuer, "nonce": secrets.token_hex(8)}).encode()
-    )
+    body: dict[str, Any] = {"sub": subject, "iss": issuer, "nonce": secrets.token_hex(8)}
+    if expires is not None:
+        body["iat"] = int(time.time())
+        body["exp"] = int(expires)
+    claims = part(json.dumps(body).encode())
     return f"{header}.{claims}.{part(secrets.token_bytes(32))}"
+
+
+def jwt_claims(token: str) -> dict[str, Any] | None:
+    """The claims of a JWT-shaped string, or ``None`` when it is not one."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 @dataclass
@@ -138,6 +159,8 @@ class Role:
     role_id: str = ""
     secret_id: str = ""
     jwt: str = ""
+    bound_claims: dict[str, str] | None = None
+    leeway: int = 0
 
 
 @dataclass(frozen=True)
@@ -250,6 +273,7 @@ class VaultDouble:
         self._policies: dict[str, tuple[str, ...]] = {}
         self._tokens: dict[str, Token] = {}
         self._auth: dict[tuple[str, str], dict[str, Role]] = {}
+        self._presented: set[str] = set()  # every JWT a login presented
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.url = ""
@@ -390,15 +414,22 @@ class VaultDouble:
     def add_jwt_role(
         self,
         role: str,
-        jwt: str,
+        jwt: str = "",
         *,
+        bound_claims: dict[str, str] | None = None,
+        leeway: int = 0,
         policies: Iterable[str] = ("default",),
         ttl: int = 3600,
         mount: str = "jwt",
         namespace: str = "",
     ) -> None:
-        """A JWT auth role that accepts ``jwt``."""
-        self._add_role(namespace, mount, Role("jwt", role, tuple(policies), ttl, jwt=jwt))
+        """A JWT auth role that accepts ``jwt``, or, with ``bound_claims`` (e.g.
+        ``{"sub": "alice"}``), any unexpired JWT with those claims (``exp`` plus ``leeway``
+        seconds must be in the future, as ``expiration_leeway`` in Vault)."""
+        entry = Role(
+            "jwt", role, tuple(policies), ttl, jwt=jwt, bound_claims=bound_claims, leeway=leeway
+        )
+        self._add_role(namespace, mount, entry)
 
     def add_kubernetes_role(
         self,
@@ -432,6 +463,7 @@ class VaultDouble:
             for roles in self._auth.values():
                 for role in roles.values():
                     values.update(item for item in (role.role_id, role.secret_id, role.jwt) if item)
+            values.update(self._presented)
         return values
 
     def calls(self, method: str | None = None, path: str | None = None) -> list[LoggedRequest]:
@@ -595,7 +627,22 @@ class VaultDouble:
         return 200, self._envelope(auth=self._auth_block(token))
 
     @staticmethod
-    def _find_role(kind: str, roles: dict[str, Role], body: dict[str, Any]) -> Role | Answer:
+    def _check_claims(role: Role, jwt: str) -> str | None:
+        """Why Vault's JWT plugin refuses ``jwt`` for ``role`` (claims mode), or ``None``."""
+        claims = jwt_claims(jwt)
+        if claims is None:
+            return (
+                "error validating token: square/go-jose: compact JWS format must have three parts"
+            )
+        exp = claims.get("exp")
+        if not isinstance(exp, (int, float)) or exp + role.leeway <= time.time():
+            return "error validating claims: square/go-jose/jwt: validation failed, token is expired (exp)"
+        for claim, expected in (role.bound_claims or {}).items():
+            if claims.get(claim) != expected:
+                return f'error validating claims: claim "{claim}" does not match any associated bound claim values'
+        return None
+
+    def _find_role(self, kind: str, roles: dict[str, Role], body: dict[str, Any]) -> Role | Answer:
         if kind == "approle":
             if not body.get("role_id"):
                 return 400, {"errors": ["missing role_id"]}
@@ -606,6 +653,7 @@ class VaultDouble:
         name = body.get("role")
         if not body.get("jwt"):
             return 400, {"errors": ["missing jwt"]}
+        self._presented.add(str(body["jwt"]))
         found = roles.get(str(name))
         if found is None:
             message = (
@@ -614,6 +662,9 @@ class VaultDouble:
                 else f'invalid role name "{name}"'
             )
             return 400, {"errors": [message]}
+        if found.bound_claims is not None:
+            refused = VaultDouble._check_claims(found, str(body["jwt"]))
+            return found if refused is None else (400, {"errors": [refused]})
         if found.jwt != body["jwt"]:
             if kind == "jwt":
                 return 400, {

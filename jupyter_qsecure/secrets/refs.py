@@ -4,6 +4,8 @@
 - ``vault://MOUNT/PATH#FIELD`` (``?version=N`` optional): HashiCorp Vault / OpenBao KV v2
 - ``file:///run/secrets/NAME``: a mounted secret file (Kubernetes, Docker)
 - ``env://NAME``: the Jupyter server's own environment (tokens a hub passes in)
+- ``hub://auth_state/KEY``: a key of the JupyterHub user's auth state, read through the
+  hub's API (for ``[vault]`` credential sources such as ``jwt_source``; see ``hub.py``)
 
 Other schemes come from plug-in providers (entry point group ``jupyter_qsecure.providers``).
 """
@@ -45,6 +47,7 @@ _FORMS = {
     "vault": "vault://MOUNT/PATH#FIELD (optionally ?version=N)",
     "file": "file:///absolute/path",
     "env": "env://NAME",
+    "hub": "hub://auth_state/KEY (a [vault] credential source)",
 }
 
 
@@ -81,6 +84,15 @@ def _check_form(ref: SecretRef) -> None:
         or (ref.scheme == "vault" and (len(ref.parts) < 2 or not ref.field))
         or (ref.scheme == "file" and not ref.location.startswith("/"))
         or (ref.scheme == "env" and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", ref.location))
+        or (
+            ref.scheme == "hub"
+            and (
+                len(ref.parts) < 2
+                or ref.parts[0] != "auth_state"
+                or ref.field is not None
+                or ref.version is not None
+            )
+        )
     )
     if bad:
         raise SecretRefError(f"{ref.text!r}: expected {form}")

@@ -10,6 +10,13 @@ read, with the method ``[vault] auth`` names:
   ``role`` + ``jwt_source``, or ``role`` + the pod's service account token. When a read is
   refused because the token expired, the provider logs in again, once, then reports.
 
+A JWT login that Vault refuses (400/403, e.g. an expired JWT) reads ``jwt_source`` again,
+fresh, and retries once when that gives another JWT. With ``jwt_source =
+"hub://auth_state/id_token"`` the JWT comes from the JupyterHub user's auth state through
+the hub's API (:mod:`..hub`): the hub refreshes it, and a JWT is asked for again shortly
+before its ``exp``, so a server keeps logging in long after the token it started with
+expired.
+
 Every failure becomes a :class:`ProviderError` whose message names the reference and what
 to fix; a message never holds a secret value, a token, a secret_id or a JWT.
 """
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +34,7 @@ import hvac
 import requests  # hvac's transport
 
 from ..errors import ProviderError
+from ..hub import HubAuthState, jwt_expiry
 from ..policy import SecretsPolicy, VaultSettings
 from ..refs import SecretRef, parse_ref
 from .base import SecretProvider
@@ -82,6 +91,9 @@ class VaultProvider(SecretProvider):
         self._client: Any = None
         self._lock = threading.Lock()
         self._credentials: set[str] = set()
+        self._hub: HubAuthState | None = None
+        #: The JWT source and JWT of the login under way, for the message when it is refused.
+        self._last_jwt: tuple[SecretRef, str] | None = None
 
     @classmethod
     def from_policy(cls, policy: SecretsPolicy) -> VaultProvider:
@@ -109,8 +121,11 @@ class VaultProvider(SecretProvider):
         """Release the HTTP connections; a later call opens new ones (and logs in again)."""
         with self._lock:
             client, self._client = self._client, None
+            hub, self._hub = self._hub, None
         if client is not None:
             client.adapter.close()
+        if hub is not None:
+            hub.close()
 
     def __enter__(self) -> VaultProvider:
         return self
@@ -274,6 +289,7 @@ class VaultProvider(SecretProvider):
             client.token = self._credential(settings.token_source, "token_source", context)
             return
         mount = self._auth_mount()
+        self._last_jwt = None
         try:
             if settings.auth == "approle":
                 secret_id = self._credential(settings.secret_id_source, "secret_id_source", context)
@@ -281,12 +297,19 @@ class VaultProvider(SecretProvider):
                     role_id=settings.role_id, secret_id=secret_id, mount_point=mount
                 )
             elif settings.auth == "jwt":
-                jwt = self._credential(settings.jwt_source, "jwt_source", context)
-                client.auth.jwt.jwt_login(role=settings.role, jwt=jwt, path=mount)
+                self._jwt_login(
+                    settings.jwt_source,
+                    context,
+                    lambda jwt: client.auth.jwt.jwt_login(role=settings.role, jwt=jwt, path=mount),
+                )
             elif settings.auth == "kubernetes":
-                source = settings.jwt_source or parse_ref(SERVICE_ACCOUNT_JWT)
-                jwt = self._credential(source, "jwt_source", context)
-                client.auth.kubernetes.login(role=settings.role, jwt=jwt, mount_point=mount)
+                self._jwt_login(
+                    settings.jwt_source or parse_ref(SERVICE_ACCOUNT_JWT),
+                    context,
+                    lambda jwt: client.auth.kubernetes.login(
+                        role=settings.role, jwt=jwt, mount_point=mount
+                    ),
+                )
             else:
                 raise ProviderError(
                     "misconfigured",
@@ -300,7 +323,7 @@ class VaultProvider(SecretProvider):
             raise ProviderError(
                 "denied",
                 f"{context}: Vault refused the {settings.auth} login at auth/{mount}/login{self._in_ns()} "
-                f"({self._vault_errors(error)}); check [vault] {self._login_keys()}",
+                f"({self._vault_errors(error)}); {self._jwt_hint() or f'check [vault] {self._login_keys()}'}",
             ) from None
         except hvac.exceptions.InvalidPath:
             raise ProviderError(
@@ -316,8 +339,53 @@ class VaultProvider(SecretProvider):
             raise self._translate(context, error) from None
         self._credentials.add(str(client.token))
 
-    def _credential(self, source: SecretRef | None, key: str, context: str) -> str:
-        """A login credential read through the env, file or keyring provider."""
+    def _jwt_login(
+        self, source: SecretRef | None, context: str, login: Callable[[str], Any]
+    ) -> None:
+        """``login(jwt)`` with the JWT from ``source``. When Vault refuses it (400/403: an
+        expired or rotated JWT), read ``source`` again, fresh, and retry once if that gives
+        another JWT (a hub refreshes it, a projected token file is rotated)."""
+        jwt = self._credential(source, "jwt_source", context)
+        assert source is not None  # _credential refuses a missing source
+        self._last_jwt = (source, jwt)
+        try:
+            login(jwt)
+        except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidRequest):
+            again = self._credential(source, "jwt_source", context, fresh=True)
+            if again == jwt:
+                raise
+            self._last_jwt = (source, again)
+            login(again)
+        self._last_jwt = None
+
+    def _jwt_hint(self) -> str:
+        """For a refused JWT login: when and why the JWT presented had expired, or ``""``."""
+        if self._last_jwt is None:
+            return ""
+        source, jwt = self._last_jwt
+        self._last_jwt = None
+        exp = jwt_expiry(jwt)
+        if exp is None or exp > time.time():
+            return ""
+        when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(exp))
+        if source.scheme == "hub":
+            fix = (
+                "JupyterHub did not refresh it: its authenticator must refresh the user's tokens "
+                "(refresh_user, within Authenticator.auth_refresh_age), or the user logs in to the "
+                "hub again"
+            )
+        else:
+            fix = (
+                f"{source} is not refreshed while the server runs: restart the server, or read the "
+                'JWT from the hub with jwt_source = "hub://auth_state/id_token"'
+            )
+        return f"the JWT from {source} expired at {when}; {fix}"
+
+    def _credential(
+        self, source: SecretRef | None, key: str, context: str, *, fresh: bool = False
+    ) -> str:
+        """A login credential read through the env, file or keyring provider, or from the
+        JupyterHub user's auth state (``hub://``; ``fresh`` skips its cached JWT)."""
         from . import provider_class
 
         if source is None:
@@ -331,7 +399,12 @@ class VaultProvider(SecretProvider):
                 f"{context}: [vault] {key} cannot be a vault:// reference; use env://, file:// or keyring://",
             )
         try:
-            value = provider_class(source.scheme).from_policy(self._policy).fetch(source).strip()
+            if source.scheme == "hub":
+                value = self._hub_state().read(source, fresh=fresh)
+            else:
+                value = (
+                    provider_class(source.scheme).from_policy(self._policy).fetch(source).strip()
+                )
         except ProviderError as error:
             reason = "misconfigured" if error.reason == "not-found" else error.reason
             raise ProviderError(reason, f"{context}: cannot read [vault] {key}: {error}") from None
@@ -339,6 +412,11 @@ class VaultProvider(SecretProvider):
             raise ProviderError("misconfigured", f"{context}: [vault] {key} ({source}) is empty")
         self._credentials.add(value)
         return value
+
+    def _hub_state(self) -> HubAuthState:
+        if self._hub is None:
+            self._hub = HubAuthState(timeout=self._settings.timeout)
+        return self._hub
 
     # -- messages -----------------------------------------------------------------------
 
