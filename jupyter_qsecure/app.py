@@ -3,7 +3,8 @@ registers the audit event schemas and the REST handlers."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import copy
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
@@ -20,13 +21,17 @@ from .guard import BypassStore, SaveGuard, UploadStage
 from .handlers import handlers
 from .provenance.embed import ProvenanceSaveHook
 from .provenance.kernel import default_store_path
+from .provenance.report import provenance_report
 from .provenance.store import ProvenanceStore
 from .secrets.injection import current_user
+from .secrets.personal import FILENAME as PERSONAL_GRANTS_FILENAME
+from .secrets.personal import PersonalGrants
 from .secrets.providers import Providers
 from .secrets.provisioner import CONTEXT, PROVISIONER_NAME
 from .secrets.registry import REGISTRY, KernelSecretRegistry
-from .secrets.service import SecretsService
+from .secrets.service import GrantState, SecretsService
 from .signing.service import SigningService
+from .signing.signatures import NotebookVerdict
 
 
 class QSecureApp(ExtensionApp):
@@ -100,8 +105,25 @@ class QSecureApp(ExtensionApp):
     def _setup_secrets(self) -> None:
         assert self.serverapp is not None
         providers = Providers(self.policy.secrets)
-        self.secrets = SecretsService(self.policy.secrets, providers, self.registry, self._emit)
-        CONTEXT.policy = self.policy.secrets
+        # A policy file that cannot be used may have turned personal grants off: they stay
+        # off until it is fixed, rather than fall back to the default (on).
+        personal = (
+            PersonalGrants(self._state_dir() / PERSONAL_GRANTS_FILENAME)
+            if self.policy_error is None
+            else None
+        )
+        self.secrets = SecretsService(
+            self.policy.secrets,
+            providers,
+            self.registry,
+            self._emit,
+            personal=personal,
+            policy_source=self.policy.source,
+            personal_off_reason="personal grants are off until the policy file can be used "
+            f"({self.policy_error}); fix it and restart the server",
+        )
+        self._log_personal_error()
+        CONTEXT.policy = self.secrets.policy
         CONTEXT.provenance = self.policy.provenance
         CONTEXT.providers = providers
         CONTEXT.root_dir = Path(self.serverapp.root_dir)
@@ -112,6 +134,60 @@ class QSecureApp(ExtensionApp):
                 parent=self.serverapp
             ).default_provisioner_name = PROVISIONER_NAME
             self.secrets.prefetch()
+
+    def _log_personal_error(self) -> None:
+        if self.secrets.personal_error:
+            self.log.error(
+                "jupyter-qsecure: personal grants not applied: %s", self.secrets.personal_error
+            )
+
+    def grant_personal(self, name: str, notebook: str) -> GrantState:
+        """Grant a keyring secret to a notebook for this user (a personal grant); kernels
+        started from now on, refresh, the secrets list and the guard see it."""
+        try:
+            return self.secrets.grant_personal(name, notebook)
+        finally:
+            CONTEXT.policy = self.secrets.policy
+            self._log_personal_error()
+
+    def revoke_personal(self, name: str, notebook: str | None) -> tuple[str, ...]:
+        """Withdraw a personal grant (from one notebook, or all of them)."""
+        try:
+            return self.secrets.revoke_personal(name, notebook)
+        finally:
+            CONTEXT.policy = self.secrets.policy
+            self._log_personal_error()
+
+    def signature_status(self, notebook: dict[str, Any]) -> tuple[NotebookVerdict, dict[str, Any]]:
+        """The signing verdict of ``notebook`` and its JSON for the REST API, with the
+        policy's required number of signatures and roles. Raises ValueError when the
+        notebook or the trust anchors cannot be checked."""
+        verdict = self.signing.verify(notebook)
+        settings = self.signing.settings
+        return verdict, {
+            **verdict.to_json(),
+            "required": settings.require,
+            "require_roles": list(settings.require_roles),
+        }
+
+    def check_unsaved(self, notebook: dict[str, Any], path: str) -> dict[str, Any]:
+        """The signing status of content not saved yet, as it would be once saved (with
+        its provenance embedded). Not audited: the editor asks after every change."""
+        saved = copy.deepcopy(notebook)
+        self.embed_provenance(saved, path)
+        return self.signature_status(saved)[1]
+
+    def provenance_report(self, notebook: dict[str, Any], path: str) -> dict[str, Any]:
+        """The provenance panel's report: ``notebook`` with this notebook's records
+        embedded into a copy, as a save would, judged cell by cell."""
+        assert self.serverapp is not None
+        store = self.provenance_store() if self.policy.provenance.enabled else None
+        # A read creates no store: without one there is nothing to embed.
+        records = store.for_notebook(path) if store is not None and store.path.exists() else None
+        folder = Path(self.serverapp.contents_manager.root_dir) / PurePosixPath(path).parent
+        return provenance_report(
+            notebook, path, folder, records, self.policy.provenance.timeline_limit
+        )
 
     def provenance_store(self) -> ProvenanceStore:
         """This user's provenance store (the policy's path, else the default per user)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +24,8 @@ from .guard import BYPASS_REASONS, UploadError
 from .guard.save_guard import BLOCKED_STATUS, SaveBlocked, ScanFailed
 from .secrets.errors import ProviderError
 from .secrets.injection import current_user
+from .secrets.personal import GrantInPolicy, PersonalGrantsError
+from .secrets.service import PersonalGrantsOff
 
 if TYPE_CHECKING:
     from .app import QSecureApp
@@ -49,6 +53,64 @@ class QSecureHandlerMixin:
 
 def _json_error(status: int, reason: str, message: str) -> web.HTTPError:
     return web.HTTPError(status, message, reason=reason)
+
+
+#: A secret's name, as in the URL of /qsecure/secrets/NAME and /qsecure/grants/NAME.
+NAME_REGEX = r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+
+
+def _json_body(handler: Any, expected: str) -> dict[str, Any]:
+    """The request's JSON object. Unlike ``get_json_body``, a body that is not JSON is
+    never logged (it may hold a secret's value): the answer is a 400 naming ``expected``."""
+    raw = handler.request.body
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise _json_error(400, "qsecure-bad-request", f"send a JSON object {expected}")
+    return body
+
+
+def _relative_path(value: object, what: str) -> str:
+    """A path relative to the server root, from a request (400 if it is not one)."""
+    if not isinstance(value, str) or not value.strip("/"):
+        raise _json_error(400, "qsecure-bad-request", f"{what}: give the notebook's path")
+    path = value.strip("/")
+    if ".." in path.split("/") or "\\" in path:
+        raise _json_error(
+            400, "qsecure-bad-request", f"{what}: a path relative to the server root, without .."
+        )
+    return path
+
+
+def _notebook_problem(notebook: Any) -> str | None:
+    """Why ``notebook`` is not an nbformat 4 notebook as an editor holds it, or None."""
+    if not isinstance(notebook, dict):
+        return "notebook must be the nbformat 4 JSON of the notebook"
+    if notebook.get("nbformat") != 4 or isinstance(notebook.get("nbformat"), bool):
+        return f"notebook must be nbformat 4, not {notebook.get('nbformat')!r}"
+    if not isinstance(notebook.get("metadata", {}), dict):
+        return "notebook.metadata must be an object"
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        return "notebook.cells must be a list"
+    for index, cell in enumerate(cells, 1):
+        if not isinstance(cell, dict) or not isinstance(cell.get("metadata", {}), dict):
+            return f"cell {index} must be an object whose metadata is an object"
+    return None
+
+
+def _editor_notebook(handler: Any) -> tuple[str, dict[str, Any]]:
+    """``{path, notebook}`` from a request: the editor's (unsaved) content."""
+    body = _json_body(handler, "{path, notebook}")
+    path = _relative_path(body.get("path"), "path")
+    notebook = body.get("notebook")
+    problem = _notebook_problem(notebook)
+    if problem is not None:
+        raise _json_error(400, "qsecure-bad-request", f"send JSON {{path, notebook}}: {problem}")
+    assert isinstance(notebook, dict)
+    return path, notebook
 
 
 class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
@@ -226,6 +288,7 @@ class SecretsHandler(QSecureHandlerMixin, APIHandler):
                     "path": path,
                     "policy": app.policy.source,
                     "policy_error": app.policy_error,
+                    "personal_grants": app.secrets.personal_enabled,
                     "secrets": rows,
                 }
             )
@@ -240,7 +303,7 @@ class SecretValueHandler(QSecureHandlerMixin, APIHandler):
     @web.authenticated
     @authorized
     def put(self, name: str) -> None:
-        body = self.get_json_body() or {}
+        body = _json_body(self, '{"value": "..."}')
         value = body.get("value")
         if not isinstance(value, str) or not value:
             raise _json_error(400, "qsecure-bad-request", 'send JSON {"value": "..."}')
@@ -326,7 +389,9 @@ async def _notebook_content(handler: Any, path: str) -> dict[str, Any]:
 
 
 class SignatureHandler(QSecureHandlerMixin, APIHandler):
-    """``GET /qsecure/signature?path=NB``: the signing status and the policy verdict."""
+    """``GET /qsecure/signature?path=NB``: the saved notebook's signing status and the
+    policy verdict (audited). ``POST`` with ``{path, notebook}``: the same for the editor's
+    unsaved content, as it would be saved (not audited: the editor asks after each edit)."""
 
     auth_resource = "contents"
 
@@ -336,11 +401,21 @@ class SignatureHandler(QSecureHandlerMixin, APIHandler):
         path = self.get_argument("path", "").strip("/")
         notebook = await _notebook_content(self, path)
         try:
-            verdict = self.qsecure.signing.verify(notebook)
+            verdict, answer = self.qsecure.signature_status(notebook)
         except ValueError as error:  # unreadable allowed_signers, a notebook without cell ids
             raise _json_error(422, "qsecure-cannot-verify", str(error)) from None
         self.qsecure.emit_signature_verified(path, verdict)
-        self.finish(json.dumps({"path": path, **verdict.to_json()}))
+        self.finish(json.dumps({"path": path, **answer}))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        path, notebook = _editor_notebook(self)
+        try:
+            answer = await asyncio.to_thread(self.qsecure.check_unsaved, notebook, path)
+        except ValueError as error:
+            raise _json_error(422, "qsecure-cannot-verify", str(error)) from None
+        self.finish(json.dumps({"path": path, **answer}))
 
 
 class SignHandler(QSecureHandlerMixin, APIHandler):
@@ -374,7 +449,7 @@ class SignHandler(QSecureHandlerMixin, APIHandler):
             self.contents_manager.save({"type": "notebook", "content": notebook}, path)
         )
         self.qsecure.emit_signed(path, entry)
-        verdict = self.qsecure.signing.verify(notebook)
+        _, answer = self.qsecure.signature_status(notebook)
         self.finish(
             json.dumps(
                 {
@@ -382,21 +457,108 @@ class SignHandler(QSecureHandlerMixin, APIHandler):
                     "signature": {
                         k: entry[k] for k in ("principal", "role", "key_fingerprint", "signed_at")
                     },
-                    **verdict.to_json(),
+                    **answer,
                 }
             )
         )
 
 
+class ProvenanceHandler(QSecureHandlerMixin, APIHandler):
+    """``GET /qsecure/provenance?path=NB`` (the saved notebook) and ``POST`` with
+    ``{path, notebook}`` (the editor's content): the notebook with its records embedded as
+    a save would, judged cell by cell, for the provenance panel."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.get_argument("path", "").strip("/")
+        notebook = await _notebook_content(self, path)
+        await self._answer(path, notebook)
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        path, notebook = _editor_notebook(self)
+        await self._answer(path, notebook)
+
+    async def _answer(self, path: str, notebook: dict[str, Any]) -> None:
+        try:
+            report = await asyncio.to_thread(self.qsecure.provenance_report, notebook, path)
+        except ValueError as error:  # content with no canonical form (cannot be hashed)
+            raise _json_error(422, "qsecure-cannot-judge", str(error)) from None
+        self.finish(json.dumps(report))
+
+
+class GrantHandler(QSecureHandlerMixin, APIHandler):
+    """``PUT /qsecure/grants/NAME`` with ``{notebook}``: grant a keyring secret to a
+    notebook for this user (a personal grant). ``DELETE ...?notebook=PATH`` withdraws it
+    from one notebook, without ``notebook`` from all. Names the policy file defines are the
+    admin's (409); the policy may turn personal grants off (403)."""
+
+    auth_resource = "contents"
+
+    @web.authenticated
+    @authorized
+    def put(self, name: str) -> None:
+        body = _json_body(self, '{"notebook": "PATH"}')
+        notebook = _relative_path(body.get("notebook"), "notebook")
+        with _grant_errors():
+            state = self.qsecure.grant_personal(name, notebook)
+        self.finish(json.dumps(state.to_json()))
+
+    @web.authenticated
+    @authorized
+    def delete(self, name: str) -> None:
+        notebook = self.get_argument("notebook", None)
+        if notebook is not None:
+            notebook = _relative_path(notebook, "notebook")
+        with _grant_errors():
+            self.qsecure.revoke_personal(name, notebook)
+        self.set_status(204)
+        self.finish()
+
+
+@contextmanager
+def _grant_errors() -> Iterator[None]:
+    """Personal grant errors as JSON answers."""
+    try:
+        yield
+    except PersonalGrantsOff as error:
+        raise _json_error(403, "qsecure-personal-grants-off", str(error)) from None
+    except GrantInPolicy as error:
+        raise _json_error(409, "qsecure-grant-in-policy", str(error)) from None
+    except PersonalGrantsError as error:
+        raise _json_error(500, "qsecure-personal-grants-unreadable", str(error)) from None
+    except ValueError as error:
+        raise _json_error(400, "qsecure-bad-request", str(error)) from None
+
+
+def _contents_subresources() -> list[tuple[str, type]]:
+    """jupyter_server's routes under a contents path (checkpoints, trust). Ours for
+    ``/api/contents/PATH`` would otherwise take ``PATH/checkpoints`` for a file path."""
+    from jupyter_server.services.contents import handlers as contents
+
+    return [
+        (pattern, handler)
+        for pattern, handler in contents.default_handlers
+        if pattern.startswith("/api/contents") and handler is not ContentsHandler
+    ]
+
+
 def handlers() -> list[tuple[str, type]]:
     """The extension's routes (the server prefixes its base URL)."""
     return [
+        *_contents_subresources(),
         (rf"/api/contents{path_regex}", GuardedContentsHandler),
         (r"/qsecure/bypass", BypassHandler),
         (r"/qsecure/scan", ScanHandler),
         (r"/qsecure/secrets", SecretsHandler),
-        (r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)", SecretValueHandler),
+        (rf"/qsecure/secrets/{NAME_REGEX}", SecretValueHandler),
+        (rf"/qsecure/grants/{NAME_REGEX}", GrantHandler),
         (r"/qsecure/kernel/refresh", KernelRefreshHandler),
         (r"/qsecure/signature", SignatureHandler),
         (r"/qsecure/sign", SignHandler),
+        (r"/qsecure/provenance", ProvenanceHandler),
     ]

@@ -71,9 +71,31 @@ def test_env_variable_naming_a_missing_file_is_an_error(
             r"guard\.disabled_rules: unknown rule 'github'; see `jupyter qsecure rules`",
         ),
         ("[gaurd]\n", r"\(top level\)\.gaurd: unknown key"),
+        (
+            '[secrets]\npersonal_grants = "no"\n',
+            r"secrets\.personal_grants: expected true or false, got 'no'",
+        ),
+        (
+            "[secrets]\npersonal_grant = false\n",
+            r"secrets\.personal_grant: expected a table \[secrets\.personal_grant\], got False; "
+            r"the options of \[secrets\] itself are: personal_grants",
+        ),
+        (
+            '[secrets.personal_grants]\nsource = "env://X"\n',
+            r"secrets\.personal_grants: personal_grants is an option of \[secrets\] \(true or false\), "
+            r"not a secret's name",
+        ),
         ("guard = 3\n", r"guard: expected a table \[guard\], got 3"),
     ],
 )
 def test_errors_name_file_key_and_fix(text: str, message: str) -> None:
     with pytest.raises(PolicyError, match=message):
         parse_policy(text, "qsecure.toml")
+
+
+def test_personal_grants_option() -> None:
+    assert parse_policy("").secrets.personal_grants
+    policy = parse_policy(
+        '[secrets]\npersonal_grants = false\n\n[secrets.TOKEN]\nsource = "env://T"\n'
+    )
+    assert not policy.secrets.personal_grants and list(policy.secrets.grants) == ["TOKEN"]

@@ -382,3 +382,18 @@ async def test_no_secret_in_server_log(jp_fetch: Any, github_token: str, server_
     )
     assert "qsecure: save of log.ipynb blocked (1 finding(s))" in server_log()
     assert github_token not in server_log()
+
+
+async def test_checkpoints_of_a_file_still_work(jp_fetch: Any, jp_root_dir: Path) -> None:
+    """JupyterLab lists and creates checkpoints of every notebook it opens; our contents
+    route must not take ``NB.ipynb/checkpoints`` for a path (found by the UI tests)."""
+    await put(jp_fetch, "cp.ipynb", notebook_model(notebook(code("x = 1"))))
+    created = await jp_fetch("api", "contents", "cp.ipynb", "checkpoints", method="POST", body="")
+    assert created.code == 201
+    listed = await jp_fetch("api", "contents", "cp.ipynb", "checkpoints")
+    checkpoints = json.loads(listed.body)
+    assert [c["id"] for c in checkpoints] == [json.loads(created.body)["id"]]
+    restored = await jp_fetch(
+        "api", "contents", "cp.ipynb", "checkpoints", checkpoints[0]["id"], method="POST", body=""
+    )
+    assert restored.code == 204

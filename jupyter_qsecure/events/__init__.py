@@ -13,6 +13,7 @@ SECRET_DENIED = f"{SCHEMA_BASE}/secret-denied/v1"
 PROVIDER_ERROR = f"{SCHEMA_BASE}/provider-error/v1"
 NOTEBOOK_SIGNED = f"{SCHEMA_BASE}/notebook-signed/v1"
 SIGNATURE_VERIFIED = f"{SCHEMA_BASE}/signature-verified/v1"
+SECRET_CHANGED = f"{SCHEMA_BASE}/secret-changed/v1"
 
 
 def schema_files() -> list[Path]:

@@ -7,6 +7,9 @@ A grant says which secret reaches which kernels::
     notebooks = ["experiments/**/*.ipynb"]   # globs relative to the server root; default none
     kernels = ["python3"]                    # optional
     users = ["alice"]                        # optional (JupyterHub user names)
+
+One option sits in ``[secrets]`` itself: ``personal_grants = false`` turns off the grants a
+researcher makes from JupyterLab (see :mod:`.personal`); they are on by default.
 """
 
 from __future__ import annotations
@@ -25,6 +28,19 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RESERVED = re.compile(
     r"^(?:PATH|HOME|PYTHONPATH|PYTHONHOME|LD_\w+|JPY_\w+|JUPYTER\w*|QSECURE_\w+)$"
 )
+
+
+#: The options of the ``[secrets]`` table itself (every other key is a secret's table).
+SECRETS_OPTIONS = ("personal_grants",)
+
+
+def name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a secret's name (it becomes an environment variable), or None."""
+    if not _ENV_NAME.match(name):
+        return "a secret's name becomes an environment variable: use letters, digits and _"
+    if _RESERVED.match(name):
+        return f"{name} is reserved for Jupyter or jupyter-qsecure; choose another name"
+    return None
 
 
 @lru_cache(maxsize=512)
@@ -61,6 +77,8 @@ class SecretGrant:
     kernels: tuple[str, ...] | None = None
     users: tuple[str, ...] | None = None
     allow_short: bool = False
+    #: Made by a researcher from JupyterLab (the personal grants file), not by the policy.
+    personal: bool = False
 
     def grants(self, user: str, notebook: str | None, kernel: str | None) -> bool:
         """Whether a kernel for ``notebook`` (relative to the server root), of kernelspec
@@ -110,6 +128,9 @@ class SecretsPolicy:
     grants: dict[str, SecretGrant] = field(default_factory=dict)
     vault: VaultSettings = field(default_factory=VaultSettings)
     injection: InjectionSettings = field(default_factory=InjectionSettings)
+    #: ``[secrets] personal_grants``: whether researchers may grant keyring secrets to
+    #: notebooks from JupyterLab.
+    personal_grants: bool = True
 
     def granted(self, user: str, notebook: str | None, kernel: str | None) -> list[SecretGrant]:
         """The grants for one kernel start, in policy order."""
@@ -130,18 +151,9 @@ def _grant(source: str, name: str, value: object) -> SecretGrant:
     reject_unknown_keys(
         source, section, table, {"source", "notebooks", "kernels", "users", "allow_short"}
     )
-    if not _ENV_NAME.match(name):
-        raise PolicyError(
-            source,
-            section,
-            "a secret's name becomes an environment variable: use letters, digits and _",
-        )
-    if _RESERVED.match(name):
-        raise PolicyError(
-            source,
-            section,
-            f"{name} is reserved for Jupyter or jupyter-qsecure; choose another name",
-        )
+    problem = name_problem(name)
+    if problem is not None:
+        raise PolicyError(source, section, problem)
     if "source" not in table:
         raise PolicyError(
             source,
@@ -295,9 +307,29 @@ def parse_secrets_policy(source: str, base: Path, data: dict[str, Any]) -> Secre
     secrets_table: dict[str, Any] = expect(
         source, "secrets", data.get("secrets", {}), dict, "tables [secrets.NAME]"
     )
-    grants = {name: _grant(source, name, value) for name, value in secrets_table.items()}
+    personal = secrets_table.get("personal_grants", True)
+    if isinstance(personal, dict):
+        raise PolicyError(
+            source,
+            "secrets.personal_grants",
+            "personal_grants is an option of [secrets] (true or false), not a secret's name; "
+            "rename the secret",
+        )
+    personal = expect(source, "secrets.personal_grants", personal, bool, "true or false")
+    grants = {}
+    for name, value in secrets_table.items():
+        if name in SECRETS_OPTIONS:
+            continue
+        if not isinstance(value, dict):
+            raise PolicyError(
+                source,
+                f"secrets.{name}",
+                f"expected a table [secrets.{name}], got {value!r}; the options of [secrets] "
+                f"itself are: {', '.join(SECRETS_OPTIONS)}",
+            )
+        grants[name] = _grant(source, name, value)
     vault = _vault(source, base, data["vault"]) if "vault" in data else VaultSettings()
     injection = (
         _injection(source, data["injection"]) if "injection" in data else InjectionSettings()
     )
-    return SecretsPolicy(grants, vault, injection)
+    return SecretsPolicy(grants, vault, injection, personal_grants=personal)

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import SECRET_DENIED
+from ..events import SECRET_CHANGED, SECRET_DENIED
 from .errors import ProviderError
 from .forms import MIN_SECRET_LENGTH
-from .injection import resolve
+from .injection import current_user, resolve
+from .personal import GrantInPolicy, PersonalGrants, PersonalGrantsError, merge
 from .policy import SecretGrant, SecretsPolicy
 from .providers import Providers
 from .refs import SecretRef, parse_ref
@@ -24,6 +25,25 @@ DEFAULT_SERVICE = "qsecure"
 
 class SecretNotFound(KeyError):
     """A secret name the policy does not define."""
+
+
+class PersonalGrantsOff(PermissionError):
+    """Personal grants are off: ``[secrets] personal_grants = false``, or a policy file
+    that cannot be used. The message says which and whom to ask."""
+
+
+@dataclass(frozen=True)
+class GrantState:
+    """Who gets a secret after a personal grant change: the notebooks (exact paths for a
+    personal grant, the policy's globs for a policy grant) and whether it is personal."""
+
+    name: str
+    notebooks: tuple[str, ...]
+    personal: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``PUT /qsecure/grants/NAME`` answers."""
+        return {"name": self.name, "notebooks": list(self.notebooks), "personal": self.personal}
 
 
 @dataclass(frozen=True)
@@ -43,7 +63,11 @@ def default_ref(name: str) -> SecretRef:
 
 
 class SecretsService:
-    """The secrets capability's operations, over one policy and its providers."""
+    """The secrets capability's operations, over one policy and its providers.
+
+    ``policy`` is the policy file's; with ``personal`` (the personal grants file), the
+    service works with :attr:`policy` = the policy file's grants plus this user's personal
+    grants, recomputed after each change (see :meth:`reload_personal`)."""
 
     def __init__(
         self,
@@ -51,11 +75,91 @@ class SecretsService:
         providers: Providers,
         registry: KernelSecretRegistry,
         emit: EventSink | None = None,
+        *,
+        personal: PersonalGrants | None = None,
+        policy_source: str = "(embedded defaults)",
+        personal_off_reason: str = "personal grants are not available here",
     ) -> None:
+        self.admin_policy = policy
         self.policy = policy
+        self.policy_source = policy_source
         self.providers = providers
         self.registry = registry
+        self.personal = personal
+        self._personal_off_reason = personal_off_reason
         self._emit = emit or (lambda schema, data: None)
+        #: Why the personal grants file could not be read (none of its grants apply then).
+        self.personal_error: str | None = None
+        if personal is not None:
+            self.reload_personal()
+
+    @property
+    def personal_enabled(self) -> bool:
+        """Whether researchers may grant secrets from JupyterLab on this server."""
+        return self.personal is not None and self.admin_policy.personal_grants
+
+    def reload_personal(self) -> str | None:
+        """Merge the personal grants file into the policy again; return why it could not
+        be read (its grants are left out then), else None."""
+        self.personal_error = None
+        personal: dict[str, SecretGrant] = {}
+        if self.personal is not None and self.admin_policy.personal_grants:
+            try:
+                personal = self.personal.as_grants(current_user())
+            except PersonalGrantsError as error:
+                self.personal_error = str(error)
+        self.policy = merge(self.admin_policy, personal)
+        return self.personal_error
+
+    def _personal_store(self) -> PersonalGrants:
+        if not self.admin_policy.personal_grants:
+            raise PersonalGrantsOff(
+                f"personal grants are turned off by the policy file {self.policy_source} "
+                "([secrets] personal_grants = false): ask its admin to grant the secret"
+            )
+        if self.personal is None:
+            raise PersonalGrantsOff(self._personal_off_reason)
+        return self.personal
+
+    def grant_personal(self, name: str, notebook: str) -> GrantState:
+        """Grant the keyring secret ``name`` to ``notebook`` for the current user.
+
+        Raises PersonalGrantsOff, GrantInPolicy (a name the policy file defines, unless
+        its grant already covers the notebook: then nothing changes), ValueError for a bad
+        name or path, PersonalGrantsError for an unusable grants file."""
+        personal = self._personal_store()
+        user = current_user()
+        notebook = notebook.strip("/")
+        policy_grant = self.admin_policy.grants.get(name)
+        if policy_grant is not None:
+            kernel = policy_grant.kernels[0] if policy_grant.kernels else None
+            if policy_grant.grants(user, notebook, kernel):
+                return GrantState(name, policy_grant.notebooks, personal=False)
+            raise GrantInPolicy(name, self.policy_source)
+        notebooks, changed = personal.add(user, name, notebook)
+        if changed:
+            self._emit(
+                SECRET_CHANGED,
+                {"action": "grant", "name": name, "user": user, "notebook": notebook},
+            )
+        self.reload_personal()
+        return GrantState(name, notebooks, personal=True)
+
+    def revoke_personal(self, name: str, notebook: str | None = None) -> tuple[str, ...]:
+        """Withdraw the current user's personal grant of ``name`` from ``notebook`` (from
+        every notebook when None); return the notebooks it was withdrawn from. Raises
+        as :meth:`grant_personal` does."""
+        personal = self._personal_store()
+        if name in self.admin_policy.grants:
+            raise GrantInPolicy(name, self.policy_source)
+        user = current_user()
+        removed = personal.remove(user, name, notebook)
+        for path in removed:
+            self._emit(
+                SECRET_CHANGED, {"action": "revoke", "name": name, "user": user, "notebook": path}
+            )
+        self.reload_personal()
+        return removed
 
     def grant(self, name: str) -> SecretGrant:
         """The policy's grant for ``name``."""
@@ -90,6 +194,7 @@ class SecretsService:
                     "granted": grant.grants(
                         user, notebook, kernel_name or (grant.kernels or [None])[0]
                     ),
+                    "personal": grant.personal,
                     "in_kernel": any(grant.name in k.values for k in kernels),
                     "problem": next(
                         (k.problems[grant.name] for k in kernels if grant.name in k.problems), None
@@ -113,6 +218,7 @@ class SecretsService:
         ref = self.ref_for(name)
         self.providers.for_ref(ref).store(ref, value)
         self.providers.invalidate(ref)
+        self._emit(SECRET_CHANGED, {"action": "set", "name": name, "user": current_user()})
         return ref
 
     def delete_value(self, name: str) -> SecretRef:
@@ -120,6 +226,7 @@ class SecretsService:
         ref = self.ref_for(name)
         self.providers.for_ref(ref).delete(ref)
         self.providers.invalidate(ref)
+        self._emit(SECRET_CHANGED, {"action": "delete", "name": name, "user": current_user()})
         return ref
 
     def check(self) -> list[CheckResult]:
