@@ -26,8 +26,8 @@ export async function showBodyDialog(
     buttons,
     hasClose: true
   });
-  if (className !== '') {
-    dialog.addClass(className);
+  for (const name of className.split(/\s+/).filter(Boolean)) {
+    dialog.addClass(name);
   }
   return dialog.launch();
 }

@@ -1,0 +1,47 @@
+"""The Jupyter server the UI tests drive: Galata's test setup, plus jupyter-qsecure with a
+policy, an encrypted-file keyring and an SSH signing key made fresh for this run."""
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from jupyterlab.galata import configure_jupyter_server
+
+c = get_config()  # type: ignore[name-defined]  # noqa: F821 - defined by the config loader
+configure_jupyter_server(c)
+c.ServerApp.port = int(os.environ.get("QSECURE_UI_PORT", "8899"))
+c.ServerApp.allow_root = True
+
+state = Path(tempfile.mkdtemp(prefix="qsecure-ui-"))
+key = state / "id_ed25519"
+subprocess.run(
+    ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "galata", "-f", str(key)],
+    check=True,
+)
+principal = "galata@lab.example"
+public = key.with_suffix(".pub").read_text().split()
+(state / "allowed_signers").write_text(
+    f'{principal} namespaces="notebook@jupyter-qsecure" {public[0]} {public[1]}\n'
+)
+(state / "qsecure.toml").write_text(
+    f"""
+[signing]
+allowed_signers = "{state / "allowed_signers"}"
+key = "{key}"
+principal = "{principal}"
+
+[audit]
+file = "{state / "audit.jsonl"}"
+"""
+)
+os.environ.update(
+    {
+        "QSECURE_CONFIG": str(state / "qsecure.toml"),
+        "QSECURE_KEYRING_FILE": str(state / "keyring.cfg"),
+        "QSECURE_KEYRING_PASSWORD": "ui-tests-only",
+        "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+        "JUPYTER_DATA_DIR": str(state / "data"),
+    }
+)
+print(f"jupyter-qsecure UI tests: state in {state}")

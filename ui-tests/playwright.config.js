@@ -1,0 +1,30 @@
+/**
+ * Galata's configuration, with Debian's chromium (browsers are not downloaded) and the
+ * test server of jupyter_server_test_config.py on its own port.
+ */
+const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+const port = process.env.QSECURE_UI_PORT || '8899';
+
+module.exports = {
+  ...baseConfig,
+  timeout: 90000,
+  retries: 0,
+  workers: 1,
+  use: {
+    ...baseConfig.use,
+    baseURL: `http://localhost:${port}`,
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+    },
+    video: 'off',
+    trace: 'off'
+  },
+  reporter: [['list'], ['html', { open: 'never' }]],
+  webServer: {
+    command: 'jlpm start',
+    url: `http://localhost:${port}/lab`,
+    timeout: 120 * 1000,
+    reuseExistingServer: false
+  }
+};
