@@ -8,20 +8,38 @@ INSTALLED := $(VENV)/.installed
 LAB_DIR ?= .lab
 
 # Debian packages the test suites drive for real (installed when missing and we are root, as in CI).
-SYSTEM_PACKAGES := gnome-keyring dbus openssh-client
+SYSTEM_PACKAGES := gnome-keyring dbus openssh-client chromium
 
-.PHONY: lab test lint format bench install system-deps clean
+# The JupyterLab extension: built with the jlpm that jupyter-builder installs into the venv.
+JLPM := PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(CURDIR)/$(VENV)/bin/jlpm
+LABEXT := jupyter_qsecure/labextension/static/style.js
+LABEXT_SOURCES := package.json tsconfig.json $(shell find labextension/src labextension/style -type f 2>/dev/null)
+UI_INSTALLED := ui-tests/node_modules/.installed
+
+.PHONY: lab test test-ui lint format bench install system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# `pip install -e` builds the extension through the hatch build hook and copies it into the
+# venv; `jupyter-builder develop` replaces the copy with a link, so rebuilds are served.
 $(INSTALLED): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(VENV)/bin/jupyter-builder develop --overwrite . >/dev/null
 	npm install --prefix $(VENV)/node --no-save --no-fund --no-audit --loglevel=error configurable-http-proxy@5
 	touch $@
 
-install: $(INSTALLED)
+$(LABEXT): $(INSTALLED) $(LABEXT_SOURCES)
+	$(JLPM) install
+	$(JLPM) build:prod
+	touch $@
+
+$(UI_INSTALLED): ui-tests/package.json $(INSTALLED)
+	cd ui-tests && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(JLPM) install
+	touch $@
+
+install: $(INSTALLED) $(LABEXT)
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -45,23 +63,37 @@ lab: install
 	@echo "To store the demo's token:  $(LAB_ENV) $(VENV)/bin/jupyter qsecure secrets set IBM_QUANTUM_TOKEN"
 	$(LAB_ENV) $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-## Run every test suite and the linters. pytest's "no tests collected" (exit 5) is a failure.
-test: install system-deps
+## Run every suite and the linters: Python (pytest), Jest, and Galata in a real Chromium.
+## pytest's "no tests collected" (exit 5) is a failure; so are Jest's and Playwright's.
+test: install system-deps $(UI_INSTALLED)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(JLPM) prettier:check
+	$(JLPM) eslint:check
+	$(JLPM) test
 	$(PY) -m pytest; status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	  exit $$status
+	@command -v chromium >/dev/null || { echo "the UI tests need Debian's chromium (apt-get install chromium)" >&2; exit 1; }
+	cd ui-tests && $(JLPM) playwright test
+
+## Only the UI tests (Galata): `make test-ui`.
+test-ui: install system-deps $(UI_INSTALLED)
+	cd ui-tests && $(JLPM) playwright test
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(JLPM) prettier:check
+	$(JLPM) eslint:check
 
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+	$(JLPM) prettier
+	$(JLPM) eslint
 
 ## Benchmarks: each prints a ratio against a baseline measured in the same run.
 bench: install
@@ -74,4 +106,5 @@ bench: install
 	$(PY) bench/bench_verify.py
 
 clean:
-	rm -rf $(VENV) $(LAB_DIR) .lab-keyring.cfg build dist *.egg-info
+	rm -rf $(VENV) $(LAB_DIR) .lab-keyring.cfg build dist *.egg-info node_modules lib \
+	  jupyter_qsecure/labextension labextension/tsconfig.tsbuildinfo ui-tests/node_modules
