@@ -25,13 +25,18 @@ export type BlockedSaveHandler = (
 ) => void;
 
 /** Whether an error from the contents service is the guard refusing a save. */
-export function isBlockedSave(error: unknown): error is ServerConnection.ResponseError {
+export function isBlockedSave(
+  error: unknown
+): error is ServerConnection.ResponseError {
   // Duck-typed: the error class may come from another copy of @jupyterlab/services.
   const response = (error as { response?: unknown } | null)?.response;
   if (!(response instanceof Object) || !('status' in response)) {
     return false;
   }
-  const { status, statusText } = response as { status: number; statusText: string };
+  const { status, statusText } = response as {
+    status: number;
+    statusText: string;
+  };
   const message = error instanceof Error ? error.message : '';
   return (
     status === BLOCKED_STATUS &&
