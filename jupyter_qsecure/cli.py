@@ -471,7 +471,9 @@ class VerifyApp(_Subcommand):
     enough of them in the required roles.
 
     jupyter qsecure verify NOTEBOOK... [--allowed-signers FILE] [--require N] [--require-role ROLE] [--format text|json]
-    Exit 0 when every notebook meets the policy, 1 when one does not, 2 on bad input."""
+    Trust comes only from allowed_signers (--allowed-signers, else [signing] allowed_signers):
+    without one no signature is trusted. Exit 0 when every notebook meets the policy, 1 when
+    one does not, 2 on bad input."""
 
     allowed_signers = Unicode("", help="allowed_signers file (git / ssh-keygen format).").tag(
         config=True
@@ -493,6 +495,7 @@ class VerifyApp(_Subcommand):
     def run(self) -> int:
         from .signing.allowed_signers import AllowedSignersError
         from .signing.canonical import CanonicalFormError
+        from .signing.signatures import NO_ALLOWED_SIGNERS
 
         if not self.extra_args:
             raise UsageError("name at least one notebook: jupyter qsecure verify NOTEBOOK...")
@@ -501,6 +504,8 @@ class VerifyApp(_Subcommand):
             require=self.require if self.require >= 0 else None,
             require_roles=tuple(self.require_role) or None,
         )
+        if service.settings.allowed_signers is None:
+            print(f"jupyter qsecure: {NO_ALLOWED_SIGNERS}", file=sys.stderr)
         reports = []
         code = 0
         for argument in self.extra_args:

@@ -163,6 +163,11 @@ class Recorder:
         message = f"vault://kv/lab#{name}: {reason}"
         self.emit("provider-error", at, name=name, reason=reason, message=message, user=user)
 
+    def changed(
+        self, at: datetime, action: str, name: str, user: str = "alice", **more: Any
+    ) -> None:
+        self.emit("secret-changed", at, action=action, name=name, user=user, **more)
+
 
 @pytest.fixture
 def trail(tmp_path: Path) -> Recorder:
@@ -442,6 +447,50 @@ def test_json_format(trail: Recorder, cli: Any) -> None:
     assert anomaly["kind"] == "unusual-notebook" and anomaly["subject"] == "IBMQ"
     assert anomaly["where"] == ["audit.jsonl:89"]
     assert datetime.fromisoformat(anomaly["time"].replace("Z", "+00:00")) < NOW
+
+
+def test_secret_changes_are_summarised_by_name(trail: Recorder, cli: Any) -> None:
+    quiet_history(trail)
+    trail.changed(NOW - timedelta(days=3), "set", "OLD_TOKEN")
+    trail.changed(NOW - timedelta(hours=5), "set", "DB_PASSWORD")
+    trail.changed(NOW - timedelta(hours=4), "set", "DB_PASSWORD", user="bob")
+    trail.changed(NOW - timedelta(hours=3), "delete", "DB_PASSWORD", user="bob")
+    for path in ("analysis.ipynb", "report.ipynb"):
+        trail.changed(NOW - timedelta(hours=2), "grant", "GH_TOKEN", notebook=path)
+    trail.changed(NOW - timedelta(hours=1), "revoke", "GH_TOKEN", notebook="report.ipynb")
+    code, out, err = cli("--file", str(trail.path))
+    assert (code, err) == (0, "")  # changes are counted, not flagged
+    assert "skipped" not in out  # not "other schemas"
+    assert "secret-injected 58, provider-error 7, secret-changed 7" in out
+    assert "  alice  provider-error 7, save-blocked 4, save-bypassed 4, secret-changed 5," in out
+    assert "  bob    save-blocked 6, secret-changed 2" in out
+    assert (
+        "secret changes: DB_PASSWORD set 2, delete 1; GH_TOKEN grant 2, revoke 1; OLD_TOKEN set 1"
+    ) in out.splitlines()
+
+    code, out, err = cli("--file", str(trail.path), "--format", "json", "--since", "24h")
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert report["other_schemas"] == 0 and report["malformed"]["count"] == 0
+    assert report["by_type"]["secret-changed"] == 6
+    assert report["by_user"]["bob"] == {"secret-changed": 2}  # his refused saves: 36 h ago
+    assert report["secret_changes"] == {
+        "DB_PASSWORD": {"set": 2, "delete": 1},
+        "GH_TOKEN": {"grant": 2, "revoke": 1},
+    }
+    [event] = [e for e in read_trail(trail.path).events if e.data.get("action") == "revoke"]
+    assert event.kind == "secret-changed" and event.data["notebook"] == "report.ipynb"
+
+
+def test_secret_changed_event_without_its_fields_is_malformed(trail: Recorder, cli: Any) -> None:
+    trail.changed(NOW - timedelta(minutes=5), "set", "GH_TOKEN")
+    partial = {"__schema__": events.SECRET_CHANGED, "__timestamp__": NOW.isoformat(), "user": "a"}
+    with trail.path.open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps({**partial, "name": "GH_TOKEN"}) + "\n")
+    code, out, _ = cli("--file", str(trail.path))
+    assert code == 0
+    assert "by type: secret-changed 1" in out and "secret changes: GH_TOKEN set 1" in out
+    assert "audit.jsonl:2 secret-changed event without a str 'action'" in out
 
 
 def test_malformed_lines_are_counted_not_fatal(trail: Recorder, cli: Any) -> None:

@@ -342,6 +342,103 @@ def test_broken_signatures_get_a_clear_verdict(lab: dict[str, Any], damage: str)
     assert report["signatures"][0]["reason"]
 
 
+NO_TRUST = (
+    "no allowed_signers file, so no signature is trusted: pass --allowed-signers FILE "
+    "or set [signing] allowed_signers in qsecure.toml"
+)
+
+
+@pytest.mark.parametrize(
+    ("damage", "status", "valid"),
+    [
+        (None, "untrusted signer", True),
+        ("modified", "modified since signing", False),
+        ("invalid", "invalid signature", False),
+    ],
+)
+def test_without_allowed_signers_no_signature_is_trusted(
+    lab: dict[str, Any], damage: str | None, status: str, valid: bool
+) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    empty = folder / "qsecure.toml"
+    empty.write_text("")  # no [signing] allowed_signers: no trust anchor at all
+    env = {"QSECURE_CONFIG": str(empty)}
+    for name, role in (("alice", "author"), ("bob", "reviewer")):
+        signed = qsecure(
+            "sign",
+            str(nb),
+            "--key",
+            str(lab["keys"][name]),
+            "--principal",
+            f"{name}@lab.example",
+            "--role",
+            role,
+            cwd=folder,
+            env=env,
+        )
+        assert signed.returncode == 0, signed.stderr
+    data = json.loads(nb.read_text())
+    if damage == "modified":
+        data["cells"][1]["source"] = "print('00: 1000')"
+    elif damage == "invalid":
+        entry = data["metadata"]["qsecure"]["signatures"][0]
+        entry["signature"] = entry["signature"][:120]
+    nb.write_text(json.dumps(data))
+
+    result = qsecure("verify", str(nb), "--format=json", cwd=folder, env=env)
+    assert result.returncode == 1, result.stdout
+    assert NO_TRUST in result.stderr and "Traceback" not in result.stderr
+    [report] = json.loads(result.stdout)
+    assert report["status"] == status and not report["meets_policy"]
+    assert report["policy"] == (
+        "0 of 1 required signature(s); no allowed_signers file, so no signature is trusted"
+    )
+    first, second = report["signatures"]
+    assert not first["trusted"] and not second["trusted"]
+    assert first["valid"] is valid and second["valid"] is (damage != "modified")
+    if damage != "modified":
+        assert second["reason"] == NO_TRUST
+    if valid:
+        assert first["reason"] == NO_TRUST
+
+    # Two valid signatures from distinct keys, in the required roles: still nothing trusted.
+    result = qsecure(
+        "verify", str(nb), "--require", "0", "--require-role", "reviewer", cwd=folder, env=env
+    )
+    assert result.returncode == 1
+    assert "roles required: reviewer (missing: reviewer)" in result.stdout
+    assert "does NOT meet the policy" in result.stdout
+    assert (f"valid, not trusted - {NO_TRUST}" in result.stdout) is (damage != "modified")
+
+
+def test_allowed_signers_from_the_policy_or_the_command_line_restore_trust(
+    lab: dict[str, Any],
+) -> None:
+    folder, nb = lab["dir"], lab["nb"]
+    empty, configured = folder / "empty.toml", folder / "qsecure.toml"
+    empty.write_text("")
+    configured.write_text(f'[signing]\nallowed_signers = "{lab["allowed"]}"\n')
+    qsecure(
+        "sign",
+        str(nb),
+        "--key",
+        str(lab["keys"]["alice"]),
+        "--principal",
+        "alice@lab.example",
+        cwd=folder,
+    )
+    untrusted = qsecure("verify", str(nb), cwd=folder, env={"QSECURE_CONFIG": str(empty)})
+    assert untrusted.returncode == 1 and "untrusted signer" in untrusted.stdout
+    for args, policy in (
+        ((), configured),
+        (("--allowed-signers", str(lab["allowed"])), empty),
+    ):
+        result = qsecure("verify", str(nb), *args, cwd=folder, env={"QSECURE_CONFIG": str(policy)})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "signed and valid; 1 of 1 required signature(s); meets the policy" in result.stdout
+        assert "no allowed_signers" not in result.stdout + result.stderr
+
+
 def test_bad_input_exits_2(lab: dict[str, Any]) -> None:
     folder = lab["dir"]
     (folder / "x.ipynb").write_text("[]")
@@ -503,3 +600,65 @@ async def test_server_status_sign_and_modified(
             headers={"Authorization": ""},
         )
     assert caught.value.code in (401, 403)
+
+
+@pytest.fixture
+def server_key_without_trust(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
+    """The server signs with a key, but the policy names no allowed_signers file."""
+    key = keygen(tmp_path, "server-signer")
+    policy(
+        f'[signing]\nkey = "{key}"\nprincipal = "lab-server@lab.example"\n[provenance]\nenabled = false\n'
+    )
+    return key
+
+
+async def test_server_without_allowed_signers_trusts_no_signature(
+    server_key_without_trust: Path, jp_fetch: Any, jp_root_dir: Path, audit_events: Any
+) -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="a")])
+    nbformat.write(nb, jp_root_dir / "s.ipynb")
+    signed = json.loads(
+        (
+            await jp_fetch("qsecure", "sign", method="POST", body=json.dumps({"path": "s.ipynb"}))
+        ).body
+    )
+    assert signed["status"] == "untrusted signer" and not signed["meets_policy"]
+
+    status = json.loads((await jp_fetch("qsecure", "signature", params={"path": "s.ipynb"})).body)
+    assert status["status"] == "untrusted signer" and not status["meets_policy"]
+    assert status["policy"] == (
+        "0 of 1 required signature(s); no allowed_signers file, so no signature is trusted"
+    )
+    assert status["required"] == 1 and status["require_roles"] == []
+    [signature] = status["signatures"]
+    assert signature["valid"] and not signature["trusted"]
+    assert signature["reason"] == NO_TRUST
+    [verified] = [e for e in audit_events() if e["__schema__"].endswith("/signature-verified/v1")]
+    assert (verified["status"], verified["meets_policy"]) == ("untrusted signer", False)
+
+    # The editor's unsaved content: "modified since signing" still comes first.
+    editor = json.loads((jp_root_dir / "s.ipynb").read_text())
+    same = json.loads(
+        (
+            await jp_fetch(
+                "qsecure",
+                "signature",
+                method="POST",
+                body=json.dumps({"path": "s.ipynb", "notebook": editor}),
+            )
+        ).body
+    )
+    assert same["status"] == "untrusted signer" and not same["meets_policy"]
+    editor["cells"][0]["source"] = "x = 2"
+    changed = json.loads(
+        (
+            await jp_fetch(
+                "qsecure",
+                "signature",
+                method="POST",
+                body=json.dumps({"path": "s.ipynb", "notebook": editor}),
+            )
+        ).body
+    )
+    assert changed["status"] == "modified since signing" and not changed["meets_policy"]
+    assert changed["signatures"][0]["changed_cells"] == ["a"]

@@ -10,6 +10,10 @@ Four heuristics, each explained in docs/audit.md:
 - ``open-will-rotate``: a ``will_rotate`` bypass older than ``stale_days`` that nothing
   later in the trail closes.
 
+Besides the counts per event type and user, the summary lists the ``secret-changed``
+events per secret name and action (values set or deleted through the server, personal
+grants given or withdrawn): names only, as the events hold no value.
+
 ``since`` chooses what is counted and reported; the whole trail is still read, so the
 history behind ``unusual-notebook`` and ``open-will-rotate`` reaches back past it.
 """
@@ -34,6 +38,8 @@ PROVIDER_WINDOW = timedelta(hours=1)
 PROVIDER_REASONS = ("denied", "expired", "locked")
 USUAL_HISTORY = 3
 CLOSING_REASONS = ("false_positive", "test_credential")
+#: The actions of ``secret-changed`` events, in the order the summary lists them.
+SECRET_ACTIONS = ("set", "delete", "grant", "revoke")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _SHOWN = 3
 
@@ -83,6 +89,8 @@ class Report:
     problems: list[tuple[str, str]]
     other: int
     anomalies: list[Anomaly] = field(default_factory=list)
+    #: ``secret-changed`` events in the window: secret name -> action -> count.
+    secret_changes: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def parse_since(text: str, now: datetime) -> datetime:
@@ -114,8 +122,11 @@ def analyse(
     window = [e for e in trail.events if since is None or e.time >= since]
     by_type = Counter(event.kind for event in window)
     by_user: dict[str, Counter[str]] = defaultdict(Counter)
+    changes: dict[str, Counter[str]] = defaultdict(Counter)
     for event in window:
         by_user[event.user][event.kind] += 1
+        if event.kind == "secret-changed":
+            changes[str(event.data["name"])][str(event.data["action"])] += 1
     anomalies = [
         *_blocked_save_bursts(trail.events),
         *_provider_failures(trail.events),
@@ -139,7 +150,17 @@ def analyse(
         problems=list(trail.problems),
         other=trail.other,
         anomalies=anomalies,
+        secret_changes={name: _by_action(changes[name]) for name in sorted(changes)},
     )
+
+
+def _by_action(counts: Counter[str]) -> dict[str, int]:
+    """Counts per action, known actions first in their usual order."""
+    order = {action: index for index, action in enumerate(SECRET_ACTIONS)}
+    return {
+        action: counts[action]
+        for action in sorted(counts, key=lambda a: (order.get(a, len(order)), a))
+    }
 
 
 def _bursts(events: list[Event], count: int, window: timedelta) -> list[list[Event]]:
@@ -341,6 +362,14 @@ def text_lines(report: Report) -> list[str]:
         width = max(len(user) for user in report.by_user)
         for user, counts in report.by_user.items():
             lines.append(f"  {user:{width}}  " + ", ".join(f"{k} {n}" for k, n in counts.items()))
+    if report.secret_changes:
+        lines.append(
+            "secret changes: "
+            + "; ".join(
+                f"{name} " + ", ".join(f"{action} {n}" for action, n in actions.items())
+                for name, actions in report.secret_changes.items()
+            )
+        )
     if report.malformed:
         shown = "; ".join(f"{where} {why}" for where, why in report.problems[:5])
         more = report.malformed - min(len(report.problems), 5)
@@ -373,6 +402,7 @@ def json_report(report: Report) -> dict[str, Any]:
         "counted": report.counted,
         "by_type": report.by_type,
         "by_user": report.by_user,
+        "secret_changes": report.secret_changes,
         "malformed": {
             "count": report.malformed,
             "lines": [{"where": where, "problem": why} for where, why in report.problems],

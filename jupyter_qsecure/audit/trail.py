@@ -168,6 +168,7 @@ KINDS = (
     "secret-injected",
     "secret-denied",
     "provider-error",
+    "secret-changed",
     "notebook-signed",
     "signature-verified",
 )
@@ -177,6 +178,7 @@ _REQUIRED: dict[str, dict[str, type]] = {
     "secret-injected": {"user": str, "notebook": str, "names": list},
     "secret-denied": {"user": str, "name": str, "reason": str},
     "provider-error": {"user": str, "name": str, "reason": str},
+    "secret-changed": {"user": str, "name": str, "action": str},
     "notebook-signed": {"user": str, "path": str},
     "signature-verified": {"user": str, "path": str},
 }

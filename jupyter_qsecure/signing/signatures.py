@@ -5,6 +5,10 @@ and a reviewer policy.
 Each signature keeps the per-cell digests of what it signed, so a failed verification
 names the cells that changed. Signatures are outside the signed view: adding one never
 invalidates another.
+
+Trust comes only from an allowed_signers file: without one, every signature is still
+checked for validity, but none is trusted, so a notebook is at best "untrusted signer" and
+meets no policy that requires a signature.
 """
 
 from __future__ import annotations
@@ -28,6 +32,12 @@ SIGNED = "signed and valid"
 MODIFIED = "modified since signing"
 INVALID = "invalid signature"
 UNTRUSTED = "untrusted signer"
+
+#: Why a valid signature is not trusted when no allowed_signers file is configured.
+NO_ALLOWED_SIGNERS = (
+    "no allowed_signers file, so no signature is trusted: pass --allowed-signers FILE "
+    "or set [signing] allowed_signers in qsecure.toml"
+)
 
 
 @dataclass(frozen=True)
@@ -172,7 +182,7 @@ def _check_one(
     result.fingerprint = parsed.fingerprint
     signed_at = _parse_time(entry.get("signed_at"))
     if signers is None:
-        result.reason = "no allowed_signers file: validity checked, trust not"
+        result.reason = NO_ALLOWED_SIGNERS
         return result
     if signed_at is None:
         result.reason = "signed_at is not a date; trust cannot be checked"
@@ -195,10 +205,8 @@ def _payload_differs(entry: dict[str, Any], payload: bytes) -> bool:
     return entry.get("payload_sha256") not in (None, hashlib.sha256(payload).hexdigest())
 
 
-def _policy(
-    results: Iterable[SignatureResult], policy: SigningPolicy, trust_checked: bool
-) -> tuple[bool, str]:
-    good = [r for r in results if r.valid and (r.trusted or not trust_checked)]
+def _policy(results: Iterable[SignatureResult], policy: SigningPolicy) -> tuple[bool, str]:
+    good = [r for r in results if r.valid and r.trusted]
     keys = {r.fingerprint for r in good}
     roles = {r.role for r in good}
     missing = [role for role in policy.require_roles if role not in roles]
@@ -220,7 +228,12 @@ def verify_notebook(
     now: datetime | None = None,
 ) -> NotebookVerdict:
     """Check every signature: valid over the notebook as it is now, trusted by
-    ``signers`` (``None``: trust not checked), and the notebook against ``policy``."""
+    ``signers``, and the notebook against ``policy``.
+
+    ``signers`` is ``None`` when no allowed_signers file is configured: validity is still
+    checked, but no signature is trusted (its reason says how to name the file), so the
+    status of a notebook whose signatures are all valid is "untrusted signer" and only a
+    policy requiring no signature is met."""
     policy = policy or SigningPolicy()
     entries = signatures_of(notebook)
     if not entries:
@@ -240,11 +253,13 @@ def verify_notebook(
         status = MODIFIED
     elif any(not r.valid for r in results):
         status = INVALID
-    elif signers is not None and any(not r.trusted for r in results):
+    elif any(not r.trusted for r in results):
         status = UNTRUSTED
     else:
         status = SIGNED
-    met, message = _policy(results, policy, signers is not None)
+    met, message = _policy(results, policy)
+    if signers is None:
+        message += "; no allowed_signers file, so no signature is trusted"
     # An extra, untrusted signature does not spoil a notebook that meets the policy with
     # trusted ones; an invalid one (or content changed since) always does.
     return NotebookVerdict(status, results, met and all(r.valid for r in results), message)
