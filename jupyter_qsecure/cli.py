@@ -611,7 +611,12 @@ class VerifyAttestationApp(_Subcommand):
             f"{path}: {len(keys)} valid signature(s) over {statement.get('predicateType')} for {subjects}"
         )
         if not self.allowed_signers and not _signing_service().settings.allowed_signers:
-            return 0
+            print(
+                f"{path}: NOT trusted: no allowed_signers file, so no signature is trusted: "
+                "pass --allowed-signers FILE or set [signing] allowed_signers in qsecure.toml",
+                file=sys.stderr,
+            )
+            return 1
         try:
             signers = load_allowed_signers(
                 Path(self.allowed_signers)

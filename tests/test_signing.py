@@ -536,6 +536,10 @@ def test_signed_attestation(lab: dict[str, Any]) -> None:
     assert (
         "1 valid signature(s) over https://slsa.dev/provenance/v1 for bell.ipynb" in result.stdout
     )
+    # A valid signature by a key nobody trusts proves nothing: no allowed_signers, exit 1.
+    untrusted = qsecure("verify-attestation", str(envelope), cwd=folder)
+    assert untrusted.returncode == 1
+    assert "no allowed_signers file, so no signature is trusted" in untrusted.stderr
     tampered = json.loads(envelope.read_text())
     tampered["payload"] = tampered["payload"][:-8] + "AAAAAAA="
     envelope.write_text(json.dumps(tampered))
