@@ -30,6 +30,7 @@ from .secrets.providers import Providers
 from .secrets.provisioner import CONTEXT, PROVISIONER_NAME
 from .secrets.registry import REGISTRY, KernelSecretRegistry
 from .secrets.service import GrantState, SecretsService
+from .sessions import NotebookMoves, watch_sessions
 from .signing.service import SigningService
 from .signing.signatures import NotebookVerdict
 
@@ -100,7 +101,25 @@ class QSecureApp(ExtensionApp):
             contents_manager.register_pre_save_hook(
                 ProvenanceSaveHook(self.provenance_store(), self.policy.provenance.timeline_limit)
             )
+        self._follow_renames()
         self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
+
+    def _follow_renames(self) -> None:
+        """Running kernels follow their notebook when it is renamed or moved (a session's
+        path changes, or the file is renamed): see :mod:`jupyter_qsecure.sessions`."""
+        assert self.serverapp is not None and self.serverapp.event_logger is not None
+        moves = NotebookMoves(
+            self.registry,
+            Path(self.serverapp.root_dir),
+            self.serverapp.kernel_manager,
+            lambda: self.provenance_store() if self.policy.provenance.enabled else None,
+            self.log,
+        )
+        watch_sessions(self.serverapp.session_manager, moves)
+        self.serverapp.event_logger.add_listener(
+            schema_id=self.serverapp.contents_manager.event_schema_id,
+            listener=moves.on_contents_event,
+        )
 
     def _setup_secrets(self) -> None:
         assert self.serverapp is not None

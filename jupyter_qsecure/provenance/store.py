@@ -5,6 +5,18 @@ Each row holds a record's canonical JSON, the hash of the previous row and its o
 so any number of kernels (processes) may write at once and the chain stays linear. An
 edited, deleted or reordered row breaks the chain at its position. Stdlib only: kernels
 write here directly.
+
+The columns beside ``body`` (``kind``, ``kernel_session``, ``kernel_id``, ``notebook``,
+``cell_id``) and the ``notebook_aliases`` table are lookup indexes, outside the chain: the
+chain protects what each record says, and they only decide which records a notebook is
+shown. ``notebook_aliases`` maps a kernel id to the notebook it runs for now, when the
+server saw that notebook renamed or moved after the kernel started (JupyterLab creates
+``Untitled.ipynb``, starts its kernel, then the user renames it): the kernel keeps writing
+its records with the path it started with, and :meth:`ProvenanceStore.for_notebook` gives
+them to the new path, and no longer to the old one, which a later, unrelated notebook may
+take. Chaining the aliases would prove nothing more: a tampered alias can only show a
+kernel's records under another notebook, where every record still names the notebook it
+was written for and verifies as written, as a tampered ``notebook`` column already could.
 """
 
 from __future__ import annotations
@@ -14,10 +26,13 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 GENESIS = "sha256:" + "0" * 64
+#: The layout version (``PRAGMA user_version``); :func:`_migrate` brings older files to it.
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -28,15 +43,84 @@ CREATE TABLE IF NOT EXISTS records (
     cell_id TEXT,
     body TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    kernel_id TEXT
 );
 CREATE INDEX IF NOT EXISTS records_by_notebook ON records (notebook, seq);
 """
+#: What version 1 adds (the ``kernel_id`` column aside).
+_SCHEMA_1 = (
+    "CREATE INDEX IF NOT EXISTS records_by_kernel ON records (kernel_id, seq)",
+    "CREATE TABLE IF NOT EXISTS notebook_aliases (kernel_id TEXT PRIMARY KEY,"
+    " notebook TEXT NOT NULL, previous TEXT, renamed TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS notebook_aliases_by_notebook ON notebook_aliases (notebook)",
+)
 
 
 def record_body(record: dict[str, Any]) -> str:
     """The stored, hashed form of a record: sorted keys, no spaces, UTF-8."""
     return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _kernel_id(record: dict[str, Any]) -> str:
+    """The ``kernel_id`` column of a record: "" when it has none (NULL marks a row not
+    indexed yet: written before the column existed, or by a process running older code)."""
+    kernel_id = record.get("kernel_id")
+    return kernel_id if isinstance(kernel_id, str) else ""
+
+
+def _index_kernel_ids(connection: sqlite3.Connection) -> None:
+    """Fill the ``kernel_id`` column of rows that lack it, from their bodies (inside the
+    caller's transaction; the chained columns are not touched)."""
+    rows = connection.execute("SELECT seq, body FROM records WHERE kernel_id IS NULL").fetchall()
+    connection.executemany(
+        "UPDATE records SET kernel_id = ? WHERE seq = ?",
+        [(_body_kernel_id(body), seq) for seq, body in rows],
+    )
+
+
+def _body_kernel_id(body: str) -> str:
+    """The kernel id in a stored body; "" for a body that is not a JSON object (a damaged
+    row, which ``verify`` reports; it must not stop the store from opening)."""
+    try:
+        record = json.loads(body)
+    except ValueError:
+        return ""
+    return _kernel_id(record) if isinstance(record, dict) else ""
+
+
+def _migrate(connection: sqlite3.Connection) -> bool:
+    """Bring a store file to :data:`SCHEMA_VERSION`, once, whichever process comes first;
+    return whether it is there (False: a read-only file of an older version, which can
+    still be read and verified, without the aliases).
+
+    Version 1 adds the ``kernel_id`` column (filled from each row's body), its index and
+    the ``notebook_aliases`` table. No chained column changes, so ``--verify`` gives the
+    same answer before and after."""
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return True
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        if connection.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            columns = {row[1] for row in connection.execute("PRAGMA table_info(records)")}
+            if "kernel_id" not in columns:
+                connection.execute("ALTER TABLE records ADD COLUMN kernel_id TEXT")
+            _index_kernel_ids(connection)
+            for statement in _SCHEMA_1:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        connection.execute("COMMIT")
+    except BaseException as error:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        if isinstance(error, sqlite3.OperationalError) and "readonly" in str(error):
+            return False
+        raise
+    return True
 
 
 def chain_hash(previous: str, body: str) -> str:
@@ -71,6 +155,8 @@ class ProvenanceStore:
         self.timeout = timeout
         self.keep_open = keep_open
         self._ready = False
+        #: Whether the file has the aliases (see :func:`_migrate`).
+        self._current = False
         self._kept: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
@@ -78,8 +164,13 @@ class ProvenanceStore:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         if not self._ready:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(_SCHEMA)
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                connection.executescript(_SCHEMA)
+                self._current = _migrate(connection)
+            except BaseException:
+                connection.close()
+                raise
             self._ready = True
         connection.execute("PRAGMA synchronous=NORMAL")
         return connection
@@ -106,12 +197,13 @@ class ProvenanceStore:
                 body = record_body(record)
                 digest = chain_hash(previous, body)
                 connection.execute(
-                    "INSERT INTO records (record_id, kind, kernel_session, notebook, cell_id, body, prev_hash, hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO records (record_id, kind, kernel_session, kernel_id, notebook,"
+                    " cell_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record["record_id"],
                         record["kind"],
                         record["kernel_session"],
+                        _kernel_id(record),
                         record.get("notebook"),
                         record.get("cell_id"),
                         body,
@@ -146,13 +238,76 @@ class ProvenanceStore:
         yield from self._rows("SELECT seq, body, prev_hash, hash FROM records ORDER BY seq")
 
     def for_notebook(self, notebook: str) -> list[StoredRecord]:
-        """The records of kernels that ran ``notebook`` (relative to the server root)."""
+        """The records of kernels that ran ``notebook`` (relative to the server root): the
+        kernels started for it, except those renamed away from it since, and the kernels
+        renamed to it (see :meth:`alias`)."""
+        if not self._connect_current():
+            return list(
+                self._rows(
+                    "SELECT seq, body, prev_hash, hash FROM records WHERE kernel_session IN"
+                    " (SELECT DISTINCT kernel_session FROM records WHERE notebook = ?)"
+                    " ORDER BY seq",
+                    (notebook,),
+                )
+            )
         sessions = self._rows(
-            "SELECT seq, body, prev_hash, hash FROM records WHERE kernel_session IN "
-            "(SELECT DISTINCT kernel_session FROM records WHERE notebook = ?) ORDER BY seq",
+            "SELECT seq, body, prev_hash, hash FROM records WHERE kernel_session IN ("
+            " SELECT kernel_session FROM records AS r WHERE r.notebook = ?1 AND NOT EXISTS"
+            "  (SELECT 1 FROM notebook_aliases AS a WHERE a.kernel_id = r.kernel_id"
+            "   AND a.notebook != ?1)"
+            " UNION SELECT kernel_session FROM records WHERE kernel_id IN"
+            "  (SELECT kernel_id FROM notebook_aliases WHERE notebook = ?1)"
+            ") ORDER BY seq",
             (notebook,),
         )
         return list(sessions)
+
+    def _connect_current(self) -> bool:
+        """Whether the file has the aliases (opening it once, if not done yet)."""
+        if not self._ready and self.path.exists():
+            self._connect().close()
+        return self._current
+
+    def alias(
+        self, kernel_id: str, notebook: str, previous: str | None = None, when: str | None = None
+    ) -> None:
+        """Give the records of kernel ``kernel_id`` (those written so far and later, across
+        restarts) to ``notebook`` from now on: its notebook was renamed or moved from
+        ``previous`` at ``when`` (UTC, ISO 8601; default now). A kernel's latest alias wins."""
+        if not kernel_id:
+            raise ValueError("a kernel id is required")
+        connection = self._connect()
+        if not self._current:
+            connection.close()
+            raise PermissionError(f"{self.path}: a read-only store of an older version")
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                # Rows a kernel running older code wrote without the column.
+                _index_kernel_ids(connection)
+                connection.execute(
+                    "INSERT OR REPLACE INTO notebook_aliases (kernel_id, notebook, previous, renamed)"
+                    " VALUES (?, ?, ?, ?)",
+                    (kernel_id, notebook, previous, when or _now()),
+                )
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+        finally:
+            connection.close()
+
+    def aliases(self) -> dict[str, str]:
+        """kernel id -> the notebook its records belong to now (renamed kernels only)."""
+        if not self.path.exists() or not self._connect_current():
+            return {}
+        connection = self._connect()
+        try:
+            rows = connection.execute("SELECT kernel_id, notebook FROM notebook_aliases")
+            return {kernel_id: notebook for kernel_id, notebook in rows}
+        finally:
+            connection.close()
 
     def head(self) -> str:
         """The hash of the last record (the chain head), or the genesis hash."""

@@ -55,6 +55,18 @@ class KernelSecretRegistry:
                 record.values.update(values)
                 self._generation += 1
 
+    def rename(self, kernel_id: str, old: str | None, new: str) -> bool:
+        """Attribute a running kernel to notebook ``new`` if it runs for ``old`` now (its
+        notebook was renamed or moved); return whether it did. Grants, refresh and the
+        secrets list then judge ``new``; the values already injected stay (a running
+        process's environment cannot change) and the guard keeps knowing them."""
+        with self._lock:
+            record = self._kernels.get(kernel_id)
+            if record is None or record.notebook != old:
+                return False
+            record.notebook = new
+            return True
+
     def forget(self, kernel_id: str) -> None:
         """Drop a kernel's values (it shut down)."""
         with self._lock:
