@@ -15,7 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from ..secrets.masking import Masker
-from .recorder import DEFAULT_HASH_LIMIT, Recorder
+from .recorder import DEFAULT_HASH_LIMIT, Recorder, own_thread
 from .store import ProvenanceStore
 
 STORE_ENV = "QSECURE_PROVENANCE_STORE"
@@ -184,11 +184,20 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     if session is not None:
         _capture_messages(session, recorder, masker)
 
+    main_thread = threading.main_thread().ident
+    get_ident = threading.get_ident
+
     def audit(event: str, args: tuple[Any, ...]) -> None:
         execution = recorder.current
         if event == "open":
-            # The hot path, inlined (one Python call per open is most of the cost).
-            if execution is not None and not isinstance(args[0], int):
+            # The hot path, inlined (one Python call per open is most of the cost). Cells run
+            # in the main thread; another thread's open counts unless it is the recorder's
+            # own (the writer hashing the last cell's files, the environment collectors).
+            if (
+                execution is not None
+                and not isinstance(args[0], int)
+                and (get_ident() == main_thread or not own_thread())
+            ):
                 execution.opens.append((args[0], args[1], args[2], recorder.cwd))
             return
         if execution is None and event != "os.chdir":

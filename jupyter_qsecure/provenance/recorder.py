@@ -6,6 +6,25 @@ kernel's Session shows every output as it leaves (after masking). The record is 
 when the kernel sends its ``execute_reply`` (every output is out by then) and a background
 worker hashes the files and appends it to the store, so the cell itself waits for neither.
 Stdlib only: this runs in every kernel.
+
+Which events belong to which cell:
+
+- An event belongs to the cell running when it is raised (between its ``pre_run_cell`` and
+  ``post_run_cell``), whichever thread raises it: a thread a cell started that opens a file
+  while a later cell runs counts as the later cell's, and what it does while no cell runs
+  is not recorded. (Which cell started a thread is not tracked: Python announces no thread
+  start to an audit hook.)
+- The recorder's own threads, every thread named ``qsecure-...`` (the writer that hashes
+  files after a cell, the environment fingerprint and its collectors), are never counted:
+  otherwise the writer hashing cell N's files while cell N+1 runs would list them as read
+  by cell N+1.
+- A nested ``get_ipython().run_cell(...)`` is part of the cell that runs it: one record,
+  with the outer cell's id, code and count, and everything the inner code did.
+- Outputs are kept as JupyterLab keeps them: ``update_display_data`` replaces the displays
+  of the same execution that carry its ``display_id``, and ``clear_output(wait=True)``
+  clears when the next output arrives (not at all if none does). An update of a display
+  that an earlier cell showed does not change that cell's record (JupyterLab does not
+  change that cell's outputs either).
 """
 
 from __future__ import annotations
@@ -33,6 +52,11 @@ DEFAULT_HASH_LIMIT = 64 * 1024 * 1024
 WRITE_DELAY = 0.05
 _OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
+#: Threads whose name starts with this are the recorder's own: their events belong to no cell.
+OWN_THREAD_PREFIX = "qsecure-"
+_SUBPROCESS_EVENTS = frozenset(
+    ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn")
+)
 
 
 def _utc(timestamp: float) -> str:
@@ -47,6 +71,17 @@ def _is_write(mode: object, flags: object) -> bool:
     if isinstance(mode, str):
         return any(letter in mode for letter in "wax+")
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def own_thread() -> bool:
+    """Whether the calling thread is one of the recorder's own (see the module's notes)."""
+    return threading.current_thread().name.startswith(OWN_THREAD_PREFIX)
+
+
+def _display_id(content: dict[str, Any]) -> str | None:
+    transient = content.get("transient")
+    display_id = transient.get("display_id") if isinstance(transient, dict) else None
+    return display_id if isinstance(display_id, str) and display_id else None
 
 
 def file_entry(path: str, limit: int) -> dict[str, Any]:
@@ -93,6 +128,10 @@ class Execution:
     seeds: list[dict[str, Any]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
     outputs: list[dict[str, Any]] = field(default_factory=list)
+    request_id: str | None = None
+    info: Any = None  # IPython's ExecutionInfo, to tell this cell's end from a nested one's
+    displays: dict[str, list[int]] = field(default_factory=dict)  # display_id -> indices
+    clear_pending: bool = False  # clear_output(wait=True): clear at the next output
 
 
 class Recorder:
@@ -133,13 +172,18 @@ class Recorder:
     # -- the kernel's events ---------------------------------------------------------------
 
     def pre_run_cell(self, info: Any, request_id: str | None) -> None:
-        """A cell starts: begin a record."""
+        """A cell starts: begin a record (unless it is run by the running cell)."""
+        running = self.current
+        if running is not None and running.request_id == request_id:
+            return  # a nested get_ipython().run_cell(...): part of the running cell
         execution = Execution(
             record_id=str(uuid.uuid4()),
             cell_id=getattr(info, "cell_id", None),
             execution_count=None,
             code=getattr(info, "raw_cell", "") or "",
             started=time.time(),
+            request_id=request_id,
+            info=info,
         )
         self.current = execution
         if request_id:
@@ -149,6 +193,11 @@ class Recorder:
         """A cell ends: status and count (outputs may still be on their way)."""
         execution = self.current
         if execution is None:
+            return
+        info = getattr(result, "info", None)
+        if info is not None and execution.info is not None and info is not execution.info:
+            # The end of a nested run_cell (or of an empty one, which IPython ends without
+            # starting): the running cell goes on.
             return
         execution.ended = time.time()
         execution.execution_count = getattr(result, "execution_count", None)
@@ -166,9 +215,25 @@ class Recorder:
         if execution is None or not isinstance(content, dict):
             return
         if msg_type in _OUTPUT_TYPES:
+            if execution.clear_pending:
+                execution.clear_pending = False
+                execution.outputs.clear()
+                execution.displays.clear()
             execution.outputs.append({"output_type": msg_type, **content})
+            display_id = msg_type == "display_data" and _display_id(content)
+            if display_id:
+                execution.displays.setdefault(display_id, []).append(len(execution.outputs) - 1)
+        elif msg_type == "update_display_data":
+            # As JupyterLab does: the displays of this execution with that id are replaced.
+            for index in execution.displays.get(_display_id(content) or "", ()):
+                execution.outputs[index] = {"output_type": "display_data", **content}
         elif msg_type == "clear_output":
-            execution.outputs.clear()
+            if content.get("wait"):
+                execution.clear_pending = True
+            else:
+                execution.clear_pending = False
+                execution.outputs.clear()
+                execution.displays.clear()
         elif msg_type == "status" and content.get("execution_state") == "idle":
             # Every output is out, and the kernel is idle: the worker no longer competes
             # with the cell or its reply for the interpreter.
@@ -182,7 +247,7 @@ class Recorder:
             self.cwd = os.path.abspath(os.fsdecode(args[0]))
             return
         execution = self.current
-        if execution is None:
+        if execution is None or own_thread():
             return
         if event == "open":
             # The hot path (every file the cell opens): keep the raw event; the worker
@@ -197,7 +262,7 @@ class Recorder:
                         self.cwd,
                     )
                 )
-        elif event in ("subprocess.Popen", "os.system", "os.exec", "os.posix_spawn", "os.spawn"):
+        elif event in _SUBPROCESS_EVENTS:
             executable, arguments = self._command(event, args)
             execution.subprocesses.append(
                 {

@@ -1,0 +1,276 @@
+"""Which cell an event belongs to, with real kernels started by a real server: the
+recorder's own work (hashing the last cell's files, the environment fingerprint) is never
+a cell's, user threads count for the cell running when they act, display updates and
+nested ``run_cell`` are recorded as JupyterLab shows them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kernel_client import execute, wait_for_records
+
+from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
+
+JUPYTER = str(Path(sys.executable).parent / "jupyter")
+#: Longer than the writer's delay after a cell (recorder.WRITE_DELAY) plus its hashing: the
+#: next cell is still running while the writer works on the one before.
+BUSY = "import time\ntime.sleep(0.6)"
+
+
+@pytest.fixture
+def store_path(
+    tmp_path: Path, policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", f"lab-{secrets.token_hex(16)}")
+    path = tmp_path / "provenance.sqlite"
+    policy(
+        f'[provenance]\nstore = "{path}"\n\n'
+        '[secrets.LAB_TOKEN]\nsource = "env://LAB_TOKEN_SOURCE"\nnotebooks = ["**/*.ipynb"]\n'
+    )
+    return path
+
+
+async def start_kernel(jp_fetch: Any, jp_serverapp: Any, path: str) -> Any:
+    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
+    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    kernel_id = json.loads(response.body)["kernel"]["id"]
+    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=60)
+    return client
+
+
+def paths(record: dict[str, Any], kind: str) -> list[str]:
+    return [entry["path"] for entry in record["files"][kind]]
+
+
+async def test_files_of_a_cell_are_not_the_next_cells(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """The writer hashes cell N's files while cell N+1 runs: those opens are its own."""
+    (jp_root_dir / "counts.csv").write_text("shots,counts\n1024,512\n")
+    client = await start_kernel(jp_fetch, jp_serverapp, "attr.ipynb")
+    try:
+        # Right after the start: the environment collectors (git, files) are still at work.
+        await execute(client, BUSY, "first")
+        await execute(client, "rows = open('counts.csv').read().splitlines()", "load")
+        await execute(client, BUSY, "fit")
+        await execute(client, "open('model.txt', 'w').write('fitted')", "save")
+        await execute(client, BUSY, "plot")
+    finally:
+        client.stop_channels()
+    by_cell = {r["cell_id"]: r for r in wait_for_records(store_path, 5)}
+    assert paths(by_cell["load"], "read") == ["counts.csv"]
+    assert paths(by_cell["save"], "written") == ["model.txt"]
+    for quiet in ("first", "fit", "plot"):
+        record = by_cell[quiet]
+        assert record["files"] == {"read": [], "written": []}, (quiet, record["files"])
+        assert record["subprocesses"] == [] and record["network"] == [], quiet
+
+
+COLLECTOR = """
+import subprocess, sys, time
+from datetime import datetime, timezone
+
+
+def collect(context):
+    time.sleep(0.5)  # the first cell is running by now
+    with open(context.notebook_dir / "probe.txt") as file:
+        file.read()
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+    return {"at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+"""
+
+
+async def test_environment_collectors_are_no_cells(
+    store_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
+) -> None:
+    """The environment fingerprint runs in threads while the first cells run; a collector
+    plug-in that opens a file and starts a subprocess is not counted as the cell's."""
+    plugins = tmp_path / "plugins"
+    info = plugins / "slow_collector-1.0.dist-info"
+    info.mkdir(parents=True)
+    (plugins / "slow_collector.py").write_text(COLLECTOR)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: slow-collector\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(
+        "[jupyter_qsecure.collectors]\nslow = slow_collector:collect\n"
+    )
+    (jp_root_dir / "probe.txt").write_text("probe")
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join(filter(None, (str(plugins), os.environ.get("PYTHONPATH"))))
+    )
+    client = await start_kernel(jp_fetch, jp_serverapp, "collect.ipynb")
+    try:
+        await execute(client, "import time\ntime.sleep(2)", "first")
+    finally:
+        client.stop_channels()
+    [record] = wait_for_records(store_path, 1)
+    [environment] = wait_for_records(store_path, 1, kind="environment")
+    assert record["started"] < environment["environment"]["slow"]["at"] < record["ended"]
+    assert record["files"] == {"read": [], "written": []}
+    assert record["subprocesses"] == []
+
+
+async def test_user_threads_count_for_the_cell_running_when_they_act(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    for name in ("early.txt", "late.txt", "between.txt"):
+        (jp_root_dir / name).write_text(name)
+    start = (
+        "import threading, time\n"
+        "started, go, done, idle = (threading.Event() for _ in range(4))\n"
+        "def work():\n"
+        "    open('early.txt').read()\n"
+        "    started.set()\n"
+        "    go.wait()\n"
+        "    open('late.txt').read()\n"
+        "    done.set()\n"
+        "    idle.wait()\n"
+        "    time.sleep(0.5)\n"
+        "    open('between.txt').read()\n"
+        "threading.Thread(target=work, name='loader').start()\n"
+        "started.wait(10)"
+    )
+    client = await start_kernel(jp_fetch, jp_serverapp, "threads.ipynb")
+    try:
+        await execute(client, start, "start")
+        await execute(client, "go.set()\ndone.wait(10)\nidle.set()", "later")
+        await asyncio.sleep(1.5)  # the thread opens between.txt while no cell runs
+        await execute(client, "pass", "last")
+    finally:
+        client.stop_channels()
+    by_cell = {r["cell_id"]: r for r in wait_for_records(store_path, 3)}
+    assert paths(by_cell["start"], "read") == ["early.txt"]
+    assert paths(by_cell["later"], "read") == ["late.txt"]
+    assert paths(by_cell["last"], "read") == []
+
+
+def saved_outputs(*outputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """Outputs as nbformat (and JupyterLab) save them."""
+    return list(outputs)
+
+
+def text(value: str) -> dict[str, Any]:
+    return {"output_type": "display_data", "data": {"text/plain": value}, "metadata": {}}
+
+
+def stream(value: str) -> dict[str, Any]:
+    return {"output_type": "stream", "name": "stdout", "text": value}
+
+
+async def test_display_updates_and_delayed_clears_as_jupyterlab_shows_them(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    cells = {
+        "update": (
+            "from IPython.display import display, clear_output\n"
+            "progress = display('0 %', display_id=True)\n"
+            "print('fitting')\n"
+            "progress.update('100 %')"
+        ),
+        "wait": "print('kept')\nclear_output(wait=True)",
+        "replace": "print('old')\nclear_output(wait=True)\nprint('new')",
+    }
+    # What JupyterLab's output area holds (and saves) after each of them.
+    shown = {
+        "update": saved_outputs(text("'100 %'"), stream("fitting\n")),
+        "wait": saved_outputs(stream("kept\n")),
+        "replace": saved_outputs(stream("new\n")),
+    }
+    client = await start_kernel(jp_fetch, jp_serverapp, "display.ipynb")
+    try:
+        for cell_id, source in cells.items():
+            await execute(client, source, cell_id)
+    finally:
+        client.stop_channels()
+    by_cell = {r["cell_id"]: r for r in wait_for_records(store_path, len(cells))}
+    for cell_id in cells:
+        assert by_cell[cell_id]["outputs_digest"] == outputs_digest(shown[cell_id]), cell_id
+
+    notebook = {
+        "nbformat": 4,
+        "nbformat_minor": 5,
+        "metadata": {},
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": cell_id,
+                "metadata": {},
+                "source": source,
+                "outputs": shown[cell_id],
+                "execution_count": index + 1,
+            }
+            for index, (cell_id, source) in enumerate(cells.items())
+        ],
+    }
+    (jp_root_dir / "display.ipynb").write_text(json.dumps(notebook))
+    await save_through_server(jp_fetch, "display.ipynb")
+    result = verdict(jp_root_dir / "display.ipynb")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cell 1 (update): executed as shown" in result.stdout
+
+
+async def test_nested_run_cell_is_part_of_the_cell(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    (jp_root_dir / "outer.txt").write_text("outer")
+    (jp_root_dir / "inner.txt").write_text("inner")
+    source = (
+        "open('outer.txt').read()\n"
+        "get_ipython().run_cell('')\n"  # IPython ends an empty cell it never started
+        "get_ipython().run_cell(\"value = open('inner.txt').read()\\nprint(value)\")\n"
+        "print('outer done')\n"
+        "with open('after.txt', 'w') as file:\n"
+        "    file.write('x')"
+    )
+    client = await start_kernel(jp_fetch, jp_serverapp, "nested.ipynb")
+    try:
+        outputs = await execute(client, source, "outer")
+        await execute(client, "pass", "next")
+    finally:
+        client.stop_channels()
+    records = wait_for_records(store_path, 2)
+    assert [r["cell_id"] for r in records] == ["outer", "next"]
+    record = records[0]
+    assert record["code_sha256"] == source_digest(source)
+    assert record["execution_count"] == 1 and records[1]["execution_count"] == 2
+    assert sorted(paths(record, "read")) == ["inner.txt", "outer.txt"]
+    assert paths(record, "written") == ["after.txt"]
+    assert outputs == saved_outputs(stream("inner\nouter done\n"))
+    assert record["outputs_digest"] == outputs_digest(outputs)
+
+
+async def save_through_server(jp_fetch: Any, path: str) -> None:
+    """Save the notebook on disk through the server (the save hook embeds provenance)."""
+    response = await jp_fetch("api", "contents", path)
+    content = json.loads(response.body)["content"]
+    await jp_fetch(
+        "api",
+        "contents",
+        path,
+        method="PUT",
+        body=json.dumps({"type": "notebook", "content": content}),
+    )
+
+
+def verdict(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JUPYTER, "qsecure", "provenance", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
