@@ -13,7 +13,8 @@ configure_jupyter_server(c)
 c.ServerApp.port = int(os.environ.get("QSECURE_UI_PORT", "8899"))
 c.ServerApp.allow_root = True
 
-state = Path(tempfile.mkdtemp(prefix="qsecure-ui-"))
+state = Path(os.environ.get("QSECURE_UI_STATE") or tempfile.mkdtemp(prefix="qsecure-ui-"))
+state.mkdir(parents=True, exist_ok=True)
 key = state / "id_ed25519"
 subprocess.run(
     ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "galata", "-f", str(key)],

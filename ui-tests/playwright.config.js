@@ -2,7 +2,16 @@
  * Galata's configuration, with Debian's chromium (browsers are not downloaded) and the
  * test server of jupyter_server_test_config.py on its own port.
  */
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
 const baseConfig = require('@jupyterlab/galata/lib/playwright-config');
+
+// Where the test server keeps its policy, keyring and audit trail (the tests read the trail).
+process.env.QSECURE_UI_STATE =
+  process.env.QSECURE_UI_STATE ||
+  fs.mkdtempSync(path.join(os.tmpdir(), 'qsecure-ui-'));
 
 const port = process.env.QSECURE_UI_PORT || '8899';
 

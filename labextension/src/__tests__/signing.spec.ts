@@ -130,10 +130,19 @@ describe('signature details', () => {
         role: 'author',
         when: '2026-11-24 10:15 UTC',
         valid: 'invalid',
-        trusted: 'trusted',
+        trusted: '—',
         reason: 'cells changed'
       }
     ]);
+  });
+
+  it('judges trust only for valid signatures', () => {
+    const rows = signatureRows(
+      verdict({
+        signatures: [signature({ trusted: false }), signature({ valid: false })]
+      })
+    );
+    expect(rows.map(r => r.trusted)).toEqual(['not trusted', '—']);
   });
 
   it('collects changed cells across signatures', () => {

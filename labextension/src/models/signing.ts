@@ -134,7 +134,8 @@ export function signatureRows(verdict: ISigningVerdict): ISignatureRow[] {
     role: result.role,
     when: formatTime(result.signed_at),
     valid: result.valid ? 'valid' : 'invalid',
-    trusted: result.trusted ? 'trusted' : 'not trusted',
+    // Trust is only judged for a signature that is valid.
+    trusted: !result.valid ? '—' : result.trusted ? 'trusted' : 'not trusted',
     reason: result.reason
   }));
 }

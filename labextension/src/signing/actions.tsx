@@ -99,7 +99,7 @@ export async function signNotebook(
     );
     await context.revert();
     Notification.success(
-      `Signed by ${answer.signature.principal} as ${answer.signature.role}: ${summarizeSigning(answer).label}.`,
+      `Signed as ${answer.signature.role}. ${summarizeSigning(answer).description}`,
       { autoClose: 5000 }
     );
     return answer;

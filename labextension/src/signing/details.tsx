@@ -44,7 +44,13 @@ export function SignatureDetails(props: ISignatureDetailsProps): JSX.Element {
                 <td>{row.role}</td>
                 <td>{row.when}</td>
                 <td data-ok={row.valid === 'valid'}>{row.valid}</td>
-                <td data-ok={row.trusted === 'trusted'}>{row.trusted}</td>
+                <td
+                  data-ok={
+                    row.trusted === '—' ? undefined : row.trusted === 'trusted'
+                  }
+                >
+                  {row.trusted}
+                </td>
               </tr>
             ))}
           </tbody>
