@@ -62,3 +62,8 @@ export async function requestAPI<T>(
 export function jsonBody(method: string, body: unknown): RequestInit {
   return { method, body: JSON.stringify(body) };
 }
+
+/** The message of an error, for a notification (API errors name what to fix). */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -15,7 +15,7 @@ import {
   replaceCredential
 } from '../models/literal';
 import { cellIndexById, goToCell } from '../notebook';
-import { QSecureError, jsonBody, requestAPI } from '../request';
+import { errorMessage, jsonBody, requestAPI } from '../request';
 import { BypassReason, IFinding, ISecretsListing } from '../tokens';
 import { BlockedSave } from './blocked';
 
@@ -47,42 +47,37 @@ export class BlockedSaveFlow {
     this._open.add(path);
     try {
       const panel = this._panelFor(path);
-      let chosen: (() => Promise<void>) | null = null;
-      const pick =
-        (action: (finding: IFinding, ...rest: never[]) => Promise<void>) =>
-        (close: () => void) =>
-        (finding: IFinding, ...rest: never[]) => {
-          chosen = () => action(finding, ...rest);
-          close();
-        };
+      // An action closes the dialog first; it runs once the dialog is gone.
+      const choice: { action?: () => Promise<void> } = {};
       await showBodyDialog(
         'Save blocked: credentials found',
-        close => (
-          <BlockedSave
-            path={path}
-            findings={findings}
-            message={message}
-            notebookOpen={panel !== null}
-            actions={{
-              goToCell: pick(async f => this._goToCell(panel, f))(close),
-              moveToSecret: pick(async f => this._moveToSecret(panel, path, f))(
-                close
-              ),
-              clearOutput: pick(async f => this._clearOutput(panel, f))(close),
-              accept: (finding: IFinding, reason: BypassReason) => {
-                chosen = () => this._accept(panel, path, finding, reason);
-                close();
-              }
-            }}
-          />
-        ),
+        close => {
+          const choose = (action: () => Promise<void>): void => {
+            choice.action = action;
+            close();
+          };
+          return (
+            <BlockedSave
+              path={path}
+              findings={findings}
+              message={message}
+              notebookOpen={panel !== null}
+              actions={{
+                goToCell: f => choose(() => this._goToCell(panel, f)),
+                moveToSecret: f =>
+                  choose(() => this._moveToSecret(panel, path, f)),
+                clearOutput: f => choose(() => this._clearOutput(panel, f)),
+                accept: (f, reason) =>
+                  choose(() => this._accept(panel, path, f, reason))
+              }}
+            />
+          );
+        },
         [Dialog.cancelButton({ label: 'Cancel' })],
         'jp-qsecure-Dialog jp-qsecure-BlockedSaveDialog'
       );
       this._open.delete(path);
-      if (chosen !== null) {
-        await (chosen as () => Promise<void>)();
-      }
+      await choice.action?.();
     } finally {
       this._open.delete(path);
     }
@@ -173,7 +168,7 @@ export class BlockedSaveFlow {
         jsonBody('PUT', { value: located.value })
       );
     } catch (error) {
-      Notification.error(`Not moved: ${messageOf(error)}`, {
+      Notification.error(`Not moved: ${errorMessage(error)}`, {
         autoClose: false
       });
       return;
@@ -216,7 +211,7 @@ export class BlockedSaveFlow {
         jsonBody('POST', { fingerprint: finding.fingerprint, reason, path })
       );
     } catch (error) {
-      Notification.error(`Not accepted: ${messageOf(error)}`, {
+      Notification.error(`Not accepted: ${errorMessage(error)}`, {
         autoClose: false
       });
       return;
@@ -275,10 +270,4 @@ export async function refreshKernelSecret(
   } catch {
     return false;
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof QSecureError || error instanceof Error
-    ? error.message
-    : String(error);
 }

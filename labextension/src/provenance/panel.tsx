@@ -14,7 +14,7 @@ import {
 } from '../models/provenance';
 import { formatTime } from '../models/signing';
 import { cellIndexById, goToCell, notebookContent } from '../notebook';
-import { QSecureError, jsonBody, requestAPI } from '../request';
+import { errorMessage, jsonBody, requestAPI } from '../request';
 import { IProvenanceCell, IProvenanceReport } from '../tokens';
 import { applyBadges } from './badges';
 import { provenanceIcon } from '../icons';
@@ -80,8 +80,7 @@ export class ProvenancePanel extends ReactWidget {
         return;
       }
       this._report = null;
-      this._error =
-        error instanceof QSecureError ? error.message : String(error);
+      this._error = errorMessage(error);
     }
     this.update();
   }

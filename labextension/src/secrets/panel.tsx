@@ -6,7 +6,7 @@ import React from 'react';
 import { isSecretName } from '../models/findings';
 import { refreshKernelSecret } from '../guard/flow';
 import { secretsIcon } from '../icons';
-import { QSecureError, jsonBody, requestAPI } from '../request';
+import { errorMessage, jsonBody, requestAPI } from '../request';
 import { ISecretRow, ISecretsListing } from '../tokens';
 
 /**
@@ -42,7 +42,7 @@ export class SecretsPanel extends ReactWidget {
       this._error = null;
     } catch (error) {
       this._listing = null;
-      this._error = messageOf(error);
+      this._error = errorMessage(error);
     }
     this.update();
   }
@@ -88,7 +88,7 @@ export class SecretsPanel extends ReactWidget {
     try {
       await action();
     } catch (error) {
-      Notification.error(messageOf(error), { autoClose: false });
+      Notification.error(errorMessage(error), { autoClose: false });
       return false;
     }
     Notification.success(done, { autoClose: 4000 });
@@ -434,10 +434,4 @@ function AddSecret(props: {
       )}
     </form>
   );
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof QSecureError || error instanceof Error
-    ? error.message
-    : String(error);
 }

@@ -5,7 +5,7 @@ import React from 'react';
 import { showBodyDialog } from '../dialogs';
 import { summarizeSigning } from '../models/signing';
 import { cellIndexById, goToCell } from '../notebook';
-import { QSecureError, jsonBody, requestAPI } from '../request';
+import { errorMessage, jsonBody, requestAPI } from '../request';
 import { ISignResponse, ISigningVerdict, SIGNING_ROLES } from '../tokens';
 import { RoleChoice, SignatureDetails } from './details';
 
@@ -52,7 +52,7 @@ export async function verifyNotebook(panel: NotebookPanel): Promise<void> {
       `Signatures of ${panel.title.label}${unsaved}`
     );
   } catch (error) {
-    Notification.error(`Cannot verify ${path}: ${messageOf(error)}`, {
+    Notification.error(`Cannot verify ${path}: ${errorMessage(error)}`, {
       autoClose: false
     });
   }
@@ -104,13 +104,9 @@ export async function signNotebook(
     );
     return answer;
   } catch (error) {
-    Notification.error(`Not signed: ${messageOf(error)}`, { autoClose: false });
+    Notification.error(`Not signed: ${errorMessage(error)}`, {
+      autoClose: false
+    });
     return null;
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof QSecureError || error instanceof Error
-    ? error.message
-    : String(error);
 }

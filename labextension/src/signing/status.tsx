@@ -5,7 +5,7 @@ import React from 'react';
 
 import { ISigningSummary, summarizeSigning } from '../models/signing';
 import { notebookContent } from '../notebook';
-import { QSecureError, jsonBody, requestAPI } from '../request';
+import { errorMessage, jsonBody, requestAPI } from '../request';
 import { ISigningVerdict } from '../tokens';
 
 /** How long the editor must be quiet before the status is recomputed after an edit. */
@@ -86,8 +86,7 @@ export class SigningStatusModel extends VDomModel {
     } catch (error) {
       if (generation === this._generation) {
         this._verdict = null;
-        this._error =
-          error instanceof QSecureError ? error.message : String(error);
+        this._error = errorMessage(error);
       }
     } finally {
       if (generation === this._generation) {
