@@ -938,6 +938,8 @@ def test_the_documented_example() -> None:
         st.none()
         | st.booleans()
         | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.floats(min_value=1e-5, max_value=1e17)
         | st.text(),
         lambda children: (
             st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4)
@@ -954,3 +956,30 @@ def test_fast_path_equals_rfc8785(value: object) -> None:
     except Exception:
         return  # lone surrogates: both refuse; covered by the error tests
     assert canonical_json(value) == expected
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+@settings(max_examples=3000)
+def test_plain_floats_are_written_as_ecmascript_writes_them(number: float) -> None:
+    """Every float the fast path takes serialises to RFC 8785's bytes; near the range's
+    edges and for integral values the two forms differ, which is why they are left out."""
+    import rfc8785
+
+    from jupyter_qsecure.signing.canonical import _plain_float
+
+    if _plain_float(number):
+        assert json.dumps(number).encode() == rfc8785.dumps(number)
+
+
+def test_plain_float_edges() -> None:
+    """The edges of the range where Python and ECMAScript agree."""
+    import rfc8785
+
+    from jupyter_qsecure.signing.canonical import _plain_float
+
+    assert json.dumps(1e-5) != rfc8785.dumps(1e-5).decode()  # 1e-05 against 0.00001
+    assert json.dumps(1e16 + 2.5) == "1.0000000000000002e+16"
+    assert json.dumps(100.0) != rfc8785.dumps(100.0).decode()  # 100.0 against 100
+    assert not _plain_float(1e-5) and not _plain_float(100.0) and not _plain_float(1e16 + 2.5)
+    assert _plain_float(12.345) and _plain_float(-0.0001234)
+    assert canonical_json({"duration_ms": 12.345}) == b'{"duration_ms":12.345}'
