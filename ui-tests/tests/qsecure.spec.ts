@@ -150,7 +150,7 @@ test.describe('blocked saves', () => {
       page
         .getByRole('alert')
         .filter({ hasText: 'GITHUB_TOKEN is in the secret store' })
-    ).toContainText('the kernel has it');
+    ).toContainText('the kernel has it', { timeout: 30000 });
     await expect
       .poll(async () => fileOnDiskSoon(page, path), { timeout: 15000 })
       .toContain('os.environ[\\"GITHUB_TOKEN\\"]');
