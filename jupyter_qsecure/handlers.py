@@ -388,6 +388,12 @@ async def _notebook_content(handler: Any, path: str) -> dict[str, Any]:
     return dict(json.loads(json.dumps(model["content"])))
 
 
+async def _saved_notebook(handler: Any) -> tuple[str, dict[str, Any]]:
+    """``?path=NB`` of a request: the path and the saved notebook's content (404 if none)."""
+    path = handler.get_argument("path", "").strip("/")
+    return path, await _notebook_content(handler, path)
+
+
 class SignatureHandler(QSecureHandlerMixin, APIHandler):
     """``GET /qsecure/signature?path=NB``: the saved notebook's signing status and the
     policy verdict (audited). ``POST`` with ``{path, notebook}``: the same for the editor's
@@ -398,8 +404,7 @@ class SignatureHandler(QSecureHandlerMixin, APIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        path = self.get_argument("path", "").strip("/")
-        notebook = await _notebook_content(self, path)
+        path, notebook = await _saved_notebook(self)
         try:
             verdict, answer = self.qsecure.signature_status(notebook)
         except ValueError as error:  # unreadable allowed_signers, a notebook without cell ids
@@ -473,8 +478,7 @@ class ProvenanceHandler(QSecureHandlerMixin, APIHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
-        path = self.get_argument("path", "").strip("/")
-        notebook = await _notebook_content(self, path)
+        path, notebook = await _saved_notebook(self)
         await self._answer(path, notebook)
 
     @web.authenticated

@@ -6,15 +6,26 @@ import io
 import json
 import logging
 import random
+import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from corpus import expand
 from traitlets.config import Config
 
+if TYPE_CHECKING:
+    from vault_double import VaultDouble
+
+    from jupyter_qsecure.secrets.providers.vault import VaultProvider
+
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+#: A grant of ``LAB_TOKEN`` (from ``$LAB_TOKEN_SOURCE``) to every notebook.
+LAB_TOKEN_GRANT = (
+    '[secrets.LAB_TOKEN]\nsource = "env://LAB_TOKEN_SOURCE"\nnotebooks = ["**/*.ipynb"]\n'
+)
 
 
 @pytest.fixture
@@ -43,6 +54,75 @@ def policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], P
         return path
 
     return write
+
+
+@pytest.fixture
+def provenance_policy(tmp_path: Path, policy: Callable[[str], Path]) -> Callable[[str], Path]:
+    """Write a trusted policy naming the provenance store ``tmp_path/provenance.sqlite``,
+    followed by ``extra`` TOML; return the store's path."""
+
+    def write(extra: str = "") -> Path:
+        path = tmp_path / "provenance.sqlite"
+        policy(f"[provenance]\nstore = {json.dumps(str(path))}\n" + (f"\n{extra}" if extra else ""))
+        return path
+
+    return write
+
+
+@pytest.fixture
+def store_path(provenance_policy: Callable[[str], Path]) -> Path:
+    """A trusted policy naming the provenance store; the store's path."""
+    return provenance_policy("")
+
+
+@pytest.fixture
+def store_with_secret(
+    provenance_policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A trusted policy naming the provenance store and granting ``LAB_TOKEN`` (a random
+    value in ``$LAB_TOKEN_SOURCE``) to every notebook; the store's path."""
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", f"lab-{secrets.token_hex(16)}")
+    return provenance_policy(LAB_TOKEN_GRANT)
+
+
+@pytest.fixture
+def keyring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The embedded encrypted-file keyring, in a temporary file, unlocked from the environment."""
+    env = {
+        "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
+        "QSECURE_KEYRING_FILE": str(tmp_path / "keyring" / "keyring.cfg"),
+        "QSECURE_KEYRING_PASSWORD": "test-keyring-unlock",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def make_provider(vault: VaultDouble) -> Iterator[Callable[..., VaultProvider]]:
+    """Build Vault providers from ``VaultSettings`` fields (``url`` defaults to the test
+    module's ``vault`` double, ``timeout`` to 5 s; references given as text are parsed); all
+    are closed, before the double stops, at the end of the test."""
+    from jupyter_qsecure.secrets.policy import SecretsPolicy, VaultSettings
+    from jupyter_qsecure.secrets.providers.vault import VaultProvider
+    from jupyter_qsecure.secrets.refs import parse_ref
+
+    made: list[VaultProvider] = []
+
+    def make(**fields: Any) -> VaultProvider:
+        fields.setdefault("url", vault.url)
+        fields.setdefault("timeout", 5.0)
+        for key in ("token_source", "secret_id_source", "jwt_source"):
+            if isinstance(fields.get(key), str):
+                fields[key] = parse_ref(fields[key])
+        provider = VaultProvider.from_policy(SecretsPolicy(vault=VaultSettings(**fields)))
+        assert isinstance(provider, VaultProvider)
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        provider.close()
 
 
 @pytest.fixture
@@ -108,6 +188,25 @@ def code(source: str | list[str], outputs: list[dict[str, Any]] | None = None) -
         "outputs": outputs or [],
         "execution_count": 1 if outputs else None,
     }
+
+
+def code_cell(
+    cell_id: str, source: str, outputs: list[dict[str, Any]], execution_count: int | None
+) -> dict[str, Any]:
+    """A code cell as JupyterLab saves it, with its id."""
+    return {
+        "cell_type": "code",
+        "id": cell_id,
+        "metadata": {},
+        "source": source,
+        "outputs": outputs,
+        "execution_count": execution_count,
+    }
+
+
+def as_notebook(*cells: dict[str, Any]) -> dict[str, Any]:
+    """An nbformat 4.5 notebook of exactly these cells, with empty metadata."""
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": list(cells)}
 
 
 def markdown(source: str) -> dict[str, Any]:

@@ -1,16 +1,83 @@
-"""Driving real kernels in tests the way JupyterLab does, and waiting for their records."""
+"""Driving a real server's sessions and kernels in tests the way JupyterLab does, and
+waiting for their provenance records."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import nbformat
 
 from jupyter_qsecure.provenance import ProvenanceStore
 
 TIMEOUT = 60
+
+
+class KernelSession(NamedTuple):
+    """A session the server started for a notebook, and a client on its kernel."""
+
+    session_id: str
+    kernel_id: str
+    client: Any
+
+
+async def open_session(jp_fetch: Any, path: str, name: str | None = None) -> dict[str, Any]:
+    """``POST /api/sessions`` for the notebook ``path``; the session's model. Its name is
+    ``name``, by default the file's name, as JupyterLab names it."""
+    body = {
+        "path": path,
+        "type": "notebook",
+        "name": path.rsplit("/", 1)[-1] if name is None else name,
+        "kernel": {"name": "python3"},
+    }
+    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    return dict(json.loads(response.body))
+
+
+async def connect(jp_serverapp: Any, kernel_id: str) -> Any:
+    """A client on a kernel the server runs, its channels started and the kernel ready."""
+    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
+    client.start_channels()
+    await client.wait_for_ready(timeout=TIMEOUT)
+    return client
+
+
+async def start_session(jp_fetch: Any, jp_serverapp: Any, path: str) -> KernelSession:
+    """A session as JupyterLab opens the notebook ``path``, and a ready client on its kernel
+    (the caller stops its channels)."""
+    session = await open_session(jp_fetch, path)
+    kernel_id = str(session["kernel"]["id"])
+    return KernelSession(str(session["id"]), kernel_id, await connect(jp_serverapp, kernel_id))
+
+
+async def save_notebook(jp_fetch: Any, path: str, content: dict[str, Any]) -> None:
+    """Save notebook ``content`` at ``path`` through the contents API (the save hook runs)."""
+    await jp_fetch(
+        "api",
+        "contents",
+        path,
+        method="PUT",
+        body=json.dumps({"type": "notebook", "content": content}),
+    )
+
+
+async def saved_content(jp_fetch: Any, path: str) -> dict[str, Any]:
+    """The notebook at ``path`` as the contents API answers it."""
+    response = await jp_fetch("api", "contents", path)
+    return dict(json.loads(response.body)["content"])
+
+
+async def unsaved_provenance(jp_fetch: Any, path: str, notebook: dict[str, Any]) -> dict[str, Any]:
+    """``POST /qsecure/provenance``: the report on the editor's unsaved ``notebook``."""
+    response = await jp_fetch(
+        "qsecure",
+        "provenance",
+        method="POST",
+        body=json.dumps({"path": path, "notebook": notebook}),
+    )
+    return dict(json.loads(response.body))
 
 
 async def execute(client: Any, source: str, cell_id: str) -> list[dict[str, Any]]:

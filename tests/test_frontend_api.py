@@ -14,7 +14,14 @@ from typing import Any
 
 import nbformat
 import pytest
-from kernel_client import execute, wait_for_records
+from conftest import as_notebook, code_cell
+from kernel_client import (
+    execute,
+    save_notebook,
+    start_session,
+    unsaved_provenance,
+    wait_for_records,
+)
 from tornado.httpclient import HTTPClientError
 
 ADMIN = "LAB_TOKEN"
@@ -39,32 +46,9 @@ async def post_json(jp_fetch: Any, *parts: str, body: Any) -> dict[str, Any]:
     return dict(json.loads(response.body))
 
 
-async def save(jp_fetch: Any, path: str, notebook: dict[str, Any]) -> None:
-    await jp_fetch(
-        "api",
-        "contents",
-        path,
-        method="PUT",
-        body=json.dumps({"type": "notebook", "content": notebook}),
-    )
-
-
-async def start_kernel(jp_fetch: Any, jp_serverapp: Any, path: str) -> tuple[str, Any]:
-    """A session the server starts for ``path`` as JupyterLab opens a notebook (the
-    session's name is the file's name), and a client on its kernel."""
-    name = path.rsplit("/", 1)[-1]
-    body = {"path": path, "type": "notebook", "name": name, "kernel": {"name": "python3"}}
-    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
-    session = json.loads(response.body)
-    client = jp_serverapp.kernel_manager.get_kernel(session["kernel"]["id"]).client()
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
-    return session["id"], client
-
-
 async def run(jp_fetch: Any, jp_serverapp: Any, path: str, source: str) -> str:
     """Run ``source`` in a new kernel for ``path``, shut it down; return its outputs."""
-    session_id, client = await start_kernel(jp_fetch, jp_serverapp, path)
+    session_id, _, client = await start_session(jp_fetch, jp_serverapp, path)
     try:
         return json.dumps(await execute(client, source, "probe"))
     finally:
@@ -195,28 +179,6 @@ async def test_content_without_cell_ids_cannot_be_verified(jp_fetch: Any) -> Non
 # Provenance report ------------------------------------------------------------------------
 
 
-@pytest.fixture
-def store_path(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
-    path = tmp_path / "provenance.sqlite"
-    policy(f'[provenance]\nstore = "{path}"\n')
-    return path
-
-
-def code_cell(cell_id: str, source: str, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "cell_type": "code",
-        "id": cell_id,
-        "metadata": {},
-        "source": source,
-        "outputs": outputs,
-        "execution_count": 1,
-    }
-
-
-def as_notebook(*cells: dict[str, Any]) -> dict[str, Any]:
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": list(cells)}
-
-
 async def test_provenance_report_of_a_real_run(
     store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
@@ -225,7 +187,7 @@ async def test_provenance_report_of_a_real_run(
     (folder / "input.csv").write_text("shots,counts\n1024,512\n")
     path = "exp/run.ipynb"
     source = "rows = open('input.csv').read().splitlines()\nprint(len(rows))"
-    _, client = await start_kernel(jp_fetch, jp_serverapp, path)
+    _, _, client = await start_session(jp_fetch, jp_serverapp, path)
     try:
         outputs = await execute(client, source, "a")  # the kernel runs in exp/
     finally:
@@ -235,10 +197,8 @@ async def test_provenance_report_of_a_real_run(
     wait_for_records(store_path, 1, kind="environment")
 
     # The editor's content, never saved: the records are embedded as a save would.
-    editor = as_notebook(code_cell("a", source, outputs), code_cell("new", "y = 1", []))
-    report = await post_json(
-        jp_fetch, "qsecure", "provenance", body={"path": path, "notebook": editor}
-    )
+    editor = as_notebook(code_cell("a", source, outputs, 1), code_cell("new", "y = 1", [], 1))
+    report = await unsaved_provenance(jp_fetch, path, editor)
     assert set(report) == {
         "path",
         "ok",
@@ -268,24 +228,20 @@ async def test_provenance_report_of_a_real_run(
     assert not report["ok"] and report["files_changed"] == []
     assert "qsecure" not in editor["metadata"]  # the request's content is not changed
 
-    await save(jp_fetch, path, as_notebook(code_cell("a", source, outputs)))
+    await save_notebook(jp_fetch, path, as_notebook(code_cell("a", source, outputs, 1)))
     saved = await get_json(jp_fetch, "qsecure", "provenance", path=path)
     assert saved["ok"] and [c["badge"] for c in saved["cells"]] == ["executed"]
 
     edited = json.loads((folder / "run.ipynb").read_text())
     edited["cells"][0]["source"] = source + "  # tweaked"
-    report = await post_json(
-        jp_fetch, "qsecure", "provenance", body={"path": path, "notebook": edited}
-    )
+    report = await unsaved_provenance(jp_fetch, path, edited)
     [cell] = report["cells"]
     assert cell["badge"] == "edited" and cell["verdict"] == "source edited after execution"
     assert cell["execution"]["record_id"] == record["record_id"]
 
     edited["cells"][0]["source"] = source
     edited["cells"][0]["outputs"] = [nbformat.v4.new_output("stream", text="3\n")]
-    report = await post_json(
-        jp_fetch, "qsecure", "provenance", body={"path": path, "notebook": edited}
-    )
+    report = await unsaved_provenance(jp_fetch, path, edited)
     assert report["cells"][0]["badge"] == "outputs-changed"
 
     (folder / "input.csv").write_text("changed\n")
@@ -309,19 +265,6 @@ async def test_provenance_without_records(jp_fetch: Any, jp_root_dir: Path) -> N
 
 
 # Personal grants --------------------------------------------------------------------------
-
-
-@pytest.fixture
-def keyring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The embedded encrypted-file keyring, in a temporary file, unlocked from the environment."""
-    env = {
-        "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
-        "QSECURE_KEYRING_FILE": str(tmp_path / "keyring" / "keyring.cfg"),
-        "QSECURE_KEYRING_PASSWORD": "test-keyring-unlock",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
 
 
 @pytest.fixture
@@ -432,7 +375,7 @@ async def test_a_running_kernel_gets_a_new_personal_grant_on_refresh(
 ) -> None:
     """The blocked-save dialog's flow: grant, store, then refresh the open notebook's kernel."""
     (jp_root_dir / "mine").mkdir()
-    session_id, client = await start_kernel(jp_fetch, jp_serverapp, "mine/live.ipynb")
+    session_id, _, client = await start_session(jp_fetch, jp_serverapp, "mine/live.ipynb")
     try:
         await jp_fetch(
             "qsecure",

@@ -178,50 +178,51 @@ def wait_for(what: str, check: Callable[[], Any], hub: Hub, timeout: float = STA
         time.sleep(0.2)
 
 
-def start_hub(root: Path) -> Hub:
-    chp = proxy_command()
-    password = secrets.token_urlsafe(12)
-    service_token = secrets.token_hex(32)
-    values = {user: f"{user}-{secrets.token_hex(16)}" for user in USERS}
-    policy = root / "admin" / "qsecure.toml"  # outside the users' homes, as in production
-    policy.parent.mkdir(parents=True)
-    policy.write_text(POLICY, encoding="utf-8")
-    proxy_port, hub_port, proxy_api_port = free_port(), free_port(), free_port()
-    config = root / "jupyterhub_config.py"
-    config.write_text(
-        CONFIG.format(
-            proxy_port=proxy_port,
-            hub_port=hub_port,
-            proxy_api_port=proxy_api_port,
-            db_url=f"sqlite:///{root / 'jupyterhub.sqlite'}",
-            cookie_secret=str(root / "jupyterhub_cookie_secret"),
-            chp=chp,
-            proxy_pid_file=str(root / "proxy.pid"),
-            password=password,
-            home_template=str(root / "home" / "{username}"),
-            singleuser=str(Path(sys.executable).parent / "jupyterhub-singleuser"),
-            start_timeout=int(START_TIMEOUT),
-            environment={
-                "QSECURE_CONFIG": str(policy),
-                SOURCE_OF["alice"]: values["alice"],
-                SOURCE_OF["bob"]: values["bob"],
-            },
-            service_token=service_token,
-        ),
-        encoding="utf-8",
-    )
+def hub_settings(root: Path, chp: str) -> dict[str, Any]:
+    """The placeholders every hub configuration of these tests has (this file's
+    :data:`CONFIG`, ``test_vault_hub_jwt.HUB_CONFIG``): free ports on 127.0.0.1, this run's
+    files under ``root``, the proxy ``chp`` and the single-user server's command."""
+    return {
+        "proxy_port": free_port(),
+        "hub_port": free_port(),
+        "proxy_api_port": free_port(),
+        "db_url": f"sqlite:///{root / 'jupyterhub.sqlite'}",
+        "cookie_secret": str(root / "jupyterhub_cookie_secret"),
+        "chp": chp,
+        "proxy_pid_file": str(root / "proxy.pid"),
+        "home_template": str(root / "home" / "{username}"),
+        "singleuser": str(Path(sys.executable).parent / "jupyterhub-singleuser"),
+        "start_timeout": int(START_TIMEOUT),
+    }
+
+
+def launch_hub(
+    root: Path,
+    config: str,
+    *,
+    proxy_port: int,
+    password: str,
+    service_token: str,
+    values: dict[str, str],
+    drop: tuple[str, ...] = (),
+    environ: dict[str, str] | None = None,
+) -> Hub:
+    """Write ``config`` to ``root/jupyterhub_config.py`` and start JupyterHub with it in
+    ``root`` (its own process group, output in ``root/jupyterhub.log``), without the test
+    run's Jupyter and qsecure settings or variables starting with ``drop``, with
+    ``environ`` added; the running :class:`Hub`."""
+    config_path = root / "jupyterhub_config.py"
+    config_path.write_text(config, encoding="utf-8")
     # The hub passes only Spawner.env_keep (PATH, LANG, ...) and Spawner.environment on;
     # drop the test run's own Jupyter and qsecure settings anyway.
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("QSECURE_", "JUPYTER", "JPY_", "PYTHON_KEYRING"))
-    }
+    prefixes = ("QSECURE_", "JUPYTER", "JPY_", "PYTHON_KEYRING", *drop)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(environ or {})
     log_path = root / "jupyterhub.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
+            [sys.executable, "-m", "jupyterhub", "-f", str(config_path)],
             cwd=root,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -240,6 +241,35 @@ def start_hub(root: Path) -> Hub:
     )
     hub.pids.add(process.pid)
     return hub
+
+
+def start_hub(root: Path) -> Hub:
+    """The hub of this file: alice and bob, each granted their own secret."""
+    settings = hub_settings(root, proxy_command())
+    password = secrets.token_urlsafe(12)
+    service_token = secrets.token_hex(32)
+    values = {user: f"{user}-{secrets.token_hex(16)}" for user in USERS}
+    policy = root / "admin" / "qsecure.toml"  # outside the users' homes, as in production
+    policy.parent.mkdir(parents=True)
+    policy.write_text(POLICY, encoding="utf-8")
+    config = CONFIG.format(
+        **settings,
+        password=password,
+        environment={
+            "QSECURE_CONFIG": str(policy),
+            SOURCE_OF["alice"]: values["alice"],
+            SOURCE_OF["bob"]: values["bob"],
+        },
+        service_token=service_token,
+    )
+    return launch_hub(
+        root,
+        config,
+        proxy_port=settings["proxy_port"],
+        password=password,
+        service_token=service_token,
+        values=values,
+    )
 
 
 def alive(pid: int) -> bool:
@@ -288,6 +318,21 @@ def server_ready(hub: Hub, user: str) -> dict[str, Any] | None:
     response.raise_for_status()
     server = response.json()["servers"].get("")
     return server if server and server.get("ready") else None
+
+
+def log_in_for_token(hub: Hub, user: str) -> None:
+    """Log ``user`` in with the hub's password; keep their new API token in ``hub.tokens``."""
+    response = log_in(hub, user, hub.password)
+    assert response.status_code == 201, response.text
+    hub.tokens[user] = response.json()["token"]
+
+
+def wait_for_server(hub: Hub, user: str) -> int:
+    """Wait until ``user``'s server is ready; its process id, recorded for the cleanup."""
+    server = wait_for(f"{user}'s server ready", lambda: server_ready(hub, user), hub)
+    pid = int(server["state"]["pid"])  # visible with the admin:server_state scope
+    hub.pids.add(pid)
+    return pid
 
 
 def start_server(hub: Hub, user: str) -> None:
@@ -383,16 +428,11 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         # Through the proxy: both the hub and the proxy's route to it are up.
         wait_for("answer from /hub/api", lambda: hub.request("GET", "/hub/api").ok, hub)
         for user in USERS:
-            response = log_in(hub, user, hub.password)
-            assert response.status_code == 201, response.text
-            hub.tokens[user] = response.json()["token"]
+            log_in_for_token(hub, user)
         for user in USERS:  # both spawns run at once
             start_server(hub, user)
         for user in USERS:
-            server = wait_for(f"{user}'s server ready", lambda u=user: server_ready(hub, u), hub)
-            pid = int(server["state"]["pid"])  # visible with the admin:server_state scope
-            hub.servers[user] = pid
-            hub.pids.add(pid)
+            hub.servers[user] = wait_for_server(hub, user)
         for user in USERS:
             hub.kernels[user] = start_kernel(hub, user)
         yield hub

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import execute, wait_for_records
+from conftest import as_notebook, code_cell
+from kernel_client import (
+    connect,
+    execute,
+    save_notebook,
+    start_session,
+    unsaved_provenance,
+    wait_for_records,
+)
 
 from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.provenance.store import GENESIS, chain_hash, record_body
@@ -25,39 +33,13 @@ JUPYTER = str(Path(sys.executable).parent / "jupyter")
 MINE = "MY_TOKEN"
 
 
-@pytest.fixture
-def keyring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The embedded encrypted-file keyring, in a temporary file (personal grants use it)."""
-    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyrings.cryptfile.cryptfile.CryptFileKeyring")
-    monkeypatch.setenv("QSECURE_KEYRING_FILE", str(tmp_path / "keyring" / "keyring.cfg"))
-    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", "test-keyring-unlock")
-
-
-@pytest.fixture
-def store_path(tmp_path: Path, policy: Callable[[str], Path], keyring_env: None) -> Path:
-    path = tmp_path / "provenance.sqlite"
-    policy(f'[provenance]\nstore = "{path}"\n')
-    return path
+# Personal grants keep their values in the keyring: the embedded encrypted-file one.
+pytestmark = pytest.mark.usefixtures("keyring_env")
 
 
 @pytest.fixture
 def value() -> str:
     return f"qsv-{secrets.token_hex(12)}"
-
-
-def code_cell(cell_id: str, source: str, outputs: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "cell_type": "code",
-        "id": cell_id,
-        "metadata": {},
-        "source": source,
-        "outputs": outputs,
-        "execution_count": None,
-    }
-
-
-def as_notebook(*cells: dict[str, Any]) -> dict[str, Any]:
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": list(cells)}
 
 
 async def call(
@@ -70,23 +52,6 @@ async def call(
         params=params or None,
     )
     return json.loads(response.body) if response.body else None
-
-
-async def start_session(jp_fetch: Any, jp_serverapp: Any, path: str) -> tuple[str, str, Any]:
-    """A session as JupyterLab opens a notebook; its id, its kernel's id and a client."""
-    name = path.rsplit("/", 1)[-1]
-    body = {"path": path, "type": "notebook", "name": name, "kernel": {"name": "python3"}}
-    session = await call(jp_fetch, "api", "sessions", method="POST", body=body)
-    kernel_id = session["kernel"]["id"]
-    client = await connect(jp_serverapp, kernel_id)
-    return session["id"], kernel_id, client
-
-
-async def connect(jp_serverapp: Any, kernel_id: str) -> Any:
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
-    return client
 
 
 def executions(store: Path) -> list[dict[str, Any]]:
@@ -138,27 +103,14 @@ async def test_session_renamed_from_untitled(
         assert cell_ids(store_path, "Untitled.ipynb") == []
 
         # The editor's content, not saved yet: the cell shows as executed.
-        editor = as_notebook(code_cell("a", source, outputs))
-        report = await call(
-            jp_fetch,
-            "qsecure",
-            "provenance",
-            method="POST",
-            body={"path": "analysis.ipynb", "notebook": editor},
-        )
+        editor = as_notebook(code_cell("a", source, outputs, None))
+        report = await unsaved_provenance(jp_fetch, "analysis.ipynb", editor)
         assert [c["badge"] for c in report["cells"]] == ["executed"]
         assert report["cells"][0]["execution"]["record_id"] == record["record_id"]
         assert [e["cell_id"] for e in report["timeline"]] == ["a"]
 
         # Saving it embeds the provenance.
-        await call(
-            jp_fetch,
-            "api",
-            "contents",
-            "analysis.ipynb",
-            method="PUT",
-            body={"type": "notebook", "content": editor},
-        )
+        await save_notebook(jp_fetch, "analysis.ipynb", editor)
         saved = json.loads((jp_root_dir / "analysis.ipynb").read_text())
         embedded = saved["metadata"]["qsecure"]["provenance"]
         assert embedded["kernel_session"] == record["kernel_session"]
@@ -214,14 +166,8 @@ async def test_session_renamed_from_untitled(
     assert new_kernel != kernel_id
     assert cell_ids(store_path, "Untitled.ipynb") == ["c"]
     assert cell_ids(store_path, "analysis.ipynb") == ["a", "b"]
-    fresh = as_notebook(code_cell("a", source, []), code_cell("c", "y = 1", outputs))
-    report = await call(
-        jp_fetch,
-        "qsecure",
-        "provenance",
-        method="POST",
-        body={"path": "Untitled.ipynb", "notebook": fresh},
-    )
+    fresh = as_notebook(code_cell("a", source, [], None), code_cell("c", "y = 1", outputs, None))
+    report = await unsaved_provenance(jp_fetch, "Untitled.ipynb", fresh)
     assert [c["badge"] for c in report["cells"]] == ["never-executed", "executed"]
     assert [e["cell_id"] for e in report["timeline"]] == ["c"]
     assert_chain_intact(store_path)
@@ -241,14 +187,7 @@ async def test_file_renamed_and_kernel_restarted(
     """A rename through the contents API moves the kernel without a session update; a
     restart then starts it for the new path; JupyterLab's session updates change nothing."""
     (jp_root_dir / "moved").mkdir()
-    await call(
-        jp_fetch,
-        "api",
-        "contents",
-        "Untitled.ipynb",
-        method="PUT",
-        body={"type": "notebook", "content": as_notebook()},
-    )
+    await save_notebook(jp_fetch, "Untitled.ipynb", as_notebook())
     session_id, kernel_id, client = await start_session(jp_fetch, jp_serverapp, "Untitled.ipynb")
     try:
         await execute(client, "a = 1", "a")

@@ -11,68 +11,27 @@ import sqlite3
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from kernel_client import execute, wait_for_records
+from conftest import as_notebook, code_cell
+from kernel_client import (
+    execute,
+    save_notebook,
+    saved_content,
+    start_session,
+    wait_for_records,
+)
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 
 
-@pytest.fixture
-def store_path(
-    tmp_path: Path, policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """A policy naming the provenance store, and an injected secret."""
-    monkeypatch.setenv("LAB_TOKEN_SOURCE", f"lab-{secrets.token_hex(16)}")
-    path = tmp_path / "provenance.sqlite"
-    policy(
-        f'[provenance]\nstore = "{path}"\n\n'
-        '[secrets.LAB_TOKEN]\nsource = "env://LAB_TOKEN_SOURCE"\nnotebooks = ["**/*.ipynb"]\n'
-    )
-    return path
-
-
-async def start_kernel(jp_fetch: Any, jp_serverapp: Any, path: str) -> Any:
-    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
-    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
-    kernel_id = json.loads(response.body)["kernel"]["id"]
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
-    return client
-
-
-def code_cell(
-    cell_id: str, source: str, outputs: list[dict[str, Any]], count: int | None
-) -> dict[str, Any]:
-    return {
-        "cell_type": "code",
-        "id": cell_id,
-        "metadata": {},
-        "source": source,
-        "outputs": outputs,
-        "execution_count": count,
-    }
-
-
-def as_notebook(*cells: dict[str, Any]) -> dict[str, Any]:
-    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": list(cells)}
-
-
 async def save(jp_fetch: Any, path: str, notebook: dict[str, Any]) -> dict[str, Any]:
-    await jp_fetch(
-        "api",
-        "contents",
-        path,
-        method="PUT",
-        body=json.dumps({"type": "notebook", "content": notebook}),
-    )
-    response = await jp_fetch("api", "contents", path)
-    return dict(json.loads(response.body)["content"])
+    """Save ``notebook`` through the server; the content the server answers afterwards."""
+    await save_notebook(jp_fetch, path, notebook)
+    return await saved_content(jp_fetch, path)
 
 
 def verdict(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -85,10 +44,10 @@ def verdict(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 async def test_records_embedding_and_verdict(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
     (jp_root_dir / "input.csv").write_text("shots,counts\n1024,512\n")
-    client = await start_kernel(jp_fetch, jp_serverapp, "run.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "run.ipynb")
     sources = {
         "a": "import random\nrandom.seed(1234)\nrows = open('input.csv').read().splitlines()\nprint(len(rows))",
         "b": "with open('result.txt', 'w') as f:\n    f.write('bell state ok')\n'done'",
@@ -100,7 +59,7 @@ async def test_records_embedding_and_verdict(
         }
     finally:
         client.stop_channels()
-    records = wait_for_records(store_path, 3)
+    records = wait_for_records(store_with_secret, 3)
     by_cell = {r["cell_id"]: r for r in records}
     assert (
         by_cell["a"]["status"] == "ok"
@@ -165,16 +124,16 @@ async def test_records_embedding_and_verdict(
 
 
 async def test_out_of_order_and_deleted_cells(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
-    client = await start_kernel(jp_fetch, jp_serverapp, "order.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "order.ipynb")
     try:
         second = await execute(client, "x = 2", "second")
         helper = await execute(client, "y = 40", "helper")
         first = await execute(client, "x = 1\nprint(x + y)", "first")
     finally:
         client.stop_channels()
-    wait_for_records(store_path, 3)
+    wait_for_records(store_with_secret, 3)
     assert helper == [] and second == []
     notebook = as_notebook(
         code_cell("first", "x = 1\nprint(x + y)", first, 3), code_cell("second", "x = 2", second, 1)
@@ -188,7 +147,7 @@ async def test_out_of_order_and_deleted_cells(
 
 
 async def test_no_secret_in_any_record(
-    store_path: Path,
+    store_with_secret: Path,
     monkeypatch: pytest.MonkeyPatch,
     jp_fetch: Any,
     jp_serverapp: Any,
@@ -196,7 +155,7 @@ async def test_no_secret_in_any_record(
 ) -> None:
     token = f"lab-{secrets.token_hex(16)}"
     monkeypatch.setenv("LAB_TOKEN_SOURCE", token)
-    client = await start_kernel(jp_fetch, jp_serverapp, "secret.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "secret.ipynb")
     source = (
         "import os, subprocess, jupyter_qsecure\n"
         "t = os.environ['LAB_TOKEN']\n"
@@ -210,11 +169,11 @@ async def test_no_secret_in_any_record(
         outputs = await execute(client, source, "s")
     finally:
         client.stop_channels()
-    wait_for_records(store_path, 1)
-    wait_for_records(store_path, 1, kind="environment")
+    wait_for_records(store_with_secret, 1)
+    wait_for_records(store_with_secret, 1, kind="environment")
     assert "[secret:LAB_TOKEN]" in json.dumps(outputs)
-    dump = store_path.read_bytes() + b"".join(
-        p.read_bytes() for p in store_path.parent.glob("provenance.sqlite-*")
+    dump = store_with_secret.read_bytes() + b"".join(
+        p.read_bytes() for p in store_with_secret.parent.glob("provenance.sqlite-*")
     )
     assert token.encode() not in dump
     saved = await save(jp_fetch, "secret.ipynb", as_notebook(code_cell("s", source, outputs, 1)))
@@ -225,9 +184,11 @@ async def test_no_secret_in_any_record(
 
 
 async def test_two_kernels_at_once_keep_one_chain(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any
 ) -> None:
-    clients = [await start_kernel(jp_fetch, jp_serverapp, f"k{n}.ipynb") for n in range(2)]
+    clients = [
+        (await start_session(jp_fetch, jp_serverapp, f"k{n}.ipynb")).client for n in range(2)
+    ]
 
     async def run_cells(n: int, client: Any) -> None:
         for i in range(15):
@@ -238,9 +199,9 @@ async def test_two_kernels_at_once_keep_one_chain(
     finally:
         for client in clients:
             client.stop_channels()
-    wait_for_records(store_path, 30)
+    wait_for_records(store_with_secret, 30)
     result = subprocess.run(
-        [JUPYTER, "qsecure", "provenance", "log", "--verify", "--store", str(store_path)],
+        [JUPYTER, "qsecure", "provenance", "log", "--verify", "--store", str(store_with_secret)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -250,12 +211,12 @@ async def test_two_kernels_at_once_keep_one_chain(
 
 
 async def test_crash_mid_cell_leaves_a_valid_chain(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any
 ) -> None:
-    client = await start_kernel(jp_fetch, jp_serverapp, "crash.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "crash.ipynb")
     try:
         await execute(client, "a = 1", "before")
-        wait_for_records(store_path, 1)
+        wait_for_records(store_with_secret, 1)
         content = {"code": "import os; os._exit(1)", "silent": False}
         client.shell_channel.send(
             client.session.msg("execute_request", content, metadata={"cellId": "crash"})
@@ -265,7 +226,7 @@ async def test_crash_mid_cell_leaves_a_valid_chain(
         client.stop_channels()
     from jupyter_qsecure.provenance import ProvenanceStore
 
-    store = ProvenanceStore(store_path)
+    store = ProvenanceStore(store_with_secret)
     assert store.verify() == []
     assert [r.record["cell_id"] for r in store.records() if r.record["kind"] == "execution"] == [
         "before"

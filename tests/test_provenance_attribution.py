@@ -8,15 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import secrets
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import execute, wait_for_records
+from kernel_client import execute, save_notebook, saved_content, start_session, wait_for_records
 
 from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
 
@@ -26,39 +24,16 @@ JUPYTER = str(Path(sys.executable).parent / "jupyter")
 BUSY = "import time\ntime.sleep(0.6)"
 
 
-@pytest.fixture
-def store_path(
-    tmp_path: Path, policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    monkeypatch.setenv("LAB_TOKEN_SOURCE", f"lab-{secrets.token_hex(16)}")
-    path = tmp_path / "provenance.sqlite"
-    policy(
-        f'[provenance]\nstore = "{path}"\n\n'
-        '[secrets.LAB_TOKEN]\nsource = "env://LAB_TOKEN_SOURCE"\nnotebooks = ["**/*.ipynb"]\n'
-    )
-    return path
-
-
-async def start_kernel(jp_fetch: Any, jp_serverapp: Any, path: str) -> Any:
-    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
-    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
-    kernel_id = json.loads(response.body)["kernel"]["id"]
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    await client.wait_for_ready(timeout=60)
-    return client
-
-
 def paths(record: dict[str, Any], kind: str) -> list[str]:
     return [entry["path"] for entry in record["files"][kind]]
 
 
 async def test_files_of_a_cell_are_not_the_next_cells(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
     """The writer hashes cell N's files while cell N+1 runs: those opens are its own."""
     (jp_root_dir / "counts.csv").write_text("shots,counts\n1024,512\n")
-    client = await start_kernel(jp_fetch, jp_serverapp, "attr.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "attr.ipynb")
     try:
         # Right after the start: the environment collectors (git, files) are still at work.
         await execute(client, BUSY, "first")
@@ -68,7 +43,7 @@ async def test_files_of_a_cell_are_not_the_next_cells(
         await execute(client, BUSY, "plot")
     finally:
         client.stop_channels()
-    by_cell = {r["cell_id"]: r for r in wait_for_records(store_path, 5)}
+    by_cell = {r["cell_id"]: r for r in wait_for_records(store_with_secret, 5)}
     assert paths(by_cell["load"], "read") == ["counts.csv"]
     assert paths(by_cell["save"], "written") == ["model.txt"]
     for quiet in ("first", "fit", "plot"):
@@ -92,7 +67,7 @@ def collect(context):
 
 
 async def test_environment_collectors_are_no_cells(
-    store_path: Path,
+    store_with_secret: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     jp_fetch: Any,
@@ -113,20 +88,20 @@ async def test_environment_collectors_are_no_cells(
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join(filter(None, (str(plugins), os.environ.get("PYTHONPATH"))))
     )
-    client = await start_kernel(jp_fetch, jp_serverapp, "collect.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "collect.ipynb")
     try:
         await execute(client, "import time\ntime.sleep(2)", "first")
     finally:
         client.stop_channels()
-    [record] = wait_for_records(store_path, 1)
-    [environment] = wait_for_records(store_path, 1, kind="environment")
+    [record] = wait_for_records(store_with_secret, 1)
+    [environment] = wait_for_records(store_with_secret, 1, kind="environment")
     assert record["started"] < environment["environment"]["slow"]["at"] < record["ended"]
     assert record["files"] == {"read": [], "written": []}
     assert record["subprocesses"] == []
 
 
 async def test_user_threads_count_for_the_cell_running_when_they_act(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
     for name in ("early.txt", "late.txt", "between.txt"):
         (jp_root_dir / name).write_text(name)
@@ -145,7 +120,7 @@ async def test_user_threads_count_for_the_cell_running_when_they_act(
         "threading.Thread(target=work, name='loader').start()\n"
         "started.wait(10)"
     )
-    client = await start_kernel(jp_fetch, jp_serverapp, "threads.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "threads.ipynb")
     try:
         await execute(client, start, "start")
         await execute(client, "go.set()\ndone.wait(10)\nidle.set()", "later")
@@ -153,7 +128,7 @@ async def test_user_threads_count_for_the_cell_running_when_they_act(
         await execute(client, "pass", "last")
     finally:
         client.stop_channels()
-    by_cell = {r["cell_id"]: r for r in wait_for_records(store_path, 3)}
+    by_cell = {r["cell_id"]: r for r in wait_for_records(store_with_secret, 3)}
     assert paths(by_cell["start"], "read") == ["early.txt"]
     assert paths(by_cell["later"], "read") == ["late.txt"]
     assert paths(by_cell["last"], "read") == []
@@ -173,7 +148,7 @@ def stream(value: str) -> dict[str, Any]:
 
 
 async def test_display_updates_and_delayed_clears_as_jupyterlab_shows_them(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
     cells = {
         "update": (
@@ -191,13 +166,13 @@ async def test_display_updates_and_delayed_clears_as_jupyterlab_shows_them(
         "wait": saved_outputs(stream("kept\n")),
         "replace": saved_outputs(stream("new\n")),
     }
-    client = await start_kernel(jp_fetch, jp_serverapp, "display.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "display.ipynb")
     try:
         for cell_id, source in cells.items():
             await execute(client, source, cell_id)
     finally:
         client.stop_channels()
-    by_cell = {r["cell_id"]: r for r in wait_for_records(store_path, len(cells))}
+    by_cell = {r["cell_id"]: r for r in wait_for_records(store_with_secret, len(cells))}
     for cell_id in cells:
         assert by_cell[cell_id]["outputs_digest"] == outputs_digest(shown[cell_id]), cell_id
 
@@ -218,14 +193,15 @@ async def test_display_updates_and_delayed_clears_as_jupyterlab_shows_them(
         ],
     }
     (jp_root_dir / "display.ipynb").write_text(json.dumps(notebook))
-    await save_through_server(jp_fetch, "display.ipynb")
+    # Saved as it is on disk, through the server (the save hook embeds provenance).
+    await save_notebook(jp_fetch, "display.ipynb", await saved_content(jp_fetch, "display.ipynb"))
     result = verdict(jp_root_dir / "display.ipynb")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "cell 1 (update): executed as shown" in result.stdout
 
 
 async def test_nested_run_cell_is_part_of_the_cell(
-    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
     (jp_root_dir / "outer.txt").write_text("outer")
     (jp_root_dir / "inner.txt").write_text("inner")
@@ -237,13 +213,13 @@ async def test_nested_run_cell_is_part_of_the_cell(
         "with open('after.txt', 'w') as file:\n"
         "    file.write('x')"
     )
-    client = await start_kernel(jp_fetch, jp_serverapp, "nested.ipynb")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "nested.ipynb")
     try:
         outputs = await execute(client, source, "outer")
         await execute(client, "pass", "next")
     finally:
         client.stop_channels()
-    records = wait_for_records(store_path, 2)
+    records = wait_for_records(store_with_secret, 2)
     assert [r["cell_id"] for r in records] == ["outer", "next"]
     record = records[0]
     assert record["code_sha256"] == source_digest(source)
@@ -252,19 +228,6 @@ async def test_nested_run_cell_is_part_of_the_cell(
     assert paths(record, "written") == ["after.txt"]
     assert outputs == saved_outputs(stream("inner\nouter done\n"))
     assert record["outputs_digest"] == outputs_digest(outputs)
-
-
-async def save_through_server(jp_fetch: Any, path: str) -> None:
-    """Save the notebook on disk through the server (the save hook embeds provenance)."""
-    response = await jp_fetch("api", "contents", path)
-    content = json.loads(response.body)["content"]
-    await jp_fetch(
-        "api",
-        "contents",
-        path,
-        method="PUT",
-        body=json.dumps({"type": "notebook", "content": content}),
-    )
 
 
 def verdict(path: Path) -> subprocess.CompletedProcess[str]:

@@ -10,13 +10,11 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
-from kernel_client import execute, wait_for_records
+from kernel_client import connect, execute, start_session, wait_for_records
 
 from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.signing.canonical import source_digest
@@ -175,33 +173,10 @@ def test_nbclient_records_every_cell(tmp_path: Path) -> None:
 # -- hidden state after a restart, through a real server ---------------------------------------
 
 
-@pytest.fixture
-def store_path(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
-    """A policy naming the provenance store."""
-    path = tmp_path / "provenance.sqlite"
-    policy(f"[provenance]\nstore = {json.dumps(str(path))}\n")
-    return path
-
-
-async def connect(jp_serverapp: Any, kernel_id: str) -> Any:
-    client = jp_serverapp.kernel_manager.get_kernel(kernel_id).client()
-    client.start_channels()
-    await client.wait_for_ready(timeout=TIMEOUT)
-    return client
-
-
 async def test_restart_between_cells_is_hidden_state(
     store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
-    body = {
-        "path": "restart.ipynb",
-        "type": "notebook",
-        "name": "restart.ipynb",
-        "kernel": {"name": "python3"},
-    }
-    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
-    kernel_id = json.loads(response.body)["kernel"]["id"]
-    client = await connect(jp_serverapp, kernel_id)
+    _, kernel_id, client = await start_session(jp_fetch, jp_serverapp, "restart.ipynb")
     try:
         first = await execute(client, "x = 21\nprint(x)", "cell-a")
     finally:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import code, notebook
+from kernel_client import open_session
 from tornado.httpclient import HTTPClientError
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
@@ -24,19 +25,6 @@ NAME = "IBM_QUANTUM_TOKEN"
 def secret_value() -> str:
     """A value no pattern rule knows: only the injected-value matching can find it."""
     return f"qsv-{secrets.token_hex(12)}"
-
-
-@pytest.fixture
-def keyring_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The embedded encrypted-file keyring, in a temporary file, unlocked from the environment."""
-    env = {
-        "PYTHON_KEYRING_BACKEND": "keyrings.cryptfile.cryptfile.CryptFileKeyring",
-        "QSECURE_KEYRING_FILE": str(tmp_path / "keyring" / "keyring.cfg"),
-        "QSECURE_KEYRING_PASSWORD": "test-keyring-unlock",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
 
 
 @pytest.fixture
@@ -68,9 +56,10 @@ kernels = ["python3"]
 
 
 async def start_session(jp_fetch: Any, path: str) -> str:
-    body = {"path": path, "type": "notebook", "name": path, "kernel": {"name": "python3"}}
-    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
-    return str(json.loads(response.body)["kernel"]["id"])
+    """A session for ``path`` named by its path (not its file's name, as JupyterLab names
+    it); its kernel's id."""
+    session = await open_session(jp_fetch, path, name=path)
+    return str(session["kernel"]["id"])
 
 
 async def run_cell(

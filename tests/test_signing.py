@@ -53,6 +53,24 @@ def allowed_line(principal: str, key: Path, options: str = "") -> str:
     return " ".join(part for part in (principal, options, public[0], public[1]) if part) + "\n"
 
 
+def sign(
+    lab: dict[str, Any], signer: str = "alice", *options: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``jupyter qsecure sign`` of the lab's notebook with ``signer``'s key, as
+    ``{signer}@lab.example``, with further ``options``."""
+    return qsecure(
+        "sign",
+        str(lab["nb"]),
+        "--key",
+        str(lab["keys"][signer]),
+        "--principal",
+        f"{signer}@lab.example",
+        *options,
+        cwd=lab["dir"],
+        env=env,
+    )
+
+
 @pytest.fixture
 def lab(tmp_path: Path) -> dict[str, Any]:
     """Two researchers' keys, an allowed_signers file trusting both, and a notebook."""
@@ -78,15 +96,7 @@ def lab(tmp_path: Path) -> dict[str, Any]:
 
 def test_sign_and_verify_both_ways_with_stock_ssh_keygen(lab: dict[str, Any]) -> None:
     folder, nb, allowed = lab["dir"], lab["nb"], lab["allowed"]
-    result = qsecure(
-        "sign",
-        str(nb),
-        "--key",
-        str(lab["keys"]["alice"]),
-        "--principal",
-        "alice@lab.example",
-        cwd=folder,
-    )
+    result = sign(lab)
     assert result.returncode == 0, result.stderr
     assert qsecure("verify", str(nb), "--allowed-signers", str(allowed), cwd=folder).returncode == 0
 
@@ -185,15 +195,7 @@ def test_any_signed_change_invalidates_and_names_the_cell(
     lab: dict[str, Any], change: Callable[[dict[str, Any]], None], status: str, changed: list[str]
 ) -> None:
     folder, nb = lab["dir"], lab["nb"]
-    qsecure(
-        "sign",
-        str(nb),
-        "--key",
-        str(lab["keys"]["alice"]),
-        "--principal",
-        "alice@lab.example",
-        cwd=folder,
-    )
+    sign(lab)
     data = json.loads(nb.read_text())
     change(data)
     nb.write_text(json.dumps(data))
@@ -208,15 +210,7 @@ def test_any_signed_change_invalidates_and_names_the_cell(
 
 def test_ui_state_changes_and_more_signatures_keep_it_valid(lab: dict[str, Any]) -> None:
     folder, nb = lab["dir"], lab["nb"]
-    qsecure(
-        "sign",
-        str(nb),
-        "--key",
-        str(lab["keys"]["alice"]),
-        "--principal",
-        "alice@lab.example",
-        cwd=folder,
-    )
+    sign(lab)
     data = json.loads(nb.read_text())
     data["cells"][1]["metadata"].update(
         {
@@ -226,17 +220,7 @@ def test_ui_state_changes_and_more_signatures_keep_it_valid(lab: dict[str, Any])
         }
     )
     nb.write_text(json.dumps(data, indent=4, sort_keys=True))
-    qsecure(
-        "sign",
-        str(nb),
-        "--key",
-        str(lab["keys"]["bob"]),
-        "--principal",
-        "bob@lab.example",
-        "--role",
-        "reviewer",
-        cwd=folder,
-    )
+    sign(lab, "bob", "--role", "reviewer")
     result = qsecure(
         "verify", str(nb), "--allowed-signers", str(lab["allowed"]), "--require", "2", cwd=folder
     )
@@ -246,15 +230,7 @@ def test_ui_state_changes_and_more_signatures_keep_it_valid(lab: dict[str, Any])
 
 def test_signature_moved_to_another_notebook_fails(lab: dict[str, Any]) -> None:
     folder, nb = lab["dir"], lab["nb"]
-    qsecure(
-        "sign",
-        str(nb),
-        "--key",
-        str(lab["keys"]["alice"]),
-        "--principal",
-        "alice@lab.example",
-        cwd=folder,
-    )
+    sign(lab)
     other = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell("print('fake results')", id="run")]
     )
@@ -304,15 +280,7 @@ def test_trust_verdicts(lab: dict[str, Any], setup: str, expected: str) -> None:
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "namespace"])
 def test_broken_signatures_get_a_clear_verdict(lab: dict[str, Any], damage: str) -> None:
     folder, nb = lab["dir"], lab["nb"]
-    qsecure(
-        "sign",
-        str(nb),
-        "--key",
-        str(lab["keys"]["alice"]),
-        "--principal",
-        "alice@lab.example",
-        cwd=folder,
-    )
+    sign(lab)
     data = json.loads(nb.read_text())
     entry = data["metadata"]["qsecure"]["signatures"][0]
     if damage == "truncate":
@@ -364,18 +332,7 @@ def test_without_allowed_signers_no_signature_is_trusted(
     empty.write_text("")  # no [signing] allowed_signers: no trust anchor at all
     env = {"QSECURE_CONFIG": str(empty)}
     for name, role in (("alice", "author"), ("bob", "reviewer")):
-        signed = qsecure(
-            "sign",
-            str(nb),
-            "--key",
-            str(lab["keys"][name]),
-            "--principal",
-            f"{name}@lab.example",
-            "--role",
-            role,
-            cwd=folder,
-            env=env,
-        )
+        signed = sign(lab, name, "--role", role, env=env)
         assert signed.returncode == 0, signed.stderr
     data = json.loads(nb.read_text())
     if damage == "modified":
@@ -418,15 +375,7 @@ def test_allowed_signers_from_the_policy_or_the_command_line_restore_trust(
     empty, configured = folder / "empty.toml", folder / "qsecure.toml"
     empty.write_text("")
     configured.write_text(f'[signing]\nallowed_signers = "{lab["allowed"]}"\n')
-    qsecure(
-        "sign",
-        str(nb),
-        "--key",
-        str(lab["keys"]["alice"]),
-        "--principal",
-        "alice@lab.example",
-        cwd=folder,
-    )
+    sign(lab)
     untrusted = qsecure("verify", str(nb), cwd=folder, env={"QSECURE_CONFIG": str(empty)})
     assert untrusted.returncode == 1 and "untrusted signer" in untrusted.stdout
     for args, policy in (
@@ -546,15 +495,32 @@ def test_signed_attestation(lab: dict[str, Any]) -> None:
     assert qsecure("verify-attestation", str(envelope), cwd=folder).returncode == 1
 
 
-@pytest.fixture
-def server_key(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
+def server_signing_policy(tmp_path: Path, policy: Callable[[str], Path], *, trusted: bool) -> Path:
+    """A new key the server signs with as lab-server@lab.example, named in the policy (with
+    an allowed_signers file trusting it when ``trusted``; provenance off); the key's path."""
     key = keygen(tmp_path, "server-signer")
-    allowed = tmp_path / "server_allowed"
-    allowed.write_text(allowed_line("lab-server@lab.example", key))
+    trust = ""
+    if trusted:
+        allowed = tmp_path / "server_allowed"
+        allowed.write_text(allowed_line("lab-server@lab.example", key))
+        trust = f'allowed_signers = "{allowed}"\n'
     policy(
-        f'[signing]\nkey = "{key}"\nprincipal = "lab-server@lab.example"\nallowed_signers = "{allowed}"\n[provenance]\nenabled = false\n'
+        f'[signing]\nkey = "{key}"\nprincipal = "lab-server@lab.example"\n{trust}'
+        "[provenance]\nenabled = false\n"
     )
     return key
+
+
+@pytest.fixture
+def server_key(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
+    """The server signs with a key that its allowed_signers file trusts."""
+    return server_signing_policy(tmp_path, policy, trusted=True)
+
+
+async def fetch_json(jp_fetch: Any, *parts: str, **options: Any) -> dict[str, Any]:
+    """A request to the server; its JSON answer."""
+    response = await jp_fetch(*parts, **options)
+    return dict(json.loads(response.body))
 
 
 async def test_server_status_sign_and_modified(
@@ -562,17 +528,14 @@ async def test_server_status_sign_and_modified(
 ) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="a")])
     nbformat.write(nb, jp_root_dir / "s.ipynb")
-    status = json.loads((await jp_fetch("qsecure", "signature", params={"path": "s.ipynb"})).body)
+    status = await fetch_json(jp_fetch, "qsecure", "signature", params={"path": "s.ipynb"})
     assert status["status"] == "unsigned"
-    signed = json.loads(
-        (
-            await jp_fetch(
-                "qsecure",
-                "sign",
-                method="POST",
-                body=json.dumps({"path": "s.ipynb", "role": "reviewer"}),
-            )
-        ).body
+    signed = await fetch_json(
+        jp_fetch,
+        "qsecure",
+        "sign",
+        method="POST",
+        body=json.dumps({"path": "s.ipynb", "role": "reviewer"}),
     )
     assert (
         signed["status"] == "signed and valid"
@@ -589,7 +552,7 @@ async def test_server_status_sign_and_modified(
         method="PUT",
         body=json.dumps({"type": "notebook", "content": on_disk}),
     )
-    status = json.loads((await jp_fetch("qsecure", "signature", params={"path": "s.ipynb"})).body)
+    status = await fetch_json(jp_fetch, "qsecure", "signature", params={"path": "s.ipynb"})
     assert status["status"] == "modified since signing" and status["signatures"][0][
         "changed_cells"
     ] == ["a"]
@@ -609,11 +572,7 @@ async def test_server_status_sign_and_modified(
 @pytest.fixture
 def server_key_without_trust(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
     """The server signs with a key, but the policy names no allowed_signers file."""
-    key = keygen(tmp_path, "server-signer")
-    policy(
-        f'[signing]\nkey = "{key}"\nprincipal = "lab-server@lab.example"\n[provenance]\nenabled = false\n'
-    )
-    return key
+    return server_signing_policy(tmp_path, policy, trusted=False)
 
 
 async def test_server_without_allowed_signers_trusts_no_signature(
@@ -621,14 +580,12 @@ async def test_server_without_allowed_signers_trusts_no_signature(
 ) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="a")])
     nbformat.write(nb, jp_root_dir / "s.ipynb")
-    signed = json.loads(
-        (
-            await jp_fetch("qsecure", "sign", method="POST", body=json.dumps({"path": "s.ipynb"}))
-        ).body
+    signed = await fetch_json(
+        jp_fetch, "qsecure", "sign", method="POST", body=json.dumps({"path": "s.ipynb"})
     )
     assert signed["status"] == "untrusted signer" and not signed["meets_policy"]
 
-    status = json.loads((await jp_fetch("qsecure", "signature", params={"path": "s.ipynb"})).body)
+    status = await fetch_json(jp_fetch, "qsecure", "signature", params={"path": "s.ipynb"})
     assert status["status"] == "untrusted signer" and not status["meets_policy"]
     assert status["policy"] == (
         "0 of 1 required signature(s); no allowed_signers file, so no signature is trusted"
@@ -642,27 +599,21 @@ async def test_server_without_allowed_signers_trusts_no_signature(
 
     # The editor's unsaved content: "modified since signing" still comes first.
     editor = json.loads((jp_root_dir / "s.ipynb").read_text())
-    same = json.loads(
-        (
-            await jp_fetch(
-                "qsecure",
-                "signature",
-                method="POST",
-                body=json.dumps({"path": "s.ipynb", "notebook": editor}),
-            )
-        ).body
+    same = await fetch_json(
+        jp_fetch,
+        "qsecure",
+        "signature",
+        method="POST",
+        body=json.dumps({"path": "s.ipynb", "notebook": editor}),
     )
     assert same["status"] == "untrusted signer" and not same["meets_policy"]
     editor["cells"][0]["source"] = "x = 2"
-    changed = json.loads(
-        (
-            await jp_fetch(
-                "qsecure",
-                "signature",
-                method="POST",
-                body=json.dumps({"path": "s.ipynb", "notebook": editor}),
-            )
-        ).body
+    changed = await fetch_json(
+        jp_fetch,
+        "qsecure",
+        "signature",
+        method="POST",
+        body=json.dumps({"path": "s.ipynb", "notebook": editor}),
     )
     assert changed["status"] == "modified since signing" and not changed["meets_policy"]
     assert changed["signatures"][0]["changed_cells"] == ["a"]

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -30,7 +27,7 @@ from jupyter_qsecure.config import PolicyError
 from jupyter_qsecure.secrets import hub as hub_module
 from jupyter_qsecure.secrets.errors import ProviderError
 from jupyter_qsecure.secrets.hub import HubAuthState, jwt_expiry
-from jupyter_qsecure.secrets.policy import SecretsPolicy, VaultSettings, parse_secrets_policy
+from jupyter_qsecure.secrets.policy import parse_secrets_policy
 from jupyter_qsecure.secrets.providers.vault import VaultProvider
 from jupyter_qsecure.secrets.refs import SecretRefError, parse_ref
 
@@ -157,23 +154,17 @@ def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubDouble]:
 
 
 @pytest.fixture
-def make_provider(vault: VaultDouble) -> Iterator[Callable[..., VaultProvider]]:
-    made: list[VaultProvider] = []
+def make_provider(make_provider: Callable[..., VaultProvider]) -> Callable[..., VaultProvider]:
+    """conftest's ``make_provider``, logging in by default with the JWT from the hub (role
+    ``jupyter-user``, ``jwt_source`` :data:`HUB_JWT`)."""
 
     def make(**fields: Any) -> VaultProvider:
-        fields.setdefault("url", vault.url)
-        fields.setdefault("timeout", 5.0)
         fields.setdefault("auth", "jwt")
         fields.setdefault("role", "jupyter-user")
-        fields["jwt_source"] = parse_ref(fields.get("jwt_source", HUB_JWT))
-        provider = VaultProvider.from_policy(SecretsPolicy(vault=VaultSettings(**fields)))
-        assert isinstance(provider, VaultProvider)
-        made.append(provider)
-        return provider
+        fields.setdefault("jwt_source", HUB_JWT)
+        return make_provider(**fields)
 
-    yield make
-    for provider in made:
-        provider.close()
+    return make
 
 
 def logins(vault: VaultDouble) -> list[int]:
@@ -594,64 +585,30 @@ def test_hub_jwt_under_a_real_jupyterhub(
     policy = tmp_path / "admin" / "qsecure.toml"
     policy.parent.mkdir()
     policy.write_text(HUB_POLICY.format(vault_url=vault.url, source=ALICE), encoding="utf-8")
-    proxy_port, hub_port, proxy_api_port = real.free_port(), real.free_port(), real.free_port()
-    config = tmp_path / "jupyterhub_config.py"
-    config.write_text(
-        HUB_CONFIG.format(
-            password=password,
-            jwt_lifetime=jwt_lifetime,
-            proxy_port=proxy_port,
-            hub_port=hub_port,
-            proxy_api_port=proxy_api_port,
-            db_url=f"sqlite:///{tmp_path / 'jupyterhub.sqlite'}",
-            cookie_secret=str(tmp_path / "jupyterhub_cookie_secret"),
-            chp=chp,
-            proxy_pid_file=str(tmp_path / "proxy.pid"),
-            home_template=str(tmp_path / "home" / "{username}"),
-            singleuser=str(Path(sys.executable).parent / "jupyterhub-singleuser"),
-            start_timeout=int(real.START_TIMEOUT),
-            environment={"QSECURE_CONFIG": str(policy)},
-            service_token=service_token,
-        ),
-        encoding="utf-8",
-    )
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("QSECURE_", "JUPYTER", "JPY_", "PYTHON_KEYRING", "VAULT_"))
-    }
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    env["JUPYTERHUB_CRYPT_KEY"] = crypt_key
-    log_path = tmp_path / "jupyterhub.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "jupyterhub", "-f", str(config)],
-            cwd=tmp_path,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    hub = real.Hub(
-        url=f"http://127.0.0.1:{proxy_port}",
-        service_token=service_token,
+    settings = real.hub_settings(tmp_path, chp)
+    config = HUB_CONFIG.format(
+        **settings,
         password=password,
-        values={"alice": ALICE_VALUE},
-        process=process,
-        log_path=log_path,
-        proxy_pid_file=tmp_path / "proxy.pid",
+        jwt_lifetime=jwt_lifetime,
+        environment={"QSECURE_CONFIG": str(policy)},
+        service_token=service_token,
     )
-    hub.pids.add(process.pid)
+    hub = real.launch_hub(
+        tmp_path,
+        config,
+        proxy_port=settings["proxy_port"],
+        password=password,
+        service_token=service_token,
+        values={"alice": ALICE_VALUE},
+        drop=("VAULT_",),
+        environ={"JUPYTERHUB_CRYPT_KEY": crypt_key},
+    )
     try:
         real.wait_for("answer from /hub/api", lambda: hub.request("GET", "/hub/api").ok, hub)
         browser_login(hub.url, password)  # the hub stores alice's auth_state
-        response = real.log_in(hub, "alice", password)
-        assert response.status_code == 201, response.text
-        hub.tokens["alice"] = response.json()["token"]
+        real.log_in_for_token(hub, "alice")
         real.start_server(hub, "alice")
-        server = real.wait_for("alice's server", lambda: real.server_ready(hub, "alice"), hub)
-        hub.pids.add(int(server["state"]["pid"]))
+        real.wait_for_server(hub, "alice")
 
         # 1. The first kernel: the server reads the ID token from the hub, logs in to Vault.
         probe = "import os\nprint('secret', len(os.environ.get('ALICE_AWS_SECRET', '')))\n"

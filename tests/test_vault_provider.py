@@ -15,7 +15,7 @@ import pytest
 from vault_double import VaultDouble, make_jwt
 
 from jupyter_qsecure.secrets.errors import ProviderError
-from jupyter_qsecure.secrets.policy import SecretsPolicy, VaultSettings
+from jupyter_qsecure.secrets.policy import VaultSettings
 from jupyter_qsecure.secrets.providers import provider_class
 from jupyter_qsecure.secrets.providers import vault as vault_module
 from jupyter_qsecure.secrets.providers.vault import VaultProvider
@@ -63,28 +63,6 @@ def vault() -> Iterator[VaultDouble]:
         )
         yield double
     assert not double.errors, double.errors
-
-
-@pytest.fixture
-def make_provider(vault: VaultDouble) -> Iterator[MakeProvider]:
-    """Build providers from ``VaultSettings`` fields (url defaults to the double's); all
-    are closed, before the double stops, at the end of the test."""
-    made: list[VaultProvider] = []
-
-    def make(**fields: Any) -> VaultProvider:
-        fields.setdefault("url", vault.url)
-        fields.setdefault("timeout", 5.0)
-        for key in ("token_source", "secret_id_source", "jwt_source"):
-            if isinstance(fields.get(key), str):
-                fields[key] = parse_ref(fields[key])
-        provider = VaultProvider.from_policy(SecretsPolicy(vault=VaultSettings(**fields)))
-        assert isinstance(provider, VaultProvider)
-        made.append(provider)
-        return provider
-
-    yield make
-    for provider in made:
-        provider.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ was written for and verifies as written, as a tampered ``notebook`` column alrea
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -91,6 +92,19 @@ def _body_kernel_id(body: str) -> str:
     except ValueError:
         return ""
     return _kernel_id(record) if isinstance(record, dict) else ""
+
+
+@contextlib.contextmanager
+def _write_transaction(connection: sqlite3.Connection) -> Iterator[None]:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back if anything in it fails."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
 
 
 def _migrate(connection: sqlite3.Connection) -> bool:
@@ -188,36 +202,31 @@ class ProvenanceStore:
             self._kept = connection
         hashes = []
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            row = connection.execute(
-                "SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            previous = row[0] if row else GENESIS
-            for record in records:
-                body = record_body(record)
-                digest = chain_hash(previous, body)
-                connection.execute(
-                    "INSERT INTO records (record_id, kind, kernel_session, kernel_id, notebook,"
-                    " cell_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record["record_id"],
-                        record["kind"],
-                        record["kernel_session"],
-                        _kernel_id(record),
-                        record.get("notebook"),
-                        record.get("cell_id"),
-                        body,
-                        previous,
-                        digest,
-                    ),
-                )
-                hashes.append(digest)
-                previous = digest
-            connection.execute("COMMIT")
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
+            with _write_transaction(connection):
+                row = connection.execute(
+                    "SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                previous = row[0] if row else GENESIS
+                for record in records:
+                    body = record_body(record)
+                    digest = chain_hash(previous, body)
+                    connection.execute(
+                        "INSERT INTO records (record_id, kind, kernel_session, kernel_id, notebook,"
+                        " cell_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            record["record_id"],
+                            record["kind"],
+                            record["kernel_session"],
+                            _kernel_id(record),
+                            record.get("notebook"),
+                            record.get("cell_id"),
+                            body,
+                            previous,
+                            digest,
+                        ),
+                    )
+                    hashes.append(digest)
+                    previous = digest
         finally:
             if not self.keep_open:
                 connection.close()
@@ -281,8 +290,7 @@ class ProvenanceStore:
             connection.close()
             raise PermissionError(f"{self.path}: a read-only store of an older version")
         try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
+            with _write_transaction(connection):
                 # Rows a kernel running older code wrote without the column.
                 _index_kernel_ids(connection)
                 connection.execute(
@@ -290,11 +298,6 @@ class ProvenanceStore:
                     " VALUES (?, ?, ?, ?)",
                     (kernel_id, notebook, previous, when or _now()),
                 )
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
         finally:
             connection.close()
 
