@@ -289,7 +289,7 @@ def profile(name: str, function: Callable[[], object], lines: int = 16) -> None:
 
 
 def fast_path_cells(notebook: dict[str, Any]) -> tuple[int, int]:
-    """How many cells' canonical form takes the fast path (no floats), of how many."""
+    """How many cells' canonical form takes the fast path, of how many."""
     from jupyter_qsecure.signing.canonical import _plain_json
 
     cells = notebook["cells"]
@@ -419,7 +419,7 @@ def main() -> int:
         )
         fast, cells = fast_path_cells(editor)
         print(
-            f"  cells whose canonical form takes the fast path (no floats): {fast} of {cells}"
+            f"  cells whose canonical form takes the fast path: {fast} of {cells}"
             " (an embedded execution record holds duration_ms, a float: rfc8785 then)"
         )
         for name, function in work.items():
