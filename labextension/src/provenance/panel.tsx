@@ -124,12 +124,14 @@ export class ProvenancePanel extends ReactWidget {
     this._panel = panel;
     if (panel !== null) {
       panel.context.saveState.connect(this._onSaved, this);
-      panel.context.ready.then(() => {
-        if (this._panel === panel) {
-          panel.context.model.contentChanged.connect(this._onChange, this);
-          void this.refresh();
-        }
-      });
+      panel.context.ready
+        .then(() => {
+          if (this._panel === panel) {
+            panel.context.model.contentChanged.connect(this._onChange, this);
+            void this.refresh();
+          }
+        })
+        .catch(() => undefined); // a notebook that fails to load says so itself
     }
   }
 

@@ -43,7 +43,7 @@ export class SigningStatusModel extends VDomModel {
       panel.context.fileChanged.connect(this._onFileChanged, this);
       panel.context.model.contentChanged.connect(this._onEdit, this);
       panel.disposed.connect(this._onDisposed, this);
-      void panel.context.ready.then(() => this.refresh());
+      panel.context.ready.then(() => this.refresh()).catch(() => undefined); // a notebook that fails to load says so itself
     }
     this.stateChanged.emit();
   }
