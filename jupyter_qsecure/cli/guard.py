@@ -1,0 +1,102 @@
+"""``jupyter qsecure scan`` and ``rules``: the leak guard on the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from traitlets import Bool, Enum, Unicode
+
+from ..config import PolicyError, load_policy
+from ..guard import RULES, Allowlist, AllowlistError, Baseline, Scanner
+from ..guard.report import exit_code, json_report, sarif_report, scan_files, text_lines
+from .base import UsageError, _Subcommand
+
+
+class ScanApp(_Subcommand):
+    """Scan notebooks and files (folders recursively) for credentials."""
+
+    name = "jupyter-qsecure-scan"
+    description = """Scan notebooks and files for credentials.
+
+    jupyter qsecure scan [--format text|json|sarif] [--baseline FILE] PATH...
+
+    Exit code 0 when clean, 1 when a credential is found, 2 on usage errors or a file that
+    cannot be scanned (each gets one line on stderr and the scan goes on). Findings show a
+    masked preview and a fingerprint, never the value."""
+    examples = """
+    jupyter qsecure scan analysis.ipynb
+    jupyter qsecure scan --format sarif --baseline .secrets.baseline . > qsecure.sarif
+    """
+
+    format = Enum(["text", "json", "sarif"], default_value="text", help="Report format.").tag(
+        config=True
+    )
+    baseline = Unicode(
+        "", help="A detect-secrets .secrets.baseline whose secrets are accepted."
+    ).tag(config=True)
+    use_policy = Bool(
+        True, help="Apply the [guard] settings of qsecure.toml (disabled rules, limits)."
+    ).tag(config=True)
+
+    aliases = {"format": "ScanApp.format", "baseline": "ScanApp.baseline"}
+    flags = {"no-policy": ({"ScanApp": {"use_policy": False}}, "Ignore qsecure.toml.")}
+
+    def run(self) -> int:
+        if not self.extra_args:
+            raise UsageError(
+                "name at least one file or folder to scan, e.g. `jupyter qsecure scan .`"
+            )
+        rules = RULES
+        max_bytes = None
+        if self.use_policy:
+            try:
+                guard = load_policy().guard
+            except PolicyError as error:
+                raise UsageError(str(error)) from None
+            rules = tuple(rule for rule in RULES if rule.id not in guard.disabled_rules)
+            max_bytes = guard.max_bytes
+        allowlist = Allowlist()
+        if self.baseline:
+            try:
+                allowlist = Allowlist([Baseline.load(Path(self.baseline))])
+            except AllowlistError as error:
+                raise UsageError(str(error)) from None
+        scanner = Scanner.with_rules(rules, allowlist=allowlist)
+        if max_bytes:
+            scanner.max_bytes = max_bytes
+        reports = []
+        for report in scan_files(scanner, [Path(arg) for arg in self.extra_args]):
+            reports.append(report)
+            if report.error:
+                print(f"{report.path}: error: {report.error}", file=sys.stderr)
+            elif report.skipped and report.path in {Path(arg) for arg in self.extra_args}:
+                print(f"{report.path}: skipped: {report.skipped}", file=sys.stderr)
+            if self.format == "text":
+                for line in text_lines(report):
+                    print(line)
+        if self.format == "json":
+            print(json.dumps(json_report(reports), indent=2))
+        elif self.format == "sarif":
+            print(json.dumps(sarif_report(reports, Path.cwd()), indent=2))
+        found = sum(len(report.findings) for report in reports)
+        with_findings = sum(1 for report in reports if report.findings)
+        errors = sum(1 for report in reports if report.error)
+        summary = f"{found} finding(s) in {with_findings} of {len(reports)} file(s)"
+        if errors:
+            summary += f"; {errors} file(s) could not be scanned"
+        print(summary, file=sys.stderr)
+        return exit_code(reports)
+
+
+class RulesApp(_Subcommand):
+    """List the credential formats the guard detects."""
+
+    name = "jupyter-qsecure-rules"
+    description = "List the rules of the leak guard: id and kind (use ids in guard.disabled_rules)."
+
+    def run(self) -> int:
+        for rule in RULES:
+            print(f"{rule.id:32} {rule.kind}")
+        return 0

@@ -1,0 +1,138 @@
+"""``jupyter qsecure provenance [log --verify]`` and ``attest``: execution provenance."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from traitlets import Bool, Enum, Unicode
+
+from .base import UsageError, _read_notebook, _signing_service, _Subcommand
+
+
+class ProvenanceApp(_Subcommand):
+    """The reviewer's verdict on a notebook, or the provenance log."""
+
+    name = "jupyter-qsecure-provenance"
+    description = """Check a notebook against the provenance it carries, or the store's chain.
+
+    jupyter qsecure provenance NOTEBOOK [--format text|json]
+        per cell: executed as shown / source edited after execution / outputs changed
+        after execution / never executed in a recorded session; and out-of-order runs,
+        hidden state, files read that changed since. Exit 0 when every cell is executed
+        as shown, 1 otherwise, 2 on bad input. Works offline on the file alone.
+    jupyter qsecure provenance log [--verify] [--store FILE]
+        list the records of the store; --verify checks the hash chain (exit 1 if broken)."""
+
+    format = Enum(["text", "json"], default_value="text", help="Report format.").tag(config=True)
+    verify = Bool(False, help="With `log`: check the hash chain.").tag(config=True)
+    store = Unicode("", help="With `log`: the store file (default: this user's).").tag(config=True)
+    aliases = {"format": "ProvenanceApp.format", "store": "ProvenanceApp.store"}
+    flags = {"verify": ({"ProvenanceApp": {"verify": True}}, "Check the hash chain.")}
+
+    def run(self) -> int:
+        if self.extra_args[:1] == ["log"]:
+            return self._log()
+        if len(self.extra_args) != 1:
+            raise UsageError(
+                "name one notebook: jupyter qsecure provenance NOTEBOOK (or: provenance log)"
+            )
+        from ..provenance.verdict import judge
+
+        path = Path(self.extra_args[0])
+        verdict = judge(_read_notebook(path), path.resolve().parent)
+        if self.format == "json":
+            print(json.dumps({"notebook": str(path), **verdict.to_json()}, indent=2))
+        else:
+            for cell in verdict.cells:
+                print(
+                    f"cell {cell.number}{f' ({cell.cell_id})' if cell.cell_id else ''}: {cell.verdict}"
+                )
+            for title, items in (
+                ("out of order", verdict.out_of_order),
+                ("hidden state", verdict.hidden_state),
+                ("files changed", verdict.files_changed),
+            ):
+                for item in items:
+                    print(f"{title}: {item}")
+            print(
+                f"{path}: {'every cell executed as shown' if verdict.ok else 'not every cell is executed as shown'}"
+            )
+        return 0 if verdict.ok else 1
+
+    def _log(self) -> int:
+        from ..provenance.kernel import default_store_path
+        from ..provenance.store import ProvenanceStore
+        from ..secrets.injection import current_user
+
+        path = Path(self.store) if self.store else default_store_path(current_user())
+        if self.store and not path.exists():
+            raise UsageError(f"{path}: no such store")
+        store = ProvenanceStore(path)
+        for row in store.records():
+            record = row.record
+            where = record.get("notebook") or "-"
+            if record.get("kind") == "execution":
+                print(
+                    f"{row.seq:6} {record.get('started', '')}  {where}  cell {record.get('cell_id')}  [{record.get('execution_count')}] {record.get('status')}  {row.hash[:19]}"
+                )
+            else:
+                print(
+                    f"{row.seq:6} environment  {where}  session {record.get('kernel_session')}  {row.hash[:19]}"
+                )
+        if not self.verify:
+            return 0
+        problems = store.verify()
+        for problem in problems:
+            print(f"row {problem.position} (seq {problem.seq}) {problem.problem}", file=sys.stderr)
+        print(f"chain {'intact' if not problems else 'BROKEN'}: {store.path}", file=sys.stderr)
+        return 0 if not problems else 1
+
+
+class AttestApp(_Subcommand):
+    """Write an in-toto Statement (SLSA provenance v1 predicate) for a notebook run."""
+
+    name = "jupyter-qsecure-attest"
+    description = """Write an in-toto Statement v1 for a notebook that carries provenance.
+
+    jupyter qsecure attest NOTEBOOK [--output FILE]   (default: standard output)"""
+
+    output = Unicode("", help="Where to write the statement.").tag(config=True)
+    sign = Bool(False, help="Sign it: write a DSSE envelope with an SSH signature.").tag(
+        config=True
+    )
+    key = Unicode("", help="With --sign: the SSH key (default: [signing] key).").tag(config=True)
+    aliases = {"output": "AttestApp.output", "o": "AttestApp.output", "key": "AttestApp.key"}
+    flags = {"sign": ({"AttestApp": {"sign": True}}, "Write a signed DSSE envelope.")}
+
+    def run(self) -> int:
+        from ..provenance.attest import attestation
+
+        if len(self.extra_args) != 1:
+            raise UsageError("name one notebook: jupyter qsecure attest NOTEBOOK")
+        path = Path(self.extra_args[0])
+        try:
+            statement = attestation(_read_notebook(path), path.name)
+        except ValueError as error:
+            print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+            return 1
+        if self.sign:
+            from ..signing.dsse import sign_envelope
+            from ..signing.sshsig import SignatureError
+
+            key = Path(self.key) if self.key else _signing_service().settings.key
+            if key is None:
+                raise UsageError("--sign needs --key PATH (or [signing] key)")
+            try:
+                statement = sign_envelope(statement, key)
+            except SignatureError as error:
+                print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+                return 1
+        text = json.dumps(statement, indent=2)
+        if self.output:
+            Path(self.output).write_text(text + "\n", encoding="utf-8")
+            print(f"wrote {self.output}", file=sys.stderr)
+        else:
+            print(text)
+        return 0

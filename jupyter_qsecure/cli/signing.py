@@ -1,0 +1,252 @@
+"""``jupyter qsecure payload``, ``sign``, ``verify``, ``export-signature`` and
+``verify-attestation``: SSH signatures of notebooks and attestations."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from traitlets import Enum, Integer, List, Unicode
+
+from .base import UsageError, _read_notebook, _signing_service, _Subcommand
+
+
+class PayloadApp(_Subcommand):
+    """Print the exact bytes a notebook's signatures sign."""
+
+    name = "jupyter-qsecure-payload"
+    description = """Print the canonical bytes that signatures cover, so anyone can check one with
+    stock OpenSSH:  jupyter qsecure payload NB.ipynb | ssh-keygen -Y verify -n notebook@jupyter-qsecure -f allowed_signers -I PRINCIPAL -s SIG"""
+
+    def run(self) -> int:
+        from ..signing.canonical import CanonicalFormError, notebook_payload
+
+        if len(self.extra_args) != 1:
+            raise UsageError("name one notebook: jupyter qsecure payload NOTEBOOK")
+        path = Path(self.extra_args[0])
+        try:
+            payload = notebook_payload(_read_notebook(path))
+        except CanonicalFormError as error:
+            raise UsageError(f"{path}: {error}") from None
+        sys.stdout.buffer.write(payload)
+        sys.stdout.flush()
+        return 0
+
+
+class SignApp(_Subcommand):
+    """Sign a notebook with an SSH key (file or ssh-agent, FIDO keys included)."""
+
+    name = "jupyter-qsecure-sign"
+    description = """Sign a notebook in OpenSSH's SSHSIG format (namespace notebook@jupyter-qsecure).
+
+    jupyter qsecure sign NOTEBOOK [--key PATH] [--role author|reviewer|approver] [--principal NAME]
+    --key: a private key file, or a public key (.pub) whose private half is in ssh-agent."""
+
+    key = Unicode("", help="SSH key to sign with (default: [signing] key).").tag(config=True)
+    role = Enum(
+        ["author", "reviewer", "approver"], default_value="author", help="Why you sign."
+    ).tag(config=True)
+    principal = Unicode(
+        "", help="Who signs (default: [signing] principal, git user.email, user name)."
+    ).tag(config=True)
+    aliases = {"key": "SignApp.key", "role": "SignApp.role", "principal": "SignApp.principal"}
+
+    def run(self) -> int:
+        from ..signing.canonical import CanonicalFormError
+        from ..signing.sshsig import SignatureError
+
+        if len(self.extra_args) != 1:
+            raise UsageError("name one notebook: jupyter qsecure sign NOTEBOOK --key PATH")
+        path = Path(self.extra_args[0])
+        notebook = _read_notebook(path)
+        try:
+            entry = _signing_service().sign(
+                notebook,
+                key=Path(self.key) if self.key else None,
+                principal=self.principal or None,
+                role=self.role,
+            )
+        except (ValueError, CanonicalFormError) as error:
+            raise UsageError(str(error)) from None
+        except SignatureError as error:
+            print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+            return 1
+        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(
+            f"signed {path} as {entry['principal']} ({entry['role']}) with {entry['key_fingerprint']}"
+        )
+        return 0
+
+
+class VerifyApp(_Subcommand):
+    """Verify notebooks' signatures against allowed signers and a policy."""
+
+    name = "jupyter-qsecure-verify"
+    description = """Verify signatures: valid over the notebook as it is, trusted by allowed_signers,
+    enough of them in the required roles.
+
+    jupyter qsecure verify NOTEBOOK... [--allowed-signers FILE] [--require N] [--require-role ROLE] [--format text|json]
+    Trust comes only from allowed_signers (--allowed-signers, else [signing] allowed_signers):
+    without one no signature is trusted. Exit 0 when every notebook meets the policy, 1 when
+    one does not, 2 on bad input."""
+
+    allowed_signers = Unicode("", help="allowed_signers file (git / ssh-keygen format).").tag(
+        config=True
+    )
+    require = Integer(-1, help="Signatures required (default: [signing] require, else 1).").tag(
+        config=True
+    )
+    require_role = List(
+        Unicode(), help="A role that must be among the signatures (repeatable)."
+    ).tag(config=True)
+    format = Enum(["text", "json"], default_value="text", help="Report format.").tag(config=True)
+    aliases = {
+        "allowed-signers": "VerifyApp.allowed_signers",
+        "require": "VerifyApp.require",
+        "require-role": "VerifyApp.require_role",
+        "format": "VerifyApp.format",
+    }
+
+    def run(self) -> int:
+        from ..signing.allowed_signers import AllowedSignersError
+        from ..signing.canonical import CanonicalFormError
+        from ..signing.signatures import NO_ALLOWED_SIGNERS
+
+        if not self.extra_args:
+            raise UsageError("name at least one notebook: jupyter qsecure verify NOTEBOOK...")
+        service = _signing_service().with_overrides(
+            allowed_signers=Path(self.allowed_signers) if self.allowed_signers else None,
+            require=self.require if self.require >= 0 else None,
+            require_roles=tuple(self.require_role) or None,
+        )
+        if service.settings.allowed_signers is None:
+            print(f"jupyter qsecure: {NO_ALLOWED_SIGNERS}", file=sys.stderr)
+        reports = []
+        code = 0
+        for argument in self.extra_args:
+            path = Path(argument)
+            try:
+                verdict = service.verify(_read_notebook(path))
+            except AllowedSignersError as error:
+                raise UsageError(str(error)) from None
+            except CanonicalFormError as error:
+                raise UsageError(f"{path}: {error}") from None
+            code = max(code, 0 if verdict.meets_policy else 1)
+            reports.append({"notebook": str(path), **verdict.to_json()})
+            if self.format == "text":
+                print(
+                    f"{path}: {verdict.status}; {verdict.policy_message}; {'meets the policy' if verdict.meets_policy else 'does NOT meet the policy'}"
+                )
+                for result in verdict.results:
+                    state = "valid" if result.valid else "INVALID"
+                    trusted = "trusted" if result.trusted else "not trusted"
+                    print(
+                        f"  [{result.index}] {result.principal} ({result.role}) {result.signed_at} {result.fingerprint}: {state}, {trusted}{f' - {result.reason}' if result.reason else ''}"
+                    )
+                    if result.changed_cells:
+                        print(
+                            f"      cells changed since signing: {', '.join(result.changed_cells)}"
+                        )
+        if self.format == "json":
+            print(json.dumps(reports, indent=2))
+        return code
+
+
+class ExportSignatureApp(_Subcommand):
+    """Write one of a notebook's signatures as an armored SSH signature file."""
+
+    name = "jupyter-qsecure-export-signature"
+    description = "Write signature N of a notebook (armored SSHSIG) for ssh-keygen -Y verify."
+    index = Integer(0, help="Which signature (0-based, as `verify` lists them).").tag(config=True)
+    output = Unicode("", help="Where to write (default: standard output).").tag(config=True)
+    aliases = {
+        "index": "ExportSignatureApp.index",
+        "output": "ExportSignatureApp.output",
+        "o": "ExportSignatureApp.output",
+    }
+
+    def run(self) -> int:
+        from ..signing.signatures import signatures_of
+
+        if len(self.extra_args) != 1:
+            raise UsageError(
+                "name one notebook: jupyter qsecure export-signature NOTEBOOK --index N"
+            )
+        path = Path(self.extra_args[0])
+        entries = signatures_of(_read_notebook(path))
+        if not 0 <= self.index < len(entries) or not isinstance(
+            entries[self.index].get("signature"), str
+        ):
+            raise UsageError(
+                f"{path} has {len(entries)} signature(s); --index must be 0..{max(len(entries) - 1, 0)}"
+            )
+        armored = entries[self.index]["signature"]
+        if self.output:
+            Path(self.output).write_text(
+                armored if armored.endswith("\n") else armored + "\n", encoding="utf-8"
+            )
+        else:
+            print(armored.rstrip("\n"))
+        return 0
+
+
+class VerifyAttestationApp(_Subcommand):
+    """Verify a signed attestation (DSSE envelope with SSH signatures)."""
+
+    name = "jupyter-qsecure-verify-attestation"
+    description = """Verify a DSSE envelope written by `jupyter qsecure attest --sign`.
+
+    jupyter qsecure verify-attestation ENVELOPE [--allowed-signers FILE]"""
+    allowed_signers = Unicode(
+        "", help="allowed_signers file; its keys must allow namespace attestation@jupyter-qsecure."
+    ).tag(config=True)
+    aliases = {"allowed-signers": "VerifyAttestationApp.allowed_signers"}
+
+    def run(self) -> int:
+        from datetime import datetime, timezone
+
+        from ..signing.allowed_signers import AllowedSignersError, load_allowed_signers, trust
+        from ..signing.dsse import NAMESPACE, verify_envelope
+        from ..signing.sshsig import SignatureError
+
+        if len(self.extra_args) != 1:
+            raise UsageError("name one envelope: jupyter qsecure verify-attestation FILE")
+        path = Path(self.extra_args[0])
+        try:
+            envelope = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{path}: not a JSON envelope ({error})") from None
+        try:
+            statement, keys = verify_envelope(envelope)
+        except SignatureError as error:
+            print(f"{path}: INVALID: {error}")
+            return 1
+        subjects = ", ".join(s.get("name", "?") for s in statement.get("subject", []))
+        print(
+            f"{path}: {len(keys)} valid signature(s) over {statement.get('predicateType')} for {subjects}"
+        )
+        if not self.allowed_signers and not _signing_service().settings.allowed_signers:
+            print(
+                f"{path}: NOT trusted: no allowed_signers file, so no signature is trusted: "
+                "pass --allowed-signers FILE or set [signing] allowed_signers in qsecure.toml",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            signers = load_allowed_signers(
+                Path(self.allowed_signers)
+                if self.allowed_signers
+                else _signing_service().settings.allowed_signers
+            )
+        except AllowedSignersError as error:
+            raise UsageError(str(error)) from None
+        now = datetime.now(timezone.utc)
+        verdicts = [
+            trust(signers, key.public_key, NAMESPACE, signed_at=now, now=now) for key in keys
+        ]
+        for key, verdict in zip(keys, verdicts, strict=True):
+            print(
+                f"  {key.fingerprint}: {'trusted' if verdict.trusted else 'NOT trusted'} {verdict.reason}"
+            )
+        return 0 if all(v.trusted for v in verdicts) else 1
