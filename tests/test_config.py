@@ -86,6 +86,12 @@ def test_env_variable_naming_a_missing_file_is_an_error(
             r"not a secret's name",
         ),
         ("guard = 3\n", r"guard: expected a table \[guard\], got 3"),
+        (
+            '[secrets.HUB_TOKEN]\nsource = "hub://auth_state/access_token"\n',
+            r"qsecure\.toml: secrets\.HUB_TOKEN\.source: hub:// references are for \[vault\] "
+            r"credentials \(jwt_source, token_source, secret_id_source\), not for a secret's value; "
+            r"a secret's source is keyring://, vault://, file://, env:// or a plug-in",
+        ),
     ],
 )
 def test_errors_name_file_key_and_fix(text: str, message: str) -> None:
@@ -99,3 +105,10 @@ def test_personal_grants_option() -> None:
         '[secrets]\npersonal_grants = false\n\n[secrets.TOKEN]\nsource = "env://T"\n'
     )
     assert not policy.secrets.personal_grants and list(policy.secrets.grants) == ["TOKEN"]
+
+
+def test_hub_references_stay_valid_for_vault_credentials() -> None:
+    policy = parse_policy(
+        '[vault]\nauth = "jwt"\nrole = "jupyter"\njwt_source = "hub://auth_state/id_token"\n'
+    )
+    assert str(policy.secrets.vault.jwt_source) == "hub://auth_state/id_token"

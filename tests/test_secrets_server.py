@@ -211,6 +211,27 @@ async def test_refresh_reads_a_rotated_value(
     assert "NOT_GRANTED is not granted to this kernel" in outputs_text(messages)
 
 
+async def test_refresh_failure_is_audited(
+    granted: str, jp_fetch: Any, jp_serverapp: Any, audit_events: Any, server_log: Any
+) -> None:
+    kernel_id = await start_session(jp_fetch, "experiments/f.ipynb")
+    response = await jp_fetch("qsecure", "secrets", NAME, method="DELETE")  # the store loses it
+    assert response.code == 204
+    messages, _ = await run_cell(
+        jp_serverapp, kernel_id, "import jupyter_qsecure\nprint(jupyter_qsecure.refresh())"
+    )
+    text = outputs_text(messages)
+    assert "not refreshed: keyring://qsecure/ibm-quantum" in text and "[]" in text
+    events = audit_events()
+    [injected] = [e for e in events if e["__schema__"].endswith("secret-injected/v1")]
+    [event] = [e for e in events if e["__schema__"].endswith("provider-error/v1")]
+    assert (event["name"], event["reason"]) == (NAME, "not-found")
+    assert event["kernel_id"] == kernel_id and event["notebook"] == "experiments/f.ipynb"
+    assert event["user"] == injected["user"] and event["user"]
+    assert "keyring://qsecure/ibm-quantum" in event["message"]
+    assert granted not in json.dumps(events) + server_log()
+
+
 async def test_refresh_needs_the_kernel_capability(granted: str, jp_fetch: Any) -> None:
     # The browser's token is not enough: only a kernel's capability opens refresh.
     with pytest.raises(HTTPClientError) as caught:

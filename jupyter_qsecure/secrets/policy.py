@@ -145,6 +145,11 @@ def _ref(source: str, key: str, value: object) -> SecretRef:
         raise PolicyError(source, key, str(error)) from None
 
 
+#: Schemes that only name a ``[vault]`` login credential: no provider serves them as a
+#: secret's value (``hub://`` is read by the Vault provider itself, see ``hub.py``).
+_CREDENTIAL_ONLY_SCHEMES = ("hub",)
+
+
 def _grant(source: str, name: str, value: object) -> SecretGrant:
     section = f"secrets.{name}"
     table: dict[str, Any] = expect(source, section, value, dict, f"a table [{section}]")
@@ -170,11 +175,20 @@ def _grant(source: str, name: str, value: object) -> SecretGrant:
                 f"{section}.notebooks",
                 f"{pattern!r}: globs are relative to the server root, without ..",
             )
+    ref = _ref(source, f"{section}.source", table["source"])
+    if ref.scheme in _CREDENTIAL_ONLY_SCHEMES:
+        raise PolicyError(
+            source,
+            f"{section}.source",
+            f"{ref.scheme}:// references are for [vault] credentials (jwt_source, token_source, "
+            "secret_id_source), not for a secret's value; a secret's source is keyring://, "
+            "vault://, file://, env:// or a plug-in provider's scheme",
+        )
     kernels = table.get("kernels")
     users = table.get("users")
     return SecretGrant(
         name=name,
-        source=_ref(source, f"{section}.source", table["source"]),
+        source=ref,
         notebooks=notebooks,
         kernels=None
         if kernels is None

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import SECRET_CHANGED, SECRET_DENIED
+from ..events import PROVIDER_ERROR, SECRET_CHANGED, SECRET_DENIED
 from .errors import ProviderError
 from .forms import MIN_SECRET_LENGTH
 from .injection import current_user, resolve
@@ -276,9 +276,24 @@ class SecretsService:
         )
         wanted = set(names) or set(injection.values) | set(injection.problems)
         values = {name: value for name, value in injection.values.items() if name in wanted}
-        problems = {
-            name: message for name, (_, message) in injection.problems.items() if name in wanted
-        }
+        problems: dict[str, str] = {}
+        for name, (reason, message) in injection.problems.items():
+            if name not in wanted:
+                continue
+            problems[name] = message
+            # As at kernel start: a store's failure is a provider error, a value too short
+            # to mask safely is a denial. Names, reasons and references; never a value.
+            self._emit(
+                SECRET_DENIED if reason == "too-short" else PROVIDER_ERROR,
+                {
+                    "name": name,
+                    "reason": reason,
+                    "message": message,
+                    "kernel_id": record.kernel_id,
+                    "notebook": record.notebook or "",
+                    "user": record.user,
+                },
+            )
         for name in sorted(wanted - set(injection.values) - set(injection.problems)):
             problems[name] = f"{name} is not granted to this kernel"
             self._emit(
