@@ -168,6 +168,7 @@ NEGATIVES: list[Sample] = [
         'run_id = "123e4567-e89b-12d3-a456-426614174000"',
         '{"id": "a9c2f4d0-5b1e-4c3f-9e2d-7f8a6b5c4d3e", "cell_type": "code"}',
         "job = backend.run(qc)  # job id: d1k3l8tq4t2s73a0fcbg",
+        "  export const manageSecrets = 'qsecure:manage-secrets';",
         # placeholders and references
         'api_key = "YOUR_API_KEY"',
         'token = "xxxxxxxxxxxxxxxxxxxxxxxxxxxx"',

@@ -44,8 +44,9 @@ _TEMPLATE_PART = re.compile(
         \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\(
     """,
 )
+# Words joined by separators, including namespaced ids such as `jupyterlab:open-secrets`.
 _WORDLIKE = re.compile(
-    r"^[a-z]+(?:[-_. ][a-z]+)*$|^[A-Z]+(?:[-_. ][A-Z]+)*$|^[A-Z][a-z]+(?:[A-Z][a-z]+)*$"
+    r"^[a-z]+(?:[-_.: ][a-z]+)*$|^[A-Z]+(?:[-_.: ][A-Z]+)*$|^[A-Z][a-z]+(?:[A-Z][a-z]+)*$"
 )
 _ENV_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
 _DOTTED_NAME = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+(?:\(\))?$")
