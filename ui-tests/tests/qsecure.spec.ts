@@ -339,5 +339,32 @@ test.describe('secrets panel', () => {
   });
 });
 
+test.describe('commands', () => {
+  test('the Secure menu and the palette offer the four commands', async ({
+    page
+  }) => {
+    await newNotebook(page, 'menu.ipynb');
+    await page.getByRole('menuitem', { name: 'Secure' }).click();
+    const menu = page.locator('#jp-qsecure-menu');
+    for (const label of [
+      'Sign Notebook…',
+      'Verify Signatures',
+      'Show Provenance',
+      'Manage Secrets'
+    ]) {
+      await expect(menu.getByRole('menuitem', { name: label })).toBeVisible();
+    }
+    await menu.getByRole('menuitem', { name: 'Show Provenance' }).click();
+    await expect(page.locator('#jp-qsecure-provenance')).toBeVisible();
+
+    await page.keyboard.press('Control+Shift+c');
+    await page.keyboard.type('Verify Signatures');
+    await page.keyboard.press('Enter');
+    await expect(
+      page.locator('.jp-Dialog', { hasText: 'Signatures of menu.ipynb' })
+    ).toContainText('No signatures yet.');
+  });
+});
+
 // Make the galata namespace import used (it registers the fixtures' typings).
 void galata;
