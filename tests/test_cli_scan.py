@@ -6,6 +6,7 @@ import json
 import os
 import random
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,162 @@ def test_server_extension_is_enabled_by_installing(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert "jupyter_qsecure enabled" in output.replace("\x1b[32m", "").replace("\x1b[0m", "")
     assert "jupyter_qsecure 0.1.0 OK" in output.replace("\x1b[32m", "").replace("\x1b[0m", "")
+
+
+# --- Folders inside a git work tree: what git ignores is skipped -------------------------
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+#: No user or system git configuration (a global excludes file), no repository above.
+GIT_ENV = {"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+
+
+def git(*args: str, cwd: Path) -> None:
+    subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, **GIT_ENV, "GIT_CEILING_DIRECTORIES": str(cwd.parent)},
+    )
+
+
+def findings_in(result: subprocess.CompletedProcess[str]) -> set[str]:
+    return {line.split(": ")[0] for line in result.stdout.splitlines()}
+
+
+@pytest.fixture
+def repo(tmp_path: Path, token: str) -> Path:
+    """A work tree: tracked, untracked and ignored files, each holding a made-up token."""
+    root = tmp_path / "repo"
+    (root / "build" / "lib").mkdir(parents=True)
+    (root / "sub").mkdir()
+    (root / ".gitignore").write_text("build/\n*.log\n")
+    (root / "sub" / ".gitignore").write_text("local.py\n!keep.log\n")
+    leak = f"t = '{token}'\n"
+    for name in [
+        "tracked.py",  # committed
+        "forced.log",  # committed although ignored (git add -f)
+        "untracked.py",  # about to be committed
+        "debug.log",  # ignored by pattern
+        "build/bundle.js",  # in an ignored folder
+        "build/lib/deep.js",
+        "sub/kept.py",  # untracked, in a folder with its own .gitignore
+        "sub/keep.log",  # re-included by sub/.gitignore
+        "sub/local.py",  # ignored by sub/.gitignore
+    ]:
+        (root / name).write_text(leak)
+    git("init", "-q", cwd=root)
+    git("add", "tracked.py", ".gitignore", "sub/.gitignore", cwd=root)
+    git("add", "-f", "forced.log", cwd=root)
+    return root
+
+
+def scan_in(
+    cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return run("scan", *args, cwd=cwd, env={**GIT_ENV, **(env or {})})
+
+
+NOT_IGNORED = {"tracked.py", "forced.log", "untracked.py", "sub/keep.log", "sub/kept.py"}
+IGNORED = {"debug.log", "build/bundle.js", "build/lib/deep.js", "sub/local.py"}
+
+
+@needs_git
+def test_scan_skips_what_git_ignores(repo: Path, token: str) -> None:
+    result = scan_in(repo, ".")
+    assert result.returncode == 1, result.stderr
+    assert findings_in(result) == NOT_IGNORED
+    assert f"5 finding(s) in 5 of {len(NOT_IGNORED) + 2} file(s)" in result.stderr  # .gitignores
+    assert "warning" not in result.stderr
+    assert token not in result.stdout + result.stderr
+
+
+@needs_git
+def test_no_gitignore_scans_everything(repo: Path) -> None:
+    result = scan_in(repo, "--no-gitignore", ".")
+    assert result.returncode == 1, result.stderr
+    assert findings_in(result) == NOT_IGNORED | IGNORED
+
+
+@needs_git
+def test_ignored_file_or_folder_named_explicitly_is_scanned(repo: Path) -> None:
+    result = scan_in(repo, "debug.log", "sub/local.py", "build", "tracked.py")
+    assert result.returncode == 1, result.stderr
+    assert findings_in(result) == {
+        "debug.log",
+        "sub/local.py",
+        "build/bundle.js",
+        "build/lib/deep.js",
+        "tracked.py",
+    }
+
+
+@needs_git
+def test_sub_folder_argument_uses_the_repository_rules(repo: Path) -> None:
+    result = scan_in(repo, "sub")
+    assert findings_in(result) == {"sub/keep.log", "sub/kept.py"}
+    result = scan_in(repo / "sub", ".")
+    assert findings_in(result) == {"keep.log", "kept.py"}
+    result = scan_in(repo.parent, "repo/sub", str(repo / "build" / ".."))
+    assert findings_in(result) == {"repo/sub/keep.log", "repo/sub/kept.py"} | {
+        str(repo / "build" / ".." / name) for name in NOT_IGNORED
+    }
+
+
+@needs_git
+def test_nested_repository_uses_its_own_rules(repo: Path, token: str) -> None:
+    nested = repo / "vendor" / "tool"
+    nested.mkdir(parents=True)
+    (nested / ".gitignore").write_text("out/\n")
+    (nested / "out").mkdir()
+    (nested / "out" / "gen.py").write_text(f"t = '{token}'\n")
+    (nested / "main.py").write_text(f"t = '{token}'\n")
+    (nested / "debug.log").write_text(f"t = '{token}'\n")  # the outer rules do not apply
+    git("init", "-q", cwd=nested)
+    result = scan_in(repo, "vendor")
+    assert findings_in(result) == {"vendor/tool/main.py", "vendor/tool/debug.log"}
+
+
+@needs_git
+def test_folder_outside_git_behaves_as_before(tmp_path: Path, token: str) -> None:
+    (tmp_path / ".gitignore").write_text("*.log\n")  # not a repository: not read
+    (tmp_path / "debug.log").write_text(f"t = '{token}'\n")
+    (tmp_path / "app.py").write_text(f"t = '{token}'\n")
+    result = scan_in(tmp_path, ".", env={"GIT_CEILING_DIRECTORIES": str(tmp_path.parent)})
+    assert result.returncode == 1
+    assert findings_in(result) == {"debug.log", "app.py"}
+    assert result.stderr.splitlines() == ["2 finding(s) in 2 of 3 file(s)"]
+
+
+def test_without_git_everything_is_scanned(repo: Path) -> None:
+    no_git = repo.parent / "bin"
+    no_git.mkdir()
+    (no_git / "jupyter-qsecure").symlink_to(Path(JUPYTER).parent / "jupyter-qsecure")
+    result = subprocess.run(
+        [str(no_git / "jupyter-qsecure"), "scan", "."],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PATH": str(no_git)},
+    )
+    assert result.returncode == 1, result.stderr
+    assert findings_in(result) == NOT_IGNORED | IGNORED
+    assert "warning" not in result.stderr
+
+
+@needs_git
+def test_git_failure_is_a_warning_and_everything_is_scanned(tmp_path: Path, token: str) -> None:
+    (tmp_path / ".git").write_text("not a gitdir line\n")
+    (tmp_path / ".gitignore").write_text("*.log\n")
+    (tmp_path / "debug.log").write_text(f"t = '{token}'\n")
+    result = scan_in(tmp_path, ".", env={"GIT_CEILING_DIRECTORIES": str(tmp_path.parent)})
+    assert result.returncode == 1
+    assert findings_in(result) == {"debug.log"}
+    assert (
+        ".: warning: cannot ask git which files it ignores (fatal: invalid gitfile format: "
+        in result.stderr
+    )
+    assert "scanning every file in this folder" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -22,7 +22,8 @@ class ScanApp(_Subcommand):
 
     jupyter qsecure scan [--format text|json|sarif] [--baseline FILE] PATH...
 
-    Exit code 0 when clean, 1 when a credential is found, 2 on usage errors or a file that
+    In a folder inside a git work tree, what git ignores is skipped (--no-gitignore scans it
+    too; a file named explicitly is always scanned). Exit code 0 when clean, 1 when a credential is found, 2 on usage errors or a file that
     cannot be scanned (each gets one line on stderr and the scan goes on). Findings show a
     masked preview and a fingerprint, never the value."""
     examples = """
@@ -39,9 +40,19 @@ class ScanApp(_Subcommand):
     use_policy = Bool(
         True, help="Apply the [guard] settings of qsecure.toml (disabled rules, limits)."
     ).tag(config=True)
+    use_gitignore = Bool(
+        True,
+        help="In folders inside a git work tree, skip the files and folders git ignores.",
+    ).tag(config=True)
 
     aliases = {"format": "ScanApp.format", "baseline": "ScanApp.baseline"}
-    flags = {"no-policy": ({"ScanApp": {"use_policy": False}}, "Ignore qsecure.toml.")}
+    flags = {
+        "no-policy": ({"ScanApp": {"use_policy": False}}, "Ignore qsecure.toml."),
+        "no-gitignore": (
+            {"ScanApp": {"use_gitignore": False}},
+            "Scan every file of a folder, including those git ignores.",
+        ),
+    }
 
     def run(self) -> int:
         if not self.extra_args:
@@ -67,7 +78,12 @@ class ScanApp(_Subcommand):
         if max_bytes:
             scanner.max_bytes = max_bytes
         reports = []
-        for report in scan_files(scanner, [Path(arg) for arg in self.extra_args]):
+        for report in scan_files(
+            scanner,
+            [Path(arg) for arg in self.extra_args],
+            gitignore=self.use_gitignore,
+            warn=lambda message: print(message, file=sys.stderr),
+        ):
             reports.append(report)
             if report.error:
                 print(f"{report.path}: error: {report.error}", file=sys.stderr)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._version import __version__
 from .findings import Finding
+from .gitignore import GitIgnore, Ignored
 from .rules import RULES_BY_ID
 from .scanner import ScanInputError, Scanner, looks_binary
 
@@ -46,22 +47,58 @@ class FileReport:
     skipped: str | None = None
 
 
-def iter_files(paths: Iterable[Path]) -> Iterator[tuple[Path, bool]]:
-    """Files under the given paths, each with whether it was named explicitly."""
+def iter_files(
+    paths: Iterable[Path], *, gitignore: bool = False, warn: Callable[[str], None] | None = None
+) -> Iterator[tuple[Path, bool]]:
+    """Files under the given paths, each with whether it was named explicitly. With
+    ``gitignore``, a folder's walk skips what git ignores there (a file named explicitly
+    is always yielded)."""
+    git = GitIgnore(warn) if gitignore else None
     for path in paths:
         if path.is_dir():
-            for folder, dirs, files in os.walk(path):
-                dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
-                for name in sorted(files):
-                    if name not in SKIPPED_FILES:
-                        yield Path(folder) / name, False
+            for file in _walk(path, git):
+                yield file, False
         else:
             yield path, True
 
 
-def scan_files(scanner: Scanner, paths: Iterable[Path]) -> Iterator[FileReport]:
-    """Scan each file; a file that cannot be scanned gets an error and the scan goes on."""
-    for path, explicit in iter_files(paths):
+def _walk(root: Path, git: GitIgnore | None) -> Iterator[Path]:
+    """The files under ``root``, in order, minus skipped folders and files and, when git is
+    asked, what it ignores. Git is asked once at the root and once in each nested work tree
+    (a submodule, a clone inside the folder), whose own rules apply there."""
+    top = os.fspath(root)
+    #: For each folder to walk: what git ignores in its work tree and its path there.
+    scopes: dict[str, tuple[Ignored | None, str]] = {}
+    for folder, dirs, files in os.walk(root):
+        ignored, prefix = scopes.pop(folder, (None, ""))
+        if git is not None and (folder == top or os.path.lexists(os.path.join(folder, ".git"))):
+            ignored, prefix = git.ignored(Path(folder)), ""
+        if ignored is not None and ignored.everything:
+            dirs[:] = []
+            continue
+        kept = []
+        for name in sorted(dirs):
+            if name in SKIPPED_DIRS or (ignored is not None and prefix + name in ignored.paths):
+                continue
+            kept.append(name)
+            scopes[os.path.join(folder, name)] = (ignored, f"{prefix}{name}/")
+        dirs[:] = kept
+        for name in sorted(files):
+            if name in SKIPPED_FILES or (ignored is not None and prefix + name in ignored.paths):
+                continue
+            yield Path(folder) / name
+
+
+def scan_files(
+    scanner: Scanner,
+    paths: Iterable[Path],
+    *,
+    gitignore: bool = False,
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[FileReport]:
+    """Scan each file; a file that cannot be scanned gets an error and the scan goes on.
+    ``gitignore`` and ``warn`` are as for :func:`iter_files`."""
+    for path, explicit in iter_files(paths, gitignore=gitignore, warn=warn):
         if not path.exists():
             yield FileReport(path, error="no such file or folder")
             continue
