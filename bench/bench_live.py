@@ -51,6 +51,9 @@ from bench_save import Server
 from kernels import start_kernel, stop_kernel
 from workload import _png
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from kernel_client import execute
+
 CODE_CELLS = 200
 MARKDOWN_EVERY = 5  # a markdown cell before every 5th code cell: 40
 READERS = 20  # cells that read data.csv (their records list it, hashed)
@@ -81,45 +84,6 @@ def cell_source(index: int) -> str:
         lines.append(f"display(Image(filename='figures/fig{index}.png'))")
     lines.append("{'00': shots // 2, '11': shots - shots // 2}")
     return "\n".join(lines)
-
-
-async def run_cell(client: Any, source: str, cell_id: str) -> list[dict[str, Any]]:
-    """Run a cell as JupyterLab does (cell id in the request's metadata); return its
-    outputs as JupyterLab would save them (consecutive streams merged)."""
-    content = {
-        "code": source,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": {},
-        "allow_stdin": False,
-    }
-    message = client.session.msg("execute_request", content, metadata={"cellId": cell_id})
-    client.shell_channel.send(message)
-    outputs: list[dict[str, Any]] = []
-    while True:
-        reply = await client.get_iopub_msg(timeout=120)
-        if reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
-            continue
-        kind = reply["msg_type"]
-        if kind == "status" and reply["content"]["execution_state"] == "idle":
-            break
-        if kind in ("stream", "display_data", "execute_result", "error"):
-            output = nbformat.v4.output_from_msg(reply)
-            previous = outputs[-1] if outputs else None
-            if (
-                kind == "stream"
-                and previous
-                and previous.get("output_type") == "stream"
-                and previous["name"] == output["name"]
-            ):
-                previous["text"] += output["text"]
-            else:
-                outputs.append(output)
-    while True:
-        reply = await client.get_shell_msg(timeout=120)
-        if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
-            assert reply["content"]["status"] == "ok", reply["content"]
-            return [dict(output) for output in outputs]
 
 
 def wait_for_records(store: Path) -> None:
@@ -157,7 +121,8 @@ async def executed_notebook(root: Path, store: Path) -> dict[str, Any]:
                 text = f"## Step {index // MARKDOWN_EVERY}\n\nA Bell state, {1000 + index} shots.\n"
                 cells.append(nbformat.v4.new_markdown_cell(text, id=f"m{index}"))
             source = cell_source(index)
-            outputs = await run_cell(client, source, f"c{index}")
+            outputs = await execute(client, source, f"c{index}")
+            assert not any(o["output_type"] == "error" for o in outputs), outputs
             cell = nbformat.v4.new_code_cell(source, id=f"c{index}", execution_count=index + 1)
             cell["outputs"] = outputs
             cells.append(cell)
@@ -420,7 +385,7 @@ def main() -> int:
         fast, cells = fast_path_cells(editor)
         print(
             f"  cells whose canonical form takes the fast path: {fast} of {cells}"
-            " (an embedded execution record holds duration_ms, a float: rfc8785 then)"
+            " (the others go through rfc8785)"
         )
         for name, function in work.items():
             if p50s[name] > SLOW_MS or "--profile" in sys.argv:
