@@ -85,14 +85,9 @@ notebooks = ["**/*.ipynb"]
 users = ["bob"]
 """
 
-CONFIG = """\
-# Written by tests/test_jupyterhub.py for one run; every path and port is this run's.
-import os
-
-from jupyterhub.spawner import SimpleLocalProcessSpawner
-
-c = get_config()  # noqa: F821
-
+#: The hub's addresses, database and proxy, filled by :func:`hub_settings` (shared by the
+#: hub configurations of the tests).
+HUB_NETWORK = """\
 c.JupyterHub.ip = "127.0.0.1"
 c.JupyterHub.port = {proxy_port}
 c.JupyterHub.hub_ip = "127.0.0.1"
@@ -104,11 +99,10 @@ c.JupyterHub.cleanup_proxy = True
 c.ConfigurableHTTPProxy.command = [{chp!r}]
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.pid_file = {proxy_pid_file!r}
+"""
 
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = {password!r}
-c.Authenticator.allowed_users = {{"alice", "bob"}}
-
+#: Single-user servers as local processes of this user, running the venv's jupyterhub-singleuser.
+HUB_SPAWNER = """\
 c.JupyterHub.spawner_class = SimpleLocalProcessSpawner
 c.SimpleLocalProcessSpawner.home_dir_template = {home_template!r}
 c.Spawner.cmd = [{singleuser!r}]
@@ -116,7 +110,27 @@ c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
 c.Spawner.start_timeout = {start_timeout}
 c.Spawner.http_timeout = {start_timeout}
 c.Spawner.environment = {environment!r}
+"""
 
+CONFIG = (
+    """\
+# Written by tests/test_jupyterhub.py for one run; every path and port is this run's.
+import os
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+c = get_config()  # noqa: F821
+
+"""
+    + HUB_NETWORK
+    + """
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = {password!r}
+c.Authenticator.allowed_users = {{"alice", "bob"}}
+
+"""
+    + HUB_SPAWNER
+    + """
 # The test's own client: starts nothing itself, reads server state to find processes.
 c.JupyterHub.services = [{{"name": "qsecure-test", "api_token": {service_token!r}}}]
 c.JupyterHub.load_roles = [
@@ -127,6 +141,7 @@ c.JupyterHub.load_roles = [
     }}
 ]
 """
+)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_jupyterhub import HUB_NETWORK, HUB_SPAWNER
 from vault_double import VaultDouble, make_jwt
 
 from jupyter_qsecure.config import PolicyError
@@ -441,7 +442,8 @@ def assert_clean_hub(text: str, hub: HubDouble) -> None:
 
 # -- end to end: a real JupyterHub ---------------------------------------------------------------
 
-HUB_CONFIG = """\
+HUB_CONFIG = (
+    """\
 # Written by tests/test_vault_hub_jwt.py for one run; every path and port is this run's.
 import base64
 import json
@@ -492,31 +494,17 @@ class TokenAuthenticator(DummyAuthenticator):
         return {{"name": user.name, "auth_state": {{**state, "id_token": make_jwt(user.name)}}}}
 
 
-c.JupyterHub.ip = "127.0.0.1"
-c.JupyterHub.port = {proxy_port}
-c.JupyterHub.hub_ip = "127.0.0.1"
-c.JupyterHub.hub_port = {hub_port}
-c.JupyterHub.db_url = {db_url!r}
-c.JupyterHub.cookie_secret_file = {cookie_secret!r}
-c.JupyterHub.cleanup_servers = True
-c.JupyterHub.cleanup_proxy = True
-c.ConfigurableHTTPProxy.command = [{chp!r}]
-c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
-c.ConfigurableHTTPProxy.pid_file = {proxy_pid_file!r}
-
+"""
+    + HUB_NETWORK
+    + """
 c.JupyterHub.authenticator_class = TokenAuthenticator
 c.Authenticator.allowed_users = {{"alice"}}
 c.Authenticator.enable_auth_state = True  # needs $JUPYTERHUB_CRYPT_KEY
 c.Authenticator.auth_refresh_age = 1  # refresh_user at most once a second
 
-c.JupyterHub.spawner_class = SimpleLocalProcessSpawner
-c.SimpleLocalProcessSpawner.home_dir_template = {home_template!r}
-c.Spawner.cmd = [{singleuser!r}]
-c.Spawner.args = ["--allow-root"] if os.geteuid() == 0 else []
-c.Spawner.start_timeout = {start_timeout}
-c.Spawner.http_timeout = {start_timeout}
-c.Spawner.environment = {environment!r}
-
+"""
+    + HUB_SPAWNER
+    + """
 c.JupyterHub.services = [{{"name": "qsecure-test", "api_token": {service_token!r}}}]
 c.JupyterHub.load_roles = [
     # A user may read their own auth state, and so may their server's token
@@ -533,6 +521,7 @@ c.JupyterHub.load_roles = [
     }},
 ]
 """
+)
 
 HUB_POLICY = """
 [vault]
