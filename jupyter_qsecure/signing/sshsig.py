@@ -615,6 +615,33 @@ def _check_namespace(namespace: str) -> None:
         )
 
 
+def _run_ssh_keygen(
+    command: list[str], message: bytes, timeout: float, late: str = ""
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``ssh-keygen -Y ...`` (``command[2]`` is the action) with ``message`` on standard
+    input, in its own session, with the tool environment; a timeout or a missing program
+    is a :class:`SignatureError` (``late`` is added to the timeout's message)."""
+    try:
+        return subprocess.run(
+            command,
+            input=bytes(message),
+            capture_output=True,
+            timeout=timeout,
+            env=_tool_env(),
+            start_new_session=True,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise SignatureError(
+            "ssh-keygen-failed",
+            f"ssh-keygen -Y {command[2]} did not finish within {timeout:g} s{late}",
+        ) from None
+    except OSError as error:
+        raise SignatureError(
+            "ssh-keygen-failed", f"could not run ssh-keygen: {error.strerror or error}"
+        ) from None
+
+
 def _tool_env() -> dict[str, str]:
     """ssh-keygen's environment: never prompt, never read a passphrase from stdin.
 
@@ -676,27 +703,13 @@ def sign_with_ssh_keygen(message: bytes, key: Path, namespace: str, *, timeout: 
         raise SignatureError(
             "no-key", f"no key file {str(key)!r}: give a private key or a .pub file"
         )
-    try:
-        # -P "": a passphrase-protected key file fails instead of prompting.
-        result = subprocess.run(
-            [exe, "-Y", "sign", "-n", namespace, "-P", "", "-f", str(key)],
-            input=bytes(message),
-            capture_output=True,
-            timeout=timeout,
-            env=_tool_env(),
-            start_new_session=True,
-            check=False,
-        )
-    except subprocess.TimeoutExpired:
-        raise SignatureError(
-            "ssh-keygen-failed",
-            f"ssh-keygen -Y sign did not finish within {timeout:g} s "
-            "(a FIDO key waiting for a touch?)",
-        ) from None
-    except OSError as error:
-        raise SignatureError(
-            "ssh-keygen-failed", f"could not run ssh-keygen: {error.strerror or error}"
-        ) from None
+    # -P "": a passphrase-protected key file fails instead of prompting.
+    result = _run_ssh_keygen(
+        [exe, "-Y", "sign", "-n", namespace, "-P", "", "-f", str(key)],
+        message,
+        timeout,
+        late=" (a FIDO key waiting for a touch?)",
+    )
     if result.returncode != 0:
         detail = _summary(result.stderr)
         lowered = detail.lower()
@@ -778,22 +791,5 @@ def verify_with_ssh_keygen(
             command += ["-r", str(revoked_keys)]
         if verify_time is not None:
             command.append(f"-Overify-time={_openssh_time(verify_time)}")
-        try:
-            result = subprocess.run(
-                command,
-                input=bytes(message),
-                capture_output=True,
-                timeout=timeout,
-                env=_tool_env(),
-                start_new_session=True,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            raise SignatureError(
-                "ssh-keygen-failed", f"ssh-keygen -Y verify did not finish within {timeout:g} s"
-            ) from None
-        except OSError as error:
-            raise SignatureError(
-                "ssh-keygen-failed", f"could not run ssh-keygen: {error.strerror or error}"
-            ) from None
+        result = _run_ssh_keygen(command, message, timeout)
     return result.returncode == 0
