@@ -191,15 +191,18 @@ def code(source: str | list[str], outputs: list[dict[str, Any]] | None = None) -
 
 
 def code_cell(
-    cell_id: str, source: str, outputs: list[dict[str, Any]], execution_count: int | None
+    cell_id: str,
+    source: str,
+    outputs: list[dict[str, Any]] | None = None,
+    execution_count: int | None = None,
 ) -> dict[str, Any]:
-    """A code cell as JupyterLab saves it, with its id."""
+    """A code cell as JupyterLab saves it, with its id (no outputs, never run, by default)."""
     return {
         "cell_type": "code",
         "id": cell_id,
         "metadata": {},
         "source": source,
-        "outputs": outputs,
+        "outputs": [] if outputs is None else outputs,
         "execution_count": execution_count,
     }
 

@@ -63,6 +63,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import code_cell
 
 from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.provenance.embed import embed_provenance
@@ -234,19 +235,6 @@ def play_the_author(workspace: Path, env: dict[str, str], key: Path) -> None:
     fit = next(cell for cell in notebook["cells"] if cell["id"] == "fit")
     fit["outputs"][0]["data"]["text/plain"] = "0.99"
     (workspace / "analysis-edited.ipynb").write_text(json.dumps(notebook, indent=1) + "\n")
-
-
-def code_cell(
-    cell_id: str, source: str, outputs: list[dict[str, Any]] | None = None, count: int | None = None
-) -> dict[str, Any]:
-    return {
-        "cell_type": "code",
-        "id": cell_id,
-        "metadata": {},
-        "source": source,
-        "outputs": outputs or [],
-        "execution_count": count,
-    }
 
 
 def stream(text: str) -> dict[str, Any]:
