@@ -1,0 +1,17 @@
+"""Authorization resources: one per capability, as jupyter_server's ``Authorizer`` sees them.
+
+Each REST handler declares the resource of the capability it serves; jupyter_server's
+``@authorized`` asks the server's authorizer for ``read`` (GET, and POSTs that only look)
+or ``write`` (changes) on it. The guarded contents routes keep Jupyter's ``contents``.
+"""
+
+from __future__ import annotations
+
+SECRETS = "qsecure:secrets"
+SIGNING = "qsecure:signing"
+PROVENANCE = "qsecure:provenance"
+GUARD = "qsecure:guard"
+AUDIT = "qsecure:audit"
+
+#: Every resource this extension's handlers are authorized against.
+RESOURCES = (SECRETS, SIGNING, PROVENANCE, GUARD, AUDIT)
