@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 
 from jupyter_qsecure.provenance import collectors
 from jupyter_qsecure.provenance.collectors import (
@@ -104,8 +105,30 @@ def test_digest_is_of_the_canonical_json_without_metadata(outside_git: Path) -> 
     body = {
         key: value for key, value in environment.items() if key not in ("digest", "collected_at")
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    assert environment["digest"] == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    assert environment["digest"] == "sha256:" + hashlib.sha256(rfc8785.dumps(body)).hexdigest()
+
+
+def test_digest_survives_a_javascript_round_trip(outside_git: Path) -> None:
+    """RFC 8785 numbers: ``16.0`` (JupyterLab writes it back as ``16``) and an integer beyond
+    2**53 digest as JavaScript reads them; an integer beyond any double becomes a string."""
+
+    def numbers(context: CollectorContext) -> dict[str, Any]:
+        return {"memory_gb": 16.0, "big": 2**64, "huge": 10**400, "ratio": 0.25}
+
+    environment = collect_environment(
+        CollectorContext(notebook_dir=None, cwd=outside_git), extra={"numbers": numbers}
+    )
+    assert environment["numbers"] == {
+        "memory_gb": 16.0,
+        "big": 2**64,
+        "huge": str(10**400),
+        "ratio": 0.25,
+    }
+    as_javascript_saves_it = dict(
+        environment,
+        numbers={"memory_gb": 16, "big": 18446744073709552000, "huge": str(10**400), "ratio": 0.25},
+    )
+    assert environment_digest(as_javascript_saves_it) == environment["digest"]
 
 
 # -- distributions and quantum SDKs ----------------------------------------------------------

@@ -22,7 +22,6 @@ import fnmatch
 import hashlib
 import importlib.metadata
 import itertools
-import json
 import logging
 import math
 import os
@@ -40,6 +39,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from ..signing.canonical import canonical_json
 
 __all__ = [
     "BUILTIN_COLLECTORS",
@@ -660,9 +661,16 @@ BUILTIN_COLLECTORS: dict[str, Collector] = {
 
 
 def _to_json(value: Any) -> Any:
-    """``value`` as plain JSON types: tuples become lists, non-finite floats and unknown objects
-    become strings, keys become strings, and strings valid UTF-8 (no lone surrogates)."""
-    if value is None or isinstance(value, (bool, int)):
+    """``value`` as plain JSON types: tuples become lists; non-finite floats, integers beyond
+    the range of a double and unknown objects become strings; keys become strings; strings
+    valid UTF-8 (no lone surrogates). The result always has a canonical form."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        try:
+            float(value)
+        except OverflowError:
+            return str(value)
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
@@ -675,17 +683,17 @@ def _to_json(value: Any) -> Any:
     return _to_json(str(value))
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-        "utf-8"
-    )
-
-
 def environment_digest(environment: dict[str, Any]) -> str:
-    """``sha256:`` of the canonical JSON (sorted keys, no spaces, UTF-8) of an environment
-    without its ``digest`` and ``collected_at``: equal environments have equal digests."""
+    """``sha256:`` of the canonical JSON (RFC 8785, as
+    :func:`jupyter_qsecure.signing.canonical.canonical_json` writes it) of an environment
+    without its ``digest`` and ``collected_at``: equal environments have equal digests, also
+    after a round trip through JavaScript (which writes ``16.0`` as ``16``). Raises
+    ``CanonicalFormError`` for a value JSON cannot hold; what :func:`collect_environment`
+    builds never has one."""
     return _sha256(
-        _canonical({key: value for key, value in environment.items() if key not in _METADATA_KEYS})
+        canonical_json(
+            {key: value for key, value in environment.items() if key not in _METADATA_KEYS}
+        )
     )
 
 

@@ -4,7 +4,7 @@ Each row holds a record's canonical JSON, the hash of the previous row and its o
 ``sha256(previous hash + "\\n" + body)``. Appends run in ``BEGIN IMMEDIATE`` transactions,
 so any number of kernels (processes) may write at once and the chain stays linear. An
 edited, deleted or reordered row breaks the chain at its position. Stdlib only: kernels
-write here directly.
+write here directly (``rfc8785`` aside, through the canonical form).
 
 The columns beside ``body`` (``kind``, ``kernel_session``, ``kernel_id``, ``notebook``,
 ``cell_id``) and the ``notebook_aliases`` table are lookup indexes, outside the chain: the
@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from ..signing.canonical import canonical_json
 
 GENESIS = "sha256:" + "0" * 64
 #: The layout version (``PRAGMA user_version``); :func:`_migrate` brings older files to it.
@@ -59,8 +61,11 @@ _SCHEMA_1 = (
 
 
 def record_body(record: dict[str, Any]) -> str:
-    """The stored, hashed form of a record: sorted keys, no spaces, UTF-8."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """The stored, hashed form of a record: its canonical JSON (RFC 8785, see
+    :func:`~jupyter_qsecure.signing.canonical.canonical_json`). Rows are verified against
+    the body text they hold, so rows written by earlier versions (Python's sorted, compact
+    JSON) keep verifying."""
+    return canonical_json(record).decode("utf-8")
 
 
 def _now() -> str:

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .canonical import canonical_json
 from .sshsig import ParsedSignature, SignatureError, parse_armored, sign_with_ssh_keygen, verify
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -23,7 +24,7 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def sign_envelope(statement: dict[str, Any], key: Path) -> dict[str, Any]:
     """A DSSE envelope of ``statement`` signed with an SSH key (file or agent)."""
-    payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
+    payload = canonical_json(statement)
     armored = sign_with_ssh_keygen(pae(PAYLOAD_TYPE, payload), key, NAMESPACE)
     return {
         "payloadType": PAYLOAD_TYPE,
