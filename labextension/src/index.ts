@@ -17,13 +17,20 @@ import {
   NotebookPanel
 } from '@jupyterlab/notebook';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import { ITranslator } from '@jupyterlab/translation';
 import { CommandToolbarButton } from '@jupyterlab/ui-components';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { Menu } from '@lumino/widgets';
 
-import { interceptBlockedSaves } from './guard/intercept';
+import {
+  GuardStatusItem,
+  GuardStatusModel,
+  UnavailableSaveFlow
+} from './guard/availability';
+import { interceptRefusedSaves } from './guard/intercept';
 import { BlockedSaveFlow } from './guard/flow';
 import { provenanceIcon, secretsIcon, signIcon } from './icons';
+import { translationBundle } from './notices';
 import { ProvenancePanel } from './provenance/panel';
 import { SecretsPanel } from './secrets/panel';
 import {
@@ -67,33 +74,43 @@ const plugin: JupyterFrontEndPlugin<void> = {
     'Secure notebooks: signing status, blocked saves explained, provenance and secrets panels.',
   autoStart: true,
   requires: [INotebookTracker, ILabShell],
-  optional: [IStatusBar, ICommandPalette, IMainMenu],
+  optional: [IStatusBar, ICommandPalette, IMainMenu, ITranslator],
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
     shell: ILabShell,
     statusBar: IStatusBar | null,
     palette: ICommandPalette | null,
-    mainMenu: IMainMenu | null
+    mainMenu: IMainMenu | null,
+    translator: ITranslator | null
   ) => {
+    const trans = translationBundle(translator);
     const current = (): NotebookPanel | null => tracker.currentWidget;
     const hasNotebook = (): boolean => tracker.currentWidget !== null;
 
     const provenance = new ProvenancePanel(tracker);
     shell.add(provenance, 'right', { rank: 600 });
-    const secrets = new SecretsPanel(tracker);
+    const secrets = new SecretsPanel(tracker, trans);
     shell.add(secrets, 'left', { rank: 600 });
 
     const flow = new BlockedSaveFlow({
       tracker,
-      onSecretsChanged: () => void secrets.refresh()
+      onSecretsChanged: () => void secrets.refresh(),
+      trans
     });
-    interceptBlockedSaves(
-      app.serviceManager.contents,
-      (path, findings, message) => {
+    const availability = new GuardStatusModel(trans);
+    void availability.refresh();
+    const unavailable = new UnavailableSaveFlow(availability, trans);
+    interceptRefusedSaves(app.serviceManager.contents, {
+      blocked: (path, findings, message) => {
         void flow.show(path, findings, message);
-      }
-    );
+      },
+      unavailable: (path, message) => {
+        void unavailable.show(path, message);
+      },
+      confirmUnavailable: async () =>
+        (await availability.refresh()).state === 'unavailable'
+    });
 
     const status = new SigningStatusModel();
     tracker.currentChanged.connect(() => (status.panel = current()));
@@ -105,6 +122,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
     if (statusBar !== null) {
+      statusBar.registerStatusItem('jupyter-qsecure:guard-status', {
+        item: new GuardStatusItem(availability, trans),
+        align: 'left',
+        rank: 4,
+        isActive: () => availability.summary.shown,
+        activeStateChanged: availability.stateChanged
+      });
       statusBar.registerStatusItem('jupyter-qsecure:signing-status', {
         item: new SigningStatusItem(status, openDetails),
         align: 'left',
@@ -122,7 +146,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         const panel = current();
         if (panel !== null) {
-          await signNotebook(panel);
+          await signNotebook(panel, trans);
           await status.refresh();
         }
       }
@@ -134,7 +158,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       execute: async () => {
         const panel = current();
         if (panel !== null) {
-          await verifyNotebook(panel);
+          await verifyNotebook(panel, trans);
         }
       }
     });

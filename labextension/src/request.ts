@@ -1,19 +1,9 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { IApiError } from './tokens';
+import { QSecureError, apiError } from './models/errors';
 
-/** An error answer of the jupyter-qsecure API, with its `reason` and `message`. */
-export class QSecureError extends Error implements IApiError {
-  constructor(
-    readonly status: number,
-    readonly reason: string,
-    message: string
-  ) {
-    super(message);
-    this.name = 'QSecureError';
-  }
-}
+export { QSecureError, errorMessage } from './models/errors';
 
 /**
  * Call the jupyter-qsecure REST API under `/qsecure/` and return its JSON answer.
@@ -38,6 +28,9 @@ export async function requestAPI<T>(
     );
   }
   const text = await response.text();
+  if (!response.ok) {
+    throw apiError(response.status, response.statusText, text);
+  }
   let data: unknown = null;
   if (text.length > 0) {
     try {
@@ -46,24 +39,10 @@ export async function requestAPI<T>(
       data = null;
     }
   }
-  if (!response.ok) {
-    const body = (data ?? {}) as Partial<IApiError>;
-    throw new QSecureError(
-      response.status,
-      body.reason ?? `http-${response.status}`,
-      body.message ??
-        `The server answered ${response.status} ${response.statusText}.`
-    );
-  }
   return data as T;
 }
 
 /** A JSON request body for {@link requestAPI}. */
 export function jsonBody(method: string, body: unknown): RequestInit {
   return { method, body: JSON.stringify(body) };
-}
-
-/** The message of an error, for a notification (API errors name what to fix). */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -166,3 +166,20 @@ export interface IApiError {
   reason: string;
   message: string;
 }
+
+/** Whether the leak guard is running: `on`, `off` (turned off by the admin's policy), or
+ * `unavailable` (jupyter-qsecure did not load completely: saves are refused). */
+export type GuardMode = 'on' | 'off' | 'unavailable';
+
+/** The answer of `GET /qsecure/status`. */
+export interface IGuardStatus {
+  /** Whether jupyter-qsecure loaded completely. */
+  ready: boolean;
+  /** The server extension's version, or null when it is not known. */
+  version: string | null;
+  guard: GuardMode;
+  /** `qsecure-unavailable` when not ready. */
+  reason?: string;
+  /** What went wrong and where to read more, when not ready. */
+  message?: string;
+}

@@ -1,6 +1,7 @@
 import { Dialog, InputDialog, Notification } from '@jupyterlab/apputils';
 import { ICodeCellModel } from '@jupyterlab/cells';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { showBodyDialog } from '../dialogs';
@@ -15,7 +16,8 @@ import {
   replaceCredential
 } from '../models/literal';
 import { cellIndexById, goToCell } from '../notebook';
-import { errorMessage, jsonBody, requestAPI } from '../request';
+import { notifyFailure, translationBundle } from '../notices';
+import { jsonBody, requestAPI } from '../request';
 import { BypassReason, IFinding, ISecretsListing } from '../tokens';
 import { BlockedSave } from './blocked';
 
@@ -23,6 +25,8 @@ import { BlockedSave } from './blocked';
 export interface IBlockedSaveOptions {
   tracker: INotebookTracker;
   onSecretsChanged?: () => void;
+  /** jupyter-qsecure's strings in the user's language. */
+  trans?: TranslationBundle;
 }
 
 /**
@@ -32,8 +36,11 @@ export interface IBlockedSaveOptions {
  */
 export class BlockedSaveFlow {
   private readonly _open = new Set<string>();
+  private readonly _trans: TranslationBundle;
 
-  constructor(private readonly _options: IBlockedSaveOptions) {}
+  constructor(private readonly _options: IBlockedSaveOptions) {
+    this._trans = _options.trans ?? translationBundle();
+  }
 
   /** Show the findings of a refused save of ``path`` (one dialog per file at a time). */
   async show(
@@ -168,9 +175,12 @@ export class BlockedSaveFlow {
         jsonBody('PUT', { value: located.value })
       );
     } catch (error) {
-      Notification.error(`Not moved: ${errorMessage(error)}`, {
-        autoClose: false
-      });
+      notifyFailure(
+        this._trans.__('manage secrets'),
+        this._trans.__('Not moved'),
+        error,
+        this._trans
+      );
       return;
     }
     cell.model.sharedModel.setSource(replaced);
@@ -211,9 +221,12 @@ export class BlockedSaveFlow {
         jsonBody('POST', { fingerprint: finding.fingerprint, reason, path })
       );
     } catch (error) {
-      Notification.error(`Not accepted: ${errorMessage(error)}`, {
-        autoClose: false
-      });
+      notifyFailure(
+        this._trans.__('accept findings'),
+        this._trans.__('Not accepted'),
+        error,
+        this._trans
+      );
       return;
     }
     Notification.info(

@@ -1,21 +1,24 @@
 /**
- * Blocked saves get our dialog instead of the stock "File Save Error".
+ * Saves jupyter-qsecure refuses get our dialogs instead of the stock "File Save Error".
  *
  * The server refuses a save holding a credential with HTTP 422 and the reason phrase
  * `qsecure-leak`. JupyterLab's contents service turns that into an error whose body is
  * already read, so the findings are fetched again from `POST /qsecure/scan` (same
- * scanner, nothing written). The save then fails with a "cancelled" error, which the
- * document context and autosave treat as a user's choice: no stock dialog, no console
- * error, and the unsaved work stays in the editor.
+ * scanner, nothing written). While jupyter-qsecure is not running the server refuses
+ * every save with 503 `qsecure-unavailable`. Either way the save then fails with a
+ * "cancelled" error, which the document context and autosave treat as a user's choice:
+ * no stock dialog, no console error, and the unsaved work stays in the editor.
  */
-import { Contents, ServerConnection } from '@jupyterlab/services';
+import { Contents } from '@jupyterlab/services';
 
 import { jsonBody, requestAPI } from '../request';
 import { IFinding, IScanResult } from '../tokens';
-
-/** The status and reason phrase the guard answers a refused save with. */
-export const BLOCKED_STATUS = 422;
-export const LEAK_REASON = 'qsecure-leak';
+import {
+  cancelledSave,
+  isBlockedSave,
+  isServiceUnavailable,
+  isUnavailableSave
+} from './refusals';
 
 /** Called with the findings of a refused save (not awaited by the save). */
 export type BlockedSaveHandler = (
@@ -24,40 +27,26 @@ export type BlockedSaveHandler = (
   message: string
 ) => void;
 
-/** Whether an error from the contents service is the guard refusing a save. */
-export function isBlockedSave(
-  error: unknown
-): error is ServerConnection.ResponseError {
-  // Duck-typed: the error class may come from another copy of @jupyterlab/services.
-  const response = (error as { response?: unknown } | null)?.response;
-  if (!(response instanceof Object) || !('status' in response)) {
-    return false;
-  }
-  const { status, statusText } = response as {
-    status: number;
-    statusText: string;
-  };
-  const message = error instanceof Error ? error.message : '';
-  return (
-    status === BLOCKED_STATUS &&
-    (statusText === LEAK_REASON || message.startsWith('Save blocked:'))
-  );
-}
-
-/** An error JupyterLab reads as "the user cancelled the save". */
-export function cancelledSave(message: string): Error {
-  const error = new Error(message);
-  error.name = 'ModalCancelError';
-  return error;
+/** What to do with the saves jupyter-qsecure refuses. */
+export interface ISaveRefusalHandlers {
+  /** A save holding a credential (422 `qsecure-leak`), with its findings. */
+  blocked: BlockedSaveHandler;
+  /** A save refused because jupyter-qsecure is not running (not awaited by the save). */
+  unavailable: (path: string, message: string) => void;
+  /**
+   * Whether jupyter-qsecure is unavailable now, asked of `GET /qsecure/status` when a
+   * save got a 503 whose reason phrase was lost on the way (a proxy may drop it).
+   */
+  confirmUnavailable: () => Promise<boolean>;
 }
 
 /**
- * Wrap ``contents.save`` so a refused save calls ``onBlocked`` with its findings. Returns
- * a function that restores the original method.
+ * Wrap ``contents.save`` so the saves jupyter-qsecure refuses reach ``handlers``. Returns a
+ * function that restores the original method.
  */
-export function interceptBlockedSaves(
+export function interceptRefusedSaves(
   contents: Contents.IManager,
-  onBlocked: BlockedSaveHandler
+  handlers: ISaveRefusalHandlers
 ): () => void {
   const original = contents.save;
   const save = original.bind(contents);
@@ -68,6 +57,13 @@ export function interceptBlockedSaves(
     try {
       return await save(path, options);
     } catch (error) {
+      if (isServiceUnavailable(error)) {
+        if (isUnavailableSave(error) || (await handlers.confirmUnavailable())) {
+          handlers.unavailable(path, error.message);
+          throw cancelledSave(error.message);
+        }
+        throw error;
+      }
       if (!isBlockedSave(error) || options === undefined) {
         throw error;
       }
@@ -81,7 +77,7 @@ export function interceptBlockedSaves(
       } catch {
         findings = [];
       }
-      onBlocked(path, findings, error.message);
+      handlers.blocked(path, findings, error.message);
       throw cancelledSave(error.message);
     }
   };

@@ -1,11 +1,14 @@
 import { Notification, showDialog, Dialog } from '@jupyterlab/apputils';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
+import { forbiddenText } from '../models/errors';
 import { isSecretName } from '../models/findings';
 import { refreshKernelSecret } from '../guard/flow';
 import { secretsIcon } from '../icons';
+import { translationBundle } from '../notices';
 import { errorMessage, jsonBody, requestAPI } from '../request';
 import { ISecretRow, ISecretsListing } from '../tokens';
 
@@ -19,8 +22,13 @@ export class SecretsPanel extends ReactWidget {
   private _panel: NotebookPanel | null = null;
   private _listing: ISecretsListing | null = null;
   private _error: string | null = null;
+  /** A change the user's role on the server does not allow, said where it was tried. */
+  private _forbidden: string | null = null;
 
-  constructor(private readonly _tracker: INotebookTracker) {
+  constructor(
+    private readonly _tracker: INotebookTracker,
+    private readonly _trans: TranslationBundle = translationBundle()
+  ) {
     super();
     this.id = 'jp-qsecure-secrets';
     this.addClass('jp-qsecure-Panel');
@@ -42,7 +50,9 @@ export class SecretsPanel extends ReactWidget {
       this._error = null;
     } catch (error) {
       this._listing = null;
-      this._error = errorMessage(error);
+      this._error =
+        forbiddenText(this._trans.__('see the secrets'), error, this._trans) ??
+        errorMessage(error);
     }
     this.update();
   }
@@ -56,6 +66,7 @@ export class SecretsPanel extends ReactWidget {
       <SecretsView
         listing={this._listing}
         error={this._error}
+        forbidden={this._forbidden}
         notebook={this._panel?.context.path ?? null}
         actions={{
           setValue: (name, value) => this._setValue(name, value),
@@ -81,16 +92,26 @@ export class SecretsPanel extends ReactWidget {
     setTimeout(() => void this.refresh(), 1500);
   }
 
+  /**
+   * Run a change; ``what`` names it for a refusal by the user's role ("store secrets"),
+   * which the panel shows in place rather than as a failure notice.
+   */
   private async _run(
     action: () => Promise<unknown>,
-    done: string
+    done: string,
+    what: string
   ): Promise<boolean> {
     try {
       await action();
     } catch (error) {
-      Notification.error(errorMessage(error), { autoClose: false });
+      this._forbidden = forbiddenText(what, error, this._trans);
+      if (this._forbidden === null) {
+        Notification.error(errorMessage(error), { autoClose: false });
+      }
+      this.update();
       return false;
     }
+    this._forbidden = null;
     Notification.success(done, { autoClose: 4000 });
     await this.refresh();
     return true;
@@ -99,18 +120,22 @@ export class SecretsPanel extends ReactWidget {
   private async _setValue(name: string, value: string): Promise<boolean> {
     const notebook = this._panel?.context.path;
     const known = this._listing?.secrets.some(s => s.name === name) ?? false;
-    const ok = await this._run(async () => {
-      if (!known && notebook) {
+    const ok = await this._run(
+      async () => {
+        if (!known && notebook) {
+          await requestAPI(
+            `grants/${encodeURIComponent(name)}`,
+            jsonBody('PUT', { notebook })
+          );
+        }
         await requestAPI(
-          `grants/${encodeURIComponent(name)}`,
-          jsonBody('PUT', { notebook })
+          `secrets/${encodeURIComponent(name)}`,
+          jsonBody('PUT', { value })
         );
-      }
-      await requestAPI(
-        `secrets/${encodeURIComponent(name)}`,
-        jsonBody('PUT', { value })
-      );
-    }, `The value of ${name} is stored.`);
+      },
+      `The value of ${name} is stored.`,
+      this._trans.__('store secrets')
+    );
     if (ok && this._panel) {
       await refreshKernelSecret(this._panel, name);
       await this.refresh();
@@ -128,16 +153,20 @@ export class SecretsPanel extends ReactWidget {
     if (!answer.button.accept) {
       return;
     }
-    await this._run(async () => {
-      await requestAPI(`secrets/${encodeURIComponent(name)}`, {
-        method: 'DELETE'
-      });
-      if (row?.personal) {
-        await requestAPI(`grants/${encodeURIComponent(name)}`, {
+    await this._run(
+      async () => {
+        await requestAPI(`secrets/${encodeURIComponent(name)}`, {
           method: 'DELETE'
         });
-      }
-    }, `${name} is removed.`);
+        if (row?.personal) {
+          await requestAPI(`grants/${encodeURIComponent(name)}`, {
+            method: 'DELETE'
+          });
+        }
+      },
+      `${name} is removed.`,
+      this._trans.__('remove secrets')
+    );
   }
 
   private async _grant(name: string): Promise<void> {
@@ -151,7 +180,8 @@ export class SecretsPanel extends ReactWidget {
           `grants/${encodeURIComponent(name)}`,
           jsonBody('PUT', { notebook })
         ),
-      `${name} is granted to ${notebook}.`
+      `${name} is granted to ${notebook}.`,
+      this._trans.__('grant secrets to notebooks')
     );
     if (ok && this._panel) {
       await refreshKernelSecret(this._panel, name);
@@ -170,7 +200,8 @@ export class SecretsPanel extends ReactWidget {
           `grants/${encodeURIComponent(name)}?notebook=${encodeURIComponent(notebook)}`,
           { method: 'DELETE' }
         ),
-      `${name} is no longer granted to ${notebook}; its kernel keeps it until restarted.`
+      `${name} is no longer granted to ${notebook}; its kernel keeps it until restarted.`,
+      this._trans.__('revoke grants')
     );
   }
 }
@@ -188,6 +219,8 @@ export interface ISecretsActions {
 export interface ISecretsViewProps {
   listing: ISecretsListing | null;
   error: string | null;
+  /** A change the user's role does not allow (the server's words). */
+  forbidden?: string | null;
   notebook: string | null;
   actions: ISecretsActions;
 }
@@ -203,6 +236,11 @@ export function SecretsView(props: ISecretsViewProps): JSX.Element {
       </p>
       {props.error !== null && (
         <p className="jp-qsecure-Error">{props.error}</p>
+      )}
+      {props.forbidden && (
+        <p className="jp-qsecure-Forbidden" role="alert">
+          {props.forbidden}
+        </p>
       )}
       {listing?.policy_error && (
         <p className="jp-qsecure-Error">{listing.policy_error}</p>

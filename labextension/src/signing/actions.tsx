@@ -1,11 +1,13 @@
 import { Dialog, Notification } from '@jupyterlab/apputils';
 import { NotebookPanel } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
 import React from 'react';
 
 import { showBodyDialog } from '../dialogs';
 import { summarizeSigning } from '../models/signing';
 import { cellIndexById, goToCell } from '../notebook';
-import { errorMessage, jsonBody, requestAPI } from '../request';
+import { notifyFailure, translationBundle } from '../notices';
+import { jsonBody, requestAPI } from '../request';
 import { ISignResponse, ISigningVerdict, SIGNING_ROLES } from '../tokens';
 import { RoleChoice, SignatureDetails } from './details';
 
@@ -39,7 +41,10 @@ export async function showSignatureDetails(
 }
 
 /** Verify the saved notebook's signatures (recorded in the audit trail) and show them. */
-export async function verifyNotebook(panel: NotebookPanel): Promise<void> {
+export async function verifyNotebook(
+  panel: NotebookPanel,
+  trans: TranslationBundle = translationBundle()
+): Promise<void> {
   const path = panel.context.path;
   try {
     const verdict = await requestAPI<ISigningVerdict>(
@@ -52,9 +57,12 @@ export async function verifyNotebook(panel: NotebookPanel): Promise<void> {
       `Signatures of ${panel.title.label}${unsaved}`
     );
   } catch (error) {
-    Notification.error(`Cannot verify ${path}: ${errorMessage(error)}`, {
-      autoClose: false
-    });
+    notifyFailure(
+      trans.__('verify signatures'),
+      trans.__('Cannot verify %1', path),
+      error,
+      trans
+    );
   }
 }
 
@@ -63,7 +71,8 @@ export async function verifyNotebook(panel: NotebookPanel): Promise<void> {
  * load the signed file. Returns the server's answer, or null if nothing was signed.
  */
 export async function signNotebook(
-  panel: NotebookPanel
+  panel: NotebookPanel,
+  trans: TranslationBundle = translationBundle()
 ): Promise<ISignResponse | null> {
   let role: string = SIGNING_ROLES[0];
   const choice = await showBodyDialog(
@@ -104,9 +113,12 @@ export async function signNotebook(
     );
     return answer;
   } catch (error) {
-    Notification.error(`Not signed: ${errorMessage(error)}`, {
-      autoClose: false
-    });
+    notifyFailure(
+      trans.__('sign notebooks'),
+      trans.__('Not signed'),
+      error,
+      trans
+    );
     return null;
   }
 }
