@@ -1,4 +1,5 @@
-"""`jupyter qsecure scan` as users and pre-commit run it: real files, real subprocesses."""
+"""`jupyter qsecure scan` as users and pre-commit run it: real files; the command in process,
+and its entry points (`jupyter qsecure`, `jupyter-qsecure`, `python -m`) as real processes."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from conftest import code, notebook
 from corpus import expand
+from qsecure_cli import run_qsecure
 
 ROOT = Path(__file__).resolve().parents[1]
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
@@ -23,14 +25,8 @@ JUPYTER = str(Path(sys.executable).parent / "jupyter")
 def run(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [JUPYTER, "qsecure", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
+    """``jupyter qsecure ARGS``, in process (the entry points have their own tests below)."""
+    return run_qsecure(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture
@@ -59,6 +55,31 @@ def test_text_report_and_exit_code(project: Path, token: str) -> None:
     ]
     assert "1 finding(s) in 1 of 3 file(s)" in result.stderr
     assert token not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [[JUPYTER, "qsecure"], [sys.executable, "-m", "jupyter_qsecure.cli"]],
+    ids=["jupyter qsecure", "python -m jupyter_qsecure.cli"],
+)
+def test_entry_points_give_the_same_report_and_exit_codes(
+    project: Path, token: str, command: list[str]
+) -> None:
+    in_process = run("scan", ".", cwd=project)
+    process = subprocess.run(
+        [*command, "scan", "."], cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert (process.returncode, process.stdout, process.stderr) == (
+        1,
+        in_process.stdout,
+        in_process.stderr,
+    )
+    assert token not in process.stdout + process.stderr
+    usage = subprocess.run(
+        [*command, "scan"], cwd=project, capture_output=True, text=True, timeout=120
+    )
+    assert usage.returncode == 2 and "name at least one file or folder" in usage.stderr
+    assert "Traceback" not in usage.stderr
 
 
 def test_clean_files_exit_zero(project: Path) -> None:
