@@ -3,8 +3,10 @@ waiting for their provenance records."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -116,6 +118,16 @@ async def execute(client: Any, source: str, cell_id: str) -> list[dict[str, Any]
         reply = await client.get_shell_msg(timeout=TIMEOUT)
         if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
             return outputs
+
+
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
+    """Return as soon as ``condition()`` holds (checked every 20 ms, the event loop running
+    meanwhile); fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
 
 
 def wait_for_records(store: Path, count: int, kind: str = "execution") -> list[dict[str, Any]]:

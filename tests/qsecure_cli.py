@@ -33,6 +33,28 @@ def _subcommand_classes(app: type[SingletonConfigurable]) -> Iterator[type[Singl
 
 
 @contextmanager
+def _own_singletons() -> Iterator[None]:
+    """The command's applications as in a process of their own: traitlets keeps one instance
+    per application class (and its bases), which a server running in the test has taken;
+    hide those while the command runs, and restore them after it."""
+    apps: list[type[SingletonConfigurable]] = [QSecureCLI, *_subcommand_classes(QSecureCLI)]
+    classes = {
+        base for app in apps for base in app.__mro__ if issubclass(base, SingletonConfigurable)
+    }
+    saved = {cls: cls.__dict__["_instance"] for cls in classes if "_instance" in cls.__dict__}
+    for cls in classes:
+        cls._instance = None
+    try:
+        yield
+    finally:
+        for cls in classes:
+            if cls in saved:
+                cls._instance = saved[cls]
+            elif "_instance" in cls.__dict__:
+                del cls._instance
+
+
+@contextmanager
 def _environment(env: dict[str, str] | None, cwd: Path) -> Iterator[None]:
     """``os.environ`` updated with ``env`` and the working folder ``cwd``, restored after."""
     saved_env, saved_cwd = dict(os.environ), os.getcwd()
@@ -61,14 +83,11 @@ def run_qsecure(
     streams = sys.stdin, sys.stdout, sys.stderr
     sys.stdin, sys.stdout, sys.stderr = replaced
     try:
-        with _environment(env, cwd):
+        with _environment(env, cwd), _own_singletons():
             code = main(list(args))
     finally:
         sys.stdin, sys.stdout, sys.stderr = streams
         for stream in replaced:
             stream.detach()  # a text stream closes its bytes when collected; keep them open
-        # traitlets keeps each subcommand as a singleton; the next call builds its own.
-        for app in _subcommand_classes(QSecureCLI):
-            app.clear_instance()
     printed = (data.getvalue().decode("utf-8", "replace") for data in (out, err))
     return subprocess.CompletedProcess(["jupyter", "qsecure", *args], code, *printed)

@@ -23,7 +23,9 @@ from kernel_client import (
     saved_content,
     start_session,
     wait_for_records,
+    wait_until,
 )
+from qsecure_cli import run_qsecure
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 
@@ -35,12 +37,8 @@ async def save(jp_fetch: Any, path: str, notebook: dict[str, Any]) -> dict[str, 
 
 
 def verdict(path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [JUPYTER, "qsecure", "provenance", str(path), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """``jupyter qsecure provenance PATH ARGS``, in process."""
+    return run_qsecure("provenance", str(path), *args, cwd=path.parent)
 
 
 async def test_records_embedding_and_verdict(
@@ -111,12 +109,7 @@ async def test_records_embedding_and_verdict(
     ]
     assert report["files_changed"] == ["input.csv: changed since the run read it"]
 
-    statement = subprocess.run(
-        [JUPYTER, "qsecure", "attest", str(jp_root_dir / "run.ipynb")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    statement = run_qsecure("attest", str(jp_root_dir / "run.ipynb"), cwd=jp_root_dir)
     attestation = json.loads(statement.stdout)
     assert attestation["_type"] == "https://in-toto.io/Statement/v1"
     assert attestation["predicateType"] == "https://slsa.dev/provenance/v1"
@@ -200,11 +193,13 @@ async def test_two_kernels_at_once_keep_one_chain(
         for client in clients:
             client.stop_channels()
     wait_for_records(store_with_secret, 30)
-    result = subprocess.run(
-        [JUPYTER, "qsecure", "provenance", "log", "--verify", "--store", str(store_with_secret)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_qsecure(
+        "provenance",
+        "log",
+        "--verify",
+        "--store",
+        str(store_with_secret),
+        cwd=store_with_secret.parent,
     )
     assert result.returncode == 0, result.stderr
     assert "chain intact" in result.stderr
@@ -213,7 +208,8 @@ async def test_two_kernels_at_once_keep_one_chain(
 async def test_crash_mid_cell_leaves_a_valid_chain(
     store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any
 ) -> None:
-    _, _, client = await start_session(jp_fetch, jp_serverapp, "crash.ipynb")
+    _, kernel_id, client = await start_session(jp_fetch, jp_serverapp, "crash.ipynb")
+    process = jp_serverapp.kernel_manager.get_kernel(kernel_id).provisioner.process
     try:
         await execute(client, "a = 1", "before")
         wait_for_records(store_with_secret, 1)
@@ -221,7 +217,7 @@ async def test_crash_mid_cell_leaves_a_valid_chain(
         client.shell_channel.send(
             client.session.msg("execute_request", content, metadata={"cellId": "crash"})
         )
-        await asyncio.sleep(3)
+        await wait_until(lambda: process.poll() is not None, "the kernel to exit mid-cell")
     finally:
         client.stop_channels()
     from jupyter_qsecure.provenance import ProvenanceStore
@@ -252,11 +248,8 @@ def test_tampering_is_reported_by_position(tmp_path: Path) -> None:
         connection.execute(
             "UPDATE records SET body = replace(body, '\"ok\"', '\"error\"') WHERE seq = 2"
         )
-    result = subprocess.run(
-        [JUPYTER, "qsecure", "provenance", "log", "--verify", "--store", str(store.path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    result = run_qsecure(
+        "provenance", "log", "--verify", "--store", str(store.path), cwd=store.path.parent
     )
     assert result.returncode == 1
     assert "row 2 (seq 2) was edited after it was written" in result.stderr

@@ -5,20 +5,25 @@ nested ``run_cell`` are recorded as JupyterLab shows them."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import execute, save_notebook, saved_content, start_session, wait_for_records
+from kernel_client import (
+    execute,
+    save_notebook,
+    saved_content,
+    start_session,
+    wait_for_records,
+    wait_until,
+)
+from qsecure_cli import run_qsecure
 
 from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
 
-JUPYTER = str(Path(sys.executable).parent / "jupyter")
 #: Longer than the writer's delay after a cell (recorder.WRITE_DELAY) plus its hashing: the
 #: next cell is still running while the writer works on the one before.
 BUSY = "import time\ntime.sleep(0.6)"
@@ -106,7 +111,7 @@ async def test_user_threads_count_for_the_cell_running_when_they_act(
     for name in ("early.txt", "late.txt", "between.txt"):
         (jp_root_dir / name).write_text(name)
     start = (
-        "import threading, time\n"
+        "import os, threading, time\n"
         "started, go, done, idle = (threading.Event() for _ in range(4))\n"
         "def work():\n"
         "    open('early.txt').read()\n"
@@ -117,6 +122,7 @@ async def test_user_threads_count_for_the_cell_running_when_they_act(
         "    idle.wait()\n"
         "    time.sleep(0.5)\n"
         "    open('between.txt').read()\n"
+        "    os.mkdir('between-read')\n"  # a sign for the test; folders are not recorded
         "threading.Thread(target=work, name='loader').start()\n"
         "started.wait(10)"
     )
@@ -124,7 +130,8 @@ async def test_user_threads_count_for_the_cell_running_when_they_act(
     try:
         await execute(client, start, "start")
         await execute(client, "go.set()\ndone.wait(10)\nidle.set()", "later")
-        await asyncio.sleep(1.5)  # the thread opens between.txt while no cell runs
+        # The thread opens between.txt while no cell runs.
+        await wait_until(lambda: (jp_root_dir / "between-read").is_dir(), "the thread's read")
         await execute(client, "pass", "last")
     finally:
         client.stop_channels()
@@ -231,9 +238,5 @@ async def test_nested_run_cell_is_part_of_the_cell(
 
 
 def verdict(path: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [JUPYTER, "qsecure", "provenance", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """``jupyter qsecure provenance PATH``, in process."""
+    return run_qsecure("provenance", str(path), cwd=path.parent)

@@ -15,6 +15,7 @@ from typing import Any
 
 import nbformat
 from kernel_client import connect, execute, start_session, wait_for_records
+from qsecure_cli import run_qsecure
 
 from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.signing.canonical import source_digest
@@ -122,12 +123,7 @@ def test_jupyter_execute_records_every_cell(tmp_path: Path) -> None:
     assert executed.cells[4].outputs[0]["text"] == "after the error\n"
     check_records(root, store)
 
-    log = subprocess.run(
-        [JUPYTER, "qsecure", "provenance", "log", "--verify", "--store", str(store)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    log = run_qsecure("provenance", "log", "--verify", "--store", str(store), cwd=root)
     assert log.returncode == 0, log.stderr
     assert "chain intact" in log.stderr
     assert log.stdout.count("experiments/run.ipynb") == len(SOURCES) + 1  # + environment
@@ -223,23 +219,13 @@ async def test_restart_between_cells_is_hidden_state(
         "cell 2 ran in the latest kernel session, after cell 1 last ran in an earlier one "
         "(a restart): it may rely on state that session no longer had"
     )
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [JUPYTER, "qsecure", "provenance", str(jp_root_dir / "restart.ipynb")],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
+    result = run_qsecure("provenance", str(jp_root_dir / "restart.ipynb"), cwd=jp_root_dir)
     assert "cell 1 (cell-a): executed as shown" in result.stdout, result.stdout + result.stderr
     assert "cell 2 (cell-b): executed as shown" in result.stdout
     assert f"hidden state: {expected}" in result.stdout.splitlines()
     # Hidden state is a finding, not a cell verdict: every cell is still executed as shown.
     assert result.returncode == 0
-    report = await asyncio.to_thread(
-        subprocess.run,
-        [JUPYTER, "qsecure", "provenance", str(jp_root_dir / "restart.ipynb"), "--format=json"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
+    report = run_qsecure(
+        "provenance", str(jp_root_dir / "restart.ipynb"), "--format=json", cwd=jp_root_dir
     )
     assert json.loads(report.stdout)["hidden_state"] == [expected]
