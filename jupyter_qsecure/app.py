@@ -1,38 +1,52 @@
-"""The server extension: loads the policy, wires the guard into the ContentsManager,
-registers the audit event schemas and the REST handlers."""
+"""The server extension: composes the capabilities into services, wires the guard into the
+ContentsManager and registers the audit event schemas and the REST handlers.
+
+The load fails closed. The package's server configuration installs the guard's gate
+(:mod:`jupyter_qsecure.gate`) before any extension loads; the gate refuses every save
+until this app reports a complete load. Each step of the load is named, and a step that
+raises leaves the server refusing writes with the step and the error, kernels without
+secrets, and ``GET /qsecure/status`` saying so to the frontend.
+"""
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path, PurePosixPath
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Unicode
+from traitlets import Bool, Type, Unicode
 
-from . import events
+from . import events, gate
 from ._version import __version__
 from .audit import install_audit_sink
 from .config import Policy, PolicyError, load_policy
-from .events import NOTEBOOK_SIGNED, SIGNATURE_VERIFIED
 from .guard import BypassStore, SaveGuard, UploadStage
 from .handlers import handlers
-from .provenance.embed import ProvenanceSaveHook
-from .provenance.kernel import default_store_path
-from .provenance.report import provenance_report
+from .identity import server_user
+from .provenance.service import ProvenanceService
 from .provenance.store import ProvenanceStore
-from .secrets.injection import current_user
 from .secrets.personal import FILENAME as PERSONAL_GRANTS_FILENAME
 from .secrets.personal import PersonalGrants
 from .secrets.providers import Providers
-from .secrets.provisioner import CONTEXT, PROVISIONER_NAME
-from .secrets.registry import REGISTRY, KernelSecretRegistry
-from .secrets.service import GrantState, SecretsService
+from .secrets.provisioner import PROVISIONER_NAME, KernelServices
+from .secrets.registry import KernelSecretRegistry
+from .secrets.service import SecretsService
 from .sessions import NotebookMoves, watch_sessions
 from .signing.service import SigningService
-from .signing.signatures import NotebookVerdict
+
+
+class LoadFailed(Exception):
+    """A step of the extension's load raised; the server refuses writes meanwhile."""
+
+    def __init__(self, step: str, error: BaseException) -> None:
+        self.step = step
+        self.error = error
+        super().__init__(f"{step}: {type(error).__name__}: {error}")
 
 
 class QSecureApp(ExtensionApp):
@@ -44,46 +58,179 @@ class QSecureApp(ExtensionApp):
     load_other_extensions = True
 
     data_dir = Unicode(
-        help="Where jupyter-qsecure keeps its state (bypasses); defaults to <jupyter data dir>/qsecure.",
+        help="Where jupyter-qsecure keeps its state (bypasses, personal grants, audit trail); "
+        "defaults to <jupyter data dir>/qsecure.",
     ).tag(config=True)
-
-    policy: Policy
-    #: Why the policy file could not be used (the embedded defaults apply meanwhile).
-    policy_error: str | None = None
-    save_guard: SaveGuard
-    upload_stage: UploadStage
-    secrets: SecretsService
-    signing: SigningService
-    registry: KernelSecretRegistry = REGISTRY
 
     inject_secrets = Bool(
         True,
         help="Make qsecure-provisioner the default kernel provisioner, so kernels receive their granted secrets.",
     ).tag(config=True)
 
+    save_guard_class = Type(
+        SaveGuard, klass=SaveGuard, help="The leak guard run on every write."
+    ).tag(config=True)
+    kernel_registry_class = Type(
+        KernelSecretRegistry,
+        klass=KernelSecretRegistry,
+        help="What the server remembers about running kernels' secrets (in memory).",
+    ).tag(config=True)
+    secrets_service_class = Type(
+        SecretsService, klass=SecretsService, help="The secrets capability's operations."
+    ).tag(config=True)
+    provenance_store_class = Type(
+        ProvenanceStore, klass=ProvenanceStore, help="The hash-chained provenance store."
+    ).tag(config=True)
+    signing_service_class = Type(
+        SigningService, klass=SigningService, help="Signing and verification."
+    ).tag(config=True)
+    notebook_moves_class = Type(
+        NotebookMoves,
+        klass=NotebookMoves,
+        help="Moves running kernels with their notebook when it is renamed.",
+    ).tag(config=True)
+
+    policy: Policy
+    #: Why the policy file could not be used (the embedded defaults apply meanwhile).
+    policy_error: str | None = None
+    #: Why the load did not complete (None once it did).
+    load_error: str | None = None
+    save_guard: SaveGuard
+    upload_stage: UploadStage
+    registry: KernelSecretRegistry
+    secrets: SecretsService
+    signing: SigningService
+    provenance: ProvenanceService
+    #: What the kernel provisioner reads, found through its kernel manager's parents.
+    kernel_services: KernelServices | None = None
+
+    # Loading ----------------------------------------------------------------------------
+
+    def initialize_settings(self) -> None:
+        """Build the services step by step; never raise: a failed step is reported to
+        the gate (writes refused), logged with its step and audited where possible."""
+        assert self.serverapp is not None
+        contents_manager = self.serverapp.contents_manager
+        self._install_gate(contents_manager)
+        try:
+            self._load(contents_manager)
+        except LoadFailed as failure:
+            self._report_failure(contents_manager, failure)
+        else:
+            guard = "on" if self.policy.guard.enabled else "off"
+            gate.report(contents_manager, gate.GateState(ready=True, guard=guard))
+            self._announce_guard(guard)
+
+    def _load(self, contents_manager: Any) -> None:
+        with self._step("policy"):
+            self.policy = self._load_policy()
+        with self._step("audit trail"):
+            event_logger = self.serverapp.event_logger  # type: ignore[union-attr]
+            assert event_logger is not None
+            for schema in events.schema_files():
+                event_logger.register_event_schema(schema)
+            install_audit_sink(event_logger, self.policy.audit, self._state_dir(), self.log)
+        with self._step("kernel registry"):
+            self.registry = self.kernel_registry_class()
+        with self._step("leak guard"):
+            self.save_guard = self._build_guard()
+            self.upload_stage = UploadStage(self.policy.guard.max_bytes)
+            contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
+        with self._step("provenance"):
+            self.provenance = ProvenanceService(
+                self.policy.provenance,
+                Path(contents_manager.root_dir),
+                self.provenance_store_class,
+            )
+            if self.provenance.enabled:
+                # After the guard: nothing is embedded into a save the guard refuses.
+                contents_manager.register_pre_save_hook(self.provenance.save_hook())
+        with self._step("secrets"):
+            self.secrets = self._build_secrets()
+        with self._step("signing"):
+            self.signing = self.signing_service_class(self.policy.signing, self._emit)
+        with self._step("notebook moves"):
+            self._follow_renames()
+        with self._step("kernel provisioner"):
+            self._serve_kernels()
+        self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
+
+    @contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception as error:
+            raise LoadFailed(name, error) from error
+
+    def _install_gate(self, contents_manager: Any) -> None:
+        """Refuse writes until the load completes, also where the server configuration
+        did not install the gate (an extension enabled on the command line)."""
+        configured = getattr(contents_manager, "pre_save_hook", None)
+        if configured is not gate.refuse_until_ready:
+            contents_manager.register_pre_save_hook(gate.refuse_until_ready)
+            self.log.warning(
+                "jupyter-qsecure: ContentsManager.pre_save_hook is not %s.refuse_until_ready "
+                "(the package's jupyter_server_config.d file is not in use): a failure to "
+                "import this package would leave saves unguarded",
+                gate.__name__,
+            )
+
+    def _report_failure(self, contents_manager: Any, failure: LoadFailed) -> None:
+        self.load_error = str(failure)
+        frames = "".join(traceback.format_tb(failure.error.__traceback__))
+        self.log.error(
+            "jupyter-qsecure could not load (%s). Every save is refused (503 qsecure-unavailable) "
+            "and kernels get no secrets until the server is restarted with this fixed.\n%s",
+            failure,
+            frames,
+        )
+        gate.report(
+            contents_manager,
+            gate.GateState(ready=False, guard="unavailable", error=f"load failed at {failure}"),
+        )
+        self._audit_guard_state("unavailable", str(failure))
+
+    def _announce_guard(self, guard: str) -> None:
+        if guard == "off":
+            self.log.warning(
+                "jupyter-qsecure: the leak guard is OFF by the policy file %s "
+                "([guard] enabled = false): saves are written unscanned",
+                self.policy.source,
+            )
+        self._audit_guard_state(guard, None)
+
+    def _audit_guard_state(self, state: str, error: str | None) -> None:
+        data = {"state": state, "user": server_user(), "version": __version__}
+        policy = getattr(self, "policy", None)
+        if policy is not None:
+            data["policy"] = policy.source
+        if error:
+            data["error"] = error
+        try:
+            self._emit(events.GUARD_STATE, data)
+        except Exception as emit_error:  # the audit trail may be what failed to load
+            self.log.error("jupyter-qsecure: cannot audit the guard's state: %s", emit_error)
+
     def _state_dir(self) -> Path:
         return Path(self.data_dir) if self.data_dir else Path(jupyter_data_dir()) / "qsecure"
 
-    def initialize_settings(self) -> None:
-        """Load the policy and build the guard; a bad policy keeps the safe defaults
-        (guard on, blocking) and says what to fix."""
-        assert self.serverapp is not None
+    def _load_policy(self) -> Policy:
+        """The policy file; a bad one keeps the safe defaults (guard on, blocking) and
+        says what to fix."""
         try:
-            self.policy = load_policy()
+            return load_policy()
         except PolicyError as error:
             self.policy_error = str(error)
             self.log.error(
                 "jupyter-qsecure: %s. Using the built-in defaults (guard on); fix it and restart the server.",
                 error,
             )
-            self.policy = Policy()
-        event_logger = self.serverapp.event_logger
-        assert event_logger is not None
-        for schema in events.schema_files():
-            event_logger.register_event_schema(schema)
-        install_audit_sink(event_logger, self.policy.audit, self._state_dir(), self.log)
+            return Policy()
+
+    def _build_guard(self) -> SaveGuard:
+        assert self.serverapp is not None
         guard_policy = self.policy.guard
-        self.save_guard = SaveGuard(
+        return self.save_guard_class(
             guard_policy,
             Path(self.serverapp.root_dir),
             BypassStore(guard_policy.bypass_store or self._state_dir() / "bypasses.json"),
@@ -91,28 +238,60 @@ class QSecureApp(ExtensionApp):
             log=self.log,
             injected=self.registry.live_values,
         )
-        self.upload_stage = UploadStage(guard_policy.max_bytes)
-        self._setup_secrets()
-        self.signing = SigningService(self.policy.signing)
-        contents_manager = self.serverapp.contents_manager
-        contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
-        if self.policy.provenance.enabled:
-            # After the guard: nothing is embedded into a save the guard refuses.
-            contents_manager.register_pre_save_hook(
-                ProvenanceSaveHook(self.provenance_store(), self.policy.provenance.timeline_limit)
+
+    def _build_secrets(self) -> SecretsService:
+        # A policy file that cannot be used may have turned personal grants off: they stay
+        # off until it is fixed, rather than fall back to the default (on).
+        personal = (
+            PersonalGrants(self._state_dir() / PERSONAL_GRANTS_FILENAME)
+            if self.policy_error is None
+            else None
+        )
+        service = self.secrets_service_class(
+            self.policy.secrets,
+            Providers(self.policy.secrets),
+            self.registry,
+            self._emit,
+            personal=personal,
+            policy_source=self.policy.source,
+            personal_off_reason="personal grants are off until the policy file can be used "
+            f"({self.policy_error}); fix it and restart the server",
+        )
+        if service.personal_error:
+            self.log.error(
+                "jupyter-qsecure: personal grants not applied: %s", service.personal_error
             )
-        self._follow_renames()
-        self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
+        return service
+
+    def _serve_kernels(self) -> None:
+        """Give the kernel provisioner its services, and make it the default."""
+        assert self.serverapp is not None
+        secrets = self.secrets
+        self.kernel_services = KernelServices(
+            policy=lambda: secrets.policy,
+            providers=secrets.providers,
+            registry=self.registry,
+            provenance=self.policy.provenance,
+            root_dir=Path(self.serverapp.root_dir),
+            server_url=self._kernel_facing_url(),
+            emit=self._emit,
+        )
+        if self.inject_secrets:
+            KernelProvisionerFactory.instance(
+                parent=self.serverapp
+            ).default_provisioner_name = PROVISIONER_NAME
+            secrets.prefetch()
 
     def _follow_renames(self) -> None:
         """Running kernels follow their notebook when it is renamed or moved (a session's
         path changes, or the file is renamed): see :mod:`jupyter_qsecure.sessions`."""
         assert self.serverapp is not None and self.serverapp.event_logger is not None
-        moves = NotebookMoves(
+        provenance = self.provenance
+        moves = self.notebook_moves_class(
             self.registry,
             Path(self.serverapp.root_dir),
             self.serverapp.kernel_manager,
-            lambda: self.provenance_store() if self.policy.provenance.enabled else None,
+            lambda: provenance.store() if provenance.enabled else None,
             self.log,
         )
         watch_sessions(self.serverapp.session_manager, moves)
@@ -121,128 +300,53 @@ class QSecureApp(ExtensionApp):
             listener=moves.on_contents_event,
         )
 
-    def _setup_secrets(self) -> None:
+    # What handlers ask ------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """Whether the guard runs: ``GET /qsecure/status``."""
         assert self.serverapp is not None
-        providers = Providers(self.policy.secrets)
-        # A policy file that cannot be used may have turned personal grants off: they stay
-        # off until it is fixed, rather than fall back to the default (on).
-        personal = (
-            PersonalGrants(self._state_dir() / PERSONAL_GRANTS_FILENAME)
-            if self.policy_error is None
-            else None
-        )
-        self.secrets = SecretsService(
-            self.policy.secrets,
-            providers,
-            self.registry,
-            self._emit,
-            personal=personal,
-            policy_source=self.policy.source,
-            personal_off_reason="personal grants are off until the policy file can be used "
-            f"({self.policy_error}); fix it and restart the server",
-        )
-        self._log_personal_error()
-        CONTEXT.policy = self.secrets.policy
-        CONTEXT.provenance = self.policy.provenance
-        CONTEXT.providers = providers
-        CONTEXT.root_dir = Path(self.serverapp.root_dir)
-        CONTEXT.server_url = self._kernel_facing_url()
-        CONTEXT.emit = self._emit
-        if self.inject_secrets:
-            KernelProvisionerFactory.instance(
-                parent=self.serverapp
-            ).default_provisioner_name = PROVISIONER_NAME
-            self.secrets.prefetch()
-
-    def _log_personal_error(self) -> None:
-        if self.secrets.personal_error:
-            self.log.error(
-                "jupyter-qsecure: personal grants not applied: %s", self.secrets.personal_error
-            )
-
-    def grant_personal(self, name: str, notebook: str) -> GrantState:
-        """Grant a keyring secret to a notebook for this user (a personal grant); kernels
-        started from now on, refresh, the secrets list and the guard see it."""
-        try:
-            return self.secrets.grant_personal(name, notebook)
-        finally:
-            CONTEXT.policy = self.secrets.policy
-            self._log_personal_error()
-
-    def revoke_personal(self, name: str, notebook: str | None) -> tuple[str, ...]:
-        """Withdraw a personal grant (from one notebook, or all of them)."""
-        try:
-            return self.secrets.revoke_personal(name, notebook)
-        finally:
-            CONTEXT.policy = self.secrets.policy
-            self._log_personal_error()
-
-    def signature_status(self, notebook: dict[str, Any]) -> tuple[NotebookVerdict, dict[str, Any]]:
-        """The signing verdict of ``notebook`` and its JSON for the REST API, with the
-        policy's required number of signatures and roles. Raises ValueError when the
-        notebook or the trust anchors cannot be checked."""
-        verdict = self.signing.verify(notebook)
-        settings = self.signing.settings
-        return verdict, {
-            **verdict.to_json(),
-            "required": settings.require,
-            "require_roles": list(settings.require_roles),
+        state = gate.state_of(self.serverapp.contents_manager)
+        answer: dict[str, Any] = {
+            "ready": state.ready,
+            "version": __version__,
+            "guard": state.guard,
         }
+        if not state.ready:
+            answer["reason"] = gate.UNAVAILABLE_REASON
+            answer["message"] = (
+                f"jupyter-qsecure could not load ({state.error}); saves are refused until "
+                "it does; see the server log"
+            )
+        return answer
 
-    def check_unsaved(self, notebook: dict[str, Any], path: str) -> dict[str, Any]:
-        """The signing status of content not saved yet, as it would be once saved (with
-        its provenance embedded). Not audited: the editor asks after every change."""
-        saved = copy.deepcopy(notebook)
-        self.embed_provenance(saved, path)
-        return self.signature_status(saved)[1]
+    def audit_summary(self, since: str = "") -> dict[str, Any]:
+        """The audit trail's summary and anomalies: ``GET /qsecure/audit``. Raises
+        ValueError for a bad ``since`` or an unreadable trail."""
+        from .audit import AUDIT_FILENAME
+        from .audit.summary import trail_summary
 
-    def provenance_report(self, notebook: dict[str, Any], path: str) -> dict[str, Any]:
-        """The provenance panel's report: ``notebook`` with this notebook's records
-        embedded into a copy, as a save would, judged cell by cell."""
+        settings = self.policy.audit
+        return trail_summary(settings.file or self._state_dir() / AUDIT_FILENAME, settings, since)
+
+    def guard_ready(self) -> bool:
+        """Whether writes may go to the guard (the load completed)."""
         assert self.serverapp is not None
-        store = self.provenance_store() if self.policy.provenance.enabled else None
-        # A read creates no store: without one there is nothing to embed.
-        records = store.for_notebook(path) if store is not None and store.path.exists() else None
-        folder = Path(self.serverapp.contents_manager.root_dir) / PurePosixPath(path).parent
-        return provenance_report(
-            notebook, path, folder, records, self.policy.provenance.timeline_limit
-        )
+        return gate.state_of(self.serverapp.contents_manager).ready
 
-    def provenance_store(self) -> ProvenanceStore:
-        """This user's provenance store (the policy's path, else the default per user)."""
-        path = self.policy.provenance.store or default_store_path(current_user())
-        return ProvenanceStore(path)
-
-    def embed_provenance(self, notebook: dict[str, Any], path: str) -> None:
-        """Embed provenance as a save of ``path`` would (so a signature covers it)."""
-        if self.policy.provenance.enabled:
-            ProvenanceSaveHook(self.provenance_store(), self.policy.provenance.timeline_limit)(
-                {"type": "notebook", "content": notebook}, path
-            )
-
-    def emit_signed(self, path: str, entry: dict[str, Any]) -> None:
-        """Audit: a notebook signed through the server."""
-        data = {
-            "path": path,
-            "user": current_user(),
-            **{k: entry[k] for k in ("principal", "role", "key_fingerprint")},
-        }
-        self._emit(NOTEBOOK_SIGNED, data)
-
-    def emit_signature_verified(self, path: str, verdict: Any) -> None:
-        """Audit: a notebook's signatures checked (status and policy verdict)."""
-        data = {
-            "path": path,
-            "user": current_user(),
-            "status": verdict.status,
-            "meets_policy": verdict.meets_policy,
-            "signatures": len(verdict.results),
-        }
-        self._emit(SIGNATURE_VERIFIED, data)
+    # Teardown ---------------------------------------------------------------------------
 
     async def stop_extension(self) -> None:
-        """Close the secret stores' connections and drop cached values."""
-        self.secrets.providers.close()
+        """Close the secret stores' connections and drop cached values; whatever part of
+        the load ran, never raise (the server's own cleanup, kernels included, follows)."""
+        secrets = getattr(self, "secrets", None)
+        if secrets is not None:
+            try:
+                secrets.providers.close()
+            except Exception as error:
+                self.log.error("jupyter-qsecure: closing the secret stores failed: %s", error)
+        self.kernel_services = None
+
+    # Plumbing ---------------------------------------------------------------------------
 
     def _kernel_facing_url(self) -> str | None:
         """The URL a local kernel reaches this server at (None for a Unix socket)."""
@@ -262,5 +366,6 @@ class QSecureApp(ExtensionApp):
         self.serverapp.event_logger.emit(schema_id=schema_id, data=data)
 
     def initialize_handlers(self) -> None:
-        """The guarded contents API and the /qsecure/ REST API."""
+        """The guarded contents API and the /qsecure/ REST API (registered even when the
+        load failed: they answer 503 then)."""
         self.handlers.extend(handlers())

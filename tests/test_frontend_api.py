@@ -448,7 +448,7 @@ def personal_off(
     """A policy turning personal grants off, and a grants file made while they were on."""
     grants = jp_data_dir / "qsecure" / "personal-grants.json"
     grants.parent.mkdir(parents=True, exist_ok=True)
-    from jupyter_qsecure.secrets.injection import current_user
+    from jupyter_qsecure.identity import server_user as current_user
 
     grants.write_text(
         json.dumps({"version": 1, "grants": {current_user(): {MINE: ["mine/run.ipynb"]}}})
@@ -474,7 +474,7 @@ def earlier_grant(lab_policy: Path, jp_data_dir: Path) -> Path:
     """A grants file the server wrote before it was restarted."""
     grants = jp_data_dir / "qsecure" / "personal-grants.json"
     grants.parent.mkdir(parents=True, exist_ok=True)
-    from jupyter_qsecure.secrets.injection import current_user
+    from jupyter_qsecure.identity import server_user as current_user
 
     grants.write_text(
         json.dumps(

@@ -257,7 +257,10 @@ async def test_locked_store_starts_the_kernel_and_says_why(
     audit_events: Any,
 ) -> None:
     monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", "wrong-password")
-    monkeypatch.setattr("jupyter_qsecure.secrets.provisioner.CONTEXT.providers", None)
+    from jupyter_qsecure.secrets.providers import Providers
+
+    app = jp_serverapp.web_app.settings["jupyter_qsecure"]  # fresh providers: no cached unlock
+    monkeypatch.setattr(app.kernel_services, "providers", Providers(app.secrets.policy))
     kernel_id = await start_session(jp_fetch, "experiments/d.ipynb")
     messages, _ = await run_cell(
         jp_serverapp, kernel_id, f"import os; print('{NAME}' in os.environ)"

@@ -171,6 +171,7 @@ KINDS = (
     "secret-changed",
     "notebook-signed",
     "signature-verified",
+    "guard-state",
 )
 _REQUIRED: dict[str, dict[str, type]] = {
     "save-blocked": {"user": str, "path": str, "outcome": str, "findings": list},
@@ -181,6 +182,7 @@ _REQUIRED: dict[str, dict[str, type]] = {
     "secret-changed": {"user": str, "name": str, "action": str},
     "notebook-signed": {"user": str, "path": str},
     "signature-verified": {"user": str, "path": str},
+    "guard-state": {"user": str, "state": str},
 }
 _SCHEMA = re.compile(re.escape(_PREFIX) + r"(?P<kind>[a-z-]+)/v(?P<version>\d+)")
 _SHOWN_PROBLEMS = 20

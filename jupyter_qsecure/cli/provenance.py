@@ -62,9 +62,9 @@ class ProvenanceApp(_Subcommand):
         return 0 if verdict.ok else 1
 
     def _log(self) -> int:
+        from ..identity import server_user as current_user
         from ..provenance.kernel import default_store_path
         from ..provenance.store import ProvenanceStore
-        from ..secrets.injection import current_user
 
         path = Path(self.store) if self.store else default_store_path(current_user())
         if self.store and not path.exists():

@@ -14,14 +14,14 @@ from .base import UsageError, _Subcommand
 
 def _secrets_service() -> Any:
     from ..secrets.providers import Providers
-    from ..secrets.registry import REGISTRY
+    from ..secrets.registry import KernelSecretRegistry
     from ..secrets.service import SecretsService
 
     try:
         policy = load_policy()
     except PolicyError as error:
         raise UsageError(str(error)) from None
-    return policy, SecretsService(policy.secrets, Providers(policy.secrets), REGISTRY)
+    return policy, SecretsService(policy.secrets, Providers(policy.secrets), KernelSecretRegistry())
 
 
 class SecretsListApp(_Subcommand):

@@ -14,6 +14,7 @@ PROVIDER_ERROR = f"{SCHEMA_BASE}/provider-error/v1"
 NOTEBOOK_SIGNED = f"{SCHEMA_BASE}/notebook-signed/v1"
 SIGNATURE_VERIFIED = f"{SCHEMA_BASE}/signature-verified/v1"
 SECRET_CHANGED = f"{SCHEMA_BASE}/secret-changed/v1"
+GUARD_STATE = f"{SCHEMA_BASE}/guard-state/v1"
 
 
 def schema_files() -> list[Path]:

@@ -3,6 +3,8 @@ holding a credential, before anything reaches the disk."""
 
 from __future__ import annotations
 
+import base64
+import contextvars
 import json
 import logging
 import os
@@ -15,6 +17,7 @@ from typing import Any
 from tornado.web import HTTPError
 
 from ..config import GuardPolicy
+from ..identity import acting_user
 from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .findings import Finding
@@ -28,6 +31,11 @@ DOCS_HINT = "see the jupyter-qsecure guard guide (docs/guard.md)"
 _SHOWN_IN_MESSAGE = 5
 
 EventSink = Callable[[str, dict[str, Any]], None]
+#: A model the request handler already checked off the event loop (the very object): the
+#: pre-save hook lets it through without scanning it twice. Set per request task.
+prechecked: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "qsecure_prechecked", default=None
+)
 #: Returns (generation, value -> secret name) of the values injected into running kernels.
 InjectedValues = Callable[[], tuple[int, dict[str, str]]]
 
@@ -81,20 +89,6 @@ def blocked_message(findings: list[Finding]) -> str:
     )
 
 
-def current_user() -> str:
-    """The user this single-user server runs for (JupyterHub's name where set)."""
-    return os.environ.get("JUPYTERHUB_USER") or _os_user()
-
-
-def _os_user() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
-
-
 class _CachedFile:
     """Re-read a small file only when its mtime or size changes."""
 
@@ -144,7 +138,19 @@ class SaveGuard:
         self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any
     ) -> None:
         """The ContentsManager pre-save hook: raise :class:`SaveBlocked` or :class:`ScanFailed`."""
+        if prechecked.get() is model:
+            return
         self.check(model, path)
+
+    def findings_json(self, model: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        """The findings a write of ``model`` to ``path`` would be refused for (none if it
+        would be saved), as the REST API lists them; not audited. Raises ScanFailed."""
+        try:
+            self.check(model, path, audit=False)
+        except SaveBlocked as blocked:
+            findings: list[dict[str, Any]] = blocked.to_json()["findings"]
+            return findings
+        return []
 
     def check(self, model: dict[str, Any], path: str, *, audit: bool = True) -> None:
         """Refuse a write of ``model`` to ``path`` (relative to the server root) if it holds
@@ -212,7 +218,7 @@ class SaveGuard:
 
         data: dict[str, Any] = {
             "path": path,
-            "user": current_user(),
+            "user": acting_user(),
             "outcome": outcome,
             "findings": [
                 {
@@ -234,7 +240,7 @@ class SaveGuard:
         """Accept a finding by fingerprint (with a reason) for later saves; audited."""
         from ..events import SAVE_BYPASSED
 
-        bypass = self.bypasses.add(fingerprint, reason, current_user(), path.strip("/"))
+        bypass = self.bypasses.add(fingerprint, reason, acting_user(), path.strip("/"))
         self._emit(
             SAVE_BYPASSED,
             {
@@ -244,6 +250,27 @@ class SaveGuard:
                 "reason": bypass.reason,
             },
         )
+
+    def check_folder_copy(self, source: str) -> None:
+        """Refuse copying the folder ``source`` (relative to the root) when any file the
+        copy would write holds a credential: the copy writes files the guard never saw.
+        Follows symbolic links as the copy does (it writes what they point to)."""
+        folder = self.root_dir / source.strip("/")
+        for file in copied_files(folder):
+            relative = (source.strip("/") + "/" + file.relative_to(folder).as_posix()).strip("/")
+            try:
+                data = file.read_bytes()
+            except OSError as error:
+                self._scan_failed(relative, f"cannot read {relative}: {error.strerror}", True)
+                continue
+            self.check(
+                {
+                    "type": "file",
+                    "format": "base64",
+                    "content": base64.b64encode(data).decode("ascii"),
+                },
+                relative,
+            )
 
     def _allowlist_for(self, os_path: Path) -> Allowlist:
         baselines = []
@@ -288,6 +315,26 @@ class SaveGuard:
             ):
                 return None
             folder = folder.parent
+
+
+def copied_files(folder: Path, limit: int = 100_000) -> list[Path]:
+    """The files a folder copy writes, as it sees them: symbolic links to files and to
+    folders followed (each real folder once, so a link loop ends), at most ``limit``."""
+    files: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    for current, folders, names in os.walk(folder, followlinks=True):
+        stat = os.stat(current)
+        if (stat.st_dev, stat.st_ino) in seen:
+            folders[:] = []
+            continue
+        seen.add((stat.st_dev, stat.st_ino))
+        for name in sorted(names):
+            path = Path(current) / name
+            if path.is_file():
+                files.append(path)
+                if len(files) >= limit:
+                    return files
+    return files
 
 
 def error_body(error: HTTPError) -> str | None:

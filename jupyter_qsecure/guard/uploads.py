@@ -13,6 +13,8 @@ import binascii
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
 
 
 class UploadError(ValueError):
@@ -37,6 +39,25 @@ class UploadStage:
         self.ttl = ttl
         self._uploads: dict[str, _Staged] = {}
         self._lock = threading.Lock()
+
+    def receive(self, path: str, model: dict[str, Any]) -> dict[str, Any] | None:
+        """Take one chunk of JupyterLab's chunked upload protocol (``model`` with
+        ``chunk`` 1, 2, ... and -1 for the last). Returns the whole file as a contents model
+        to save once the last chunk arrived, else None. Raises UploadError."""
+        chunk = model.get("chunk")
+        if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk == 0 or chunk < -1:
+            raise UploadError(f"chunk must be 1, 2, ... or -1, not {chunk!r}")
+        content = model.get("content")
+        if not isinstance(content, str):
+            raise UploadError("a chunk needs string content")
+        whole = self.add(path, chunk, content, model.get("format"))
+        if whole is None:
+            return None
+        return {
+            "type": "file",
+            "format": "base64",
+            "content": base64.b64encode(whole).decode("ascii"),
+        }
 
     def add(self, path: str, chunk: int, content: str, fmt: str | None) -> bytes | None:
         """Stage one chunk; return the whole file's bytes after the last chunk (``-1``)."""
@@ -75,3 +96,22 @@ class UploadStage:
         now = time.monotonic()
         for key in [k for k, staged in self._uploads.items() if now - staged.touched > self.ttl]:
             del self._uploads[key]
+
+
+def staged_model(path: str) -> dict[str, Any]:
+    """A contents model for a chunk held in memory (JupyterLab only checks its shape)."""
+    now = datetime.now(timezone.utc).isoformat()
+    return {
+        "name": path.rsplit("/", 1)[-1],
+        "path": path,
+        "type": "file",
+        "writable": True,
+        "created": now,
+        "last_modified": now,
+        "mimetype": None,
+        "content": None,
+        "format": None,
+        "size": None,
+        "hash": None,
+        "hash_algorithm": None,
+    }

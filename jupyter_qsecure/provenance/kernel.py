@@ -159,7 +159,7 @@ def _record_environment(recorder: Recorder) -> None:
 def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     """Start recording this kernel's executions; every recorded string goes through
     ``masker`` first."""
-    from ..secrets.injection import current_user
+    from ..identity import server_user as current_user
 
     user = current_user()
     notebook = os.environ.get("QSECURE_NOTEBOOK") or None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import time
@@ -32,18 +31,6 @@ class Injection:
 
     values: dict[str, str] = field(default_factory=dict)
     problems: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (reason, message)
-
-
-def current_user() -> str:
-    """The JupyterHub user this server runs for, else the OS user."""
-    if os.environ.get("JUPYTERHUB_USER"):
-        return os.environ["JUPYTERHUB_USER"]
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
 def _fetch_all(

@@ -25,10 +25,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .policy import SecretGrant, SecretsPolicy, name_problem
+from .refs import SecretRef, parse_ref
 
 FILENAME = "personal-grants.json"
+#: The keyring service personal grants (and `secrets set` of a new name) read and write.
+DEFAULT_SERVICE = "qsecure"
 FILE_MODE = 0o600
 VERSION = 1
+
+
+def default_ref(name: str) -> SecretRef:
+    """Where a personal grant reads ``name``, and where a value for a name the policy does
+    not define is written: ``keyring://qsecure/NAME``."""
+    return parse_ref(f"keyring://{DEFAULT_SERVICE}/{name}")
 
 
 class PersonalGrantsError(ValueError):
@@ -129,8 +138,6 @@ class PersonalGrants:
 
     def as_grants(self, user: str) -> dict[str, SecretGrant]:
         """``user``'s personal grants as policy grants (keyring, exact paths, that user)."""
-        from .service import default_ref
-
         return {
             name: SecretGrant(
                 name=name,

@@ -16,11 +16,12 @@ from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
+from ..identity import server_user
 from ..provenance.policy import ProvenancePolicy
-from .injection import SERVER_CREDENTIALS, current_user, notebook_from_environment, resolve
+from .injection import SERVER_CREDENTIALS, Injection, notebook_from_environment, resolve
 from .policy import SecretsPolicy
 from .providers import Providers
-from .registry import REGISTRY, KernelSecrets, new_capability
+from .registry import KernelSecretRegistry, KernelSecrets, new_capability
 
 EventSink = Callable[[str, dict[str, Any]], None]
 KERNEL_EXTENSION = "jupyter_qsecure.kernel"
@@ -32,32 +33,59 @@ class KernelStartRefused(RuntimeError):
 
 
 @dataclass
-class ProvisionerContext:
-    """What the server extension tells the provisioner (set by the app at start).
+class KernelServices:
+    """What a kernel start needs from its surroundings.
 
-    Without a server (nbclient, `jupyter execute`), the provisioner loads the policy itself
-    and takes the current directory as the root."""
+    Under a Jupyter server, the jupyter-qsecure app owns one (its secrets service, registry
+    and policy) and the provisioner finds it through its kernel manager's parents. Without
+    a server (nbclient, `jupyter execute`), the provisioner builds its own from the policy
+    file, with the current directory as the root."""
 
-    policy: SecretsPolicy | None = None
-    provenance: ProvenancePolicy | None = None
-    root_dir: Path | None = None
+    policy: Callable[[], SecretsPolicy]
+    providers: Providers
+    registry: KernelSecretRegistry
+    provenance: ProvenancePolicy
+    root_dir: Path
     server_url: str | None = None
-    emit: EventSink | None = None
-    providers: Providers | None = field(default=None, repr=False)
+    emit: EventSink | None = field(default=None, repr=False)
+    #: Why secrets must not be injected (the server's jupyter-qsecure did not load).
+    unavailable: str | None = None
 
-    def resolved(self) -> tuple[SecretsPolicy, Providers, Path]:
-        """The policy, providers and root in force (loading them once if unset)."""
-        if self.policy is None:
-            from ..config import load_policy
+    @classmethod
+    def standalone(cls) -> KernelServices:
+        """Services for a kernel started outside a Jupyter server."""
+        from ..config import load_policy
 
-            loaded = load_policy()
-            self.policy, self.provenance = loaded.secrets, loaded.provenance
-        if self.providers is None:
-            self.providers = Providers(self.policy)
-        return self.policy, self.providers, self.root_dir or Path.cwd()
+        loaded = load_policy()
+        return cls(
+            policy=lambda: loaded.secrets,
+            providers=Providers(loaded.secrets),
+            registry=KernelSecretRegistry(),
+            provenance=loaded.provenance,
+            root_dir=Path.cwd(),
+        )
 
 
-CONTEXT = ProvisionerContext()
+#: The attribute of a Jupyter server's extension app that holds its :class:`KernelServices`.
+SERVICES_ATTRIBUTE = "kernel_services"
+EXTENSION_NAME = "jupyter_qsecure"
+
+
+def server_services(provisioner: Any) -> KernelServices | bool | None:
+    """The :class:`KernelServices` of the Jupyter server that owns this provisioner's kernel
+    manager; ``False`` when there is no such server (a standalone run)."""
+    node = getattr(provisioner, "parent", None)
+    seen = 0
+    while node is not None and seen < 8:
+        manager = getattr(node, "extension_manager", None)
+        if manager is not None:
+            point = getattr(manager, "extension_points", {}).get(EXTENSION_NAME)
+            app = getattr(point, "app", None) if point is not None else None
+            services = getattr(app, SERVICES_ATTRIBUTE, None)
+            return services if isinstance(services, KernelServices) else None
+        node = getattr(node, "parent", None)
+        seen += 1
+    return False
 
 
 def _is_ipykernel(cmd: list[str]) -> bool:
@@ -83,10 +111,13 @@ def _withheld_variables(policy: SecretsPolicy, granted: set[str]) -> set[str]:
 
 
 def _provenance_environment(
-    env: dict[str, str], user: str, notebook: str | None, kernel_id: str
+    env: dict[str, str],
+    provenance: ProvenancePolicy,
+    user: str,
+    notebook: str | None,
+    kernel_id: str,
 ) -> None:
     """Tell the kernel's recorder what it runs for and where the store is."""
-    provenance = CONTEXT.provenance or ProvenancePolicy()
     if not provenance.enabled:
         env["QSECURE_PROVENANCE"] = "0"
         return
@@ -102,18 +133,48 @@ def _provenance_environment(
 class QSecureProvisioner(LocalProvisioner):
     """Injects the secrets granted to this kernel's notebook, user and kernelspec."""
 
+    _services: KernelServices | None = None
+
+    def services(self) -> KernelServices:
+        """The server's services for this kernel, or a standalone run's own."""
+        if self._services is None:
+            found = server_services(self)
+            if found is False:
+                self._services = KernelServices.standalone()
+            elif found is None:
+                # The server enables jupyter-qsecure but it did not load: fail closed.
+                self._services = KernelServices(
+                    policy=SecretsPolicy,
+                    providers=Providers(SecretsPolicy()),
+                    registry=KernelSecretRegistry(),
+                    provenance=ProvenancePolicy(enabled=False),
+                    root_dir=Path.cwd(),
+                    unavailable="jupyter-qsecure did not load on this server: no secrets "
+                    "were injected (see the server log)",
+                )
+            else:
+                assert isinstance(found, KernelServices)
+                self._services = found
+        return self._services
+
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Fetch granted values, strip server credentials, add names, capability and the
         kernel extension; remember the values for the guard."""
         kwargs = await super().pre_launch(**kwargs)
         env: dict[str, str] = kwargs["env"]
-        policy, providers, root = CONTEXT.resolved()
-        user = current_user()
-        notebook = notebook_from_environment(env, root)
+        services = self.services()
+        policy = services.policy()
+        user = server_user()
+        notebook = notebook_from_environment(env, services.root_dir)
         kernel_name = getattr(self.kernel_spec, "name", None) or getattr(
             self.parent, "kernel_name", None
         )
-        injection = await asyncio.to_thread(resolve, policy, providers, user, notebook, kernel_name)
+        if services.unavailable:
+            injection = Injection()
+        else:
+            injection = await asyncio.to_thread(
+                resolve, policy, services.providers, user, notebook, kernel_name
+            )
         if injection.problems and policy.injection.on_error == "refuse":
             self._emit_problems(injection.problems, notebook, user)
             details = "; ".join(message for _, message in injection.problems.values())
@@ -122,21 +183,22 @@ class QSecureProvisioner(LocalProvisioner):
             env.pop(name, None)
         env.update(injection.values)
         env["QSECURE_SECRET_NAMES"] = ",".join(sorted(injection.values))
-        if injection.problems:
-            env["QSECURE_SECRET_PROBLEMS"] = "; ".join(
-                message for _, message in injection.problems.values()
-            )
+        problems = [message for _, message in injection.problems.values()]
+        if services.unavailable:
+            problems.append(services.unavailable)
+        if problems:
+            env["QSECURE_SECRET_PROBLEMS"] = "; ".join(problems)
         capability = new_capability()
         env["QSECURE_KERNEL_CAPABILITY"] = capability
-        if CONTEXT.server_url:
-            env["QSECURE_SERVER_URL"] = CONTEXT.server_url
-        _provenance_environment(env, user, notebook, self.kernel_id)
+        if services.server_url:
+            env["QSECURE_SERVER_URL"] = services.server_url
+        _provenance_environment(env, services.provenance, user, notebook, self.kernel_id)
         if _is_ipykernel(kwargs["cmd"]):
             kwargs["cmd"] = [
                 *kwargs["cmd"],
                 f"--InteractiveShellApp.extra_extensions={KERNEL_EXTENSION}",
             ]
-        REGISTRY.remember(
+        services.registry.remember(
             KernelSecrets(
                 self.kernel_id,
                 dict(injection.values),
@@ -155,12 +217,17 @@ class QSecureProvisioner(LocalProvisioner):
         """Forget the kernel's values when it goes away (kept across a restart)."""
         await super().cleanup(restart=restart)
         if not restart:
-            REGISTRY.forget(self.kernel_id)
+            self.services().registry.forget(self.kernel_id)
+
+    def _emit(self, schema: str, data: dict[str, Any]) -> None:
+        emit = self.services().emit
+        if emit is not None:
+            emit(schema, data)
 
     def _emit_injected(
         self, names: list[str], notebook: str | None, user: str, kernel_name: str | None
     ) -> None:
-        if CONTEXT.emit is not None and names:
+        if names:
             from ..events import SECRET_INJECTED
 
             data = {
@@ -170,18 +237,16 @@ class QSecureProvisioner(LocalProvisioner):
                 "user": user,
                 "kernel_name": kernel_name or "",
             }
-            CONTEXT.emit(SECRET_INJECTED, data)
+            self._emit(SECRET_INJECTED, data)
 
     def _emit_problems(
         self, problems: dict[str, tuple[str, str]], notebook: str | None, user: str
     ) -> None:
-        if CONTEXT.emit is None:
-            return
         from ..events import PROVIDER_ERROR, SECRET_DENIED
 
         for name, (reason, message) in problems.items():
             schema = SECRET_DENIED if reason == "too-short" else PROVIDER_ERROR
-            CONTEXT.emit(
+            self._emit(
                 schema,
                 {
                     "name": name,

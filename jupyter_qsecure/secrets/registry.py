@@ -106,7 +106,3 @@ class KernelSecretRegistry:
 def new_capability() -> str:
     """A fresh per-kernel capability token."""
     return _random.token_urlsafe(32)
-
-
-#: The registry of this process (the Jupyter server, or a `jupyter execute` run).
-REGISTRY = KernelSecretRegistry()

@@ -10,17 +10,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..events import PROVIDER_ERROR, SECRET_CHANGED, SECRET_DENIED
+from ..identity import acting_user, server_user
 from .errors import ProviderError
 from .forms import MIN_SECRET_LENGTH
-from .injection import current_user, resolve
-from .personal import GrantInPolicy, PersonalGrants, PersonalGrantsError, merge
+from .injection import resolve
+from .personal import GrantInPolicy, PersonalGrants, PersonalGrantsError, default_ref, merge
 from .policy import SecretGrant, SecretsPolicy
-from .providers import Providers
-from .refs import SecretRef, parse_ref
+from .providers import Providers, provider_class
+from .refs import SecretRef
 from .registry import KernelSecretRegistry, KernelSecrets
 
 EventSink = Callable[[str, dict[str, Any]], None]
-DEFAULT_SERVICE = "qsecure"
 
 
 class SecretNotFound(KeyError):
@@ -55,11 +55,6 @@ class CheckResult:
     ok: bool
     reason: str = ""
     message: str = ""
-
-
-def default_ref(name: str) -> SecretRef:
-    """Where ``secrets set`` puts a secret the policy does not name yet."""
-    return parse_ref(f"keyring://{DEFAULT_SERVICE}/{name}")
 
 
 class SecretsService:
@@ -105,7 +100,7 @@ class SecretsService:
         personal: dict[str, SecretGrant] = {}
         if self.personal is not None and self.admin_policy.personal_grants:
             try:
-                personal = self.personal.as_grants(current_user())
+                personal = self.personal.as_grants(server_user())
             except PersonalGrantsError as error:
                 self.personal_error = str(error)
         self.policy = merge(self.admin_policy, personal)
@@ -128,7 +123,7 @@ class SecretsService:
         its grant already covers the notebook: then nothing changes), ValueError for a bad
         name or path, PersonalGrantsError for an unusable grants file."""
         personal = self._personal_store()
-        user = current_user()
+        user = acting_user()
         notebook = notebook.strip("/")
         policy_grant = self.admin_policy.grants.get(name)
         if policy_grant is not None:
@@ -152,7 +147,7 @@ class SecretsService:
         personal = self._personal_store()
         if name in self.admin_policy.grants:
             raise GrantInPolicy(name, self.policy_source)
-        user = current_user()
+        user = acting_user()
         removed = personal.remove(user, name, notebook)
         for path in removed:
             self._emit(
@@ -218,7 +213,7 @@ class SecretsService:
         ref = self.ref_for(name)
         self.providers.for_ref(ref).store(ref, value)
         self.providers.invalidate(ref)
-        self._emit(SECRET_CHANGED, {"action": "set", "name": name, "user": current_user()})
+        self._emit(SECRET_CHANGED, {"action": "set", "name": name, "user": acting_user()})
         return ref
 
     def delete_value(self, name: str) -> SecretRef:
@@ -226,7 +221,7 @@ class SecretsService:
         ref = self.ref_for(name)
         self.providers.for_ref(ref).delete(ref)
         self.providers.invalidate(ref)
-        self._emit(SECRET_CHANGED, {"action": "delete", "name": name, "user": current_user()})
+        self._emit(SECRET_CHANGED, {"action": "delete", "name": name, "user": acting_user()})
         return ref
 
     def check(self) -> list[CheckResult]:
@@ -312,8 +307,6 @@ class SecretsService:
 
 
 def _known(ref: SecretRef) -> bool:
-    from .providers import provider_class
-
     try:
         provider_class(ref.scheme)
     except ProviderError:

@@ -3,8 +3,12 @@ given on the command line), default principal, sign and verify."""
 
 from __future__ import annotations
 
+import asyncio
+import copy
+import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,16 +32,23 @@ def default_principal(settings: SigningSettings) -> str:
             email = ""
         if email:
             return email
-    from ..secrets.injection import current_user
+    from ..identity import acting_user
 
-    return current_user()
+    return acting_user()
+
+
+EventSink = Callable[[str, dict[str, Any]], None]
+#: Embeds what a save would add (provenance) into a notebook about to be signed.
+Embedder = Callable[[dict[str, Any], str], None]
 
 
 class SigningService:
-    """Signing and verification under one ``[signing]`` policy."""
+    """Signing and verification under one ``[signing]`` policy; ``emit`` receives the
+    audit events of the server's signing and verification."""
 
-    def __init__(self, settings: SigningSettings) -> None:
+    def __init__(self, settings: SigningSettings, emit: EventSink | None = None) -> None:
         self.settings = settings
+        self._emit = emit or (lambda schema, data: None)
 
     def with_overrides(
         self,
@@ -54,7 +65,7 @@ class SigningService:
             settings = replace(settings, require=require)
         if require_roles is not None:
             settings = replace(settings, require_roles=require_roles)
-        return SigningService(settings)
+        return type(self)(settings, self._emit)
 
     def verify(self, notebook: dict[str, Any]) -> NotebookVerdict:
         """Check a notebook's signatures against the trust anchors and the policy.
@@ -87,3 +98,92 @@ class SigningService:
         return sign_notebook(
             notebook, chosen, principal=principal or default_principal(self.settings), role=role
         )
+
+    def status(self, notebook: dict[str, Any]) -> tuple[NotebookVerdict, dict[str, Any]]:
+        """The verdict on ``notebook`` and its JSON for the REST API, with the policy's
+        required number of signatures and roles. Raises ValueError when the notebook or
+        the trust anchors cannot be checked."""
+        verdict = self.verify(notebook)
+        return verdict, {
+            **verdict.to_json(),
+            "required": self.settings.require,
+            "require_roles": list(self.settings.require_roles),
+        }
+
+    def audited_status(self, notebook: dict[str, Any], path: str) -> dict[str, Any]:
+        """:meth:`status` of a saved notebook, recorded in the audit trail."""
+        from ..events import SIGNATURE_VERIFIED
+        from ..identity import acting_user
+
+        verdict, answer = self.status(notebook)
+        self._emit(
+            SIGNATURE_VERIFIED,
+            {
+                "path": path,
+                "user": acting_user(),
+                "status": verdict.status,
+                "meets_policy": verdict.meets_policy,
+                "signatures": len(verdict.results),
+            },
+        )
+        return answer
+
+    def unsaved_status(
+        self, notebook: dict[str, Any], path: str, embed: Embedder
+    ) -> dict[str, Any]:
+        """The status of editor content not saved yet, as it would be once saved (``embed``
+        adds what the save adds to a copy). Not audited: the editor asks after each edit."""
+        saved = copy.deepcopy(notebook)
+        embed(saved, path)
+        return self.status(saved)[1]
+
+    async def sign_and_save(
+        self,
+        contents: Any,
+        path: str,
+        *,
+        role: str,
+        principal: str | None,
+        embed: Embedder,
+    ) -> dict[str, Any]:
+        """Sign the saved notebook at ``path`` with the server's key and save it through
+        the contents manager ``contents`` (the guard checks that save like any other).
+
+        What the save will embed is embedded first, so the signature covers it. Returns
+        ``{path, signature: {principal, role, key_fingerprint, signed_at}, ...status}``.
+        Raises NotebookNotFound, ValueError (bad role, no key), SignatureError."""
+        from jupyter_server.utils import ensure_async
+
+        from ..events import NOTEBOOK_SIGNED
+        from ..identity import acting_user
+
+        notebook = await load_notebook(contents, path)
+        await asyncio.to_thread(embed, notebook, path)
+        entry = await asyncio.to_thread(self.sign, notebook, principal=principal, role=role)
+        await ensure_async(contents.save({"type": "notebook", "content": notebook}, path))
+        self._emit(
+            NOTEBOOK_SIGNED,
+            {
+                "path": path,
+                "user": acting_user(),
+                **{k: entry[k] for k in ("principal", "role", "key_fingerprint")},
+            },
+        )
+        _, answer = await asyncio.to_thread(self.status, notebook)
+        signature = {k: entry[k] for k in ("principal", "role", "key_fingerprint", "signed_at")}
+        return {"path": path, "signature": signature, **answer}
+
+
+class NotebookNotFound(LookupError):
+    """No notebook at the path a request names."""
+
+
+async def load_notebook(contents: Any, path: str) -> dict[str, Any]:
+    """The saved content of the notebook at ``path`` (a plain JSON copy) from the contents
+    manager ``contents``. Raises NotebookNotFound."""
+    from jupyter_server.utils import ensure_async
+
+    if not path.endswith(".ipynb") or not await ensure_async(contents.file_exists(path)):
+        raise NotebookNotFound(f"no notebook at {path!r}")
+    model = await ensure_async(contents.get(path, content=True, type="notebook"))
+    return dict(json.loads(json.dumps(model["content"])))

@@ -1,0 +1,61 @@
+"""What the server does with provenance: the save hook, embedding before a signature,
+and the provenance panel's report. One store per server, the policy's or the default of
+the user the server runs for (its kernels write there)."""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..identity import server_user
+from .embed import ProvenanceSaveHook
+from .kernel import default_store_path
+from .policy import ProvenancePolicy
+from .report import provenance_report
+from .store import ProvenanceStore
+
+
+class ProvenanceService:
+    """Provenance under one ``[provenance]`` policy, for notebooks under ``root_dir``.
+
+    ``store_class`` builds the store from its path (a ``Type`` trait of the server app)."""
+
+    def __init__(
+        self,
+        policy: ProvenancePolicy,
+        root_dir: Path,
+        store_class: type[ProvenanceStore] = ProvenanceStore,
+    ) -> None:
+        self.policy = policy
+        self.root_dir = root_dir
+        self.store_path = policy.store or default_store_path(server_user())
+        self.store_class = store_class
+
+    @property
+    def enabled(self) -> bool:
+        """Whether executions are recorded and embedded (``[provenance] enabled``)."""
+        return self.policy.enabled
+
+    def store(self) -> ProvenanceStore:
+        """The store the server's kernels record into."""
+        return self.store_class(self.store_path)
+
+    def save_hook(self) -> ProvenanceSaveHook:
+        """The pre-save hook that embeds a notebook's records into every save of it."""
+        return ProvenanceSaveHook(self.store(), self.policy.timeline_limit)
+
+    def embed(self, notebook: dict[str, Any], path: str) -> None:
+        """Embed provenance into ``notebook`` as a save of ``path`` would (so that a
+        signature made before the save covers it)."""
+        if self.enabled:
+            self.save_hook()({"type": "notebook", "content": notebook}, path)
+
+    def report(self, notebook: dict[str, Any], path: str) -> dict[str, Any]:
+        """The provenance panel's report: ``notebook`` with its records embedded into a
+        copy, as a save would, judged cell by cell. Raises ValueError for content that has
+        no canonical form."""
+        store = self.store() if self.enabled else None
+        # A read creates no store: without one there is nothing to embed.
+        records = store.for_notebook(path) if store is not None and store.path.exists() else None
+        folder = self.root_dir / PurePosixPath(path).parent
+        return provenance_report(notebook, path, folder, records, self.policy.timeline_limit)
