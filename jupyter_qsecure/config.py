@@ -12,14 +12,13 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
-from ._validate import PolicyError, expect, reject_unknown_keys
+from ._validate import PolicyError, Section, reject_unknown_keys
 from .audit.policy import AuditPolicy, parse_audit_policy
 from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
@@ -57,64 +56,44 @@ class Policy:
 
 
 def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
-    table: dict[str, Any] = expect(source, "guard", value, dict, "a table [guard]")
-    known = {
-        "enabled",
-        "on_error",
-        "max_bytes",
-        "baseline",
-        "repo_baseline",
-        "disabled_rules",
-        "bypass_store",
-    }
-    reject_unknown_keys(source, "guard", table, known)
-    defaults = GuardPolicy()
-    on_error = table.get("on_error", defaults.on_error)
-    if on_error not in ("block", "allow"):
-        raise PolicyError(
-            source, "guard.on_error", f'expected "block" or "allow", got {on_error!r}'
-        )
-    max_bytes = expect(
+    section = Section(
         source,
-        "guard.max_bytes",
-        table.get("max_bytes", defaults.max_bytes),
-        int,
-        "a whole number of bytes",
+        "guard",
+        value,
+        {
+            "enabled",
+            "on_error",
+            "max_bytes",
+            "baseline",
+            "repo_baseline",
+            "disabled_rules",
+            "bypass_store",
+        },
+        base=base,
     )
-    if max_bytes <= 0:
-        raise PolicyError(
-            source, "guard.max_bytes", f"expected a positive number of bytes, got {max_bytes}"
-        )
-    rules = expect(
-        source, "guard.disabled_rules", table.get("disabled_rules", []), list, "a list of rule ids"
-    )
+    defaults = GuardPolicy()
+    rules = section.strings("disabled_rules", "a list of rule ids")
     from .guard.rules import RULES_BY_ID
 
     for rule in rules:
         if rule not in RULES_BY_ID:
-            raise PolicyError(
-                source,
-                "guard.disabled_rules",
-                f"unknown rule {rule!r}; see `jupyter qsecure rules`",
+            raise section.error(
+                "disabled_rules", f"unknown rule {rule!r}; see `jupyter qsecure rules`"
             )
-
-    def path_of(key: str) -> Path | None:
-        value = table.get(key)
-        if value is None:
-            return None
-        text = expect(source, f"guard.{key}", value, str, "a file path")
-        return (base / Path(text).expanduser()).resolve()
-
     return GuardPolicy(
-        enabled=expect(source, "guard.enabled", table.get("enabled", True), bool, "true or false"),
-        on_error=on_error,
-        max_bytes=max_bytes,
-        baseline=path_of("baseline"),
-        repo_baseline=expect(
-            source, "guard.repo_baseline", table.get("repo_baseline", True), bool, "true or false"
+        enabled=section.boolean("enabled", defaults.enabled),
+        on_error=section.choice("on_error", defaults.on_error, ("block", "allow")),
+        max_bytes=section.integer(
+            "max_bytes",
+            defaults.max_bytes,
+            "a whole number of bytes",
+            minimum=1,
+            minimum_text="a positive number of bytes",
         ),
-        disabled_rules=tuple(rules),
-        bypass_store=path_of("bypass_store"),
+        baseline=section.path("baseline"),
+        repo_baseline=section.boolean("repo_baseline", defaults.repo_baseline),
+        disabled_rules=rules,
+        bypass_store=section.path("bypass_store"),
     )
 
 

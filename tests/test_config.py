@@ -112,3 +112,93 @@ def test_hub_references_stay_valid_for_vault_credentials() -> None:
         '[vault]\nauth = "jwt"\nrole = "jupyter"\njwt_source = "hub://auth_state/id_token"\n'
     )
     assert str(policy.secrets.vault.jwt_source) == "hub://auth_state/id_token"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "[provenance]\nhash_limit = -1\n",
+            r"qsecure\.toml: provenance\.hash_limit: expected 0 or more, got -1",
+        ),
+        (
+            "[provenance]\ntimeline_limit = 0\n",
+            r"provenance\.timeline_limit: expected 1 or more, got 0",
+        ),
+        ("[provenance]\nstore = 3\n", r"provenance\.store: expected a file path, got 3"),
+        ("[signing]\nrequire = -1\n", r"signing\.require: expected 0 or more, got -1"),
+        (
+            '[signing]\nrequire_roles = ["boss"]\n',
+            r"signing\.require_roles: 'boss' is not a role; roles are author, reviewer, approver",
+        ),
+        (
+            "[signing]\nrequire_roles = [1]\n",
+            r"signing\.require_roles: expected a list of roles, got 1 in the list",
+        ),
+        (
+            "[signing]\nprincipal = 1\n",
+            r"signing\.principal: expected a principal \(e\.g\. an e-mail address\), got 1",
+        ),
+        ("[audit]\nstale_days = 0\n", r"audit\.stale_days: expected 1 or more, got 0"),
+        ("[audit]\nbackup_count = 1.5\n", r"audit\.backup_count: expected a whole number"),
+        ("[vault]\ntimeout = true\n", r"vault\.timeout: expected seconds, got True"),
+        (
+            '[vault]\nsecret_id = "s"\n',
+            r"vault\.secret_id: never write a Vault credential in the policy; "
+            r'use secret_id_source = "env://VAULT_SECRET_ID"',
+        ),
+        ("[vault]\nrole = 1\n", r"vault\.role: expected a role name, got 1"),
+        ("[injection]\ntimeout = 0\n", r"injection\.timeout: expected seconds between 0 and 120"),
+        (
+            "[injection]\ncache_seconds = -1\n",
+            r"injection\.cache_seconds: expected 0 or more seconds, got -1\.0",
+        ),
+        ("injection = []\n", r"injection: expected a table \[injection\], got \[\]"),
+        ("secrets = 1\n", r"secrets: expected tables \[secrets\.NAME\], got 1"),
+        ("[secrets.X_TOKEN]\nsource = 1\n", r"secrets\.X_TOKEN\.source: expected a reference"),
+        (
+            '[secrets.X_TOKEN]\nsource = "env://X"\nusers = "alice"\n',
+            r"secrets\.X_TOKEN\.users: expected a list of user names, got 'alice'",
+        ),
+    ],
+)
+def test_every_section_names_file_key_and_fix(text: str, message: str) -> None:
+    with pytest.raises(PolicyError, match=message):
+        parse_policy(text, "qsecure.toml")
+
+
+def test_sections_read_values_and_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    policy = parse_policy(
+        "[guard]\nmax_bytes = 10\nbaseline = '~/b.json'\ndisabled_rules = ['aws-access-key-id']\n"
+        "[provenance]\nstore = 'store.sqlite'\nhash_limit = 0\n"
+        "[signing]\nrequire = 2\nrequire_roles = ['reviewer']\nkey = '~/.ssh/id'\n"
+        "[vault]\ntimeout = 2\nca_bundle = 'ca.pem'\nnamespace = 'lab'\n"
+        "[injection]\non_error = 'refuse'\n",
+        "qsecure.toml",
+        tmp_path,
+    )
+    assert (policy.guard.max_bytes, policy.guard.enabled, policy.guard.on_error) == (
+        10,
+        True,
+        "block",
+    )
+    assert policy.guard.baseline == (tmp_path / "home" / "b.json").resolve()
+    assert policy.guard.disabled_rules == ("aws-access-key-id",)
+    assert policy.guard.bypass_store is None
+    assert policy.provenance.store == (tmp_path / "store.sqlite").resolve()
+    assert (policy.provenance.hash_limit, policy.provenance.timeline_limit) == (0, 500)
+    assert (policy.signing.require, policy.signing.require_roles) == (2, ("reviewer",))
+    assert policy.signing.key == (tmp_path / "home" / ".ssh" / "id").resolve()
+    assert policy.signing.principal is None and policy.signing.allowed_signers is None
+    vault = policy.secrets.vault
+    assert (vault.timeout, vault.namespace, vault.auth, vault.mount) == (
+        2.0,
+        "lab",
+        "token",
+        "secret",
+    )
+    assert isinstance(vault.timeout, float)
+    assert vault.ca_bundle == (tmp_path / "ca.pem").resolve()
+    assert policy.secrets.injection.on_error == "refuse"
+    assert policy.secrets.injection.cache_seconds == 300.0

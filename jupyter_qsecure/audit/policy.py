@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .._validate import PolicyError, expect, expect_strings, reject_unknown_keys
+from .._validate import Section
 
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUP_COUNT = 5
@@ -36,43 +35,32 @@ class AuditPolicy:
 
 def parse_audit_policy(source: str, base: Path, value: object) -> AuditPolicy:
     """The ``[audit]`` table (a relative ``file`` is relative to the policy file)."""
-    table: dict[str, Any] = expect(source, "audit", value, dict, "a table [audit]")
-    reject_unknown_keys(
+    section = Section(
         source,
         "audit",
-        table,
+        value,
         {"enabled", "file", "max_bytes", "backup_count", "stale_days", "rotated"},
+        base=base,
     )
     defaults = AuditPolicy()
-
-    def whole(key: str, default: int, minimum: int, expected: str) -> int:
-        number: int = expect(source, f"audit.{key}", table.get(key, default), int, expected)
-        if number < minimum:
-            raise PolicyError(source, f"audit.{key}", f"expected {minimum} or more, got {number}")
-        return number
-
-    rotated = expect_strings(
-        source, "audit.rotated", table.get("rotated", []), "a list of fingerprints"
-    )
+    rotated = section.strings("rotated", "a list of fingerprints")
     for fingerprint in rotated:
         if not _FINGERPRINT.fullmatch(fingerprint):
-            raise PolicyError(
-                source,
-                "audit.rotated",
+            raise section.error(
+                "rotated",
                 f"{fingerprint!r} is not a fingerprint (the 32 hex digits a finding carries)",
             )
-    file = table.get("file")
     return AuditPolicy(
-        enabled=expect(source, "audit.enabled", table.get("enabled", True), bool, "true or false"),
-        file=(
-            base / Path(expect(source, "audit.file", file, str, "a file path")).expanduser()
-        ).resolve()
-        if file is not None
-        else None,
-        max_bytes=whole("max_bytes", defaults.max_bytes, 0, "a whole number of bytes"),
-        backup_count=whole(
-            "backup_count", defaults.backup_count, 0, "a whole number of rotated files"
+        enabled=section.boolean("enabled", defaults.enabled),
+        file=section.path("file"),
+        max_bytes=section.integer(
+            "max_bytes", defaults.max_bytes, "a whole number of bytes", minimum=0
         ),
-        stale_days=whole("stale_days", defaults.stale_days, 1, "a whole number of days"),
+        backup_count=section.integer(
+            "backup_count", defaults.backup_count, "a whole number of rotated files", minimum=0
+        ),
+        stale_days=section.integer(
+            "stale_days", defaults.stale_days, "a whole number of days", minimum=1
+        ),
         rotated=rotated,
     )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .._validate import PolicyError, expect, reject_unknown_keys
+from .._validate import Section
 
 
 @dataclass(frozen=True)
@@ -20,37 +19,20 @@ class ProvenancePolicy:
 
 
 def parse_provenance_policy(source: str, base: Path, value: object) -> ProvenancePolicy:
-    """The ``[provenance]`` table."""
-    table: dict[str, Any] = expect(source, "provenance", value, dict, "a table [provenance]")
-    reject_unknown_keys(
-        source, "provenance", table, {"enabled", "store", "hash_limit", "timeline_limit"}
-    )
-    limit = expect(
+    """The ``[provenance]`` table (a relative ``store`` is relative to the policy file)."""
+    section = Section(
         source,
-        "provenance.hash_limit",
-        table.get("hash_limit", ProvenancePolicy.hash_limit),
-        int,
-        "bytes",
+        "provenance",
+        value,
+        {"enabled", "store", "hash_limit", "timeline_limit"},
+        base=base,
     )
-    timeline = expect(
-        source,
-        "provenance.timeline_limit",
-        table.get("timeline_limit", 500),
-        int,
-        "a number of executions",
-    )
-    if limit < 0 or timeline < 1:
-        raise PolicyError(
-            source, "provenance", "hash_limit must be 0 or more and timeline_limit 1 or more"
-        )
-    store = table.get("store")
+    defaults = ProvenancePolicy()
     return ProvenancePolicy(
-        enabled=expect(
-            source, "provenance.enabled", table.get("enabled", True), bool, "true or false"
+        enabled=section.boolean("enabled", defaults.enabled),
+        store=section.path("store"),
+        hash_limit=section.integer("hash_limit", defaults.hash_limit, "bytes", minimum=0),
+        timeline_limit=section.integer(
+            "timeline_limit", defaults.timeline_limit, "a number of executions", minimum=1
         ),
-        store=(base / expect(source, "provenance.store", store, str, "a file path")).resolve()
-        if store is not None
-        else None,
-        hash_limit=limit,
-        timeline_limit=timeline,
     )

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .._validate import PolicyError, expect, expect_strings, reject_unknown_keys
+from .._validate import Section
 from .refs import SecretRef, SecretRefError, parse_ref
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -137,12 +137,17 @@ class SecretsPolicy:
         return [grant for grant in self.grants.values() if grant.grants(user, notebook, kernel)]
 
 
-def _ref(source: str, key: str, value: object) -> SecretRef:
-    text = expect(source, key, value, str, "a reference such as keyring://SERVICE/USERNAME")
+def _ref(section: Section, key: str) -> SecretRef:
+    """The reference under ``key`` of ``section`` (which must be set), parsed."""
+    text = section.get(key, str, "a reference such as keyring://SERVICE/USERNAME")
     try:
         return parse_ref(text)
     except SecretRefError as error:
-        raise PolicyError(source, key, str(error)) from None
+        raise section.error(key, str(error)) from None
+
+
+def _optional_ref(section: Section, key: str) -> SecretRef | None:
+    return _ref(section, key) if section.has(key) else None
 
 
 #: Schemes that only name a ``[vault]`` login credential: no provider serves them as a
@@ -151,128 +156,91 @@ _CREDENTIAL_ONLY_SCHEMES = ("hub",)
 
 
 def _grant(source: str, name: str, value: object) -> SecretGrant:
-    section = f"secrets.{name}"
-    table: dict[str, Any] = expect(source, section, value, dict, f"a table [{section}]")
-    reject_unknown_keys(
-        source, section, table, {"source", "notebooks", "kernels", "users", "allow_short"}
+    section = Section(
+        source,
+        f"secrets.{name}",
+        value,
+        {"source", "notebooks", "kernels", "users", "allow_short"},
     )
     problem = name_problem(name)
     if problem is not None:
-        raise PolicyError(source, section, problem)
-    if "source" not in table:
-        raise PolicyError(
-            source,
-            f"{section}.source",
-            "missing: where the value lives, e.g. keyring://qsecure/ibm-quantum",
+        raise section.error(None, problem)
+    if not section.has("source"):
+        raise section.error(
+            "source", "missing: where the value lives, e.g. keyring://qsecure/ibm-quantum"
         )
-    notebooks = expect_strings(
-        source, f"{section}.notebooks", table.get("notebooks", []), "a list of path globs"
-    )
+    notebooks = section.strings("notebooks", "a list of path globs")
     for pattern in notebooks:
         if pattern.startswith("/") or ".." in pattern.split("/"):
-            raise PolicyError(
-                source,
-                f"{section}.notebooks",
-                f"{pattern!r}: globs are relative to the server root, without ..",
+            raise section.error(
+                "notebooks", f"{pattern!r}: globs are relative to the server root, without .."
             )
-    ref = _ref(source, f"{section}.source", table["source"])
+    ref = _ref(section, "source")
     if ref.scheme in _CREDENTIAL_ONLY_SCHEMES:
-        raise PolicyError(
-            source,
-            f"{section}.source",
+        raise section.error(
+            "source",
             f"{ref.scheme}:// references are for [vault] credentials (jwt_source, token_source, "
             "secret_id_source), not for a secret's value; a secret's source is keyring://, "
             "vault://, file://, env:// or a plug-in provider's scheme",
         )
-    kernels = table.get("kernels")
-    users = table.get("users")
     return SecretGrant(
         name=name,
         source=ref,
         notebooks=notebooks,
-        kernels=None
-        if kernels is None
-        else expect_strings(source, f"{section}.kernels", kernels, "a list of kernelspec names"),
-        users=None
-        if users is None
-        else expect_strings(source, f"{section}.users", users, "a list of user names"),
-        allow_short=expect(
-            source, f"{section}.allow_short", table.get("allow_short", False), bool, "true or false"
-        ),
+        kernels=section.optional_strings("kernels", "a list of kernelspec names"),
+        users=section.optional_strings("users", "a list of user names"),
+        allow_short=section.boolean("allow_short", False),
     )
 
 
 _VAULT_AUTH = ("token", "approle", "jwt", "kubernetes")
+#: Credentials never written in the policy, and the environment variable to name instead.
+_VAULT_CREDENTIALS = {"token": "VAULT_TOKEN", "secret_id": "VAULT_SECRET_ID"}
 
 
 def _vault(source: str, base: Path, value: object) -> VaultSettings:
-    table: dict[str, Any] = expect(source, "vault", value, dict, "a table [vault]")
-    if "token" in table or "secret_id" in table:
-        key = "token" if "token" in table else "secret_id"
-        raise PolicyError(
-            source,
-            f"vault.{key}",
-            f"never write a Vault credential in the policy; use {key}_source = "
-            f'"env://{"VAULT_TOKEN" if key == "token" else "VAULT_SECRET_ID"}" (or file://, keyring://)',
-        )
-    known = {
-        "url",
-        "namespace",
-        "mount",
-        "ca_bundle",
-        "verify",
-        "timeout",
-        "auth",
-        "auth_mount",
-        "role",
-        "role_id",
-        "token_source",
-        "secret_id_source",
-        "jwt_source",
-    }
-    reject_unknown_keys(source, "vault", table, known)
-    auth = table.get("auth", "token")
-    if auth not in _VAULT_AUTH:
-        raise PolicyError(
-            source, "vault.auth", f"expected one of {', '.join(_VAULT_AUTH)}, got {auth!r}"
-        )
+    section = Section(
+        source,
+        "vault",
+        value,
+        {
+            "url",
+            "namespace",
+            "mount",
+            "ca_bundle",
+            "verify",
+            "timeout",
+            "auth",
+            "auth_mount",
+            "role",
+            "role_id",
+            "token_source",
+            "secret_id_source",
+            "jwt_source",
+        },
+        base=base,
+        refused={
+            key: f"never write a Vault credential in the policy; use {key}_source = "
+            f'"env://{variable}" (or file://, keyring://)'
+            for key, variable in _VAULT_CREDENTIALS.items()
+        },
+    )
+    defaults = VaultSettings()
+    auth = section.choice("auth", defaults.auth, _VAULT_AUTH)
     settings = VaultSettings(
-        url=expect(
-            source,
-            "vault.url",
-            table.get("url", VaultSettings.url),
-            str,
-            "a URL such as https://vault.example.org:8200",
-        ),
-        namespace=table.get("namespace")
-        and expect(source, "vault.namespace", table["namespace"], str, "a namespace"),
-        mount=expect(
-            source, "vault.mount", table.get("mount", "secret"), str, "the KV v2 mount, e.g. secret"
-        ),
-        ca_bundle=(
-            base / expect(source, "vault.ca_bundle", table["ca_bundle"], str, "a file path")
-        ).resolve()
-        if "ca_bundle" in table
-        else None,
-        verify=expect(source, "vault.verify", table.get("verify", True), bool, "true or false"),
-        timeout=float(
-            expect(source, "vault.timeout", table.get("timeout", 5.0), (int, float), "seconds")
-        ),
+        url=section.string("url", defaults.url, "a URL such as https://vault.example.org:8200"),
+        namespace=section.optional_string("namespace", "a namespace"),
+        mount=section.string("mount", defaults.mount, "the KV v2 mount, e.g. secret"),
+        ca_bundle=section.path("ca_bundle"),
+        verify=section.boolean("verify", defaults.verify),
+        timeout=section.number("timeout", defaults.timeout, "seconds"),
         auth=auth,
-        auth_mount=table.get("auth_mount")
-        and expect(source, "vault.auth_mount", table["auth_mount"], str, "the auth method's mount"),
-        role=table.get("role") and expect(source, "vault.role", table["role"], str, "a role name"),
-        role_id=table.get("role_id")
-        and expect(source, "vault.role_id", table["role_id"], str, "the AppRole role_id"),
-        token_source=_ref(source, "vault.token_source", table["token_source"])
-        if "token_source" in table
-        else None,
-        secret_id_source=_ref(source, "vault.secret_id_source", table["secret_id_source"])
-        if "secret_id_source" in table
-        else None,
-        jwt_source=_ref(source, "vault.jwt_source", table["jwt_source"])
-        if "jwt_source" in table
-        else None,
+        auth_mount=section.optional_string("auth_mount", "the auth method's mount"),
+        role=section.optional_string("role", "a role name"),
+        role_id=section.optional_string("role_id", "the AppRole role_id"),
+        token_source=_optional_ref(section, "token_source"),
+        secret_id_source=_optional_ref(section, "secret_id_source"),
+        jwt_source=_optional_ref(section, "jwt_source"),
     )
     needs = {
         "approle": ("role_id", "secret_id_source"),
@@ -281,63 +249,45 @@ def _vault(source: str, base: Path, value: object) -> VaultSettings:
     }
     for key in needs.get(auth, ()):
         if getattr(settings, key) is None:
-            raise PolicyError(source, f"vault.{key}", f"required with auth = {auth!r}")
+            raise section.error(key, f"required with auth = {auth!r}")
     return settings
 
 
 def _injection(source: str, value: object) -> InjectionSettings:
-    table: dict[str, Any] = expect(source, "injection", value, dict, "a table [injection]")
-    reject_unknown_keys(source, "injection", table, {"on_error", "timeout", "cache_seconds"})
-    on_error = table.get("on_error", "start-without")
-    if on_error not in ("start-without", "refuse"):
-        raise PolicyError(
-            source, "injection.on_error", f'expected "start-without" or "refuse", got {on_error!r}'
-        )
-    timeout = float(
-        expect(source, "injection.timeout", table.get("timeout", 10.0), (int, float), "seconds")
-    )
+    section = Section(source, "injection", value, {"on_error", "timeout", "cache_seconds"})
+    defaults = InjectionSettings()
+    timeout = section.number("timeout", defaults.timeout, "seconds")
     if not 0 < timeout <= 120:
-        raise PolicyError(
-            source, "injection.timeout", f"expected seconds between 0 and 120, got {timeout}"
-        )
-    cache = float(
-        expect(
-            source,
-            "injection.cache_seconds",
-            table.get("cache_seconds", 300),
-            (int, float),
-            "seconds (0 to disable)",
-        )
-    )
+        raise section.error("timeout", f"expected seconds between 0 and 120, got {timeout}")
+    cache = section.number("cache_seconds", defaults.cache_seconds, "seconds (0 to disable)")
     if cache < 0:
-        raise PolicyError(
-            source, "injection.cache_seconds", f"expected 0 or more seconds, got {cache}"
-        )
-    return InjectionSettings(on_error=on_error, timeout=timeout, cache_seconds=cache)
+        raise section.error("cache_seconds", f"expected 0 or more seconds, got {cache}")
+    return InjectionSettings(
+        on_error=section.choice("on_error", defaults.on_error, ("start-without", "refuse")),
+        timeout=timeout,
+        cache_seconds=cache,
+    )
 
 
 def parse_secrets_policy(source: str, base: Path, data: dict[str, Any]) -> SecretsPolicy:
     """The secrets policy from a parsed policy file's top-level tables."""
-    secrets_table: dict[str, Any] = expect(
-        source, "secrets", data.get("secrets", {}), dict, "tables [secrets.NAME]"
+    secrets = Section(
+        source, "secrets", data.get("secrets", {}), None, expected="tables [secrets.NAME]"
     )
-    personal = secrets_table.get("personal_grants", True)
-    if isinstance(personal, dict):
-        raise PolicyError(
-            source,
-            "secrets.personal_grants",
+    if isinstance(secrets.table.get("personal_grants"), dict):
+        raise secrets.error(
+            "personal_grants",
             "personal_grants is an option of [secrets] (true or false), not a secret's name; "
             "rename the secret",
         )
-    personal = expect(source, "secrets.personal_grants", personal, bool, "true or false")
+    personal = secrets.boolean("personal_grants", True)
     grants = {}
-    for name, value in secrets_table.items():
+    for name, value in secrets.table.items():
         if name in SECRETS_OPTIONS:
             continue
         if not isinstance(value, dict):
-            raise PolicyError(
-                source,
-                f"secrets.{name}",
+            raise secrets.error(
+                name,
                 f"expected a table [secrets.{name}], got {value!r}; the options of [secrets] "
                 f"itself are: {', '.join(SECRETS_OPTIONS)}",
             )

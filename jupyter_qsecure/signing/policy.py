@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from .._validate import PolicyError, expect, expect_strings, reject_unknown_keys
+from .._validate import Section
 
 ROLES = ("author", "reviewer", "approver")
 
@@ -25,47 +24,24 @@ class SigningSettings:
 
 def parse_signing_policy(source: str, base: Path, value: object) -> SigningSettings:
     """The ``[signing]`` table (paths relative to the policy file)."""
-    table: dict[str, Any] = expect(source, "signing", value, dict, "a table [signing]")
-    reject_unknown_keys(
+    section = Section(
         source,
         "signing",
-        table,
+        value,
         {"allowed_signers", "revoked_keys", "require", "require_roles", "key", "principal"},
+        base=base,
     )
-
-    def path(key: str) -> Path | None:
-        if key not in table:
-            return None
-        return (
-            base
-            / Path(expect(source, f"signing.{key}", table[key], str, "a file path")).expanduser()
-        ).resolve()
-
-    require = expect(
-        source, "signing.require", table.get("require", 1), int, "a number of signatures"
-    )
-    if require < 0:
-        raise PolicyError(source, "signing.require", f"expected 0 or more, got {require}")
-    roles = expect_strings(
-        source, "signing.require_roles", table.get("require_roles", []), "a list of roles"
-    )
+    roles = section.strings("require_roles", "a list of roles")
     for role in roles:
         if role not in ROLES:
-            raise PolicyError(
-                source,
-                "signing.require_roles",
-                f"{role!r} is not a role; roles are {', '.join(ROLES)}",
+            raise section.error(
+                "require_roles", f"{role!r} is not a role; roles are {', '.join(ROLES)}"
             )
-    principal = table.get("principal")
     return SigningSettings(
-        allowed_signers=path("allowed_signers"),
-        revoked_keys=path("revoked_keys"),
-        require=require,
+        allowed_signers=section.path("allowed_signers"),
+        revoked_keys=section.path("revoked_keys"),
+        require=section.integer("require", 1, "a number of signatures", minimum=0),
         require_roles=roles,
-        key=path("key"),
-        principal=None
-        if principal is None
-        else expect(
-            source, "signing.principal", principal, str, "a principal (e.g. an e-mail address)"
-        ),
+        key=section.path("key"),
+        principal=section.optional_string("principal", "a principal (e.g. an e-mail address)"),
     )
