@@ -14,6 +14,7 @@ from corpus import NEGATIVES, POSITIVES, Sample
 from jupyter_qsecure.guard import RULES, Scanner
 from jupyter_qsecure.guard.engine import Engine
 from jupyter_qsecure.guard.findings import mask
+from jupyter_qsecure.guard.rules import RULES_BY_ID
 
 SCANNER = Scanner()
 PURE_PYTHON = Scanner(engine=Engine(RULES, use_hyperscan=False))
@@ -111,16 +112,40 @@ PLACES: dict[str, tuple[Callable[[str], dict[str, Any]], str]] = {
 }
 
 
+#: (place, sample rule) where a rule whose value ends at whitespace or a quote takes the
+#: markup after the value (``</pre>``, ``\end{verbatim}``) into it: the preview shows that
+#: markup and the fingerprint differs from the same value's elsewhere. A known scanner bug.
+VALUE_TAKES_MARKUP = {
+    (place, rule)
+    for place in ("text/html display", "text/latex display")
+    for rule in ("npm-token", "ibm-quantum-token-env", "jdbc-password")
+}
+
+
 @pytest.mark.parametrize("sample", POSITIVES, ids=lambda s: s.rule)
 @pytest.mark.parametrize("place", sorted(PLACES))
-def test_every_kind_is_found_in_every_place(sample: Sample, place: str) -> None:
+def test_every_kind_is_found_in_every_place(
+    sample: Sample, place: str, request: pytest.FixtureRequest
+) -> None:
+    if (place, sample.rule) in VALUE_TAKES_MARKUP:
+        request.applymarker(
+            pytest.mark.xfail(reason="the value takes the markup after it", strict=True)
+        )
     build, field = PLACES[place]
     result = SCANNER.scan_notebook(build(sample.text))
     assert any(f.rule == sample.rule and f.location.field == field for f in result.findings), (
         f"{sample.rule} not found in {place}: {[(f.rule, f.location.field) for f in result.findings]}"
     )
     for finding in result.findings:
-        assert finding.preview not in sample.text or len(finding.preview) < 12
+        # The preview is the masked form of a value the rule matches (its public prefix and
+        # at most its last three characters), never more of it.
+        rule = RULES_BY_ID[finding.rule]
+        values = {match.group("secret") for match in rule.regex.finditer(sample.text)}
+        assert finding.preview in {mask(value, rule.visible_prefix) for value in values}, (
+            finding.preview,
+            finding.rule,
+        )
+        assert not any(value in finding.preview for value in values)
         assert finding.to_json()["fingerprint"] == finding.fingerprint
 
 
