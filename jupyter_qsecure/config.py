@@ -18,8 +18,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
-from ._validate import PolicyError, Section, reject_unknown_keys
+from ._validate import PolicyError, reject_unknown_keys
 from .audit.policy import AuditPolicy, parse_audit_policy
+from .guard.policy import GuardPolicy, parse_guard_policy
 from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
 from .signing.policy import SigningSettings, parse_signing_policy
@@ -28,19 +29,6 @@ __all__ = ["GuardPolicy", "Policy", "PolicyError", "load_policy", "parse_policy"
 
 POLICY_FILENAME = "qsecure.toml"
 ENV_POLICY = "QSECURE_CONFIG"
-
-
-@dataclass(frozen=True)
-class GuardPolicy:
-    """``[guard]``: how saves are scanned."""
-
-    enabled: bool = True
-    on_error: str = "block"
-    max_bytes: int = 100 * 1024 * 1024
-    baseline: Path | None = None
-    repo_baseline: bool = True
-    disabled_rules: tuple[str, ...] = ()
-    bypass_store: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -53,48 +41,6 @@ class Policy:
     provenance: ProvenancePolicy = field(default_factory=ProvenancePolicy)
     signing: SigningSettings = field(default_factory=SigningSettings)
     audit: AuditPolicy = field(default_factory=AuditPolicy)
-
-
-def _guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
-    section = Section(
-        source,
-        "guard",
-        value,
-        {
-            "enabled",
-            "on_error",
-            "max_bytes",
-            "baseline",
-            "repo_baseline",
-            "disabled_rules",
-            "bypass_store",
-        },
-        base=base,
-    )
-    defaults = GuardPolicy()
-    rules = section.strings("disabled_rules", "a list of rule ids")
-    from .guard.rules import RULES_BY_ID
-
-    for rule in rules:
-        if rule not in RULES_BY_ID:
-            raise section.error(
-                "disabled_rules", f"unknown rule {rule!r}; see `jupyter qsecure rules`"
-            )
-    return GuardPolicy(
-        enabled=section.boolean("enabled", defaults.enabled),
-        on_error=section.choice("on_error", defaults.on_error, ("block", "allow")),
-        max_bytes=section.integer(
-            "max_bytes",
-            defaults.max_bytes,
-            "a whole number of bytes",
-            minimum=1,
-            minimum_text="a positive number of bytes",
-        ),
-        baseline=section.path("baseline"),
-        repo_baseline=section.boolean("repo_baseline", defaults.repo_baseline),
-        disabled_rules=rules,
-        bypass_store=section.path("bypass_store"),
-    )
 
 
 def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = None) -> Policy:
@@ -110,7 +56,7 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
         {"guard", "secrets", "vault", "injection", "provenance", "signing", "audit"},
     )
     base = base or Path.cwd()
-    guard = _guard_policy(source, base, data["guard"]) if "guard" in data else GuardPolicy()
+    guard = parse_guard_policy(source, base, data["guard"]) if "guard" in data else GuardPolicy()
     provenance = (
         parse_provenance_policy(source, base, data["provenance"])
         if "provenance" in data

@@ -202,3 +202,15 @@ def test_sections_read_values_and_defaults(tmp_path: Path, monkeypatch: pytest.M
     assert vault.ca_bundle == (tmp_path / "ca.pem").resolve()
     assert policy.secrets.injection.on_error == "refuse"
     assert policy.secrets.injection.cache_seconds == 300.0
+
+
+def test_the_guard_owns_its_policy() -> None:
+    """``[guard]`` is parsed by the guard (``guard.policy``), as the other capabilities parse
+    theirs; ``config`` still exports ``GuardPolicy``."""
+    from jupyter_qsecure import config
+    from jupyter_qsecure.guard.policy import GuardPolicy, parse_guard_policy
+
+    assert config.GuardPolicy is GuardPolicy
+    policy = parse_guard_policy("qsecure.toml", Path("/"), {"on_error": "allow"})
+    assert policy == GuardPolicy(on_error="allow")
+    assert config.parse_policy('[guard]\non_error = "allow"\n').guard == policy

@@ -16,11 +16,11 @@ from typing import Any
 
 from tornado.web import HTTPError
 
-from ..config import GuardPolicy
 from ..identity import acting_user
 from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .findings import Finding
+from .policy import GuardPolicy
 from .rules import RULES
 from .scanner import ScanInputError, Scanner
 
