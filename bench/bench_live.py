@@ -48,7 +48,7 @@ from typing import Any
 
 import nbformat
 from bench_save import Server
-from kernels import start_kernel, stop_kernel
+from kernels import configure_provisioner_context, start_kernel, stop_kernel
 from workload import _png
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -102,14 +102,7 @@ def wait_for_records(store: Path) -> None:
 
 async def executed_notebook(root: Path, store: Path) -> dict[str, Any]:
     """Run the 200 code cells in a kernel with provenance on; the notebook JupyterLab holds."""
-    from jupyter_qsecure.config import load_policy
-    from jupyter_qsecure.secrets.providers import Providers
-    from jupyter_qsecure.secrets.provisioner import CONTEXT
-
-    loaded = load_policy()
-    CONTEXT.policy, CONTEXT.provenance = loaded.secrets, loaded.provenance
-    CONTEXT.providers = Providers(CONTEXT.policy)
-    CONTEXT.root_dir = root
+    configure_provisioner_context(root)
     folder = root / "bench"
     previous = Path.cwd()
     os.chdir(folder)  # the kernel's working folder: the notebook's

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from kernels import NOTEBOOK, p50_ms, start_kernel, stop_kernel
+from kernels import NOTEBOOK, configure_provisioner_context, p50_ms, start_kernel, stop_kernel
 
 CELLS = 1000
 BATCH = 50
@@ -124,15 +124,11 @@ def configure(root: Path, store: Path) -> None:
     policy.write_text(f"[provenance]\nstore = {str(store)!r}\n", encoding="utf-8")
     os.environ["QSECURE_CONFIG"] = str(policy)
     from jupyter_qsecure.config import load_policy
-    from jupyter_qsecure.secrets.providers import Providers
-    from jupyter_qsecure.secrets.provisioner import CONTEXT
 
     loaded = load_policy()
     assert loaded.provenance.store == store.resolve(), loaded.provenance
     assert not loaded.secrets.grants
-    CONTEXT.policy, CONTEXT.provenance = loaded.secrets, loaded.provenance
-    CONTEXT.providers = Providers(CONTEXT.policy)
-    CONTEXT.root_dir = root
+    configure_provisioner_context(root)
 
 
 async def per_cell(kernels: dict[str, Any], store: Path) -> dict[str, list[float]]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
+from traitlets.config import LoggingConfigurable
 
 NOTEBOOK = "bench/run.ipynb"
 
@@ -50,22 +51,39 @@ def keyring_with_secrets(count: int) -> Iterator[Path]:
         yield root
 
 
+class KernelHost(LoggingConfigurable):
+    """What a Jupyter server with jupyter-qsecure is to its kernel managers: the holder of
+    the provisioner's services (policy, providers with their value cache, registry)."""
+
+    kernel_services: Any = None
+
+
+HOST = KernelHost()
+
+
 def configure_provisioner_context(root: Path) -> None:
-    """Set up the provisioner as the server extension does (policy and providers kept)."""
+    """Set up the provisioner's services as the server extension does (policy and
+    providers kept across kernel starts, so the value cache stays warm)."""
     from jupyter_qsecure.config import load_policy
     from jupyter_qsecure.secrets.providers import Providers
-    from jupyter_qsecure.secrets.provisioner import CONTEXT
+    from jupyter_qsecure.secrets.provisioner import KernelServices
+    from jupyter_qsecure.secrets.registry import KernelSecretRegistry
 
-    CONTEXT.policy = load_policy().secrets
-    CONTEXT.providers = Providers(CONTEXT.policy)
-    CONTEXT.root_dir = root
+    loaded = load_policy()
+    HOST.kernel_services = KernelServices(
+        policy=lambda: loaded.secrets,
+        providers=Providers(loaded.secrets),
+        registry=KernelSecretRegistry(),
+        provenance=loaded.provenance,
+        root_dir=root,
+    )
 
 
 async def start_kernel(provisioner: str, root: Path) -> tuple[AsyncKernelManager, Any, float]:
     """Start a python3 kernel with the named provisioner; return it, a ready client and the
     seconds from start request to the kernel answering."""
     KernelProvisionerFactory.instance().default_provisioner_name = provisioner
-    manager = AsyncKernelManager(kernel_name="python3")
+    manager = AsyncKernelManager(kernel_name="python3", parent=HOST)
     begin = time.perf_counter()
     await manager.start_kernel(env={**os.environ, "JPY_SESSION_NAME": str(root / NOTEBOOK)})
     client = manager.client()

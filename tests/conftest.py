@@ -37,7 +37,9 @@ def jp_server_config() -> Config:
                 # jupyter_server_terminals refuses to load with unauthenticated access off.
                 "jpserver_extensions": {"jupyter_qsecure": True, "jupyter_server_terminals": False},
                 "allow_unauthenticated_access": False,
-            }
+            },
+            # As the package's jupyter_server_config.d file installs it: saves wait for the load.
+            "ContentsManager": {"pre_save_hook": "jupyter_qsecure.gate.refuse_until_ready"},
         }
     )
 

@@ -72,11 +72,16 @@ EXTENSION_NAME = "jupyter_qsecure"
 
 
 def server_services(provisioner: Any) -> KernelServices | bool | None:
-    """The :class:`KernelServices` of the Jupyter server that owns this provisioner's kernel
-    manager; ``False`` when there is no such server (a standalone run)."""
+    """The :class:`KernelServices` of the Jupyter server (or another host holding them as
+    ``kernel_services``) that owns this provisioner's kernel manager; None when that server
+    enables jupyter-qsecure but it did not load; ``False`` when there is no such server (a
+    standalone run)."""
     node = getattr(provisioner, "parent", None)
     seen = 0
     while node is not None and seen < 8:
+        held = getattr(node, SERVICES_ATTRIBUTE, None)
+        if isinstance(held, KernelServices):
+            return held
         manager = getattr(node, "extension_manager", None)
         if manager is not None:
             point = getattr(manager, "extension_points", {}).get(EXTENSION_NAME)

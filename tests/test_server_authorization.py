@@ -1,0 +1,306 @@
+"""Every route the extension registers is authorized against its own resource, acts as the
+request's user, and never logs a request body.
+
+The route inventory lists each route with the resource and action it must ask for. A route
+the extension registers without an entry here, or a handler without a declared resource,
+fails the suite. For each entry, a real server with an authorizer that denies exactly that
+(action, resource) answers 403 with a JSON reason, and one that denies every other resource
+lets the request through to the handler (which then answers its own status).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from jupyter_server.auth import Authorizer, IdentityProvider, User
+from tornado.httpclient import HTTPClientError
+from traitlets.config import Config
+
+from jupyter_qsecure import authz
+from jupyter_qsecure.handlers import GuardedContentsHandler, KernelRefreshHandler, handlers
+
+ALL_RESOURCES = (*authz.RESOURCES, "contents")
+
+
+class DenyingAuthorizer(Authorizer):
+    """Denies the ``action:resource`` pairs in :attr:`denied` (``*:resource`` for both)."""
+
+    denied: ClassVar[set[str]] = set()
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> bool:
+        return not ({f"{action}:{resource}", f"*:{resource}"} & self.denied)
+
+
+class NamedIdentityProvider(IdentityProvider):
+    """Token logins are a named person (as JupyterHub's provider makes them)."""
+
+    def generate_anonymous_user(self, handler: Any) -> User:
+        return User(username="carol", name="Carol", display_name="Carol")
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config) -> Config:
+    jp_server_config.ServerApp.authorizer_class = DenyingAuthorizer
+    jp_server_config.ServerApp.identity_provider_class = NamedIdentityProvider
+    return jp_server_config
+
+
+@pytest.fixture(autouse=True)
+def _allow_everything(keyring_env: dict[str, str]) -> Any:
+    DenyingAuthorizer.denied = set()
+    yield
+    DenyingAuthorizer.denied = set()
+
+
+@dataclass(frozen=True)
+class Route:
+    """One request to a route, what it must be authorized against, and the status the
+    handler answers once authorized (bodies are chosen to change nothing)."""
+
+    pattern: str
+    method: str
+    url: str
+    resource: str
+    action: str
+    allowed_status: int
+    body: dict[str, Any] | None = None
+
+
+ROUTES = [
+    Route(r"/qsecure/status", "GET", "qsecure/status", authz.GUARD, "read", 200),
+    Route(r"/qsecure/scan", "POST", "qsecure/scan", authz.GUARD, "read", 400, {"model": 1}),
+    Route(r"/qsecure/bypass", "POST", "qsecure/bypass", authz.GUARD, "write", 400, {"reason": 1}),
+    Route(r"/qsecure/secrets", "GET", "qsecure/secrets", authz.SECRETS, "read", 200),
+    Route(
+        r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
+        "PUT",
+        "qsecure/secrets/NO_SUCH_SECRET",
+        authz.SECRETS,
+        "write",
+        400,
+        {"value": ""},
+    ),
+    Route(
+        r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
+        "DELETE",
+        "qsecure/secrets/NO_SUCH_SECRET",
+        authz.SECRETS,
+        "write",
+        404,
+    ),
+    Route(
+        r"/qsecure/grants/(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
+        "PUT",
+        "qsecure/grants/NO_SUCH_SECRET",
+        authz.SECRETS,
+        "write",
+        400,
+        {"notebook": "../outside.ipynb"},
+    ),
+    Route(
+        r"/qsecure/grants/(?P<name>[A-Za-z_][A-Za-z0-9_]*)",
+        "DELETE",
+        "qsecure/grants/NO_SUCH_SECRET?notebook=..%2Fx.ipynb",
+        authz.SECRETS,
+        "write",
+        400,
+    ),
+    Route(
+        r"/qsecure/signature",
+        "GET",
+        "qsecure/signature?path=missing.ipynb",
+        authz.SIGNING,
+        "read",
+        404,
+    ),
+    Route(r"/qsecure/signature", "POST", "qsecure/signature", authz.SIGNING, "read", 400, {}),
+    Route(r"/qsecure/sign", "POST", "qsecure/sign", authz.SIGNING, "write", 400, {}),
+    Route(
+        r"/qsecure/provenance",
+        "GET",
+        "qsecure/provenance?path=missing.ipynb",
+        authz.PROVENANCE,
+        "read",
+        404,
+    ),
+    Route(r"/qsecure/provenance", "POST", "qsecure/provenance", authz.PROVENANCE, "read", 400, {}),
+    Route(r"/qsecure/audit", "GET", "qsecure/audit", authz.AUDIT, "read", 200),
+    Route(
+        r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))", "GET", "api/contents", "contents", "read", 200
+    ),
+    Route(
+        r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))",
+        "PUT",
+        "api/contents/clean.txt",
+        "contents",
+        "write",
+        201,
+        {"type": "file", "format": "text", "content": "nothing to see\n"},
+    ),
+    Route(
+        r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))",
+        "POST",
+        "api/contents",
+        "contents",
+        "write",
+        201,
+        {"type": "notebook"},
+    ),
+]
+#: Authenticated by a kernel's capability, not by a user: never by the authorizer.
+CAPABILITY_ROUTES = {r"/qsecure/kernel/refresh": KernelRefreshHandler}
+
+
+def _ours() -> list[tuple[str, type]]:
+    from jupyter_server.services.contents import handlers as contents
+
+    jupyters = {handler for _, handler in contents.default_handlers}
+    return [(pattern, handler) for pattern, handler in handlers() if handler not in jupyters]
+
+
+def test_every_route_is_in_the_inventory_with_a_declared_resource() -> None:
+    listed = {route.pattern for route in ROUTES} | set(CAPABILITY_ROUTES)
+    for pattern, handler in _ours():
+        assert pattern in listed, f"{pattern} ({handler.__name__}) is not in the route inventory"
+        resource = getattr(handler, "auth_resource", None)
+        assert resource in ALL_RESOURCES, f"{handler.__name__} declares no qsecure resource"
+        if handler is not GuardedContentsHandler:
+            assert resource in authz.RESOURCES, f"{handler.__name__} must use a qsecure:* resource"
+        methods = {m for m in ("get", "put", "post", "delete", "patch") if m in vars(handler)}
+        tried = {r.method.lower() for r in ROUTES if r.pattern == pattern}
+        if pattern not in CAPABILITY_ROUTES:
+            assert methods <= tried, f"{pattern}: methods {methods - tried} are not tried"
+    assert {pattern for pattern, _ in _ours()} == listed
+
+
+def _id(route: Route) -> str:
+    return f"{route.method} {route.url.split('?')[0]}"
+
+
+async def _status(jp_fetch: Any, route: Route) -> tuple[int, dict[str, Any]]:
+    url, _, query = route.url.partition("?")
+    params = dict(part.split("=", 1) for part in query.split("&")) if query else None
+    kwargs: dict[str, Any] = {"method": route.method}
+    if params:
+        from urllib.parse import unquote
+
+        kwargs["params"] = {k: unquote(v) for k, v in params.items()}
+    if route.body is not None:
+        kwargs["body"] = json.dumps(route.body)
+    elif route.method in ("POST", "PUT"):
+        kwargs["body"] = "{}"
+    try:
+        response = await jp_fetch(*url.split("/"), **kwargs)
+    except HTTPClientError as error:
+        assert error.response is not None
+        raw = error.response.body or b"{}"
+        return error.code, json.loads(raw)
+    return response.code, json.loads(response.body or b"{}")
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=_id)
+async def test_denied_without_its_resource(jp_fetch: Any, route: Route) -> None:
+    DenyingAuthorizer.denied = {f"{route.action}:{route.resource}"}
+    status, body = await _status(jp_fetch, route)
+    assert status == 403
+    if route.resource != "contents":  # jupyter_server's own handlers answer its own way
+        assert body["reason"] == "qsecure-forbidden"
+        assert route.resource in body["message"]
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=_id)
+async def test_allowed_with_its_resource_alone(jp_fetch: Any, route: Route) -> None:
+    DenyingAuthorizer.denied = {f"*:{r}" for r in ALL_RESOURCES if r != route.resource}
+    if route.url.startswith("api/contents") and route.method != "GET":
+        DenyingAuthorizer.denied.discard("*:contents")
+    status, _ = await _status(jp_fetch, route)
+    assert status == route.allowed_status
+
+
+async def test_read_only_guard_scans_but_cannot_accept(jp_fetch: Any) -> None:
+    DenyingAuthorizer.denied = {f"write:{authz.GUARD}"}
+    scan = next(r for r in ROUTES if r.url == "qsecure/scan")
+    bypass = next(r for r in ROUTES if r.url == "qsecure/bypass")
+    assert (await _status(jp_fetch, scan))[0] == 400
+    assert (await _status(jp_fetch, bypass))[0] == 403
+
+
+async def test_signing_needs_contents_write_too(jp_fetch: Any, jp_root_dir: Path) -> None:
+    (jp_root_dir / "a.ipynb").write_text(
+        json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []})
+    )
+    DenyingAuthorizer.denied = {"write:contents"}
+    status, body = await _status(
+        jp_fetch,
+        Route("", "POST", "qsecure/sign", authz.SIGNING, "write", 0, {"path": "a.ipynb"}),
+    )
+    assert status == 403 and body["reason"] == "qsecure-forbidden"
+    assert "contents" in body["message"]
+
+
+async def test_a_user_token_is_no_kernel_capability(jp_fetch: Any) -> None:
+    status, body = await _status(
+        jp_fetch, Route("", "POST", "qsecure/kernel/refresh", authz.SECRETS, "write", 0, {})
+    )
+    assert status == 403 and body["reason"] == "qsecure-bad-capability"
+
+
+async def test_actions_are_attributed_to_the_request_user(
+    jp_fetch: Any, audit_events: Any, jp_root_dir: Path
+) -> None:
+    fingerprint = "0" * 32
+    await jp_fetch(
+        "qsecure",
+        "bypass",
+        method="POST",
+        body=json.dumps({"fingerprint": fingerprint, "reason": "test_credential", "path": "x.py"}),
+    )
+    token = "ghp_" + secrets.token_hex(18)
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch(
+            "api",
+            "contents",
+            "leak.py",
+            method="PUT",
+            body=json.dumps({"type": "file", "format": "text", "content": f"t = '{token}'\n"}),
+        )
+    assert refused.value.code == 422
+    by_kind = {e["__schema__"].rsplit("/", 2)[-2]: e for e in audit_events()}
+    assert by_kind["save-bypassed"]["user"] == "carol"
+    assert by_kind["save-blocked"]["user"] == "carol"
+
+
+MALFORMED_ROUTES = [
+    ("POST", "qsecure/scan"),
+    ("POST", "qsecure/bypass"),
+    ("POST", "qsecure/sign"),
+    ("POST", "qsecure/signature"),
+    ("POST", "qsecure/provenance"),
+    ("PUT", "qsecure/secrets/MY_TOKEN"),
+    ("PUT", "qsecure/grants/MY_TOKEN"),
+    ("POST", "qsecure/kernel/refresh"),
+    ("PUT", "api/contents/leak.ipynb"),
+    ("POST", "api/contents"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), MALFORMED_ROUTES)
+async def test_malformed_bodies_are_never_logged(
+    jp_fetch: Any, server_log: Any, method: str, url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = "ghp_" + secrets.token_hex(18)
+    body = '{"value": "' + token + '", "notebook": {"cells": [' + token  # not JSON
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch(*url.split("/"), method=method, body=body)
+    assert refused.value.code == (403 if url.endswith("refresh") else 400)
+    assert token not in server_log()
+    assert token not in caplog.text
+    assert refused.value.response is not None
+    assert token.encode() not in (refused.value.response.body or b"")
