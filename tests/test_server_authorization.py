@@ -198,9 +198,8 @@ async def _status(jp_fetch: Any, route: Route) -> tuple[int, dict[str, Any]]:
     try:
         response = await jp_fetch(*url.split("/"), **kwargs)
     except HTTPClientError as error:
-        assert error.response is not None
-        raw = error.response.body or b"{}"
-        return error.code, json.loads(raw)
+        raw = error.response.body if error.response is not None else None
+        return error.code, json.loads(raw or b"{}")
     return response.code, json.loads(response.body or b"{}")
 
 
