@@ -1,52 +1,19 @@
-"""Secret providers by scheme: built-in ones and plug-ins (``jupyter_qsecure.providers``)."""
+"""Secret providers by scheme: built-in ones and plug-ins (``jupyter_qsecure.providers``).
+
+:func:`provider_class` finds the class for a scheme (:mod:`.schemes`); :class:`Providers`
+holds one instance per scheme for a policy, with a short cache of fetched values.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from importlib.metadata import entry_points
 
 from ..errors import ProviderError
 from ..policy import SecretsPolicy
 from ..refs import SecretRef
 from .base import SecretProvider
-
-ENTRY_POINT_GROUP = "jupyter_qsecure.providers"
-
-
-def _builtin(scheme: str) -> type[SecretProvider] | None:
-    if scheme == "keyring":
-        from .keyring import KeyringProvider
-
-        return KeyringProvider
-    if scheme == "vault":
-        from .vault import VaultProvider
-
-        return VaultProvider
-    if scheme in ("env", "file"):
-        from .simple import EnvProvider, FileProvider
-
-        return EnvProvider if scheme == "env" else FileProvider
-    return None
-
-
-def provider_class(scheme: str) -> type[SecretProvider]:
-    """The provider class for a scheme; raises :class:`ProviderError` for an unknown one."""
-    builtin = _builtin(scheme)
-    if builtin is not None:
-        return builtin
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        if entry.name == scheme:
-            loaded = entry.load()
-            if not (isinstance(loaded, type) and issubclass(loaded, SecretProvider)):
-                raise ProviderError(
-                    "misconfigured",
-                    f"plug-in {entry.value} for {scheme}:// is not a SecretProvider",
-                )
-            return loaded
-    raise ProviderError(
-        "misconfigured", f"no provider for {scheme}:// (built in: keyring, vault, file, env)"
-    )
+from .schemes import ENTRY_POINT_GROUP, provider_class
 
 
 class Providers:

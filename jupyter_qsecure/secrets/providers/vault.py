@@ -38,6 +38,7 @@ from ..hub import HubAuthState, jwt_expiry
 from ..policy import SecretsPolicy, VaultSettings
 from ..refs import SecretRef, parse_ref
 from .base import SecretProvider
+from .schemes import provider_class
 
 #: The pod's service account token, read for ``auth = "kubernetes"`` without ``jwt_source``.
 SERVICE_ACCOUNT_JWT = "file:///var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -386,8 +387,6 @@ class VaultProvider(SecretProvider):
     ) -> str:
         """A login credential read through the env, file or keyring provider, or from the
         JupyterHub user's auth state (``hub://``; ``fresh`` skips its cached JWT)."""
-        from . import provider_class
-
         if source is None:
             raise ProviderError(
                 "misconfigured",
