@@ -1,10 +1,18 @@
-"""The package's structure: no import cycles between its modules, deferred imports included."""
+"""The package's structure: no import cycles between its modules (deferred and lazy imports
+included); each capability's public API in its ``__init__``; a kernel-side import that
+stays light."""
 
 from __future__ import annotations
 
 import ast
+import importlib
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import jupyter_qsecure
 
@@ -36,15 +44,32 @@ def _imports(tree: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
         yield from _imports(node)
 
 
+def _lazy_modules(tree: ast.AST) -> Iterator[str]:
+    """The modules a package names in ``lazy_exports(__name__, {name: ".module"})``."""
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "lazy_exports"
+            and len(node.args) == 2
+            and isinstance(node.args[1], ast.Dict)
+        ):
+            for value in node.args[1].values:
+                assert isinstance(value, ast.Constant) and isinstance(value.value, str)
+                yield value.value
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the package's modules it imports (``from . import name`` of a module counts
-    as that module; of anything else, as the package)."""
+    as that module; of anything else, as the package; a lazy export, as its module)."""
     known = modules()
     graph: dict[str, set[str]] = {}
     for name, (path, is_package) in known.items():
         package = name if is_package else name.rpartition(".")[0]
         targets: set[str] = set()
-        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        targets.update(package + module for module in _lazy_modules(tree))
+        for node in _imports(tree):
             if isinstance(node, ast.Import):
                 targets.update(alias.name for alias in node.names)
                 continue
@@ -121,7 +146,76 @@ def test_the_graph_sees_deferred_and_package_imports() -> None:
     providers = "jupyter_qsecure.secrets.providers"
     assert f"{providers}.schemes" in graph[f"{providers}.vault"]
     assert "jupyter_qsecure.guard.rules" in graph["jupyter_qsecure.guard.policy"]
+    assert "jupyter_qsecure.guard.save_guard" in graph["jupyter_qsecure.guard"]
 
 
 def test_no_import_cycles() -> None:
     assert cycles(import_graph()) == []
+
+
+CAPABILITIES = ["guard", "secrets", "provenance", "signing", "audit"]
+#: Modules a kernel must never load because of jupyter-qsecure.
+HEAVY = [
+    "cryptography",
+    "hvac",
+    "jupyter_client",
+    "jupyter_events",
+    "jupyter_server",
+    "keyring",
+    "nbformat",
+    "requests",
+    "tornado",
+]
+
+
+@pytest.mark.parametrize("name", CAPABILITIES)
+def test_each_capability_exports_a_documented_api(name: str) -> None:
+    package = importlib.import_module(f"jupyter_qsecure.{name}")
+    exported = package.__all__
+    assert exported and len(set(exported)) == len(exported)
+    assert package.__doc__ is not None
+    undocumented = [item for item in exported if f"``{item}" not in package.__doc__]
+    assert undocumented == []
+    for item in exported:
+        value = getattr(package, item)
+        defined_in = getattr(value, "__module__", None)
+        if defined_in is not None and not isinstance(value, str):
+            assert defined_in.startswith(package.__name__ + ".")
+    assert set(exported) <= set(dir(package))
+    namespace: dict[str, object] = {}
+    exec(f"from jupyter_qsecure.{name} import *", namespace)  # noqa: S102 (a fixed statement)
+    assert set(namespace) - {"__builtins__"} == set(exported)
+    with pytest.raises(AttributeError, match=f"jupyter_qsecure.{name}' has no attribute 'nope'"):
+        package.nope  # noqa: B018 (the attribute access is the test)
+
+
+def test_the_kernel_side_imports_nothing_heavy() -> None:
+    """What every kernel imports (and the capability packages they run) loads none of
+    :data:`HEAVY`, in a fresh interpreter."""
+    code = (
+        "import sys\n"
+        "import jupyter_qsecure.kernel, jupyter_qsecure.provenance.kernel\n"
+        "import jupyter_qsecure.provenance.collectors, jupyter_qsecure.secrets.masking\n"
+        "import jupyter_qsecure.signing.canonical\n"
+        "import jupyter_qsecure.secrets, jupyter_qsecure.provenance, jupyter_qsecure.signing\n"
+        f"print(__import__('json').dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == []
+
+
+def test_a_lazy_name_imports_its_module_on_first_use() -> None:
+    """The check above is not vacuous: asking for a heavy name loads its module."""
+    code = (
+        "import sys, json\n"
+        "import jupyter_qsecure.signing as signing\n"
+        "before = 'cryptography' in sys.modules\n"
+        "signing.SignatureError\n"
+        "print(json.dumps([before, 'cryptography' in sys.modules]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert json.loads(result.stdout) == [False, True]

@@ -6,14 +6,35 @@ Public API::
     result = scanner.scan_notebook(nb_dict)  # or scan_text / scan_path / scan_model
     for finding in result.findings:          # kind, location, masked preview, fingerprint
         print(finding.describe())
+
+- Scanning: ``Scanner``, ``ScanResult``, ``ScanInputError``; ``Finding`` and its
+  ``Location``, ``fingerprint(value)``, ``mask(value)``.
+- Rules: ``Rule``, ``RULES`` (the built-in rules).
+- Accepted findings: ``Allowlist``, ``AllowlistError``, ``Baseline`` (detect-secrets
+  baselines), ``BypassStore`` and ``BYPASS_REASONS``.
+- The server's save hook: ``SaveGuard``, which refuses a write with ``SaveBlocked``
+  (``LEAK_REASON``) or ``ScanFailed`` (``SCAN_ERROR_REASON``); chunked uploads are
+  staged in an ``UploadStage`` (``UploadError``).
+- The ``[guard]`` policy: ``GuardPolicy``, ``parse_guard_policy``.
+
+Only the policy and the findings are imported with the package; the rest (the save hook
+imports tornado) on first use.
 """
 
-from .allowlist import BYPASS_REASONS, Allowlist, AllowlistError, Baseline, BypassStore
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 from .findings import Finding, Location, fingerprint, mask
-from .rules import RULES, Rule
-from .save_guard import LEAK_REASON, SCAN_ERROR_REASON, SaveBlocked, SaveGuard, ScanFailed
-from .scanner import ScanInputError, Scanner, ScanResult
-from .uploads import UploadError, UploadStage
+from .policy import GuardPolicy, parse_guard_policy
+
+if TYPE_CHECKING:
+    from .allowlist import BYPASS_REASONS, Allowlist, AllowlistError, Baseline, BypassStore
+    from .rules import RULES, Rule
+    from .save_guard import LEAK_REASON, SCAN_ERROR_REASON, SaveBlocked, SaveGuard, ScanFailed
+    from .scanner import ScanInputError, Scanner, ScanResult
+    from .uploads import UploadError, UploadStage
 
 __all__ = [
     "BYPASS_REASONS",
@@ -25,6 +46,7 @@ __all__ = [
     "Baseline",
     "BypassStore",
     "Finding",
+    "GuardPolicy",
     "Location",
     "Rule",
     "SaveBlocked",
@@ -37,4 +59,28 @@ __all__ = [
     "UploadStage",
     "fingerprint",
     "mask",
+    "parse_guard_policy",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "BYPASS_REASONS": ".allowlist",
+        "Allowlist": ".allowlist",
+        "AllowlistError": ".allowlist",
+        "Baseline": ".allowlist",
+        "BypassStore": ".allowlist",
+        "RULES": ".rules",
+        "Rule": ".rules",
+        "LEAK_REASON": ".save_guard",
+        "SCAN_ERROR_REASON": ".save_guard",
+        "SaveBlocked": ".save_guard",
+        "SaveGuard": ".save_guard",
+        "ScanFailed": ".save_guard",
+        "ScanInputError": ".scanner",
+        "ScanResult": ".scanner",
+        "Scanner": ".scanner",
+        "UploadError": ".uploads",
+        "UploadStage": ".uploads",
+    },
+)

@@ -7,8 +7,65 @@ Public API::
     embed_provenance(notebook, records)                  # what the save hook does
     judge(notebook, notebook_dir) -> NotebookVerdict      # offline, from the file alone
     attestation(notebook, name) -> in-toto Statement v1
+
+- The store: ``ProvenanceStore``, its rows ``StoredRecord``, and ``ChainProblem`` (what
+  ``verify()`` reports); ``default_store_path(user)``.
+- The notebook: ``embed_provenance``, ``provenance_report`` (the provenance panel),
+  ``judge`` and its ``NotebookVerdict``, ``attestation``.
+- The environment fingerprint: ``collect_environment`` (collectors plug in through the
+  ``jupyter_qsecure.collectors`` entry point group).
+- The server side: ``ProvenanceService``; the ``[provenance]`` policy:
+  ``ProvenancePolicy``, ``parse_provenance_policy``.
+
+Every kernel imports ``provenance.kernel``, which runs this module: only the store is
+imported with it; the rest on first use.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 from .store import ChainProblem, ProvenanceStore, StoredRecord
 
-__all__ = ["ChainProblem", "ProvenanceStore", "StoredRecord"]
+if TYPE_CHECKING:
+    from .attest import attestation
+    from .collectors import collect_environment
+    from .embed import embed_provenance
+    from .kernel import default_store_path
+    from .policy import ProvenancePolicy, parse_provenance_policy
+    from .report import provenance_report
+    from .service import ProvenanceService
+    from .verdict import NotebookVerdict, judge
+
+__all__ = [
+    "ChainProblem",
+    "NotebookVerdict",
+    "ProvenancePolicy",
+    "ProvenanceService",
+    "ProvenanceStore",
+    "StoredRecord",
+    "attestation",
+    "collect_environment",
+    "default_store_path",
+    "embed_provenance",
+    "judge",
+    "parse_provenance_policy",
+    "provenance_report",
+]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "attestation": ".attest",
+        "collect_environment": ".collectors",
+        "embed_provenance": ".embed",
+        "default_store_path": ".kernel",
+        "ProvenancePolicy": ".policy",
+        "parse_provenance_policy": ".policy",
+        "provenance_report": ".report",
+        "ProvenanceService": ".service",
+        "NotebookVerdict": ".verdict",
+        "judge": ".verdict",
+    },
+)

@@ -1,13 +1,32 @@
-"""Signatures reviewers can check: the canonical form of a notebook (``canonical``).
+"""Signatures reviewers can check: the canonical form of a notebook, SSHSIG signatures in
+its metadata, trust from an allowed_signers file, and signed in-toto attestations.
 
-``jupyter_qsecure.signing.canonical`` is imported inside every kernel (provenance hashes
-outputs there), so importing this package must stay as light as that module: standard
-library and ``rfc8785`` only. Import heavier signing modules (SSHSIG, allowed_signers)
-by their own module path, not from here.
+Public API:
+
+- The canonical form (:mod:`.canonical`, specified in ``docs/signing.md``):
+  ``CANONICAL_FORM``, ``CanonicalFormError``, ``canonical_json`` (RFC 8785: the one
+  canonical JSON of the package), ``canonical_output``, ``canonical_outputs``,
+  ``cell_view``, ``signed_view``, ``normalize_text``, ``notebook_payload``,
+  ``notebook_digest``, ``payload_and_cell_digests``, ``cell_digest``, ``cell_digests``,
+  ``outputs_digest``, ``source_digest``.
+- Notebook signatures: ``sign_notebook``, ``verify_notebook`` -> ``NotebookVerdict``,
+  under a ``SigningPolicy``; ``SignatureError``.
+- Trust: ``load_allowed_signers`` (git's allowed_signers format), ``AllowedSignersError``.
+- Attestations: ``sign_envelope``, ``verify_envelope`` (DSSE with SSH signatures).
+- The server side: ``SigningService``; the ``[signing]`` policy: ``SigningSettings``,
+  ``parse_signing_policy``.
+
+``signing.canonical`` is imported inside every kernel (provenance hashes outputs there),
+so importing this package stays as light as that module (standard library and
+``rfc8785``): everything but the canonical form (SSHSIG needs ``cryptography``) is
+imported on first use.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 from .canonical import (
     CANONICAL_FORM,
     CanonicalFormError,
@@ -26,20 +45,58 @@ from .canonical import (
     source_digest,
 )
 
+if TYPE_CHECKING:
+    from .allowed_signers import AllowedSignersError, load_allowed_signers
+    from .dsse import sign_envelope, verify_envelope
+    from .policy import SigningSettings, parse_signing_policy
+    from .service import SigningService
+    from .signatures import NotebookVerdict, SigningPolicy, sign_notebook, verify_notebook
+    from .sshsig import SignatureError
+
 __all__ = [
     "CANONICAL_FORM",
+    "AllowedSignersError",
     "CanonicalFormError",
+    "NotebookVerdict",
+    "SignatureError",
+    "SigningPolicy",
+    "SigningService",
+    "SigningSettings",
     "canonical_json",
     "canonical_output",
     "canonical_outputs",
     "cell_digest",
     "cell_digests",
     "cell_view",
+    "load_allowed_signers",
     "normalize_text",
     "notebook_digest",
     "notebook_payload",
     "outputs_digest",
+    "parse_signing_policy",
     "payload_and_cell_digests",
+    "sign_envelope",
+    "sign_notebook",
     "signed_view",
     "source_digest",
+    "verify_envelope",
+    "verify_notebook",
 ]
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "AllowedSignersError": ".allowed_signers",
+        "load_allowed_signers": ".allowed_signers",
+        "sign_envelope": ".dsse",
+        "verify_envelope": ".dsse",
+        "SigningSettings": ".policy",
+        "parse_signing_policy": ".policy",
+        "SigningService": ".service",
+        "NotebookVerdict": ".signatures",
+        "SigningPolicy": ".signatures",
+        "sign_notebook": ".signatures",
+        "verify_notebook": ".signatures",
+        "SignatureError": ".sshsig",
+    },
+)
