@@ -112,6 +112,12 @@ class QSecureApp(ExtensionApp):
         assert self.serverapp is not None
         contents_manager = self.serverapp.contents_manager
         self._install_gate(contents_manager)
+        if self.inject_secrets:
+            # First: a kernel started while the load failed still goes through our
+            # provisioner, which then injects nothing and withholds the server's credentials.
+            KernelProvisionerFactory.instance(
+                parent=self.serverapp
+            ).default_provisioner_name = PROVISIONER_NAME
         try:
             self._load(contents_manager)
         except LoadFailed as failure:
@@ -264,7 +270,7 @@ class QSecureApp(ExtensionApp):
         return service
 
     def _serve_kernels(self) -> None:
-        """Give the kernel provisioner its services, and make it the default."""
+        """Give the kernel provisioner its services."""
         assert self.serverapp is not None
         secrets = self.secrets
         self.kernel_services = KernelServices(
@@ -275,11 +281,9 @@ class QSecureApp(ExtensionApp):
             root_dir=Path(self.serverapp.root_dir),
             server_url=self._kernel_facing_url(),
             emit=self._emit,
+            inject=self.inject_secrets,
         )
         if self.inject_secrets:
-            KernelProvisionerFactory.instance(
-                parent=self.serverapp
-            ).default_provisioner_name = PROVISIONER_NAME
             secrets.prefetch()
 
     def _follow_renames(self) -> None:
@@ -328,10 +332,10 @@ class QSecureApp(ExtensionApp):
         settings = self.policy.audit
         return trail_summary(settings.file or self._state_dir() / AUDIT_FILENAME, settings, since)
 
-    def guard_ready(self) -> bool:
-        """Whether writes may go to the guard (the load completed)."""
+    def check_writable(self, path: str) -> None:
+        """Raise GuardUnavailable (503) for a write of ``path`` unless the load completed."""
         assert self.serverapp is not None
-        return gate.state_of(self.serverapp.contents_manager).ready
+        gate.check(self.serverapp.contents_manager, path)
 
     # Teardown ---------------------------------------------------------------------------
 

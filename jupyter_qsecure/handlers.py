@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -59,12 +60,9 @@ class QSecureHandlerMixin:
             return None
         return json_body(self, "in the request body")
 
-    def require_guard(self) -> None:
-        """Refuse a write while jupyter-qsecure is not fully loaded (503)."""
-        if not self.qsecure.guard_ready():
-            raise GuardUnavailable(
-                self.request.path, self.qsecure.status().get("message", "not loaded")
-            )
+    def require_guard(self, path: str) -> None:
+        """Refuse a write of ``path`` while jupyter-qsecure is not fully loaded (503)."""
+        self.qsecure.check_writable(path)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
@@ -78,10 +76,9 @@ class QSecureHandlerMixin:
             reason = {403: "qsecure-forbidden", 404: "qsecure-not-found"}.get(
                 status_code, "qsecure-error"
             )
+            message = _refusal_message(error.log_message or str(error))
             handler.set_header("Content-Type", "application/json")
-            handler.finish(
-                json.dumps({"reason": reason, "message": error.log_message or str(error)})
-            )
+            handler.finish(json.dumps({"reason": reason, "message": message}))
             return
         super().write_error(status_code, **kwargs)  # type: ignore[misc]
 
@@ -117,7 +114,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     @web.authenticated
     @authorized
     async def put(self, path: str = "") -> None:
-        self.require_guard()
+        self.require_guard(path)
         model = self.get_json_body()
         if model and model.get("chunk") is not None:
             await self._staged_chunk(model, path.strip("/"))
@@ -146,7 +143,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     @web.authenticated
     @authorized
     async def post(self, path: str = "") -> None:
-        self.require_guard()
+        self.require_guard(path)
         model = self.get_json_body()
         copy_from = model.get("copy_from") if model else None
         if isinstance(copy_from, str):
@@ -350,7 +347,7 @@ class SignHandler(QSecureAPIHandler):
             raise request_error(
                 403, "qsecure-forbidden", "signing saves: it needs write on contents"
             )
-        self.require_guard()
+        self.require_guard(path)
         app = self.qsecure
         try:
             answer = await app.signing.sign_and_save(
@@ -488,6 +485,23 @@ def _grant_errors() -> Iterator[None]:
         raise request_error(500, "qsecure-personal-grants-unreadable", str(error)) from None
     except ValueError as error:
         raise request_error(400, "qsecure-bad-request", str(error)) from None
+
+
+_NOT_AUTHORIZED = re.compile(r"User is not authorized to (\w+) on resource: ([\w:]+)\.?")
+
+
+def _refusal_message(message: str) -> str:
+    """jupyter_server's authorization refusal, said for the person who was refused."""
+    match = _NOT_AUTHORIZED.fullmatch(message)
+    if match is None:
+        return message
+    action, resource = match.groups()
+    verb = "read" if action == "read" else "change"
+    what = resource.removeprefix("qsecure:")
+    return (
+        f"Your role on this server does not allow you to {verb} {what} "
+        f"({action} on {resource}); ask the server's owner or admin."
+    )
 
 
 def _contents_subresources() -> list[tuple[str, type]]:

@@ -40,6 +40,7 @@ def jp_server_config() -> Config:
             },
             # As the package's jupyter_server_config.d file installs it: saves wait for the load.
             "ContentsManager": {"pre_save_hook": "jupyter_qsecure.gate.refuse_until_ready"},
+            "KernelProvisionerFactory": {"default_provisioner_name": "qsecure-provisioner"},
         }
     )
 
@@ -217,3 +218,77 @@ def as_notebook(*cells: dict[str, Any]) -> dict[str, Any]:
 def markdown(source: str) -> dict[str, Any]:
     """A markdown cell."""
     return {"cell_type": "markdown", "source": source}
+
+
+# --- Hermetic runs --------------------------------------------------------------------------
+# Nothing a test does depends on, or lands in, the machine's own settings or the repository:
+# bytecode and Hypothesis's examples go to a folder of the system's temporary directory
+# (`make test` sets PYTHONPYCACHEPREFIX before pytest starts, so this conftest's own bytecode
+# stays out too), and each test gets a home and Jupyter folders of its own.
+
+import getpass  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+
+import jupyter_core.paths  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+from hypothesis.configuration import set_hypothesis_home_dir  # noqa: E402
+from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
+
+#: Where the test session keeps its caches: outside the repository.
+SESSION_CACHE = Path(tempfile.gettempdir()) / f"jupyter-qsecure-tests-{getpass.getuser()}"
+
+sys.pycache_prefix = os.environ.setdefault("PYTHONPYCACHEPREFIX", str(SESSION_CACHE / "pycache"))
+set_hypothesis_home_dir(str(SESSION_CACHE / "hypothesis"))
+hypothesis_settings.register_profile(
+    "qsecure",
+    database=DirectoryBasedExampleDatabase(SESSION_CACHE / "hypothesis" / "examples"),
+)
+hypothesis_settings.load_profile("qsecure")
+
+#: Variables of the machine's environment that would change what a test does: Jupyter's
+#: search paths, the hub's identity, a policy, a keyring, a Vault, an ssh-agent.
+MACHINE_VARIABLES = (
+    "JUPYTER_PATH",
+    "JUPYTER_CONFIG_PATH",
+    "JUPYTER_PLATFORM_DIRS",
+    "JUPYTER_PREFER_ENV_PATH",
+    "JUPYTER_NO_CONFIG",
+    "JUPYTER_DEFAULT_PROVISIONER_NAME",
+    "PYTHON_KEYRING_BACKEND",
+    "SSH_AUTH_SOCK",
+    "SSH_AGENT_PID",
+)
+MACHINE_PREFIXES = ("QSECURE_", "JUPYTERHUB_", "VAULT_", "BAO_")
+
+
+@pytest.fixture(autouse=True)
+def hermetic_environment(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A home of the test's own (outside ``tmp_path``, which tests use as a project folder)
+    holding Jupyter's, IPython's and the XDG folders; the machine-wide Jupyter folders out
+    of the search path; none of the machine's variables in :data:`MACHINE_VARIABLES`. Later
+    fixtures (``jp_environ``, ``policy``, ...) set their own on top. The home's path."""
+    home = tmp_path_factory.mktemp("home")
+    for name in list(os.environ):
+        if name in MACHINE_VARIABLES or name.startswith(MACHINE_PREFIXES):
+            monkeypatch.delenv(name)
+    folders = {
+        "HOME": home,
+        "USERPROFILE": home,
+        "JUPYTER_CONFIG_DIR": home / ".jupyter",
+        "JUPYTER_DATA_DIR": home / ".local" / "share" / "jupyter",
+        "JUPYTER_RUNTIME_DIR": home / ".local" / "share" / "jupyter" / "runtime",
+        "IPYTHONDIR": home / ".ipython",
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_DATA_HOME": home / ".local" / "share",
+        "XDG_CACHE_HOME": home / ".cache",
+        "XDG_STATE_HOME": home / ".local" / "state",
+    }
+    for name, folder in folders.items():
+        monkeypatch.setenv(name, str(folder))
+    monkeypatch.setattr(jupyter_core.paths, "SYSTEM_JUPYTER_PATH", [])
+    monkeypatch.setattr(jupyter_core.paths, "SYSTEM_CONFIG_PATH", [])
+    return home

@@ -36,6 +36,8 @@ from jupyter_qsecure.signing.service import SigningService
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = ROOT / "labextension" / "src" / "__tests__" / "contract"
 UPDATE_VARIABLE = "QSECURE_UPDATE_CONTRACT"
+#: Read when the module loads: the hermetic fixtures clear QSECURE_* variables per test.
+UPDATING = os.environ.get(UPDATE_VARIABLE) == "1"
 
 #: A GitHub token the guard detects, made up for these fixtures (listed in .secrets.baseline).
 FAKE_TOKEN = "ghp_ContractFixtureOnlyNotARealToken7Qx2"
@@ -149,7 +151,7 @@ def pin(tmp_path: Path) -> Callable[..., None]:
         normaliser.texts.setdefault(str(tmp_path), "<tmp>")
         text = fixture_text(normaliser(document))
         path = CONTRACT / name
-        if os.environ.get(UPDATE_VARIABLE) == "1":
+        if UPDATING:
             CONTRACT.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
             return

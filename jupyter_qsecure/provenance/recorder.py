@@ -161,6 +161,8 @@ class Recorder:
         self._by_request: dict[str, Execution] = {}
         self.cwd = os.getcwd()
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, "/proc", "/sys", "/dev"}
+        if sys.pycache_prefix:  # the interpreter's bytecode cache, not the cell's data
+            prefixes.add(sys.pycache_prefix)
         self._excluded = tuple(str(Path(p).resolve()) + os.sep for p in prefixes)
         self._store_files = {
             str(store.path.resolve()) + suffix for suffix in ("", "-wal", "-shm", "-journal")

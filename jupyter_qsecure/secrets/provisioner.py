@@ -50,6 +50,8 @@ class KernelServices:
     emit: EventSink | None = field(default=None, repr=False)
     #: Why secrets must not be injected (the server's jupyter-qsecure did not load).
     unavailable: str | None = None
+    #: Whether granted secrets are fetched and injected at all.
+    inject: bool = True
 
     @classmethod
     def standalone(cls) -> KernelServices:
@@ -66,9 +68,35 @@ class KernelServices:
         )
 
 
+def _withholding_services(reason: str | None) -> KernelServices:
+    """Services that inject nothing and withhold the server's credentials and the variables
+    the policy file's ``env://`` sources read (when it can be read): for a server whose
+    jupyter-qsecure did not load (``reason`` says so in the kernel) or is not enabled."""
+    from ..config import load_policy
+
+    try:
+        policy = load_policy().secrets
+    except Exception:
+        policy = SecretsPolicy()
+    return KernelServices(
+        policy=lambda: policy,
+        providers=Providers(SecretsPolicy()),
+        registry=KernelSecretRegistry(),
+        provenance=ProvenancePolicy(enabled=False),
+        root_dir=Path.cwd(),
+        unavailable=reason,
+        inject=False,
+    )
+
+
 #: The attribute of a Jupyter server's extension app that holds its :class:`KernelServices`.
 SERVICES_ATTRIBUTE = "kernel_services"
 EXTENSION_NAME = "jupyter_qsecure"
+
+
+def _enabled(server: Any) -> bool:
+    enabled = getattr(server, "jpserver_extensions", None) or {}
+    return any(on and name.split(".")[0] == EXTENSION_NAME for name, on in enabled.items())
 
 
 def server_services(provisioner: Any) -> KernelServices | bool | None:
@@ -87,7 +115,11 @@ def server_services(provisioner: Any) -> KernelServices | bool | None:
             point = getattr(manager, "extension_points", {}).get(EXTENSION_NAME)
             app = getattr(point, "app", None) if point is not None else None
             services = getattr(app, SERVICES_ATTRIBUTE, None)
-            return services if isinstance(services, KernelServices) else None
+            if isinstance(services, KernelServices):
+                return services
+            if not _enabled(node):
+                return _withholding_services(None)
+            return None
         node = getattr(node, "parent", None)
         seen += 1
     return False
@@ -147,15 +179,9 @@ class QSecureProvisioner(LocalProvisioner):
             if found is False:
                 self._services = KernelServices.standalone()
             elif found is None:
-                # The server enables jupyter-qsecure but it did not load: fail closed.
-                self._services = KernelServices(
-                    policy=SecretsPolicy,
-                    providers=Providers(SecretsPolicy()),
-                    registry=KernelSecretRegistry(),
-                    provenance=ProvenancePolicy(enabled=False),
-                    root_dir=Path.cwd(),
-                    unavailable="jupyter-qsecure did not load on this server: no secrets "
-                    "were injected (see the server log)",
+                self._services = _withholding_services(
+                    "jupyter-qsecure did not load on this server: no secrets were injected "
+                    "(see the server log)"
                 )
             else:
                 assert isinstance(found, KernelServices)
@@ -174,7 +200,7 @@ class QSecureProvisioner(LocalProvisioner):
         kernel_name = getattr(self.kernel_spec, "name", None) or getattr(
             self.parent, "kernel_name", None
         )
-        if services.unavailable:
+        if not services.inject:
             injection = Injection()
         else:
             injection = await asyncio.to_thread(
