@@ -16,7 +16,7 @@ LABEXT := jupyter_qsecure/labextension/static/style.js
 LABEXT_SOURCES := package.json tsconfig.json $(shell find labextension/src labextension/style -type f 2>/dev/null)
 UI_INSTALLED := ui-tests/node_modules/.installed
 
-.PHONY: lab test test-ui lint format bench install system-deps clean
+.PHONY: lab test test-fast test-ui lint format bench install system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,6 +63,13 @@ lab: install
 	@echo "To store the demo's token:  $(LAB_ENV) $(VENV)/bin/jupyter qsecure secrets set IBM_QUANTUM_TOKEN"
 	$(LAB_ENV) $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# pytest with ARGS ($(call PYTEST,ARGS)); its bytecode goes to the system's temporary folder,
+# not beside the sources. "No tests collected" (exit 5) is a failure.
+PYTEST = PYTHONPYCACHEPREFIX=$(or $(TMPDIR),/tmp)/jupyter-qsecure-pycache $(PY) -m pytest $(1); \
+	  status=$$?; \
+	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
+	  exit $$status
+
 ## Run every suite and the linters: Python (pytest), Jest, and Galata in a real Chromium.
 ## pytest's "no tests collected" (exit 5) is a failure; so are Jest's and Playwright's.
 test: install system-deps $(UI_INSTALLED)
@@ -72,11 +79,14 @@ test: install system-deps $(UI_INSTALLED)
 	$(JLPM) prettier:check
 	$(JLPM) eslint:check
 	$(JLPM) test
-	$(PY) -m pytest; status=$$?; \
-	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
-	  exit $$status
+	$(call PYTEST,)
 	@command -v chromium >/dev/null || { echo "the UI tests need Debian's chromium (apt-get install chromium)" >&2; exit 1; }
 	cd ui-tests && $(JLPM) playwright test
+
+## The Python tests without those marked slow (real hubs, Vault logins, kernels, fuzzing):
+## a quick check while working. `make test` (and CI) still runs everything.
+test-fast: install system-deps
+	$(call PYTEST,-m "not slow")
 
 ## Only the UI tests (Galata): `make test-ui`.
 test-ui: install system-deps $(UI_INSTALLED)
