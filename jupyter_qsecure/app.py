@@ -28,16 +28,17 @@ from .config import Policy, PolicyError, load_policy
 from .guard import BypassStore, SaveGuard, UploadStage
 from .handlers import handlers
 from .identity import server_user
-from .provenance.service import ProvenanceService
-from .provenance.store import ProvenanceStore
-from .secrets.personal import FILENAME as PERSONAL_GRANTS_FILENAME
-from .secrets.personal import PersonalGrants
-from .secrets.providers import Providers
-from .secrets.provisioner import PROVISIONER_NAME, KernelServices
-from .secrets.registry import KernelSecretRegistry
-from .secrets.service import SecretsService
+from .provenance import ProvenanceService, ProvenanceStore
+from .secrets import (
+    PROVISIONER_NAME,
+    KernelSecretRegistry,
+    KernelServices,
+    PersonalGrants,
+    Providers,
+    SecretsService,
+)
 from .sessions import NotebookMoves, watch_sessions
-from .signing.service import SigningService
+from .signing import SigningService
 
 
 class LoadFailed(Exception):
@@ -249,7 +250,7 @@ class QSecureApp(ExtensionApp):
         # A policy file that cannot be used may have turned personal grants off: they stay
         # off until it is fixed, rather than fall back to the default (on).
         personal = (
-            PersonalGrants(self._state_dir() / PERSONAL_GRANTS_FILENAME)
+            PersonalGrants(self._state_dir() / PersonalGrants.FILENAME)
             if self.policy_error is None
             else None
         )

@@ -12,7 +12,7 @@ Public API:
 - The server side: ``SecretsService`` (list, set, grant, check), ``KernelSecretRegistry``
   (the values each running kernel received, in memory), ``PersonalGrants`` (grants a
   researcher makes from JupyterLab), ``PROVISIONER_NAME`` (the kernel provisioner that
-  injects them).
+  injects them) and ``KernelServices`` (what it needs from the server that hosts it).
 - The kernel side: ``Masker``, which replaces known values (and their encoded forms).
 
 This package is imported inside every kernel (``secrets.masking``): only the references,
@@ -33,13 +33,14 @@ if TYPE_CHECKING:
     from .personal import PersonalGrants
     from .policy import SecretGrant, SecretsPolicy, parse_secrets_policy
     from .providers import Providers, SecretProvider, provider_class
-    from .provisioner import PROVISIONER_NAME
+    from .provisioner import PROVISIONER_NAME, KernelServices
     from .registry import KernelSecretRegistry
     from .service import SecretsService
 
 __all__ = [
     "PROVISIONER_NAME",
     "KernelSecretRegistry",
+    "KernelServices",
     "Masker",
     "PersonalGrants",
     "ProviderError",
@@ -66,6 +67,7 @@ __getattr__, __dir__ = lazy_exports(
         "SecretProvider": ".providers",
         "provider_class": ".providers",
         "PROVISIONER_NAME": ".provisioner",
+        "KernelServices": ".provisioner",
         "KernelSecretRegistry": ".registry",
         "SecretsService": ".service",
     },

@@ -83,6 +83,9 @@ def _clean(notebook: str) -> str:
 class PersonalGrants:
     """The personal grants file of one server (grants of each user, by secret name)."""
 
+    #: The file's name in the server's state folder.
+    FILENAME = FILENAME
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
