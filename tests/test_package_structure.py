@@ -145,7 +145,7 @@ def test_the_graph_sees_deferred_and_package_imports() -> None:
     graph = import_graph()
     providers = "jupyter_qsecure.secrets.providers"
     assert f"{providers}.schemes" in graph[f"{providers}.vault"]
-    assert "jupyter_qsecure.guard.rules" in graph["jupyter_qsecure.guard.policy"]
+    assert "jupyter_qsecure.guard.plugins" in graph["jupyter_qsecure.guard.policy"]
     assert "jupyter_qsecure.guard.save_guard" in graph["jupyter_qsecure.guard"]
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from traitlets import Bool, Enum, Unicode
 
 from ..config import PolicyError, load_policy
-from ..guard import RULES, Allowlist, AllowlistError, Baseline, Scanner
+from ..guard import Allowlist, AllowlistError, Baseline, Scanner
+from ..guard.plugins import active_rules, available_rules, plugin_rules
 from ..guard.report import exit_code, json_report, sarif_report, scan_files, text_lines
 from .base import UsageError, _Subcommand
 
@@ -23,9 +24,10 @@ class ScanApp(_Subcommand):
     jupyter qsecure scan [--format text|json|sarif] [--baseline FILE] PATH...
 
     In a folder inside a git work tree, what git ignores is skipped (--no-gitignore scans it
-    too; a file named explicitly is always scanned). Exit code 0 when clean, 1 when a credential is found, 2 on usage errors or a file that
-    cannot be scanned (each gets one line on stderr and the scan goes on). Findings show a
-    masked preview and a fingerprint, never the value."""
+    too; a file named explicitly is always scanned). Exit code 0 when clean, 1 when a
+    credential is found, 2 on usage errors, a file that cannot be scanned or a rule plug-in
+    that cannot be loaded (each gets one line on stderr and the scan goes on). Findings show
+    a masked preview and a fingerprint, never the value."""
     examples = """
     jupyter qsecure scan analysis.ipynb
     jupyter qsecure scan --format sarif --baseline .secrets.baseline . > qsecure.sarif
@@ -59,15 +61,17 @@ class ScanApp(_Subcommand):
             raise UsageError(
                 "name at least one file or folder to scan, e.g. `jupyter qsecure scan .`"
             )
-        rules = RULES
+        disabled: tuple[str, ...] = ()
         max_bytes = None
         if self.use_policy:
             try:
                 guard = load_policy().guard
             except PolicyError as error:
                 raise UsageError(str(error)) from None
-            rules = tuple(rule for rule in RULES if rule.id not in guard.disabled_rules)
+            disabled = guard.disabled_rules
             max_bytes = guard.max_bytes
+        rules = active_rules(disabled)
+        broken = _report_broken_plugins()
         allowlist = Allowlist()
         if self.baseline:
             try:
@@ -102,17 +106,36 @@ class ScanApp(_Subcommand):
         summary = f"{found} finding(s) in {with_findings} of {len(reports)} file(s)"
         if errors:
             summary += f"; {errors} file(s) could not be scanned"
+        if broken:
+            summary += f"; {broken} rule plug-in(s) could not be loaded"
         print(summary, file=sys.stderr)
-        return exit_code(reports)
+        return 2 if broken else exit_code(reports)
+
+
+def _report_broken_plugins() -> int:
+    """One line on stderr for each rule plug-in that could not be loaded; how many."""
+    broken = [plugin for plugin in plugin_rules() if plugin.problem is not None]
+    for plugin in broken:
+        print(f"error: {plugin.describe()}", file=sys.stderr)
+    return len(broken)
 
 
 class RulesApp(_Subcommand):
     """List the credential formats the guard detects."""
 
     name = "jupyter-qsecure-rules"
-    description = "List the rules of the leak guard: id and kind (use ids in guard.disabled_rules)."
+    description = """List the rules of the leak guard: id and kind (use ids in guard.disabled_rules).
+
+    Rules added by plug-ins (entry point group jupyter_qsecure.rules) follow the built-in
+    ones, with the plug-in's name. A plug-in that cannot be loaded gets a line on stderr
+    saying why, and the exit code is 2."""
 
     def run(self) -> int:
-        for rule in RULES:
-            print(f"{rule.id:32} {rule.kind}")
-        return 0
+        origin = {
+            rule.id: f"  (plug-in {plugin.name})"
+            for plugin in plugin_rules()
+            for rule in plugin.rules
+        }
+        for rule in available_rules():
+            print(f"{rule.id:32} {rule.kind}{origin.get(rule.id, '')}")
+        return 2 if _report_broken_plugins() else 0

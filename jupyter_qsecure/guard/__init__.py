@@ -9,7 +9,9 @@ Public API::
 
 - Scanning: ``Scanner``, ``ScanResult``, ``ScanInputError``; ``Finding`` and its
   ``Location``, ``fingerprint(value)``, ``mask(value)``.
-- Rules: ``Rule``, ``RULES`` (the built-in rules).
+- Rules: ``Rule``, ``RULES`` (the built-in rules); rules from plug-ins (entry point group
+  ``jupyter_qsecure.rules``): ``available_rules()`` (built-in, then plug-ins'),
+  ``active_rules(disabled)``, ``plugin_rules()`` (each ``RulePlugin``, or why it failed).
 - Accepted findings: ``Allowlist``, ``AllowlistError``, ``Baseline`` (detect-secrets
   baselines), ``BypassStore`` and ``BYPASS_REASONS``.
 - The server's save hook: ``SaveGuard``, which refuses a write with ``SaveBlocked``
@@ -31,6 +33,7 @@ from .policy import GuardPolicy, parse_guard_policy
 
 if TYPE_CHECKING:
     from .allowlist import BYPASS_REASONS, Allowlist, AllowlistError, Baseline, BypassStore
+    from .plugins import RulePlugin, active_rules, available_rules, plugin_rules
     from .rules import RULES, Rule
     from .save_guard import LEAK_REASON, SCAN_ERROR_REASON, SaveBlocked, SaveGuard, ScanFailed
     from .scanner import ScanInputError, Scanner, ScanResult
@@ -49,6 +52,7 @@ __all__ = [
     "GuardPolicy",
     "Location",
     "Rule",
+    "RulePlugin",
     "SaveBlocked",
     "SaveGuard",
     "ScanFailed",
@@ -57,9 +61,12 @@ __all__ = [
     "Scanner",
     "UploadError",
     "UploadStage",
+    "active_rules",
+    "available_rules",
     "fingerprint",
     "mask",
     "parse_guard_policy",
+    "plugin_rules",
 ]
 
 __getattr__, __dir__ = lazy_exports(
@@ -70,6 +77,10 @@ __getattr__, __dir__ = lazy_exports(
         "AllowlistError": ".allowlist",
         "Baseline": ".allowlist",
         "BypassStore": ".allowlist",
+        "RulePlugin": ".plugins",
+        "active_rules": ".plugins",
+        "available_rules": ".plugins",
+        "plugin_rules": ".plugins",
         "RULES": ".rules",
         "Rule": ".rules",
         "LEAK_REASON": ".save_guard",

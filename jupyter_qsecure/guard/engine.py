@@ -57,27 +57,52 @@ def _utf8_start(data: bytes, offset: int, floor: int) -> int:
     return offset
 
 
+def _trigger_regex(trigger: str, ignore_case: bool) -> re.Pattern[bytes]:
+    return re.compile(trigger.encode(), re.IGNORECASE if ignore_case else 0)
+
+
+def _hyperscan_database(triggers: Sequence[tuple[str, bool]]) -> Any:
+    """One Hyperscan block-mode database of ``(trigger, ignore_case)`` pairs, ids in order."""
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    database.compile(
+        expressions=[trigger.encode() for trigger, _ in triggers],
+        ids=list(range(len(triggers))),
+        elements=len(triggers),
+        flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless in triggers],
+    )
+    return database
+
+
+def trigger_problem(trigger: str, ignore_case: bool = False) -> str | None:
+    """Why ``trigger`` cannot join the engine's fast pass, or None: not a regular
+    expression, matching the empty string (every position of the text would be a hit), or
+    (with Hyperscan installed) not compilable by Hyperscan, whose database every rule
+    shares."""
+    try:
+        regex = _trigger_regex(trigger, ignore_case)
+    except (re.error, UnicodeEncodeError) as error:
+        return f"its trigger {trigger!r} is not a regular expression ({error})"
+    if regex.search(b""):
+        return f"its trigger {trigger!r} matches the empty string"
+    if hyperscan is not None:
+        try:
+            _hyperscan_database([(trigger, ignore_case)])
+        except hyperscan.error as error:
+            return f"Hyperscan cannot compile its trigger {trigger!r} ({error})"
+    return None
+
+
 class Engine:
     """Compiled rules, reusable across scans and threads (Hyperscan scratch is per call)."""
 
     def __init__(self, rules: Sequence[Rule] = RULES, *, use_hyperscan: bool = True) -> None:
         self.rules = tuple(rules)
         self._database = None
-        self._triggers = [
-            re.compile(rule.trigger.encode(), re.IGNORECASE if rule.ignore_case else 0)
-            for rule in self.rules
-        ]
+        self._triggers = [_trigger_regex(rule.trigger, rule.ignore_case) for rule in self.rules]
         if use_hyperscan and hyperscan is not None:
-            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            database.compile(
-                expressions=[rule.trigger.encode() for rule in self.rules],
-                ids=list(range(len(self.rules))),
-                elements=len(self.rules),
-                flags=[
-                    hyperscan.HS_FLAG_CASELESS if rule.ignore_case else 0 for rule in self.rules
-                ],
+            self._database = _hyperscan_database(
+                [(rule.trigger, rule.ignore_case) for rule in self.rules]
             )
-            self._database = database
 
     @property
     def uses_hyperscan(self) -> bool:

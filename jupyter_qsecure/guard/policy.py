@@ -49,13 +49,15 @@ def parse_guard_policy(source: str, base: Path, value: object) -> GuardPolicy:
     )
     defaults = GuardPolicy()
     rules = section.strings("disabled_rules", "a list of rule ids")
-    from .rules import RULES_BY_ID
+    if rules:  # the rules (and their plug-ins) are loaded only to check ids
+        from .plugins import rule_ids
 
-    for rule in rules:
-        if rule not in RULES_BY_ID:
-            raise section.error(
-                "disabled_rules", f"unknown rule {rule!r}; see `jupyter qsecure rules`"
-            )
+        known = rule_ids()
+        for rule in rules:
+            if rule not in known:
+                raise section.error(
+                    "disabled_rules", f"unknown rule {rule!r}; see `jupyter qsecure rules`"
+                )
     return GuardPolicy(
         enabled=section.boolean("enabled", defaults.enabled),
         on_error=section.choice("on_error", defaults.on_error, ("block", "allow")),

@@ -13,7 +13,8 @@ from typing import Any
 from .allowlist import Allowlist
 from .engine import Engine, Match
 from .findings import Finding, Location, fingerprint, mask
-from .rules import RULES, Rule
+from .plugins import available_rules
+from .rules import Rule
 from .walker import Fragment, json_fragments, notebook_fragments, parse_notebook
 
 #: File name endings whose unquoted ``KEY=value`` lines are values, not references.
@@ -85,16 +86,18 @@ class Scanner:
     Thread-safe; build one and reuse it (compiling the rules takes a few milliseconds).
     """
 
-    engine: Engine = field(default_factory=Engine)
+    #: The built-in rules and those of rule plug-ins (``jupyter_qsecure.rules``), by default.
+    engine: Engine = field(default_factory=lambda: Engine(available_rules()))
     allowlist: Allowlist = field(default_factory=Allowlist)
     max_bytes: int = DEFAULT_MAX_BYTES
     #: Exact strings to find, mapped to the secret's name (values injected into kernels).
     literals: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def with_rules(cls, rules: Sequence[Rule] = RULES, **kwargs: Any) -> Scanner:
-        """A scanner over a subset of rules (e.g. with some disabled by policy)."""
-        return cls(engine=Engine(rules), **kwargs)
+    def with_rules(cls, rules: Sequence[Rule] | None = None, **kwargs: Any) -> Scanner:
+        """A scanner over these rules (e.g. ``plugins.active_rules(disabled)``); by default
+        every available rule, plug-ins included."""
+        return cls(engine=Engine(available_rules() if rules is None else rules), **kwargs)
 
     def _report(self, matches: Iterable[Match], path: Path | None) -> ScanResult:
         findings: list[Finding] = []
