@@ -83,8 +83,9 @@ test: install system-deps $(UI_INSTALLED)
 	@command -v chromium >/dev/null || { echo "the UI tests need Debian's chromium (apt-get install chromium)" >&2; exit 1; }
 	cd ui-tests && $(JLPM) playwright test
 
-## The Python tests without those marked slow (real hubs, Vault logins, kernels, fuzzing):
-## a quick check while working. `make test` (and CI) still runs everything.
+## The Python tests without those marked slow (real JupyterHubs, the binder build, every
+## guide's commands, kernels outside a server): a quick check while working.
+## `make test` (and CI) still runs everything.
 test-fast: install system-deps
 	$(call PYTEST,-m "not slow")
 

@@ -217,6 +217,7 @@ def test_rules_subcommand_lists_ids(tmp_path: Path) -> None:
     assert "github-token" in result.stdout and "ibm-quantum-token" in result.stdout
 
 
+@pytest.mark.slow
 def test_server_extension_is_enabled_by_installing(tmp_path: Path) -> None:
     result = subprocess.run(
         [JUPYTER, "server", "extension", "list"], capture_output=True, text=True, timeout=120

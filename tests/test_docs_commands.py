@@ -681,6 +681,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
 
 
 @pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="needs ssh-keygen (openssh-client)")
+@pytest.mark.slow
 @pytest.mark.parametrize("name", [*GUIDES, "README.md"])
 def test_every_command_of_the_guide_runs(name: str, runs: dict[str, Run]) -> None:
     commands = extract(ROOT / name, name)

@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import jupyter_qsecure
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_jupyterlab_lists_the_extension_enabled_and_ok() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "jupyter", "labextension", "list"],

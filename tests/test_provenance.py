@@ -176,6 +176,7 @@ async def test_no_secret_in_any_record(
     assert record["notes"] == {"calibration": "[secret:LAB_TOKEN]"}
 
 
+@pytest.mark.slow
 async def test_two_kernels_at_once_keep_one_chain(
     store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any
 ) -> None:
@@ -280,6 +281,7 @@ def test_verdict_bad_input(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_load_ext_by_hand_records_later_cells(tmp_path: Path) -> None:
     """`%load_ext jupyter_qsecure` in a kernel started without the provisioner."""
     store = tmp_path / "by-hand.sqlite"

@@ -33,6 +33,7 @@ def paths(record: dict[str, Any], kind: str) -> list[str]:
     return [entry["path"] for entry in record["files"][kind]]
 
 
+@pytest.mark.slow
 async def test_files_of_a_cell_are_not_the_next_cells(
     store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
@@ -71,6 +72,7 @@ def collect(context):
 """
 
 
+@pytest.mark.slow
 async def test_environment_collectors_are_no_cells(
     store_with_secret: Path,
     tmp_path: Path,

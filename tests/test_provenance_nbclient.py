@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
+import pytest
 from kernel_client import connect, execute, start_session, wait_for_records
 from qsecure_cli import run_qsecure
 
@@ -22,6 +23,8 @@ from jupyter_qsecure.signing.canonical import source_digest
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 TIMEOUT = 60  # seconds: any one kernel start, cell or command
+
+pytestmark = pytest.mark.slow  # real kernels, each test several seconds
 
 
 def headless_env(tmp_path: Path, store: Path) -> dict[str, str]:

@@ -204,6 +204,7 @@ def test_masking_nested_message_content() -> None:
     }
 
 
+@pytest.mark.slow
 def test_jupyter_execute_with_the_provisioner_outside_a_server(tmp_path: Path) -> None:
     """`jupyter execute` (nbclient) selects qsecure-provisioner by environment variable."""
     value = "qsv-" + random_secrets.token_hex(12)
@@ -252,6 +253,7 @@ def test_jupyter_execute_with_the_provisioner_outside_a_server(tmp_path: Path) -
     assert "KeyError" in (tmp_path / "scratch.ipynb").read_text() + result.stderr
 
 
+@pytest.mark.slow
 def test_papermill_with_the_provisioner(tmp_path: Path) -> None:
     """papermill selects qsecure-provisioner by environment variable too."""
     value = "qsv-" + random_secrets.token_hex(12)
