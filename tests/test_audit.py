@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import code, markdown, notebook
 from jupyter_events import EventLogger
+from qsecure_cli import run_qsecure
 from tornado.httpclient import HTTPClientError
 
 from jupyter_qsecure import events
@@ -25,7 +26,6 @@ from jupyter_qsecure.audit import AuditFileHandler, parse_audit_policy, read_tra
 from jupyter_qsecure.cli import AuditApp, main
 from jupyter_qsecure.config import PolicyError, parse_policy
 
-JUPYTER = str(Path(sys.executable).parent / "jupyter")
 NOW = datetime.now(timezone.utc)
 FP = "3f2a9c0d4b5e6f708192a3b4c5d6e7f8"
 OTHER_FP = "0123456789abcdef0123456789abcdef"
@@ -83,14 +83,8 @@ async def test_refused_save_and_bypass_are_written_to_the_trail(
 
 
 def command(*args: str, policy_file: Path) -> subprocess.CompletedProcess[str]:
-    """`jupyter qsecure ARGS` in a subprocess, with this policy file."""
-    return subprocess.run(
-        [JUPYTER, "qsecure", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "QSECURE_CONFIG": str(policy_file)},
-    )
+    """`jupyter qsecure ARGS` (in process), with this policy file."""
+    return run_qsecure(*args, cwd=policy_file.parent, env={"QSECURE_CONFIG": str(policy_file)})
 
 
 async def test_default_trail_is_in_the_jupyter_data_dir(
