@@ -87,15 +87,26 @@ c.JupyterHub.load_roles.append(
 )
 """
 
-#: What only alice (and whom she or the admin delegates to) may do on her server.
+#: What only alice (and whom she or the admin delegates to) may do on her server, with the
+#: action and resource each is refused as.
 OWNER_ONLY = [
-    ("POST", "/qsecure/sign", {"path": NOTEBOOK, "role": "author"}),
-    ("PUT", f"/qsecure/secrets/{SECRET}", {"value": "not-alices-" + "v" * 24}),
-    ("DELETE", f"/qsecure/secrets/{SECRET}", None),
-    ("PUT", f"/qsecure/grants/{SECRET}", {"notebook": NOTEBOOK}),
-    ("DELETE", f"/qsecure/grants/{SECRET}", None),
-    ("POST", "/qsecure/bypass", {"fingerprint": "0" * 32, "reason": "false-positive"}),
-    ("GET", "/qsecure/audit", None),
+    ("POST", "/qsecure/sign", {"path": NOTEBOOK, "role": "author"}, "write on qsecure:signing"),
+    (
+        "PUT",
+        f"/qsecure/secrets/{SECRET}",
+        {"value": "not-alices-" + "v" * 24},
+        "write on qsecure:secrets",
+    ),
+    ("DELETE", f"/qsecure/secrets/{SECRET}", None, "write on qsecure:secrets"),
+    ("PUT", f"/qsecure/grants/{SECRET}", {"notebook": NOTEBOOK}, "write on qsecure:secrets"),
+    ("DELETE", f"/qsecure/grants/{SECRET}", None, "write on qsecure:secrets"),
+    (
+        "POST",
+        "/qsecure/bypass",
+        {"fingerprint": "0" * 32, "reason": "false-positive"},
+        "write on qsecure:guard",
+    ),
+    ("GET", "/qsecure/audit", None, "read on qsecure:audit"),
 ]
 
 
@@ -262,16 +273,17 @@ def test_the_collaborator_reads_every_status(
     assert response.status_code == 200, (response.status_code, response.text[:500])
 
 
-@pytest.mark.parametrize(("method", "path", "body"), OWNER_ONLY)
+@pytest.mark.parametrize(("method", "path", "body", "refused_as"), OWNER_ONLY)
 def test_the_collaborator_is_refused_what_is_the_owners(
-    hub: Hub, method: str, path: str, body: dict[str, Any] | None
+    hub: Hub, method: str, path: str, body: dict[str, Any] | None, refused_as: str
 ) -> None:
     response = on_alices_server(hub, COLLABORATOR, method, path, body)
     assert response.status_code == 403, (response.status_code, response.text[:500])
     assert response.headers["Content-Type"].startswith("application/json")
     answer = response.json()
     assert answer["reason"] == "qsecure-forbidden", answer
-    assert answer["message"].startswith("User is not authorized to "), answer
+    assert answer["message"].startswith("Your role on this server does not allow you to "), answer
+    assert f"({refused_as})" in answer["message"], answer
 
 
 def test_nothing_was_signed_by_the_refused_request(hub: Hub) -> None:
@@ -280,13 +292,15 @@ def test_nothing_was_signed_by_the_refused_request(hub: Hub) -> None:
     assert response.json()["status"] == "unsigned", response.json()
 
 
-@pytest.mark.parametrize(("method", "path", "body"), OWNER_ONLY[1:])
+@pytest.mark.parametrize(("method", "path", "body", "refused_as"), OWNER_ONLY[1:])
 def test_the_delegated_signer_is_refused_everything_else(
-    hub: Hub, method: str, path: str, body: dict[str, Any] | None
+    hub: Hub, method: str, path: str, body: dict[str, Any] | None, refused_as: str
 ) -> None:
     response = on_alices_server(hub, SIGNER, method, path, body)
     assert response.status_code == 403, (response.status_code, response.text[:500])
-    assert response.json()["reason"] == "qsecure-forbidden"
+    answer = response.json()
+    assert answer["reason"] == "qsecure-forbidden", answer
+    assert f"({refused_as})" in answer["message"], answer
 
 
 def test_the_owner_stores_grants_and_signs_and_the_delegated_signer_signs(hub: Hub) -> None:
