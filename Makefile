@@ -63,9 +63,9 @@ lab: install
 	@echo "To store the demo's token:  $(LAB_ENV) $(VENV)/bin/jupyter qsecure secrets set IBM_QUANTUM_TOKEN"
 	$(LAB_ENV) $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
 
-# pytest with ARGS ($(call PYTEST,ARGS)); its bytecode goes to the system's temporary folder,
-# not beside the sources. "No tests collected" (exit 5) is a failure.
-PYTEST = PYTHONPYCACHEPREFIX=$(or $(TMPDIR),/tmp)/jupyter-qsecure-pycache $(PY) -m pytest $(1); \
+# pytest with ARGS ($(call PYTEST,ARGS)), writing no bytecode beside the sources.
+# "No tests collected" (exit 5) is a failure.
+PYTEST = PYTHONDONTWRITEBYTECODE=1 $(PY) -m pytest $(1); \
 	  status=$$?; \
 	  if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; \
 	  exit $$status

@@ -222,9 +222,12 @@ def markdown(source: str) -> dict[str, Any]:
 
 # --- Hermetic runs --------------------------------------------------------------------------
 # Nothing a test does depends on, or lands in, the machine's own settings or the repository:
-# bytecode and Hypothesis's examples go to a folder of the system's temporary directory
-# (`make test` sets PYTHONPYCACHEPREFIX before pytest starts, so this conftest's own bytecode
-# stays out too), and each test gets a home and Jupyter folders of its own.
+# no bytecode is written (by this process from here on, and by the servers, kernels and
+# commands it starts; `make test` sets PYTHONDONTWRITEBYTECODE before pytest starts, so this
+# conftest's own bytecode stays out too), Hypothesis's examples go to a folder of the
+# system's temporary directory, and each test gets a home and Jupyter folders of its own.
+# (Not a PYTHONPYCACHEPREFIX: with it, every process ignores the installed packages'
+# bytecode and compiles them again.)
 
 import getpass  # noqa: E402
 import os  # noqa: E402
@@ -239,7 +242,8 @@ from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
 #: Where the test session keeps its caches: outside the repository.
 SESSION_CACHE = Path(tempfile.gettempdir()) / f"jupyter-qsecure-tests-{getpass.getuser()}"
 
-sys.pycache_prefix = os.environ.setdefault("PYTHONPYCACHEPREFIX", str(SESSION_CACHE / "pycache"))
+sys.dont_write_bytecode = True
+os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 set_hypothesis_home_dir(str(SESSION_CACHE / "hypothesis"))
 hypothesis_settings.register_profile(
     "qsecure",

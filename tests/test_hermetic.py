@@ -73,8 +73,8 @@ def test_a_run_leaves_nothing_in_the_tree(tmp_path: Path) -> None:
     """A pytest run, in a copy of the tests with the project's configuration, leaves no
     ``.pytest_cache``, no Hypothesis database and no bytecode beside the tests, even with
     bytecode writing on (as a developer's shell has it). Only the two modules Python loads
-    before the conftest can set where bytecode goes are written there; `make test` sets
-    ``PYTHONPYCACHEPREFIX`` before pytest starts, which moves those two as well."""
+    before the conftest can turn bytecode writing off are written there; `make test` sets
+    ``PYTHONDONTWRITEBYTECODE`` before pytest starts, which keeps those two out as well."""
     copy = tmp_path / "project"
     copy.mkdir()
     shutil.copy(ROOT / "pyproject.toml", copy)
