@@ -116,6 +116,7 @@ bench: install
 	$(PY) bench/bench_provenance.py
 	$(PY) bench/bench_verify.py
 	$(PY) bench/bench_live.py
+	$(PY) bench/bench_event_loop.py
 
 clean:
 	rm -rf $(VENV) $(LAB_DIR) .lab-keyring.cfg build dist *.egg-info node_modules lib \
