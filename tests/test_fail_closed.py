@@ -69,7 +69,7 @@ def jp_server_config(jp_server_config: Config, failing_step: str | None) -> Conf
 def granted_secret(policy: Any, monkeypatch: pytest.MonkeyPatch) -> str:
     value = f"lab-{secrets.token_hex(16)}"
     monkeypatch.setenv("LAB_TOKEN_SOURCE", value)
-    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", "a-server-credential")
+    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", f"server-{secrets.token_hex(8)}")
     policy(LAB_TOKEN_GRANT)
     return value
 
