@@ -25,7 +25,7 @@ from . import events, gate
 from ._version import __version__
 from .audit import install_audit_sink
 from .config import Policy, PolicyError, load_policy
-from .guard import BypassStore, SaveGuard, UploadStage
+from .guard import BypassStore, SaveGuard, UploadStage, plugin_rules
 from .handlers import handlers
 from .identity import server_user
 from .provenance import ProvenanceService, ProvenanceStore
@@ -141,6 +141,9 @@ class QSecureApp(ExtensionApp):
             self.registry = self.kernel_registry_class()
         with self._step("leak guard"):
             self.save_guard = self._build_guard()
+            for plugin in plugin_rules():
+                if plugin.problem is not None:
+                    self.log.error("jupyter-qsecure: %s", plugin.describe())
             self.upload_stage = UploadStage(self.policy.guard.max_bytes)
             contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
         with self._step("provenance"):
@@ -346,7 +349,7 @@ class QSecureApp(ExtensionApp):
         secrets = getattr(self, "secrets", None)
         if secrets is not None:
             try:
-                secrets.providers.close()
+                secrets.close()
             except Exception as error:
                 self.log.error("jupyter-qsecure: closing the secret stores failed: %s", error)
         self.kernel_services = None

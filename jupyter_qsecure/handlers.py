@@ -245,7 +245,9 @@ class SecretValueHandler(QSecureAPIHandler):
         if not isinstance(value, str) or not value:
             raise request_error(400, "qsecure-bad-request", 'send JSON {"value": "..."}')
         with _secret_errors():
-            ref = await asyncio.to_thread(self.qsecure.secrets.set_value, name, value)
+            ref = await self.qsecure.secrets.in_store_worker(
+                self.qsecure.secrets.set_value, name, value
+            )
         in_policy = name in self.qsecure.policy.secrets.grants
         self.finish(json.dumps({"name": name, "source": str(ref), "in_policy": in_policy}))
 
@@ -253,7 +255,7 @@ class SecretValueHandler(QSecureAPIHandler):
     @authorized
     async def delete(self, name: str) -> None:
         with _secret_errors():
-            await asyncio.to_thread(self.qsecure.secrets.delete_value, name)
+            await self.qsecure.secrets.in_store_worker(self.qsecure.secrets.delete_value, name)
         self.set_status(204)
         self.finish()
 
@@ -407,7 +409,9 @@ class GrantHandler(QSecureAPIHandler):
             json_body(self, '{"notebook": "PATH"}').get("notebook"), "notebook"
         )
         with _grant_errors():
-            state = await asyncio.to_thread(self.qsecure.secrets.grant_personal, name, notebook)
+            state = await self.qsecure.secrets.in_store_worker(
+                self.qsecure.secrets.grant_personal, name, notebook
+            )
         self.finish(json.dumps(state.to_json()))
 
     @web.authenticated
@@ -417,7 +421,9 @@ class GrantHandler(QSecureAPIHandler):
         if notebook is not None:
             notebook = relative_path(notebook, "notebook")
         with _grant_errors():
-            await asyncio.to_thread(self.qsecure.secrets.revoke_personal, name, notebook)
+            await self.qsecure.secrets.in_store_worker(
+                self.qsecure.secrets.revoke_personal, name, notebook
+            )
         self.set_status(204)
         self.finish()
 

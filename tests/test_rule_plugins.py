@@ -8,12 +8,14 @@ import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import code, notebook
 from corpus import expand
 from plugin_dist import install_plugin
 from qsecure_cli import run_qsecure
+from tornado.httpclient import HTTPClientError
 
 from jupyter_qsecure.config import PolicyError, parse_policy
 from jupyter_qsecure.guard import Scanner, active_rules, available_rules, plugin_rules
@@ -224,3 +226,34 @@ def test_scan_honours_disabled_plugin_rules(lab_rules: None, tmp_path: Path, lab
     env = {"QSECURE_CONFIG": str(tmp_path / "qsecure.toml")}
     assert run_qsecure("scan", "notes.txt", cwd=tmp_path, env=env).returncode == 0
     assert run_qsecure("scan", "--no-policy", "notes.txt", cwd=tmp_path).returncode == 1
+
+
+async def test_the_server_refuses_a_save_a_plugin_rule_finds(
+    lab_rules: None, jp_fetch: Any, jp_root_dir: Path, lab_key: str
+) -> None:
+    model = {"type": "notebook", "format": "json", "content": notebook(code(f"k = '{lab_key}'"))}
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("api", "contents", "lab.ipynb", method="PUT", body=json.dumps(model))
+    assert caught.value.code == 422 and caught.value.response is not None
+    [finding] = json.loads(caught.value.response.body)["findings"]
+    assert (finding["rule"], finding["kind"]) == ("lab-api-key", "Lab API key")
+    assert not (jp_root_dir / "lab.ipynb").exists()
+
+
+async def test_the_server_log_names_a_broken_plugin(
+    capfd: pytest.CaptureFixture[str], broken_rules: None, jp_serverapp: Any
+) -> None:
+    logged = capfd.readouterr().err  # what the server logged while it started
+    assert (
+        'jupyter-qsecure: rule plug-in "down" (qsecure_lab_rules:down, from qsecure-lab-rules '
+        "1.0) not loaded: calling it raised RuntimeError: the lab's rule server is down; the "
+        "other rules still apply"
+    ) in logged
+
+
+def test_sarif_names_plugin_rules(lab_rules: None, tmp_path: Path, lab_key: str) -> None:
+    (tmp_path / "notes.txt").write_text(f"k = '{lab_key}'\n")
+    result = run_qsecure("scan", "--no-policy", "--format=sarif", "notes.txt", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    [rule] = json.loads(result.stdout)["runs"][0]["tool"]["driver"]["rules"]
+    assert (rule["id"], rule["name"]) == ("lab-api-key", "Lab API key")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import os
 import secrets as random_secrets
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from urllib.parse import quote_plus
 
@@ -17,6 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jupyter_qsecure.config import PolicyError, parse_policy
+from jupyter_qsecure.identity import acting_as, acting_user
+from jupyter_qsecure.secrets import KernelSecretRegistry, Providers, SecretsService
 from jupyter_qsecure.secrets.forms import encoded_forms
 from jupyter_qsecure.secrets.masking import Masker
 from jupyter_qsecure.secrets.policy import glob_regex
@@ -285,3 +289,33 @@ def test_papermill_with_the_provisioner(tmp_path: Path) -> None:
     text = (tmp_path / "out.ipynb").read_text()
     assert "['LAB_TOKEN']" in text and "[secret:LAB_TOKEN]" in text
     assert value not in text + result.stdout + result.stderr
+
+
+async def test_store_writes_run_one_at_a_time_as_the_acting_user() -> None:
+    """Values and grants are written on the service's own single worker (not the pool that
+    scans wait on), one after another, each as the user whose request it serves."""
+    policy = parse_policy("", "(test)")
+    service = SecretsService(policy.secrets, Providers(policy.secrets), KernelSecretRegistry())
+    running: list[str] = []
+    overlapped = threading.Event()
+
+    def write(name: str) -> tuple[str, str]:
+        if running:
+            overlapped.set()
+        running.append(name)
+        try:
+            return threading.current_thread().name, acting_user()
+        finally:
+            running.remove(name)
+
+    async def as_user(user: str) -> tuple[str, str]:
+        with acting_as(user):
+            return await service.in_store_worker(write, user)
+
+    try:
+        answers = await asyncio.gather(*(as_user(f"user{n}") for n in range(8)))
+    finally:
+        service.close()
+    assert not overlapped.is_set()
+    assert {thread for thread, _ in answers} == {"qsecure-secret-store_0"}
+    assert [user for _, user in answers] == [f"user{n}" for n in range(8)]

@@ -12,7 +12,6 @@ from typing import Any
 from .._version import __version__
 from .findings import Finding
 from .gitignore import GitIgnore, Ignored
-from .rules import RULES_BY_ID
 from .scanner import ScanInputError, Scanner, looks_binary
 
 #: Folders a recursive scan does not enter: version control, caches, environments.
@@ -175,7 +174,7 @@ def _physical_line(path: Path, finding: Finding) -> int:
 
 def sarif_report(reports: list[FileReport], base: Path | None = None) -> dict[str, Any]:
     """A SARIF 2.1.0 log, as GitHub code scanning accepts it."""
-    used_rules = sorted({finding.rule for report in reports for finding in report.findings})
+    kinds = {finding.rule: finding.kind for report in reports for finding in report.findings}
     results = []
     for report in reports:
         uri = report.path.as_posix()
@@ -218,13 +217,11 @@ def sarif_report(reports: list[FileReport], base: Path | None = None) -> dict[st
                         "rules": [
                             {
                                 "id": rule_id,
-                                "name": RULES_BY_ID[rule_id].kind,
-                                "shortDescription": {
-                                    "text": f"{RULES_BY_ID[rule_id].kind} committed in a file"
-                                },
+                                "name": kind,
+                                "shortDescription": {"text": f"{kind} committed in a file"},
                                 "defaultConfiguration": {"level": "error"},
                             }
-                            for rule_id in used_rules
+                            for rule_id, kind in sorted(kinds.items())
                         ],
                     }
                 },

@@ -20,8 +20,8 @@ from ..identity import acting_user
 from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .findings import Finding
+from .plugins import active_rules
 from .policy import GuardPolicy
-from .rules import RULES
 from .scanner import ScanInputError, Scanner
 
 LEAK_REASON = "qsecure-leak"
@@ -126,8 +126,9 @@ class SaveGuard:
         self.bypasses = bypass_store
         self._emit = emit or (lambda schema, data: None)
         self.log = log or logging.getLogger(__name__)
-        rules = [rule for rule in RULES if rule.id not in policy.disabled_rules]
-        self.scanner = Scanner.with_rules(rules, max_bytes=policy.max_bytes)
+        self.scanner = Scanner.with_rules(
+            active_rules(policy.disabled_rules), max_bytes=policy.max_bytes
+        )
         self._lock = threading.Lock()
         self._baselines: dict[Path, tuple[_CachedFile, Baseline | None]] = {}
         self._bypass_cache = _CachedFile()

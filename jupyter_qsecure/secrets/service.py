@@ -4,10 +4,14 @@ into stores and into the kernel they are granted to."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from ..events import PROVIDER_ERROR, SECRET_CHANGED, SECRET_DENIED
 from ..identity import acting_user, server_user
@@ -21,6 +25,7 @@ from .refs import SecretRef
 from .registry import KernelSecretRegistry, KernelSecrets
 
 EventSink = Callable[[str, dict[str, Any]], None]
+Result = TypeVar("Result")
 
 
 class SecretNotFound(KeyError):
@@ -85,8 +90,23 @@ class SecretsService:
         self._emit = emit or (lambda schema, data: None)
         #: Why the personal grants file could not be read (none of its grants apply then).
         self.personal_error: str | None = None
+        # Store writes take long (the encrypted-file keyring derives its key each time) and
+        # are serialized by the store anyway: one worker of their own keeps them from
+        # filling the shared pool that scans and file reads wait on.
+        self._store_worker = ThreadPoolExecutor(1, thread_name_prefix="qsecure-secret-store")
         if personal is not None:
             self.reload_personal()
+
+    async def in_store_worker(self, function: Callable[..., Result], /, *args: Any) -> Result:
+        """``function(*args)`` on the service's one store-writing thread, in the caller's
+        context (the acting user included); for writes of values and grants."""
+        call = partial(contextvars.copy_context().run, function, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._store_worker, call)
+
+    def close(self) -> None:
+        """Close the stores' connections and stop the store worker (writes under way end)."""
+        self._store_worker.shutdown(wait=False)
+        self.providers.close()
 
     @property
     def personal_enabled(self) -> bool:
