@@ -93,6 +93,46 @@ c.Spawner.environment = {environment!r}
 """
 
 
+#: The test's own client of the hub: reads server state to find processes, starts nothing
+#: itself (appended to a configuration; ``{service_token}`` is filled by ``format``).
+TEST_SERVICE = """
+c.JupyterHub.services = [{{"name": "qsecure-test", "api_token": {service_token!r}}}]
+c.JupyterHub.load_roles.append(
+    {{
+        "name": "qsecure-test",
+        "scopes": ["admin:users", "admin:servers"],
+        "services": ["qsecure-test"],
+    }}
+)
+"""
+
+
+def dummy_hub_config(test_file: str) -> str:
+    """The configuration template of a hub for ``test_file``: the network and spawner of
+    :func:`hub_settings`, JupyterHub's dummy authenticator with one shared ``{password}``
+    for the ``{users}`` allowed; fill it with ``format(**hub_settings(...), password=...,
+    users=..., environment=...)``."""
+    header = f"# Written by tests/{test_file} for one run; every path and port is this run's.\n"
+    return (
+        header
+        + """import os
+
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+
+c = get_config()  # noqa: F821
+
+"""
+        + HUB_NETWORK
+        + """
+c.JupyterHub.authenticator_class = "dummy"
+c.DummyAuthenticator.password = {password!r}
+c.Authenticator.allowed_users = {users!r}
+
+"""
+        + HUB_SPAWNER
+    )
+
+
 @dataclass
 class Hub:
     """A running JupyterHub and what the test learned about it."""

@@ -21,12 +21,12 @@ from typing import Any
 import pytest
 import websocket  # websocket-client, a dependency of jupyter_server
 from hub import (
-    HUB_NETWORK,
-    HUB_SPAWNER,
     NOTEBOOK,
     REQUEST_TIMEOUT,
+    TEST_SERVICE,
     Hub,
     channels_url,
+    dummy_hub_config,
     execute,
     hub_settings,
     launch_hub,
@@ -59,36 +59,7 @@ notebooks = ["**/*.ipynb"]
 users = ["bob"]
 """
 
-CONFIG = (
-    """\
-# Written by tests/test_jupyterhub.py for one run; every path and port is this run's.
-import os
-
-from jupyterhub.spawner import SimpleLocalProcessSpawner
-
-c = get_config()  # noqa: F821
-
-"""
-    + HUB_NETWORK
-    + """
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = {password!r}
-c.Authenticator.allowed_users = {{"alice", "bob"}}
-
-"""
-    + HUB_SPAWNER
-    + """
-# The test's own client: starts nothing itself, reads server state to find processes.
-c.JupyterHub.services = [{{"name": "qsecure-test", "api_token": {service_token!r}}}]
-c.JupyterHub.load_roles = [
-    {{
-        "name": "qsecure-test",
-        "scopes": ["admin:users", "admin:servers"],
-        "services": ["qsecure-test"],
-    }}
-]
-"""
-)
+CONFIG = dummy_hub_config("test_jupyterhub.py") + TEST_SERVICE
 
 
 def start_hub(root: Path) -> Hub:
@@ -103,6 +74,7 @@ def start_hub(root: Path) -> Hub:
     config = CONFIG.format(
         **settings,
         password=password,
+        users=set(USERS),
         environment={
             "QSECURE_CONFIG": str(policy),
             SOURCE_OF["alice"]: values["alice"],

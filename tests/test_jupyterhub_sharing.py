@@ -27,9 +27,9 @@ from typing import Any
 import pytest
 from corpus import expand
 from hub import (
-    HUB_NETWORK,
-    HUB_SPAWNER,
+    TEST_SERVICE,
     Hub,
+    dummy_hub_config,
     execute,
     hub_settings,
     launch_hub,
@@ -54,38 +54,7 @@ ADMIN_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "admin.md"
 SHARING_SECTION = "### JupyterHub: collaborators edit, owners sign"
 
 #: The hub of this file, before the admin guide's sharing block is appended.
-CONFIG = (
-    """\
-# Written by tests/test_jupyterhub_sharing.py for one run; every path and port is this run's.
-import os
-
-from jupyterhub.spawner import SimpleLocalProcessSpawner
-
-c = get_config()  # noqa: F821
-
-"""
-    + HUB_NETWORK
-    + """
-c.JupyterHub.authenticator_class = "dummy"
-c.DummyAuthenticator.password = {password!r}
-c.Authenticator.allowed_users = {users!r}
-
-"""
-    + HUB_SPAWNER
-)
-
-#: The test's own client, added after the guide's roles: reads server state to find
-#: processes, starts nothing itself.
-TEST_SERVICE = """
-c.JupyterHub.services = [{{"name": "qsecure-test", "api_token": {service_token!r}}}]
-c.JupyterHub.load_roles.append(
-    {{
-        "name": "qsecure-test",
-        "scopes": ["admin:users", "admin:servers"],
-        "services": ["qsecure-test"],
-    }}
-)
-"""
+CONFIG = dummy_hub_config("test_jupyterhub_sharing.py")
 
 #: What only alice (and whom she or the admin delegates to) may do on her server, with the
 #: action and resource each is refused as.
