@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_jupyterhub import HUB_NETWORK, HUB_SPAWNER
+from hub import HUB_NETWORK, HUB_SPAWNER
 from vault_double import VaultDouble, make_jwt
 
 from jupyter_qsecure.config import PolicyError
@@ -562,7 +562,7 @@ def browser_login(url: str, password: str) -> None:
 def test_hub_jwt_under_a_real_jupyterhub(
     tmp_path: Path, vault: VaultDouble, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import test_jupyterhub as real  # the hub helpers: proxy, waits, kernels, cleanup
+    import hub as real  # the hub helpers: proxy, waits, kernels, cleanup
 
     chp = real.proxy_command()
     jwt_lifetime, vault_ttl = 3, 2
