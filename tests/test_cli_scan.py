@@ -59,8 +59,12 @@ def test_text_report_and_exit_code(project: Path, token: str) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [[JUPYTER, "qsecure"], [sys.executable, "-m", "jupyter_qsecure.cli"]],
-    ids=["jupyter qsecure", "python -m jupyter_qsecure.cli"],
+    [
+        [JUPYTER, "qsecure"],
+        [sys.executable, "-m", "jupyter_qsecure"],
+        [sys.executable, "-m", "jupyter_qsecure.cli"],
+    ],
+    ids=["jupyter qsecure", "python -m jupyter_qsecure", "python -m jupyter_qsecure.cli"],
 )
 def test_entry_points_give_the_same_report_and_exit_codes(
     project: Path, token: str, command: list[str]
