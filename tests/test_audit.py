@@ -515,6 +515,28 @@ def test_malformed_lines_are_counted_not_fatal(trail: Recorder, cli: Any) -> Non
     assert "skipped 5 malformed line(s)" in err
 
 
+@pytest.mark.parametrize("configured", [False, True])
+def test_fresh_install_gives_an_empty_summary(
+    configured: bool, policy: Callable[[str], Path], cli: Any
+) -> None:
+    """No event recorded yet (the default trail, or the policy's, not written): an empty
+    summary in text and JSON and exit 0, so a daily monitoring run passes."""
+    if configured:
+        policy('[audit]\nfile = "trail/audit.jsonl"\n')
+    code, out, err = cli()
+    assert (code, err) == (0, "")
+    assert out.splitlines() == [
+        "trail: audit.jsonl: 0 event(s) (nothing recorded yet)",
+        "no anomalies",
+    ]
+    code, out, err = cli("--format", "json")
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert report["files"][0].endswith("audit.jsonl")
+    assert (report["events"], report["by_type"], report["anomalies"]) == (0, {}, [])
+    assert report["malformed"] == {"count": 0, "lines": []}
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -354,6 +354,8 @@ def text_lines(report: Report) -> list[str]:
     lines = [f"trail: {' and '.join(names)}: {report.total} event(s)"]
     if report.first and report.last:
         lines[0] += f", {_when(report.first)} to {_when(report.last)}"
+    elif not report.files[-1].exists():
+        lines[0] += " (nothing recorded yet)"
     if report.since is not None:
         lines.append(f"since {_when(report.since)}: {report.counted} event(s)")
     if report.by_type:

@@ -20,7 +20,9 @@ class AuditApp(_Subcommand):
 
     jupyter qsecure audit [--since 7d|24h|2026-11-01] [--format text|json] [--file PATH] [--stale-days 30]
     Reads the trail the server writes ([audit] file, else <jupyter data dir>/qsecure/audit.jsonl)
-    and its rotated files. Exit 0 when nothing is flagged, 1 when an anomaly is, 2 on bad input."""
+    and its rotated files; before the server recorded anything there, the summary is empty.
+    Exit 0 when nothing is flagged, 1 when an anomaly is, 2 on bad input (a --file that
+    does not exist included)."""
     examples = """
     jupyter qsecure audit --since 7d
     jupyter qsecure audit --file audit.jsonl --format json
@@ -50,6 +52,7 @@ class AuditApp(_Subcommand):
 
         from ..audit import TrailError, default_audit_file, read_trail
         from ..audit.report import analyse, json_report, parse_since, text_lines
+        from ..audit.trail import Trail, trail_files
 
         if self.extra_args:
             raise UsageError(
@@ -68,10 +71,15 @@ class AuditApp(_Subcommand):
         if stale_days < 1:
             raise UsageError(f"--stale-days: expected 1 or more, got {stale_days}")
         path = Path(self.file).expanduser() if self.file else settings.file or default_audit_file()
-        try:
-            trail = read_trail(path)
-        except TrailError as error:
-            raise UsageError(str(error)) from None
+        if not self.file and not any(file.exists() for file in trail_files(path)):
+            # A fresh install: the server has recorded nothing yet. An empty summary, so
+            # that a daily monitoring run succeeds (a --file naming nothing is an error).
+            trail = Trail(files=[path])
+        else:
+            try:
+                trail = read_trail(path)
+            except TrailError as error:
+                raise UsageError(str(error)) from None
         report = analyse(
             trail, now=now, since=since, stale_days=stale_days, rotated=settings.rotated
         )
