@@ -155,6 +155,11 @@ class QSecureApp(ExtensionApp):
             if self.provenance.enabled:
                 # After the guard: nothing is embedded into a save the guard refuses.
                 contents_manager.register_pre_save_hook(self.provenance.save_hook())
+                self.provenance.hold_saves(
+                    contents_manager,
+                    self.serverapp.kernel_manager,  # type: ignore[union-attr]
+                    self.serverapp.session_manager,  # type: ignore[union-attr]
+                )
         with self._step("secrets"):
             self.secrets = self._build_secrets()
         with self._step("signing"):

@@ -19,6 +19,10 @@ from .recorder import DEFAULT_HASH_LIMIT, Recorder, own_thread
 from .store import ProvenanceStore
 
 STORE_ENV = "QSECURE_PROVENANCE_STORE"
+#: The control-channel request a save barrier sends, and the kernel's reply.
+FLUSH_REQUEST, FLUSH_REPLY = "qsecure_flush_request", "qsecure_flush_reply"
+#: The longest a flush request waits for the records, whatever the request asks (seconds).
+FLUSH_LIMIT = 10.0
 #: Seed functions recorded when their module is imported: (module, attribute, label).
 _SEED_FUNCTIONS = (
     ("random", "seed", "random.seed"),
@@ -68,6 +72,34 @@ def _capture_messages(session: Any, recorder: Recorder, masker: Masker) -> None:
         return original(stream, msg_or_type, content, *args, **kwargs)
 
     session.send = send
+
+
+def _answer_flushes(kernel: Any, recorder: Recorder) -> None:
+    """Answer save barriers on the kernel's control channel (served by its own thread,
+    so a busy cell does not delay the answer): store every finished execution, then reply
+    with :meth:`Recorder.flush_state`."""
+    handlers = getattr(kernel, "control_handlers", None)
+    if not isinstance(handlers, dict):
+        return
+
+    def flush_request(stream: Any, ident: Any, parent: dict[str, Any]) -> None:
+        content = parent.get("content") if isinstance(parent, dict) else None
+        requested = content.get("timeout") if isinstance(content, dict) else None
+        timeout = (
+            min(float(requested), FLUSH_LIMIT)
+            if isinstance(requested, (int, float)) and requested > 0
+            else FLUSH_LIMIT
+        )
+        complete = recorder.flush(timeout)
+        kernel.session.send(
+            stream,
+            FLUSH_REPLY,
+            {"status": "ok", "complete": complete, **recorder.flush_state()},
+            parent,
+            ident,
+        )
+
+    handlers[FLUSH_REQUEST] = flush_request
 
 
 def _wrap_seed(module: ModuleType, attribute: str, label: str, recorder: Recorder) -> None:
@@ -183,6 +215,8 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     ipython.events.register("post_run_cell", recorder.post_run_cell)
     if session is not None:
         _capture_messages(session, recorder, masker)
+    if getattr(ipython, "kernel", None) is not None:
+        _answer_flushes(ipython.kernel, recorder)
 
     main_thread = threading.main_thread().ident
     get_ident = threading.get_ident

@@ -168,6 +168,13 @@ class Recorder:
             str(store.path.resolve()) + suffix for suffix in ("", "-wal", "-shm", "-journal")
         }
         self._queue: queue.Queue[Execution | None] = queue.Queue()
+        #: Set by :meth:`flush`: the worker stores what is queued without its delay.
+        self._hurry = threading.Event()
+        #: Notified by the worker each time it finishes a batch.
+        self._stored = threading.Condition()
+        #: Executions finished (handed to the worker) and stored, since the kernel started.
+        self.finished = 0
+        self.stored = 0
         self._worker = threading.Thread(target=self._work, name="qsecure-provenance", daemon=True)
         self._worker.start()
 
@@ -209,7 +216,7 @@ class Recorder:
             execution.ename = type(error).__name__
         self.current = None
         if not self._by_request:
-            self._queue.put(execution)  # not run through the kernel's shell channel (%run, tests)
+            self._finish(execution)  # not run through the kernel's shell channel (%run, tests)
 
     def on_message(self, msg_type: str, content: Any, parent_id: str | None) -> None:
         """A message leaves the kernel: collect outputs; finish the record on its reply."""
@@ -241,7 +248,7 @@ class Recorder:
             # with the cell or its reply for the interpreter.
             del self._by_request[parent_id]  # type: ignore[arg-type]
             if execution.ended:
-                self._queue.put(execution)
+                self._finish(execution)
 
     def on_audit(self, event: str, args: tuple[Any, ...]) -> None:
         """The audit hook: files, subprocesses and connections of the running cell."""
@@ -385,12 +392,20 @@ class Recorder:
         except CanonicalFormError:
             return None
 
+    def _finish(self, execution: Execution) -> None:
+        """Hand a finished execution to the worker. Called before the message that tells a
+        client the execution is over leaves the kernel, so a save that client asks for
+        afterwards finds it counted (see :meth:`flush`)."""
+        self.finished += 1
+        self._queue.put(execution)
+
     def _work(self) -> None:
         while True:
             batch = [self._queue.get()]
             # Let the kernel's last messages go out before hashing files competes with them
-            # for the interpreter; records queued meanwhile share one transaction.
-            time.sleep(WRITE_DELAY)
+            # for the interpreter; records queued meanwhile share one transaction. A save
+            # waiting for the records (flush) cuts the delay short.
+            self._hurry.wait(WRITE_DELAY)
             while True:
                 try:
                     batch.append(self._queue.get_nowait())
@@ -406,13 +421,39 @@ class Recorder:
                     file=sys.__stderr__,
                 )
             finally:
-                for _ in batch:
-                    self._queue.task_done()
+                with self._stored:
+                    # Counted as done even when the store failed: a save must not wait for
+                    # a record that will never come (the error is on the kernel's stderr).
+                    self.stored += len(executions)
+                    for _ in batch:
+                        self._queue.task_done()
+                    if not self._queue.unfinished_tasks:
+                        self._hurry.clear()
+                    self._stored.notify_all()
             if len(executions) < len(batch):
                 return
 
-    def flush(self, timeout: float = 30.0) -> None:
-        """Wait until every finished execution is stored."""
+    def flush(self, timeout: float = 30.0) -> bool:
+        """Store every execution finished so far, without the worker's delay; wait at most
+        ``timeout`` seconds. Return whether all of them are stored."""
         deadline = time.monotonic() + timeout
-        while self._queue.unfinished_tasks and time.monotonic() < deadline:
-            time.sleep(0.01)
+        with self._stored:
+            target = self.finished
+            if self.stored >= target:
+                return True
+            self._hurry.set()
+            while self.stored < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._stored.wait(remaining)
+        return True
+
+    def flush_state(self) -> dict[str, Any]:
+        """What a save barrier is told: this kernel session and how many of its finished
+        executions are stored."""
+        return {
+            "kernel_session": self.kernel_session,
+            "finished": self.finished,
+            "stored": self.stored,
+        }

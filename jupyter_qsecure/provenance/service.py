@@ -44,6 +44,15 @@ class ProvenanceService:
         """The pre-save hook that embeds a notebook's records into every save of it."""
         return ProvenanceSaveHook(self.store(), self.policy.timeline_limit)
 
+    def hold_saves(self, contents_manager: Any, kernel_manager: Any, session_manager: Any) -> None:
+        """Make every save of a notebook wait (bounded) until the kernels running for it
+        have stored the records of the executions that finished before the save: see
+        :mod:`.barrier`."""
+        from .barrier import SaveBarrier, hold_saves
+
+        self.barrier = SaveBarrier(kernel_manager, session_manager)
+        hold_saves(contents_manager, self.barrier)
+
     def embed(self, notebook: dict[str, Any], path: str) -> None:
         """Embed provenance into ``notebook`` as a save of ``path`` would (so that a
         signature made before the save covers it)."""

@@ -1,0 +1,132 @@
+"""The save barrier, on a real server and real kernels: a save made right after a run
+carries the record of every execution that finished before it, and a kernel that cannot
+answer (dead, or without a recorder) holds no save."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import as_notebook, code_cell
+from kernel_client import execute, save_notebook, saved_content, start_session
+
+from jupyter_qsecure.provenance import judge
+from jupyter_qsecure.provenance.barrier import RETRY_TIMEOUT, SaveBarrier, flush_kernel
+
+
+def _records(saved: dict[str, Any]) -> list[dict[str, Any] | None]:
+    return [cell["metadata"].get("qsecure", {}).get("execution") for cell in saved["cells"]]
+
+
+@pytest.mark.slow
+async def test_fifty_run_then_save_cycles_every_cell_carries_its_record(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """Shift+Enter then Ctrl+S, 50 times, no delay: every saved cell has the record of the
+    run the editor shows (its count), and the verdict passes."""
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "race.ipynb")
+    cells: list[dict[str, Any]] = []
+    try:
+        for cycle in range(50):
+            source = f"value_{cycle} = {cycle}\nprint(value_{cycle})"
+            outputs = await execute(client, source, f"c{cycle}")
+            cells.append(code_cell(f"c{cycle}", source, outputs, cycle + 1))
+            await save_notebook(jp_fetch, "race.ipynb", as_notebook(*cells))
+            saved = await saved_content(jp_fetch, "race.ipynb")
+            records = _records(saved)
+            missing = [cells[i]["id"] for i, record in enumerate(records) if record is None]
+            assert not missing, f"cycle {cycle}: saved without the record of {missing}"
+            assert [r["execution_count"] for r in records if r] == list(range(1, cycle + 2))
+    finally:
+        client.stop_channels()
+    verdict = judge(saved, jp_root_dir)
+    assert verdict.ok, verdict.to_json()
+
+
+async def test_a_long_cell_does_not_hold_the_save(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    """The flush is answered on the control channel while a cell runs: the save carries
+    the finished cell's record and does not wait for the running one."""
+    _, kernel_id, client = await start_session(jp_fetch, jp_serverapp, "long.ipynb")
+    try:
+        done = await execute(client, "print('done')", "done")
+        message = client.session.msg(
+            "execute_request",
+            {"code": "import time\ntime.sleep(20)", "silent": False},
+            metadata={"cellId": "sleeper"},
+        )
+        client.shell_channel.send(message)
+        await asyncio.sleep(0.3)  # the sleeper runs
+        started = time.monotonic()
+        notebook = as_notebook(
+            code_cell("done", "print('done')", done, 1), code_cell("sleeper", "import time")
+        )
+        await save_notebook(jp_fetch, "long.ipynb", notebook)
+        elapsed = time.monotonic() - started
+        saved = await saved_content(jp_fetch, "long.ipynb")
+        assert _records(saved)[0] is not None and _records(saved)[1] is None
+        assert elapsed < 3, f"the save waited {elapsed:.1f} s for a running cell"
+    finally:
+        await jp_serverapp.kernel_manager.interrupt_kernel(kernel_id)
+        client.stop_channels()
+
+
+async def test_a_dead_kernel_holds_no_save(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    _, kernel_id, client = await start_session(jp_fetch, jp_serverapp, "dead.ipynb")
+    client.stop_channels()
+    manager = jp_serverapp.kernel_manager.get_kernel(kernel_id)
+    await manager.provisioner.kill()
+    await manager.provisioner.wait()
+    started = time.monotonic()
+    await save_notebook(jp_fetch, "dead.ipynb", as_notebook(code_cell("a", "1")))
+    assert time.monotonic() - started < 2
+
+
+async def test_a_kernel_that_does_not_answer_is_waited_for_once(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    """A kernel without the recorder (here: its control handler removed) costs the first
+    save the barrier's bound and later saves RETRY_TIMEOUT only."""
+    _, kernel_id, client = await start_session(jp_fetch, jp_serverapp, "plain.ipynb")
+    try:
+        await execute(
+            client,
+            "get_ipython().kernel.control_handlers.pop('qsecure_flush_request')",
+            "strip",
+        )
+    finally:
+        client.stop_channels()
+    barrier = SaveBarrier(
+        jp_serverapp.kernel_manager, jp_serverapp.session_manager, timeout=RETRY_TIMEOUT * 4
+    )
+    started = time.monotonic()
+    assert await barrier.wait("plain.ipynb") == {kernel_id: None}
+    first = time.monotonic() - started
+    started = time.monotonic()
+    assert await barrier.wait("plain.ipynb") == {kernel_id: None}
+    second = time.monotonic() - started
+    assert first >= RETRY_TIMEOUT * 4 and second < RETRY_TIMEOUT * 3
+
+
+async def test_flush_answers_with_the_counts(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    _, kernel_id, client = await start_session(jp_fetch, jp_serverapp, "counts.ipynb")
+    try:
+        for n in range(3):
+            await execute(client, f"{n}", f"n{n}")
+    finally:
+        client.stop_channels()
+    info = jp_serverapp.kernel_manager.get_kernel(kernel_id).get_connection_info()
+    answer = await asyncio.to_thread(flush_kernel, info, 5.0)
+    assert answer is not None
+    assert answer["complete"] and answer["finished"] == answer["stored"] == 3
+    # A wrong key: the kernel drops the request, the caller is told nothing came.
+    forged = dict(info, key=b"not-the-key")
+    assert await asyncio.to_thread(flush_kernel, forged, 0.3) is None
