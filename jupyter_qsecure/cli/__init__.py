@@ -14,6 +14,7 @@ from .._version import __version__
 from .audit import AuditApp
 from .base import USAGE_ERROR, UsageError, _Subcommand
 from .guard import RulesApp, ScanApp
+from .manifest import ManifestApp
 from .provenance import AttestApp, ProvenanceApp
 from .secrets import SecretsApp, SecretsCheckApp, SecretsListApp, SecretsSetApp
 from .signing import ExportSignatureApp, PayloadApp, SignApp, VerifyApp, VerifyAttestationApp
@@ -23,6 +24,7 @@ __all__ = [
     "AttestApp",
     "AuditApp",
     "ExportSignatureApp",
+    "ManifestApp",
     "PayloadApp",
     "ProvenanceApp",
     "QSecureCLI",
@@ -46,7 +48,7 @@ class QSecureCLI(JupyterApp):
     name = "jupyter-qsecure"
     version = __version__
     description = (
-        "jupyter-qsecure: secure notebooks. Subcommands: scan, rules, secrets, provenance, attest."
+        "jupyter-qsecure: secure notebooks. Subcommands: scan, rules, secrets, provenance, attest, manifest."
     )
     subcommands = {
         "scan": (ScanApp, ScanApp.description.splitlines()[0]),
@@ -63,6 +65,7 @@ class QSecureCLI(JupyterApp):
             VerifyAttestationApp.description.splitlines()[0],
         ),
         "audit": (AuditApp, AuditApp.description.splitlines()[0]),
+        "manifest": (ManifestApp, ManifestApp.description),
     }
 
     def start(self) -> None:
