@@ -10,6 +10,7 @@ secrets, and ``GET /qsecure/status`` saying so to the frontend.
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,9 @@ from .secrets import (
 )
 from .sessions import NotebookMoves, watch_sessions
 from .signing import SigningService
+
+#: How long a worker thread waits for the loop to take one of its audit events (seconds).
+EMIT_TIMEOUT = 30.0
 
 
 class LoadFailed(Exception):
@@ -375,10 +379,39 @@ class QSecureApp(ExtensionApp):
         return f"{scheme}://{host}:{self.serverapp.port}{self.serverapp.base_url}"
 
     def _emit(self, schema_id: str, data: dict[str, Any]) -> None:
+        """Emit an audit event from the loop or from a worker thread (scans, keyring writes
+        and signing run in threads). jupyter_events hands events to its listeners (the
+        frontend's event websocket) as tasks of the running loop, so an event from a thread
+        is emitted on the server's loop, and the thread waits until it was, keeping the
+        order of the trail."""
         assert self.serverapp is not None and self.serverapp.event_logger is not None
-        self.serverapp.event_logger.emit(schema_id=schema_id, data=data)
+        event_logger = self.serverapp.event_logger
+        loop = self._server_loop()
+        if loop is None or _running_loop() is loop:
+            event_logger.emit(schema_id=schema_id, data=data)
+            return
+
+        async def emit_on_loop() -> None:
+            event_logger.emit(schema_id=schema_id, data=data)
+
+        asyncio.run_coroutine_threadsafe(emit_on_loop(), loop).result(EMIT_TIMEOUT)
+
+    def _server_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The server's running event loop (None before it runs or once it stopped)."""
+        io_loop = getattr(self.serverapp, "io_loop", None)
+        loop = getattr(io_loop, "asyncio_loop", None)
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return None
+        return loop  # type: ignore[no-any-return]
 
     def initialize_handlers(self) -> None:
         """The guarded contents API and the /qsecure/ REST API (registered even when the
         load failed: they answer 503 then)."""
         self.handlers.extend(handlers())
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
