@@ -231,11 +231,7 @@ class ManifestVerifyApp(_Subcommand):
         from ..reproduce.hashing import AlgorithmUnavailable
         from ..reproduce.manifest import ManifestError, verify_manifest
         from ..reproduce.signatures import check_signatures, signed_algorithm
-        from ..signing.allowed_signers import (
-            AllowedSignersError,
-            load_allowed_signers,
-            load_revoked_keys,
-        )
+        from ..signing.allowed_signers import AllowedSignersError, load_allowed_signers
 
         if len(self.extra_args) != 1:
             raise UsageError("name one bag: jupyter qsecure manifest verify BAG")
@@ -247,7 +243,6 @@ class ManifestVerifyApp(_Subcommand):
         require = self.require if self.require >= 0 else settings.require
         try:
             signers = load_allowed_signers(signers_file) if signers_file else None
-            revoked = load_revoked_keys(settings.revoked_keys) if settings.revoked_keys else set()
         except AllowedSignersError as error:
             raise UsageError(str(error)) from None
         try:
@@ -267,7 +262,12 @@ class ManifestVerifyApp(_Subcommand):
                 file=sys.stderr,
             )
             return INTERRUPTED
-        report = check_signatures(bag, result.algorithm, signers, revoked=revoked, require=require)
+        try:
+            report = check_signatures(
+                bag, result.algorithm, signers, revoked_keys=settings.revoked_keys, require=require
+            )
+        except AllowedSignersError as error:
+            raise UsageError(str(error)) from None
         code = 2 if result.problems else 0 if result.intact and report.meets_policy else 1
         if self.format == "json":
             print(json.dumps(_as_json(result, report, code), indent=2))

@@ -176,7 +176,8 @@ def _prepare_detached(data: Path, out: Path | None) -> Path:
         )
     if bag.exists() and not bag.is_dir():
         raise ManifestError(f"{bag}: exists and is not a folder; choose another --out")
-    if bag.is_dir() and any(bag.iterdir()) and not (bag / "bagit.txt").exists():
+    started = {p.name for p in bag.iterdir()} <= {PAYLOAD_DIR} if bag.is_dir() else True
+    if not started and not (bag / "bagit.txt").exists():
         raise ManifestError(
             f"{bag}: a folder that is not a bag and not empty; choose another --out"
         )
@@ -407,7 +408,8 @@ def verify_manifest(
     root = os.path.realpath(payload)
     entries, result.problems = _split(walk(root))
     present = {entry.path: entry for entry in entries}
-    result.removed = sorted(set(expected) - set(present))
+    unreadable = {problem.path for problem in result.problems}
+    result.removed = sorted(set(expected) - set(present) - unreadable)
     result.files = len(expected)
     to_hash: list[FileEntry] = []
     cache_file = state.quick_cache_path(root, chosen)

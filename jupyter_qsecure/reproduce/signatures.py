@@ -17,7 +17,6 @@ The tag manifest holds no signing time, so a key's validity window (``valid-afte
 from __future__ import annotations
 
 import re
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -108,16 +107,18 @@ def check_signatures(
     algorithm: str,
     signers: list[AllowedSigner] | None,
     *,
-    revoked: AbstractSet[bytes] = frozenset(),
+    revoked_keys: Path | None = None,
     require: int = 1,
     now: datetime | None = None,
 ) -> SignatureReport:
     """Check each signature over the bag's tag manifest: valid, and trusted by ``signers``
-    (None: no allowed_signers file, so none is trusted) for this namespace, not revoked."""
-    from ..signing.allowed_signers import trust
+    (None: no allowed_signers file, so none is trusted) for this namespace, and not in the
+    revocation list ``revoked_keys``. Raises AllowedSignersError for an unreadable list."""
+    from ..signing.allowed_signers import load_revoked_keys, trust
     from ..signing.sshsig import SignatureError, verify
 
     moment = now or datetime.now(timezone.utc)
+    revoked = load_revoked_keys(revoked_keys) if revoked_keys else frozenset()
     report = SignatureReport(algorithm)
     tag = bag / manifest_name(algorithm, tag=True)
     try:
