@@ -1,10 +1,19 @@
 /**
- * jupyter-qsecure's JupyterLab extension: the signing status in the status bar, a dialog
- * that explains a blocked save and fixes it, a provenance panel and a secrets panel.
- * This module only composes them; each lives in its own folder.
+ * jupyter-qsecure's JupyterLab and Jupyter Notebook 7 extension. Separate plugins, which
+ * an administrator can disable one by one (`jupyter labextension disable
+ * jupyter-qsecure:secrets`):
+ *
+ * - `guard`: blocked saves explained and fixed (a dialog, a notice on the document), the
+ *   guard's availability in the status bar; provides {@link IQSecureGuard};
+ * - `signing`: the signing status, Sign and Verify; provides {@link IQSecureSigning};
+ * - `provenance` and `secrets`: their panels;
+ * - `menu`: the Secure menu, the palette entries and Help;
+ * - `clean-open`: a notebook the user did not change stays unmodified.
+ *
+ * Nothing here needs JupyterLab's own shell: panels go to the frontend's side areas,
+ * which both JupyterLab and Notebook 7 have. This module only composes the plugins.
  */
 import {
-  ILabShell,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
@@ -16,29 +25,43 @@ import {
   INotebookTracker,
   NotebookPanel
 } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
-import { ITranslator } from '@jupyterlab/translation';
+import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 import { CommandToolbarButton } from '@jupyterlab/ui-components';
 import { DisposableDelegate, IDisposable } from '@lumino/disposable';
-import { Menu } from '@lumino/widgets';
+import { Signal } from '@lumino/signaling';
+import { Menu, Widget } from '@lumino/widgets';
 
+import { watchPanel } from './cleanOpen';
 import {
   GuardStatusItem,
   GuardStatusModel,
   UnavailableSaveFlow
 } from './guard/availability';
-import { interceptRefusedSaves } from './guard/intercept';
 import { BlockedSaveFlow } from './guard/flow';
+import { interceptRefusedSaves } from './guard/intercept';
+import {
+  GUARD_GUIDE,
+  JUPYTERLAB_GUIDE,
+  PROVENANCE_GUIDE,
+  SECRETS_GUIDE,
+  SIGNING_GUIDE
+} from './guides';
 import { provenanceIcon, secretsIcon, signIcon } from './icons';
 import { translationBundle } from './notices';
 import { ProvenancePanel } from './provenance/panel';
 import { SecretsPanel } from './secrets/panel';
+import { IQSecureGuard, IQSecureSigning } from './services';
 import {
   showSignatureDetails,
   signNotebook,
   verifyNotebook
 } from './signing/actions';
 import { SigningStatusItem, SigningStatusModel } from './signing/status';
+import { IFinding } from './tokens';
+
+export { IQSecureGuard, IQSecureSigning } from './services';
 
 /** Command ids. */
 export namespace CommandIDs {
@@ -46,9 +69,171 @@ export namespace CommandIDs {
   export const verify = 'qsecure:verify';
   export const showProvenance = 'qsecure:show-provenance';
   export const manageSecrets = 'qsecure:manage-secrets';
+  export const help = 'qsecure:help';
 }
 
-const CATEGORY = 'Secure Notebook';
+/** The commands of the Secure menu, in order. */
+const MENU_COMMANDS = [
+  CommandIDs.sign,
+  CommandIDs.verify,
+  CommandIDs.showProvenance,
+  CommandIDs.manageSecrets,
+  CommandIDs.help
+];
+
+/** The guides Help opens, by topic. */
+const GUIDES: Record<string, string> = {
+  jupyterlab: JUPYTERLAB_GUIDE,
+  guard: GUARD_GUIDE,
+  secrets: SECRETS_GUIDE,
+  provenance: PROVENANCE_GUIDE,
+  signing: SIGNING_GUIDE
+};
+
+/** Settings read from the registry, with their schema defaults when it is absent. */
+async function loadSettings(
+  registry: ISettingRegistry | null,
+  plugin: string,
+  apply: (settings: ISettingRegistry.ISettings) => void
+): Promise<void> {
+  if (registry === null) {
+    return;
+  }
+  try {
+    const settings = await registry.load(plugin);
+    apply(settings);
+    settings.changed.connect(() => apply(settings));
+  } catch {
+    // No schema installed (an older build): the defaults apply.
+  }
+}
+
+/** Show the panel ``id`` once the application is restored, if the settings say so. */
+function openOnStart(
+  app: JupyterFrontEnd,
+  registry: ISettingRegistry | null,
+  plugin: string,
+  id: string
+): void {
+  if (registry === null) {
+    return;
+  }
+  void Promise.all([registry.load(plugin), app.restored])
+    .then(([settings]) => {
+      if (settings.get('openOnStart').composite === true) {
+        app.shell.activateById(id);
+      }
+    })
+    .catch(() => undefined); // no schema installed: the default (closed) applies
+}
+
+/** Put a panel in a side area of whichever frontend runs (JupyterLab or Notebook 7). */
+function addToSide(
+  app: JupyterFrontEnd,
+  widget: Widget,
+  area: 'left' | 'right',
+  rank: number
+): void {
+  app.shell.add(widget, area, { rank, type: widget.title.caption });
+}
+
+/** The leak guard's service: the last findings per path. */
+class GuardService implements IQSecureGuard {
+  private readonly _findings = new Map<string, IFinding[]>();
+  readonly findingsChanged: Signal<IQSecureGuard, string> = new Signal<
+    IQSecureGuard,
+    string
+  >(this);
+  readonly secretsChanged: Signal<IQSecureGuard, void> = new Signal<
+    IQSecureGuard,
+    void
+  >(this);
+
+  findings(path: string): IFinding[] {
+    return this._findings.get(path) ?? [];
+  }
+
+  set(path: string, findings: IFinding[]): void {
+    if (findings.length === 0) {
+      this._findings.delete(path);
+    } else {
+      this._findings.set(path, findings);
+    }
+    this.findingsChanged.emit(path);
+  }
+}
+
+const guardPlugin: JupyterFrontEndPlugin<IQSecureGuard> = {
+  id: 'jupyter-qsecure:guard',
+  description:
+    'Saves the leak guard refuses: a dialog with the fixes when you save, a notice on the document for autosaves, and the guard\u2019s availability in the status bar.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [IStatusBar, ITranslator, ISettingRegistry],
+  provides: IQSecureGuard,
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    statusBar: IStatusBar | null,
+    translator: ITranslator | null,
+    registry: ISettingRegistry | null
+  ): IQSecureGuard => {
+    const trans = translationBundle(translator);
+    const service = new GuardService();
+    const flow = new BlockedSaveFlow({
+      tracker,
+      onSecretsChanged: () => service.secretsChanged.emit(),
+      trans
+    });
+    // A save the user asks for opens the dialog when refused; an autosave does not.
+    app.commands.commandExecuted.connect((_, args) => {
+      if (args.id === 'docmanager:save') {
+        const path = tracker.currentWidget?.context.path;
+        if (path !== undefined) {
+          flow.saveRequested(path);
+        }
+      }
+    });
+    tracker.widgetAdded.connect((_, panel) => {
+      panel.context.saveState.connect((context, state) => {
+        if (state === 'completed') {
+          service.set(context.path, []);
+        }
+      });
+    });
+    const availability = new GuardStatusModel(trans);
+    void availability.refresh();
+    const unavailable = new UnavailableSaveFlow(availability, trans);
+    interceptRefusedSaves(app.serviceManager.contents, {
+      blocked: (path, findings, message) => {
+        service.set(path, findings);
+        void flow.refused(path, findings, message);
+      },
+      unavailable: (path, message) => {
+        void unavailable.show(path, message);
+      },
+      confirmUnavailable: async () =>
+        (await availability.refresh()).state === 'unavailable'
+    });
+    void loadSettings(registry, guardPlugin.id, settings => {
+      flow.dialogOnAutosave = settings.get('dialogOnAutosave')
+        .composite as boolean;
+      availability.setInterval(
+        settings.get('statusPollSeconds').composite as number
+      );
+    });
+    if (statusBar !== null) {
+      statusBar.registerStatusItem('jupyter-qsecure:guard-status', {
+        item: new GuardStatusItem(availability, trans),
+        align: 'left',
+        rank: 4,
+        isActive: () => availability.summary.shown,
+        activeStateChanged: availability.stateChanged
+      });
+    }
+    return service;
+  }
+};
 
 /** Adds Sign and Verify buttons to each notebook's toolbar. */
 class ToolbarButtons implements DocumentRegistry.IWidgetExtension<
@@ -68,67 +253,53 @@ class ToolbarButtons implements DocumentRegistry.IWidgetExtension<
   }
 }
 
-const plugin: JupyterFrontEndPlugin<void> = {
-  id: 'jupyter-qsecure:plugin',
+/** The signing status model as other extensions see it. */
+class SigningService implements IQSecureSigning {
+  readonly changed: Signal<IQSecureSigning, void> = new Signal<
+    IQSecureSigning,
+    void
+  >(this);
+
+  constructor(private readonly _model: SigningStatusModel) {
+    _model.stateChanged.connect(() => this.changed.emit());
+  }
+
+  get verdict() {
+    return this._model.verdict;
+  }
+
+  refresh(): Promise<void> {
+    return this._model.refresh();
+  }
+}
+
+const signingPlugin: JupyterFrontEndPlugin<IQSecureSigning> = {
+  id: 'jupyter-qsecure:signing',
   description:
-    'Secure notebooks: signing status, blocked saves explained, provenance and secrets panels.',
+    'The signing status of the active notebook in the status bar, and the Sign and Verify commands and toolbar buttons.',
   autoStart: true,
-  requires: [INotebookTracker, ILabShell],
-  optional: [IStatusBar, ICommandPalette, IMainMenu, ITranslator],
+  requires: [INotebookTracker],
+  optional: [IStatusBar, ITranslator],
+  provides: IQSecureSigning,
   activate: (
     app: JupyterFrontEnd,
     tracker: INotebookTracker,
-    shell: ILabShell,
     statusBar: IStatusBar | null,
-    palette: ICommandPalette | null,
-    mainMenu: IMainMenu | null,
     translator: ITranslator | null
-  ) => {
+  ): IQSecureSigning => {
     const trans = translationBundle(translator);
     const current = (): NotebookPanel | null => tracker.currentWidget;
     const hasNotebook = (): boolean => tracker.currentWidget !== null;
-
-    const provenance = new ProvenancePanel(tracker);
-    shell.add(provenance, 'right', { rank: 600 });
-    const secrets = new SecretsPanel(tracker, trans);
-    shell.add(secrets, 'left', { rank: 600 });
-
-    const flow = new BlockedSaveFlow({
-      tracker,
-      onSecretsChanged: () => void secrets.refresh(),
-      trans
-    });
-    const availability = new GuardStatusModel(trans);
-    void availability.refresh();
-    const unavailable = new UnavailableSaveFlow(availability, trans);
-    interceptRefusedSaves(app.serviceManager.contents, {
-      blocked: (path, findings, message) => {
-        void flow.show(path, findings, message);
-      },
-      unavailable: (path, message) => {
-        void unavailable.show(path, message);
-      },
-      confirmUnavailable: async () =>
-        (await availability.refresh()).state === 'unavailable'
-    });
-
     const status = new SigningStatusModel();
     tracker.currentChanged.connect(() => (status.panel = current()));
     status.panel = current();
-    const openDetails = (): void => {
-      const panel = status.panel;
-      if (panel !== null && status.verdict !== null) {
-        void showSignatureDetails(panel, status.verdict);
-      }
-    };
     if (statusBar !== null) {
-      statusBar.registerStatusItem('jupyter-qsecure:guard-status', {
-        item: new GuardStatusItem(availability, trans),
-        align: 'left',
-        rank: 4,
-        isActive: () => availability.summary.shown,
-        activeStateChanged: availability.stateChanged
-      });
+      const openDetails = (): void => {
+        const panel = status.panel;
+        if (panel !== null && status.verdict !== null) {
+          void showSignatureDetails(panel, status.verdict);
+        }
+      };
       statusBar.registerStatusItem('jupyter-qsecure:signing-status', {
         item: new SigningStatusItem(status, openDetails),
         align: 'left',
@@ -137,10 +308,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         activeStateChanged: status.stateChanged
       });
     }
-
     app.commands.addCommand(CommandIDs.sign, {
-      label: 'Sign Notebook…',
-      caption: 'Sign this notebook with your SSH key (choose a role)',
+      label: trans.__('Sign Notebook…'),
+      caption: trans.__('Sign this notebook with your SSH key (choose a role)'),
       icon: signIcon,
       isEnabled: hasNotebook,
       execute: async () => {
@@ -152,8 +322,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
     app.commands.addCommand(CommandIDs.verify, {
-      label: 'Verify Signatures',
-      caption: "Check this notebook's signatures against the allowed signers",
+      label: trans.__('Verify Signatures'),
+      caption: trans.__(
+        "Check this notebook's signatures against the allowed signers"
+      ),
       isEnabled: hasNotebook,
       execute: async () => {
         const panel = current();
@@ -162,43 +334,150 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       }
     });
+    app.docRegistry.addWidgetExtension('Notebook', new ToolbarButtons(app));
+    return new SigningService(status);
+  }
+};
+
+const provenancePlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-qsecure:provenance',
+  description:
+    'The provenance panel (right side) and badges in the cells: how each cell was executed.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ITranslator, ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    translator: ITranslator | null,
+    registry: ISettingRegistry | null
+  ) => {
+    const trans = translationBundle(translator);
+    const provenance = new ProvenancePanel(tracker, trans);
+    addToSide(app, provenance, 'right', 600);
     app.commands.addCommand(CommandIDs.showProvenance, {
-      label: 'Show Provenance',
-      caption: 'Show how each cell of this notebook was executed',
+      label: trans.__('Show Provenance'),
+      caption: trans.__('Show how each cell of this notebook was executed'),
       icon: provenanceIcon,
       execute: () => {
-        shell.activateById(provenance.id);
+        app.shell.activateById(provenance.id);
         void provenance.refresh();
       }
     });
+    void loadSettings(registry, provenancePlugin.id, settings => {
+      provenance.configure({
+        badges: settings.get('badges').composite as boolean,
+        debounceMs: settings.get('debounceMs').composite as number
+      });
+    });
+    openOnStart(app, registry, provenancePlugin.id, provenance.id);
+  }
+};
+
+const secretsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-qsecure:secrets',
+  description:
+    'The secrets panel (left side): the secrets granted to the active notebook, written, granted and revoked without ever showing a value.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  optional: [ITranslator, IQSecureGuard, ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    tracker: INotebookTracker,
+    translator: ITranslator | null,
+    guard: IQSecureGuard | null,
+    registry: ISettingRegistry | null
+  ) => {
+    const trans = translationBundle(translator);
+    const secrets = new SecretsPanel(tracker, trans);
+    addToSide(app, secrets, 'left', 600);
+    guard?.secretsChanged.connect(() => void secrets.refresh());
+    openOnStart(app, registry, secretsPlugin.id, secrets.id);
     app.commands.addCommand(CommandIDs.manageSecrets, {
-      label: 'Manage Secrets',
-      caption: 'Show the secrets granted to this notebook',
+      label: trans.__('Manage Secrets'),
+      caption: trans.__('Show the secrets granted to this notebook'),
       icon: secretsIcon,
       execute: () => {
-        shell.activateById(secrets.id);
+        app.shell.activateById(secrets.id);
         void secrets.refresh();
       }
     });
+  }
+};
 
-    const ids = [
-      CommandIDs.sign,
-      CommandIDs.verify,
-      CommandIDs.showProvenance,
-      CommandIDs.manageSecrets
-    ];
+/** Opens a guide in a new browser tab. */
+function addHelpCommand(app: JupyterFrontEnd, trans: TranslationBundle): void {
+  app.commands.addCommand(CommandIDs.help, {
+    label: args =>
+      args.topic
+        ? trans.__('jupyter-qsecure Guide: %1', String(args.topic))
+        : trans.__('jupyter-qsecure Guide'),
+    caption: trans.__(
+      'Open the guide to jupyter-qsecure in JupyterLab and Notebook 7 (in a new tab)'
+    ),
+    execute: args => {
+      const url =
+        GUIDES[String(args.topic ?? 'jupyterlab')] ?? JUPYTERLAB_GUIDE;
+      window.open(url, '_blank', 'noopener');
+    }
+  });
+}
+
+const menuPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-qsecure:menu',
+  description:
+    'The Secure menu, the command palette entries and the Help entry to the guides.',
+  autoStart: true,
+  optional: [IMainMenu, ICommandPalette, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    mainMenu: IMainMenu | null,
+    palette: ICommandPalette | null,
+    translator: ITranslator | null
+  ) => {
+    const trans = translationBundle(translator);
+    addHelpCommand(app, trans);
+    // A command of a plugin an administrator disabled is never added: its entry stays
+    // hidden (an unknown command is not visible), whatever order the plugins start in.
+    const ids = MENU_COMMANDS;
     if (palette !== null) {
-      ids.forEach(command => palette.addItem({ command, category: CATEGORY }));
+      const category = trans.__('Secure Notebook');
+      ids.forEach(command => palette.addItem({ command, category }));
     }
     if (mainMenu !== null) {
       const menu = new Menu({ commands: app.commands });
       menu.id = 'jp-qsecure-menu';
-      menu.title.label = 'Secure';
-      ids.forEach(command => menu.addItem({ command }));
+      menu.title.label = trans.__('Secure');
+      ids.forEach(command => {
+        if (command === CommandIDs.help) {
+          menu.addItem({ type: 'separator' });
+        }
+        menu.addItem({ command });
+      });
       mainMenu.addMenu(menu, true, { rank: 900 });
+      mainMenu.helpMenu.addGroup([{ command: CommandIDs.help }], 60);
     }
-    app.docRegistry.addWidgetExtension('Notebook', new ToolbarButtons(app));
   }
 };
 
-export default plugin;
+const cleanOpenPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-qsecure:clean-open',
+  description:
+    'A notebook you did not change stays unmodified when its kernel connects (the kernel\u2019s language_info and kernelspec alone do not mark it modified).',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (_: JupyterFrontEnd, tracker: INotebookTracker) => {
+    tracker.widgetAdded.connect((__, panel) => watchPanel(panel));
+  }
+};
+
+const plugins: JupyterFrontEndPlugin<unknown>[] = [
+  guardPlugin,
+  signingPlugin,
+  provenancePlugin,
+  secretsPlugin,
+  cleanOpenPlugin,
+  menuPlugin
+];
+
+export default plugins;

@@ -106,6 +106,7 @@ describe('a save refused for a credential', () => {
         actions={{
           goToCell: () => undefined,
           moveToSecret: () => undefined,
+          addPragma: () => undefined,
           clearOutput: () => undefined,
           accept: () => undefined
         }}

@@ -3,9 +3,15 @@ import { renderToStaticMarkup } from 'react-dom/server';
 
 import { BlockedSave } from '../guard/blocked';
 import {
+  PRAGMA,
+  PragmaError,
+  addPragma,
   blockedSummary,
+  cellLabel,
   describeLocation,
   findingRows,
+  firstLine,
+  groupFindings,
   isSecretName,
   suggestSecretName
 } from '../models/findings';
@@ -91,31 +97,86 @@ describe('the blocked-save dialog body', () => {
   const actions = {
     goToCell: noop,
     moveToSecret: noop,
+    addPragma: noop,
     clearOutput: noop,
     accept: noop
   };
+  const sources = ['# Notes', 'import requests', 'x = 1\ntoken = "..."'];
 
-  it('lists each finding with its place, kind and masked preview, never a value', () => {
+  it('lists each finding grouped per cell, with its place, kind and masked preview, never a value', () => {
     const html = renderToStaticMarkup(
       <BlockedSave
         path="work/analysis.ipynb"
-        findings={[finding(), finding({ field: 'outputs[0].text', line: 1 })]}
+        findings={[
+          finding({ field: 'outputs[0].text', line: 1 }),
+          finding(),
+          finding({ cell_index: 1, cell_id: 'c2', line: 1 })
+        ]}
         message="Save blocked: ..."
         notebookOpen={true}
+        sourceOf={i => sources[i]}
         actions={actions}
       />
     );
     expect(html).toContain(
-      'analysis.ipynb was not saved: it holds 2 credentials.'
+      'analysis.ipynb was not saved: it holds 3 credentials.'
     );
+    // One heading per cell: its number among all cells and its first line.
+    const headings = [...html.matchAll(/<h3[^>]*>([^<]*)<\/h3>/g)].map(
+      m => m[1]
+    );
+    expect(headings).toEqual(['Cell 2: import requests', 'Cell 3: x = 1']);
     expect(html).toContain('Cell 3, line 2');
     expect(html).toContain('Output 1 of cell 3, line 1');
     expect(html).toContain('ghp_…7r8');
-    expect(html).toContain('Move to secret store');
-    expect(html).toContain('Clear cell output');
-    expect(html).toContain('Mark as false positive');
     expect(html).not.toContain(TOKEN);
     expect(html).not.toContain(TOKEN.slice(4, 20));
+    expect(html).toContain('guard.md');
+  });
+
+  it('offers the safe fixes first; accepting is folded away, needs a chosen reason and is never prominent', () => {
+    const html = renderToStaticMarkup(
+      <BlockedSave
+        path="a.ipynb"
+        findings={[finding(), finding({ field: 'outputs[0].text', line: 1 })]}
+        message=""
+        notebookOpen={true}
+        actions={actions}
+      />
+    );
+    // Within the source finding's row (the output's row comes first, in field order).
+    const row = html.slice(
+      html.indexOf('aria-label="GitHub token at Cell 3, line 2"')
+    );
+    const order = [
+      '>Move to secret store…</button>',
+      '>Add pragma to the line</button>',
+      '>Go to cell</button>',
+      '<summary>Accept it on this server instead…</summary>'
+    ].map(text => row.indexOf(text));
+    expect(order.every(i => i >= 0)).toBe(true);
+    expect([...order].sort((x, y) => x - y)).toEqual(order);
+    const output = html.slice(
+      0,
+      html.indexOf('aria-label="GitHub token at Cell 3, line 2"')
+    );
+    expect(output.indexOf('>Clear output</button>')).toBeGreaterThan(0);
+    expect(output.indexOf('>Clear output</button>')).toBeLessThan(
+      output.indexOf('<summary>Accept it on this server instead…</summary>')
+    );
+    expect(output).not.toContain('>Add pragma to the line</button>');
+    // The accept section is closed, its reason unchosen, its button disabled and quiet.
+    expect(html).not.toMatch(/<details[^>]*open/);
+    expect(html).toContain(
+      '<option value="" selected="">Choose a reason…</option>'
+    );
+    const accept = /<button[^>]*>Accept on this server…<\/button>/.exec(html);
+    expect(accept).not.toBeNull();
+    expect(accept![0]).toContain('disabled');
+    expect(accept![0]).not.toMatch(/jp-mod-(warn|accept)/);
+    // It says where an acceptance applies, and what travels with the notebook.
+    expect(html).toContain('Only this Jupyter server will save it');
+    expect(html).toContain('.secrets.baseline');
   });
 
   it('offers no cell actions for a file that is not an open notebook', () => {
@@ -128,9 +189,26 @@ describe('the blocked-save dialog body', () => {
         actions={actions}
       />
     );
-    expect(html).not.toContain('Go to cell');
-    expect(html).not.toContain('Move to secret store');
-    expect(html).toContain('Mark as false positive');
+    expect(html).not.toContain('>Go to cell</button>');
+    expect(html).not.toContain('>Move to secret store…</button>');
+    expect(html).not.toContain('>Add pragma to the line</button>');
+    expect(html).toContain('Outside cells');
+    expect(html).toContain('Accept it on this server instead…');
+  });
+
+  it('moves only code to the secret store; a Markdown line still gets the pragma', () => {
+    const html = renderToStaticMarkup(
+      <BlockedSave
+        path="a.ipynb"
+        findings={[finding({ cell_index: 0, cell_id: 'c1', line: 1 })]}
+        message=""
+        notebookOpen={true}
+        typeOf={() => 'markdown'}
+        actions={actions}
+      />
+    );
+    expect(html).not.toContain('>Move to secret store…</button>');
+    expect(html).toContain('>Add pragma to the line</button>');
   });
 
   it('shows the server message when the findings could not be listed', () => {
@@ -145,5 +223,65 @@ describe('the blocked-save dialog body', () => {
     );
     expect(html).toContain('Save blocked: GitHub token in cell 1, line 1.');
     expect(blockedSummary('a.ipynb', 1)).toContain('holds a credential.');
+  });
+});
+
+describe('cell labels', () => {
+  it('name a cell by its number among all cells and its first non-empty line', () => {
+    expect(cellLabel(0, '\n\n  import os  \nx = 1')).toBe('Cell 1: import os');
+    expect(cellLabel(4, '')).toBe('Cell 5');
+    expect(cellLabel(4, null)).toBe('Cell 5');
+    expect(firstLine('x'.repeat(100)).length).toBe(48);
+    expect(firstLine('x'.repeat(100)).endsWith('…')).toBe(true);
+  });
+
+  it('group findings in notebook order, outside cells first', () => {
+    const groups = groupFindings(
+      [
+        finding({ cell_index: 4 }),
+        finding({ field: 'text', cell_index: null, cell_id: null }),
+        finding({ cell_index: 1 }),
+        finding({ cell_index: 4, line: 7 })
+      ],
+      i => `cell ${i} source`
+    );
+    expect(groups.map(g => [g.label, g.rows.length])).toEqual([
+      ['Outside cells', 1],
+      ['Cell 2: cell 1 source', 1],
+      ['Cell 5: cell 4 source', 2]
+    ]);
+  });
+});
+
+describe('addPragma', () => {
+  const source = 'import os\ntoken = "abc"\nprint(token)';
+
+  it('ends the line with the pragma, as a comment the cell type allows', () => {
+    expect(addPragma(source, 2, 'code')).toBe(
+      `import os\ntoken = "abc"  # ${PRAGMA}\nprint(token)`
+    );
+    expect(addPragma('Key: abc   ', 1, 'markdown')).toBe(
+      `Key: abc <!-- ${PRAGMA} -->`
+    );
+    expect(addPragma('abc', 1, 'raw')).toBe(`abc ${PRAGMA}`);
+  });
+
+  it('leaves a line that has it alone, and is idempotent', () => {
+    const once = addPragma(source, 2, 'code');
+    expect(addPragma(once, 2, 'code')).toBe(once);
+  });
+
+  it('puts a nextline pragma above a backslash-continued line', () => {
+    expect(addPragma('x = 1\n    t = "abc" \\\n    + "d"', 2, 'code')).toBe(
+      'x = 1\n    # pragma: allowlist nextline secret\n    t = "abc" \\\n    + "d"'
+    );
+  });
+
+  it('refuses what it cannot do safely, saying what to do', () => {
+    expect(() => addPragma('a = \\\n "abc" \\\n + "d"', 2, 'code')).toThrow(
+      PragmaError
+    );
+    expect(() => addPragma(source, 9, 'code')).toThrow(/save again/);
+    expect(() => addPragma(source, 0, 'code')).toThrow(PragmaError);
   });
 });

@@ -40,6 +40,14 @@ export class GuardStatusModel extends VDomModel {
     });
   }
 
+  /** Ask the server every ``seconds`` (the settings' interval). */
+  setInterval(seconds: number): void {
+    this._poll.frequency = {
+      ...this._poll.frequency,
+      interval: Math.max(10, seconds) * 1000
+    };
+  }
+
   /** The server's last answer, or null before it answered. */
   get status(): IGuardStatus | null {
     return this._status;

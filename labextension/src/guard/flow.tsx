@@ -1,12 +1,24 @@
-import { Dialog, InputDialog, Notification } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  InputDialog,
+  Notification,
+  showDialog
+} from '@jupyterlab/apputils';
 import { ICodeCellModel } from '@jupyterlab/cells';
+import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { TranslationBundle } from '@jupyterlab/translation';
+import { ReactWidget } from '@jupyterlab/ui-components';
 import React from 'react';
 
 import { showBodyDialog } from '../dialogs';
+import { GUARD_GUIDE } from '../guides';
 import {
   BYPASS_LABELS,
+  PragmaError,
+  addPragma,
+  cellLabel,
+  describeLocation,
   isSecretName,
   suggestSecretName
 } from '../models/findings';
@@ -15,10 +27,12 @@ import {
   locateCredential,
   replaceCredential
 } from '../models/literal';
-import { cellIndexById, goToCell } from '../notebook';
+import { withAllOccurrences } from '../models/occurrences';
+import { cellIndexById, goToCell, notebookContent } from '../notebook';
 import { notifyFailure, translationBundle } from '../notices';
 import { jsonBody, requestAPI } from '../request';
 import { BypassReason, IFinding, ISecretsListing } from '../tokens';
+import { storeAndGrant } from '../secrets/store';
 import { BlockedSave } from './blocked';
 
 /** Hooks the blocked-save flow calls when secrets change (to refresh the panels). */
@@ -29,17 +43,65 @@ export interface IBlockedSaveOptions {
   trans?: TranslationBundle;
 }
 
+/** How long after the user asked for a save its refusal opens the dialog. */
+const EXPLICIT_SAVE_MS = 15000;
+
 /**
- * Shows the blocked-save dialog and carries out what the user picks. Every action ends
- * by saving again (which shows the dialog again if findings remain); Cancel leaves the
- * unsaved work in the editor.
+ * Carries out what the user picks for a refused save. A save the user asked for (the
+ * Save command, or a fix from the dialog) opens the blocked-save dialog; every refusal,
+ * autosaves included, keeps a notice on the document until a save goes through, so an
+ * autosave never pops a dialog up. Every fix ends by saving again (which reopens the
+ * dialog if findings remain); Cancel leaves the unsaved work in the editor.
  */
 export class BlockedSaveFlow {
   private readonly _open = new Set<string>();
+  private readonly _explicit = new Map<string, number>();
+  private readonly _notices = new Map<string, BlockedNotice>();
   private readonly _trans: TranslationBundle;
+  /** Whether a refused autosave opens the dialog too (a setting; off by default). */
+  dialogOnAutosave = false;
 
   constructor(private readonly _options: IBlockedSaveOptions) {
     this._trans = _options.trans ?? translationBundle();
+  }
+
+  /** The user asked to save ``path`` (its refusal, if any, opens the dialog). */
+  saveRequested(path: string, now = Date.now()): void {
+    this._explicit.set(path, now);
+  }
+
+  /** Whether a refusal of ``path`` now follows a save the user asked for. */
+  private _takeExplicit(path: string, now = Date.now()): boolean {
+    const asked = this._explicit.get(path);
+    this._explicit.delete(path);
+    return asked !== undefined && now - asked <= EXPLICIT_SAVE_MS;
+  }
+
+  /**
+   * A save of ``path`` was refused for ``findings``: the status bar says the save
+   * failed, the document shows a notice, and a save the user asked for opens the dialog.
+   */
+  async refused(
+    path: string,
+    findings: IFinding[],
+    message: string
+  ): Promise<void> {
+    const panel = this._panelFor(path);
+    const explicit = this._takeExplicit(path);
+    let all = findings;
+    if (panel !== null) {
+      markSaveFailed(panel);
+      all = await withAllOccurrences(findings, notebookContent(panel));
+      this._showNotice(panel, path, all, message);
+    }
+    if (explicit || panel === null || this.dialogOnAutosave) {
+      await this.show(path, all, message);
+    }
+  }
+
+  /** The notice on the document of ``path``, if a refusal put one there. */
+  notice(path: string): BlockedNotice | null {
+    return this._notices.get(path) ?? null;
   }
 
   /** Show the findings of a refused save of ``path`` (one dialog per file at a time). */
@@ -52,12 +114,14 @@ export class BlockedSaveFlow {
       return;
     }
     this._open.add(path);
+    const trans = this._trans;
     try {
       const panel = this._panelFor(path);
+      const cells = panel?.content.widgets ?? [];
       // An action closes the dialog first; it runs once the dialog is gone.
       const choice: { action?: () => Promise<void> } = {};
       await showBodyDialog(
-        'Save blocked: credentials found',
+        trans.__('Save blocked: credentials found'),
         close => {
           const choose = (action: () => Promise<void>): void => {
             choice.action = action;
@@ -69,10 +133,14 @@ export class BlockedSaveFlow {
               findings={findings}
               message={message}
               notebookOpen={panel !== null}
+              sourceOf={i => cells[i]?.model.sharedModel.getSource() ?? null}
+              typeOf={i => cells[i]?.model.type ?? null}
+              trans={trans}
               actions={{
                 goToCell: f => choose(() => this._goToCell(panel, f)),
                 moveToSecret: f =>
                   choose(() => this._moveToSecret(panel, path, f)),
+                addPragma: f => choose(() => this._addPragma(panel, f)),
                 clearOutput: f => choose(() => this._clearOutput(panel, f)),
                 accept: (f, reason) =>
                   choose(() => this._accept(panel, path, f, reason))
@@ -80,7 +148,7 @@ export class BlockedSaveFlow {
             />
           );
         },
-        [Dialog.cancelButton({ label: 'Cancel' })],
+        [Dialog.cancelButton({ label: trans.__('Cancel') })],
         'jp-qsecure-Dialog jp-qsecure-BlockedSaveDialog'
       );
       this._open.delete(path);
@@ -88,6 +156,38 @@ export class BlockedSaveFlow {
     } finally {
       this._open.delete(path);
     }
+  }
+
+  private _showNotice(
+    panel: NotebookPanel,
+    path: string,
+    findings: IFinding[],
+    message: string
+  ): void {
+    let notice = this._notices.get(path);
+    if (notice === undefined || notice.isDisposed) {
+      const created = new BlockedNotice(this._trans, () => {
+        const current = this._notices.get(path);
+        if (current !== undefined) {
+          void this.show(path, current.findings, current.message);
+        }
+      });
+      notice = created;
+      this._notices.set(path, created);
+      panel.contentHeader.addWidget(created);
+      const cleared = (_: unknown, state: DocumentRegistry.SaveState): void => {
+        if (state === 'completed') {
+          panel.context.saveState.disconnect(cleared);
+          this._notices.delete(path);
+          created.dispose();
+        }
+      };
+      panel.context.saveState.connect(cleared);
+      created.disposed.connect(() =>
+        panel.context.saveState.disconnect(cleared)
+      );
+    }
+    notice.setFindings(findings, message);
   }
 
   private _panelFor(path: string): NotebookPanel | null {
@@ -167,13 +267,8 @@ export class BlockedSaveFlow {
       Notification.error(text, { autoClose: false });
       return;
     }
-    const grant = `grants/${encodeURIComponent(name)}`;
     try {
-      await requestAPI(grant, jsonBody('PUT', { notebook: path }));
-      await requestAPI(
-        `secrets/${encodeURIComponent(name)}`,
-        jsonBody('PUT', { value: located.value })
-      );
+      await storeAndGrant(name, located.value, path);
     } catch (error) {
       notifyFailure(
         this._trans.__('manage secrets'),
@@ -192,7 +287,7 @@ export class BlockedSaveFlow {
         : `${name} is in the secret store and granted to this notebook; restart the kernel to receive it.`,
       { autoClose: 6000 }
     );
-    await saveAgain(panel);
+    await saveAgain(panel, this);
   }
 
   private async _clearOutput(
@@ -205,8 +300,36 @@ export class BlockedSaveFlow {
     const cell = panel.content.widgets[this._cellIndex(panel, finding)];
     if (cell !== undefined && cell.model.type === 'code') {
       (cell.model as ICodeCellModel).outputs.clear();
-      await saveAgain(panel);
+      await saveAgain(panel, this);
     }
+  }
+
+  private async _addPragma(
+    panel: NotebookPanel | null,
+    finding: IFinding
+  ): Promise<void> {
+    if (panel === null) {
+      return;
+    }
+    const cell = panel.content.widgets[this._cellIndex(panel, finding)];
+    if (cell === undefined) {
+      return;
+    }
+    const type = cell.model.type;
+    try {
+      cell.model.sharedModel.setSource(
+        addPragma(
+          cell.model.sharedModel.getSource(),
+          finding.line,
+          type as 'code' | 'markdown' | 'raw'
+        )
+      );
+    } catch (error) {
+      const text = error instanceof PragmaError ? error.message : String(error);
+      Notification.error(text, { autoClose: false });
+      return;
+    }
+    await saveAgain(panel, this);
   }
 
   private async _accept(
@@ -215,6 +338,30 @@ export class BlockedSaveFlow {
     finding: IFinding,
     reason: BypassReason
   ): Promise<void> {
+    const trans = this._trans;
+    const confirmed = await showDialog({
+      title: trans.__('Accept this %1 on this server?', finding.kind),
+      body: (
+        <AcceptConfirmation
+          finding={finding}
+          reason={reason}
+          path={path}
+          trans={trans}
+        />
+      ),
+      buttons: [
+        Dialog.cancelButton({ label: trans.__('Keep it blocked') }),
+        Dialog.createButton({
+          label: trans.__('Accept on this server'),
+          accept: true,
+          className: 'jp-qsecure-Button-quiet'
+        })
+      ],
+      defaultButton: 0
+    });
+    if (!confirmed.button.accept) {
+      return;
+    }
     try {
       await requestAPI(
         'bypass',
@@ -222,19 +369,23 @@ export class BlockedSaveFlow {
       );
     } catch (error) {
       notifyFailure(
-        this._trans.__('accept findings'),
-        this._trans.__('Not accepted'),
+        trans.__('accept findings'),
+        trans.__('Not accepted'),
         error,
-        this._trans
+        trans
       );
       return;
     }
     Notification.info(
-      `The ${finding.kind} is accepted as ${BYPASS_LABELS[reason].toLowerCase()} for ${path} (recorded in the audit trail).`,
+      trans.__(
+        'The %1 is accepted as %2 on this server (recorded in the audit trail).',
+        finding.kind,
+        BYPASS_LABELS[reason].toLowerCase()
+      ),
       { autoClose: 5000 }
     );
     if (panel !== null) {
-      await saveAgain(panel);
+      await saveAgain(panel, this);
     }
   }
 
@@ -250,8 +401,22 @@ export class BlockedSaveFlow {
   }
 }
 
+/** The status bar's saving item says "Saving failed" (a cancelled save says nothing). */
+function markSaveFailed(panel: NotebookPanel): void {
+  const signal = panel.context.saveState as unknown as {
+    emit?: (state: DocumentRegistry.SaveState) => void;
+  };
+  // The refusal cancels the save, which JupyterLab treats as silent: left alone, the
+  // status bar would stay on "Saving started".
+  setTimeout(() => signal.emit?.('failed'), 0);
+}
+
 /** Save a notebook; a refused save has already explained itself. */
-async function saveAgain(panel: NotebookPanel): Promise<void> {
+async function saveAgain(
+  panel: NotebookPanel,
+  flow: BlockedSaveFlow
+): Promise<void> {
+  flow.saveRequested(panel.context.path);
   try {
     await panel.context.save();
   } catch {
@@ -282,5 +447,112 @@ export async function refreshKernelSecret(
     return reply.content.status === 'ok';
   } catch {
     return false;
+  }
+}
+
+/** What accepting a finding stores, and where it applies; shown before anything is. */
+function AcceptConfirmation(props: {
+  finding: IFinding;
+  reason: BypassReason;
+  path: string;
+  trans: TranslationBundle;
+}): JSX.Element {
+  const { finding, reason, trans } = props;
+  return (
+    <div className="jp-qsecure-AcceptConfirmation">
+      <p>
+        {trans.__(
+          'This Jupyter server will store, in the bypass file of its data directory (bypasses.json): the fingerprint of the %1 %2 (a one-way digest, not the value), the reason “%3”, your user name, %4 and the time. The audit trail records it too.',
+          finding.kind,
+          finding.preview,
+          BYPASS_LABELS[reason],
+          props.path
+        )}
+      </p>
+      <p>
+        {trans.__(
+          'From then on this server saves that value in any notebook. It applies on this server only: jupyter qsecure scan and the pre-commit hook still report it. For an acceptance that travels with the notebook, add the pragma to the line or record it in the repository’s .secrets.baseline instead.'
+        )}
+      </p>
+      <a
+        href={GUARD_GUIDE}
+        target="_blank"
+        rel="noopener noreferrer"
+        className="jp-qsecure-Link"
+      >
+        {trans.__('Allowlisting, in the guide to the leak guard')}
+      </a>
+    </div>
+  );
+}
+
+/**
+ * The notice a refused save leaves on the document, until a save goes through: what
+ * was found and where, and a button to the dialog with the fixes. Autosaves update it
+ * rather than opening a dialog each time.
+ */
+export class BlockedNotice extends ReactWidget {
+  private _findings: IFinding[] = [];
+  private _message = '';
+
+  constructor(
+    private readonly _trans: TranslationBundle,
+    private readonly _review: () => void
+  ) {
+    super();
+    this.addClass('jp-qsecure-BlockedNotice');
+    this.node.setAttribute('role', 'status');
+  }
+
+  /** The findings of the last refused save. */
+  get findings(): IFinding[] {
+    return this._findings;
+  }
+
+  /** The server's message of the last refused save. */
+  get message(): string {
+    return this._message;
+  }
+
+  /** Show the findings of the latest refused save. */
+  setFindings(findings: IFinding[], message: string): void {
+    this._findings = findings;
+    this._message = message;
+    this.update();
+  }
+
+  protected render(): JSX.Element {
+    const trans = this._trans;
+    const where = [
+      ...new Set(
+        this._findings.map(f =>
+          f.cell_index === null
+            ? describeLocation(f)
+            : cellLabel(f.cell_index, null)
+        )
+      )
+    ].join(', ');
+    const count = this._findings.length;
+    return (
+      <div className="jp-qsecure-BlockedNotice-body">
+        <span className="jp-qsecure-BlockedNotice-text">
+          {count === 0
+            ? trans.__('Not saved: %1', this._message)
+            : trans._n(
+                'Not saved: a credential is in %2. Saves and autosaves are refused until it is fixed; your work is still in the editor.',
+                'Not saved: %1 credentials are in %2. Saves and autosaves are refused until they are fixed; your work is still in the editor.',
+                count,
+                where
+              )}
+        </span>
+        <button
+          type="button"
+          className="jp-mod-styled jp-mod-accept jp-qsecure-Button"
+          onClick={() => this._review()}
+        >
+          {trans.__('Review and fix…')}
+        </button>
+      </div>
+    );
   }
 }

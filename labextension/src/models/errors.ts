@@ -9,6 +9,17 @@ import { IApiError } from '../tokens';
 /** The part of a translation bundle the models use (`%1`-style arguments). */
 export type Translate = Pick<TranslationBundle, '__'>;
 
+/** English strings with `%1`-style arguments, as JupyterLab's null translator gives
+ * (for the views rendered without a translator, in tests for instance). */
+export const english: Translate = {
+  __: (message: string, ...args: unknown[]): string =>
+    message.replace(/%(\d+)/g, (placeholder, index: string) =>
+      index !== '0' && Number(index) <= args.length
+        ? String(args[Number(index) - 1])
+        : placeholder
+    )
+};
+
 /** The status the server answers when the user's role does not allow an action. */
 export const FORBIDDEN_STATUS = 403;
 

@@ -102,3 +102,103 @@ export function blockedSummary(path: string, count: number): string {
   const what = count === 1 ? 'a credential' : `${count} credentials`;
   return `${file} was not saved: it holds ${what}. The file on disk is unchanged and your work is still in the editor.`;
 }
+
+/** The findings of one cell (or of the file outside cells), as the dialog groups them. */
+export interface IFindingGroup {
+  /** 0-based cell index, or null for findings outside cells. */
+  cellIndex: number | null;
+  /** "Cell 3: token = …" (the cell's number among all cells, and its first line). */
+  label: string;
+  rows: IFindingRow[];
+}
+
+/** A cell's first non-empty line, shortened for a heading. */
+export function firstLine(source: string, max = 48): string {
+  const line = source.split('\n').find(l => l.trim() !== '') ?? '';
+  const trimmed = line.trim();
+  return trimmed.length > max ? `${trimmed.slice(0, max - 1)}…` : trimmed;
+}
+
+/**
+ * How every part of jupyter-qsecure names a cell: its number among all the notebook's
+ * cells (1-based, the number the guard's messages and the command line use) and its
+ * first line, e.g. `Cell 3: import os`.
+ */
+export function cellLabel(index: number, source: string | null): string {
+  const first = source === null ? '' : firstLine(source);
+  return first === '' ? `Cell ${index + 1}` : `Cell ${index + 1}: ${first}`;
+}
+
+/**
+ * The dialog's rows grouped per cell, in notebook order. ``sourceOf`` gives a cell's
+ * source by index (null when unknown) for its heading.
+ */
+export function groupFindings(
+  findings: IFinding[],
+  sourceOf: (index: number) => string | null = () => null
+): IFindingGroup[] {
+  const groups: IFindingGroup[] = [];
+  for (const row of findingRows(findings)) {
+    const index = row.finding.cell_index;
+    let group = groups.find(g => g.cellIndex === index);
+    if (group === undefined) {
+      group = {
+        cellIndex: index,
+        label:
+          index === null ? 'Outside cells' : cellLabel(index, sourceOf(index)),
+        rows: []
+      };
+      groups.push(group);
+    }
+    group.rows.push(row);
+  }
+  return groups;
+}
+
+/** The inline allowlist marker the guard and the pre-commit hook both honour. */
+export const PRAGMA = 'pragma: allowlist secret';
+
+/** Why a pragma cannot be added to a line. */
+export class PragmaError extends Error {}
+
+/**
+ * ``source`` with the allowlist pragma at the end of line ``line`` (1-based): a `#`
+ * comment in code, an HTML comment in Markdown, plain text in a raw cell. A code line
+ * ending in a backslash gets `# pragma: allowlist nextline secret` above it instead. A
+ * line that already holds the pragma is left as it is.
+ */
+export function addPragma(
+  source: string,
+  line: number,
+  cellType: 'code' | 'markdown' | 'raw'
+): string {
+  const lines = source.split('\n');
+  if (line < 1 || line > lines.length) {
+    throw new PragmaError(
+      `line ${line} is not in the cell any more (it has ${lines.length}); save again to see the current findings.`
+    );
+  }
+  const text = lines[line - 1];
+  if (text.includes(PRAGMA)) {
+    return source;
+  }
+  if (cellType === 'code' && /\\\s*$/.test(text)) {
+    const previous = line > 1 ? lines[line - 2] : '';
+    if (/\\\s*$/.test(previous)) {
+      throw new PragmaError(
+        `line ${line} continues a line with a backslash: put the value on a line of its own, or add "# ${PRAGMA}" by hand.`
+      );
+    }
+    const indent = /^\s*/.exec(text)?.[0] ?? '';
+    lines.splice(line - 1, 0, `${indent}# pragma: allowlist nextline secret`);
+    return lines.join('\n');
+  }
+  const marker =
+    cellType === 'code'
+      ? `  # ${PRAGMA}`
+      : cellType === 'markdown'
+        ? ` <!-- ${PRAGMA} -->`
+        : ` ${PRAGMA}`;
+  lines[line - 1] = text.replace(/\s*$/, '') + marker;
+  return lines.join('\n');
+}

@@ -3,6 +3,7 @@ import {
   NotebookActions,
   NotebookPanel
 } from '@jupyterlab/notebook';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
 import { Debouncer } from '@lumino/polling';
 import React from 'react';
@@ -12,15 +13,26 @@ import {
   environmentSummary,
   provenanceHeadline
 } from '../models/provenance';
+import { cellLabel } from '../models/findings';
 import { formatTime } from '../models/signing';
 import { cellIndexById, goToCell, notebookContent } from '../notebook';
+import { translationBundle } from '../notices';
 import { errorMessage, jsonBody, requestAPI } from '../request';
-import { IProvenanceCell, IProvenanceReport } from '../tokens';
-import { applyBadges } from './badges';
+import { IProvenanceCell, IProvenanceReport, ProvenanceBadge } from '../tokens';
+import { applyBadges, clearBadges } from './badges';
 import { provenanceIcon } from '../icons';
+import { PROVENANCE_GUIDE } from '../guides';
 
 /** Quiet time after an execution or an edit before the report is fetched again. */
 const UPDATE_DEBOUNCE_MS = 400;
+
+/** What the settings change in the panel. */
+export interface IProvenanceSettings {
+  /** Whether the cells carry badges. */
+  badges: boolean;
+  /** Quiet time after an execution or an edit before the report is fetched again. */
+  debounceMs: number;
+}
 
 /**
  * The provenance panel (right sidebar): per code cell a badge, the execution timeline,
@@ -31,12 +43,14 @@ export class ProvenancePanel extends ReactWidget {
   private _report: IProvenanceReport | null = null;
   private _error: string | null = null;
   private _generation = 0;
-  private readonly _debouncer = new Debouncer(
-    () => this.refresh(),
-    UPDATE_DEBOUNCE_MS
-  );
+  private _debouncer = new Debouncer(() => this.refresh(), UPDATE_DEBOUNCE_MS);
+  private _debounceMs = UPDATE_DEBOUNCE_MS;
+  private _badges = true;
 
-  constructor(private readonly _tracker: INotebookTracker) {
+  constructor(
+    private readonly _tracker: INotebookTracker,
+    private readonly _trans: TranslationBundle = translationBundle()
+  ) {
     super();
     this.id = 'jp-qsecure-provenance';
     this.addClass('jp-qsecure-Panel');
@@ -47,6 +61,26 @@ export class ProvenancePanel extends ReactWidget {
     _tracker.currentChanged.connect(this._onCurrentChanged, this);
     NotebookActions.executed.connect(this._onExecuted, this);
     this._onCurrentChanged();
+  }
+
+  /** Apply the user's settings. */
+  configure(settings: IProvenanceSettings): void {
+    this._badges = settings.badges;
+    if (this._debounceMs !== settings.debounceMs) {
+      this._debounceMs = settings.debounceMs;
+      this._debouncer.dispose();
+      this._debouncer = new Debouncer(
+        () => this.refresh(),
+        Math.max(0, settings.debounceMs)
+      );
+    }
+    if (this._panel !== null && this._report !== null) {
+      if (this._badges) {
+        applyBadges(this._panel, this._report);
+      } else {
+        clearBadges(this._panel);
+      }
+    }
   }
 
   /** The report currently shown. */
@@ -74,7 +108,9 @@ export class ProvenancePanel extends ReactWidget {
       }
       this._report = report;
       this._error = null;
-      applyBadges(panel, report);
+      if (this._badges) {
+        applyBadges(panel, report);
+      }
     } catch (error) {
       if (generation !== this._generation) {
         return;
@@ -110,6 +146,16 @@ export class ProvenancePanel extends ReactWidget {
       <ProvenanceView
         report={report}
         name={panel.title.label}
+        trans={this._trans}
+        labelOf={id => {
+          const index = cellIndexById(panel, id);
+          return index < 0
+            ? null
+            : cellLabel(
+                index,
+                panel.content.widgets[index].model.sharedModel.getSource()
+              );
+        }}
         goToCell={id => void goToCell(panel, cellIndexById(panel, id))}
       />
     );
@@ -173,6 +219,36 @@ export interface IProvenanceViewProps {
   report: IProvenanceReport;
   name: string;
   goToCell: (cellId: string) => void;
+  /** How the notebook names a cell now ("Cell 3: import os"), or null if it is gone. */
+  labelOf?: (cellId: string) => string | null;
+  trans?: TranslationBundle;
+}
+
+/** The badges in the order the legend lists them. */
+const LEGEND: ProvenanceBadge[] = [
+  'executed',
+  'edited',
+  'outputs-changed',
+  'never-executed'
+];
+
+/** What each badge means, always visible (not only in a tooltip). */
+export function BadgeLegend(props: { trans: TranslationBundle }): JSX.Element {
+  return (
+    <dl className="jp-qsecure-Legend" aria-label={props.trans.__('Badges')}>
+      {LEGEND.map(badge => (
+        <div key={badge} className="jp-qsecure-Legend-item">
+          <dt>
+            <span className="jp-qsecure-Badge" data-badge={badge}>
+              {BADGES[badge].symbol}
+            </span>{' '}
+            {BADGES[badge].label}
+          </dt>
+          <dd>{BADGES[badge].explanation}</dd>
+        </div>
+      ))}
+    </dl>
+  );
 }
 
 /** The report: summary, cells with badges, notebook-wide findings, timeline, environment. */
@@ -184,6 +260,7 @@ export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
     ...report.files_changed
   ];
   const environment = environmentSummary(report.environment);
+  const trans = props.trans ?? translationBundle();
   return (
     <div className="jp-qsecure-Panel-body">
       <h2 className="jp-qsecure-Panel-title">Provenance of {props.name}</h2>
@@ -203,10 +280,18 @@ export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
           <CellRow
             key={cell.cell_id ?? cell.number}
             cell={cell}
+            label={
+              (cell.cell_id !== null ? props.labelOf?.(cell.cell_id) : null) ??
+              trans.__('Code cell %1', cell.number)
+            }
             goToCell={props.goToCell}
           />
         ))}
       </ul>
+      <details className="jp-qsecure-LegendBox" open>
+        <summary>{trans.__('What the badges mean')}</summary>
+        <BadgeLegend trans={trans} />
+      </details>
       <h3 className="jp-qsecure-Heading">Timeline</h3>
       {report.timeline.length === 0 ? (
         <p className="jp-qsecure-Empty">No recorded executions.</p>
@@ -237,15 +322,35 @@ export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
           ))}
         </dl>
       )}
+      <p>
+        <a
+          href={PROVENANCE_GUIDE}
+          target="_blank"
+          rel="noopener noreferrer"
+          className="jp-qsecure-Link"
+        >
+          {trans.__('Guide to provenance')}
+        </a>
+      </p>
     </div>
   );
 }
 
+/** A seed as the recorder keeps it: which call, and the (masked) value's repr. */
+interface ISeedRecord {
+  source?: string;
+  value?: string;
+}
+
 function CellRow(props: {
   cell: IProvenanceCell;
+  label: string;
   goToCell: (id: string) => void;
 }): JSX.Element {
   const { cell } = props;
+  const seeds = (
+    (cell.execution as { seeds?: ISeedRecord[] } | null)?.seeds ?? []
+  ).filter(seed => typeof seed === 'object' && seed !== null);
   const badge = BADGES[cell.badge];
   const files = cell.execution?.files ?? {};
   const read = files.read ?? [];
@@ -266,11 +371,11 @@ function CellRow(props: {
           title={badge.explanation}
           onClick={() => props.goToCell(cell.cell_id as string)}
         >
-          Code cell {cell.number}: {badge.label}
+          {props.label} — {badge.label}
         </button>
       ) : (
         <span title={badge.explanation}>
-          Code cell {cell.number}: {badge.label}
+          {props.label} — {badge.label}
         </span>
       )}
       {cell.execution?.duration_ms !== undefined && (
@@ -286,6 +391,15 @@ function CellRow(props: {
           ))}
           {written.map(f => (
             <li key={`w:${f.path}`}>wrote {f.path}</li>
+          ))}
+        </ul>
+      )}
+      {seeds.length > 0 && (
+        <ul className="jp-qsecure-Files" aria-label="Random seeds">
+          {seeds.map((seed, i) => (
+            <li key={`s:${i}`}>
+              seed {seed.source ?? '?'}({seed.value ?? ''})
+            </li>
           ))}
         </ul>
       )}

@@ -7,9 +7,11 @@ import React from 'react';
 import { forbiddenText } from '../models/errors';
 import { isSecretName } from '../models/findings';
 import { refreshKernelSecret } from '../guard/flow';
+import { SECRETS_GUIDE } from '../guides';
 import { secretsIcon } from '../icons';
 import { translationBundle } from '../notices';
 import { errorMessage, jsonBody, requestAPI } from '../request';
+import { storeAndGrant } from './store';
 import { ISecretRow, ISecretsListing } from '../tokens';
 
 /**
@@ -117,23 +119,17 @@ export class SecretsPanel extends ReactWidget {
     return true;
   }
 
+  /**
+   * Store ``value`` as ``name``; a new secret is then granted to the active notebook.
+   * All or nothing: the value is stored first (the server checks it), the grant made
+   * only once it is, and a new secret whose grant fails is deleted again.
+   */
   private async _setValue(name: string, value: string): Promise<boolean> {
     const notebook = this._panel?.context.path;
     const known = this._listing?.secrets.some(s => s.name === name) ?? false;
     const ok = await this._run(
-      async () => {
-        if (!known && notebook) {
-          await requestAPI(
-            `grants/${encodeURIComponent(name)}`,
-            jsonBody('PUT', { notebook })
-          );
-        }
-        await requestAPI(
-          `secrets/${encodeURIComponent(name)}`,
-          jsonBody('PUT', { value })
-        );
-      },
-      `The value of ${name} is stored.`,
+      () => storeAndGrant(name, value, known ? null : (notebook ?? null)),
+      this._trans.__('The value of %1 is stored.', name),
       this._trans.__('store secrets')
     );
     if (ok && this._panel) {
@@ -148,7 +144,12 @@ export class SecretsPanel extends ReactWidget {
     const answer = await showDialog({
       title: `Remove ${name}?`,
       body: `This deletes the value of ${name} from ${row?.source ?? 'its store'}${row?.personal ? ' and your grants of it' : ''}. Kernels that already have it keep it until they restart.`,
-      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Remove' })]
+      buttons: [
+        Dialog.cancelButton({ label: this._trans.__('Keep it') }),
+        Dialog.warnButton({ label: this._trans.__('Remove') })
+      ],
+      // A destructive action never takes the default focus (Enter keeps the secret).
+      defaultButton: 0
     });
     if (!answer.button.accept) {
       return;
@@ -268,6 +269,16 @@ export function SecretsView(props: ISecretsViewProps): JSX.Element {
       />
       <p className="jp-qsecure-Muted">
         Policy: {listing?.policy ?? 'none (embedded defaults)'}
+      </p>
+      <p>
+        <a
+          href={SECRETS_GUIDE}
+          target="_blank"
+          rel="noopener noreferrer"
+          className="jp-qsecure-Link"
+        >
+          Guide to secrets
+        </a>
       </p>
       <button
         type="button"
@@ -442,7 +453,8 @@ function AddSecret(props: {
       <input
         className="jp-mod-styled"
         aria-label="Secret name"
-        placeholder="NAME (read as os.environ['NAME'])"
+        placeholder="NAME"
+        title="The notebook reads it as os.environ['NAME']"
         value={name}
         aria-invalid={name !== '' && !valid}
         onChange={event => setName(event.target.value)}
@@ -454,7 +466,8 @@ function AddSecret(props: {
         autoComplete="new-password"
         spellCheck={false}
         aria-label="Secret value"
-        placeholder="Value (write-only)"
+        placeholder="Value"
+        title="Write-only: never shown again"
       />
       <button
         type="submit"
