@@ -25,7 +25,12 @@ from jupyter_qsecure.signing.allowed_signers import (
     parse_revoked_keys,
     trust,
 )
-from jupyter_qsecure.signing.sshsig import public_key_from_openssh, verify, verify_with_ssh_keygen
+from jupyter_qsecure.signing.sshsig import (
+    SignatureError,
+    public_key_from_openssh,
+    verify,
+    verify_with_ssh_keygen,
+)
 
 NS = "notebook@jupyter-qsecure"
 MESSAGE = b"the canonical bytes of a notebook\n"
@@ -191,14 +196,16 @@ def test_manual_example_trust_agrees_with_ssh_keygen(
     )
 
 
-def test_cert_authority_lines_never_trust_and_say_why(keys: dict[str, Key]) -> None:
+def test_a_cert_authority_key_does_not_vouch_for_its_own_signatures(
+    keys: dict[str, Key],
+) -> None:
     signers = parse_allowed_signers(manual_example(keys))
-    verdict = trust(signers, keys["ca"].blob, NS, signed_at=T, now=T)
+    verdict = trust(signers, keys["ca"].blob, NS, signed_at=T)
     assert not verdict.trusted
     assert "cert-authority" in verdict.reason
     cert = b"\0\0\0\x20ssh-ed25519-cert-v01@openssh.com" + b"\0" * 40
-    verdict = trust(signers, cert, NS, signed_at=T, now=T)
-    assert not verdict.trusted and "not supported" in verdict.reason
+    with pytest.raises(SignatureError):  # a damaged certificate never verified a signature
+        trust(signers, cert, NS, signed_at=T)
 
 
 def test_without_principal_the_verdict_names_the_line_principals(keys: dict[str, Key]) -> None:
@@ -249,39 +256,42 @@ def test_times_without_z_are_local_time(keys: dict[str, Key]) -> None:
 
 
 @pytest.mark.parametrize(
-    ("signed_at", "now", "reason"),
+    ("signed_at", "reason"),
     [
-        (T, T, None),
-        (datetime(2026, 1, 1, tzinfo=timezone.utc), T, None),  # valid-after is inclusive
-        (T, datetime(2026, 12, 31, tzinfo=timezone.utc), None),  # valid-before is inclusive
+        (T, None),
+        (datetime(2026, 1, 1, tzinfo=timezone.utc), None),  # valid-after is inclusive
+        (datetime(2026, 12, 31, tzinfo=timezone.utc), None),  # valid-before is inclusive
         (
             datetime(2025, 12, 31, 23, 59, 59, tzinfo=timezone.utc),
-            T,
             "key not valid before 2026-01-01",
         ),
-        (T, datetime(2026, 12, 31, 0, 0, 1, tzinfo=timezone.utc), "key expired 2026-12-31"),
-        (T, datetime(2027, 6, 1, tzinfo=timezone.utc), "key expired 2026-12-31"),
-        (
-            datetime(2027, 1, 2, tzinfo=timezone.utc),
-            datetime(2027, 6, 1, tzinfo=timezone.utc),
-            "key expired 2026-12-31",
-        ),
-        # a signature claiming a date in the window, checked before the window opened
-        (T, datetime(2025, 6, 1, tzinfo=timezone.utc), "key not valid before 2026-01-01"),
+        (datetime(2026, 12, 31, 0, 0, 1, tzinfo=timezone.utc), "key expired 2026-12-31"),
+        (datetime(2027, 6, 1, tzinfo=timezone.utc), "key expired 2026-12-31"),
     ],
 )
-def test_validity_window_must_hold_at_signing_and_now(
-    keys: dict[str, Key], signed_at: datetime, now: datetime, reason: str | None
+def test_validity_window_is_judged_at_the_signed_time(
+    keys: dict[str, Key], tmp_path: Path, signed_at: datetime, reason: str | None
 ) -> None:
-    signers = parse_allowed_signers(
+    """As git judges a signed commit at its signed time (ssh-keygen -Overify-time)."""
+    text = (
         f'alice@example.com valid-after="20260101Z",valid-before="20261231Z" {keys["alice"].line}'
     )
-    verdict = trust(
-        signers, keys["alice"].blob, NS, signed_at=signed_at, now=now, principal="alice@example.com"
-    )
-    assert verdict.trusted is (reason is None)
-    if reason is not None:
-        assert verdict.reason == reason
+    signers = parse_allowed_signers(text)
+    for now in (T, datetime(2030, 1, 1, tzinfo=timezone.utc)):  # now does not matter
+        verdict = trust(
+            signers,
+            keys["alice"].blob,
+            NS,
+            signed_at=signed_at,
+            now=now,
+            principal="alice@example.com",
+        )
+        assert verdict.trusted is (reason is None)
+        if reason is not None:
+            assert verdict.reason.startswith(reason)
+    assert keygen_verify(
+        tmp_path, text, keys["alice"].sign(), principal="alice@example.com", verify_time=signed_at
+    ) is (reason is None)
 
 
 def test_naive_datetimes_are_local_time(keys: dict[str, Key]) -> None:
@@ -301,7 +311,7 @@ def test_naive_datetimes_are_local_time(keys: dict[str, Key]) -> None:
 def test_a_time_reason_shows_the_time_when_not_midnight(keys: dict[str, Key]) -> None:
     signers = parse_allowed_signers(f'a@b valid-before="202601011230Z" {keys["alice"].line}')
     verdict = trust(signers, keys["alice"].blob, NS, signed_at=T, now=T)
-    assert verdict.reason == "key expired 2026-01-01 12:30:00+00:00"
+    assert verdict.reason.startswith("key expired 2026-01-01 12:30:00+00:00")
 
 
 def test_another_line_for_the_same_key_can_allow_it(keys: dict[str, Key], tmp_path: Path) -> None:
@@ -398,15 +408,6 @@ def test_revoked_keys_agree_with_ssh_keygen(keys: dict[str, Key], tmp_path: Path
     )
 
 
-def test_binary_krl_is_refused_clearly(keys: dict[str, Key], tmp_path: Path) -> None:
-    krl = tmp_path / "revoked.krl"
-    result = _run(["ssh-keygen", "-k", "-f", str(krl), str(keys["alice"].path.with_suffix(".pub"))])
-    assert result.returncode == 0, result.stderr
-    with pytest.raises(AllowedSignersError) as error:
-        load_revoked_keys(krl)
-    assert "KRL" in str(error.value) and str(krl) in str(error.value)
-
-
 def test_revocation_list_errors_name_the_line(tmp_path: Path, keys: dict[str, Key]) -> None:
     path = tmp_path / "revoked"
     path.write_text(f"{keys['alice'].line}\n# fine\nssh-ed25519 not*base64\n")
@@ -453,13 +454,12 @@ def test_revocation_list_errors_name_the_line(tmp_path: Path, keys: dict[str, Ke
             "alice@example.com ssh-dss AAAAB3NzaC1kc3MAAAABAw==",
             "key type 'ssh-dss' is not supported",
         ),
-        (",alice@example.com {key}", "empty principal"),
-        ("alice@example.com,,bob@example.com {key}", "empty principal"),
     ],
 )
-def test_errors_name_file_line_and_problem(
+def test_a_bad_line_is_skipped_with_a_warning_naming_it(
     keys: dict[str, Key], tmp_path: Path, line: str, expected: str
 ) -> None:
+    """As ssh-keygen 9.x: the line is skipped, the lines around it still count."""
     key = keys["alice"].line
     text = (
         f"# team\nbob@example.com {keys['bob'].line}\n"
@@ -468,15 +468,17 @@ def test_errors_name_file_line_and_problem(
     )
     path = tmp_path / "allowed_signers"
     path.write_text(text)
-    with pytest.raises(AllowedSignersError) as error:
-        load_allowed_signers(path)
-    message = str(error.value)
+    warnings: list[str] = []
+    signers = load_allowed_signers(path, warnings)
+    assert [s.line for s in signers] == [2, 4]
+    [message] = warnings
     assert message.startswith(f"{path}:3: "), message
-    assert expected in message, message
-    assert (error.value.source, error.value.line) == (str(path), 3)
-    with pytest.raises(AllowedSignersError) as error:
-        parse_allowed_signers(text, source="team_signers")
-    assert str(error.value).startswith("team_signers:3: ")
+    assert expected in message and message.endswith("(line skipped)"), message
+    warnings.clear()
+    parse_allowed_signers(text, source="team_signers", warnings=warnings)
+    assert warnings[0].startswith("team_signers:3: ")
+    armored = keys["alice"].sign()
+    assert keygen_verify(tmp_path, text, armored, principal="carol@example.com")
 
 
 def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
@@ -485,9 +487,8 @@ def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
     assert str(tmp_path / "nope") in str(error.value) and "cannot read" in str(error.value)
     binary = tmp_path / "binary"
     binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(AllowedSignersError) as error:
-        load_allowed_signers(binary)
-    assert "not UTF-8" in str(error.value)
+    warnings: list[str] = []
+    assert load_allowed_signers(binary, warnings) == [] and len(warnings) == 1
 
 
 def test_crlf_files_and_empty_files(keys: dict[str, Key], tmp_path: Path) -> None:

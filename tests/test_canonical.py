@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from jupyter_qsecure.signing import canonical
 from jupyter_qsecure.signing.canonical import (
+    LEGACY_CANONICAL_FORM,
     CanonicalFormError,
     canonical_json,
     canonical_output,
@@ -354,7 +355,7 @@ def test_a_signed_notebook_change_changes_the_payload_and_no_cell_digest(
     elif how == "kernelspec":
         changed["metadata"]["kernelspec"]["name"] = "python2"
     elif how == "provenance":
-        changed["metadata"].setdefault("qsecure", {})["provenance"] = {"log": "other"}
+        changed["metadata"].setdefault("qsecure", {})["provenance"] = {"timeline": ["other"]}
         assume(notebook["metadata"].get("qsecure") != changed["metadata"]["qsecure"])
     elif how == "order":
         assume(len(notebook["cells"]) >= 2)
@@ -395,8 +396,56 @@ def test_jupyter_metadata_besides_ui_state_is_signed() -> None:
     assert notebook_payload(other) != notebook_payload(plain)
     assert signed_view(other)["cells"][0]["metadata"] == {"jupyter": {"x": 1}}
     signed = nb_with(code_cell())
-    signed["metadata"]["qsecure"] = {"signatures": [{"key": "k"}], "provenance": {"n": 1}}
-    assert signed_view(signed)["metadata"] == {"qsecure": {"provenance": {"n": 1}}}
+    signed["metadata"]["qsecure"] = {
+        "signatures": [{"key": "k"}],
+        "provenance": {"timeline": [1], "chain_head": "sha256:aa", "environment": {}},
+    }
+    assert signed_view(signed)["metadata"] == {"qsecure": {"provenance": {"timeline": [1]}}}
+    assert signed_view(signed, LEGACY_CANONICAL_FORM)["metadata"] == {
+        "qsecure": {"provenance": {"timeline": [1], "chain_head": "sha256:aa", "environment": {}}}
+    }
+
+
+@given(
+    st.text(max_size=12),
+    st.text(max_size=12),
+    st.sampled_from(["chain_head", "kernel_session", "environment", "checkpoint", "user"]),
+    json_values,
+)
+def test_what_a_kernel_start_or_a_save_rewrites_is_not_signed(
+    version: str, display_name: str, volatile: str, value: Any
+) -> None:
+    """Form v2: a language patch version, a kernelspec display name and every part of the
+    notebook-level provenance but its timeline change without a cell running; none of
+    them is signed. The language name, the kernel name and the timeline are."""
+    base = nb_with(code_cell())
+    base["metadata"] = {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python", "version": "3.11.2", "mimetype": "text/x-python"},
+        "qsecure": {"provenance": {"timeline": [{"record_id": "r1"}], "chain_head": "h"}},
+    }
+    drifted = copy.deepcopy(base)
+    drifted["metadata"]["language_info"]["version"] = version
+    drifted["metadata"]["language_info"]["pygments_lexer"] = "ipython3"
+    drifted["metadata"]["kernelspec"]["display_name"] = display_name
+    drifted["metadata"]["qsecure"]["provenance"][volatile] = value
+    assert notebook_payload(drifted) == notebook_payload(base)
+    for field, changed_value in (
+        (("language_info", "name"), "R"),
+        (("kernelspec", "name"), "ir"),
+        (("kernelspec", "language"), "R"),
+    ):
+        other = copy.deepcopy(base)
+        other["metadata"][field[0]][field[1]] = changed_value
+        assert notebook_payload(other) != notebook_payload(base)
+    other = copy.deepcopy(base)
+    other["metadata"]["qsecure"]["provenance"]["timeline"].append({"record_id": "r2"})
+    assert notebook_payload(other) != notebook_payload(base)
+
+
+def test_an_unknown_canonical_form_is_refused() -> None:
+    with pytest.raises(CanonicalFormError, match="unknown canonical form 'v9'"):
+        notebook_payload(nb_with(code_cell()), "v9")
 
 
 # --------------------------------------------------------------------------- streams
@@ -897,8 +946,7 @@ DOC_PAYLOAD = (
     r'{"tags":["main"]},"outputs":[{"name":"stdout","output_type":"stream","text":"100%\nhéllo'
     r' 😀\n"},{"data":{"text/plain":"2"},"execution_count":3,"metadata":{},"output_type":'
     r'"execute_result"}],"source":"print(\'héllo 😀\')\n1 + 1"}],"metadata":{"kernelspec":'
-    r'{"display_name":"Python 3","language":"python","name":"python3"}},"nbformat":4,'
-    r'"nbformat_minor":5}'
+    r'{"language":"python","name":"python3"}},"nbformat":4,"nbformat_minor":5}'
 )
 
 
@@ -906,9 +954,15 @@ def test_the_documented_example() -> None:
     notebook = json.loads(DOC_EXAMPLE)
     payload = notebook_payload(notebook)
     assert payload == DOC_PAYLOAD.replace("\\'", "'").encode("utf-8")
-    assert len(payload) == 528
+    assert len(payload) == 502
     assert notebook_digest(notebook) == (
-        "sha256:ec62ba4351010f42e1c0a26d7e9a06aa82b6733dfd2e55afec55f5bacd09e439"
+        "sha256:b1802b99bac90c91b36be3db43ff4bbfb29c9e5e84c977856d4ddf56ee41d25f"
+    )
+    # The legacy form v1 (old signatures) also signed the kernelspec's display name.
+    legacy = notebook_payload(notebook, LEGACY_CANONICAL_FORM)
+    assert len(legacy) == 528
+    assert hashlib.sha256(legacy).hexdigest() == (
+        "ec62ba4351010f42e1c0a26d7e9a06aa82b6733dfd2e55afec55f5bacd09e439"
     )
     assert cell_digests(notebook) == [
         {

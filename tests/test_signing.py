@@ -97,8 +97,12 @@ def test_sign_and_verify_both_ways_with_stock_ssh_keygen(lab: dict[str, Any]) ->
 
     # ours -> stock ssh-keygen (the `jupyter qsecure` entry point, bytes on stdout)
     payload = subprocess.run(
-        [JUPYTER, "qsecure", "payload", str(nb)], capture_output=True, timeout=60, check=True
+        [JUPYTER, "qsecure", "payload", str(nb), "--signature", "0"],
+        capture_output=True,
+        timeout=60,
+        check=True,
     ).stdout
+    assert payload.startswith(b'{"canonical_form":"jupyter-qsecure-canonical-v2",')
     assert (
         qsecure(
             "export-signature", str(nb), "--index", "0", "--output", str(folder / "sig"), cwd=folder
@@ -125,22 +129,32 @@ def test_sign_and_verify_both_ways_with_stock_ssh_keygen(lab: dict[str, Any]) ->
     )
     assert check.returncode == 0 and b"Good" in check.stdout
 
-    # stock ssh-keygen -> ours: bob signs the payload himself and adds the entry
-    signed = subprocess.run(
-        ["ssh-keygen", "-Y", "sign", "-n", NAMESPACE, "-f", str(lab["keys"]["bob"])],
-        input=payload,
-        capture_output=True,
-        timeout=60,
-        check=True,
-    ).stdout.decode()
+    # stock ssh-keygen -> ours: bob writes his entry, prints its statement, signs it himself
     data = json.loads(nb.read_text())
     entry = dict(
         data["metadata"]["qsecure"]["signatures"][0],
         principal="bob@lab.example",
         role="reviewer",
-        signature=signed,
+        signed_at="2026-01-02T03:04:05Z",
+        signature="(to come)",
     )
+    del entry["public_key"], entry["key_fingerprint"]
     data["metadata"]["qsecure"]["signatures"].append(entry)
+    nb.write_text(json.dumps(data))
+    statement = subprocess.run(
+        [JUPYTER, "qsecure", "payload", str(nb), "--signature", "1"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert b'"principal":"bob@lab.example","role":"reviewer"' in statement
+    entry["signature"] = subprocess.run(
+        ["ssh-keygen", "-Y", "sign", "-n", NAMESPACE, "-f", str(lab["keys"]["bob"])],
+        input=statement,
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout.decode()
     nb.write_text(json.dumps(data))
     result = qsecure(
         "verify",
@@ -151,6 +165,10 @@ def test_sign_and_verify_both_ways_with_stock_ssh_keygen(lab: dict[str, Any]) ->
         "2",
         "--require-role",
         "reviewer",
+        "--grant",
+        "reviewer=bob@lab.example",
+        "--grant",
+        "author=*",
         "--format",
         "json",
         cwd=folder,
@@ -217,7 +235,17 @@ def test_ui_state_changes_and_more_signatures_keep_it_valid(lab: dict[str, Any])
     nb.write_text(json.dumps(data, indent=4, sort_keys=True))
     sign(lab, "bob", "--role", "reviewer")
     result = qsecure(
-        "verify", str(nb), "--allowed-signers", str(lab["allowed"]), "--require", "2", cwd=folder
+        "verify",
+        str(nb),
+        "--allowed-signers",
+        str(lab["allowed"]),
+        "--require",
+        "2",
+        "--grant",
+        "author=*",
+        "--grant",
+        "reviewer=bob@lab.example",
+        cwd=folder,
     )
     assert result.returncode == 0, result.stdout
     assert "signed and valid; 2 of 2 required signature(s)" in result.stdout
@@ -390,7 +418,9 @@ def test_bad_input_exits_2(lab: dict[str, Any]) -> None:
     result = qsecure(
         "verify", str(lab["nb"]), "--allowed-signers", str(folder / "bad_signers"), cwd=folder
     )
-    assert result.returncode == 2 and "bad_signers:1: invalid key" in result.stderr
+    # ssh-keygen skips a bad line: so do we, saying which (nothing else trusts alice here)
+    assert result.returncode == 1 and "bad_signers:1: invalid key" in result.stderr
+    assert "(line skipped)" in result.stderr and "Traceback" not in result.stderr
     result = qsecure("sign", str(lab["nb"]), "--key", str(folder / "missing"), cwd=folder)
     assert result.returncode == 2 and "no key file" in result.stderr  # unreadable input
     assert "Traceback" not in result.stderr
@@ -500,6 +530,7 @@ def server_signing_policy(tmp_path: Path, policy: Callable[[str], Path], *, trus
         trust = f'allowed_signers = "{allowed}"\n'
     policy(
         f'[signing]\nkey = "{key}"\nprincipal = "lab-server@lab.example"\n{trust}'
+        '[signing.roles]\nauthor = ["*"]\nreviewer = ["lab-server@lab.example"]\n'
         "[provenance]\nenabled = false\n"
     )
     return key

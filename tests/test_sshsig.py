@@ -714,13 +714,13 @@ TAMPER: dict[str, tuple[Callable[[str], tuple[bytes, str, str]], str, bool]] = {
         "unsupported-key",
         True,
     ),
-    "certificate key": (
+    "damaged certificate": (
         lambda g: (
             MESSAGE,
             _rebuild(g, public_key=string(b"ssh-ed25519-cert-v01@openssh.com") + string(b"x" * 32)),
             NS,
         ),
-        "unsupported-key",
+        "malformed",
         True,
     ),
     "ed25519 key of wrong size": (

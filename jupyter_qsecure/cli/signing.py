@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from traitlets import Enum, Integer, List, Unicode
 
@@ -13,25 +14,48 @@ from .base import UsageError, _read_notebook, _signing_service, _Subcommand
 
 
 class PayloadApp(_Subcommand):
-    """Print the exact bytes a notebook's signatures sign."""
+    """Print the exact bytes a notebook's signature signs."""
 
     name = "jupyter-qsecure-payload"
-    description = """Print the canonical bytes that signatures cover, so anyone can check one with
-    stock OpenSSH:  jupyter qsecure payload NB.ipynb | ssh-keygen -Y verify -n notebook@jupyter-qsecure -f allowed_signers -I PRINCIPAL -s SIG"""
+    description = """Print the bytes a signature covers, so anyone can check it with stock OpenSSH:
+    jupyter qsecure payload NB.ipynb --signature N | ssh-keygen -Y verify -n notebook@jupyter-qsecure -f allowed_signers -I PRINCIPAL -s SIG
+    With --signature N: signature N's signed statement (the digest of the notebook as it is
+    now, with the signer's principal, role and time). Without it: the canonical payload."""
+
+    signature = Integer(
+        -1, help="Which signature's statement (0-based, as `verify` lists them)."
+    ).tag(config=True)
+    aliases = {"signature": "PayloadApp.signature"}
 
     def run(self) -> int:
         from ..signing.canonical import CanonicalFormError, notebook_payload
 
         if len(self.extra_args) != 1:
-            raise UsageError("name one notebook: jupyter qsecure payload NOTEBOOK")
+            raise UsageError("name one notebook: jupyter qsecure payload NOTEBOOK [--signature N]")
         path = Path(self.extra_args[0])
+        notebook = _read_notebook(path)
         try:
-            payload = notebook_payload(_read_notebook(path))
-        except CanonicalFormError as error:
+            payload = (
+                notebook_payload(notebook)
+                if self.signature < 0
+                else _statement_of(path, notebook, self.signature)
+            )
+        except (CanonicalFormError, ValueError) as error:
             raise UsageError(f"{path}: {error}") from None
         sys.stdout.buffer.write(payload)
         sys.stdout.flush()
         return 0
+
+
+def _statement_of(path: Path, notebook: dict[str, Any], index: int) -> bytes:
+    from ..signing.signatures import signatures_of, signed_bytes
+
+    entries = signatures_of(notebook)
+    if not 0 <= index < len(entries):
+        raise UsageError(
+            f"{path} has {len(entries)} signature(s); --signature must be 0..{max(len(entries) - 1, 0)}"
+        )
+    return signed_bytes(notebook, entries[index])
 
 
 class SignApp(_Subcommand):
@@ -83,15 +107,20 @@ class VerifyApp(_Subcommand):
     """Verify notebooks' signatures against allowed signers and a policy."""
 
     name = "jupyter-qsecure-verify"
-    description = """Verify signatures: valid over the notebook as it is, trusted by allowed_signers,
-    enough of them in the required roles.
+    description = """Verify signatures: valid over the notebook as it is, trusted by allowed_signers
+    at their signed time, their roles granted, enough distinct signers in the required roles.
 
-    jupyter qsecure verify NOTEBOOK... [--allowed-signers FILE] [--require N] [--require-role ROLE] [--format text|json]
+    jupyter qsecure verify NOTEBOOK... [--allowed-signers FILE] [--revoked-keys FILE] [--require N]
+        [--require-role ROLE] [--grant ROLE=PATTERN] [--format text|json]
     Trust comes only from allowed_signers (--allowed-signers, else [signing] allowed_signers):
-    without one no signature is trusted. Exit 0 when every notebook meets the policy, 1 when
-    one does not, 2 on bad input."""
+    without one no signature is trusted. Roles come only from the verifier: --grant (else
+    [signing.roles]; by default every trusted principal may sign as author, and only that).
+    Exit 0 when every notebook meets the policy, 1 when one does not, 2 on bad input."""
 
     allowed_signers = Unicode("", help="allowed_signers file (git / ssh-keygen format).").tag(
+        config=True
+    )
+    revoked_keys = Unicode("", help="Revoked keys: a KRL or OpenSSH public key lines.").tag(
         config=True
     )
     require = Integer(-1, help="Signatures required (default: [signing] require, else 1).").tag(
@@ -100,57 +129,83 @@ class VerifyApp(_Subcommand):
     require_role = List(
         Unicode(), help="A role that must be among the signatures (repeatable)."
     ).tag(config=True)
+    grant = List(
+        Unicode(),
+        help="ROLE=PATTERN[,PATTERN]: principals allowed to sign as ROLE (repeatable; "
+        "replaces [signing.roles]).",
+    ).tag(config=True)
     format = Enum(["text", "json"], default_value="text", help="Report format.").tag(config=True)
     aliases = {
         "allowed-signers": "VerifyApp.allowed_signers",
+        "revoked-keys": "VerifyApp.revoked_keys",
         "require": "VerifyApp.require",
         "require-role": "VerifyApp.require_role",
+        "grant": "VerifyApp.grant",
         "format": "VerifyApp.format",
     }
 
     def run(self) -> int:
         from ..signing.allowed_signers import AllowedSignersError
         from ..signing.canonical import CanonicalFormError
-        from ..signing.signatures import NO_ALLOWED_SIGNERS
+        from ..signing.policy import parse_grants
+        from ..signing.signatures import NO_ALLOWED_SIGNERS, ROLES
 
         if not self.extra_args:
             raise UsageError("name at least one notebook: jupyter qsecure verify NOTEBOOK...")
+        for role in self.require_role:
+            if role not in ROLES:
+                raise UsageError(f"--require-role {role!r}: roles are {', '.join(ROLES)}")
+        try:
+            grants = parse_grants(list(self.grant)) if self.grant else None
+        except ValueError as error:
+            raise UsageError(str(error)) from None
         service = _signing_service().with_overrides(
             allowed_signers=Path(self.allowed_signers) if self.allowed_signers else None,
+            revoked_keys=Path(self.revoked_keys) if self.revoked_keys else None,
             require=self.require if self.require >= 0 else None,
             require_roles=tuple(self.require_role) or None,
+            grants=grants,
         )
         if service.settings.allowed_signers is None:
             print(f"jupyter qsecure: {NO_ALLOWED_SIGNERS}", file=sys.stderr)
         reports = []
         code = 0
+        warned = False
         for argument in self.extra_args:
             path = Path(argument)
+            notebook = _read_notebook(path)
+            warnings: list[str] = []
             try:
-                verdict = service.verify(_read_notebook(path))
+                verdict = service.verify(notebook, warnings)
             except AllowedSignersError as error:
                 raise UsageError(str(error)) from None
             except CanonicalFormError as error:
                 raise UsageError(f"{path}: {error}") from None
+            if not warned:
+                for warning in warnings:
+                    print(f"jupyter qsecure: warning: {warning}", file=sys.stderr)
+                warned = True
             code = max(code, 0 if verdict.meets_policy else 1)
             reports.append({"notebook": str(path), **verdict.to_json()})
             if self.format == "text":
-                print(
-                    f"{path}: {verdict.status}; {verdict.policy_message}; {'meets the policy' if verdict.meets_policy else 'does NOT meet the policy'}"
-                )
-                for result in verdict.results:
-                    state = "valid" if result.valid else "INVALID"
-                    trusted = "trusted" if result.trusted else "not trusted"
-                    print(
-                        f"  [{result.index}] {result.principal} ({result.role}) {result.signed_at} {result.fingerprint}: {state}, {trusted}{f' - {result.reason}' if result.reason else ''}"
-                    )
-                    if result.changed_cells:
-                        print(
-                            f"      cells changed since signing: {', '.join(result.changed_cells)}"
-                        )
+                _print_verdict(path, verdict)
         if self.format == "json":
             print(json.dumps(reports, indent=2))
         return code
+
+
+def _print_verdict(path: Path, verdict: Any) -> None:
+    print(
+        f"{path}: {verdict.status}; {verdict.policy_message}; {'meets the policy' if verdict.meets_policy else 'does NOT meet the policy'}"
+    )
+    for result in verdict.results:
+        state = "valid" if result.valid else "INVALID"
+        trusted = "trusted" if result.trusted else "not trusted"
+        print(
+            f"  [{result.index}] {result.principal} ({result.role}) {result.signed_at} {result.fingerprint}: {state}, {trusted}{f' - {result.reason}' if result.reason else ''}"
+        )
+        if result.changed_cells:
+            print(f"      cells changed since signing: {', '.join(result.changed_cells)}")
 
 
 class ExportSignatureApp(_Subcommand):

@@ -12,29 +12,43 @@ except inside double quotes: ``cert-authority``, ``namespaces="a,b"`` (a pattern
 suffixed with ``Z``; both bounds inclusive). Blank lines and lines starting with ``#``
 are comments.
 
-:func:`trust` answers the same question as ``ssh-keygen -Y verify`` for a signature that
-already verified (:func:`jupyter_qsecure.signing.sshsig.verify`): is this key allowed to
-sign in this namespace, for this principal, at this time? It is stricter in one way: the
-validity window must contain both the time the signature claims it was made and now.
-Certificates (``cert-authority`` lines) are parsed but never trusted: signatures are
-made with plain keys here.
+As ``ssh-keygen`` 9.x does, a line that cannot be used (a malformed key, an unknown key
+type or option, a bad time) is skipped with a warning naming the file and line; the rest
+of the file still counts. Text after a NUL byte on a line is ignored (ssh-keygen reads C
+strings), an empty principal in a list is a pattern that matches nothing, and times are
+normalised like ``strptime`` + ``mktime``: ``20200230`` is 1 March 2020.
+
+:func:`trust` answers the same question as ``ssh-keygen -Y verify -Overify-time=T`` for a
+signature that already verified (:func:`jupyter_qsecure.signing.sshsig.verify`), with ``T``
+the signed time: is this key (or certificate, vouched for by a ``cert-authority`` line)
+allowed to sign in this namespace, for this principal, at that time, and not revoked
+(:class:`RevocationList`: OpenSSH public key lines or a binary KRL)?
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from .sshsig import SignatureError, public_key_from_openssh
+from .sshsig import (
+    Certificate,
+    SignatureError,
+    WireReader,
+    is_certificate,
+    parse_certificate,
+    public_key_from_openssh,
+)
 
 __all__ = [
     "AllowedSigner",
     "AllowedSignersError",
+    "RevocationList",
     "TrustVerdict",
     "load_allowed_signers",
     "load_revoked_keys",
@@ -46,7 +60,7 @@ __all__ = [
 
 _KRL_MAGIC = b"SSHKRL\n\0"
 _KEY_TYPE = re.compile(r"(?:ssh|ecdsa|sk|rsa|webauthn)-[A-Za-z0-9@._+-]*")
-_TIME = re.compile(r"(\d{8})(\d{4}(\d{2})?)?(Z|UTC)?", re.IGNORECASE)
+_TIME = re.compile(r"(\d{4})(\d\d)(\d\d)(?:(\d\d)(\d\d)(\d\d)?)?(Z|UTC)?", re.IGNORECASE)
 _VALUE_OPTIONS = ("namespaces", "valid-after", "valid-before")
 _OPTIONS_HELP = 'cert-authority, namespaces="...", valid-after="...", valid-before="..."'
 _LINE_FORMAT = "principals [options] keytype base64-key [comment]"
@@ -126,63 +140,220 @@ def match_pattern_list(value: str, patterns: Iterable[str]) -> bool:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_allowed_signers(text: str, source: str = "allowed_signers") -> list[AllowedSigner]:
-    """Parse the text of an allowed_signers file; ``source`` names it in errors.
+def parse_allowed_signers(
+    text: str, source: str = "allowed_signers", warnings: list[str] | None = None
+) -> list[AllowedSigner]:
+    """Parse the text of an allowed_signers file; ``source`` names it in warnings.
 
-    Raises :class:`AllowedSignersError` for the first bad line, naming ``source``, the
-    line number and what is wrong.
-    """
+    A line that cannot be used is skipped, as ssh-keygen skips it, and a warning
+    ``SOURCE:LINE: what is wrong`` is appended to ``warnings`` (when given)."""
     signers = []
     for number, raw in enumerate(text.split("\n"), start=1):
-        signer = _parse_line(raw, source, number)
+        try:
+            signer = _parse_line(raw.split("\0", 1)[0], source, number)
+        except AllowedSignersError as error:
+            if warnings is not None:
+                warnings.append(f"{error} (line skipped)")
+            continue
         if signer is not None:
             signers.append(signer)
     return signers
 
 
-def load_allowed_signers(path: Path) -> list[AllowedSigner]:
-    """Read and parse an allowed_signers file (git's ``gpg.ssh.allowedSignersFile``).
+def load_allowed_signers(path: Path, warnings: list[str] | None = None) -> list[AllowedSigner]:
+    """Read and parse an allowed_signers file (git's ``gpg.ssh.allowedSignersFile``);
+    skipped lines are described in ``warnings``.
 
-    Raises :class:`AllowedSignersError` when it cannot be read or has a bad line.
-    """
-    return parse_allowed_signers(_read_text(Path(path), "allowed_signers"), source=str(path))
+    Raises :class:`AllowedSignersError` when the file cannot be read."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise AllowedSignersError(
+            f"cannot read the allowed_signers file: {error.strerror or error}", source=str(path)
+        ) from None
+    return parse_allowed_signers(
+        data.decode("utf-8", "surrogateescape"), source=str(path), warnings=warnings
+    )
 
 
-def parse_revoked_keys(text: str, source: str = "revoked_keys") -> set[bytes]:
-    """The key blobs of a revocation list: OpenSSH public keys, one a line (``#`` comments)."""
+@dataclass(frozen=True)
+class _RevokedCertificates:
+    """One certificates section of a KRL: ``ca_key`` None applies to every CA."""
+
+    ca_key: bytes | None
+    serial_ranges: tuple[tuple[int, int], ...]
+    serial_bitmaps: tuple[tuple[int, int], ...]
+    key_ids: frozenset[str]
+
+    def revokes(self, certificate: Certificate) -> str | None:
+        if self.ca_key is not None and self.ca_key != certificate.ca_key:
+            return None
+        if certificate.key_id in self.key_ids:
+            return f"certificate key id {certificate.key_id!r} revoked"
+        serial = certificate.serial
+        if self.ca_key is None or serial == 0:
+            return None
+        if any(low <= serial <= high for low, high in self.serial_ranges) or any(
+            serial >= offset and (bits >> (serial - offset)) & 1
+            for offset, bits in self.serial_bitmaps
+        ):
+            return f"certificate serial {serial} revoked"
+        return None
+
+
+@dataclass(frozen=True, eq=False)
+class RevocationList(AbstractSet[bytes]):
+    """Revoked keys and certificates, from OpenSSH public key lines or a binary KRL
+    (``ssh-keygen -k``), checked as ``ssh-keygen -Y verify -r`` checks them: a key is
+    revoked when its plain key is listed (by blob or SHA-1/SHA-256 fingerprint); a
+    certificate also when its CA key is, or (KRL) its serial or key id is for its CA.
+    ``blob in revocations`` says whether a key blob is revoked."""
+
+    keys: frozenset[bytes] = frozenset()
+    sha1: frozenset[bytes] = frozenset()
+    sha256: frozenset[bytes] = frozenset()
+    certificates: tuple[_RevokedCertificates, ...] = ()
+
+    def _key_revoked(self, blob: bytes) -> bool:
+        return (
+            blob in self.keys
+            or hashlib.sha256(blob).digest() in self.sha256
+            or hashlib.sha1(blob).digest() in self.sha1  # noqa: S324 - KRL's own format
+        )
+
+    def why(self, blob: bytes) -> str | None:
+        """Why a key (or certificate) blob is revoked, or None."""
+        blob = bytes(blob)
+        if not is_certificate(blob):
+            return "key revoked" if self._key_revoked(blob) else None
+        try:
+            certificate = parse_certificate(blob)
+        except SignatureError:
+            return None  # an invalid certificate never verified: nothing to revoke
+        for section in self.certificates:
+            reason = section.revokes(certificate)
+            if reason:
+                return reason
+        if self._key_revoked(certificate.public_key):
+            return "key revoked"
+        if self._key_revoked(certificate.ca_key):
+            return "the certificate's CA key is revoked"
+        return None
+
+    def __contains__(self, blob: object) -> bool:
+        return isinstance(blob, (bytes, bytearray)) and self.why(bytes(blob)) is not None
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The plain keys listed by blob (fingerprints and certificate rules are not
+        enumerable)."""
+        return iter(self.keys)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def _plain(blob: bytes) -> bytes:
+    """The plain key of a certificate blob (a plain key blob is returned as it is)."""
+    return parse_certificate(blob).public_key if is_certificate(blob) else blob
+
+
+def parse_revoked_keys(text: str, source: str = "revoked_keys") -> RevocationList:
+    """A revocation list of OpenSSH public keys, one a line (``#`` comments). A
+    certificate line revokes its plain key."""
     keys = set()
     for number, raw in enumerate(text.split("\n"), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         try:
-            keys.add(public_key_from_openssh(line))
+            keys.add(_plain(public_key_from_openssh(line)))
         except SignatureError as error:
             raise AllowedSignersError(
                 f"not an OpenSSH public key line: {error}", source=source, line=number
             ) from None
-    return keys
+    return RevocationList(keys=frozenset(keys))
 
 
-def load_revoked_keys(path: Path) -> set[bytes]:
-    """Read a revocation list of public keys in OpenSSH format, one per line.
+def parse_krl(data: bytes, source: str = "revoked_keys") -> RevocationList:
+    """A binary OpenSSH KRL (``PROTOCOL.krl``, as ``ssh-keygen -k`` writes it).
+    Raises :class:`AllowedSignersError` naming what is wrong."""
+    try:
+        return _read_krl(WireReader(data, "the KRL"))
+    except SignatureError as error:
+        raise AllowedSignersError(f"not a usable KRL: {error}", source=source) from None
 
-    OpenSSH's binary KRL format is refused with an :class:`AllowedSignersError` saying so,
-    as is any unreadable file or bad line.
-    """
+
+def _read_krl(reader: WireReader) -> RevocationList:
+    reader.skip(len(_KRL_MAGIC))
+    version = reader.u32("format version")
+    if version != 1:
+        raise SignatureError("malformed", f"KRL format version {version} is not supported")
+    reader.u64("KRL version")
+    reader.u64("generated date")
+    reader.u64("flags")
+    reader.string("reserved field")
+    reader.string("comment")
+    keys: set[bytes] = set()
+    sha1: set[bytes] = set()
+    sha256: set[bytes] = set()
+    certificates = []
+    while reader.position < reader.size:
+        kind = reader.u8("section type")
+        section = WireReader(reader.string("section"), "a KRL section")
+        if kind == 1:
+            certificates.append(_read_krl_certificates(section))
+        elif kind in (2, 3, 5):
+            target = {2: keys, 3: sha1, 5: sha256}[kind]
+            while section.position < section.size:
+                target.add(section.string("key"))
+        elif kind == 4:
+            raise SignatureError(
+                "unsupported-key", "signed KRLs are not supported (nor by OpenSSH 9.4 and later)"
+            )
+        else:
+            raise SignatureError("malformed", f"unknown KRL section type {kind}")
+    return RevocationList(frozenset(keys), frozenset(sha1), frozenset(sha256), tuple(certificates))
+
+
+def _read_krl_certificates(section: WireReader) -> _RevokedCertificates:
+    ca_key = section.string("CA key")
+    section.string("reserved field")
+    ranges: list[tuple[int, int]] = []
+    bitmaps: list[tuple[int, int]] = []
+    key_ids: set[str] = set()
+    while section.position < section.size:
+        kind = section.u8("subsection type")
+        part = WireReader(section.string("subsection"), "a KRL certificate subsection")
+        while part.position < part.size:
+            if kind == 0x20:
+                serial = part.u64("serial")
+                ranges.append((serial, serial))
+            elif kind == 0x21:
+                ranges.append((part.u64("serial"), part.u64("serial")))
+            elif kind == 0x22:
+                offset = part.u64("bitmap offset")
+                bitmaps.append((offset, int.from_bytes(part.string("bitmap"), "big")))
+            elif kind == 0x23:
+                key_ids.add(part.text("key id"))
+            else:
+                raise SignatureError("malformed", f"unknown KRL certificate subsection {kind}")
+    return _RevokedCertificates(ca_key or None, tuple(ranges), tuple(bitmaps), frozenset(key_ids))
+
+
+def load_revoked_keys(path: Path) -> AbstractSet[bytes]:
+    """Read a revocation file: a binary OpenSSH KRL (``ssh-keygen -k``), or OpenSSH public
+    key lines, one per line. Raises :class:`AllowedSignersError` for an unreadable file,
+    a damaged KRL or a bad line. The answer is a :class:`RevocationList`."""
     path = Path(path)
     try:
-        head = path.read_bytes()[: len(_KRL_MAGIC)]
+        data = path.read_bytes()
     except OSError as error:
         raise AllowedSignersError(
             f"cannot read the revoked keys file: {error.strerror or error}", source=str(path)
         ) from None
-    if head == _KRL_MAGIC:
-        raise AllowedSignersError(
-            "this is an OpenSSH KRL (binary key revocation list), which is not supported; "
-            "list the revoked public keys instead, one OpenSSH public key line each",
-            source=str(path),
-        )
+    if data[: len(_KRL_MAGIC)] == _KRL_MAGIC:
+        return parse_krl(data, str(path))
     return parse_revoked_keys(_read_text(path, "revoked keys"), source=str(path))
 
 
@@ -218,9 +389,7 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
     rest = rest.lstrip(" \t")
     if not rest:
         raise fail(f"expected '{_LINE_FORMAT}', found only {line[:60]!r}")
-    principals = tuple(field.split(","))
-    if not field or any(p in ("", "!") for p in principals):
-        raise fail(f"empty principal in {field!r}: separate principals with single commas")
+    principals = tuple(field.split(","))  # an empty pattern matches no principal
 
     options = ""
     if not _KEY_TYPE.fullmatch(rest.split(None, 1)[0]):
@@ -281,9 +450,7 @@ def _parse_options(options: str, fail: _Fail) -> tuple[bool, dict[str, str]]:
         flag = re.match(r"cert-authority(?=,|$)", tail, re.IGNORECASE)
         named = re.match(r"([A-Za-z-]+)=", tail)
         if flag:
-            if cert_authority:
-                raise fail('multiple "cert-authority" options')
-            cert_authority = True
+            cert_authority = True  # given twice, still one flag (as ssh-keygen reads it)
             index += flag.end()
         elif named and named.group(1).lower() in _VALUE_OPTIONS:
             name = named.group(1).lower()
@@ -329,6 +496,9 @@ def _dequote(text: str, index: int, name: str, fail: _Fail) -> tuple[str, int]:
 
 
 def _parse_time(values: dict[str, str], name: str, fail: _Fail) -> datetime | None:
+    """A time as ssh-keygen reads it: ``strptime`` ranges per field (day 1-31, hour 0-23,
+    minute 0-59, second 0-61), then normalised (``20200230`` is 1 March 2020); UTC with
+    ``Z`` or ``UTC``, else local time."""
     text = values.get(name)
     if text is None:
         return None
@@ -336,26 +506,21 @@ def _parse_time(values: dict[str, str], name: str, fail: _Fail) -> datetime | No
     problem = f'invalid "{name}" time {text!r}: use YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z]'
     if match is None:
         raise fail(problem)
-    digits = (match.group(1) + (match.group(2) or "")).ljust(14, "0")
-    year, month, day, hour, minute, second = (
-        int(digits[start:end])
-        for start, end in ((0, 4), (4, 6), (6, 8), (8, 10), (10, 12), (12, 14))
-    )
+    year, month, day, hour, minute, second = (int(g or 0) for g in match.groups()[:6])
+    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 61):
+        raise fail(problem)
     try:
-        moment = datetime(year, month, day, hour, minute, second)
-    except ValueError:
+        moment = datetime(year, month, 1) + timedelta(
+            days=day - 1, hours=hour, minutes=minute, seconds=second
+        )
+    except (ValueError, OverflowError):
         raise fail(problem) from None
-    if match.group(4):
+    if match.group(7):
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone()  # local time, as ssh-keygen reads it
 
 
 # --------------------------------------------------------------------------- trust
-
-
-def _key_type(blob: bytes) -> str:
-    size = int.from_bytes(blob[:4], "big")
-    return blob[4 : 4 + size].decode("utf-8", "replace")
 
 
 def _aware(moment: datetime) -> datetime:
@@ -368,12 +533,46 @@ def _show(moment: datetime) -> str:
     return moment.isoformat(sep=" ")
 
 
-def _window_problem(signer: AllowedSigner, moments: Sequence[datetime]) -> str | None:
-    for moment in moments:
-        if signer.valid_after is not None and moment < signer.valid_after:
-            return f"key not valid before {_show(signer.valid_after)}"
-        if signer.valid_before is not None and moment > signer.valid_before:
-            return f"key expired {_show(signer.valid_before)}"
+def _window_problem(signer: AllowedSigner, moment: datetime) -> str | None:
+    if signer.valid_after is not None and moment < signer.valid_after:
+        return f"key not valid before {_show(signer.valid_after)} (signed {_show(moment)})"
+    if signer.valid_before is not None and moment > signer.valid_before:
+        return f"key expired {_show(signer.valid_before)} (signed {_show(moment)})"
+    return None
+
+
+def _revocation(revoked: AbstractSet[bytes], public_key: bytes) -> str | None:
+    if isinstance(revoked, RevocationList):
+        return revoked.why(public_key)
+    if public_key in revoked:
+        return "key revoked"
+    if is_certificate(public_key):
+        certificate = parse_certificate(public_key)
+        if certificate.public_key in revoked:
+            return "key revoked"
+        if certificate.ca_key in revoked:
+            return "the certificate's CA key is revoked"
+    return None
+
+
+def _certificate_problem(
+    certificate: Certificate, moment: datetime, principal: str | None
+) -> str | None:
+    """What OpenSSH's ``sshkey_cert_check_authority`` refuses, for a user certificate
+    used at ``moment`` by ``principal`` (exactly one of its principals)."""
+    from .sshsig import USER_CERTIFICATE
+
+    if certificate.cert_type != USER_CERTIFICATE:
+        return "the certificate is not a user certificate"
+    seconds = int(moment.timestamp())
+    if seconds < certificate.valid_after:
+        return "the certificate was not yet valid when signed"
+    if seconds >= certificate.valid_before:
+        return "the certificate had expired when signed"
+    if not certificate.principals:
+        return "the certificate lists no principals"
+    if principal is not None and principal not in certificate.principals:
+        return f"the certificate is not valid for principal {principal}"
     return None
 
 
@@ -383,42 +582,53 @@ def trust(
     namespace: str,
     *,
     signed_at: datetime,
-    now: datetime,
     principal: str | None = None,
     revoked: AbstractSet[bytes] = frozenset(),
+    now: datetime | None = None,
 ) -> TrustVerdict:
-    """Whether ``public_key`` may sign in ``namespace`` (as ``principal``, if given).
+    """Whether ``public_key`` may sign in ``namespace`` (as ``principal``, if given) at
+    ``signed_at`` (naive datetimes are local time), as ``ssh-keygen -Y verify
+    -Overify-time=SIGNED_AT`` decides.
 
-    Trusted when the key is not ``revoked`` and some non-``cert-authority`` line lists it
-    whose principals match ``principal`` (any principal when None), whose ``namespaces``
-    (if any) match ``namespace``, and whose validity window contains both ``signed_at``
-    and ``now`` (bounds inclusive; naive datetimes are local time). The verdict's
-    ``principals`` are ``(principal,)`` or, without one, the patterns of every matching
-    line. Reasons when not trusted: "key revoked", "unknown key", "principal P is not
-    allowed this key", "namespace not allowed for this key", "key not valid before DATE",
-    "key expired DATE", or that certificates are not supported.
+    A plain key is trusted when it is not ``revoked`` (a set of key blobs or a
+    :class:`RevocationList`) and some non-``cert-authority`` line lists it whose
+    principals match ``principal`` (any principal when None), whose ``namespaces`` (if
+    any) match ``namespace``, and whose validity window contains ``signed_at`` (bounds
+    inclusive). A certificate is trusted when a ``cert-authority`` line lists its CA with
+    the same conditions, and the certificate is a user certificate, valid at
+    ``signed_at``, naming ``principal`` among its principals, and neither it, its key nor
+    its CA is revoked. The verdict's ``principals`` are ``(principal,)`` or, without one,
+    the patterns of every matching line (the certificate's principals for a certificate).
+    ``now`` is accepted for earlier callers and not used: the signed time decides, as git
+    decides with a signed commit's time.
     """
-    moments = (_aware(signed_at), _aware(now))
+    del now
+    moment = _aware(signed_at)
     public_key = bytes(public_key)
-    if public_key in revoked:
-        return TrustVerdict(False, (), "key revoked")
-    if _key_type(public_key).endswith("-cert-v01@openssh.com"):
-        return TrustVerdict(
-            False,
-            (),
-            "certificate signatures are not supported (cert-authority); "
-            "sign with a plain key listed in allowed_signers",
-        )
-    listed = [s for s in signers if s.public_key == public_key and not s.cert_authority]
-    if not listed:
-        if any(s.public_key == public_key for s in signers):
+    why = _revocation(revoked, public_key)
+    if why:
+        return TrustVerdict(False, (), why)
+    certificate = parse_certificate(public_key) if is_certificate(public_key) else None
+    if certificate is None:
+        listed = [s for s in signers if s.public_key == public_key and not s.cert_authority]
+        if not listed:
+            if any(s.public_key == public_key for s in signers):
+                return TrustVerdict(
+                    False,
+                    (),
+                    "unknown key (it is listed only as a cert-authority, which vouches for "
+                    "certificates, not for its own signatures)",
+                )
+            return TrustVerdict(False, (), "unknown key")
+    else:
+        listed = [s for s in signers if s.public_key == certificate.ca_key and s.cert_authority]
+        if not listed:
             return TrustVerdict(
-                False,
-                (),
-                "unknown key (it is listed only as a cert-authority, which vouches for "
-                "certificates; certificates are not supported)",
+                False, (), "unknown certificate authority (no cert-authority line lists it)"
             )
-        return TrustVerdict(False, (), "unknown key")
+        problem = _certificate_problem(certificate, moment, principal)
+        if problem:
+            return TrustVerdict(False, (), problem)
     if principal is not None:
         listed = [s for s in listed if match_pattern_list(principal, s.principals)]
         if not listed:
@@ -428,19 +638,22 @@ def trust(
     ]
     if not listed:
         return TrustVerdict(False, (), "namespace not allowed for this key")
-    problems = [_window_problem(s, moments) for s in listed]
+    problems = [_window_problem(s, moment) for s in listed]
     good = [s for s, problem in zip(listed, problems, strict=True) if problem is None]
     if not good:
         return TrustVerdict(False, (), next(p for p in problems if p is not None))
     if principal is not None:
         principals: tuple[str, ...] = (principal,)
+    elif certificate is not None:
+        principals = certificate.principals
     else:
         principals = tuple(
-            dict.fromkeys(p for s in good for p in s.principals if not p.startswith("!"))
+            dict.fromkeys(p for s in good for p in s.principals if p and not p.startswith("!"))
         )
     lines = ", ".join(str(s.line) for s in good)
+    what = "certificate authority" if certificate is not None else "allowed_signers"
     return TrustVerdict(
         True,
         principals,
-        f"trusted: {', '.join(principals)} (allowed_signers line {lines})",
+        f"trusted: {', '.join(principals)} ({what} line {lines})",
     )

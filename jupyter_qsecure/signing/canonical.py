@@ -23,6 +23,8 @@ import rfc8785
 
 __all__ = [
     "CANONICAL_FORM",
+    "CANONICAL_FORMS",
+    "LEGACY_CANONICAL_FORM",
     "CanonicalFormError",
     "canonical_json",
     "canonical_output",
@@ -41,7 +43,11 @@ __all__ = [
 
 #: Names this version of the canonical form. Any change to the rules below that changes
 #: a payload for some notebook must come with a new name, so signatures can record it.
-CANONICAL_FORM = "jupyter-qsecure-canonical-v1"
+CANONICAL_FORM = "jupyter-qsecure-canonical-v2"
+#: The first form: all notebook metadata signed (only legacy signatures use it).
+LEGACY_CANONICAL_FORM = "jupyter-qsecure-canonical-v1"
+#: Every form this module computes.
+CANONICAL_FORMS = (CANONICAL_FORM, LEGACY_CANONICAL_FORM)
 
 _DIGEST_PREFIX = "sha256:"
 #: Integers JSON numbers (IEEE 754 doubles) hold exactly: -(2**53 - 1) ... 2**53 - 1.
@@ -53,6 +59,14 @@ _UI_JUPYTER_KEYS = ("source_hidden", "outputs_hidden")
 #: Keys nbformat strips on every read and write (``strip_transient``): never in a file.
 _TRANSIENT_NOTEBOOK_KEYS = ("signature", "orig_nbformat", "orig_nbformat_minor")
 _TRANSIENT_CELL_KEYS = ("trusted",)
+#: Of ``language_info`` and ``kernelspec``, what says which language and kernel the
+#: notebook is for; the rest is rewritten by every kernel start (a patch version, a
+#: display name) and is not signed (form v2).
+_STABLE_LANGUAGE_INFO = ("name",)
+_STABLE_KERNELSPEC = ("name", "language")
+#: Of ``qsecure.provenance``, what changes only when a cell runs (form v2); chain heads,
+#: sessions, environments and checkpoints change when a kernel starts or a save happens.
+_STABLE_PROVENANCE = ("timeline",)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _TERMINAL_CONTROL = re.compile("([\n\b\r])")
@@ -516,18 +530,37 @@ def _cell_metadata(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
     return result
 
 
-def _notebook_metadata(metadata: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Notebook metadata without ``qsecure.signatures`` (an empty ``qsecure`` object is
-    dropped) and without nbformat's transient keys."""
-    qsecure = metadata.get("qsecure")
+def _notebook_metadata(metadata: Mapping[str, Any], form: str) -> Mapping[str, Any]:
+    """Notebook metadata as signed: without ``qsecure.signatures`` (an empty ``qsecure``
+    object is dropped) and nbformat's transient keys; in form v2 also with only the stable
+    parts of ``language_info``, ``kernelspec`` and ``qsecure.provenance``."""
+    stable = form != LEGACY_CANONICAL_FORM
     result = {key: value for key, value in metadata.items() if key not in _TRANSIENT_NOTEBOOK_KEYS}
+    qsecure = metadata.get("qsecure")
     if isinstance(qsecure, Mapping):
         kept = {key: value for key, value in qsecure.items() if key != "signatures"}
+        provenance = kept.get("provenance")
+        if stable and isinstance(provenance, Mapping):
+            kept["provenance"] = _only(provenance, _STABLE_PROVENANCE)
+            if not kept["provenance"]:
+                del kept["provenance"]
         if kept:
             result["qsecure"] = kept
         else:
             del result["qsecure"]
+    if stable:
+        for key, keep in (
+            ("language_info", _STABLE_LANGUAGE_INFO),
+            ("kernelspec", _STABLE_KERNELSPEC),
+        ):
+            value = metadata.get(key)
+            if isinstance(value, Mapping):
+                result[key] = _only(value, keep)
     return result
+
+
+def _only(mapping: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    return {key: mapping[key] for key in keys if key in mapping}
 
 
 def cell_view(cell: Mapping[str, Any]) -> dict[str, Any]:
@@ -583,8 +616,12 @@ def _cell_name(index: int, cell: Any) -> str:
     return f"cell {index + 1}" + (f" (id {cell_id!r})" if isinstance(cell_id, str) else "")
 
 
-def _views(notebook: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _views(notebook: Any, form: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The signed view's header (everything but cells) and its cells, checked."""
+    if form not in CANONICAL_FORMS:
+        raise CanonicalFormError(
+            f"unknown canonical form {form!r}; this version knows {', '.join(CANONICAL_FORMS)}"
+        )
     if not isinstance(notebook, Mapping):
         raise CanonicalFormError(
             f"not a notebook: expected an object with nbformat, metadata and cells, "
@@ -627,11 +664,15 @@ def _views(notebook: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
                 "cell ids must be unique"
             )
         views.append(view)
-    header = {"nbformat": 4, "nbformat_minor": minor, "metadata": _notebook_metadata(metadata)}
+    header = {
+        "nbformat": 4,
+        "nbformat_minor": minor,
+        "metadata": _notebook_metadata(metadata, form),
+    }
     return header, views
 
 
-def signed_view(notebook: Mapping[str, Any]) -> dict[str, Any]:
+def signed_view(notebook: Mapping[str, Any], form: str = CANONICAL_FORM) -> dict[str, Any]:
     """The part of a notebook a signature covers (see ``docs/signing.md``).
 
     ``{nbformat, nbformat_minor, metadata, cells}``: notebook metadata without
@@ -640,7 +681,7 @@ def signed_view(notebook: Mapping[str, Any]) -> dict[str, Any]:
     have unique ids (nbformat >= 4.5). Shares unchanged values with ``notebook``: treat
     it as read-only.
     """
-    header, views = _views(notebook)
+    header, views = _views(notebook, form)
     return {**header, "cells": views}
 
 
@@ -651,9 +692,12 @@ def _cell_bytes(index: int, view: dict[str, Any]) -> bytes:
         raise CanonicalFormError(f"cell {index + 1} (id {view['id']!r}): {error}") from error
 
 
-def payload_and_cell_digests(notebook: Mapping[str, Any]) -> tuple[bytes, list[dict[str, str]]]:
-    """:func:`notebook_payload` and :func:`cell_digests` at once, canonicalising once."""
-    header, views = _views(notebook)
+def payload_and_cell_digests(
+    notebook: Mapping[str, Any], form: str = CANONICAL_FORM
+) -> tuple[bytes, list[dict[str, str]]]:
+    """:func:`notebook_payload` and :func:`cell_digests` at once, canonicalising once
+    (``form``: :data:`CANONICAL_FORM`, or the legacy form old signatures used)."""
+    header, views = _views(notebook, form)
     parts = [_cell_bytes(index, view) for index, view in enumerate(views)]
     try:
         head = canonical_json(header)
@@ -669,9 +713,10 @@ def payload_and_cell_digests(notebook: Mapping[str, Any]) -> tuple[bytes, list[d
     return payload, digests
 
 
-def notebook_payload(notebook: Mapping[str, Any]) -> bytes:
-    """The exact bytes that get signed: ``canonical_json(signed_view(notebook))``."""
-    return payload_and_cell_digests(notebook)[0]
+def notebook_payload(notebook: Mapping[str, Any], form: str = CANONICAL_FORM) -> bytes:
+    """The canonical bytes of a notebook: ``canonical_json(signed_view(notebook))``; a
+    signature signs a statement holding their digest."""
+    return payload_and_cell_digests(notebook, form)[0]
 
 
 def notebook_digest(notebook: Mapping[str, Any]) -> str:

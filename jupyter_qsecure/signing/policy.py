@@ -1,18 +1,26 @@
-"""``[signing]`` in the policy file: trust anchors, the reviewer policy, the server's key."""
+"""``[signing]`` in the policy file: trust anchors, the reviewer policy (how many signers,
+which roles, who may hold each role), the server's key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._validate import Section
 
 ROLES = ("author", "reviewer", "approver")
+#: Without ``[signing.roles]``: every trusted principal may sign as author, and only that.
+DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {"author": ("*",)}
 
 
 @dataclass(frozen=True)
 class SigningSettings:
-    """Where trust comes from and what a notebook needs; the key the server signs with."""
+    """Where trust comes from and what a notebook needs; the key the server signs with.
+
+    ``grants`` maps each role to the principals (allowed_signers patterns: ``*``, ``?``,
+    ``!`` to exclude) the verifier lets hold it; a signer's claimed role counts only when
+    granted."""
 
     allowed_signers: Path | None = None
     revoked_keys: Path | None = None
@@ -20,15 +28,25 @@ class SigningSettings:
     require_roles: tuple[str, ...] = ()
     key: Path | None = None
     principal: str | None = None
+    grants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GRANTS))
 
 
 def parse_signing_policy(source: str, base: Path, value: object) -> SigningSettings:
-    """The ``[signing]`` table (paths relative to the policy file)."""
+    """The ``[signing]`` table (paths relative to the policy file), with its optional
+    ``[signing.roles]`` table: ``role = ["pattern", ...]``."""
     section = Section(
         source,
         "signing",
         value,
-        {"allowed_signers", "revoked_keys", "require", "require_roles", "key", "principal"},
+        {
+            "allowed_signers",
+            "revoked_keys",
+            "require",
+            "require_roles",
+            "key",
+            "principal",
+            "roles",
+        },
         base=base,
     )
     roles = section.strings("require_roles", "a list of roles")
@@ -37,6 +55,20 @@ def parse_signing_policy(source: str, base: Path, value: object) -> SigningSetti
             raise section.error(
                 "require_roles", f"{role!r} is not a role; roles are {', '.join(ROLES)}"
             )
+    grants: Mapping[str, tuple[str, ...]] = dict(DEFAULT_GRANTS)
+    if section.has("roles"):
+        table = Section(
+            source,
+            "signing.roles",
+            section.table["roles"],
+            ROLES,
+            expected="a table [signing.roles] of role = [principal patterns]",
+        )
+        grants = {
+            role: table.strings(role, 'a list of principal patterns (e.g. "*@lab.example")')
+            for role in ROLES
+            if table.has(role)
+        }
     return SigningSettings(
         allowed_signers=section.path("allowed_signers"),
         revoked_keys=section.path("revoked_keys"),
@@ -44,4 +76,20 @@ def parse_signing_policy(source: str, base: Path, value: object) -> SigningSetti
         require_roles=roles,
         key=section.path("key"),
         principal=section.optional_string("principal", "a principal (e.g. an e-mail address)"),
+        grants=grants,
     )
+
+
+def parse_grants(values: list[str]) -> dict[str, tuple[str, ...]]:
+    """``ROLE=PATTERN[,PATTERN...]`` command-line grants as a role -> patterns map.
+    Raises ValueError naming the bad value."""
+    grants: dict[str, list[str]] = {}
+    for value in values:
+        role, sep, patterns = value.partition("=")
+        if not sep or role not in ROLES or not patterns:
+            raise ValueError(
+                f"--grant {value!r}: expected ROLE=PATTERN[,PATTERN...] with ROLE one of "
+                f"{', '.join(ROLES)} (e.g. --grant reviewer='*@lab.example')"
+            )
+        grants.setdefault(role, []).extend(patterns.split(","))
+    return {role: tuple(patterns) for role, patterns in grants.items()}

@@ -6,9 +6,10 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import shutil
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,8 @@ def default_principal(settings: SigningSettings) -> str:
     return acting_user()
 
 
+log = logging.getLogger(__name__)
+
 EventSink = Callable[[str, dict[str, Any]], None]
 #: Embeds what a save would add (provenance) into a notebook about to be signed.
 Embedder = Callable[[dict[str, Any], str], None]
@@ -54,32 +57,54 @@ class SigningService:
         self,
         *,
         allowed_signers: Path | None = None,
+        revoked_keys: Path | None = None,
         require: int | None = None,
         require_roles: tuple[str, ...] | None = None,
+        grants: Mapping[str, tuple[str, ...]] | None = None,
     ) -> SigningService:
-        """The same service with command-line choices taking precedence over the policy."""
+        """The same service with command-line choices taking precedence over the policy
+        (``grants`` replace the policy's ``[signing.roles]`` whole)."""
         settings = self.settings
         if allowed_signers is not None:
             settings = replace(settings, allowed_signers=allowed_signers)
+        if revoked_keys is not None:
+            settings = replace(settings, revoked_keys=revoked_keys)
         if require is not None:
             settings = replace(settings, require=require)
         if require_roles is not None:
             settings = replace(settings, require_roles=require_roles)
+        if grants is not None:
+            settings = replace(settings, grants=dict(grants))
         return type(self)(settings, self._emit)
 
-    def verify(self, notebook: dict[str, Any]) -> NotebookVerdict:
+    def policy(self) -> SigningPolicy:
+        """The reviewer policy of these settings."""
+        return SigningPolicy(
+            self.settings.require, self.settings.require_roles, dict(self.settings.grants)
+        )
+
+    def verify(
+        self, notebook: dict[str, Any], warnings: list[str] | None = None
+    ) -> NotebookVerdict:
         """Check a notebook's signatures against the trust anchors and the policy.
-        Raises AllowedSignersError for an unreadable allowed_signers or revocation file."""
+        allowed_signers lines that cannot be used are skipped, as ssh-keygen skips them,
+        and described in ``warnings`` (logged when no list is given). Raises
+        AllowedSignersError for an unreadable allowed_signers or revocation file."""
+        skipped: list[str] = [] if warnings is None else warnings
         signers = (
-            load_allowed_signers(self.settings.allowed_signers)
+            load_allowed_signers(self.settings.allowed_signers, skipped)
             if self.settings.allowed_signers
             else None
         )
+        if warnings is None:
+            for warning in skipped:
+                log.warning("%s", warning)
         revoked = (
-            load_revoked_keys(self.settings.revoked_keys) if self.settings.revoked_keys else set()
+            load_revoked_keys(self.settings.revoked_keys)
+            if self.settings.revoked_keys
+            else frozenset()
         )
-        policy = SigningPolicy(self.settings.require, self.settings.require_roles)
-        return verify_notebook(notebook, signers, policy=policy, revoked=revoked)
+        return verify_notebook(notebook, signers, policy=self.policy(), revoked=revoked)
 
     def sign(
         self,

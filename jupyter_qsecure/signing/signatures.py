@@ -1,31 +1,59 @@
 """Notebook signatures: stored in ``metadata.qsecure.signatures``, made with SSH keys in
-OpenSSH's SSHSIG format over the canonical payload, checked against an allowed_signers file
-and a reviewer policy.
+OpenSSH's SSHSIG format over a *signed statement*, checked against an allowed_signers file
+and the verifier's policy.
+
+The statement (:func:`signed_statement`) is one canonical JSON object holding everything a
+verifier relies on: the digest of the notebook's canonical payload, the canonical form and
+statement version, the namespace, and the signer's principal, role and signing time. So
+none of them can be edited without breaking the signature, and stock
+``ssh-keygen -Y verify`` checks the bytes ``jupyter qsecure payload --signature N`` prints.
+
+Signatures made before statements existed (format 1: the SSHSIG signed the payload alone,
+principal, role and time were unsigned fields beside it) are still checked for validity,
+but reported as legacy and never trusted.
 
 Each signature keeps the per-cell digests of what it signed, so a failed verification
 names the cells that changed. Signatures are outside the signed view: adding one never
 invalidates another.
 
-Trust comes only from an allowed_signers file: without one, every signature is still
-checked for validity, but none is trusted, so a notebook is at best "untrusted signer" and
-meets no policy that requires a signature.
+Trust comes only from an allowed_signers file (who may sign, when, as which principal),
+and roles only from the verifier's policy (:class:`SigningPolicy` ``grants``); without an
+allowed_signers file every signature is still checked for validity, but none is trusted.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from .allowed_signers import AllowedSigner, trust
-from .canonical import payload_and_cell_digests
-from .sshsig import SignatureError, openssh_public_key, parse_armored, sign_with_ssh_keygen, verify
+from .allowed_signers import AllowedSigner, match_pattern_list, trust
+from .canonical import (
+    CANONICAL_FORM,
+    CANONICAL_FORMS,
+    LEGACY_CANONICAL_FORM,
+    canonical_json,
+    payload_and_cell_digests,
+)
+from .policy import DEFAULT_GRANTS
+from .sshsig import (
+    ParsedSignature,
+    SignatureError,
+    openssh_public_key,
+    parse_armored,
+    sign_with_ssh_keygen,
+    verify,
+)
 
 NAMESPACE = "notebook@jupyter-qsecure"
 ROLES = ("author", "reviewer", "approver")
+#: The statement version: in every statement and every entry that holds one.
+STATEMENT_TYPE = "jupyter-qsecure-signature-v2"
+#: How far in the future a signing time may be (clock skew) before it is refused.
+CLOCK_SKEW = timedelta(minutes=5)
 
 UNSIGNED = "unsigned"
 SIGNED = "signed and valid"
@@ -38,19 +66,39 @@ NO_ALLOWED_SIGNERS = (
     "no allowed_signers file, so no signature is trusted: pass --allowed-signers FILE "
     "or set [signing] allowed_signers in qsecure.toml"
 )
+#: Why a valid signature in the first format is never trusted.
+LEGACY = (
+    "legacy signature (format 1): its principal, role and time are not signed, so it is "
+    "not trusted; ask the signer to sign again (jupyter qsecure sign)"
+)
+#: Why the statement does not verify while the signature does over the recorded content.
+EDITED = (
+    "the signature does not verify over its statement: the principal, role, signing time "
+    "or canonical form recorded with it was changed after signing, or the signature is "
+    "damaged"
+)
 
 
 @dataclass(frozen=True)
 class SigningPolicy:
-    """How many valid, trusted signatures a notebook needs, and which roles among them."""
+    """What a notebook needs: ``require`` valid, trusted signatures from distinct keys and
+    distinct principals, ``require_roles`` among them (each from a different signer), and
+    ``grants``: for each role, the principals (allowed_signers patterns) the verifier lets
+    hold it. A signature claiming a role its principal is not granted is not trusted."""
 
     require: int = 1
     require_roles: tuple[str, ...] = ()
+    grants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GRANTS))
+
+    def granted(self, principal: str, role: str) -> bool:
+        """Whether the policy lets ``principal`` sign as ``role``."""
+        patterns = self.grants.get(role)
+        return bool(patterns) and match_pattern_list(principal, patterns or ())
 
 
 @dataclass
 class SignatureResult:
-    """One signature's verdict."""
+    """One signature's verdict (``principal``, ``role`` and ``signed_at`` as signed)."""
 
     index: int
     principal: str
@@ -82,12 +130,35 @@ class NotebookVerdict:
         }
 
 
-def signatures_of(notebook: dict[str, Any]) -> list[dict[str, Any]]:
+def signatures_of(notebook: Mapping[str, Any]) -> list[dict[str, Any]]:
     """The signature entries a notebook carries (a list, possibly empty)."""
-    section = notebook.get("metadata", {}).get("qsecure", {})
-    entries = section.get("signatures") if isinstance(section, dict) else None
+    metadata = notebook.get("metadata")
+    section = metadata.get("qsecure") if isinstance(metadata, Mapping) else None
+    entries = section.get("signatures") if isinstance(section, Mapping) else None
     return (
         [entry for entry in entries if isinstance(entry, dict)] if isinstance(entries, list) else []
+    )
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def signed_statement(
+    payload_sha256: str, *, principal: str, role: str, signed_at: str, canonical_form: str
+) -> bytes:
+    """The bytes a notebook signature signs: the canonical JSON of the statement
+    ``{type, namespace, canonical_form, payload_sha256, principal, role, signed_at}``."""
+    return canonical_json(
+        {
+            "type": STATEMENT_TYPE,
+            "namespace": NAMESPACE,
+            "canonical_form": canonical_form,
+            "payload_sha256": payload_sha256,
+            "principal": principal,
+            "role": role,
+            "signed_at": signed_at,
+        }
     )
 
 
@@ -103,27 +174,85 @@ def sign_notebook(
     ssh-agent) and append the signature to the notebook's metadata; return the entry."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    if not principal:
+    if not principal or any(c in principal for c in "\0\r\n"):
         raise ValueError("a signature needs a principal (who signs, e.g. an e-mail address)")
-    payload, cells = payload_and_cell_digests(notebook)
-    armored = sign_with_ssh_keygen(payload, key, NAMESPACE)
-    parsed = parse_armored(armored)
-    entry = {
-        "principal": principal,
-        "role": role,
-        "key_fingerprint": parsed.fingerprint,
-        "public_key": openssh_public_key(parsed.public_key),
-        "signed_at": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
-        "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        "cells": cells,
-        "signature": armored,
-    }
     metadata = notebook.setdefault("metadata", {})
     section = metadata.setdefault("qsecure", {})
     if not isinstance(section, dict):
         raise ValueError("metadata.qsecure is not an object; cannot add a signature")
-    section.setdefault("signatures", []).append(entry)
+    payload, cells = payload_and_cell_digests(notebook)
+    digest = hashlib.sha256(payload).hexdigest()
+    signed_at = _timestamp(now or datetime.now(timezone.utc))
+    statement = signed_statement(
+        digest, principal=principal, role=role, signed_at=signed_at, canonical_form=CANONICAL_FORM
+    )
+    armored = sign_with_ssh_keygen(statement, key, NAMESPACE)
+    parsed = parse_armored(armored)
+    entry = {
+        "format": STATEMENT_TYPE,
+        "canonical_form": CANONICAL_FORM,
+        "principal": principal,
+        "role": role,
+        "signed_at": signed_at,
+        "key_fingerprint": parsed.fingerprint,
+        "public_key": openssh_public_key(parsed.public_key),
+        "payload_sha256": digest,
+        "cells": cells,
+        "signature": armored,
+    }
+    signatures = section.setdefault("signatures", [])
+    if not isinstance(signatures, list):
+        raise ValueError("metadata.qsecure.signatures is not a list; cannot add a signature")
+    signatures.append(entry)
     return entry
+
+
+def is_legacy(entry: Mapping[str, Any]) -> bool:
+    """Whether a signature entry is of the first format (no signed statement)."""
+    return "format" not in entry
+
+
+def signed_bytes(notebook: Mapping[str, Any], entry: Mapping[str, Any]) -> bytes:
+    """What signature ``entry`` must verify over for ``notebook`` as it is now: its
+    statement (with the digest of the current payload), or, for a legacy signature, the
+    payload itself. Raises CanonicalFormError, or ValueError for an entry whose fields
+    cannot make a statement."""
+    if is_legacy(entry):
+        return payload_and_cell_digests(notebook, LEGACY_CANONICAL_FORM)[0]
+    form = _statement_fields(entry)["canonical_form"]
+    payload = payload_and_cell_digests(notebook, form)[0]
+    return _statement(entry, hashlib.sha256(payload).hexdigest())
+
+
+def _statement_fields(entry: Mapping[str, Any]) -> dict[str, str]:
+    if entry.get("format") != STATEMENT_TYPE:
+        raise ValueError(
+            f"signature format {entry.get('format')!r} is not known to this version "
+            f"(it knows {STATEMENT_TYPE}); upgrade jupyter-qsecure"
+        )
+    fields = {}
+    for name in ("principal", "role", "signed_at", "canonical_form"):
+        value = entry.get(name)
+        if not isinstance(value, str):
+            raise ValueError(f"the signature's {name} is not a string")
+        fields[name] = value
+    if fields["canonical_form"] not in CANONICAL_FORMS:
+        raise ValueError(
+            f"the signature names canonical form {fields['canonical_form']!r}, which this "
+            f"version does not know ({', '.join(CANONICAL_FORMS)}); upgrade jupyter-qsecure"
+        )
+    return fields
+
+
+def _statement(entry: Mapping[str, Any], digest: str) -> bytes:
+    fields = _statement_fields(entry)
+    return signed_statement(
+        digest,
+        principal=fields["principal"],
+        role=fields["role"],
+        signed_at=fields["signed_at"],
+        canonical_form=fields["canonical_form"],
+    )
 
 
 def _changed_cells(recorded: Any, current: list[dict[str, str]]) -> list[str]:
@@ -138,23 +267,48 @@ def _changed_cells(recorded: Any, current: list[dict[str, str]]) -> list[str]:
     return changed
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_signed_time(value: Any) -> datetime | None:
+    """A signing time as a timezone-aware datetime; None unless it is an ISO 8601 time
+    with a timezone (a signature's time is never guessed)."""
+    if not isinstance(value, str):
+        return None
     try:
-        parsed = datetime.fromisoformat(str(value))
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo is not None else None
+
+
+@dataclass
+class _Checked:
+    result: SignatureResult
+    public_key: bytes = b""
+    #: The role counts for the policy (claimed, signed and granted).
+    role_granted: bool = False
+
+
+class _Notebook:
+    """The payload and cell digests of a notebook in each canonical form, computed once."""
+
+    def __init__(self, notebook: Mapping[str, Any]) -> None:
+        self.notebook = notebook
+        self._forms: dict[str, tuple[bytes, list[dict[str, str]]]] = {}
+
+    def form(self, name: str) -> tuple[bytes, list[dict[str, str]]]:
+        if name not in self._forms:
+            self._forms[name] = payload_and_cell_digests(self.notebook, name)
+        return self._forms[name]
 
 
 def _check_one(
     index: int,
     entry: dict[str, Any],
-    payload: bytes,
-    cells: list[dict[str, str]],
+    notebook: _Notebook,
     signers: list[AllowedSigner] | None,
-    revoked: set[bytes],
+    revoked: Any,
+    policy: SigningPolicy,
     now: datetime,
-) -> SignatureResult:
+) -> _Checked:
     result = SignatureResult(
         index=index,
         principal=str(entry.get("principal", "")),
@@ -164,54 +318,199 @@ def _check_one(
         valid=False,
         trusted=False,
     )
+    checked = _Checked(result)
     armored = entry.get("signature")
     if not isinstance(armored, str):
         result.reason = "no signature text in this entry"
-        return result
+        return checked
+    legacy = is_legacy(entry)
     try:
-        parsed = verify(payload, armored, NAMESPACE)
+        form = LEGACY_CANONICAL_FORM if legacy else _statement_fields(entry)["canonical_form"]
+    except ValueError as error:
+        result.reason = str(error)
+        return checked
+    payload, cells = notebook.form(form)  # CanonicalFormError: the notebook cannot be checked
+    message = payload if legacy else _statement(entry, hashlib.sha256(payload).hexdigest())
+    try:
+        parsed = verify(message, armored, NAMESPACE)
     except SignatureError as error:
-        result.changed_cells = _changed_cells(entry.get("cells"), cells)
-        content_changed = bool(result.changed_cells) or _payload_differs(entry, payload)
-        # A good signature over other content is "modified"; a broken one is "invalid".
-        result.reason = (
-            MODIFIED if content_changed and error.reason == "bad-signature" else str(error)
-        )
-        return result
-    result.valid = True
+        result.reason = _why_not(entry, legacy, armored, payload, cells, error, result)
+        return checked
+    checked.public_key = parsed.public_key
     result.fingerprint = parsed.fingerprint
-    signed_at = _parse_time(entry.get("signed_at"))
+    problem = _entry_disagrees(entry, parsed)
+    if problem:
+        result.reason = problem
+        return checked
+    result.valid = True
+    if legacy:
+        result.reason = LEGACY
+        return checked
     if signers is None:
         result.reason = NO_ALLOWED_SIGNERS
-        return result
+        return checked
+    _judge_trust(checked, signers, revoked, policy, now)
+    return checked
+
+
+def _why_not(
+    entry: Mapping[str, Any],
+    legacy: bool,
+    armored: str,
+    payload: bytes,
+    cells: list[dict[str, str]],
+    error: SignatureError,
+    result: SignatureResult,
+) -> str:
+    """Why a signature does not verify: the content changed since signing ("modified":
+    the signature still verifies over the content it recorded), the signed fields were
+    edited, or the signature itself is broken."""
+    if error.reason != "bad-signature":
+        return str(error)
+    recorded = entry.get("payload_sha256")
+    if not isinstance(recorded, str) or recorded == hashlib.sha256(payload).hexdigest():
+        return str(error) if legacy else EDITED
+    if not legacy:
+        try:
+            verify(_statement(entry, recorded), armored, NAMESPACE)
+        except (SignatureError, ValueError):
+            return EDITED
+    result.changed_cells = _changed_cells(entry.get("cells"), cells)
+    return MODIFIED
+
+
+def _entry_disagrees(entry: Mapping[str, Any], parsed: ParsedSignature) -> str:
+    """The unsigned key fields of an entry must name the key that signed."""
+    public_key = entry.get("public_key")
+    if public_key is not None and (
+        not isinstance(public_key, str)
+        or public_key.split()[:2] != openssh_public_key(parsed.public_key).split()
+    ):
+        return "the entry's public_key is not the key that made the signature: it was edited"
+    fingerprint = entry.get("key_fingerprint")
+    if fingerprint is not None and fingerprint != parsed.fingerprint:
+        return "the entry's key_fingerprint is not the key that made the signature: it was edited"
+    return ""
+
+
+def _judge_trust(
+    checked: _Checked,
+    signers: list[AllowedSigner],
+    revoked: Any,
+    policy: SigningPolicy,
+    now: datetime,
+) -> None:
+    result = checked.result
+    signed_at = parse_signed_time(result.signed_at)
     if signed_at is None:
-        result.reason = "signed_at is not a date; trust cannot be checked"
-        return result
+        result.reason = "the signed time is not an ISO 8601 time with a timezone"
+        return
+    if signed_at > now + CLOCK_SKEW:
+        result.reason = f"signed in the future ({result.signed_at}): the signer's clock is wrong"
+        return
+    if result.role not in ROLES:
+        result.reason = f"the signed role {result.role!r} is not one of {', '.join(ROLES)}"
+        return
     verdict = trust(
         signers,
-        parsed.public_key,
+        checked.public_key,
         NAMESPACE,
         signed_at=signed_at,
-        now=now,
         principal=result.principal,
         revoked=revoked,
     )
-    result.trusted = verdict.trusted
     result.reason = verdict.reason
-    return result
+    if not verdict.trusted:
+        return
+    if not policy.granted(result.principal, result.role):
+        result.reason = (
+            f"{result.principal} is not granted the role {result.role} by the verifier's "
+            f"policy (grant it with [signing.roles] {result.role} = [...] or --grant "
+            f"{result.role}=PATTERN)"
+        )
+        return
+    result.trusted = True
+    checked.role_granted = True
 
 
-def _payload_differs(entry: dict[str, Any], payload: bytes) -> bool:
-    return entry.get("payload_sha256") not in (None, hashlib.sha256(payload).hexdigest())
+# --------------------------------------------------------------------------- the policy
 
 
-def _policy(results: Iterable[SignatureResult], policy: SigningPolicy) -> tuple[bool, str]:
-    good = [r for r in results if r.valid and r.trusted]
-    keys = {r.fingerprint for r in good}
-    roles = {r.role for r in good}
-    missing = [role for role in policy.require_roles if role not in roles]
-    met = len(keys) >= policy.require and not missing
-    message = f"{len(keys)} of {policy.require} required signature(s)"
+@dataclass(frozen=True)
+class _Signer:
+    key: bytes
+    principal: str
+    role: str
+
+
+def _max_matching(edges: Iterable[tuple[bytes, str]]) -> int:
+    """The most (key, principal) pairs with pairwise distinct keys and principals."""
+    by_key: dict[bytes, list[str]] = {}
+    for key, principal in edges:
+        by_key.setdefault(key, []).append(principal)
+    owner: dict[str, bytes] = {}
+
+    def augment(key: bytes, seen: set[str]) -> bool:
+        for principal in by_key[key]:
+            if principal in seen:
+                continue
+            seen.add(principal)
+            if principal not in owner or augment(owner[principal], seen):
+                owner[principal] = key
+                return True
+        return False
+
+    return sum(augment(key, set()) for key in by_key)
+
+
+def _meet(signers: list[_Signer], policy: SigningPolicy) -> tuple[int, list[str]]:
+    """The best the signers can do: how many independent signers (distinct keys, distinct
+    principals) and which required roles stay missing, each required role held by a
+    different signer. Fewest missing roles first, then most signers."""
+    roles = list(dict.fromkeys(policy.require_roles))
+    best: tuple[int, int] = (len(roles) + 1, -1)
+    best_missing: list[str] = roles
+
+    def search(at: int, chosen: list[_Signer], missing: list[str]) -> None:
+        nonlocal best, best_missing
+        if at == len(roles):
+            keys = {s.key for s in chosen}
+            principals = {s.principal for s in chosen}
+            rest = [
+                (s.key, s.principal)
+                for s in signers
+                if s.key not in keys and s.principal not in principals
+            ]
+            count = len(chosen) + _max_matching(rest)
+            score = (len(missing), -count)
+            if score < (best[0], -best[1]):
+                best, best_missing = (len(missing), count), list(missing)
+            return
+        role = roles[at]
+        for signer in signers:
+            if signer.role == role and all(
+                signer.key != c.key and signer.principal != c.principal for c in chosen
+            ):
+                search(at + 1, [*chosen, signer], missing)
+                if best[0] == 0 and best[1] >= policy.require:
+                    return
+        search(at + 1, chosen, [*missing, role])
+
+    search(0, [], [])
+    return best[1], best_missing
+
+
+def _policy(checked: list[_Checked], policy: SigningPolicy) -> tuple[bool, str]:
+    signers = list(
+        dict.fromkeys(
+            _Signer(c.public_key, c.result.principal, c.result.role)
+            for c in checked
+            if c.result.valid and c.result.trusted and c.role_granted
+        )
+    )
+    count, missing = _meet(signers, policy)
+    met = count >= policy.require and not missing
+    message = f"{count} of {policy.require} required signature(s)"
     if policy.require_roles:
         message += f"; roles required: {', '.join(policy.require_roles)}" + (
             f" (missing: {', '.join(missing)})" if missing else ""
@@ -224,12 +523,15 @@ def verify_notebook(
     signers: list[AllowedSigner] | None,
     *,
     policy: SigningPolicy | None = None,
-    revoked: set[bytes] | None = None,
+    revoked: Any = frozenset(),
     now: datetime | None = None,
 ) -> NotebookVerdict:
-    """Check every signature: valid over the notebook as it is now, trusted by
-    ``signers``, and the notebook against ``policy``.
+    """Check every signature: its statement valid over the notebook as it is now, its
+    key trusted by ``signers`` for its signed principal at its signed time, its role
+    granted by ``policy``; and the notebook against ``policy``: ``require`` signers with
+    distinct keys and distinct principals, each required role held by a different one.
 
+    ``revoked`` is anything with ``in`` over key blobs (a set, or a revocation list).
     ``signers`` is ``None`` when no allowed_signers file is configured: validity is still
     checked, but no signature is trusted (its reason says how to name the file), so the
     status of a notebook whose signatures are all valid is "untrusted signer" and only a
@@ -243,12 +545,12 @@ def verify_notebook(
             policy.require == 0 and not policy.require_roles,
             f"0 of {policy.require} required signature(s)",
         )
-    payload, cells = payload_and_cell_digests(notebook)
+    forms = _Notebook(notebook)
     moment = now or datetime.now(timezone.utc)
-    results = [
-        _check_one(i, e, payload, cells, signers, revoked or set(), moment)
-        for i, e in enumerate(entries)
+    checked = [
+        _check_one(i, e, forms, signers, revoked, policy, moment) for i, e in enumerate(entries)
     ]
+    results = [c.result for c in checked]
     if any(not r.valid and r.reason == MODIFIED for r in results):
         status = MODIFIED
     elif any(not r.valid for r in results):
@@ -257,7 +559,7 @@ def verify_notebook(
         status = UNTRUSTED
     else:
         status = SIGNED
-    met, message = _policy(results, policy)
+    met, message = _policy(checked, policy)
     if signers is None:
         message += "; no allowed_signers file, so no signature is trusted"
     # An extra, untrusted signature does not spoil a notebook that meets the policy with

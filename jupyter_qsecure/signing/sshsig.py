@@ -51,12 +51,15 @@ __all__ = [
     "BEGIN",
     "END",
     "SUPPORTED_KEY_TYPES",
+    "Certificate",
     "ParsedSignature",
     "SignatureError",
     "SignatureReason",
     "fingerprint",
+    "is_certificate",
     "openssh_public_key",
     "parse_armored",
+    "parse_certificate",
     "public_key_from_openssh",
     "sign_with_ssh_keygen",
     "signed_data",
@@ -101,6 +104,18 @@ _RSA_SIGNATURE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
 #: OpenSSH's limits for RSA moduli.
 _RSA_MIN_BITS = 1024
 _RSA_MAX_BITS = 16384
+_CERT_SUFFIX = "-cert-v01@openssh.com"
+#: Certificate key type -> the plain key type it certifies.
+_CERT_TYPES = {
+    f"{_ED25519}{_CERT_SUFFIX}": _ED25519,
+    f"{_RSA}{_CERT_SUFFIX}": _RSA,
+    **{f"{name}{_CERT_SUFFIX}": name for name in _ECDSA},
+    "sk-ssh-ed25519-cert-v01@openssh.com": _SK_ED25519,
+    "sk-ecdsa-sha2-nistp256-cert-v01@openssh.com": _SK_ECDSA,
+}
+#: OpenSSH certificate types.
+USER_CERTIFICATE = 1
+HOST_CERTIFICATE = 2
 #: The FIDO "user present" flag (the key was touched).
 _FLAG_USER_PRESENT = 0x01
 
@@ -111,6 +126,7 @@ SUPPORTED_KEY_TYPES: tuple[str, ...] = (
     _RSA,
     _SK_ED25519,
     _SK_ECDSA,
+    *_CERT_TYPES,
 )
 
 
@@ -181,6 +197,17 @@ class _Reader:
     def u32(self, field: str) -> int:
         return int.from_bytes(self._take(4, field), "big")
 
+    def u64(self, field: str) -> int:
+        return int.from_bytes(self._take(8, field), "big")
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    @property
+    def size(self) -> int:
+        return len(self._data)
+
     def string(self, field: str) -> bytes:
         return self._take(self.u32(field), field)
 
@@ -214,6 +241,10 @@ class _Reader:
                 "malformed",
                 f"{self._what} has {extra} unexpected trailing byte(s) after its last field",
             )
+
+
+#: Reads SSH wire-format data (KRLs use it too).
+WireReader = _Reader
 
 
 def _string(data: bytes) -> bytes:
@@ -296,12 +327,9 @@ def _decode_public_key(blob: bytes, what: str = "the public key") -> tuple[str, 
                     f"({_RSA_MIN_BITS}-{_RSA_MAX_BITS} bits); use an Ed25519 key",
                 )
             key = _RsaKey(rsa.RSAPublicNumbers(e, n).public_key(), bits)
-        elif key_type.endswith("-cert-v01@openssh.com"):
-            raise SignatureError(
-                "unsupported-key",
-                f"{what}: OpenSSH certificates ({key_type}) are not supported; "
-                "sign with the plain key and list it in allowed_signers",
-            )
+        elif key_type.endswith(_CERT_SUFFIX):
+            certificate = parse_certificate(blob, what)
+            return _decode_public_key(certificate.public_key, what)
         else:
             raise SignatureError(
                 "unsupported-key",
@@ -316,6 +344,104 @@ def _decode_public_key(blob: bytes, what: str = "the public key") -> tuple[str, 
         ) from None
     reader.end()
     return key_type, key
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """An OpenSSH certificate (``PROTOCOL.certkeys``) whose CA signature verified.
+
+    ``public_key`` is the certified key as a plain key blob, ``ca_key`` the CA's key blob;
+    ``valid_after``/``valid_before`` are seconds since the epoch (``valid_before`` is
+    exclusive, as OpenSSH reads it; 2**64-1 is forever); ``principals`` empty means the
+    certificate names none (OpenSSH then accepts it for no signature)."""
+
+    key_type: str
+    public_key: bytes
+    serial: int
+    cert_type: int
+    key_id: str
+    principals: tuple[str, ...]
+    valid_after: int
+    valid_before: int
+    ca_key: bytes
+
+
+def is_certificate(blob: bytes) -> bool:
+    """Whether a public key blob is an OpenSSH certificate."""
+    try:
+        return _key_type_of(blob).endswith(_CERT_SUFFIX)
+    except SignatureError:
+        return False
+
+
+def _key_fields(reader: _Reader, key_type: str) -> None:
+    """Skip the fields that follow the key type in a plain key of ``key_type``."""
+    if key_type in (_ED25519, _SK_ED25519):
+        reader.string("Ed25519 public key")
+    elif key_type == _RSA:
+        reader.string("RSA exponent")
+        reader.string("RSA modulus")
+    else:
+        reader.string("curve name")
+        reader.string("EC point")
+    if key_type in (_SK_ED25519, _SK_ECDSA):
+        reader.string("FIDO application")
+
+
+def parse_certificate(blob: bytes, what: str = "the certificate") -> Certificate:
+    """Parse an OpenSSH certificate and check its CA's signature.
+
+    Raises :class:`SignatureError`: ``malformed`` for a damaged certificate,
+    ``unsupported-key`` for a type or CA signature algorithm not accepted (SHA-1
+    ``ssh-rsa`` CA signatures are refused, as OpenSSH does), ``bad-signature`` when the CA
+    signature does not verify."""
+    reader = _Reader(bytes(blob), what)
+    cert_type_name = reader.text("certificate type")
+    plain = _CERT_TYPES.get(cert_type_name)
+    if plain is None:
+        raise SignatureError("unsupported-key", f"{what}: {cert_type_name!r} is not supported")
+    reader.string("nonce")
+    start = reader.position
+    _key_fields(reader, plain)
+    public_key = _string(plain.encode()) + blob[start : reader.position]
+    serial = reader.u64("serial")
+    cert_type = reader.u32("certificate type")
+    key_id = reader.text("key id")
+    names = _Reader(reader.string("principals"), f"{what}'s principals")
+    principals = []
+    while names.position < names.size:
+        principals.append(names.text("principal"))
+    valid_after = reader.u64("valid-after")
+    valid_before = reader.u64("valid-before")
+    reader.string("critical options")
+    reader.string("extensions")
+    reader.string("reserved field")
+    ca_key = reader.string("signature key")
+    signed_part = blob[: reader.position]
+    signature = reader.string("CA signature")
+    reader.end()
+    _decode_public_key(public_key, what)
+    ca_type = _key_type_of(ca_key, f"{what}'s CA key")
+    if ca_type.endswith(_CERT_SUFFIX):
+        raise SignatureError("malformed", f"{what}: its CA key is itself a certificate")
+    ca_type, ca = _decode_public_key(ca_key, f"{what}'s CA key")
+    try:
+        _verify_raw(ca_type, ca, signature, signed_part)
+    except SignatureError as error:
+        raise SignatureError(
+            error.reason, f"{what}: the CA signature does not verify ({error})"
+        ) from None
+    return Certificate(
+        key_type=cert_type_name,
+        public_key=public_key,
+        serial=serial,
+        cert_type=cert_type,
+        key_id=key_id,
+        principals=tuple(principals),
+        valid_after=valid_after,
+        valid_before=valid_before,
+        ca_key=ca_key,
+    )
 
 
 def fingerprint(public_key_blob: bytes) -> str:
@@ -346,7 +472,8 @@ def public_key_from_openssh(line: str) -> bytes:
             "malformed", f"the {key_type} public key is not valid base64"
         ) from None
     what = f"the {key_type} public key"
-    named, _ = _decode_public_key(blob, what)
+    _decode_public_key(blob, what)
+    named = _key_type_of(blob, what)
     if named != key_type:
         raise SignatureError(
             "malformed", f"{what}: its base64 part holds a {named} key, not a {key_type} key"
