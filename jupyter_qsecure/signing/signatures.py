@@ -44,6 +44,7 @@ from .sshsig import (
     SignatureError,
     openssh_public_key,
     parse_armored,
+    plain_public_key,
     sign_with_ssh_keygen,
     verify,
 )
@@ -503,7 +504,7 @@ def _meet(signers: list[_Signer], policy: SigningPolicy) -> tuple[int, list[str]
 def _policy(checked: list[_Checked], policy: SigningPolicy) -> tuple[bool, str]:
     signers = list(
         dict.fromkeys(
-            _Signer(c.public_key, c.result.principal, c.result.role)
+            _Signer(plain_public_key(c.public_key), c.result.principal, c.result.role)
             for c in checked
             if c.result.valid and c.result.trusted and c.role_granted
         )

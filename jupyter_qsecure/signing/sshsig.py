@@ -60,6 +60,7 @@ __all__ = [
     "openssh_public_key",
     "parse_armored",
     "parse_certificate",
+    "plain_public_key",
     "public_key_from_openssh",
     "sign_with_ssh_keygen",
     "signed_data",
@@ -154,8 +155,9 @@ class ParsedSignature:
     """The fields of an SSHSIG signature (as parsed; :func:`verify` also checked them).
 
     ``public_key`` is the signer's key in SSH wire encoding (what an allowed_signers line
-    holds, base64-decoded), ``signature`` the inner signature blob, ``fingerprint`` the
-    key's ``SHA256:...`` fingerprint as ``ssh-keygen -l`` prints it.
+    holds, base64-decoded; a certificate for certificate signatures), ``signature`` the
+    inner signature blob, ``fingerprint`` the ``SHA256:...`` fingerprint of the (certified)
+    key as ``ssh-keygen`` prints it.
     """
 
     public_key: bytes
@@ -364,6 +366,12 @@ class Certificate:
     valid_after: int
     valid_before: int
     ca_key: bytes
+
+
+def plain_public_key(blob: bytes) -> bytes:
+    """The key a blob stands for: a certificate's certified key, else the blob itself
+    (what ``ssh-keygen`` fingerprints, and what makes two signatures "one key")."""
+    return parse_certificate(blob).public_key if is_certificate(blob) else bytes(blob)
 
 
 def is_certificate(blob: bytes) -> bool:
@@ -579,7 +587,7 @@ def _parse_blob(blob: bytes) -> ParsedSignature:
         namespace=namespace,
         hash_algorithm=hash_algorithm,
         signature=signature,
-        fingerprint=fingerprint(public_key),
+        fingerprint=fingerprint(plain_public_key(public_key)),
     )
 
 
