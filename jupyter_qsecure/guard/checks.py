@@ -24,8 +24,8 @@ _PLACEHOLDER_PART = re.compile(
         ^(?:your|my|insert|enter|replace|put|add|paste|set)[-_ .]? |
         [-_ ](?:here|goes[-_ ]here)$ | _here\b |
         x{5,} | \*{3,} | \.{3} | … | example | sample | dummy | placeholder | redacted | \bxxx\b |
-        \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\( |
-        (?<![\w\\])\{[A-Za-z_][\w.]*(?:\([^{}]*\))?(?:![rsa])?(?::[^{}]*)?\} |  # f"...{name}..."
+        \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\(\w+\)[sdr] | a1b2c3d4 |
+        (?<!\\)\{[A-Za-z_][\w.]*(?:\([^{}]*\))?(?:![rsa])?(?::[^{}]*)?\} |  # f"...{name}..."
         ^(?:os\.)?(?:environ|getenv|getpass|input|keyring|secrets?\.)
     """,
 )
@@ -41,7 +41,7 @@ _TEMPLATE_PART = re.compile(
     r"""(?ix)
         ^(?:your|insert|enter|replace|paste)[-_ .]? | [-_ ](?:here|goes[-_ ]here)$ |
         ^[<{] | x{4,} | \*{3,} | … | placeholder | redacted | changeme | change_me |
-        \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\(
+        \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\(\w+\)[sdr] | a1b2c3d4
     """,
 )
 # Words joined by separators, including namespaced ids such as `jupyterlab:open-secrets`.

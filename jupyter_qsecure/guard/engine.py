@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -129,11 +129,12 @@ class Engine:
         self,
         fragments: Iterable[Fragment],
         *,
-        config_text: bool = False,
+        config_text: bool | Callable[[Fragment], bool] = False,
         literals: Mapping[str, str] | None = None,
     ) -> list[Match]:
         """Every credential in the fragments. ``config_text`` enables the rules for unquoted
-        ``KEY=value`` lines (``.env``, ``.ini``, YAML), which in code would be references.
+        ``KEY=value`` lines (``.env``, ``.ini``, YAML, prose, outputs), which in code would
+        be references: for every fragment, or for those the callable accepts.
         ``literals`` maps exact strings to find (injected values and their encodings) to
         the secret's name."""
         fragment_list: list[Fragment] = []
@@ -150,20 +151,31 @@ class Engine:
             starts.append(position)
             position += len(chunk) + 1
 
+        if callable(config_text):
+            text_fragments = {i for i, f in enumerate(fragment_list) if config_text(f)}
+        else:
+            text_fragments = set(range(len(fragment_list))) if config_text else set()
         seen_windows: set[tuple[int, int]] = set()
         found: dict[tuple[str, int, int], Match] = {}
         for rule_index, end in sorted(self._trigger_hits(data)):
             rule = self.rules[rule_index]
-            if rule.config_only and not config_text:
-                continue
             index = bisect_right(starts, min(end, len(data)) - 1) - 1
+            if rule.config_only and index not in text_fragments:
+                continue
             frag_start = starts[index]
             frag_end = frag_start + len(encoded[index])
             line_start = max(
                 data.rfind(b"\n", frag_start, max(frag_start, end - 1)) + 1, frag_start
             )
             if rule.multiline:
-                window_start, window_end = line_start, min(frag_end, line_start + _MULTILINE_SPAN)
+                window_start = line_start
+                window_end = _utf8_start(
+                    data, min(frag_end, line_start + _MULTILINE_SPAN), line_start
+                )
+                if rule.context_before:
+                    window_start = _utf8_start(
+                        data, max(frag_start, line_start - rule.context_before), frag_start
+                    )
             else:
                 line_end = data.find(b"\n", end - 1, frag_end)
                 line_end = frag_end if line_end < 0 else line_end

@@ -12,77 +12,41 @@ so specific formats come before generic keyword rules.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
-from .checks import (
-    is_jwt,
-    is_placeholder,
-    is_reference,
-    is_template_placeholder,
-    is_uuid,
-    looks_random,
-    shannon_entropy,
+from .checks import is_jwt, is_reference, is_uuid, looks_random, shannon_entropy
+from .providers import PROVIDER_RULES
+from .rule import Check, Rule, expand
+from .syntax import (
+    ARGUMENT,
+    PASSWORD_NAME,
+    QUOTED,
+    SECRET_NAME,
+    SEPARATOR,
+    SYNTAX_RULES,
+    UNQUOTED,
+    names_a_secret,
+    password_value,
+    secret_value,
+    unquoted_in_code,
 )
 
-Check = Callable[[re.Match[str]], bool]
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One credential format.
-
-    ``template_placeholders_only`` is for credentials inside URLs and connection strings:
-    there only template markers and masks count as placeholders (see
-    :func:`~.checks.is_template_placeholder`), since ``user:password@host`` logs in.
-    """
-
-    id: str
-    kind: str
-    pattern: str
-    trigger: str
-    visible_prefix: int = 0
-    check: Check | None = None
-    ignore_case: bool = False
-    multiline: bool = False
-    config_only: bool = False
-    template_placeholders_only: bool = False
-    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        flags = re.IGNORECASE if self.ignore_case else 0
-        object.__setattr__(self, "regex", re.compile(self.pattern, flags))
-
-    def accepts(self, match: re.Match[str]) -> bool:
-        """Whether a regex match is a credential (not a placeholder, and passes the check)."""
-        value = match.group("secret")
-        placeholder = is_template_placeholder if self.template_placeholders_only else is_placeholder
-        if placeholder(value):
-            return False
-        return self.check is None or self.check(match)
+__all__ = ["RULES", "RULES_BY_ID", "Check", "Rule", "expand"]
 
 
 def _random(min_entropy: float = 3.0) -> Check:
     return lambda match: looks_random(match.group("secret"), min_entropy)
 
 
+def _digits_and_entropy(minimum: float, digits: int) -> Check:
+    """Generated tokens carry digits (IDs, random parts); ``xoxb-abcdef-abcdef`` does not."""
+    return lambda match: (
+        sum(c.isdigit() for c in match.group("secret")) >= digits
+        and shannon_entropy(match.group("secret")) >= minimum
+    )
+
+
 def _entropy(minimum: float) -> Check:
     return lambda match: shannon_entropy(match.group("secret")) >= minimum
-
-
-_NOT_SECRET_KEYS = re.compile(
-    r"(?i)(?:^|[_.-])(?:hash|sha\d*|md5|digest|checksum|fingerprint|commit|uuid|id|ids|name|names"
-    r"|url|uri|endpoint|path|file|dir|env|var|header|field|prefix|suffix|format|type|kind|class|mode"
-    r"|len|length|size|count|limit|ttl|expiry|expires|policy|scope|usage|label|description|length)$"
-    r"|izer$|ization$"
-)
-
-
-def _keyword_secret(match: re.Match[str]) -> bool:
-    key = match.group("key")
-    if _NOT_SECRET_KEYS.search(key):
-        return False
-    return looks_random(match.group("secret"))
 
 
 _HEX_ONLY = re.compile(r"^[0-9a-f]+$")
@@ -110,7 +74,7 @@ def _mailgun(match: re.Match[str]) -> bool:
 def _provider_secret(match: re.Match[str]) -> bool:
     """A value under a provider's secret key: a UUID (Heroku and legacy npm keys are UUIDs)
     or a random-looking value; unquoted, not a ``snake_case`` name (a variable in code)."""
-    if _NOT_SECRET_KEYS.search(match.group("key")):
+    if not names_a_secret(match.group("key")):
         return False
     value = match.group("secret")
     if match.group("q") is None and _SNAKE_CASE.match(value):
@@ -130,31 +94,47 @@ def _not_public(match: re.Match[str]) -> bool:
     return match.group("secret") not in _PUBLIC_VALUES
 
 
-def _password(match: re.Match[str]) -> bool:
+def _password_quoted(match: re.Match[str]) -> bool:
+    return password_value(match.group("secret"), match.group("key"), quoted=True)
+
+
+_LINE_START_KEY = re.compile(r"(?:^|\n)[ \t]*(?:export[ \t]+|set[ \t]+|#[ \t]*|-[ \t]+|//[ \t]*)?$")
+
+
+def _password_unquoted(match: re.Match[str]) -> bool:
+    """An unquoted password: a bare word counts only on a configuration line
+    (``PASSWORD=word`` at the start of a line); after ``Password:`` in prose it is a word."""
     value = match.group("secret")
-    if is_reference(value) or value.startswith(("/", "~/", "./", "http://", "https://")):
+    if not password_value(value, match.group("key"), quoted=False):
         return False
-    key = match.group("key")
-    return not _NOT_SECRET_KEYS.search(key) and not re.search(
-        r"(?i)(?:^|_)(?:min|max|policy|reset|hint|prompt|label|msg|message|field|confirm)", key
-    )
+    if re.fullmatch(r"[A-Za-z_-]+", value):
+        starts_line = _LINE_START_KEY.search(match.string, 0, match.start("key")) is not None
+        return "=" in match.group("sep") and starts_line
+    return True
 
 
-#: Keys start where an identifier starts: searching from every character inside one made
-#: these rules the slowest of the set on keyword-heavy notebooks.
-_PASSWORD_KEY = r"(?P<key>(?<![\w.-])[\w.-]{0,40}(?:passw(?:or)?d|passphrase|\bpwd)[\w.-]{0,40})"  # noqa: S105 (a regex)
-_SECRET_KEY = (
-    r"(?P<key>(?<![\w.-])[\w.-]{0,40}(?:api[_-]?key|apikey|secret|token|access[_-]?key|auth[_-]?key|account[_-]?key"  # noqa: S105 (a regex)
-    r"|client[_-]?key|private[_-]?key|service[_-]?key|credentials?|auth)[\w.-]{0,40})"
-)
+def _secret_quoted(match: re.Match[str]) -> bool:
+    return secret_value(match.group("secret"), match.group("key"))
+
+
+def _secret_unquoted(match: re.Match[str]) -> bool:
+    value = match.group("secret")
+    return secret_value(value, match.group("key")) and unquoted_in_code(value)
+
+
+#: After the name, for an unquoted value (no comparison: ``password == x`` is code).
+_UNQUOTED_SEP = r"(?P<sep>(?:\\?[\"'`])?\]?\s*(?:::=|:=|\?=|\.=|=>|=|:)\s*)"
+_MAGIC = r"^\s*(?:%env|%set_env|!export|export|set)\s+"
+_PASSWORD_TRIGGER = r"passw|passphrase|pwd|pswd|passcode|pass\b"  # noqa: S105 (a regex)
+_SECRET_TRIGGER = r"key|secret|token|credential|auth|pat\b"  # noqa: S105 (a regex)
 _ASSIGN = r"[\"']?\]?\s*(?:=|:=|:|=>|==|,)\s*[rbuf]?"
-_QUOTED = r"(?P<q>[\"'])(?P<secret>[^\"'\s]{%d,%d})(?P=q)"
+#: Keys start where an identifier starts.
 #: Providers whose older keys have no distinctive prefix. A key naming one of them and a
 #: secret (``GITLAB_TOKEN``, ``"heroku_secret"``) is context enough for a UUID or an
 #: unquoted value.
 _PROVIDERS = (
     r"gitlab|github|bitbucket|heroku|okta|npm|twilio|mailgun|sendgrid|cloudflare|jira|atlassian"
-    r"|confluence|discord|slack|datadog"
+    r"|confluence|discord|slack|datadog|jenkins|postmark|sauce|codecov|circleci|travis|pagerduty"
 )
 _PROVIDER_LABEL = r"(?:key|token|secret|pat|passw(?:or)?d|auth)"
 _PROVIDER_KEY = rf"(?P<key>(?:{_PROVIDERS})[\w.-]{{0,30}}?{_PROVIDER_LABEL}[\w.-]{{0,20}})"
@@ -169,10 +149,16 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "private-key",
         "Private key",
-        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:\\{1,2}[rn]|\s|(?:Proc-Type|DEK-Info|Comment):[^\n\\]*)*"
+        # Also split over string literals: "-----BEGIN ...-----" +\n "MIIE..." +
+        r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:\\{1,2}[rn]|[\s\"'`+,]|(?:Proc-Type|DEK-Info|Comment):[^\n\\]*)*"
         r"(?P<secret>[A-Za-z0-9+/=]{16,64})",
         r"PRIVATE KEY",
         multiline=True,
+        examples=(
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow{B:58}\n{B:64}\n-----END RSA PRIVATE KEY-----",
+            '"-----BEGIN RSA PRIVATE KEY-----" +\n"MIIEow{B:60}" +\n"{B:64}"',
+        ),
+        negative_examples=("-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----",),
     ),
     Rule(
         "putty-private-key",
@@ -181,6 +167,11 @@ RULES: tuple[Rule, ...] = (
         "PuTTY-User-Key-File",
         multiline=True,
         check=lambda m: True,
+        examples=(
+            "PuTTY-User-"
+            + "Key-File-3: ssh-ed25519\nEncryption: none\nComment: lab\nPublic-Lines: 2\n{B:64}\n{B:16}\nPrivate-Lines: 1\n{B:44}",
+        ),
+        negative_examples=("PuTTY-User-Key-File-3 is the header of a .ppk file",),
     ),
     Rule(
         "github-token",
@@ -188,6 +179,11 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,251})\b",
         r"gh[pousr]_",
         visible_prefix=4,
+        examples=(
+            'token = "ghp_{A:36}"',
+            "git clone https://x-access-token:ghs_{A:36}@github.com/lab/repo",
+        ),
+        negative_examples=('GITHUB_TOKEN = "ghp_your_token_here"',),
     ),
     Rule(
         "github-fine-grained-token",
@@ -195,6 +191,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})\b",
         r"github_pat_",
         visible_prefix=11,
+        examples=("GITHUB_TOKEN = 'github_pat_{A:22}_{A:59}'",),
+        negative_examples=("github_pat_",),
     ),
     Rule(
         "gitlab-token",
@@ -202,6 +200,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>(?:glpat|gldt|glrt|glptt|glft|glsoat|glcbt|gloas|glimt|glagent|glffct)-[A-Za-z0-9_-]{20,}|GR1348941[A-Za-z0-9_-]{20,})",
         r"gl[a-z]{1,6}-|GR1348941",
         visible_prefix=6,
+        examples=('headers = {"PRIVATE-TOKEN": "glpat-{W:20}"}',),
+        negative_examples=('"PRIVATE-TOKEN": "glpat-xxxxxxxxxxxxxxxxxxxx"',),
     ),
     Rule(
         "anthropic-key",
@@ -209,6 +209,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_-]{80,}AA)(?![A-Za-z0-9_-])",
         r"sk-ant-",
         visible_prefix=13,
+        examples=('anthropic.Anthropic(api_key="sk-ant-api03-{W:93}AA")',),
+        negative_examples=('api_key="sk-ant-api03-..."',),
     ),
     Rule(
         "openai-key",
@@ -216,6 +218,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_-]{16,}T3BlbkFJ[A-Za-z0-9_-]{16,})",
         r"T3BlbkFJ",
         visible_prefix=3,
+        examples=('client = OpenAI(api_key="sk-proj-{W:40}T3BlbkFJ{W:40}")',),
+        negative_examples=('client = OpenAI(api_key="sk-...")',),
     ),
     Rule(
         "huggingface-token",
@@ -224,6 +228,8 @@ RULES: tuple[Rule, ...] = (
         r"hf_|api_org_",
         visible_prefix=3,
         check=_entropy(3.5),
+        examples=('login(token="hf_{L:34}")',),
+        negative_examples=('login(token="hf_xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx")',),
     ),
     Rule(
         "google-api-key",
@@ -231,6 +237,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>AIza[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])",
         r"AIza",
         visible_prefix=4,
+        examples=('genai.configure(api_key="AIza{W:35}")',),
+        negative_examples=('genai.configure(api_key="AIza...")',),
     ),
     Rule(
         "sendgrid-key",
@@ -239,15 +247,27 @@ RULES: tuple[Rule, ...] = (
         r"SG\.",
         visible_prefix=3,
         check=_entropy(3.5),
+        examples=("sg = SendGridAPIClient('SG.{W:22}.{W:43}')",),
+        negative_examples=(
+            "SG.xxxxxxxxxxxxxxxxxxxxxx.xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+        ),
     ),
     Rule(
-        "npm-token", "npm token", r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b", r"npm_", visible_prefix=4
+        "npm-token",
+        "npm token",
+        r"\b(?P<secret>npm_[A-Za-z0-9]{36})\b",
+        r"npm_",
+        visible_prefix=4,
+        examples=("//registry.npmjs.org/:_authToken=npm_{A:36}",),
+        negative_examples=("npm_config_registry=https://registry.npmjs.org",),
     ),
     Rule(
         "npmrc-auth",
         "npm registry token",
-        r"_auth(?:Token)?\s*=\s*(?P<secret>[^\s\"'${][^\s\"']{15,})",
+        r"_auth(?:Token)?\s*=\s*(?P<secret>[^\s\"'${<\\][^\s\"'<\\]{15,})",
         r"_auth",
+        examples=("//registry.npmjs.org/:_authToken={W:36}",),
+        negative_examples=("//registry.npmjs.org/:_authToken=${NPM_TOKEN}",),
     ),
     Rule(
         "aws-access-key-id",
@@ -255,6 +275,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})\b",
         r"AKIA|ASIA|ABIA|ACCA|A3T",
         visible_prefix=4,
+        examples=('aws_access_key_id = "AKIA{U:16}"',),
+        negative_examples=('aws_access_key_id = "AKIAIOSFODNN7EXAMPLE"',),
     ),
     Rule(
         "aws-secret-key",
@@ -263,13 +285,20 @@ RULES: tuple[Rule, ...] = (
         r"aws",
         ignore_case=True,
         check=_random(3.5),
+        examples=('aws_secret_access_key = "{B:40}"',),
+        negative_examples=('aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',),
     ),
     Rule(
         "stripe-key",
         "Stripe API key",
-        r"\b(?P<secret>(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{24,})\b",
-        r"[sr]k_(?:live|test)_",
+        r"\b(?P<secret>(?:sk|rk)_(?:live|test|prod)_[0-9a-zA-Z]{24,})\b",
+        r"[sr]k_(?:live|test|prod)_",
         visible_prefix=8,
+        examples=(
+            "stripe.api_key = 'sk_live_{A:24}'",
+            "STRIPE_KEY=rk_prod_{A:24}",
+        ),
+        negative_examples=("stripe.api_key = 'sk_live_...'",),
     ),
     Rule(
         "slack-token",
@@ -277,7 +306,9 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>xox[abposer]-(?:\d+-)?[0-9A-Za-z-]{10,})",
         r"xox[abposer]-",
         visible_prefix=5,
-        check=_entropy(3.0),
+        check=_digits_and_entropy(3.0, digits=4),
+        examples=('slack = WebClient(token="xoxb-{D:12}-{D:13}-{A:24}")',),
+        negative_examples=('SLACK_TOKEN = "xoxb-abcdef-abcdef"',),
     ),
     Rule(
         "slack-webhook",
@@ -285,6 +316,12 @@ RULES: tuple[Rule, ...] = (
         r"https://hooks\.slack\.com/(?:services|workflows|triggers)/(?P<secret>[A-Za-z0-9+/_-]{20,})",
         r"hooks\.slack\.com/",
         template_placeholders_only=True,
+        examples=(
+            "requests.post('https://hooks.slack.com/services/T{U:8}/B{U:8}/{A:24}', json=msg)",
+        ),
+        negative_examples=(
+            "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        ),
     ),
     Rule(
         "discord-bot-token",
@@ -292,6 +329,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.[A-Za-z\d_-]{27,38})\b",
         r"[MNO][A-Za-z\d_-]{23,25}\.[A-Za-z\d_-]{6}\.",
         check=_entropy(3.5),
+        examples=('bot.run("M{A:23}.{W:6}.{W:27}")',),
+        negative_examples=("bot.run(os.environ['DISCORD_TOKEN'])",),
     ),
     Rule(
         "telegram-bot-token",
@@ -299,14 +338,28 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>\d{8,10}:[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])",
         r"\d{8}:[0-9A-Za-z_-]{35}",
         check=_random(3.5),
+        examples=('bot = telegram.Bot(token="{D:10}:{W:35}")',),
+        negative_examples=("Elapsed 12345678:00:00",),
     ),
-    Rule("mailchimp-key", "Mailchimp API key", r"\b(?P<secret>[0-9a-f]{32}-us\d{1,2})\b", r"-us\d"),
+    Rule(
+        "mailchimp-key",
+        "Mailchimp API key",
+        r"\b(?P<secret>[0-9a-f]{32}-us\d{1,2})\b",
+        r"-us\d",
+        examples=('MAILCHIMP_KEY = "{H:32}-us{D:2}"',),
+        negative_examples=('"version": "3.0-us1"',),
+    ),
     Rule(
         "mailgun-key",
         "Mailgun API key",
         r"\b(?P<secret>key-[a-z0-9]{32}|[0-9a-f]{32}-[0-9a-f]{8}-[0-9a-f]{8})\b",
         r"key-|[0-9a-f]{8}-[0-9a-f]{8}",
         check=_mailgun,
+        examples=(
+            'MAILGUN_API_KEY = "{H:32}-{H:8}-{H:8}"',
+            'requests.post(url, auth=("api", "key-{a:32}"))',
+        ),
+        negative_examples=('cache_key = "key-d41d8cd98f00b204e9800998ecf8427e"',),
     ),
     Rule(
         "pypi-token",
@@ -314,6 +367,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{50,})",
         r"pypi-AgE",
         visible_prefix=5,
+        examples=("TWINE_PASSWORD=pypi-AgEIcHlwaS5vcmc{W:60}",),
+        negative_examples=("TWINE_PASSWORD=pypi-AgEIcHlwaS5vcmc",),
     ),
     Rule(
         "square-token",
@@ -323,6 +378,8 @@ RULES: tuple[Rule, ...] = (
         r"sq0(?:csp|atp|idp)-|EAAA",
         visible_prefix=7,
         check=_entropy(3.5),
+        examples=('SQUARE_ACCESS_TOKEN = "EAAA{W:30}={W:29}"',),
+        negative_examples=('SQUARE_ACCESS_TOKEN = "sq0atp-..."',),
     ),
     Rule(
         "twilio-key",
@@ -331,6 +388,8 @@ RULES: tuple[Rule, ...] = (
         r"SK[0-9a-fA-F]{32}",
         visible_prefix=2,
         check=_entropy(3.0),
+        examples=('client = Client("SK{H:32}", secret)',),
+        negative_examples=('client = Client("SK00000000000000000000000000000000", secret)',),
     ),
     Rule(
         "twilio-account",
@@ -339,6 +398,8 @@ RULES: tuple[Rule, ...] = (
         r"AC[0-9a-f]{32}",
         visible_prefix=2,
         check=_entropy(3.0),
+        examples=('account_sid = "AC{H:32}"',),
+        negative_examples=('account_sid = "AC00000000000000000000000000000000"',),
     ),
     Rule(
         "azure-storage-key",
@@ -350,6 +411,11 @@ RULES: tuple[Rule, ...] = (
         ignore_case=True,
         multiline=True,
         check=_not_public,
+        examples=(
+            'conn = "DefaultEndpointsProtocol=https;AccountName=lab;AccountKey={B:86}==;EndpointSuffix=core.windows.net"',
+            'storage_account_key = (\n    "{B:86}=="\n)',
+        ),
+        negative_examples=("storage_account_key = os.environ['AZURE_STORAGE_KEY']",),
     ),
     Rule(
         "azure-sas",
@@ -357,6 +423,10 @@ RULES: tuple[Rule, ...] = (
         r"(?:SharedAccessSignature=|[?&;])sig=(?P<secret>[A-Za-z0-9%+/=]{40,})",
         r"sig=",
         ignore_case=True,
+        examples=(
+            "https://lab.blob.core.windows.net/c/f?sv=2022-11-02&se=2030-01-01&sr=b&sp=r&sig={B:43}%3D",
+        ),
+        negative_examples=("https://lab.blob.core.windows.net/c/f?sig=",),
     ),
     Rule(
         "azure-quantum-key",
@@ -365,6 +435,10 @@ RULES: tuple[Rule, ...] = (
         r"ApiKey=",
         ignore_case=True,
         check=_random(),
+        examples=(
+            'Workspace.from_connection_string("SubscriptionId=0f1e2d3c;ResourceGroupName=lab;WorkspaceName=qws;ApiKey={W:48};QuantumEndpoint=https://eastus.quantum.azure.com/;")',
+        ),
+        negative_examples=('"ApiKey=<your key>;"',),
     ),
     Rule(
         "ibm-quantum-token",
@@ -373,13 +447,22 @@ RULES: tuple[Rule, ...] = (
         r"(?:[^)]*?\btoken\s*=\s*|\s*)[rbuf]?[\"'](?P<secret>[^\"'\s]{16,})[\"']",
         r"QiskitRuntime|save_account|enable_account|IBMProvider|IBMQ\.",
         check=_random(),
+        examples=(
+            'QiskitRuntimeService.save_account(channel="ibm_quantum", token="{H:128}", overwrite=True)',
+            'IBMQ.save_account("{H:128}")',
+        ),
+        negative_examples=(
+            'QiskitRuntimeService.save_account(channel="ibm_quantum", token="<IBM Quantum API token>")',
+        ),
     ),
     Rule(
         "ibm-quantum-token-env",
         "IBM Quantum token",
-        r"(?:QISKIT_IBM_TOKEN|IBMQ_TOKEN|IBM_QUANTUM_TOKEN|QE_TOKEN)[\"']?\]?\s*(?:=|:)\s*[\"']?(?P<secret>[^\s\"']{16,})",
+        r"(?:QISKIT_IBM_TOKEN|IBMQ_TOKEN|IBM_QUANTUM_TOKEN|QE_TOKEN)[\"']?\]?\s*(?:=|:)\s*[\"']?(?P<secret>[^\s\"'<\\]{16,})",
         r"QISKIT_IBM_TOKEN|IBMQ_TOKEN|IBM_QUANTUM_TOKEN|QE_TOKEN",
         check=_random(),
+        examples=("%env QISKIT_IBM_TOKEN={H:128}",),
+        negative_examples=('token = os.getenv("QISKIT_IBM_TOKEN")',),
     ),
     Rule(
         "ibm-quantum-classic-token",
@@ -387,6 +470,8 @@ RULES: tuple[Rule, ...] = (
         r"\btoken[\"']?\]?\s*(?:=|:)\s*[rbuf]?[\"'](?P<secret>[0-9a-f]{128})[\"']",
         r"token",
         ignore_case=True,
+        examples=('token = "{H:128}"',),
+        negative_examples=('token = "{H:64}"',),
     ),
     Rule(
         "ionq-key",
@@ -395,6 +480,8 @@ RULES: tuple[Rule, ...] = (
         r"ionq",
         ignore_case=True,
         check=_random(),
+        examples=('provider = IonQProvider("{A:32}")',),
+        negative_examples=('provider = IonQProvider(os.environ["IONQ_API_KEY"])',),
     ),
     Rule(
         "quantinuum-credential",
@@ -405,6 +492,8 @@ RULES: tuple[Rule, ...] = (
         r"quantinuum|set_user_credentials",
         ignore_case=True,
         check=lambda m: not is_reference(m.group("secret")),
+        examples=('QUANTINUUM_PASSWORD = "{A:14}"',),
+        negative_examples=("QUANTINUUM_PASSWORD = os.environ['QPW']",),
     ),
     Rule(
         "ibm-cloud-api-key",
@@ -413,6 +502,8 @@ RULES: tuple[Rule, ...] = (
         r"api[_-]?key",
         ignore_case=True,
         check=_random(),
+        examples=('IBM_CLOUD_API_KEY = "{W:44}"',),
+        negative_examples=('IBM_CLOUD_API_KEY = "<api key>"',),
     ),
     Rule(
         "ibm-cos-hmac",
@@ -420,6 +511,8 @@ RULES: tuple[Rule, ...] = (
         r"secret[_-]?access[_-]?key[\"']?\]?\s*(?:=|:)\s*[\"']?(?P<secret>[a-f0-9]{48})\b",
         r"secret[_-]?access[_-]?key",
         ignore_case=True,
+        examples=('secret_access_key = "{H:48}"',),
+        negative_examples=('secret_access_key = "<hmac secret>"',),
     ),
     Rule(
         "databricks-token",
@@ -427,6 +520,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>dapi[a-f0-9]{32}(?:-\d)?)\b",
         r"dapi[a-f0-9]",
         visible_prefix=4,
+        examples=('DATABRICKS_TOKEN = "dapi{H:32}"',),
+        negative_examples=('DATABRICKS_TOKEN = "dapi..."',),
     ),
     Rule(
         "digitalocean-token",
@@ -434,6 +529,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>do[opr]_v1_[a-f0-9]{64})\b",
         r"do[opr]_v1_",
         visible_prefix=7,
+        examples=('DO_TOKEN = "dop_v1_{H:64}"',),
+        negative_examples=('DO_TOKEN = "dop_v1_..."',),
     ),
     Rule(
         "dockerhub-token",
@@ -441,6 +538,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>dckr_(?:pat|oat)_[A-Za-z0-9_-]{27,})",
         r"dckr_",
         visible_prefix=9,
+        examples=("docker login -u lab -p dckr_pat_{W:27}",),
+        negative_examples=("docker login -u lab -p dckr_pat_...",),
     ),
     Rule(
         "groq-key",
@@ -448,6 +547,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>gsk_[A-Za-z0-9]{52})\b",
         r"gsk_",
         visible_prefix=4,
+        examples=('GROQ_API_KEY = "gsk_{A:52}"',),
+        negative_examples=('GROQ_API_KEY = "gsk_..."',),
     ),
     Rule(
         "heroku-key",
@@ -455,6 +556,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>HRKU-[A-Za-z0-9_-]{60})",
         r"HRKU-",
         visible_prefix=5,
+        examples=('HEROKU_API_KEY = "HRKU-{W:60}"',),
+        negative_examples=('HEROKU_API_KEY = "HRKU-..."',),
     ),
     Rule(
         "linear-key",
@@ -462,6 +565,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>lin_api_[A-Za-z0-9]{40})\b",
         r"lin_api_",
         visible_prefix=8,
+        examples=('LINEAR_API_KEY = "lin_api_{A:40}"',),
+        negative_examples=('LINEAR_API_KEY = "lin_api_..."',),
     ),
     Rule(
         "notion-token",
@@ -470,6 +575,8 @@ RULES: tuple[Rule, ...] = (
         r"secret_|ntn_",
         visible_prefix=4,
         check=_random(),
+        examples=('NOTION_TOKEN = "ntn_{D:11}{A:35}"',),
+        negative_examples=('NOTION_TOKEN = "secret_..."',),
     ),
     Rule(
         "replicate-token",
@@ -477,6 +584,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>r8_[A-Za-z0-9]{37})\b",
         r"r8_",
         visible_prefix=3,
+        examples=('REPLICATE_API_TOKEN = "r8_{A:37}"',),
+        negative_examples=('REPLICATE_API_TOKEN = "r8_..."',),
     ),
     Rule(
         "shopify-token",
@@ -484,6 +593,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32})\b",
         r"shp(?:at|ca|pa|ss)_",
         visible_prefix=6,
+        examples=('SHOPIFY_TOKEN = "shpat_{H:32}"',),
+        negative_examples=('SHOPIFY_TOKEN = "shpat_..."',),
     ),
     Rule(
         "atlassian-token",
@@ -492,6 +603,8 @@ RULES: tuple[Rule, ...] = (
         r"|ATATT3[A-Za-z0-9_=-]{180,})",
         r"AT[AC]TT3",
         visible_prefix=6,
+        examples=('JIRA_TOKEN = "ATATT3xFfG{W:180}={A:8}"',),
+        negative_examples=('JIRA_TOKEN = "ATATT3..."',),
     ),
     Rule(
         "atlassian-token-context",
@@ -501,6 +614,8 @@ RULES: tuple[Rule, ...] = (
         r"ATATT",
         visible_prefix=5,
         check=_entropy(3.5),
+        examples=("# token for the JIRA API: ATATT{A:40}={A:8}",),
+        negative_examples=("# token for the JIRA API: ATATT...",),
     ),
     Rule(
         "atlassian-legacy-token",
@@ -515,6 +630,8 @@ RULES: tuple[Rule, ...] = (
         ignore_case=True,
         multiline=True,
         check=_generated_not_hex(3.5),
+        examples=('jira = JIRA(server="https://lab.atlassian.net")\napi_key = "{A:24}"',),
+        negative_examples=('"jira": {"key": "QS-12", "accountId": "5b10ac8d82e05b22cc7d4ef5"}',),
     ),
     Rule(
         "pinecone-key",
@@ -522,6 +639,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>pcsk_[A-Za-z0-9_]{40,})",
         r"pcsk_",
         visible_prefix=5,
+        examples=('PINECONE_API_KEY = "pcsk_{A:60}"',),
+        negative_examples=('PINECONE_API_KEY = "pcsk_..."',),
     ),
     Rule(
         "cloudflare-ca-key",
@@ -529,6 +648,8 @@ RULES: tuple[Rule, ...] = (
         r"\b(?P<secret>v1\.0-[A-Za-z0-9]{24}-[A-Za-z0-9]{146})\b",
         r"v1\.0-",
         check=_entropy(3.5),
+        examples=('CF_ORIGIN_CA_KEY = "v1.0-{A:24}-{A:146}"',),
+        negative_examples=('CF_ORIGIN_CA_KEY = "v1.0-..."',),
     ),
     Rule(
         "cloudflare-token",
@@ -537,6 +658,8 @@ RULES: tuple[Rule, ...] = (
         r"cf(?:k|ut|at)_",
         visible_prefix=5,
         check=_entropy(3.5),
+        examples=('CLOUDFLARE_API_TOKEN = "cfut_{A:40}{H:8}"',),
+        negative_examples=('CLOUDFLARE_API_TOKEN = "cfut_..."',),
     ),
     Rule(
         "aws-appsync-key",
@@ -545,6 +668,8 @@ RULES: tuple[Rule, ...] = (
         r"da2-",
         visible_prefix=4,
         check=_random(3.5),
+        examples=('const key = "da2-{a:26}";',),
+        negative_examples=('key = "da2-abcdefghijklmnopqrstuvwxyz"',),
     ),
     Rule(
         "artifactory-token",
@@ -552,6 +677,8 @@ RULES: tuple[Rule, ...] = (
         r"(?:^|[\s=:\"'])(?P<secret>AKC[a-zA-Z0-9]{10,}|AP[\dABCDEF][a-zA-Z0-9]{8,})\b",
         r"AKC|AP[\dABCDEF]",
         check=_random(3.5),
+        examples=('ARTIFACTORY_API_KEY = "AKCp{A:69}"',),
+        negative_examples=("APPLICATION_NAME = 'lab'",),
     ),
     Rule(
         "jwt",
@@ -560,6 +687,11 @@ RULES: tuple[Rule, ...] = (
         r"eyJ[A-Za-z0-9_-]{8,}\.eyJ",
         visible_prefix=3,
         check=lambda m: is_jwt(m.group("secret")),
+        examples=(
+            "Authorization: Bearer ey"
+            + "JhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkFkYSIsImlhdCI6MTUxNjIzOTAyMn0.{W:43}",
+        ),
+        negative_examples=("eyJhbGciOiJIUzI1NiJ9.eyJ.notajwt",),
     ),
     Rule(
         "database-url",
@@ -569,14 +701,20 @@ RULES: tuple[Rule, ...] = (
         ignore_case=True,
         check=lambda m: not is_reference(m.group("secret")),
         template_placeholders_only=True,
+        examples=(
+            'engine = create_engine("postgresql+psycopg2://alice:{A:16}@db.lab.example.org:5432/runs")',
+        ),
+        negative_examples=("url = 'postgresql://{user}:{password}@{host}/db'",),
     ),
     Rule(
         "jdbc-password",
         "Database URL with password",
-        r"jdbc:[^\s\"']*?[;?&]password=(?P<secret>[^;&\s\"']+)",
+        r"jdbc:[^\s\"']*?[;?&]password=(?P<secret>[^;&\s\"'<\\]+)",
         r"jdbc:",
         ignore_case=True,
         template_placeholders_only=True,
+        examples=("jdbc:sqlserver://db.lab:1433;database=runs;user=sa;password={A:12}",),
+        negative_examples=("jdbc:sqlserver://db:1433;user=sa;password=<your password>",),
     ),
     Rule(
         "url-credentials",
@@ -587,6 +725,8 @@ RULES: tuple[Rule, ...] = (
         ignore_case=True,
         check=lambda m: not is_reference(m.group("secret")),
         template_placeholders_only=True,
+        examples=("ftp://labuser:{A:12}@files.lab.example.org/pub",),
+        negative_examples=('help="A proxy in the form scheme://[user:passwd@]proxy.server:port."',),
     ),
     Rule(
         "url-token",
@@ -595,6 +735,8 @@ RULES: tuple[Rule, ...] = (
         r"[?&][a-z_]+=",
         ignore_case=True,
         check=_random(),
+        examples=("https://api.example.org/v1/runs?api_key={A:32}",),
+        negative_examples=("https://api.example.org/v1/runs?api_key=YOUR_API_KEY",),
     ),
     Rule(
         "bearer-token",
@@ -603,35 +745,68 @@ RULES: tuple[Rule, ...] = (
         r"bearer",
         ignore_case=True,
         check=_random(),
+        examples=('headers = {"Authorization": "Bearer {W:40}"}',),
+        negative_examples=("Bearer authentication is described in RFC 6750",),
     ),
+    *PROVIDER_RULES,
+    *SYNTAX_RULES,
     Rule(
         "password-assignment",
         "Password",
-        _PASSWORD_KEY + _ASSIGN + (_QUOTED % (4, 200)),
-        r"passw|passphrase|pwd",
+        PASSWORD_NAME + f"(?:{SEPARATOR}|{ARGUMENT})" + (QUOTED % (3, 200)),
+        _PASSWORD_TRIGGER,
         ignore_case=True,
-        check=_password,
+        check=_password_quoted,
+        examples=(
+            'password = "Tr0ub4dor&{A:3}"',
+            "$password .= '{A:10}';",
+            'var dbPassword string = "{A:12}"',
+            'db_pass := "{A:12}"',
+            r'"cmd": "login --user lab password=\"{A:10}\""',
+            "buildConfigField 'String', 'DB_PASSWORD', '{A:12}'",
+            "user = 'Aladdin'\npassword = 'open sesame'",
+        ),
+        negative_examples=(
+            "this.addPassword = '#add-password';",
+            'usernameLabel:"Username or email:",passwordLabel:"Password:"',
+            'IAMUserChangePassword = "arn:aws:iam::aws:policy/IAMUserChangePassword"',
+            "password = os.environ['DB_PASSWORD']",
+            'password = "<password>"',
+            'const password = process.env.PASSWORD || "not-set"',
+        ),
     ),
     Rule(
         "password-env",
         "Password",
-        r"^\s*(?:export\s+|%env\s+|%set_env\s+|!export\s+|set\s+)?"
-        + _PASSWORD_KEY
-        + r"\s*[=:]\s*(?P<secret>[^\s\"'#]{4,200})\s*$",
-        r"passw|passphrase|pwd",
+        PASSWORD_NAME + _UNQUOTED_SEP + (UNQUOTED % (2, 200)),
+        _PASSWORD_TRIGGER,
         ignore_case=True,
-        check=_password,
+        check=_password_unquoted,
         config_only=True,
+        examples=(
+            "DB_PASSWORD=Wq8vN3zLp2",
+            "[SupportSite]\nUsername=lab\nPassword=thisismy{a:6}\n",
+            "REACT_APP_AUTH_PASSWORD=whiteduke    # some comment",
+            "spring.datasource.password: {A:12}",
+            "DB_PASS ?= {A:12}",
+            "PASSWORD ::= {A:12}",
+        ),
+        negative_examples=(
+            "PASSWORD=$(get-setting LOCAL_DATABASE_PASSWORD)",
+            "password = env.TEST_PASSWORD",
+            "Reset your password: click the link below",
+            "password: ********",
+        ),
     ),
     Rule(
         "password-magic",
         "Password",
-        r"^\s*(?:%env|%set_env|!export|export)\s+"
-        + _PASSWORD_KEY
-        + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{4,200})",
-        r"passw|passphrase|pwd",
+        _MAGIC + PASSWORD_NAME + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{4,200})",
+        _PASSWORD_TRIGGER,
         ignore_case=True,
-        check=_password,
+        check=_password_quoted,
+        examples=("%env DB_PASSWORD={A:12}", "!export PGPASSWORD={A:12}"),
+        negative_examples=("%env DB_PASSWORD=$DB_PASSWORD",),
     ),
     Rule(
         "provider-token",
@@ -647,36 +822,70 @@ RULES: tuple[Rule, ...] = (
         _PROVIDER_TRIGGER,
         ignore_case=True,
         check=_provider_secret,
+        examples=(
+            '"heroku_secret": "{H:8}-{H:4}-{H:4}-{H:4}-{H:12}"',
+            "GITLAB_TOKEN={A:20}",
+            "- SAUCE_ACCESS_KEY={H:8}-{H:4}-{H:4}-{H:4}-{H:12}",
+            'postmarkApiToken: "{H:8}-{H:4}-{H:4}-{H:4}-{H:12}"',
+        ),
+        negative_examples=(
+            "GITLAB_TOKEN = gitlab_token_from_vault_2",
+            '"heroku_app_id": "01234567-89ab-4cde-8f01-23456789abcd"',
+        ),
     ),
     Rule(
         "keyword-secret",
         "Secret",
-        _SECRET_KEY + _ASSIGN + (_QUOTED % (12, 500)),
-        r"key|secret|token|credential|auth",
+        SECRET_NAME + f"(?:{SEPARATOR}|{ARGUMENT})" + (QUOTED % (8, 500)),
+        _SECRET_TRIGGER,
         ignore_case=True,
-        check=_keyword_secret,
+        check=_secret_quoted,
+        examples=(
+            'client_secret = "{W:32}"',
+            '"api_key": "{A:40}"',
+            'ado_pat = "{a:52}"',
+            r'{"config": "{\"apiKey\": \"{A:32}\"}"}',
+            "PrivateKey = 'A{B:42}='",
+        ),
+        negative_examples=(
+            'api_key = "YOUR_API_KEY"',
+            'credentialId = "{A:24}"',
+            'cache_key = "d41d8cd98f00b204e9800998ecf8427e"',
+            'author: "ada@example.org"',
+        ),
     ),
     Rule(
         "keyword-secret-env",
         "Secret",
-        r"^\s*(?:export\s+|%env\s+|%set_env\s+|!export\s+)?"
-        + _SECRET_KEY
-        + r"\s*[=:]\s*(?P<secret>[^\s\"'#]{12,500})\s*$",
-        r"key|secret|token|credential|auth",
+        SECRET_NAME + _UNQUOTED_SEP + (UNQUOTED % (7, 500)),
+        _SECRET_TRIGGER,
         ignore_case=True,
-        check=_keyword_secret,
-        config_only=True,
+        check=_secret_unquoted,
+        examples=(
+            "STRIPE_SECRET={A:32}",
+            "X-Api-Key: {A:32}",
+            "PrivateKey = A{B:42}=",
+            "license_key: {H:40}",
+            "curl -d access_token={H:40} https://api.example.org",
+        ),
+        negative_examples=(
+            "heroku_api_key = settings.heroku.api_key",
+            "token = config.secrets.ibm_quantum_token",
+            "tokenizer = AutoTokenizer.from_pretrained('bert-base-uncased')",
+            "storage_account_key = os.environ['AZURE_STORAGE_KEY']",
+        ),
     ),
     Rule(
         "keyword-secret-magic",
         "Secret",
-        r"^\s*(?:%env|%set_env|!export|export)\s+"
-        + _SECRET_KEY
-        + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{12,500})",
-        r"key|secret|token|credential|auth",
+        _MAGIC + SECRET_NAME + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{12,500})",
+        _SECRET_TRIGGER,
         ignore_case=True,
-        check=_keyword_secret,
+        check=_secret_quoted,
+        examples=("%env OPENAI_API_KEY={A:40}",),
+        negative_examples=("%env OPENAI_API_KEY=$OPENAI_API_KEY",),
     ),
 )
+
 
 RULES_BY_ID = {rule.id: rule for rule in RULES}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -37,6 +37,44 @@ CONFIG_SUFFIXES = frozenset(
         ".envrc",
     }
 )
+#: File name endings of source code: there an unquoted ``password = word`` is a variable.
+#: In every other file (text, configuration, Markdown, logs) it is a value.
+CODE_SUFFIXES = frozenset(
+    {
+        ".py",
+        ".pyi",
+        ".ipy",
+        ".js",
+        ".mjs",
+        ".cjs",
+        ".ts",
+        ".tsx",
+        ".jsx",
+        ".java",
+        ".kt",
+        ".scala",
+        ".go",
+        ".rs",
+        ".c",
+        ".h",
+        ".cc",
+        ".cpp",
+        ".hpp",
+        ".cs",
+        ".swift",
+        ".rb",
+        ".php",
+        ".pl",
+        ".lua",
+        ".r",
+        ".jl",
+        ".m",
+        ".dart",
+        ".groovy",
+        ".vue",
+        ".svelte",
+    }
+)
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024
 
 
@@ -62,6 +100,23 @@ def is_config_file(path: str | PurePosixPath | Path) -> bool:
         name.startswith(".env")
         or PurePosixPath(name).suffix in CONFIG_SUFFIXES
         or name in {".npmrc", ".pypirc", ".netrc"}
+    )
+
+
+def is_code_file(path: str | PurePosixPath | Path) -> bool:
+    """Whether a file is source code, where unquoted ``name = value`` names a variable."""
+    return PurePosixPath(str(path)).suffix.lower() in CODE_SUFFIXES
+
+
+def _code_cells(notebook: object) -> frozenset[int]:
+    """Indices of a notebook's code cells (their sources are code; the rest is text)."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        return frozenset()
+    return frozenset(
+        index
+        for index, cell in enumerate(cells)
+        if isinstance(cell, dict) and cell.get("cell_type", "code") == "code"
     )
 
 
@@ -121,15 +176,28 @@ class Scanner:
         return ScanResult(findings, allowlisted)
 
     def scan_fragments(
-        self, fragments: Iterable[Fragment], *, path: Path | None = None, config_text: bool = False
+        self,
+        fragments: Iterable[Fragment],
+        *,
+        path: Path | None = None,
+        config_text: bool | Callable[[Fragment], bool] = False,
     ) -> ScanResult:
-        """Scan prepared fragments (for callers with their own walker)."""
+        """Scan prepared fragments (for callers with their own walker). ``config_text``:
+        whether unquoted ``name = value`` counts, for all fragments or those it accepts."""
         matches = self.engine.scan(fragments, config_text=config_text, literals=self.literals)
         return self._report(matches, path)
 
     def scan_notebook(self, notebook: object, *, path: Path | None = None) -> ScanResult:
-        """Scan a parsed notebook (a dict as nbformat or the contents API gives it)."""
-        return self.scan_fragments(notebook_fragments(notebook), path=path)
+        """Scan a parsed notebook (a dict as nbformat or the contents API gives it).
+
+        Code cells' sources are code; Markdown, outputs and metadata are text, where an
+        unquoted ``password = value`` holds a value."""
+        code_cells = _code_cells(notebook)
+
+        def is_text(fragment: Fragment) -> bool:
+            return not (fragment.field == "source" and fragment.cell_index in code_cells)
+
+        return self.scan_fragments(notebook_fragments(notebook), path=path, config_text=is_text)
 
     def scan_text(self, text: str, *, path: Path | None = None) -> ScanResult:
         """Scan a text file's content. ``.ipynb`` text is parsed and walked as a notebook."""
@@ -138,7 +206,7 @@ class Scanner:
                 return self.scan_notebook(parse_notebook(text), path=path)
             except ValueError:
                 pass  # not JSON: still text that may hold a credential
-        config = path is not None and is_config_file(path)
+        config = path is not None and (is_config_file(path) or not is_code_file(path))
         result = self.scan_fragments([Fragment(text, "text")], path=path, config_text=config)
         if path is not None and path.suffix.lower() == ".json":
             result = self._with_unescaped_json(text, path, result)
