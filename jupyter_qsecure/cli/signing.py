@@ -250,18 +250,31 @@ class VerifyAttestationApp(_Subcommand):
     """Verify a signed attestation (DSSE envelope with SSH signatures)."""
 
     name = "jupyter-qsecure-verify-attestation"
-    description = """Verify a DSSE envelope written by `jupyter qsecure attest --sign`.
+    description = """Verify a DSSE envelope written by `jupyter qsecure attest --sign`: an in-toto
+    Statement v1, every signature valid, its key trusted by allowed_signers for namespace
+    attestation@jupyter-qsecure and not revoked, as `verify` judges notebook signatures.
 
-    jupyter qsecure verify-attestation ENVELOPE [--allowed-signers FILE]"""
+    jupyter qsecure verify-attestation ENVELOPE [--allowed-signers FILE] [--revoked-keys FILE]"""
     allowed_signers = Unicode(
         "", help="allowed_signers file; its keys must allow namespace attestation@jupyter-qsecure."
     ).tag(config=True)
-    aliases = {"allowed-signers": "VerifyAttestationApp.allowed_signers"}
+    revoked_keys = Unicode("", help="Revoked keys: a KRL or OpenSSH public key lines.").tag(
+        config=True
+    )
+    aliases = {
+        "allowed-signers": "VerifyAttestationApp.allowed_signers",
+        "revoked-keys": "VerifyAttestationApp.revoked_keys",
+    }
 
     def run(self) -> int:
         from datetime import datetime, timezone
 
-        from ..signing.allowed_signers import AllowedSignersError, load_allowed_signers, trust
+        from ..signing.allowed_signers import (
+            AllowedSignersError,
+            load_allowed_signers,
+            load_revoked_keys,
+            trust,
+        )
         from ..signing.dsse import NAMESPACE, verify_envelope
         from ..signing.sshsig import SignatureError
 
@@ -270,35 +283,46 @@ class VerifyAttestationApp(_Subcommand):
         path = Path(self.extra_args[0])
         try:
             envelope = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError, RecursionError) as error:
             raise UsageError(f"{path}: not a JSON envelope ({error})") from None
         try:
             statement, keys = verify_envelope(envelope)
         except SignatureError as error:
             print(f"{path}: INVALID: {error}")
             return 1
-        subjects = ", ".join(s.get("name", "?") for s in statement.get("subject", []))
+        subjects = ", ".join(str(s.get("name", "?")) for s in statement["subject"])
         print(
-            f"{path}: {len(keys)} valid signature(s) over {statement.get('predicateType')} for {subjects}"
+            f"{path}: {len(keys)} valid signature(s) over {statement['predicateType']} for {subjects}"
         )
-        if not self.allowed_signers and not _signing_service().settings.allowed_signers:
+        settings = (
+            _signing_service()
+            .with_overrides(
+                allowed_signers=Path(self.allowed_signers) if self.allowed_signers else None,
+                revoked_keys=Path(self.revoked_keys) if self.revoked_keys else None,
+            )
+            .settings
+        )
+        if settings.allowed_signers is None:
             print(
                 f"{path}: NOT trusted: no allowed_signers file, so no signature is trusted: "
                 "pass --allowed-signers FILE or set [signing] allowed_signers in qsecure.toml",
                 file=sys.stderr,
             )
             return 1
+        warnings: list[str] = []
         try:
-            signers = load_allowed_signers(
-                Path(self.allowed_signers)
-                if self.allowed_signers
-                else _signing_service().settings.allowed_signers
+            signers = load_allowed_signers(settings.allowed_signers, warnings)
+            revoked = (
+                load_revoked_keys(settings.revoked_keys) if settings.revoked_keys else frozenset()
             )
         except AllowedSignersError as error:
             raise UsageError(str(error)) from None
+        for warning in warnings:
+            print(f"jupyter qsecure: warning: {warning}", file=sys.stderr)
         now = datetime.now(timezone.utc)
         verdicts = [
-            trust(signers, key.public_key, NAMESPACE, signed_at=now, now=now) for key in keys
+            trust(signers, key.public_key, NAMESPACE, signed_at=now, revoked=revoked)
+            for key in keys
         ]
         for key, verdict in zip(keys, verdicts, strict=True):
             print(
