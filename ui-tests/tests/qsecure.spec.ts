@@ -167,7 +167,7 @@ test.describe('blocked saves', () => {
     expect(errors).toEqual([]);
   });
 
-  test('Mark as test credential records the reason and lets the save through', async ({
+  test('Accepting as a test credential (after the confirmation) records the reason and lets the save through', async ({
     page,
     tmpPath
   }) => {
@@ -179,11 +179,16 @@ test.describe('blocked saves', () => {
     );
     await saveWithKeyboard(page);
     const dialog = page.locator('.jp-qsecure-BlockedSaveDialog');
+    await dialog.getByText('Accept it on this server instead…').click();
     await dialog
       .getByLabel('Reason to accept the GitHub token')
       .selectOption('test_credential');
     await dialog
-      .getByRole('button', { name: 'Mark as test credential' })
+      .getByRole('button', { name: 'Accept on this server…' })
+      .click();
+    await page
+      .locator('.jp-Dialog', { hasText: 'on this server?' })
+      .getByRole('button', { name: 'Accept on this server' })
       .click();
     await expect
       .poll(async () => fileOnDiskSoon(page, path), { timeout: 15000 })
@@ -279,7 +284,9 @@ test.describe('provenance', () => {
       'data-qsecure-provenance',
       'edited'
     );
-    await expect(panel).toContainText('Code cell 1: Edited after execution');
+    await expect(panel).toContainText(
+      'Cell 1: import math — Edited after execution'
+    );
     expect(errors).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { DocumentRegistry } from '@jupyterlab/docregistry';
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
 import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
 import React from 'react';
 
 import { showBodyDialog } from '../dialogs';
@@ -502,6 +503,41 @@ export class BlockedNotice extends ReactWidget {
     super();
     this.addClass('jp-qsecure-BlockedNotice');
     this.node.setAttribute('role', 'status');
+    // The document's header panel sizes its children by their minimum height: follow
+    // the rendered notice's height (it wraps in a narrow window).
+    this._resize = new ResizeObserver(() => this._fit());
+  }
+
+  private readonly _resize: ResizeObserver;
+
+  private _fit(): void {
+    const body = this.node.firstElementChild as HTMLElement | null;
+    const height = body?.offsetHeight ?? 0;
+    if (height > 0 && this.node.style.minHeight !== `${height}px`) {
+      this.node.style.minHeight = `${height}px`;
+      this.parent?.fit();
+    }
+  }
+
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this._resize.observe(this.node);
+  }
+
+  protected onUpdateRequest(msg: Message): void {
+    super.onUpdateRequest(msg);
+    requestAnimationFrame(() => {
+      const body = this.node.firstElementChild;
+      if (body !== null) {
+        this._resize.observe(body);
+      }
+      this._fit();
+    });
+  }
+
+  dispose(): void {
+    this._resize.disconnect();
+    super.dispose();
   }
 
   /** The findings of the last refused save. */
