@@ -16,7 +16,7 @@ LABEXT := jupyter_qsecure/labextension/static/style.js
 LABEXT_SOURCES := package.json tsconfig.json $(shell find labextension/src labextension/style -type f 2>/dev/null)
 UI_INSTALLED := ui-tests/node_modules/.installed
 
-.PHONY: lab test test-fast test-ui lint format bench install system-deps clean
+.PHONY: lab demo-token test test-fast test-ui lint format bench install system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -57,11 +57,25 @@ LAB_ENV := QSECURE_CONFIG=$(CURDIR)/jupyter-config/qsecure.demo.toml \
 	PYTHON_KEYRING_BACKEND=keyrings.cryptfile.cryptfile.CryptFileKeyring
 
 ## Open JupyterLab with jupyter-qsecure on a copy of demo/ (embedded keyring, demo policy).
+## The server runs in the demo folder (its terminals open there, with the venv on PATH);
+## the next step is printed right after the server's URL.
 lab: install
 	@mkdir -p $(LAB_DIR)
 	@cp -rn demo/. $(LAB_DIR)/
-	@echo "To store the demo's token:  $(LAB_ENV) $(VENV)/bin/jupyter qsecure secrets set IBM_QUANTUM_TOKEN"
-	$(LAB_ENV) $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR) $(if $(filter 0,$(shell id -u)),--allow-root)
+	@cd $(LAB_DIR) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_ENV) \
+	  $(CURDIR)/$(VENV)/bin/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) 2>&1 | \
+	  (trap '' INT; exec awk '{ print; fflush() } /http:\/\/127\.0\.0\.1:[0-9]+\/lab/ && !shown { shown = 1; \
+	    print ""; \
+	    print "  +-- jupyter-qsecure demo: next step ----------------------------------------+"; \
+	    print "  | In JupyterLab, open README.md (the demo tour) and follow it in order.    |"; \
+	    print "  | Step 1 stores the token the notebooks read, IBM_QUANTUM_TOKEN: in the    |"; \
+	    print "  | Secrets panel (left sidebar), or in another terminal: make demo-token    |"; \
+	    print "  +--------------------------------------------------------------------------+"; \
+	    print ""; fflush() }')
+
+## Store the demo token (IBM_QUANTUM_TOKEN) in the demo's keyring; it asks for the value.
+demo-token: install
+	@$(LAB_ENV) $(VENV)/bin/jupyter qsecure secrets set IBM_QUANTUM_TOKEN
 
 # pytest with ARGS ($(call PYTEST,ARGS)), writing no bytecode beside the sources.
 # "No tests collected" (exit 5) is a failure.
