@@ -189,7 +189,7 @@ def test_the_rules_command_lists_plugin_rules(lab_rules: None, tmp_path: Path) -
     result = run_qsecure("rules", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == len(RULES) + 2
+    assert len(lines) == len(RULES) + 1 + 2  # the built-in rules, the notebook context rule
     assert lines[0].split()[0] == RULES[0].id
     assert lines[-2].split() == ["lab-api-key", "Lab", "API", "key", "(plug-in", "lab)"]
     assert lines[-1].split() == ["lab-session", "Lab", "session", "(plug-in", "sessions)"]

@@ -10,8 +10,10 @@ from traitlets import Bool, Enum, Unicode
 
 from ..config import PolicyError, load_policy
 from ..guard import Allowlist, AllowlistError, Baseline, Scanner
+from ..guard.context import CONTEXT_RULE
 from ..guard.plugins import active_rules, available_rules, plugin_rules
 from ..guard.report import exit_code, json_report, sarif_report, scan_files, text_lines
+from ..guard.rule_check import check_rules
 from .base import UsageError, _Subcommand
 
 
@@ -121,21 +123,60 @@ def _report_broken_plugins() -> int:
 
 
 class RulesApp(_Subcommand):
-    """List the credential formats the guard detects."""
+    """List the credential formats the guard detects, or check them against their examples."""
 
     name = "jupyter-qsecure-rules"
     description = """List the rules of the leak guard: id and kind (use ids in guard.disabled_rules).
 
+    jupyter qsecure rules [--check]
+
     Rules added by plug-ins (entry point group jupyter_qsecure.rules) follow the built-in
-    ones, with the plug-in's name. A plug-in that cannot be loaded gets a line on stderr
-    saying why, and the exit code is 2."""
+    ones, with the plug-in's name. With --check, every rule (plug-ins' included) is run on
+    its own positive and negative examples: one line per problem, exit code 1 when a rule
+    misses an example, finds a negative one or has none of either kind. A plug-in that
+    cannot be loaded gets a line on stderr saying why, and the exit code is 2."""
+    examples = """
+    jupyter qsecure rules
+    jupyter qsecure rules --check
+    """
+
+    check = Bool(False, help="Run every rule on its positive and negative examples.").tag(
+        config=True
+    )
+    flags = {
+        "check": (
+            {"RulesApp": {"check": True}},
+            "Run every rule on its own examples; exit code 1 if one fails.",
+        )
+    }
 
     def run(self) -> int:
+        if self.extra_args:
+            raise UsageError(f"unexpected argument {self.extra_args[0]!r}; see --help")
+        if self.check:
+            return self._check()
         origin = {
             rule.id: f"  (plug-in {plugin.name})"
             for plugin in plugin_rules()
             for rule in plugin.rules
         }
-        for rule in available_rules():
+        builtin = [rule for rule in available_rules() if rule.id not in origin]
+        plugged = [rule for rule in available_rules() if rule.id in origin]
+        for rule in (*builtin, CONTEXT_RULE, *plugged):
             print(f"{rule.id:32} {rule.kind}{origin.get(rule.id, '')}")
         return 2 if _report_broken_plugins() else 0
+
+    def _check(self) -> int:
+        rules = (*available_rules(), CONTEXT_RULE)
+        problems = check_rules(rules)
+        for problem in problems:
+            print(problem.describe())
+        failed = len({problem.rule for problem in problems})
+        examples = sum(len(rule.examples) + len(rule.negative_examples) for rule in rules)
+        print(
+            f"{len(rules) - failed} of {len(rules)} rule(s) pass their {examples} example(s)",
+            file=sys.stderr,
+        )
+        if _report_broken_plugins():
+            return 2
+        return 1 if problems else 0

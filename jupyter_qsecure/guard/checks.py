@@ -24,6 +24,7 @@ _PLACEHOLDER_PART = re.compile(
         ^(?:your|my|insert|enter|replace|put|add|paste|set)[-_ .]? |
         [-_ ](?:here|goes[-_ ]here)$ | _here\b |
         x{5,} | \*{3,} | \.{3} | … | example | sample | dummy | placeholder | redacted | \bxxx\b |
+        likeareal |
         \$\{ | \{\{ | \}\} | <[a-z_ -]+> | %\(\w+\)[sdr] | a1b2c3d4 |
         (?<!\\)\{[A-Za-z_][\w.]*(?:\([^{}]*\))?(?:![rsa])?(?::[^{}]*)?\} |  # f"...{name}..."
         ^(?:os\.)?(?:environ|getenv|getpass|input|keyring|secrets?\.)

@@ -382,7 +382,8 @@ PROVIDER_RULES: tuple[Rule, ...] = (
         check=_grafana_key,
         # {"k":"...","n":"adminkey","id":1} in base64
         examples=(
-            'GrafanaClient("eyJrIjoiY21sM1JRYjB6RnVYSTNLenRWQkFEaWN2bXI2V202U2IiLCJuIjoiYWRtaW5rZXkiLCJpZCI6MX0=")',
+            'GrafanaClient("eyJrIjoi'
+            + 'Y21sM1JRYjB6RnVYSTNLenRWQkFEaWN2bXI2V202U2IiLCJuIjoiYWRtaW5rZXkiLCJpZCI6MX0=")',
         ),
         negative_examples=(
             # {"k":"...","t":"..."} (a Power BI link)
@@ -628,7 +629,7 @@ PROVIDER_RULES: tuple[Rule, ...] = (
         r"django-insecure-",
         visible_prefix=16,
         examples=("SECRET_KEY = 'django-insecure-{W:50}'",),
-        negative_examples=("SECRET_KEY = 'django-insecure-'",),
+        negative_examples=("pip install django-insecure-settings-check",),
     ),
     Rule(
         "kubernetes-bootstrap-token",

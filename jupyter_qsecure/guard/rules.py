@@ -98,7 +98,9 @@ def _password_quoted(match: re.Match[str]) -> bool:
     return password_value(match.group("secret"), match.group("key"), quoted=True)
 
 
-_LINE_START_KEY = re.compile(r"(?:^|\n)[ \t]*(?:export[ \t]+|set[ \t]+|#[ \t]*|-[ \t]+|//[ \t]*)?$")
+_LINE_START_KEY = re.compile(
+    r"(?:^|\n)[ \t]*(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*(?:export[ \t]+|set[ \t]+|#[ \t]*|-[ \t]+|//[ \t]*)?$"
+)
 
 
 def _password_unquoted(match: re.Match[str]) -> bool:

@@ -11,6 +11,8 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .allowlist import Allowlist
+from .context import context_matches
+from .context import merge as merge_matches
 from .engine import Engine, Match
 from .findings import Finding, Location, fingerprint, mask
 from .plugins import available_rules
@@ -147,6 +149,9 @@ class Scanner:
     max_bytes: int = DEFAULT_MAX_BYTES
     #: Exact strings to find, mapped to the secret's name (values injected into kernels).
     literals: Mapping[str, str] = field(default_factory=dict)
+    #: Values printed by a cell that reads a credential by name count as that credential
+    #: (see :mod:`.context`).
+    notebook_context: bool = True
 
     @classmethod
     def with_rules(cls, rules: Sequence[Rule] | None = None, **kwargs: Any) -> Scanner:
@@ -197,7 +202,11 @@ class Scanner:
         def is_text(fragment: Fragment) -> bool:
             return not (fragment.field == "source" and fragment.cell_index in code_cells)
 
-        return self.scan_fragments(notebook_fragments(notebook), path=path, config_text=is_text)
+        fragments = list(notebook_fragments(notebook))
+        matches = self.engine.scan(fragments, config_text=is_text, literals=self.literals)
+        if self.notebook_context:
+            matches = merge_matches(matches, context_matches(notebook, fragments))
+        return self._report(matches, path)
 
     def scan_text(self, text: str, *, path: Path | None = None) -> ScanResult:
         """Scan a text file's content. ``.ipynb`` text is parsed and walked as a notebook."""

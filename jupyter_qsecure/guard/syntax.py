@@ -278,7 +278,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
         "Password on a command line",
         r"(?:^|[\s\"'`(])--?(?P<key>password|passwd|pass|passphrase|pwd|secret|token|api-key|apikey"
         r"|auth-token|access-token|client-secret|storepass|keypass)(?:=|\s+)"
-        r"(?P<secret>[^\s\"'`$%<>|;&{\[(-][^\s\"'`|;&]{2,200})",
+        r"(?P<secret>[^\s\"'`$%<>|;&{\[(\\-][^\s\"'`|;&<>\\]{2,200})",
         r"-(?:password|passwd|pass|passphrase|pwd|secret|token|api-key|apikey|auth-token|access-token|client-secret|storepass|keypass)",
         ignore_case=True,
         check=lambda m: (
@@ -309,7 +309,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
     Rule(
         "command-line-user-password",
         "Password on a command line",
-        r"(?:^|\s)(?:-u|--user|-U)\s+[\"']?(?P<key>[^\s:\"'/@$]{1,80}):(?P<secret>[^\s\"'@$][^\s\"'@]{2,200})[\"']?(?=\s|$)",
+        r"(?:^|\s)(?:-u|--user|-U)\s+[\"']?(?P<key>[^\s:\"'/@$]{1,80}):(?P<secret>[^\s\"'@$<\\][^\s\"'@<\\]{2,200})[\"']?(?=\s|$|<|\\)",
         r"-u\s|--user\s|-U\s",
         check=lambda m: not is_reference(m.group("secret")),
         examples=(
@@ -355,7 +355,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
             and any(c.isdigit() for c in m.group("secret"))
         ),
         examples=(
-            "Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+            "Authorization: Basic " + "QWxhZGRpbjpvcGVuIHNlc2FtZQ==",  # Aladdin:open sesame
             "Authorization: Bearer {A:8}4{A:3}.{W:4}",
         ),
         negative_examples=(
@@ -366,7 +366,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
     Rule(
         "netrc-password",
         ".netrc password",
-        r"\bmachine\s+\S+\s+(?:login\s+\S+\s+)?password\s+(?P<secret>[^\s\"']{3,200})",
+        r"\bmachine\s+\S+\s+(?:login\s+\S+\s+)?password\s+(?P<secret>[^\s\"'<\\]{3,200})",
         r"\bmachine\s",
         multiline=True,
         check=_plain_password,
@@ -484,7 +484,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
         "credential-below-label",
         "Credential",
         r"(?P<key>passw(?:or)?d|passphrase|api[ _-]?key|access[ _-]?token|auth[ _-]?token|token|secret)\b"
-        r"[^\n]{0,60}?:?[ \t]*\n(?:[ \t]*\n)?[ \t>*`-]*(?P<secret>[A-Za-z0-9+/=_.~!@#$%^&*-]{12,200})[ \t`*]*$",
+        r"[^\n=]{0,60}?:?[ \t]*\n(?:[ \t]*\n)?[ \t>*`-]*(?P<secret>[A-Za-z0-9+/_.~!@#$%^&*-]{12,200}={0,2})[ \t`*]*(?=\n|$|<|\\|\")",
         r"(?:passw|passphrase|api[ _-]?key|token|secret)[^\n]{0,60}\n",
         ignore_case=True,
         multiline=True,
@@ -492,6 +492,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
         check=lambda m: (
             looks_random(m.group("secret"), 3.0)
             and password_value(m.group("secret"), "password", quoted=True)
+            and not re.fullmatch(r"[A-Z0-9_]+=*", m.group("secret"))  # VARIABLE= on its line
         ),
         examples=(
             "Please use the following password to proceed to installation:\n\n{H:32}\n",
