@@ -1,23 +1,29 @@
 """``jupyter qsecure ...``: the command line. Exit codes: 0 fine, 1 findings or a failed
 check, 2 usage or unreadable input.
 
-One module per capability (guard, secrets, provenance, signing, audit); this one only
-composes them into the ``jupyter qsecure`` command and its entry point, ``main``."""
+One module per capability (guard, secrets, provenance, signing, audit); :mod:`.app`
+composes them into the ``jupyter qsecure`` command. ``main`` first offers the arguments to
+:mod:`.fast`, which runs ``verify`` and ``payload`` without loading Jupyter's application
+machinery (a reviewer's loop and a pipe into ssh-keygen pay for start-up only); the names
+below are imported on first use.
+"""
 
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-from jupyter_core.application import JupyterApp
+from .._lazy import lazy_exports
 
-from .._version import __version__
-from .audit import AuditApp
-from .base import USAGE_ERROR, UsageError, _Subcommand
-from .guard import RulesApp, ScanApp
-from .manifest import ManifestApp
-from .provenance import AttestApp, ProvenanceApp
-from .secrets import SecretsApp, SecretsCheckApp, SecretsListApp, SecretsSetApp
-from .signing import ExportSignatureApp, PayloadApp, SignApp, VerifyApp, VerifyAttestationApp
+if TYPE_CHECKING:
+    from .app import QSecureCLI
+    from .audit import AuditApp
+    from .base import USAGE_ERROR, UsageError
+    from .guard import RulesApp, ScanApp
+    from .manifest import ManifestApp
+    from .provenance import AttestApp, ProvenanceApp
+    from .secrets import SecretsApp, SecretsCheckApp, SecretsListApp, SecretsSetApp
+    from .signing import ExportSignatureApp, PayloadApp, SignApp, VerifyApp, VerifyAttestationApp
 
 __all__ = [
     "USAGE_ERROR",
@@ -41,77 +47,40 @@ __all__ = [
     "main",
 ]
 
-
-class QSecureCLI(JupyterApp):
-    """The ``jupyter qsecure`` command."""
-
-    name = "jupyter-qsecure"
-    version = __version__
-    description = (
-        "jupyter-qsecure: secure notebooks. Subcommands: scan, rules, secrets, provenance, attest, manifest."
-    )
-    subcommands = {
-        "scan": (ScanApp, ScanApp.description.splitlines()[0]),
-        "rules": (RulesApp, RulesApp.description.splitlines()[0]),
-        "secrets": (SecretsApp, SecretsApp.description),
-        "provenance": (ProvenanceApp, ProvenanceApp.description.splitlines()[0]),
-        "attest": (AttestApp, AttestApp.description.splitlines()[0]),
-        "payload": (PayloadApp, PayloadApp.description.splitlines()[0]),
-        "sign": (SignApp, SignApp.description.splitlines()[0]),
-        "verify": (VerifyApp, VerifyApp.description.splitlines()[0]),
-        "export-signature": (ExportSignatureApp, ExportSignatureApp.description),
-        "verify-attestation": (
-            VerifyAttestationApp,
-            VerifyAttestationApp.description.splitlines()[0],
-        ),
-        "audit": (AuditApp, AuditApp.description.splitlines()[0]),
-        "manifest": (ManifestApp, ManifestApp.description),
-    }
-
-    def start(self) -> None:
-        if self.subapp is None:
-            print(
-                "Usage: jupyter qsecure SUBCOMMAND ... (subcommands: "
-                + ", ".join(self.subcommands)
-                + ")",
-                file=sys.stderr,
-            )
-            self.exit(USAGE_ERROR)
-        super().start()
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "QSecureCLI": ".app",
+        "AuditApp": ".audit",
+        "USAGE_ERROR": ".base",
+        "UsageError": ".base",
+        "_Subcommand": ".base",
+        "RulesApp": ".guard",
+        "ScanApp": ".guard",
+        "ManifestApp": ".manifest",
+        "AttestApp": ".provenance",
+        "ProvenanceApp": ".provenance",
+        "SecretsApp": ".secrets",
+        "SecretsCheckApp": ".secrets",
+        "SecretsListApp": ".secrets",
+        "SecretsSetApp": ".secrets",
+        "ExportSignatureApp": ".signing",
+        "PayloadApp": ".signing",
+        "SignApp": ".signing",
+        "VerifyApp": ".signing",
+        "VerifyAttestationApp": ".signing",
+    },
+)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``jupyter-qsecure``: run a subcommand and return its exit code."""
     argv = sys.argv[1:] if argv is None else argv
-    app = QSecureCLI()
-    try:
-        try:
-            app.initialize(argv)
-        except SystemExit as exit_:
-            # traitlets exits with 1 on a bad option value; for us that is a usage error.
-            return (
-                USAGE_ERROR
-                if exit_.code == 1
-                else (exit_.code if isinstance(exit_.code, int) else 0)
-            )
-        subapp = app.subapp
-        while subapp is not None and not isinstance(subapp, _Subcommand):
-            if subapp.subapp is None:
-                print(
-                    f"Usage: {subapp.name.replace('-', ' ')} SUBCOMMAND (one of: {', '.join(subapp.subcommands)})",
-                    file=sys.stderr,
-                )
-                return USAGE_ERROR
-            subapp = subapp.subapp
-        if subapp is None:
-            app.start()
-            return 0
-        code = subapp.run()
-    except UsageError as error:
-        print(f"jupyter qsecure: error: {error}", file=sys.stderr)
-        code = USAGE_ERROR
-    except KeyboardInterrupt:
-        code = 130
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else USAGE_ERROR
-    return code
+    from .fast import fast_main
+
+    code = fast_main(argv)
+    if code is not None:
+        return code
+    from .app import main as full_main
+
+    return full_main(argv)

@@ -145,67 +145,20 @@ class VerifyApp(_Subcommand):
     }
 
     def run(self) -> int:
-        from ..signing.allowed_signers import AllowedSignersError
-        from ..signing.canonical import CanonicalFormError
-        from ..signing.policy import parse_grants
-        from ..signing.signatures import NO_ALLOWED_SIGNERS, ROLES
+        from .fast import run_verify
 
-        if not self.extra_args:
-            raise UsageError("name at least one notebook: jupyter qsecure verify NOTEBOOK...")
-        for role in self.require_role:
-            if role not in ROLES:
-                raise UsageError(f"--require-role {role!r}: roles are {', '.join(ROLES)}")
-        try:
-            grants = parse_grants(list(self.grant)) if self.grant else None
-        except ValueError as error:
-            raise UsageError(str(error)) from None
-        service = _signing_service().with_overrides(
-            allowed_signers=Path(self.allowed_signers) if self.allowed_signers else None,
-            revoked_keys=Path(self.revoked_keys) if self.revoked_keys else None,
-            require=self.require if self.require >= 0 else None,
-            require_roles=tuple(self.require_role) or None,
-            grants=grants,
+        return run_verify(
+            _signing_service(),
+            [Path(argument) for argument in self.extra_args],
+            allowed_signers=self.allowed_signers,
+            revoked_keys=self.revoked_keys,
+            require=self.require,
+            require_roles=list(self.require_role),
+            grants=list(self.grant),
+            output=self.format,
+            read=_read_notebook,
+            usage=UsageError,
         )
-        if service.settings.allowed_signers is None:
-            print(f"jupyter qsecure: {NO_ALLOWED_SIGNERS}", file=sys.stderr)
-        reports = []
-        code = 0
-        warned = False
-        for argument in self.extra_args:
-            path = Path(argument)
-            notebook = _read_notebook(path)
-            warnings: list[str] = []
-            try:
-                verdict = service.verify(notebook, warnings)
-            except AllowedSignersError as error:
-                raise UsageError(str(error)) from None
-            except CanonicalFormError as error:
-                raise UsageError(f"{path}: {error}") from None
-            if not warned:
-                for warning in warnings:
-                    print(f"jupyter qsecure: warning: {warning}", file=sys.stderr)
-                warned = True
-            code = max(code, 0 if verdict.meets_policy else 1)
-            reports.append({"notebook": str(path), **verdict.to_json()})
-            if self.format == "text":
-                _print_verdict(path, verdict)
-        if self.format == "json":
-            print(json.dumps(reports, indent=2))
-        return code
-
-
-def _print_verdict(path: Path, verdict: Any) -> None:
-    print(
-        f"{path}: {verdict.status}; {verdict.policy_message}; {'meets the policy' if verdict.meets_policy else 'does NOT meet the policy'}"
-    )
-    for result in verdict.results:
-        state = "valid" if result.valid else "INVALID"
-        trusted = "trusted" if result.trusted else "not trusted"
-        print(
-            f"  [{result.index}] {result.principal} ({result.role}) {result.signed_at} {result.fingerprint}: {state}, {trusted}{f' - {result.reason}' if result.reason else ''}"
-        )
-        if result.changed_cells:
-            print(f"      cells changed since signing: {', '.join(result.changed_cells)}")
 
 
 class ExportSignatureApp(_Subcommand):

@@ -3,7 +3,6 @@ given on the command line), default principal, sign and verify."""
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import logging
@@ -177,6 +176,8 @@ class SigningService:
         What the save will embed is embedded first, so the signature covers it. Returns
         ``{path, signature: {principal, role, key_fingerprint, signed_at}, ...status}``.
         Raises NotebookNotFound, ValueError (bad role, no key), SignatureError."""
+        import asyncio
+
         from jupyter_server.utils import ensure_async
 
         from ..events import NOTEBOOK_SIGNED

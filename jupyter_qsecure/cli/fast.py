@@ -1,0 +1,282 @@
+"""``jupyter qsecure verify`` and ``payload`` without Jupyter's application machinery.
+
+A reviewer runs ``verify`` in loops and CI jobs, and pipes ``payload`` into ``ssh-keygen``:
+their cost is mostly start-up. This module handles both with the standard library, the
+signing capability and the ``[signing]`` table of the policy, and nothing else (no
+traitlets, no jupyter_core application, no other capability). Anything it does not
+recognise (another subcommand, ``--help``, an unknown option) returns None, and the full
+command line (:mod:`jupyter_qsecure.cli.app`) handles it with the same options and the
+same output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+USAGE_ERROR = 2
+_VERIFY_OPTIONS = {
+    "allowed-signers": "allowed_signers",
+    "revoked-keys": "revoked_keys",
+    "require": "require",
+    "require-role": "require_role",
+    "grant": "grant",
+    "format": "format",
+}
+_PAYLOAD_OPTIONS = {"signature": "signature"}
+_REPEATABLE = {"require_role", "grant"}
+
+
+class _Usage(Exception):
+    """A usage error: printed on one line, exit code 2."""
+
+
+def fast_main(argv: list[str]) -> int | None:
+    """Run ``verify`` or ``payload`` from ``argv`` (without the program name) and return
+    the exit code; None when the full command line must handle ``argv``."""
+    if not argv or argv[0] not in ("verify", "payload"):
+        return None
+    options = _parse(argv[1:], _VERIFY_OPTIONS if argv[0] == "verify" else _PAYLOAD_OPTIONS)
+    if options is None:
+        return None
+    try:
+        if argv[0] == "verify":
+            return verify_command(options)
+        return payload_command(options)
+    except _Usage as error:
+        print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parse(args: list[str], known: dict[str, str]) -> dict[str, Any] | None:
+    """traitlets-style ``--name VALUE`` / ``--name=VALUE`` options and positional
+    arguments; None for anything else (the full command line explains it)."""
+    options: dict[str, Any] = {"args": []}
+    index = 0
+    while index < len(args):
+        arg = args[index]
+        if not arg.startswith("-") or arg == "-":
+            options["args"].append(arg)
+            index += 1
+            continue
+        name, sep, value = arg.lstrip("-").partition("=")
+        key = known.get(name)
+        if key is None or not arg.startswith("--"):
+            return None
+        if not sep:
+            if index + 1 >= len(args):
+                return None
+            value = args[index + 1]
+            index += 1
+        index += 1
+        if key in _REPEATABLE:
+            options.setdefault(key, []).append(value)
+        else:
+            options[key] = value
+    return options
+
+
+def _integer(options: dict[str, Any], key: str, default: int) -> int:
+    if key not in options:
+        return default
+    try:
+        return int(options[key])
+    except ValueError:
+        raise _Usage(
+            f"--{key.replace('_', '-')} expects a whole number, not {options[key]!r}"
+        ) from None
+
+
+def _read_notebook(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise _Usage(f"{path}: cannot read ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise _Usage(f"{path}: not a notebook: {error}") from None
+    try:
+        notebook = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise _Usage(f"{path}: not a notebook: {error}") from None
+    if (
+        not isinstance(notebook, dict)
+        or notebook.get("nbformat") != 4
+        or not isinstance(notebook.get("cells"), list)
+    ):
+        raise _Usage(f"{path}: not an nbformat 4 notebook")
+    return notebook
+
+
+def _policy_signing() -> Any:
+    """The ``[signing]`` settings of the policy in force, read from the same trusted places
+    as :func:`jupyter_qsecure.config.load_policy` (which also validates the other sections)."""
+    from .._validate import PolicyError
+    from ..signing.policy import SigningSettings, parse_signing_policy
+
+    env = os.environ.get("QSECURE_CONFIG")
+    if env:
+        paths = [Path(env).expanduser()]
+    else:
+        from jupyter_core.paths import jupyter_config_path
+
+        paths = [Path(directory) / "qsecure.toml" for directory in jupyter_config_path()]
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if env:
+                raise _Usage(
+                    f"{path}: $QSECURE_CONFIG names this file, which does not exist"
+                ) from None
+            continue
+        except (OSError, UnicodeDecodeError) as error:
+            raise _Usage(f"{path}: cannot read ({error})") from None
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
+        try:
+            data = tomllib.loads(text)
+            if "signing" not in data:
+                return SigningSettings()
+            return parse_signing_policy(str(path), path.parent, data["signing"])
+        except tomllib.TOMLDecodeError as error:
+            raise _Usage(f"{path}: not valid TOML ({error})") from None
+        except PolicyError as error:
+            raise _Usage(str(error)) from None
+    return SigningSettings()
+
+
+def payload_command(options: dict[str, Any]) -> int:
+    """``payload NOTEBOOK [--signature N]``: the canonical payload, or signature N's
+    signed statement, on standard output."""
+    from ..signing.canonical import CanonicalFormError, notebook_payload
+    from ..signing.signatures import signatures_of, signed_bytes
+
+    if len(options["args"]) != 1:
+        raise _Usage("name one notebook: jupyter qsecure payload NOTEBOOK [--signature N]")
+    path = Path(options["args"][0])
+    notebook = _read_notebook(path)
+    index = _integer(options, "signature", -1)
+    try:
+        if index < 0:
+            data = notebook_payload(notebook)
+        else:
+            entries = signatures_of(notebook)
+            if index >= len(entries):
+                raise _Usage(
+                    f"{path} has {len(entries)} signature(s); --signature must be "
+                    f"0..{max(len(entries) - 1, 0)}"
+                )
+            data = signed_bytes(notebook, entries[index])
+    except (CanonicalFormError, ValueError) as error:
+        raise _Usage(f"{path}: {error}") from None
+    sys.stdout.buffer.write(data)
+    sys.stdout.flush()
+    return 0
+
+
+def verify_command(options: dict[str, Any]) -> int:
+    """``verify NOTEBOOK... [options]``, as :class:`jupyter_qsecure.cli.signing.VerifyApp`
+    documents it."""
+    from ..signing.service import SigningService
+
+    if options.get("format", "text") not in ("text", "json"):
+        raise _Usage(f"--format must be text or json, not {options['format']!r}")
+    settings = _policy_signing()
+    service = SigningService(settings)
+    return run_verify(
+        service,
+        [Path(arg) for arg in options["args"]],
+        allowed_signers=options.get("allowed_signers", ""),
+        revoked_keys=options.get("revoked_keys", ""),
+        require=_integer(options, "require", -1),
+        require_roles=list(options.get("require_role", [])),
+        grants=list(options.get("grant", [])),
+        output=options.get("format", "text"),
+        read=_read_notebook,
+        usage=_Usage,
+    )
+
+
+def run_verify(
+    service: Any,
+    paths: list[Path],
+    *,
+    allowed_signers: str,
+    revoked_keys: str,
+    require: int,
+    require_roles: list[str],
+    grants: list[str],
+    output: str,
+    read: Any,
+    usage: type[Exception],
+) -> int:
+    """Verify ``paths`` under ``service``'s policy with the command line's overrides;
+    print the report; return the exit code (0 every notebook meets the policy, 1 not).
+    Bad input raises ``usage``. Shared by the fast path and the full command line."""
+    from ..signing.allowed_signers import AllowedSignersError
+    from ..signing.canonical import CanonicalFormError
+    from ..signing.policy import parse_grants
+    from ..signing.signatures import NO_ALLOWED_SIGNERS, ROLES
+
+    if not paths:
+        raise usage("name at least one notebook: jupyter qsecure verify NOTEBOOK...")
+    for role in require_roles:
+        if role not in ROLES:
+            raise usage(f"--require-role {role!r}: roles are {', '.join(ROLES)}")
+    try:
+        granted = parse_grants(grants) if grants else None
+    except ValueError as error:
+        raise usage(str(error)) from None
+    service = service.with_overrides(
+        allowed_signers=Path(allowed_signers) if allowed_signers else None,
+        revoked_keys=Path(revoked_keys) if revoked_keys else None,
+        require=require if require >= 0 else None,
+        require_roles=tuple(require_roles) or None,
+        grants=granted,
+    )
+    if service.settings.allowed_signers is None:
+        print(f"jupyter qsecure: {NO_ALLOWED_SIGNERS}", file=sys.stderr)
+    reports = []
+    code = 0
+    for number, path in enumerate(paths):
+        notebook = read(path)
+        warnings: list[str] = []
+        try:
+            verdict = service.verify(notebook, warnings)
+        except AllowedSignersError as error:
+            raise usage(str(error)) from None
+        except CanonicalFormError as error:
+            raise usage(f"{path}: {error}") from None
+        if number == 0:
+            for warning in warnings:
+                print(f"jupyter qsecure: warning: {warning}", file=sys.stderr)
+        code = max(code, 0 if verdict.meets_policy else 1)
+        reports.append({"notebook": str(path), **verdict.to_json()})
+        if output == "text":
+            print_verdict(path, verdict)
+    if output == "json":
+        print(json.dumps(reports, indent=2))
+    return code
+
+
+def print_verdict(path: Path, verdict: Any) -> None:
+    """The text report of one notebook."""
+    meets = "meets the policy" if verdict.meets_policy else "does NOT meet the policy"
+    print(f"{path}: {verdict.status}; {verdict.policy_message}; {meets}")
+    for result in verdict.results:
+        state = "valid" if result.valid else "INVALID"
+        trusted = "trusted" if result.trusted else "not trusted"
+        reason = f" - {result.reason}" if result.reason else ""
+        print(
+            f"  [{result.index}] {result.principal} ({result.role}) {result.signed_at} "
+            f"{result.fingerprint}: {state}, {trusted}{reason}"
+        )
+        if result.changed_cells:
+            print(f"      cells changed since signing: {', '.join(result.changed_cells)}")

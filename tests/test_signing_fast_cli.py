@@ -1,0 +1,120 @@
+"""``jupyter-qsecure verify`` and ``payload`` import only what they need (no traitlets, no
+Jupyter application, no other capability) and answer exactly as the full command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from qsecure_cli import _own_singletons
+
+from jupyter_qsecure.cli.app import main as full_main
+from jupyter_qsecure.cli.fast import fast_main
+
+HEAVY = (
+    "traitlets",
+    "jupyter_core.application",
+    "jupyter_server",
+    "tornado",
+    "asyncio",
+    "jupyter_qsecure.guard",
+    "jupyter_qsecure.secrets",
+    "jupyter_qsecure.provenance",
+    "jupyter_qsecure.config",
+    "nbformat",
+)
+
+
+@pytest.fixture
+def signed(tmp_path: Path) -> dict[str, Path]:
+    key = tmp_path / "id"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=60
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1", id="a")])
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    from jupyter_qsecure.signing.signatures import sign_notebook
+
+    data = json.loads(path.read_text())
+    sign_notebook(data, key, principal="ada@lab.example")
+    path.write_text(json.dumps(data))
+    public = key.with_suffix(".pub").read_text().split()
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"ada@lab.example {public[0]} {public[1]}\nbroken line\n")
+    return {"nb": path, "allowed": allowed}
+
+
+@pytest.mark.parametrize("command", ["verify", "payload"])
+def test_verify_and_payload_import_only_what_they_need(
+    signed: dict[str, Path], command: str
+) -> None:
+    args = [command, str(signed["nb"])] + (
+        ["--allowed-signers", str(signed["allowed"])]
+        if command == "verify"
+        else ["--signature", "0"]
+    )
+    probe = (
+        "import sys, io, contextlib\n"
+        "from jupyter_qsecure.cli import main\n"
+        "out = io.TextIOWrapper(io.BytesIO())\n"
+        "with contextlib.redirect_stdout(out):\n"
+        f"    code = main({args!r})\n"
+        f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))\n"
+        "print(code, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "0 []", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["verify", "{nb}", "--allowed-signers", "{allowed}"],
+        ["verify", "{nb}", "--allowed-signers={allowed}", "--format", "json", "--require", "2"],
+        ["verify", "{nb}", "--require-role", "reviewer", "--grant", "reviewer=*"],
+        ["verify", "{nb}", "--require-role", "boss"],
+        ["verify", "{nb}", "--grant", "nope"],
+        ["verify", "{nb}", "--require", "many"],
+        ["verify", "{nb}", "--format", "xml"],
+        ["verify", "{missing}"],
+        ["verify"],
+        ["payload", "{nb}"],
+        ["payload", "{nb}", "--signature", "3"],
+        ["payload", "{nb}", "--signature=0"],
+    ],
+)
+def test_the_fast_path_answers_as_the_full_command_line(
+    signed: dict[str, Path], args: list[str], capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    argv = [
+        a.format(
+            nb=signed["nb"], allowed=signed["allowed"], missing=signed["nb"].with_name("x.ipynb")
+        )
+        for a in args
+    ]
+    fast = fast_main(argv)
+    fast_out = capfdbinary.readouterr()
+    with _own_singletons():
+        full = full_main(argv)
+    full_out = capfdbinary.readouterr()
+    assert fast is not None
+    assert fast == full
+    assert fast_out.out == full_out.out
+    # errors are worded the same way, where traitlets does not word them itself
+    if fast == 2 and b"--" not in fast_out.err:
+        assert fast_out.err == full_out.err
+    assert b"Traceback" not in fast_out.err
+
+
+def test_anything_else_goes_to_the_full_command_line() -> None:
+    assert fast_main(["verify", "nb.ipynb", "--help"]) is None
+    assert fast_main(["verify", "nb.ipynb", "--unknown", "x"]) is None
+    assert fast_main(["scan", "x"]) is None
+    assert fast_main([]) is None
