@@ -14,7 +14,7 @@ import re
 
 from .checks import looks_random, shannon_entropy
 from .rule import Check, Rule
-from .syntax import base64_private_key, names_a_secret
+from .syntax import base64_private_key, is_public_value, names_a_secret
 
 
 def _random(min_entropy: float = 3.0) -> Check:
@@ -99,7 +99,8 @@ PROVIDER_RULES: tuple[Rule, ...] = (
         ignore_case=True,
         check=lambda m: (
             looks_random(m.group("secret"), 3.5)
-            and not m.group("secret").startswith("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6")
+            and m.group("secret").lower() != m.group("secret")
+            and not is_public_value(m.group("secret"))
         ),
         examples=(
             "HostName=hub.azure-devices.net;SharedAccessKeyName=owner;SharedAccessKey={B:43}=",
@@ -553,6 +554,16 @@ PROVIDER_RULES: tuple[Rule, ...] = (
             "url = 'https://outlook.office.com/webhook/{H:8}-{H:4}-{H:4}-{H:4}-{H:12}@{H:8}-{H:4}-{H:4}-{H:4}-{H:12}/IncomingWebhook/{H:32}/{H:8}-{H:4}-{H:4}-{H:4}-{H:12}'",
         ),
         negative_examples=("https://outlook.office.com/webhook/",),
+    ),
+    Rule(
+        "mapbox-secret-token",
+        "Mapbox secret token",
+        r"\b(?P<secret>[st]k\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,})",
+        r"[st]k\.eyJ",
+        visible_prefix=3,
+        check=_entropy(3.5),
+        examples=("export MAPBOX_SECRET_TOKEN=sk.eyJ1{W:40}.{W:22}",),
+        negative_examples=("mapboxgl.accessToken = 'pk.eyJ1{W:40}.{W:22}'",),
     ),
     Rule(
         "adafruit-key",

@@ -99,7 +99,7 @@ def _password_quoted(match: re.Match[str]) -> bool:
 
 
 _LINE_START_KEY = re.compile(
-    r"(?:^|\n)[ \t]*(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*(?:export[ \t]+|set[ \t]+|#[ \t]*|-[ \t]+|//[ \t]*)?$"
+    r"(?:^|\n)[ \t]*(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*[ \t]*(?:export[ \t]+|set[ \t]+|#[ \t]*|-[ \t]+|//[ \t]*)?$"
 )
 
 
@@ -126,7 +126,10 @@ def _secret_unquoted(match: re.Match[str]) -> bool:
 
 #: After the name, for an unquoted value (no comparison: ``password == x`` is code).
 _UNQUOTED_SEP = r"(?P<sep>(?:\\?[\"'`])?\]?\s*(?:::=|:=|\?=|\.=|=>|=|:)\s*)"
-_MAGIC = r"^\s*(?:%env|%set_env|!export|export|set)\s+"
+#: A shell or magic line (also as the first line of an HTML ``<pre>`` or a JSON string).
+_MAGIC = (
+    r"^(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*\s*(?:%env|%set_env|!export|export|set)\s+"
+)
 _PASSWORD_TRIGGER = r"passw|passphrase|pwd|pswd|passcode|pass\b"  # noqa: S105 (a regex)
 _SECRET_TRIGGER = r"key|secret|token|credential|auth|pat\b"  # noqa: S105 (a regex)
 _ASSIGN = r"[\"']?\]?\s*(?:=|:=|:|=>|==|,)\s*[rbuf]?"
@@ -305,7 +308,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "slack-token",
         "Slack token",
-        r"\b(?P<secret>xox[abposer]-(?:\d+-)?[0-9A-Za-z-]{10,})",
+        r"\b(?P<secret>xox[abposer]-(?:\d+-)+[0-9A-Za-z][0-9A-Za-z-]{7,})",
         r"xox[abposer]-",
         visible_prefix=5,
         check=_digits_and_entropy(3.0, digits=4),
@@ -803,7 +806,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "password-magic",
         "Password",
-        _MAGIC + PASSWORD_NAME + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{4,200})",
+        _MAGIC + PASSWORD_NAME + r"\s*[= ]\s*(?P<secret>[^\s\"'#<\\]{4,200})",
         _PASSWORD_TRIGGER,
         ignore_case=True,
         check=_password_quoted,
@@ -880,7 +883,7 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "keyword-secret-magic",
         "Secret",
-        _MAGIC + SECRET_NAME + r"\s*[= ]\s*(?P<secret>[^\s\"'#]{12,500})",
+        _MAGIC + SECRET_NAME + r"\s*[= ]\s*(?P<secret>[^\s\"'#<\\]{12,500})",
         _SECRET_TRIGGER,
         ignore_case=True,
         check=_secret_quoted,

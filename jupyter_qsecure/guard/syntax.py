@@ -79,6 +79,15 @@ _PATH_OF_NAMES = re.compile(r"^[\w.-]+(?:/[\w.-]+)+/?$")
 _MEMBER_ACCESS = re.compile(r"^[A-Za-z_$][\w$]*(?:\??\.[A-Za-z_$][\w$]*)+")
 
 
+#: Published values that unlock nothing: the Azure Storage emulator's (Azurite) key.
+_PUBLIC_PREFIXES = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6",)
+
+
+def is_public_value(value: str) -> bool:
+    """Whether a value is a documented public one (a development emulator's key)."""
+    return value.startswith(_PUBLIC_PREFIXES)
+
+
 def key_words(key: str) -> str:
     """A name in ``snake_case``: ``passwordLabel`` -> ``password_label``,
     ``X-Api-Key`` -> ``x_api_key``."""
@@ -131,7 +140,7 @@ def secret_value(value: str, key: str, min_entropy: float = 3.0) -> bool:
         return False
     if _file_path(value) or value.startswith(("{", "(", "[", "<")) or value.endswith(":"):
         return False
-    if not looks_random(value, min_entropy):
+    if not looks_random(value, min_entropy) or is_public_value(value):
         return False
     bare_key = re.search(r"(?:^|_)key$", key_words(key)) and not re.search(
         r"(?:api|access|secret|private|auth|account|client|service|signing|encryption|master"
