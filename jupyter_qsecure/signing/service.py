@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import copy
 import json
-import logging
-import shutil
-import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +17,9 @@ from .signatures import NotebookVerdict, SigningPolicy, sign_notebook, verify_no
 
 def default_principal(settings: SigningSettings) -> str:
     """The policy's principal, else git's user.email, else the user name."""
+    import shutil
+    import subprocess
+
     if settings.principal:
         return settings.principal
     git = shutil.which("git")
@@ -36,8 +36,6 @@ def default_principal(settings: SigningSettings) -> str:
 
     return acting_user()
 
-
-log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, dict[str, Any]], None]
 #: Embeds what a save would add (provenance) into a notebook about to be signed.
@@ -95,9 +93,11 @@ class SigningService:
             if self.settings.allowed_signers
             else None
         )
-        if warnings is None:
+        if warnings is None and skipped:
+            import logging
+
             for warning in skipped:
-                log.warning("%s", warning)
+                logging.getLogger(__name__).warning("%s", warning)
         revoked = (
             load_revoked_keys(self.settings.revoked_keys)
             if self.settings.revoked_keys
