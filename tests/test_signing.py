@@ -135,7 +135,7 @@ def test_sign_and_verify_both_ways_with_stock_ssh_keygen(lab: dict[str, Any]) ->
         data["metadata"]["qsecure"]["signatures"][0],
         principal="bob@lab.example",
         role="reviewer",
-        signed_at="2026-01-02T03:04:05Z",
+        signed_at="2026-01-02T03:04:05+00:00",
         signature="(to come)",
     )
     del entry["public_key"], entry["key_fingerprint"]

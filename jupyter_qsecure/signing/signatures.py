@@ -142,7 +142,7 @@ def signatures_of(notebook: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def _timestamp(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")
 
 
 def signed_statement(
