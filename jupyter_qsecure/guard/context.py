@@ -24,14 +24,16 @@ _READS_CREDENTIAL = re.compile(
     rf"(?:environ(?:\.get)?\s*[\[(]|getenv\s*\(|get_password\s*\(|userdata\.get\s*\(|secrets?\.get\w*\s*\(|get_secret\w*\s*\(|read_secret\w*\s*\()[^\n)\]]{{0,80}}?{_CREDENTIAL_WORD}"
     # print(token), display(api_key), logging of a credential-named variable or field
     rf"|\b(?:print|display|pprint|echo|log\w*|write)\b\s*\(?[^\n]{{0,80}}?{_CREDENTIAL_WORD}"
-    # a credential-named variable as the cell's last expression
-    rf"|^[ \t]*[\w.\[\]\"']*{_CREDENTIAL_WORD}[\w\]\"']*[ \t]*$"
     # shell and magics that print the environment
     rf"|^[ \t]*(?:!|%)(?:env|printenv|set)\b|^[ \t]*!echo\b[^\n]*\$\w*{_CREDENTIAL_WORD}"
     r")",
     re.MULTILINE,
 )
+#: A credential-named variable as the cell's last expression (Jupyter displays its value).
+_SHOWS_CREDENTIAL = re.compile(rf"(?i)[\w.\[\]\"']*{_CREDENTIAL_WORD}[\w\]\"']*")
 _HEX = re.compile(r"[0-9a-fA-F]+")
+#: A cheap first look: a source without any of these words cannot read a credential.
+_WORDS = ("token", "key", "secret", "pass", "credential", "env", "set")
 
 
 def _credential_shaped(match: re.Match[str]) -> bool:
@@ -72,7 +74,10 @@ def cells_reading_credentials(notebook: object) -> frozenset[int]:
             continue
         source = cell.get("source")
         text = "".join(source) if isinstance(source, list) else source
-        if isinstance(text, str) and _READS_CREDENTIAL.search(text):
+        if not isinstance(text, str) or not any(word in text.lower() for word in _WORDS):
+            continue
+        last_line = text.rstrip().rpartition("\n")[2].strip()
+        if _READS_CREDENTIAL.search(text) or _SHOWS_CREDENTIAL.fullmatch(last_line):
             found.add(index)
     return frozenset(found)
 

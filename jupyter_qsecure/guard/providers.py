@@ -528,7 +528,7 @@ PROVIDER_RULES: tuple[Rule, ...] = (
         "facebook-secret",
         "Facebook app secret",
         r"(?i:facebook|fb)[\w.-]{0,20}(?i:secret|key)[\w.-]{0,10}[\"']?\]?\s*(?:=|:|=>)\s*[\"']?(?P<secret>[a-f0-9]{32})\b",
-        r"(?i)facebook|fb",
+        r"(?i)facebook|fb_|fb-",
         check=_entropy(3.0),
         examples=('# config.facebook.key = "{H:32}"', "FB_APP_SECRET={H:32}"),
         negative_examples=('\\"fbconnectkey\\";s:32:\\"{H:32}\\";',),
