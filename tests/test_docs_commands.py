@@ -92,7 +92,7 @@ EXPECTED = {
     "docs/admin.md": (11, 0),
     "docs/reviewer.md": (16, 0),
     "docs/threat-model.md": (5, 0),
-    "docs/guard.md": (6, 3),
+    "docs/guard.md": (7, 3),
     "docs/secrets.md": (16, 2),
     "docs/signing.md": (4, 1),
     "docs/provenance.md": (9, 0),
