@@ -71,7 +71,8 @@ def test_dsse_payload_is_the_canonical_statement(tmp_path: Path) -> None:
     )
     statement: dict[str, Any] = {
         "_type": "https://in-toto.io/Statement/v1",
-        "subject": [],
+        "subject": [{"name": "nb.ipynb", "digest": {"sha256": "00" * 32}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
         **AWKWARD,
     }
     envelope = sign_envelope(statement, key)

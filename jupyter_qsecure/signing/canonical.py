@@ -115,25 +115,31 @@ def canonical_json(value: Any) -> bytes:
 def _plain_json(value: Any) -> bool:
     """True when ``value`` holds only strings, booleans, None, safe integers, plain floats,
     lists and dicts with string keys made of BMP characters (iteratively: depth does not
-    matter)."""
+    matter). Exact types are tested first: this walk is a third of a verification."""
     stack = [value]
+    pop, push = stack.pop, stack.extend
     while stack:
-        item = stack.pop()
-        if isinstance(item, str) or item is None or isinstance(item, bool):
+        item = pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
             continue
-        if isinstance(item, float):
+        if kind is dict or isinstance(item, dict):
+            for key in item:
+                if type(key) is not str and not isinstance(key, str):
+                    return False
+                if not key.isascii() and key and max(key) >= "\U00010000":
+                    return False
+            push(item.values())
+        elif kind is list or isinstance(item, list):
+            push(item)
+        elif isinstance(item, (bool, str)):
+            continue
+        elif isinstance(item, float):
             if not _plain_float(item):
                 return False
         elif isinstance(item, int):
             if not -_SAFE_INTEGER <= item <= _SAFE_INTEGER:
                 return False
-        elif isinstance(item, dict):
-            for key in item:
-                if not isinstance(key, str) or (key and max(key) >= "\U00010000"):
-                    return False
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
         else:
             return False  # tuples, other types: rfc8785 decides
     return True
