@@ -2,6 +2,7 @@
 policy, an encrypted-file keyring and an SSH signing key made fresh for this run."""
 
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,6 +26,10 @@ public = key.with_suffix(".pub").read_text().split()
 (state / "allowed_signers").write_text(
     f'{principal} namespaces="notebook@jupyter-qsecure" {public[0]} {public[1]}\n'
 )
+# The demo's secrets (the policy `make lab` uses), granted to the copy of the demo the
+# tour test makes in demo-tour/.
+demo_policy = (Path(__file__).parent.parent / "jupyter-config" / "qsecure.demo.toml").read_text()
+demo_secrets = re.sub(r"(?m)^notebooks = .*$", 'notebooks = ["demo-tour/*.ipynb"]', demo_policy)
 (state / "qsecure.toml").write_text(
     f"""
 [signing]
@@ -35,6 +40,7 @@ principal = "{principal}"
 [audit]
 file = "{state / "audit.jsonl"}"
 """
+    + demo_secrets
 )
 os.environ.update(
     {
