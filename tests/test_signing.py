@@ -642,3 +642,27 @@ async def test_server_without_allowed_signers_trusts_no_signature(
     )
     assert changed["status"] == "modified since signing" and not changed["meets_policy"]
     assert changed["signatures"][0]["changed_cells"] == ["a"]
+
+
+@pytest.fixture
+def no_server_key(policy: Callable[[str], Path]) -> None:
+    """A policy without [signing] key."""
+    policy("[provenance]\nenabled = false\n")
+
+
+async def test_server_without_a_key_says_who_sets_it(
+    no_server_key: None, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x", id="a")]),
+        jp_root_dir / "k.ipynb",
+    )
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("qsecure", "sign", method="POST", body=json.dumps({"path": "k.ipynb"}))
+    assert caught.value.code == 400
+    body = json.loads(caught.value.response.body)
+    assert "this server has no signing key" in body["message"]
+    assert "administrator sets [signing] key" in body["message"]
+    assert "signatures" not in json.loads((jp_root_dir / "k.ipynb").read_text())["metadata"].get(
+        "qsecure", {}
+    )

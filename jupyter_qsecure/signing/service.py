@@ -119,6 +119,11 @@ class SigningService:
             raise ValueError(
                 "no signing key: pass --key PATH (a private key, or a .pub whose key is in ssh-agent) or set [signing] key"
             )
+        return self._sign(notebook, chosen, principal=principal, role=role)
+
+    def _sign(
+        self, notebook: dict[str, Any], chosen: Path, *, principal: str | None, role: str
+    ) -> dict[str, Any]:
         return sign_notebook(
             notebook, chosen, principal=principal or default_principal(self.settings), role=role
         )
@@ -183,9 +188,17 @@ class SigningService:
         from ..events import NOTEBOOK_SIGNED
         from ..identity import acting_user
 
+        if self.settings.key is None:
+            raise ValueError(
+                "this server has no signing key: an administrator sets [signing] key in "
+                "qsecure.toml (a .pub whose key is in the server's ssh-agent); until then, "
+                "sign from a terminal: jupyter qsecure sign NOTEBOOK --key PATH"
+            )
         notebook = await load_notebook(contents, path)
         await asyncio.to_thread(embed, notebook, path)
-        entry = await asyncio.to_thread(self.sign, notebook, principal=principal, role=role)
+        entry = await asyncio.to_thread(
+            self._sign, notebook, self.settings.key, principal=principal, role=role
+        )
         await ensure_async(contents.save({"type": "notebook", "content": notebook}, path))
         self._emit(
             NOTEBOOK_SIGNED,
