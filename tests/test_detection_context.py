@@ -140,3 +140,17 @@ def test_known_false_positives_stay_quiet(text: str, where: str) -> None:
     else:
         findings = SCANNER.scan_text(text, path=Path(where)).findings
     assert findings == []
+
+
+@pytest.mark.parametrize(
+    "cells",
+    [
+        [{"cell_type": "code", "source": [None, 3], "outputs": [None, "x", {"text": 1}]}],
+        [{"cell_type": "code", "source": {"token": "x"}, "outputs": "printed"}],
+        ["print(os.environ['TOKEN'])", None, 7],
+        [{"source": "print(os.environ['API_TOKEN'])", "outputs": [{"output_type": "stream"}]}],
+    ],
+)
+def test_hostile_cells_do_not_break_the_context_pass(cells: list[Any]) -> None:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}
+    assert isinstance(SCANNER.scan_notebook(nb).findings, list)

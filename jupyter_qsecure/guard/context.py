@@ -73,7 +73,9 @@ def cells_reading_credentials(notebook: object) -> frozenset[int]:
         if not isinstance(cell, dict) or cell.get("cell_type", "code") != "code":
             continue
         source = cell.get("source")
-        text = "".join(source) if isinstance(source, list) else source
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            source = "".join(source)
+        text = source
         if not isinstance(text, str) or not any(word in text.lower() for word in _WORDS):
             continue
         last_line = text.rstrip().rpartition("\n")[2].strip()
