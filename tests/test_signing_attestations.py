@@ -266,3 +266,45 @@ def test_fuzzed_envelopes_raise_only_signature_errors(keys: dict[str, Path], dat
 
 
 _BASE: dict[str, Any] = {}
+
+
+FIXTURES = Path(__file__).resolve().parent / "docs_fixtures"
+
+
+def test_attest_refuses_a_failing_verdict_unless_allowed(
+    keys: dict[str, Path], tmp_path: Path
+) -> None:
+    """A notebook whose output was changed after execution, or whose records were stripped:
+    attest names the cells and refuses; --allow-failing attests and records it."""
+    for name in ("analysis.ipynb", "counts.csv", "fidelity.json"):
+        shutil.copy(FIXTURES / name, tmp_path / name)
+    clean = run_qsecure("attest", "analysis.ipynb", "--output", "clean.json", cwd=tmp_path)
+    assert clean.returncode == 0, clean.stderr
+    predicate = json.loads((tmp_path / "clean.json").read_text())["predicate"]
+    assert "provenance_verdict" not in predicate["buildDefinition"]["internalParameters"]
+    notebook = json.loads((tmp_path / "analysis.ipynb").read_text())
+    edited = copy.deepcopy(notebook)
+    fit = next(cell for cell in edited["cells"] if cell["id"] == "fit")
+    fit["outputs"][0]["data"]["text/plain"] = "0.99"
+    stripped = copy.deepcopy(notebook)
+    for cell in stripped["cells"]:
+        cell.get("metadata", {}).pop("qsecure", None)
+    for name, content in (("edited.ipynb", edited), ("stripped.ipynb", stripped)):
+        (tmp_path / name).write_text(json.dumps(content))
+        refused = run_qsecure(
+            "attest", name, "--sign", "--key", str(keys["ed25519"]), "--output", "x.json",
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert refused.returncode == 1 and "provenance verdict is not clean" in refused.stderr
+        assert "--allow-failing" in refused.stderr and not (tmp_path / "x.json").exists()
+        allowed = run_qsecure(
+            "attest", name, "--allow-failing", "--sign", "--key", str(keys["ed25519"]),
+            "--output", "x.json", cwd=tmp_path,
+        )  # fmt: skip
+        assert allowed.returncode == 0, allowed.stderr
+        statement, _ = verify_envelope(json.loads((tmp_path / "x.json").read_text()))
+        recorded = statement["predicate"]["buildDefinition"]["internalParameters"]
+        assert recorded["provenance_verdict"]["allow_failing"] is True
+        assert recorded["provenance_verdict"]["problems"], recorded
+        (tmp_path / "x.json").unlink()
+    assert "cell 2 (fit)" in run_qsecure("attest", "edited.ipynb", cwd=tmp_path).stderr

@@ -96,27 +96,63 @@ class AttestApp(_Subcommand):
     name = "jupyter-qsecure-attest"
     description = """Write an in-toto Statement v1 for a notebook that carries provenance.
 
-    jupyter qsecure attest NOTEBOOK [--output FILE]   (default: standard output)"""
+    jupyter qsecure attest NOTEBOOK [--output FILE] [--sign [--key KEY]] [--allow-failing]
+    The notebook's provenance verdict must be clean (every cell executed as shown, as
+    `jupyter qsecure provenance` judges it): otherwise attest refuses, naming the cells,
+    unless --allow-failing is given, which the statement then records."""
 
     output = Unicode("", help="Where to write the statement.").tag(config=True)
     sign = Bool(False, help="Sign it: write a DSSE envelope with an SSH signature.").tag(
         config=True
     )
     key = Unicode("", help="With --sign: the SSH key (default: [signing] key).").tag(config=True)
+    allow_failing = Bool(
+        False, help="Attest a run whose provenance verdict is not clean (recorded in it)."
+    ).tag(config=True)
     aliases = {"output": "AttestApp.output", "o": "AttestApp.output", "key": "AttestApp.key"}
-    flags = {"sign": ({"AttestApp": {"sign": True}}, "Write a signed DSSE envelope.")}
+    flags = {
+        "sign": ({"AttestApp": {"sign": True}}, "Write a signed DSSE envelope."),
+        "allow-failing": (
+            {"AttestApp": {"allow_failing": True}},
+            "Attest even when the provenance verdict is not clean (recorded in the statement).",
+        ),
+    }
 
     def run(self) -> int:
         from ..provenance.attest import attestation
+        from ..provenance.verdict import EXECUTED, judge
 
         if len(self.extra_args) != 1:
             raise UsageError("name one notebook: jupyter qsecure attest NOTEBOOK")
         path = Path(self.extra_args[0])
+        notebook = _read_notebook(path)
         try:
-            statement = attestation(_read_notebook(path), path.name)
+            statement = attestation(notebook, path.name)
+            verdict = judge(notebook, path.resolve().parent)
         except ValueError as error:
             print(f"jupyter qsecure: error: {error}", file=sys.stderr)
             return 1
+        problems = [
+            f"cell {cell.number}{f' ({cell.cell_id})' if cell.cell_id else ''}: {cell.verdict}"
+            for cell in verdict.cells
+            if cell.verdict != EXECUTED
+        ]
+        if not verdict.ok:
+            if not self.allow_failing:
+                print(
+                    f"jupyter qsecure: error: {path}: the provenance verdict is not clean "
+                    f"({'; '.join(problems) or 'the order of execution cannot be judged'}); "
+                    "fix and run again, or attest anyway with --allow-failing (recorded in "
+                    "the statement)",
+                    file=sys.stderr,
+                )
+                return 1
+            parameters = statement["predicate"]["buildDefinition"]["internalParameters"]
+            parameters["provenance_verdict"] = {
+                "clean": False,
+                "allow_failing": True,
+                "problems": problems,
+            }
         if self.sign:
             from ..signing.dsse import sign_envelope
             from ..signing.sshsig import SignatureError
