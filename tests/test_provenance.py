@@ -135,7 +135,8 @@ async def test_out_of_order_and_deleted_cells(
     report = json.loads(verdict(jp_root_dir / "order.ipynb", "--format=json").stdout)
     assert report["out_of_order"] == ["cell 2 ran (count 1) before the cell above it (count 3)"]
     assert report["hidden_state"] == [
-        "a cell (id helper) ran in this session and was deleted: later cells may rely on what it did"
+        'a cell ("y = 40", id helper) ran in this session and was deleted: later cells may'
+        " rely on what it did"
     ]
 
 

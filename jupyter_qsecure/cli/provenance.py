@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from traitlets import Bool, Enum, Unicode
 
@@ -17,19 +18,27 @@ class ProvenanceApp(_Subcommand):
     name = "jupyter-qsecure-provenance"
     description = """Check a notebook against the provenance it carries, or the store's chain.
 
-    jupyter qsecure provenance NOTEBOOK [--format text|json]
+    jupyter qsecure provenance NOTEBOOK [--format text|json] [--strict]
         per cell: executed as shown / source edited after execution / outputs changed
-        after execution / never executed in a recorded session; and out-of-order runs,
-        hidden state, files read that changed since. Exit 0 when every cell is executed
-        as shown, 1 otherwise, 2 on bad input. Works offline on the file alone.
+        after execution / never executed in a recorded session, with the files it read
+        and wrote, subprocesses, network peers and seeds; and out-of-order runs, hidden
+        state, files read that changed since. Exit 0 when every cell is executed as shown
+        and the order can be judged (with --strict: and nothing is found), 1 otherwise,
+        2 on bad input (a field of the wrong type is named). Works offline on the file.
     jupyter qsecure provenance log [--verify] [--store FILE]
         list the records of the store; --verify checks the hash chain (exit 1 if broken)."""
 
     format = Enum(["text", "json"], default_value="text", help="Report format.").tag(config=True)
     verify = Bool(False, help="With `log`: check the hash chain.").tag(config=True)
+    strict = Bool(
+        False, help="Exit 1 on any finding too (order, hidden state, files changed)."
+    ).tag(config=True)
     store = Unicode("", help="With `log`: the store file (default: this user's).").tag(config=True)
     aliases = {"format": "ProvenanceApp.format", "store": "ProvenanceApp.store"}
-    flags = {"verify": ({"ProvenanceApp": {"verify": True}}, "Check the hash chain.")}
+    flags = {
+        "verify": ({"ProvenanceApp": {"verify": True}}, "Check the hash chain."),
+        "strict": ({"ProvenanceApp": {"strict": True}}, "Exit 1 on any finding too."),
+    }
 
     def run(self) -> int:
         if self.extra_args[:1] == ["log"]:
@@ -38,38 +47,92 @@ class ProvenanceApp(_Subcommand):
             raise UsageError(
                 "name one notebook: jupyter qsecure provenance NOTEBOOK (or: provenance log)"
             )
+        from ..provenance.schema import ProvenanceFormatError
         from ..provenance.verdict import judge
 
         path = Path(self.extra_args[0])
-        verdict = judge(_read_notebook(path), path.resolve().parent)
+        notebook = _read_notebook(path)
+        try:
+            verdict = judge(notebook, path.resolve().parent)
+        except ProvenanceFormatError as error:
+            raise UsageError(f"{path}: provenance metadata of the wrong shape: {error}") from None
         if self.format == "json":
             print(json.dumps({"notebook": str(path), **verdict.to_json()}, indent=2))
         else:
-            for cell in verdict.cells:
-                print(
-                    f"cell {cell.number}{f' ({cell.cell_id})' if cell.cell_id else ''}: {cell.verdict}"
-                )
-            for title, items in (
-                ("out of order", verdict.out_of_order),
-                ("hidden state", verdict.hidden_state),
-                ("files changed", verdict.files_changed),
-            ):
-                for item in items:
-                    print(f"{title}: {item}")
-            print(
-                f"{path}: {'every cell executed as shown' if verdict.ok else 'not every cell is executed as shown'}"
+            self._print(path, verdict)
+        if not verdict.ok:
+            return 1
+        return 1 if self.strict and verdict.findings else 0
+
+    @staticmethod
+    def _print(path: Path, verdict: Any) -> None:
+        for cell in verdict.cells:
+            where = f" ({cell.cell_id})" if cell.cell_id else ""
+            detail = (
+                f": {cell.detail}" if cell.verdict != "executed as shown" and cell.detail else ""
             )
-        return 0 if verdict.ok else 1
+            print(f"cell {cell.number}{where}: {cell.verdict}{detail}")
+            evidence = cell.evidence
+            for entry in evidence.get("files_read", []):
+                state = {True: "changed since", False: "unchanged", None: entry.get("now", "")}[
+                    entry.get("changed")
+                ]
+                print(
+                    f"    read {entry.get('path')} ({entry.get('size', '?')} bytes) {state}".rstrip()
+                )
+            for entry in evidence.get("files_written", []):
+                print(f"    wrote {entry.get('path')} ({entry.get('size', '?')} bytes)")
+            for entry in evidence.get("subprocesses", []):
+                print(f"    ran {entry.get('executable')}")
+            for peer in evidence.get("network", []):
+                print(f"    connected to {peer}")
+            for entry in evidence.get("seeds", []):
+                print(f"    seed {entry.get('source')}({entry.get('value')})")
+        for title, items in (
+            ("cannot judge order", verdict.cannot_judge),
+            ("out of order", verdict.out_of_order),
+            ("hidden state", verdict.hidden_state),
+            ("files changed", verdict.files_changed),
+        ):
+            for item in items:
+                print(f"{title}: {item}")
+        print(
+            f"{path}: {'every cell executed as shown' if verdict.ok else 'not every cell is executed as shown'}"
+            if not verdict.cannot_judge
+            else f"{path}: cannot judge the order of execution"
+        )
 
     def _log(self) -> int:
         from ..identity import server_user as current_user
         from ..provenance.kernel import default_store_path
-        from ..provenance.store import ProvenanceStore
+        from ..provenance.store import ProvenanceStore, StoreError
 
         path = Path(self.store) if self.store else default_store_path(current_user())
         if self.store and not path.exists():
             raise UsageError(f"{path}: no such store")
-        store = ProvenanceStore(path)
+        # Read-only: listing and verifying never change the file (nor its journal mode).
+        store = ProvenanceStore(path, read_only=True)
+        problems = []
+        try:
+            if path.exists():
+                problems = store.verify() if self.verify else []
+                try:
+                    self._list(store)
+                except StoreError as error:
+                    if not problems:
+                        raise
+                    print(f"jupyter qsecure: {error}", file=sys.stderr)
+        except StoreError as error:
+            raise UsageError(str(error)) from None
+        if not self.verify:
+            return 0
+        for problem in problems:
+            print(f"row {problem.position} (seq {problem.seq}) {problem.problem}", file=sys.stderr)
+        print(f"chain {'intact' if not problems else 'BROKEN'}: {store.path}", file=sys.stderr)
+        return 0 if not problems else 1
+
+    @staticmethod
+    def _list(store: Any) -> None:
         for row in store.records():
             record = row.record
             where = record.get("notebook") or "-"
@@ -81,13 +144,6 @@ class ProvenanceApp(_Subcommand):
                 print(
                     f"{row.seq:6} environment  {where}  session {record.get('kernel_session')}  {row.hash[:19]}"
                 )
-        if not self.verify:
-            return 0
-        problems = store.verify()
-        for problem in problems:
-            print(f"row {problem.position} (seq {problem.seq}) {problem.problem}", file=sys.stderr)
-        print(f"chain {'intact' if not problems else 'BROKEN'}: {store.path}", file=sys.stderr)
-        return 0 if not problems else 1
 
 
 class AttestApp(_Subcommand):

@@ -40,6 +40,7 @@ _TIMELINE_FIELDS = (
     "kernel_session",
     "started",
     "status",
+    "first_line",
 )
 
 
@@ -48,6 +49,45 @@ def _qsecure(metadata: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(section, dict):
         section = metadata["qsecure"] = {}
     return section
+
+
+def _prior(notebook: dict[str, Any]) -> dict[str, Any]:
+    """The provenance the notebook carries already (from whoever ran it before), if any."""
+    metadata = notebook.get("metadata")
+    section = metadata.get("qsecure") if isinstance(metadata, dict) else None
+    prior = section.get("provenance") if isinstance(section, dict) else None
+    return prior if isinstance(prior, dict) else {}
+
+
+def _timeline(
+    prior: dict[str, Any], executions: list[dict[str, Any]], limit: int
+) -> tuple[list[dict[str, Any]], list[str], bool]:
+    """The timeline (the prior one's entries this store does not hold, then this store's,
+    the last ``limit`` kept), every kernel session the notebook ran in, and whether the
+    timeline lost entries to the limit. Deterministic: saving again without new
+    executions gives the same."""
+    ours = {e.get("record_id") for e in executions}
+    previous = prior.get("timeline")
+    kept = [
+        {key: entry.get(key) for key in _TIMELINE_FIELDS}
+        for entry in (previous if isinstance(previous, list) else [])
+        if isinstance(entry, dict)
+        and isinstance(entry.get("record_id"), str)
+        and entry["record_id"] not in ours
+    ]
+    timeline = kept + [{key: e.get(key) for key in _TIMELINE_FIELDS} for e in executions]
+    prior_sessions = prior.get("sessions")
+    sessions = (
+        [s for s in (prior_sessions or []) if isinstance(s, str)]
+        if isinstance(prior_sessions, list)
+        else []
+    )
+    for entry in timeline:
+        session = entry.get("kernel_session")
+        if isinstance(session, str) and session not in sessions:
+            sessions.append(session)
+    truncated = prior.get("timeline_truncated") is True or len(timeline) > limit
+    return timeline[-limit:], sessions, truncated
 
 
 def embed_provenance(
@@ -78,6 +118,7 @@ def embed_provenance(
                 key: record[key] for key in _CELL_FIELDS if record.get(key) not in (None, [], {})
             }
     latest = executions[-1]
+    timeline, sessions, truncated = _timeline(_prior(notebook), executions, timeline_limit)
     session_environments = [
         e for e in environments.values() if e["kernel_session"] == latest["kernel_session"]
     ]
@@ -86,10 +127,11 @@ def embed_provenance(
         "user": latest.get("user"),
         "kernel_session": latest["kernel_session"],
         "chain_head": records[-1].hash,
-        "timeline": [
-            {key: e.get(key) for key in _TIMELINE_FIELDS} for e in executions[-timeline_limit:]
-        ],
+        "sessions": sessions,
+        "timeline": timeline,
     }
+    if truncated:
+        provenance["timeline_truncated"] = True
     if session_environments:
         provenance["environment"] = session_environments[-1]["environment"]
         provenance["environment_record"] = session_environments[-1]["record_id"]

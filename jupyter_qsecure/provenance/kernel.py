@@ -215,6 +215,7 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     ipython.events.register("post_run_cell", recorder.post_run_cell)
     if session is not None:
         _capture_messages(session, recorder, masker)
+        recorder.wire = lambda value: session.unpack(session.pack(value))
     if getattr(ipython, "kernel", None) is not None:
         _answer_flushes(ipython.kernel, recorder)
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import stat
 import sys
 import threading
 import time
@@ -85,27 +86,52 @@ def _display_id(content: dict[str, Any]) -> str | None:
 
 
 def file_entry(path: str, limit: int) -> dict[str, Any]:
-    """Path, size and SHA-256 of a file (size and mtime only above ``limit``)."""
+    """Path, size and SHA-256 of a regular file (size and mtime only above ``limit``; a
+    device, FIFO or socket is named as such and never read: reading ``/dev/zero`` would
+    not end, opening a FIFO would wait for a writer)."""
     entry: dict[str, Any] = {"path": path}
     try:
-        stat = os.stat(path)
+        info = os.stat(path)
     except OSError:
         entry["missing"] = True
         return entry
-    entry["size"] = stat.st_size
-    if stat.st_size > limit:
-        entry["mtime"] = _utc(stat.st_mtime)
+    if not stat.S_ISREG(info.st_mode):
+        entry["error"] = "not a regular file"
+        return entry
+    entry["size"] = info.st_size
+    if info.st_size > limit:
+        entry["mtime"] = _utc(info.st_mtime)
         return entry
     digest = hashlib.sha256()
     try:
-        with open(path, "rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        with os.fdopen(fd, "rb", buffering=0) as stream:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat
+                entry["error"] = "not a regular file"
+                return entry
+            read = 0
+            while (block := stream.read(1 << 20)) and read <= limit:
                 digest.update(block)
+                read += len(block)
     except OSError as error:
         entry["error"] = type(error).__name__
         return entry
     entry["sha256"] = digest.hexdigest()
     return entry
+
+
+#: How much of a cell's first line a record keeps (to name a deleted cell).
+FIRST_LINE_CHARS = 80
+
+
+def first_line(code: str, mask: Callable[[str], str]) -> str:
+    """The first non-blank line of a cell's code, masked (whole, before it is cut: a
+    secret cut in two would no longer be recognised), stripped, cut to FIRST_LINE_CHARS."""
+    for line in code.splitlines():
+        if line.strip():
+            text = mask(line).strip()
+            return text if len(text) <= FIRST_LINE_CHARS else text[: FIRST_LINE_CHARS - 1] + "…"
+    return ""
 
 
 @dataclass
@@ -157,6 +183,9 @@ class Recorder:
         self.hash_limit = hash_limit
         self.kernel_session = str(uuid.uuid4())
         self.environment_record: str | None = None
+        #: Message content as it travels (the Session's pack then unpack), so that NumPy
+        #: scalars or dates digest as the saved JSON does; None: as recorded.
+        self.wire: Callable[[Any], Any] | None = None
         self.current: Execution | None = None
         self._by_request: dict[str, Execution] = {}
         self.cwd = os.getcwd()
@@ -369,6 +398,7 @@ class Recorder:
             "cell_id": execution.cell_id,
             "execution_count": execution.execution_count,
             "code_sha256": source_digest(execution.code),
+            "first_line": first_line(execution.code, self.mask),
             "started": _utc(execution.started),
             "ended": _utc(execution.ended),
             "duration_ms": round((execution.ended - execution.started) * 1000, 3),
@@ -383,13 +413,14 @@ class Recorder:
             "environment_record": self.environment_record,
         }
 
-    @staticmethod
-    def _outputs_digest(execution: Execution) -> str | None:
-        """The canonical digest of what the cell output; None when the outputs have no
-        canonical form (NaN in JSON output): the verdict then reports them as changed."""
+    def _outputs_digest(self, execution: Execution) -> str | None:
+        """The canonical digest of what the cell output, as the outputs travel to the
+        frontend (JSON); None when they have no canonical form (NaN in JSON output): the
+        verdict then reports them as changed."""
         try:
-            return outputs_digest(execution.outputs)
-        except CanonicalFormError:
+            outputs = self.wire(execution.outputs) if self.wire else execution.outputs
+            return outputs_digest(outputs)
+        except (CanonicalFormError, TypeError, ValueError):
             return None
 
     def _finish(self, execution: Execution) -> None:

@@ -11,7 +11,14 @@ from typing import Any
 
 from .embed import embed_provenance
 from .store import StoredRecord
-from .verdict import EXECUTED, NEVER_EXECUTED, OUTPUTS_CHANGED, SOURCE_EDITED, judge
+from .verdict import (
+    DEFAULT_REHASH_SECONDS,
+    EXECUTED,
+    NEVER_EXECUTED,
+    OUTPUTS_CHANGED,
+    SOURCE_EDITED,
+    judge,
+)
 
 #: The verdict of a cell, as a short badge name for the frontend.
 BADGES = {
@@ -34,14 +41,17 @@ def provenance_report(
     notebook_dir: Path,
     records: list[StoredRecord] | None = None,
     timeline_limit: int = 500,
+    rehash_seconds: float = DEFAULT_REHASH_SECONDS,
 ) -> dict[str, Any]:
     """The report for ``notebook`` (at ``path``, relative to the server root, in folder
     ``notebook_dir``), with ``records`` (this notebook's records from the store) embedded
-    into a copy first; ``None``: judge what the notebook carries."""
+    into a copy first; ``None``: judge what the notebook carries. Re-hashing the files the
+    run read takes at most ``rehash_seconds``. Raises
+    :class:`~.schema.ProvenanceFormatError` (a ValueError) for metadata of the wrong shape."""
     judged = copy.deepcopy(notebook)
     if records:
         embed_provenance(judged, records, timeline_limit)
-    verdict = judge(judged, notebook_dir)
+    verdict = judge(judged, notebook_dir, rehash_seconds=rehash_seconds)
     metadata = judged.get("metadata")
     section = metadata.get("qsecure") if isinstance(metadata, dict) else None
     provenance = section.get("provenance") if isinstance(section, dict) else None
@@ -64,6 +74,8 @@ def provenance_report(
         "out_of_order": verdict.out_of_order,
         "hidden_state": verdict.hidden_state,
         "files_changed": verdict.files_changed,
+        "cannot_judge": verdict.cannot_judge,
+        "deleted_cells": verdict.deleted_cells,
         "cells": [
             {
                 "number": cell.number,
@@ -72,6 +84,7 @@ def provenance_report(
                 "badge": BADGES[cell.verdict],
                 "detail": cell.detail,
                 "execution": _execution(source),
+                "evidence": cell.evidence,
             }
             for cell, source in zip(verdict.cells, code_cells, strict=True)
         ],

@@ -14,6 +14,9 @@ from .policy import ProvenancePolicy
 from .report import provenance_report
 from .store import ProvenanceStore
 
+#: How long the panel's report may take (seconds); its file re-hashing stops earlier.
+REPORT_SECONDS = 20.0
+
 
 class ProvenanceService:
     """Provenance under one ``[provenance]`` policy, for notebooks under ``root_dir``.
@@ -30,6 +33,8 @@ class ProvenanceService:
         self.root_dir = root_dir
         self.store_path = policy.store or default_store_path(server_user())
         self.store_class = store_class
+        #: The time limit of :meth:`report` (the handler stops waiting after it).
+        self.report_seconds = REPORT_SECONDS
 
     @property
     def enabled(self) -> bool:
@@ -67,4 +72,11 @@ class ProvenanceService:
         # A read creates no store: without one there is nothing to embed.
         records = store.for_notebook(path) if store is not None and store.path.exists() else None
         folder = self.root_dir / PurePosixPath(path).parent
-        return provenance_report(notebook, path, folder, records, self.policy.timeline_limit)
+        return provenance_report(
+            notebook,
+            path,
+            folder,
+            records,
+            self.policy.timeline_limit,
+            rehash_seconds=self.report_seconds / 2,
+        )

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -142,9 +143,20 @@ def _migrate(connection: sqlite3.Connection) -> bool:
     return True
 
 
+def _is_record(body: object) -> bool:
+    try:
+        return isinstance(json.loads(body), dict)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+
+
 def chain_hash(previous: str, body: str) -> str:
     """The hash linking a row to the one before it."""
     return "sha256:" + hashlib.sha256(previous.encode() + b"\n" + body.encode("utf-8")).hexdigest()
+
+
+class StoreError(Exception):
+    """The store cannot be read: not a provenance store, or a row that is not a record."""
 
 
 @dataclass(frozen=True)
@@ -169,16 +181,46 @@ class ChainProblem:
 class ProvenanceStore:
     """One SQLite file per user; safe for many processes and threads (one connection per call)."""
 
-    def __init__(self, path: Path, timeout: float = 30.0, *, keep_open: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        timeout: float = 30.0,
+        *,
+        keep_open: bool = False,
+        read_only: bool = False,
+    ) -> None:
         self.path = path
         self.timeout = timeout
         self.keep_open = keep_open
+        #: Open the file read-only: no layout change, no journal mode switch, no write.
+        self.read_only = read_only
         self._ready = False
         #: Whether the file has the aliases (see :func:`_migrate`).
         self._current = False
         self._kept: sqlite3.Connection | None = None
 
     def _connect(self) -> sqlite3.Connection:
+        try:
+            return self._open()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not a provenance store ({error})") from None
+
+    def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            uri = "file:" + urllib.parse.quote(str(self.path.resolve())) + "?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, timeout=self.timeout, isolation_level=None)
+            try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                columns = {row[1] for row in connection.execute("PRAGMA table_info(records)")}
+            except BaseException:
+                connection.close()
+                raise
+            if not columns:
+                connection.close()
+                raise sqlite3.DatabaseError("it has no records table")
+            self._current = version >= SCHEMA_VERSION
+            self._ready = True
+            return connection
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
@@ -243,7 +285,18 @@ class ProvenanceStore:
         connection = self._connect()
         try:
             for seq, body, prev_hash, digest in connection.execute(query, parameters):
-                yield StoredRecord(seq, json.loads(body), prev_hash, digest)
+                try:
+                    record = json.loads(body)
+                except (TypeError, ValueError):
+                    record = None
+                if not isinstance(record, dict):
+                    raise StoreError(
+                        f"{self.path}: row seq {seq} holds no JSON record"
+                        " (run `jupyter qsecure provenance log --verify`)"
+                    )
+                yield StoredRecord(seq, record, prev_hash, digest)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not a provenance store ({error})") from None
         finally:
             connection.close()
 
@@ -350,7 +403,15 @@ class ProvenanceStore:
                             "was edited after it was written (its hash does not match its content)",
                         )
                     )
+                if not _is_record(body):
+                    problems.append(
+                        ChainProblem(
+                            position, seq, "holds no JSON record (its body is not an object)"
+                        )
+                    )
                 previous = digest
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not a provenance store ({error})") from None
         finally:
             connection.close()
         return problems

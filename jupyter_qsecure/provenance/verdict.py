@@ -1,19 +1,47 @@
 """The reviewer's verdict, from the notebook file alone: is each cell's output the one its
-code produced, in a recorded session, in order, from inputs that are still the same?"""
+code produced, in a recorded session of this notebook, in order, from inputs that are
+still the same, and what did each cell read, write, run, reach and seed?
+
+Findings beside the per-cell verdicts:
+
+- ``out_of_order``: a cell ran before the cell above it (counts of the latest session);
+- ``hidden_state``: state the shown cells may rely on that they do not show: a restart
+  between cells, cells showing an earlier session's outputs below re-run ones, a cell run
+  more than once, an execution from a client that sends no cell id (a console), a count
+  gap (an execution with no record), a deleted cell, a shown ``In [n]`` that is not the
+  record's count;
+- ``files_changed``: files a cell read that changed since (only regular files are
+  re-hashed, up to a size cap and within a time limit);
+- ``cannot_judge``: why the order and hidden state cannot be judged at all (the
+  notebook-level provenance is missing or belongs to another notebook). Then the verdict
+  does not pass, whatever the cells say.
+
+Provenance metadata of the wrong shape raises :class:`~.schema.ProvenanceFormatError`
+naming the field.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..signing.canonical import CanonicalFormError, outputs_digest, source_digest
+from .schema import check_provenance
 
 EXECUTED = "executed as shown"
 SOURCE_EDITED = "source edited after execution"
 OUTPUTS_CHANGED = "outputs changed after execution"
 NEVER_EXECUTED = "never executed in a recorded session"
+
+#: Files read by the run above this size are not re-hashed (bytes).
+DEFAULT_REHASH_LIMIT = 256 * 1024 * 1024
+#: The time all re-hashing of one verdict may take (seconds).
+DEFAULT_REHASH_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +52,7 @@ class CellVerdict:
     cell_id: str | None
     verdict: str
     detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -34,11 +63,18 @@ class NotebookVerdict:
     out_of_order: list[str] = field(default_factory=list)
     hidden_state: list[str] = field(default_factory=list)
     files_changed: list[str] = field(default_factory=list)
+    cannot_judge: list[str] = field(default_factory=list)
+    deleted_cells: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """Every code cell executed as shown."""
-        return all(cell.verdict == EXECUTED for cell in self.cells)
+        """Every code cell executed as shown, and the order could be judged."""
+        return not self.cannot_judge and all(cell.verdict == EXECUTED for cell in self.cells)
+
+    @property
+    def findings(self) -> bool:
+        """Whether anything is reported beside the cells (order, hidden state, files)."""
+        return bool(self.out_of_order or self.hidden_state or self.files_changed)
 
     def to_json(self) -> dict[str, Any]:
         """The verdict as `jupyter qsecure provenance --format json` prints it."""
@@ -48,7 +84,52 @@ class NotebookVerdict:
             "out_of_order": self.out_of_order,
             "hidden_state": self.hidden_state,
             "files_changed": self.files_changed,
+            "cannot_judge": self.cannot_judge,
+            "deleted_cells": self.deleted_cells,
         }
+
+
+class _Rehash:
+    """Re-hashes files read by the run: regular files only, under a size cap, within one
+    time budget for the whole verdict (a recorded ``/dev/zero`` or FIFO is never read)."""
+
+    def __init__(self, notebook_dir: Path, limit: int, seconds: float) -> None:
+        self.notebook_dir = notebook_dir
+        self.limit = limit
+        self.deadline = time.monotonic() + seconds
+        self.seen: dict[str, dict[str, Any]] = {}
+
+    def state(self, path: str) -> dict[str, Any]:
+        """``{"changed": bool | None, "now": ...}`` for a recorded path (None: not known)."""
+        if path not in self.seen:
+            self.seen[path] = self._hash(path)
+        return self.seen[path]
+
+    def _hash(self, path: str) -> dict[str, Any]:
+        target = Path(path) if os.path.isabs(path) else self.notebook_dir / path
+        try:
+            if not stat.S_ISREG(os.stat(target).st_mode):
+                return {"now": "not a regular file"}
+        except OSError:
+            return {"now": "missing"}
+        try:
+            # O_NONBLOCK: opening a FIFO does not wait for a writer; fstat on what was
+            # opened, so a file swapped for a device after a check is still refused.
+            fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        except OSError:
+            return {"now": "missing"}
+        with os.fdopen(fd, "rb", buffering=0) as stream:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                return {"now": "not a regular file"}
+            if info.st_size > self.limit:
+                return {"now": f"not re-hashed (over {self.limit} bytes)", "size": info.st_size}
+            digest = hashlib.sha256()
+            while block := stream.read(1 << 20):
+                digest.update(block)
+                if time.monotonic() > self.deadline:
+                    return {"now": "not re-hashed (time limit)"}
+            return {"sha256": digest.hexdigest(), "size": info.st_size}
 
 
 def _execution(cell: dict[str, Any]) -> dict[str, Any] | None:
@@ -57,91 +138,287 @@ def _execution(cell: dict[str, Any]) -> dict[str, Any] | None:
     return execution if isinstance(execution, dict) else None
 
 
+def _shown_digest(cell: dict[str, Any]) -> str | None:
+    try:
+        return outputs_digest(cell.get("outputs", []))
+    except (CanonicalFormError, TypeError, ValueError, AttributeError, KeyError):
+        return None  # outputs with no canonical form cannot be the ones recorded
+
+
+def _source_digest(cell: dict[str, Any]) -> str | None:
+    try:
+        return source_digest(cell.get("source", ""))
+    except CanonicalFormError:
+        return None
+
+
 def _cell_verdict(
-    number: int, cell: dict[str, Any], execution: dict[str, Any] | None
+    number: int, cell: dict[str, Any], execution: dict[str, Any] | None, foreign: str | None
 ) -> CellVerdict:
     cell_id = cell.get("id")
     if execution is None:
         return CellVerdict(number, cell_id, NEVER_EXECUTED)
-    if source_digest(cell.get("source", "")) != execution.get("code_sha256"):
-        return CellVerdict(number, cell_id, SOURCE_EDITED, f"record {execution.get('record_id')}")
-    try:
-        shown = outputs_digest(cell.get("outputs", []))
-    except CanonicalFormError:
-        shown = None  # outputs with no canonical form cannot be the ones recorded
+    record = f"record {execution.get('record_id')}"
+    if foreign:
+        return CellVerdict(number, cell_id, NEVER_EXECUTED, f"{record} {foreign}")
+    if _source_digest(cell) != execution.get("code_sha256"):
+        return CellVerdict(number, cell_id, SOURCE_EDITED, record)
+    shown = _shown_digest(cell)
     if shown is None or shown != execution.get("outputs_digest"):
-        return CellVerdict(number, cell_id, OUTPUTS_CHANGED, f"record {execution.get('record_id')}")
+        return CellVerdict(number, cell_id, OUTPUTS_CHANGED, record)
     return CellVerdict(
-        number,
-        cell_id,
-        EXECUTED,
-        f"record {execution.get('record_id')}, count {execution.get('execution_count')}",
+        number, cell_id, EXECUTED, f"{record}, count {execution.get('execution_count')}"
     )
 
 
-def _file_changed(entry: dict[str, Any], notebook_dir: Path) -> str | None:
-    recorded = entry.get("sha256")
-    path = Path(str(entry.get("path", "")))
-    if recorded is None:
-        return None
-    target = path if path.is_absolute() else notebook_dir / path
-    try:
-        current = hashlib.sha256(target.read_bytes()).hexdigest()
-    except OSError:
-        return f"{path}: read by the run, now missing"
-    return None if current == recorded else f"{path}: changed since the run read it"
+def _evidence(execution: dict[str, Any] | None, rehash: _Rehash) -> dict[str, Any]:
+    """What the cell's record says it did, each file read checked against today's."""
+    if execution is None:
+        return {}
+    files = execution.get("files", {})
+    read = []
+    for entry in files.get("read", []):
+        item = dict(entry)
+        if entry.get("sha256"):
+            now = rehash.state(str(entry.get("path", "")))
+            item["changed"] = now.get("sha256") != entry["sha256"] if "sha256" in now else None
+            if "now" in now:
+                item["now"] = now["now"]
+        read.append(item)
+    return {
+        "files_read": read,
+        "files_written": list(files.get("written", [])),
+        "subprocesses": list(execution.get("subprocesses", [])),
+        "network": list(execution.get("network", [])),
+        "seeds": list(execution.get("seeds", [])),
+    }
 
 
-def judge(notebook: dict[str, Any], notebook_dir: Path | None = None) -> NotebookVerdict:
-    """The verdict for a parsed notebook; ``notebook_dir`` resolves relative file paths."""
-    verdict = NotebookVerdict()
-    cells = [cell for cell in notebook.get("cells", []) if isinstance(cell, dict)]
-    provenance = notebook.get("metadata", {}).get("qsecure", {}).get("provenance", {})
-    latest_session = provenance.get("kernel_session") if isinstance(provenance, dict) else None
-    previous_count = 0
-    earlier_session_seen: list[str] = []
-    number = 0
-    for cell in cells:
-        if cell.get("cell_type") != "code":
-            continue
-        number += 1
-        execution = _execution(cell)
-        verdict.cells.append(_cell_verdict(number, cell, execution))
-        if execution is None:
-            continue
-        count = execution.get("execution_count") or 0
-        same_session = execution.get("kernel_session") == latest_session
-        if same_session and count and count < previous_count:
-            verdict.out_of_order.append(
-                f"cell {number} ran (count {count}) before the cell above it (count {previous_count})"
-            )
-        if same_session and count:
-            previous_count = max(previous_count, count)
-        if not same_session and latest_session:
-            earlier_session_seen.append(f"cell {number}")
-        elif earlier_session_seen:
-            verdict.hidden_state.append(
-                f"cell {number} ran in the latest kernel session, after {', '.join(earlier_session_seen)} "
-                "last ran in an earlier one (a restart): it may rely on state that session no longer had"
-            )
-            earlier_session_seen = []
-        for entry in execution.get("files", {}).get("read", []):
-            changed = _file_changed(entry, notebook_dir or Path.cwd())
-            if changed and changed not in verdict.files_changed:
-                verdict.files_changed.append(changed)
-    present = {cell.get("id") for cell in cells}
-    timeline = provenance.get("timeline", []) if isinstance(provenance, dict) else []
-    deleted = sorted(
-        {
-            e["cell_id"]
-            for e in timeline
-            if e.get("kernel_session") == latest_session
-            and e.get("cell_id")
-            and e["cell_id"] not in present
-        }
-    )
-    for cell_id in deleted:
-        verdict.hidden_state.append(
-            f"a cell (id {cell_id}) ran in this session and was deleted: later cells may rely on what it did"
+def _file_finding(entry: dict[str, Any]) -> str | None:
+    path = entry.get("path")
+    if entry.get("changed") is True:
+        return (
+            f"{path}: read by the run, now missing"
+            if entry.get("now") == "missing"
+            else f"{path}: changed since the run read it"
         )
-    return verdict
+    if entry.get("changed") is None and entry.get("now") == "missing":
+        return f"{path}: read by the run, now missing"
+    if entry.get("now") and entry.get("changed") is None:
+        return f"{path}: cannot be checked ({entry['now']})"
+    return None
+
+
+def _provenance(notebook: dict[str, Any]) -> dict[str, Any] | None:
+    section = notebook.get("metadata", {}).get("qsecure")
+    provenance = section.get("provenance") if isinstance(section, dict) else None
+    return provenance if isinstance(provenance, dict) else None
+
+
+def _named(entry: dict[str, Any], cell_id: str) -> str:
+    line = entry.get("first_line")
+    return f'a cell ("{line}", id {cell_id})' if line else f"a cell (id {cell_id})"
+
+
+class _Judge:
+    """One verdict: the cells in order, then the timeline's findings."""
+
+    def __init__(self, notebook: dict[str, Any], rehash: _Rehash) -> None:
+        self.verdict = NotebookVerdict()
+        self.rehash = rehash
+        self.cells = [cell for cell in notebook.get("cells", []) if isinstance(cell, dict)]
+        self.provenance = _provenance(notebook)
+        provenance = self.provenance or {}
+        self.latest = provenance.get("kernel_session")
+        self.timeline: list[dict[str, Any]] = list(provenance.get("timeline", []))
+        self.known_records = {e.get("record_id") for e in self.timeline if e.get("record_id")}
+        self.sessions = set(provenance.get("sessions", [])) | {
+            e.get("kernel_session") for e in self.timeline
+        }
+        self.sessions.discard(None)
+        self.truncated = bool(provenance.get("timeline_truncated"))
+
+    def foreign(self, execution: dict[str, Any]) -> str | None:
+        """Why a cell's record is not one of this notebook's (None: it is, or cannot tell)."""
+        if self.provenance is None:
+            return None
+        session = execution.get("kernel_session")
+        if session not in self.sessions:
+            return (
+                "is of a kernel session this notebook never ran in"
+                " (outputs pasted from another notebook?)"
+            )
+        if not self.truncated and execution.get("record_id") not in self.known_records:
+            return "is not in this notebook's timeline (outputs pasted from another notebook?)"
+        return None
+
+    def judge(self) -> NotebookVerdict:
+        code_cells = [cell for cell in self.cells if cell.get("cell_type") == "code"]
+        executions = [_execution(cell) for cell in code_cells]
+        for number, (cell, execution) in enumerate(zip(code_cells, executions, strict=True), 1):
+            foreign = self.foreign(execution) if execution is not None else None
+            cell_verdict = _cell_verdict(number, cell, execution, foreign)
+            evidence = _evidence(execution, self.rehash)
+            self.verdict.cells.append(
+                CellVerdict(
+                    cell_verdict.number,
+                    cell_verdict.cell_id,
+                    cell_verdict.verdict,
+                    cell_verdict.detail,
+                    evidence,
+                )
+            )
+            for entry in evidence.get("files_read", []):
+                finding = _file_finding(entry)
+                if finding and finding not in self.verdict.files_changed:
+                    self.verdict.files_changed.append(finding)
+        if any(execution is not None for execution in executions) and self.provenance is None:
+            self.verdict.cannot_judge.append(
+                "the cells carry execution records but the notebook carries no"
+                " metadata.qsecure.provenance (removed?): order and hidden state cannot be judged"
+            )
+            return self.verdict
+        if self.provenance is not None and self.latest not in self.sessions:
+            self.verdict.cannot_judge.append(
+                "metadata.qsecure.provenance names a kernel session its timeline does not"
+                " hold (taken from another notebook?): order and hidden state cannot be judged"
+            )
+            return self.verdict
+        if (
+            self.provenance is not None
+            and code_cells
+            and all(execution is not None and self.foreign(execution) for execution in executions)
+        ):
+            self.verdict.cannot_judge.append(
+                "no cell's record is in metadata.qsecure.provenance (taken from another"
+                " notebook?): order and hidden state cannot be judged"
+            )
+            return self.verdict
+        self._order(code_cells, executions)
+        self._timeline(code_cells, executions)
+        return self.verdict
+
+    def _order(
+        self, code_cells: list[dict[str, Any]], executions: list[dict[str, Any] | None]
+    ) -> None:
+        previous_count = 0
+        earlier: list[str] = []
+        latest_seen = False
+        stale_below: list[str] = []
+        for number, (cell, execution) in enumerate(zip(code_cells, executions, strict=True), 1):
+            if execution is None:
+                continue
+            count = execution.get("execution_count") or 0
+            shown = cell.get("execution_count")
+            recorded = execution.get("execution_count")
+            if shown is not None and recorded is not None and shown != recorded:
+                self.verdict.hidden_state.append(
+                    f"cell {number} shows In [{shown}] but its record is of run [{recorded}]:"
+                    " its outputs may come from another run"
+                )
+            same_session = execution.get("kernel_session") == self.latest
+            if same_session and count and count < previous_count:
+                self.verdict.out_of_order.append(
+                    f"cell {number} ran (count {count}) before the cell above it"
+                    f" (count {previous_count})"
+                )
+            if same_session and count:
+                previous_count = max(previous_count, count)
+            if not same_session and self.latest:
+                earlier.append(f"cell {number}")
+                if latest_seen:
+                    stale_below.append(f"cell {number}")
+            else:
+                latest_seen = True
+                if earlier:
+                    self.verdict.hidden_state.append(
+                        f"cell {number} ran in the latest kernel session, after"
+                        f" {', '.join(earlier)} last ran in an earlier one (a restart):"
+                        " it may rely on state that session no longer had"
+                    )
+                    earlier = []
+        if stale_below:
+            self.verdict.hidden_state.append(
+                f"{', '.join(stale_below)} show outputs of an earlier kernel session (before a"
+                " restart) while cells above were re-run since: those outputs may not follow"
+                " from the cells above as they ran last"
+            )
+
+    def _timeline(
+        self, code_cells: list[dict[str, Any]], executions: list[dict[str, Any] | None]
+    ) -> None:
+        session = [e for e in self.timeline if e.get("kernel_session") == self.latest]
+        numbers = {cell.get("id"): n for n, cell in enumerate(code_cells, 1)}
+        runs: dict[str, list[int | None]] = {}
+        for entry in session:
+            cell_id = entry.get("cell_id")
+            if cell_id:
+                runs.setdefault(cell_id, []).append(entry.get("execution_count"))
+            else:
+                self.verdict.hidden_state.append(
+                    f"an execution with no cell (count {entry.get('execution_count')}, from a"
+                    " client that sends no cell id, such as a console) ran in this session:"
+                    " later cells may rely on what it did"
+                )
+        for cell_id, counts in runs.items():
+            if len(counts) > 1 and cell_id in numbers:
+                shown = ", ".join(str(c) for c in counts)
+                self.verdict.hidden_state.append(
+                    f"cell {numbers[cell_id]} ran {len(counts)} times in this session (counts"
+                    f" {shown}): what its earlier runs changed is still in the state later"
+                    " cells saw"
+                )
+        recorded: list[int] = sorted(
+            c for e in session if isinstance(c := e.get("execution_count"), int) and c > 0
+        )
+        if recorded:
+            start = recorded[0] if self.truncated else 1
+            missing = sorted(set(range(start, recorded[-1] + 1)) - set(recorded))
+            if missing:
+                self.verdict.hidden_state.append(
+                    f"executions {_ranges(missing)} of this session have no record (run"
+                    " without the recorder, or the records were removed): later cells may"
+                    " rely on what they did"
+                )
+        present = {cell.get("id") for cell in self.cells}
+        deleted: dict[str, dict[str, Any]] = {}
+        for entry in session:
+            cell_id = entry.get("cell_id")
+            if cell_id and cell_id not in present:
+                deleted[cell_id] = entry
+        for cell_id, entry in sorted(deleted.items()):
+            self.verdict.deleted_cells.append(
+                {"cell_id": cell_id, "first_line": entry.get("first_line")}
+            )
+            self.verdict.hidden_state.append(
+                f"{_named(entry, cell_id)} ran in this session and was deleted:"
+                " later cells may rely on what it did"
+            )
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+    parts: list[str] = []
+    start = previous = numbers[0]
+    for number in numbers[1:]:
+        if number == previous + 1:
+            previous = number
+            continue
+        parts.append(str(start) if start == previous else f"{start}-{previous}")
+        start = previous = number
+    parts.append(str(start) if start == previous else f"{start}-{previous}")
+    return ", ".join(parts)
+
+
+def judge(
+    notebook: dict[str, Any],
+    notebook_dir: Path | None = None,
+    *,
+    rehash_limit: int = DEFAULT_REHASH_LIMIT,
+    rehash_seconds: float = DEFAULT_REHASH_SECONDS,
+) -> NotebookVerdict:
+    """The verdict for a parsed notebook; ``notebook_dir`` resolves relative file paths.
+    Raises :class:`~.schema.ProvenanceFormatError` for metadata of the wrong shape."""
+    check_provenance(notebook)
+    rehash = _Rehash(notebook_dir or Path.cwd(), rehash_limit, rehash_seconds)
+    return _Judge(notebook, rehash).judge()
