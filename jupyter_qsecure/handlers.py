@@ -387,10 +387,19 @@ class ProvenanceHandler(QSecureAPIHandler):
         await self._answer(*editor_notebook(self))
 
     async def _answer(self, path: str, notebook: dict[str, Any]) -> None:
+        provenance = self.qsecure.provenance
         try:
-            report = await asyncio.to_thread(self.qsecure.provenance.report, notebook, path)
-        except ValueError as error:  # content with no canonical form (cannot be hashed)
+            report = await asyncio.wait_for(
+                asyncio.to_thread(provenance.report, notebook, path), provenance.report_seconds
+            )
+        except ValueError as error:  # metadata of the wrong shape, content with no canonical form
             raise request_error(422, "qsecure-cannot-judge", str(error)) from None
+        except TimeoutError:
+            raise request_error(
+                504,
+                "qsecure-timeout",
+                f"the provenance report took more than {provenance.report_seconds:g} s",
+            ) from None
         self.finish(json.dumps(report))
 
 
