@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .guard import RulesApp, ScanApp
     from .manifest import ManifestApp
     from .provenance import AttestApp, ProvenanceApp
+    from .reproduce import ReproduceApp
     from .secrets import SecretsApp, SecretsCheckApp, SecretsListApp, SecretsSetApp
     from .signing import ExportSignatureApp, PayloadApp, SignApp, VerifyApp, VerifyAttestationApp
 
@@ -34,6 +35,7 @@ __all__ = [
     "PayloadApp",
     "ProvenanceApp",
     "QSecureCLI",
+    "ReproduceApp",
     "RulesApp",
     "ScanApp",
     "SecretsApp",
@@ -60,6 +62,7 @@ __getattr__, __dir__ = lazy_exports(
         "ManifestApp": ".manifest",
         "AttestApp": ".provenance",
         "ProvenanceApp": ".provenance",
+        "ReproduceApp": ".reproduce",
         "SecretsApp": ".secrets",
         "SecretsCheckApp": ".secrets",
         "SecretsListApp": ".secrets",

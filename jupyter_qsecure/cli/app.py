@@ -14,6 +14,7 @@ from .base import USAGE_ERROR, UsageError, _Subcommand
 from .guard import RulesApp, ScanApp
 from .manifest import ManifestApp
 from .provenance import AttestApp, ProvenanceApp
+from .reproduce import ReproduceApp
 from .secrets import SecretsApp
 from .signing import ExportSignatureApp, PayloadApp, SignApp, VerifyApp, VerifyAttestationApp
 
@@ -23,7 +24,7 @@ class QSecureCLI(JupyterApp):
 
     name = "jupyter-qsecure"
     version = __version__
-    description = "jupyter-qsecure: secure notebooks. Subcommands: scan, rules, secrets, provenance, attest, manifest."
+    description = "jupyter-qsecure: secure notebooks. Subcommands: scan, rules, secrets, provenance, attest, manifest, reproduce."
     subcommands = {
         "scan": (ScanApp, ScanApp.description.splitlines()[0]),
         "rules": (RulesApp, RulesApp.description.splitlines()[0]),
@@ -40,6 +41,7 @@ class QSecureCLI(JupyterApp):
         ),
         "audit": (AuditApp, AuditApp.description.splitlines()[0]),
         "manifest": (ManifestApp, ManifestApp.description),
+        "reproduce": (ReproduceApp, ReproduceApp.description.splitlines()[0]),
     }
 
     def start(self) -> None:

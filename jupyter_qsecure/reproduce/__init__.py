@@ -12,6 +12,9 @@ Public API::
   input); ``AlgorithmUnavailable`` (blake3 without its package).
 - Signatures (:mod:`.signatures`): ``sign_bag``, ``check_signatures`` ->
   ``SignatureReport``, ``signed_algorithm``, ``NAMESPACE``.
+- Reproduction (:mod:`.rerun`): ``reproduce(notebook, bags=..., rtol=..., atol=...)`` ->
+  ``Reproduction`` (inputs checked, environment drift, seeds, per-cell ``CellResult``),
+  ``ReproduceError`` (bad input).
 - The format (:mod:`.bagit`): ``encode_path``, ``decode_path``, ``parse_manifest``,
   ``BagFormatError``; the walk (:mod:`.tree`): ``Problem``.
 
@@ -35,6 +38,7 @@ if TYPE_CHECKING:
         create_manifest,
         verify_manifest,
     )
+    from .rerun import CellResult, ReproduceError, Reproduction, reproduce
     from .signatures import (
         NAMESPACE,
         SignatureReport,
@@ -48,9 +52,12 @@ __all__ = [
     "NAMESPACE",
     "AlgorithmUnavailable",
     "BagFormatError",
+    "CellResult",
     "CreateResult",
     "ManifestError",
     "Problem",
+    "ReproduceError",
+    "Reproduction",
     "SignatureReport",
     "VerifyResult",
     "bag_algorithm",
@@ -59,6 +66,7 @@ __all__ = [
     "decode_path",
     "encode_path",
     "parse_manifest",
+    "reproduce",
     "sign_bag",
     "signed_algorithm",
     "verify_manifest",
@@ -83,6 +91,10 @@ __getattr__, __dir__ = lazy_exports(
         "check_signatures": ".signatures",
         "sign_bag": ".signatures",
         "signed_algorithm": ".signatures",
+        "CellResult": ".rerun",
+        "ReproduceError": ".rerun",
+        "Reproduction": ".rerun",
+        "reproduce": ".rerun",
         "Problem": ".tree",
     },
 )

@@ -1,0 +1,150 @@
+"""``jupyter qsecure reproduce NOTEBOOK``: run it again and compare with what was recorded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+from traitlets import Enum, Float, Integer, List, Unicode
+
+from .base import UsageError, _signing_service, _Subcommand
+
+
+class ReproduceApp(_Subcommand):
+    """Re-run a notebook in a fresh kernel and compare each cell with its recorded outputs."""
+
+    name = "jupyter-qsecure-reproduce"
+    description = """Re-run a notebook in a fresh kernel and compare each cell with its recorded outputs digest.
+
+    jupyter qsecure reproduce NOTEBOOK [--dataset BAG]... [--rtol X] [--atol X] [--format text|json|junit]
+    First checks every file the recorded run read (same SHA-256, or pinned by a --dataset
+    bag, which must verify and be signed as [signing] requires), lists the recorded seeds
+    and the environment drift. Exit 0 when every input is the same and every cell
+    reproduced (or is tagged qsecure:volatile, or is within tolerance), 1 otherwise, 2 on
+    bad input."""
+
+    dataset = List(Unicode(), help="A signed BagIt bag pinning inputs (repeatable).").tag(
+        config=True
+    )
+    rtol = Float(0.0, help="Relative tolerance for numbers in text outputs.").tag(config=True)
+    atol = Float(0.0, help="Absolute tolerance for numbers in text outputs.").tag(config=True)
+    format = Enum(["text", "json", "junit"], default_value="text", help="Report format.").tag(
+        config=True
+    )
+    timeout = Integer(600, help="Seconds a cell may run.").tag(config=True)
+    kernel = Unicode("", help="Kernel name (default: the notebook's).").tag(config=True)
+    allowed_signers = Unicode("", help="allowed_signers for the datasets' signatures.").tag(
+        config=True
+    )
+    aliases = {
+        "dataset": "ReproduceApp.dataset",
+        "rtol": "ReproduceApp.rtol",
+        "atol": "ReproduceApp.atol",
+        "format": "ReproduceApp.format",
+        "timeout": "ReproduceApp.timeout",
+        "kernel": "ReproduceApp.kernel",
+        "allowed-signers": "ReproduceApp.allowed_signers",
+    }
+
+    def _verified_bags(self) -> list[Path]:
+        from ..reproduce.hashing import AlgorithmUnavailable
+        from ..reproduce.manifest import ManifestError, verify_manifest
+        from ..reproduce.signatures import check_signatures, signed_algorithm
+        from ..signing.allowed_signers import AllowedSignersError, load_allowed_signers
+
+        settings = _signing_service().settings
+        signers_file = (
+            Path(self.allowed_signers) if self.allowed_signers else settings.allowed_signers
+        )
+        bags = []
+        for name in self.dataset:
+            bag = Path(name)
+            try:
+                signers = load_allowed_signers(signers_file) if signers_file else None
+                check = verify_manifest(bag, algorithm=signed_algorithm(bag))
+                report = check_signatures(
+                    bag,
+                    check.algorithm,
+                    signers,
+                    revoked_keys=settings.revoked_keys,
+                    require=settings.require,
+                )
+            except (ManifestError, AlgorithmUnavailable, AllowedSignersError) as error:
+                raise UsageError(str(error)) from None
+            if check.algorithm != "sha256":
+                raise UsageError(f"{bag}: provenance records SHA-256; make the bag with sha256")
+            if not check.intact or not report.meets_policy:
+                raise UsageError(
+                    f"{bag}: the dataset does not verify ({report.message}); "
+                    "run `jupyter qsecure manifest verify` on it"
+                )
+            bags.append(bag)
+        return bags
+
+    def run(self) -> int:
+        from ..reproduce.rerun import ReproduceError, reproduce
+
+        if len(self.extra_args) != 1:
+            raise UsageError("name one notebook: jupyter qsecure reproduce NOTEBOOK")
+        path = Path(self.extra_args[0])
+        bags = self._verified_bags()
+        try:
+            result = reproduce(
+                path,
+                bags=bags,
+                rtol=self.rtol,
+                atol=self.atol,
+                timeout=self.timeout,
+                kernel_name=self.kernel or None,
+            )
+        except ReproduceError as error:
+            raise UsageError(str(error)) from None
+        code = 0 if result.reproduced else 1
+        if self.format == "json":
+            print(json.dumps({**result.to_json(), "exit_code": code}, indent=2))
+        elif self.format == "junit":
+            print(_junit(result))
+        else:
+            _print_text(result)
+        return code
+
+
+def _print_text(result: Any) -> None:
+    verdict = "REPRODUCED" if result.reproduced else "NOT reproduced"
+    print(f"{result.notebook}: {verdict}")
+    for item in result.inputs:
+        print(f"  input {item['path']}: {item['state']} ({item['detail']})")
+    for drift in result.environment:
+        print(f"  environment: {drift}")
+    for seed in result.seeds:
+        print(f"  seed: {seed}")
+    for cell in result.cells:
+        detail = f" - {cell.detail}" if cell.detail else ""
+        print(f"  cell {cell.number} ({cell.cell_id}): {cell.result}{detail}")
+        if cell.diff and cell.result != "reproduced":
+            for line in cell.diff.splitlines():
+                print(f"      {line}")
+
+
+def _junit(result: Any) -> str:
+    suite = ElementTree.Element(
+        "testsuite", name=result.notebook, tests=str(len(result.cells) + len(result.inputs))
+    )
+    failures = 0
+    for item in result.inputs:
+        case = ElementTree.SubElement(suite, "testcase", classname="inputs", name=item["path"])
+        if item["state"] in ("changed", "missing"):
+            failures += 1
+            ElementTree.SubElement(case, "failure", message=f"{item['state']}: {item['detail']}")
+    for cell in result.cells:
+        case = ElementTree.SubElement(
+            suite, "testcase", classname="cells", name=f"cell {cell.number} ({cell.cell_id})"
+        )
+        if cell.result in ("differs", "not recorded"):
+            failures += 1
+            failure = ElementTree.SubElement(case, "failure", message=cell.result)
+            failure.text = cell.diff or cell.detail
+    suite.set("failures", str(failures))
+    return ElementTree.tostring(suite, encoding="unicode")

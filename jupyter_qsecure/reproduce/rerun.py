@@ -1,0 +1,302 @@
+"""``reproduce``: run a notebook again in a fresh kernel and compare, cell by cell, what it
+prints now with the output digests its provenance recorded.
+
+Before running, every file the recorded run read is checked (present with the same
+SHA-256, or listed with that digest in a verified BagIt manifest given with ``bags``) and
+the seeds it recorded are listed. The notebook runs from an in-memory copy (the file is
+never written) in its own folder, with nbclient and a real kernel; a last, extra cell
+reports the kernel's Python version and installed distributions, compared with the
+recorded environment fingerprint.
+
+Per code cell: ``reproduced`` (same outputs digest), ``within tolerance`` (the text
+outputs differ only in numbers, within ``rtol``/``atol``), ``volatile`` (different, but the
+author marked the cell volatile: tag ``qsecure:volatile``), ``differs`` (with a unified
+diff of the text outputs) or ``not recorded``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import logging
+import math
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..signing.canonical import CanonicalFormError, outputs_digest
+
+REPRODUCED = "reproduced"
+WITHIN_TOLERANCE = "within tolerance"
+VOLATILE = "volatile"
+DIFFERS = "differs"
+NOT_RECORDED = "not recorded"
+VOLATILE_TAG = "qsecure:volatile"
+_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+_PROBE = (
+    "import json as _j, platform as _p\n"
+    "from jupyter_qsecure.provenance.collectors import installed_distributions as _d\n"
+    "print(_j.dumps({'python': _p.python_version(), 'packages': _d()}))"
+)
+
+
+class ReproduceError(ValueError):
+    """Bad input: not a notebook, a kernel that cannot start. Exit code 2."""
+
+
+@dataclass
+class CellResult:
+    """One code cell's outcome."""
+
+    number: int
+    cell_id: str | None
+    result: str
+    detail: str = ""
+    diff: str = ""
+
+
+@dataclass
+class Reproduction:
+    """Everything ``reproduce`` found."""
+
+    notebook: str
+    inputs: list[dict[str, str]] = field(default_factory=list)
+    environment: list[str] = field(default_factory=list)
+    seeds: list[str] = field(default_factory=list)
+    cells: list[CellResult] = field(default_factory=list)
+
+    @property
+    def inputs_ok(self) -> bool:
+        """Every recorded input is present and the same."""
+        return all(
+            item["state"] != "changed" and item["state"] != "missing" for item in self.inputs
+        )
+
+    @property
+    def reproduced(self) -> bool:
+        """Every input the same and every cell reproduced (or volatile, or within tolerance)."""
+        return self.inputs_ok and all(c.result not in (DIFFERS, NOT_RECORDED) for c in self.cells)
+
+    def to_json(self) -> dict[str, Any]:
+        """As ``--format json`` prints it."""
+        return {
+            "notebook": self.notebook,
+            "reproduced": self.reproduced,
+            "inputs": self.inputs,
+            "environment_drift": self.environment,
+            "seeds": self.seeds,
+            "cells": [asdict(cell) for cell in self.cells],
+        }
+
+
+def _execution(cell: dict[str, Any]) -> dict[str, Any] | None:
+    section = cell.get("metadata", {}).get("qsecure", {})
+    execution = section.get("execution") if isinstance(section, dict) else None
+    return execution if isinstance(execution, dict) else None
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _manifest_digests(bags: list[Path]) -> dict[str, str]:
+    """sha256 digest -> "BAG (signed by ...)" for every file of the verified bags."""
+    from .bagit import manifest_name, parse_manifest
+
+    known: dict[str, str] = {}
+    for bag in bags:
+        name = manifest_name("sha256")
+        entries = parse_manifest((bag / name).read_text(encoding="utf-8"), name, "sha256")
+        for path, digest in entries.items():
+            known.setdefault(digest, f"{bag.name}: {path}")
+    return known
+
+
+def check_inputs(notebook: dict[str, Any], folder: Path, bags: list[Path]) -> list[dict[str, str]]:
+    """Each file a recorded cell read: ``same``, ``in manifest`` (a verified bag lists its
+    digest), ``changed``, ``missing`` or ``unhashed`` (recorded by size only)."""
+    pinned = _manifest_digests(bags) if bags else {}
+    seen: dict[str, dict[str, str]] = {}
+    for cell in notebook.get("cells", []):
+        execution = _execution(cell) if isinstance(cell, dict) else None
+        files = execution.get("files", {}) if execution else {}
+        for entry in files.get("read", []) if isinstance(files, dict) else []:
+            path = str(entry.get("path", ""))
+            if not path or path in seen:
+                continue
+            recorded = entry.get("sha256")
+            target = Path(path) if Path(path).is_absolute() else folder / path
+            current = _sha256(target)
+            if not isinstance(recorded, str):
+                state, detail = "unhashed", "recorded by size and mtime only"
+            elif current is None:
+                state, detail = "missing", "read by the recorded run, not there now"
+            elif current == recorded:
+                state = "in manifest" if recorded in pinned else "same"
+                detail = pinned.get(recorded, "same SHA-256")
+            else:
+                state, detail = "changed", f"SHA-256 {current[:12]}..., recorded {recorded[:12]}..."
+            seen[path] = {"path": path, "state": state, "detail": detail}
+    return list(seen.values())
+
+
+def _texts(outputs: list[dict[str, Any]]) -> str:
+    parts = []
+    for output in outputs:
+        if output.get("output_type") == "stream":
+            text = output.get("text", "")
+            parts.append("".join(text) if isinstance(text, list) else str(text))
+        elif output.get("output_type") in ("execute_result", "display_data"):
+            data = output.get("data", {})
+            for kind in ("text/plain", "application/json"):
+                if kind in data:
+                    value = data[kind]
+                    parts.append(
+                        json.dumps(value, sort_keys=True)
+                        if kind == "application/json"
+                        else ("".join(value) if isinstance(value, list) else str(value))
+                    )
+        elif output.get("output_type") == "error":
+            parts.append(f"{output.get('ename')}: {output.get('evalue')}")
+    return "\n".join(parts)
+
+
+def within_tolerance(before: str, after: str, rtol: float, atol: float) -> bool:
+    """Whether two texts are the same but for numbers, each pair within ``atol + rtol*|x|``."""
+    if _NUMBER.split(before) != _NUMBER.split(after):
+        return False
+    old, new = _NUMBER.findall(before), _NUMBER.findall(after)
+    return len(old) == len(new) and all(
+        math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=atol)
+        for a, b in zip(old, new, strict=True)
+    )
+
+
+def _compare(
+    number: int, cell: dict[str, Any], new: list[dict[str, Any]], rtol: float, atol: float
+) -> CellResult:
+    cell_id = cell.get("id")
+    execution = _execution(cell)
+    if execution is None or not execution.get("outputs_digest"):
+        return CellResult(number, cell_id, NOT_RECORDED, "no recorded outputs digest")
+    try:
+        digest = outputs_digest(new)
+    except CanonicalFormError as error:
+        digest = f"(no canonical form: {error})"
+    if digest == execution["outputs_digest"]:
+        return CellResult(number, cell_id, REPRODUCED)
+    saved = cell.get("outputs", [])
+    try:
+        saved_is_recorded = outputs_digest(saved) == execution["outputs_digest"]
+    except CanonicalFormError:
+        saved_is_recorded = False
+    before = _texts(saved) if saved_is_recorded else ""
+    after = _texts(new)
+    diff = "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            "recorded",
+            "reproduced",
+        )
+    )
+    tags = cell.get("metadata", {}).get("tags", [])
+    if isinstance(tags, list) and VOLATILE_TAG in tags:
+        return CellResult(number, cell_id, VOLATILE, "marked volatile by the author", diff)
+    if saved_is_recorded and (rtol or atol) and within_tolerance(before, after, rtol, atol):
+        return CellResult(number, cell_id, WITHIN_TOLERANCE, f"rtol={rtol}, atol={atol}", diff)
+    detail = "" if saved_is_recorded else "the saved outputs are not the recorded ones: no diff"
+    return CellResult(number, cell_id, DIFFERS, detail, diff)
+
+
+def _drift(recorded: Any, probe: dict[str, Any]) -> list[str]:
+    if not isinstance(recorded, dict):
+        return ["no environment fingerprint recorded"]
+    drift = []
+    python = (
+        recorded.get("python", {}).get("version")
+        if isinstance(recorded.get("python"), dict)
+        else None
+    )
+    if python and python != probe.get("python"):
+        drift.append(f"Python {python} -> {probe.get('python')}")
+    section = recorded.get("distributions")
+    packages = section.get("packages") if isinstance(section, dict) else None
+    now = probe.get("packages", {})
+    if isinstance(packages, list) and packages:
+        then = dict(str(p).partition("==")[::2] for p in packages)
+        for name in sorted(set(then) | set(now)):
+            if then.get(name) != now.get(name):
+                drift.append(f"{name} {then.get(name, '(absent)')} -> {now.get(name, '(absent)')}")
+    return drift
+
+
+def reproduce(
+    path: Path,
+    *,
+    bags: list[Path] | None = None,
+    rtol: float = 0.0,
+    atol: float = 0.0,
+    timeout: int = 600,
+    kernel_name: str | None = None,
+) -> Reproduction:
+    """Check the inputs, run ``path`` again in a fresh kernel and compare each cell.
+    Raises :class:`ReproduceError` for bad input."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    try:
+        text = path.read_text(encoding="utf-8")
+        original = json.loads(text)
+        node = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+    except (OSError, ValueError, UnicodeDecodeError) as error:
+        raise ReproduceError(f"{path}: not a readable notebook ({error})") from None
+    folder = path.resolve().parent
+    report = Reproduction(str(path))
+    report.inputs = check_inputs(original, folder, bags or [])
+    for cell in original.get("cells", []):
+        execution = _execution(cell) if isinstance(cell, dict) else None
+        for seed in (execution or {}).get("seeds", []) or []:
+            report.seeds.append(f"cell {cell.get('id')}: {seed.get('source')}({seed.get('value')})")
+    node.cells.append(nbformat.v4.new_code_cell(_PROBE))  # type: ignore[no-untyped-call]
+    client = NotebookClient(
+        node,
+        timeout=timeout,
+        kernel_name=kernel_name or "",
+        allow_errors=True,
+        resources={"metadata": {"path": str(folder)}},
+        log=logging.getLogger(__name__),
+    )
+    try:
+        client.execute()
+    except CellExecutionError as error:  # pragma: no cover - allow_errors keeps cells going
+        raise ReproduceError(str(error)) from None
+    except Exception as error:  # a kernel that cannot start: name it, no traceback
+        raise ReproduceError(f"{path}: could not run it: {type(error).__name__}: {error}") from None
+    probe_cell = node.cells.pop()
+    try:
+        probe = json.loads(_texts(probe_cell.outputs))
+    except ValueError:
+        probe = {}
+    provenance = original.get("metadata", {}).get("qsecure", {}).get("provenance", {})
+    report.environment = _drift(
+        provenance.get("environment") if isinstance(provenance, dict) else None, probe
+    )
+    number = 0
+    for cell, ran in zip(original.get("cells", []), node.cells, strict=True):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        number += 1
+        outputs = json.loads(json.dumps(ran.get("outputs", [])))
+        report.cells.append(_compare(number, cell, outputs, rtol, atol))
+    return report

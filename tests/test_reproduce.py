@@ -1,0 +1,213 @@
+"""``jupyter qsecure reproduce`` with a real kernel (nbclient): a notebook that reproduces,
+an input that changed (named), a nondeterministic cell (found, then accepted once tagged
+volatile), numeric noise inside and outside tolerance, package drift (named), inputs
+pinned by a signed dataset, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from qsecure_cli import run_qsecure
+
+from jupyter_qsecure.reproduce import create_manifest
+from jupyter_qsecure.reproduce.rerun import within_tolerance
+from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
+
+pytestmark = pytest.mark.slow  # real kernels
+
+CELLS = {
+    "load": "rows = open('input.csv').read().splitlines()\nprint(len(rows), rows[-1])",
+    "fit": "print(round(sum(range(10)) / 3, 6))",
+    "noise": "import uuid\nprint(uuid.uuid4())",
+}
+
+
+def installed() -> list[str]:
+    """The kernel's distributions as the environment collector records them."""
+    from jupyter_qsecure.provenance.collectors import installed_distributions
+
+    return sorted(f"{name}=={version}" for name, version in installed_distributions().items())
+
+
+def recorded_notebook(folder: Path, packages: list[str] | None = None) -> Path:
+    """A notebook run once for real, its cells carrying the execution records the
+    provenance save hook writes (code and outputs digests, files read with SHA-256)."""
+    (folder / "input.csv").write_text("shots,ones\n1024,511\n")
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# Bell")]
+        + [nbformat.v4.new_code_cell(source, id=name) for name, source in CELLS.items()]
+    )
+    NotebookClient(nb, timeout=60, resources={"metadata": {"path": str(folder)}}).execute()
+    digest = hashlib.sha256((folder / "input.csv").read_bytes()).hexdigest()
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        execution: dict[str, Any] = {
+            "code_sha256": source_digest(cell.source),
+            "outputs_digest": outputs_digest(json.loads(json.dumps(cell.outputs))),
+            "files": {"read": [], "written": []},
+        }
+        if cell.id == "load":
+            execution["files"]["read"] = [{"path": "input.csv", "sha256": digest, "size": 21}]
+            execution["seeds"] = [{"source": "random.seed", "value": "7"}]
+        cell.metadata["qsecure"] = {"execution": execution}
+    nb.metadata["qsecure"] = {
+        "provenance": {
+            "environment": {
+                "python": {"version": platform.python_version()},
+                "distributions": {"packages": installed() if packages is None else packages},
+            }
+        }
+    }
+    path = folder / "analysis.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def reproduce_json(path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = run_qsecure("reproduce", str(path), "--format", "json", *args, cwd=path.parent)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+def by_id(report: dict[str, Any]) -> dict[str, str]:
+    return {cell["cell_id"]: cell["result"] for cell in report["cells"]}
+
+
+def test_reproduce_finds_the_nondeterministic_cell_then_accepts_it_once_volatile(
+    tmp_path: Path,
+) -> None:
+    path = recorded_notebook(tmp_path)
+    before = path.read_bytes()
+    code, report = reproduce_json(path)
+    assert code == 1
+    assert by_id(report) == {"load": "reproduced", "fit": "reproduced", "noise": "differs"}
+    assert report["inputs"] == [{"path": "input.csv", "state": "same", "detail": "same SHA-256"}]
+    assert report["seeds"] == ["cell load: random.seed(7)"]
+    noise = next(c for c in report["cells"] if c["cell_id"] == "noise")
+    assert noise["diff"].startswith("--- recorded\n+++ reproduced\n")
+    assert path.read_bytes() == before  # the original is never written
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[3].metadata["tags"] = ["qsecure:volatile"]
+    nbformat.write(nb, path)
+    code, report = reproduce_json(path)
+    assert code == 0, report
+    assert by_id(report)["noise"] == "volatile"
+    junit = run_qsecure("reproduce", str(path), "--format", "junit", cwd=tmp_path)
+    assert junit.returncode == 0 and 'failures="0"' in junit.stdout
+
+
+def test_a_changed_input_is_named_and_fails(tmp_path: Path) -> None:
+    path = recorded_notebook(tmp_path)
+    (tmp_path / "input.csv").write_text("shots,ones\n1024,600\n")
+    code, report = reproduce_json(path)
+    assert code == 1
+    assert report["inputs"][0]["path"] == "input.csv"
+    assert report["inputs"][0]["state"] == "changed"
+    assert by_id(report)["load"] == "differs"
+    text = run_qsecure("reproduce", str(path), cwd=tmp_path)
+    assert "input input.csv: changed" in text.stdout
+    assert "-2 1024,511" in text.stdout and "+2 1024,600" in text.stdout
+
+
+def test_numeric_noise_inside_and_outside_tolerance(tmp_path: Path) -> None:
+    path = recorded_notebook(tmp_path)
+    nb = nbformat.read(path, as_version=4)
+    fit = nb.cells[2]
+    fit.outputs[0]["text"] = "15.0001\n"  # the recorded run printed slightly different noise
+    fit.metadata["qsecure"]["execution"]["outputs_digest"] = outputs_digest(
+        json.loads(json.dumps(fit.outputs))
+    )
+    nb.cells[3].metadata["tags"] = ["qsecure:volatile"]
+    nbformat.write(nb, path)
+    code, report = reproduce_json(path)
+    assert code == 1 and by_id(report)["fit"] == "differs"
+    code, report = reproduce_json(path, "--rtol", "1e-3")
+    assert code == 0 and by_id(report)["fit"] == "within tolerance"
+    code, report = reproduce_json(path, "--atol", "1e-6")
+    assert code == 1 and by_id(report)["fit"] == "differs"
+
+
+def test_package_drift_is_named(tmp_path: Path) -> None:
+    packages = [p for p in installed() if not p.startswith("ipykernel==")]
+    path = recorded_notebook(
+        tmp_path, packages=[*packages, "ipykernel==0.0.1", "gone-package==1.0"]
+    )
+    code, report = reproduce_json(path)
+    assert code == 1  # the uuid cell differs
+    drift = report["environment_drift"]
+    assert any(line.startswith("ipykernel 0.0.1 -> ") for line in drift)
+    assert "gone-package 1.0 -> (absent)" in drift
+    assert len(drift) == 2
+    same = tmp_path / "same"
+    same.mkdir()
+    _, report = reproduce_json(recorded_notebook(same))
+    assert report["environment_drift"] == []
+
+
+@pytest.mark.skipif(
+    subprocess.run(["which", "ssh-keygen"], capture_output=True).returncode,
+    reason="needs ssh-keygen",
+)
+def test_inputs_pinned_by_a_signed_dataset(tmp_path: Path) -> None:
+    path = recorded_notebook(tmp_path)
+    data = tmp_path / "pinned"
+    data.mkdir()
+    (data / "input.csv").write_bytes((tmp_path / "input.csv").read_bytes())
+    create_manifest(data)
+    key = tmp_path / "alice"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"alice@lab {kind} {blob}\n")
+    bag = tmp_path / "pinned.bag"
+    unsigned = run_qsecure(
+        "reproduce",
+        str(path),
+        "--dataset",
+        str(bag),
+        "--allowed-signers",
+        str(allowed),
+        cwd=tmp_path,
+    )
+    assert (
+        unsigned.returncode == 2
+        and "does not verify (0 of 1 required signature(s))" in unsigned.stderr
+    )
+    assert (
+        run_qsecure("manifest", "sign", str(bag), "--key", str(key), cwd=tmp_path).returncode == 0
+    )
+    code, report = reproduce_json(path, "--dataset", str(bag), "--allowed-signers", str(allowed))
+    assert code == 1  # the uuid cell differs
+    assert report["inputs"][0]["state"] == "in manifest"
+    assert report["inputs"][0]["detail"] == "pinned.bag: data/input.csv"
+
+
+def test_bad_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    result = run_qsecure("reproduce", str(tmp_path / "broken.ipynb"), cwd=tmp_path)
+    assert result.returncode == 2 and "not a readable notebook" in result.stderr
+    assert run_qsecure("reproduce", cwd=tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "rtol", "atol", "same"),
+    [
+        ("x = 1.0\n", "x = 1.0000001\n", 1e-6, 0, True),
+        ("x = 1.0\n", "x = 1.1\n", 1e-6, 0, False),
+        ("x = 1.0\n", "y = 1.0\n", 1, 1, False),
+        ("[0.5, 0.5]", "[0.5001, 0.4999]", 0, 1e-3, True),
+        ("1e-9", "2e-9", 0, 1e-8, True),
+        ("1 2", "1 2 3", 1, 1, False),
+    ],
+)
+def test_within_tolerance(before: str, after: str, rtol: float, atol: float, same: bool) -> None:
+    assert within_tolerance(before, after, rtol, atol) is same
