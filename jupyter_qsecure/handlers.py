@@ -16,15 +16,20 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
-from jupyter_server.base.handlers import APIHandler, path_regex
-from jupyter_server.services.contents.handlers import ContentsHandler
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.services.contents.handlers import (
+    CheckpointsHandler,
+    ContentsHandler,
+    ModifyCheckpointsHandler,
+    validate_model,
+)
 from jupyter_server.utils import ensure_async
 from tornado import web
 
 from . import authz
 from .gate import GuardUnavailable
 from .guard import BYPASS_REASONS, SaveBlocked, ScanFailed, UploadError
-from .guard.save_guard import BLOCKED_STATUS, prechecked
+from .guard.save_guard import BLOCKED_STATUS, CopyRefused, prechecked
 from .guard.uploads import staged_model
 from .identity import act_for_this_task, acting_user, request_user_name
 from .rest import editor_notebook, json_body, relative_path, request_error
@@ -37,7 +42,7 @@ if TYPE_CHECKING:
     from .app import QSecureApp
 
 #: Errors whose own JSON body (findings, path) is the answer.
-_SELF_DESCRIBING = (SaveBlocked, ScanFailed, GuardUnavailable)
+_SELF_DESCRIBING = (SaveBlocked, ScanFailed, GuardUnavailable, CopyRefused)
 
 
 class QSecureHandlerMixin:
@@ -144,13 +149,64 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     @authorized
     async def post(self, path: str = "") -> None:
         self.require_guard(path)
-        model = self.get_json_body()
-        copy_from = model.get("copy_from") if model else None
-        if isinstance(copy_from, str):
-            cm = self.contents_manager
-            if await ensure_async(cm.dir_exists(copy_from.strip("/"))):
-                await asyncio.to_thread(self.qsecure.save_guard.check_folder_copy, copy_from)
         await ensure_async(super().post(path))
+
+    async def _copy(self, copy_from: str, copy_to: str | None = None) -> None:
+        """A folder copy is checked before (no symbolic link, no credential) and what it
+        wrote after (a file swapped meanwhile): refused, the copy is removed."""
+        cm = self.contents_manager
+        guard = self.qsecure.save_guard
+        source = copy_from.strip("/")
+        if not await ensure_async(cm.dir_exists(source)):
+            await ensure_async(super()._copy(copy_from, copy_to))
+            return
+        await asyncio.to_thread(guard.check_folder_copy, source)
+        model = await ensure_async(cm.copy(copy_from, copy_to))
+        await asyncio.to_thread(guard.check_copied_folder, model["path"], source)
+        self.set_status(201)
+        validate_model(model)
+        self._finish_model(model)
+
+
+class GuardedCheckpointsHandler(QSecureHandlerMixin, CheckpointsHandler):
+    """Jupyter's checkpoint creation, refused (422, audited) when the file on disk holds
+    a credential: the checkpoint would keep a copy of it. Authorized as ``contents``."""
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
+        await super().prepare()
+        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str = "") -> None:
+        self.require_guard(path)
+        cm = self.contents_manager
+        if not await ensure_async(cm.file_exists(path)):
+            raise request_error(
+                404, "qsecure-not-found", f"{path.strip('/')} is not a file: nothing to checkpoint"
+            )
+        model = await ensure_async(cm.get(path, content=True))
+        await asyncio.to_thread(self.qsecure.save_guard.check, model, path, write="checkpoint")
+        await ensure_async(super().post(path))
+
+
+class GuardedModifyCheckpointsHandler(QSecureHandlerMixin, ModifyCheckpointsHandler):
+    """Jupyter's checkpoint restore, refused (422, audited) when the checkpoint holds a
+    credential. Authorized as ``contents``."""
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
+        await super().prepare()
+        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str, checkpoint_id: str) -> None:
+        self.require_guard(path)
+        checkpoints = self.contents_manager.checkpoints
+        await asyncio.to_thread(
+            self.qsecure.save_guard.check_checkpoint_restore, checkpoints, checkpoint_id, path
+        )
+        await ensure_async(super().post(path, checkpoint_id))
 
 
 class StatusHandler(QSecureAPIHandler):
@@ -519,15 +575,23 @@ def _refusal_message(message: str) -> str:
     )
 
 
-def _contents_subresources() -> list[tuple[str, type]]:
-    """jupyter_server's routes under a contents path (checkpoints, trust). Ours for
-    ``/api/contents/PATH`` would otherwise take ``PATH/checkpoints`` for a file path."""
+#: jupyter_server's contents routes that write, and the guarded handler answering each.
+_GUARDED_CONTENTS: dict[type, type] = {
+    ContentsHandler: GuardedContentsHandler,
+    CheckpointsHandler: GuardedCheckpointsHandler,
+    ModifyCheckpointsHandler: GuardedModifyCheckpointsHandler,
+}
+
+
+def _contents_routes() -> list[tuple[str, type]]:
+    """jupyter_server's routes under ``/api/contents``, each writing one guarded (the
+    order kept: ``PATH/checkpoints`` must not be taken for a file path)."""
     from jupyter_server.services.contents import handlers as contents
 
     return [
-        (pattern, handler)
+        (pattern, _GUARDED_CONTENTS.get(handler, handler))
         for pattern, handler in contents.default_handlers
-        if pattern.startswith("/api/contents") and handler is not ContentsHandler
+        if pattern.startswith("/api/contents")
     ]
 
 
@@ -538,8 +602,7 @@ NAME_REGEX = r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
 def handlers() -> list[tuple[str, type]]:
     """The extension's routes (the server prefixes its base URL)."""
     return [
-        *_contents_subresources(),
-        (rf"/api/contents{path_regex}", GuardedContentsHandler),
+        *_contents_routes(),
         (r"/qsecure/status", StatusHandler),
         (r"/qsecure/bypass", BypassHandler),
         (r"/qsecure/scan", ScanHandler),

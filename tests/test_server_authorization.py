@@ -23,9 +23,21 @@ from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 from jupyter_qsecure import authz
-from jupyter_qsecure.handlers import GuardedContentsHandler, KernelRefreshHandler, handlers
+from jupyter_qsecure.handlers import (
+    GuardedCheckpointsHandler,
+    GuardedContentsHandler,
+    GuardedModifyCheckpointsHandler,
+    KernelRefreshHandler,
+    handlers,
+)
 
 ALL_RESOURCES = (*authz.RESOURCES, "contents")
+#: jupyter_server's contents handlers, guarded: authorized as Jupyter's ``contents``.
+GUARDED_CONTENTS = (
+    GuardedContentsHandler,
+    GuardedCheckpointsHandler,
+    GuardedModifyCheckpointsHandler,
+)
 
 
 class DenyingAuthorizer(Authorizer):
@@ -152,6 +164,22 @@ ROUTES = [
         201,
         {"type": "notebook"},
     ),
+    Route(
+        r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))/checkpoints",
+        "POST",
+        "api/contents/missing.txt/checkpoints",
+        "contents",
+        "write",
+        404,
+    ),
+    Route(
+        r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))/checkpoints/(?P<checkpoint_id>[\w-]+)",
+        "POST",
+        "api/contents/missing.txt/checkpoints/checkpoint",
+        "contents",
+        "write",
+        404,
+    ),
 ]
 #: Authenticated by a kernel's capability, not by a user: never by the authorizer.
 CAPABILITY_ROUTES = {r"/qsecure/kernel/refresh": KernelRefreshHandler}
@@ -170,7 +198,7 @@ def test_every_route_is_in_the_inventory_with_a_declared_resource() -> None:
         assert pattern in listed, f"{pattern} ({handler.__name__}) is not in the route inventory"
         resource = getattr(handler, "auth_resource", None)
         assert resource in ALL_RESOURCES, f"{handler.__name__} declares no qsecure resource"
-        if handler is not GuardedContentsHandler:
+        if handler not in GUARDED_CONTENTS:
             assert resource in authz.RESOURCES, f"{handler.__name__} must use a qsecure:* resource"
         methods = {m for m in ("get", "put", "post", "delete", "patch") if m in vars(handler)}
         tried = {r.method.lower() for r in ROUTES if r.pattern == pattern}

@@ -8,17 +8,19 @@ import contextvars
 import json
 import logging
 import os
+import shutil
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from tornado.web import HTTPError
 
 from ..identity import acting_user
 from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
+from .engine import INJECTED_SECRET
 from .findings import Finding
 from .plugins import active_rules
 from .policy import GuardPolicy
@@ -26,6 +28,7 @@ from .scanner import ScanInputError, Scanner
 
 LEAK_REASON = "qsecure-leak"
 SCAN_ERROR_REASON = "qsecure-scan-error"
+SYMLINK_REASON = "qsecure-symlink"
 BLOCKED_STATUS = 422
 DOCS_HINT = "see the jupyter-qsecure guard guide (docs/guard.md)"
 _SHOWN_IN_MESSAGE = 5
@@ -40,13 +43,18 @@ prechecked: contextvars.ContextVar[object | None] = contextvars.ContextVar(
 InjectedValues = Callable[[], tuple[int, dict[str, str]]]
 
 
+#: What a guarded write does, as its refusal and its audit event name it.
+WRITES = ("save", "checkpoint", "restore", "copy")
+
+
 class SaveBlocked(HTTPError):
     """A refused write. Its JSON body (see :meth:`to_json`) lists the findings."""
 
-    def __init__(self, path: str, findings: list[Finding]) -> None:
+    def __init__(self, path: str, findings: list[Finding], write: str = "save") -> None:
         self.path = path
         self.findings = findings
-        super().__init__(BLOCKED_STATUS, blocked_message(findings), reason=LEAK_REASON)
+        self.write = write
+        super().__init__(BLOCKED_STATUS, blocked_message(findings, write), reason=LEAK_REASON)
 
     def to_json(self) -> dict[str, Any]:
         """The REST error body: ``{reason, message, path, findings}``."""
@@ -75,15 +83,67 @@ class ScanFailed(HTTPError):
         return {"reason": SCAN_ERROR_REASON, "message": self.log_message, "path": self.path}
 
 
-def blocked_message(findings: list[Finding]) -> str:
+class CopyRefused(HTTPError):
+    """A folder copy refused because it holds a symbolic link: the copy would write what
+    the link points to (possibly outside the server root) as regular files."""
+
+    def __init__(self, path: str, link: str) -> None:
+        self.path = path
+        self.link = link
+        message = (
+            f"Copy refused: {link} is a symbolic link, and copying it would write the content "
+            "it points to (which may lie outside the server root) as regular files. Nothing "
+            "was copied. Copy the files you need one by one, or remove the link first; "
+            + DOCS_HINT
+            + "."
+        )
+        super().__init__(BLOCKED_STATUS, message, reason=SYMLINK_REASON)
+
+    def to_json(self) -> dict[str, Any]:
+        """The REST error body: ``{reason, message, path, link}``."""
+        return {
+            "reason": SYMLINK_REASON,
+            "message": self.log_message,
+            "path": self.path,
+            "link": self.link,
+        }
+
+
+_REFUSED = {
+    "save": ("Save blocked", "Nothing was written; your work is still in the editor."),
+    "checkpoint": (
+        "Checkpoint refused",
+        "The file on disk already holds it (written outside this editor), so no checkpoint "
+        "was made. Remove it from the file and save.",
+    ),
+    "restore": (
+        "Restore refused",
+        "The checkpoint holds it, so the file was left as it is.",
+    ),
+    "copy": ("Copy refused", "Nothing was copied."),
+}
+
+
+def blocked_message(findings: list[Finding], write: str = "save") -> str:
     """A message that reads well in stock JupyterLab's error dialog."""
     shown = "; ".join(finding.describe() for finding in findings[:_SHOWN_IN_MESSAGE])
     more = len(findings) - _SHOWN_IN_MESSAGE
     if more > 0:
         shown += f"; and {more} more"
+    title, outcome = _REFUSED.get(write, _REFUSED["save"])
+    injected = [f for f in findings if f.rule == INJECTED_SECRET.id]
+    if injected:
+        names = ", ".join(sorted({f.preview for f in injected}))
+        return (
+            f"{title}: {shown}. {outcome} {names} "
+            f"{'is the value' if len(injected) == 1 else 'are values'} of a secret injected "
+            "into a running kernel: no 'pragma: allowlist secret' comment, baseline or "
+            "bypass accepts it, in any encoding. Remove it and read the secret with "
+            f"os.environ instead; {DOCS_HINT}."
+        )
     it = "it" if len(findings) == 1 else "them"
     return (
-        f"Save blocked: {shown}. Nothing was written; your work is still in the editor. "
+        f"{title}: {shown}. {outcome} "
         f"Move {it} to a secret (read it with os.environ), or allowlist {it} with a "
         f"'pragma: allowlist secret' comment; {DOCS_HINT}."
     )
@@ -153,10 +213,13 @@ class SaveGuard:
             return findings
         return []
 
-    def check(self, model: dict[str, Any], path: str, *, audit: bool = True) -> None:
+    def check(
+        self, model: dict[str, Any], path: str, *, audit: bool = True, write: str = "save"
+    ) -> None:
         """Refuse a write of ``model`` to ``path`` (relative to the server root) if it holds
         a credential or cannot be scanned. Never lets a scanner crash through silently.
-        ``audit=False`` for a dry run that records no event."""
+        ``audit=False`` for a dry run that records no event; ``write`` (one of
+        :data:`WRITES`) names the write in the refusal and the audit event."""
         if not self.policy.enabled:
             return
         path = path.strip("/")
@@ -170,22 +233,22 @@ class SaveGuard:
             )
             result = scanner.scan_model(model, path=os_path)
         except ScanInputError as error:
-            self._scan_failed(path, str(error), audit)
+            self._scan_failed(path, str(error), audit, write)
             return
         except Exception as error:  # a crash must refuse the save, not let it through
             frames = "".join(traceback.format_tb(error.__traceback__))
             self.log.error(
                 "qsecure guard crashed scanning %s: %s\n%s", path, type(error).__name__, frames
             )
-            self._scan_failed(path, f"internal error {type(error).__name__}", audit)
+            self._scan_failed(path, f"internal error {type(error).__name__}", audit, write)
             return
         if result.findings:
             if audit:
-                self._emit_blocked(path, "blocked", result.findings)
+                self._emit_blocked(path, "blocked", result.findings, write=write)
             self.log.warning(
-                "qsecure: save of %s blocked (%d finding(s))", path, len(result.findings)
+                "qsecure: %s of %s blocked (%d finding(s))", write, path, len(result.findings)
             )
-            raise SaveBlocked(path, result.findings)
+            raise SaveBlocked(path, result.findings, write)
 
     def _injected_literals(self) -> dict[str, str]:
         """Every form of every value injected into a running kernel, by secret name."""
@@ -200,20 +263,25 @@ class SaveGuard:
                 self._literals = (generation, literals)
             return self._literals[1]
 
-    def _scan_failed(self, path: str, problem: str, audit: bool) -> None:
+    def _scan_failed(self, path: str, problem: str, audit: bool, write: str = "save") -> None:
         if self.policy.on_error == "allow":
             self.log.warning(
                 "qsecure: %s not scanned (%s); allowed by guard.on_error", path, problem
             )
             if audit:
-                self._emit_blocked(path, "allowed-on-error", [], problem)
+                self._emit_blocked(path, "allowed-on-error", [], problem, write)
             return
         if audit:
-            self._emit_blocked(path, "scan-error", [], problem)
+            self._emit_blocked(path, "scan-error", [], problem, write)
         raise ScanFailed(path, problem)
 
     def _emit_blocked(
-        self, path: str, outcome: str, findings: list[Finding], error: str | None = None
+        self,
+        path: str,
+        outcome: str,
+        findings: list[Finding],
+        error: str | None = None,
+        write: str = "save",
     ) -> None:
         from ..events import SAVE_BLOCKED
 
@@ -235,6 +303,8 @@ class SaveGuard:
         }
         if error:
             data["error"] = error
+        if write != "save":
+            data["write"] = write
         self._emit(SAVE_BLOCKED, data)
 
     def bypass(self, fingerprint: str, reason: str, path: str) -> None:
@@ -253,25 +323,80 @@ class SaveGuard:
         )
 
     def check_folder_copy(self, source: str) -> None:
-        """Refuse copying the folder ``source`` (relative to the root) when any file the
-        copy would write holds a credential: the copy writes files the guard never saw.
-        Follows symbolic links as the copy does (it writes what they point to)."""
-        folder = self.root_dir / source.strip("/")
-        for file in copied_files(folder):
-            relative = (source.strip("/") + "/" + file.relative_to(folder).as_posix()).strip("/")
+        """Refuse copying the folder ``source`` (relative to the root) when it is or holds
+        a symbolic link (the copy would write what the link points to, possibly from
+        outside the root, as regular files), or when any file it would write holds a
+        credential: the copy writes files the guard never saw."""
+        source = source.strip("/")
+        self.check_tree(self.root_dir / source, source, write="copy")
+
+    def check_copied_folder(self, copy: str, source: str) -> None:
+        """After a folder copy: refuse, and remove the copy, when what it wrote holds a
+        symbolic link or a credential (the source changed between the check and the copy)."""
+        folder = self.root_dir / copy.strip("/")
+        try:
+            self.check_tree(folder, copy.strip("/"))
+        except (SaveBlocked, ScanFailed, CopyRefused):
+            self.log.warning("qsecure: removing the refused copy %s of %s", copy, source)
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def check_tree(
+        self, folder: Path, relative: str, *, write: str = "copy", limit: int = 100_000
+    ) -> None:
+        """Refuse (:class:`CopyRefused`, :class:`SaveBlocked`, :class:`ScanFailed`) unless
+        every entry of ``folder`` (shown as ``relative``) is a regular file or folder, not
+        a symbolic link, no file holds a credential, and there are at most ``limit`` files."""
+        if folder.is_symlink():
+            self._refuse_link(relative, relative)
+        for count, file in enumerate(tree_files(folder), start=1):
+            shown = f"{relative}/{file.relative_to(folder).as_posix()}".strip("/")
+            if file.is_symlink():
+                self._refuse_link(relative, shown)
+            if count > limit:
+                self._scan_failed(relative, f"more than {limit:,} files", True, write)
+                return
             try:
                 data = file.read_bytes()
             except OSError as error:
-                self._scan_failed(relative, f"cannot read {relative}: {error.strerror}", True)
+                self._scan_failed(shown, f"cannot read {shown}: {error.strerror}", True, write)
                 continue
-            self.check(
-                {
-                    "type": "file",
-                    "format": "base64",
-                    "content": base64.b64encode(data).decode("ascii"),
-                },
-                relative,
+            self.check(file_model(data), shown, write=write)
+
+    def _refuse_link(self, source: str, link: str) -> NoReturn:
+        self._emit_blocked(source, "symlink", [], f"{link} is a symbolic link", "copy")
+        self.log.warning("qsecure: copy of %s refused (%s is a symbolic link)", source, link)
+        raise CopyRefused(source, link)
+
+    def check_checkpoint_restore(self, checkpoints: Any, checkpoint_id: str, path: str) -> None:
+        """Refuse restoring checkpoint ``checkpoint_id`` of ``path`` when the checkpoint
+        holds a credential (or cannot be read). Checkpoints that restore through the
+        contents manager's ``save`` are scanned there, by the pre-save hook."""
+        from jupyter_server.services.contents.checkpoints import GenericCheckpointsMixin
+
+        path = path.strip("/")
+        if isinstance(checkpoints, GenericCheckpointsMixin):
+            return  # restored with contents_manager.save(): the pre-save hook scans it
+        checkpoint_path = getattr(checkpoints, "checkpoint_path", None)
+        if checkpoint_path is None:
+            self._scan_failed(
+                path,
+                f"cannot read checkpoints kept by {type(checkpoints).__name__}",
+                True,
+                "restore",
             )
+            return
+        try:
+            data = Path(checkpoint_path(checkpoint_id, path)).read_bytes()
+        except FileNotFoundError:
+            raise HTTPError(
+                404, f"{path} has no checkpoint {checkpoint_id!r}", reason="qsecure-not-found"
+            ) from None
+        except (OSError, HTTPError) as error:
+            problem = getattr(error, "strerror", None) or str(error)
+            self._scan_failed(path, f"cannot read its checkpoint: {problem}", True, "restore")
+            return
+        self.check(file_model(data), path, write="restore")
 
     def _allowlist_for(self, os_path: Path) -> Allowlist:
         baselines = []
@@ -318,28 +443,28 @@ class SaveGuard:
             folder = folder.parent
 
 
-def copied_files(folder: Path, limit: int = 100_000) -> list[Path]:
-    """The files a folder copy writes, as it sees them: symbolic links to files and to
-    folders followed (each real folder once, so a link loop ends), at most ``limit``."""
-    files: list[Path] = []
-    seen: set[tuple[int, int]] = set()
-    for current, folders, names in os.walk(folder, followlinks=True):
-        stat = os.stat(current)
-        if (stat.st_dev, stat.st_ino) in seen:
-            folders[:] = []
-            continue
-        seen.add((stat.st_dev, stat.st_ino))
+def file_model(data: bytes) -> dict[str, Any]:
+    """A contents model of a file's bytes, as the guard scans it."""
+    return {"type": "file", "format": "base64", "content": base64.b64encode(data).decode("ascii")}
+
+
+def tree_files(folder: Path) -> Iterator[Path]:
+    """Every entry under ``folder`` a copy would write a file for: regular files, and
+    symbolic links (to files or folders, which are never followed), in a stable order."""
+    for current, folders, names in os.walk(folder, followlinks=False):
+        base = Path(current)
+        folders.sort()
+        for name in folders:
+            if (base / name).is_symlink():
+                yield base / name
         for name in sorted(names):
-            path = Path(current) / name
-            if path.is_file():
-                files.append(path)
-                if len(files) >= limit:
-                    return files
-    return files
+            path = base / name
+            if path.is_symlink() or path.is_file():
+                yield path
 
 
 def error_body(error: HTTPError) -> str | None:
     """The JSON body for one of the guard's errors, or ``None`` for any other error."""
-    if isinstance(error, (SaveBlocked, ScanFailed)):
+    if isinstance(error, (SaveBlocked, ScanFailed, CopyRefused)):
         return json.dumps(error.to_json())
     return None
