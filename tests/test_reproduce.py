@@ -27,6 +27,7 @@ CELLS = {
     "load": "rows = open('input.csv').read().splitlines()\nprint(len(rows), rows[-1])",
     "fit": "print(round(sum(range(10)) / 3, 6))",
     "noise": "import uuid\nprint(uuid.uuid4())",
+    "save": "open('result.txt', 'w').write('fidelity 0.98')",
 }
 
 
@@ -69,6 +70,7 @@ def recorded_notebook(folder: Path, packages: list[str] | None = None) -> Path:
     }
     path = folder / "analysis.ipynb"
     nbformat.write(nb, path)
+    (folder / "result.txt").write_text("recorded run")
     return path
 
 
@@ -89,12 +91,21 @@ def test_reproduce_finds_the_nondeterministic_cell_then_accepts_it_once_volatile
     before = path.read_bytes()
     code, report = reproduce_json(path)
     assert code == 1
-    assert by_id(report) == {"load": "reproduced", "fit": "reproduced", "noise": "differs"}
+    assert by_id(report) == {
+        "load": "reproduced",
+        "fit": "reproduced",
+        "noise": "differs",
+        "save": "reproduced",
+    }
     assert report["inputs"] == [{"path": "input.csv", "state": "same", "detail": "same SHA-256"}]
     assert report["seeds"] == ["cell load: random.seed(7)"]
     noise = next(c for c in report["cells"] if c["cell_id"] == "noise")
     assert noise["diff"].startswith("--- recorded\n+++ reproduced\n")
-    assert path.read_bytes() == before  # the original is never written
+    assert path.read_bytes() == before  # the original is never written,
+    assert (tmp_path / "result.txt").read_text() == "recorded run"  # nor what it writes
+    in_place = run_qsecure("reproduce", str(path), "--in-place", cwd=tmp_path)
+    assert in_place.returncode == 1
+    assert (tmp_path / "result.txt").read_text() == "fidelity 0.98"
     nb = nbformat.read(path, as_version=4)
     nb.cells[3].metadata["tags"] = ["qsecure:volatile"]
     nbformat.write(nb, path)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
-from traitlets import Enum, Float, Integer, List, Unicode
+from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
 from .base import UsageError, _signing_service, _Subcommand
 
@@ -38,6 +38,15 @@ class ReproduceApp(_Subcommand):
     allowed_signers = Unicode("", help="allowed_signers for the datasets' signatures.").tag(
         config=True
     )
+    in_place = Bool(False, help="Run in the notebook's folder, not a scratch copy.").tag(
+        config=True
+    )
+    flags = {
+        "in-place": (
+            {"ReproduceApp": {"in_place": True}},
+            "Run in the notebook's folder (files it writes change there).",
+        )
+    }
     aliases = {
         "dataset": "ReproduceApp.dataset",
         "rtol": "ReproduceApp.rtol",
@@ -98,6 +107,7 @@ class ReproduceApp(_Subcommand):
                 atol=self.atol,
                 timeout=self.timeout,
                 kernel_name=self.kernel or None,
+                in_place=self.in_place,
             )
         except ReproduceError as error:
             raise UsageError(str(error)) from None

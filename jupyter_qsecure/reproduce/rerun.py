@@ -4,7 +4,7 @@ prints now with the output digests its provenance recorded.
 Before running, every file the recorded run read is checked (present with the same
 SHA-256, or listed with that digest in a verified BagIt manifest given with ``bags``) and
 the seeds it recorded are listed. The notebook runs from an in-memory copy (the file is
-never written) in its own folder, with nbclient and a real kernel; a last, extra cell
+never written) in a scratch copy of its folder, with nbclient and a real kernel; a last, extra cell
 reports the kernel's Python version and installed distributions, compared with the
 recorded environment fingerprint.
 
@@ -21,7 +21,10 @@ import hashlib
 import json
 import logging
 import math
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -240,6 +243,28 @@ def _drift(recorded: Any, probe: dict[str, Any]) -> list[str]:
     return drift
 
 
+def _scratch_copy(folder: Path, scratch: Path) -> Path:
+    """A copy of ``folder`` under ``scratch`` (symbolic links kept, relative ones re-pointed
+    at what they named, so ``../data`` still leads to the data)."""
+    copy = scratch / folder.name
+    try:
+        shutil.copytree(
+            folder, copy, symlinks=True, ignore=shutil.ignore_patterns(".git", ".ipynb_checkpoints")
+        )
+    except (OSError, shutil.Error) as error:
+        raise ReproduceError(
+            f"{folder}: cannot copy the notebook's folder to run it ({error}); "
+            "run it in place with --in-place"
+        ) from None
+    for link in [p for p in copy.rglob("*") if p.is_symlink()]:
+        target = os.readlink(link)
+        if not os.path.isabs(target):
+            original = folder / link.relative_to(copy)
+            link.unlink()
+            link.symlink_to(os.path.normpath(original.parent / target))
+    return copy
+
+
 def reproduce(
     path: Path,
     *,
@@ -248,9 +273,13 @@ def reproduce(
     atol: float = 0.0,
     timeout: int = 600,
     kernel_name: str | None = None,
+    in_place: bool = False,
 ) -> Reproduction:
     """Check the inputs, run ``path`` again in a fresh kernel and compare each cell.
-    Raises :class:`ReproduceError` for bad input."""
+
+    The kernel runs in a scratch copy of the notebook's folder (removed after), so what
+    the notebook writes never touches the original; ``in_place`` runs it in the folder
+    itself (for folders too big to copy). Raises :class:`ReproduceError` for bad input."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -269,20 +298,24 @@ def reproduce(
         for seed in (execution or {}).get("seeds", []) or []:
             report.seeds.append(f"cell {cell.get('id')}: {seed.get('source')}({seed.get('value')})")
     node.cells.append(nbformat.v4.new_code_cell(_PROBE))  # type: ignore[no-untyped-call]
-    client = NotebookClient(
-        node,
-        timeout=timeout,
-        kernel_name=kernel_name or "",
-        allow_errors=True,
-        resources={"metadata": {"path": str(folder)}},
-        log=logging.getLogger(__name__),
-    )
-    try:
-        client.execute()
-    except CellExecutionError as error:  # pragma: no cover - allow_errors keeps cells going
-        raise ReproduceError(str(error)) from None
-    except Exception as error:  # a kernel that cannot start: name it, no traceback
-        raise ReproduceError(f"{path}: could not run it: {type(error).__name__}: {error}") from None
+    with tempfile.TemporaryDirectory(prefix="qsecure-reproduce-") as scratch:
+        workdir = folder if in_place else _scratch_copy(folder, Path(scratch))
+        client = NotebookClient(
+            node,
+            timeout=timeout,
+            kernel_name=kernel_name or "",
+            allow_errors=True,
+            resources={"metadata": {"path": str(workdir)}},
+            log=logging.getLogger(__name__),
+        )
+        try:
+            client.execute()
+        except CellExecutionError as error:  # pragma: no cover - allow_errors keeps cells going
+            raise ReproduceError(str(error)) from None
+        except Exception as error:  # a kernel that cannot start: name it, no traceback
+            raise ReproduceError(
+                f"{path}: could not run it: {type(error).__name__}: {error}"
+            ) from None
     probe_cell = node.cells.pop()
     try:
         probe = json.loads(_texts(probe_cell.outputs))
