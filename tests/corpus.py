@@ -149,6 +149,20 @@ _POSITIVE_TEMPLATES: list[tuple[str, str]] = [
     ("database-url", "MONGO_URI = 'mongodb://analyst:password@db.lab.internal:27017/runs'"),
     ("jdbc-password", "jdbc:sqlserver://db.lab:1433;database=runs;user=sa;password={A:12}"),
     ("url-credentials", '<a href="http://admin:secret@10.0.0.7/status">status</a>'),
+    # Providers with a distinctive prefix or shape, and the syntax layer.
+    ("azure-entra-client-secret", "client_secret = '{A:3}8Q~{A:10}.{A:4}-{A:17}'"),
+    ("vault-token", 'VAULT_TOKEN = "hv' + 's.{A:24}"'),
+    ("google-oauth-client-secret", '"client_secret": "GOC' + 'SPX-{W:28}"'),
+    ("openai-project-key", 'OPENAI_API_KEY = "sk-' + 'proj-{A:64}"'),
+    ("connection-string-password", 'conn = "Server=db;Database=lab;User Id=lab;Password={A:12};"'),
+    ("xml-credential", "<password>{A:12}</password>"),
+    ("sql-password", "cur.execute(\"CREATE USER lab IDENTIFIED BY '{A:12}'\")"),
+    ("command-line-user-password", "!curl -u lab:{A:12} https://ci.example.org/api"),
+    ("ibm-quantum-token-context", "Your IBM Quantum API key: {H:128}"),
+    (
+        "private-key-base64",
+        "PRIVATE_KEY_B64 = 'LS0tLS1CRUdJTi" + "BSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlF{B:120}'",
+    ),
 ]
 
 POSITIVES: list[Sample] = [
@@ -227,5 +241,16 @@ NEGATIVES: list[Sample] = [
         '"heroku_app_id": "01234567-89ab-4cde-8f01-23456789abcd"',
         "storage_account_key = os.environ['AZURE_STORAGE_KEY']",
         "npm install --save-dev @jupyterlab/builder  # npm token not needed",
+        # what other scanners flag: placeholders, labels, routes, example keys, ARNs
+        'SLACK_TOKEN = "xoxb-abcdef-abcdef"',
+        "this.addPassword = '#add-password';",
+        'usernameLabel:"Username or email:",passwordLabel:"Password:"',
+        'author: "ada.lovelace@example.org"',
+        'credentialId = "b7Qz9XfP2kLm4RtY8vWc"',
+        'aws_access_key_id = "AKIAIOSFODNN7EXAMPLE"',
+        'aws_secret_access_key = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"',
+        'IAMUserChangePassword = "arn:aws:iam::aws:policy/IAMUserChangePassword"',
+        "Reset your password: click the link below",
+        "auth_mount = 'k8s-prod'",
     ]
 ]

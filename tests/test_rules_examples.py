@@ -15,6 +15,7 @@ from qsecure_cli import run_qsecure
 import jupyter_qsecure.cli.guard as guard_cli
 from jupyter_qsecure.guard import RULES, Scanner
 from jupyter_qsecure.guard.context import CONTEXT_RULE
+from jupyter_qsecure.guard.engine import Engine
 from jupyter_qsecure.guard.rule import Rule, expand
 from jupyter_qsecure.guard.rule_check import check_rule
 
@@ -142,3 +143,17 @@ def test_rules_rejects_an_argument(tmp_path: Path) -> None:
     result = run_qsecure("rules", "everything", cwd=tmp_path)
     assert result.returncode == 2
     assert "unexpected argument 'everything'" in result.stderr
+
+
+PURE_PYTHON = Scanner(engine=Engine(RULES, use_hyperscan=False))
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_hyperscan_and_python_engines_agree_on_every_example(rule: Rule) -> None:
+    assert SCANNER.engine.uses_hyperscan
+    for template in (*rule.examples, *rule.negative_examples):
+        text = expand(template)
+        path = Path("notes.txt")
+        assert SCANNER.scan_text(text, path=path) == PURE_PYTHON.scan_text(text, path=path), (
+            template
+        )

@@ -94,7 +94,17 @@ def _not_public(match: re.Match[str]) -> bool:
     return match.group("secret") not in _PUBLIC_VALUES
 
 
+def _argument_word(match: re.Match[str]) -> bool:
+    """``.replace("password", "mode")``: a word after a name given as an argument is an
+    argument too, not the name's value."""
+    return match.groupdict().get("arg") is not None and bool(
+        re.fullmatch(r"[A-Za-z]+", match.group("secret"))
+    )
+
+
 def _password_quoted(match: re.Match[str]) -> bool:
+    if _argument_word(match):
+        return False
     return password_value(match.group("secret"), match.group("key"), quoted=True)
 
 

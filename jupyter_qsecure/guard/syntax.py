@@ -42,7 +42,7 @@ _CLOSE = r"(?:\\?[\"'`])?\]?"
 _TYPE = r"(?:\s*:\s*[A-Za-z_][\w\[\], ]{0,30}(?=\s*=)|\s+string(?=\s*:?=))?"
 SEPARATOR = _CLOSE + _TYPE + r"\s*(?:::=|:=|\?=|\.=|\+=|=>|===|!==|==|!=|=|:|<-)\s*[rbuf]?"
 #: A function argument after the name: ``("API_KEY", "...")``.
-ARGUMENT = r"\\?[\"'`]\s*,\s*"
+ARGUMENT = r"(?P<arg>\\?[\"']\s*,\s*)(?=\\?[\"'])"
 
 #: A quoted value: the opening quote (maybe escaped, as JSON inside a string writes it)
 #: in group ``q``; inside, anything but a newline or that quote (escapes allowed).
