@@ -18,7 +18,7 @@ from nbclient import NotebookClient
 from qsecure_cli import run_qsecure
 
 from jupyter_qsecure.reproduce import create_manifest
-from jupyter_qsecure.reproduce.rerun import within_tolerance
+from jupyter_qsecure.reproduce.rerun import normalise, within_tolerance
 from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
 
 pytestmark = pytest.mark.slow  # real kernels
@@ -28,6 +28,10 @@ CELLS = {
     "fit": "print(round(sum(range(10)) / 3, 6))",
     "noise": "import uuid\nprint(uuid.uuid4())",
     "save": "open('result.txt', 'w').write('fidelity 0.98')",
+    "clock": "import datetime, time, tempfile\n"
+    "t = time.perf_counter()\n"
+    "print(object(), datetime.datetime.now().isoformat())\n"
+    "print(f'took {time.perf_counter() - t:.6f} s in', tempfile.mkdtemp())",
 }
 
 
@@ -96,7 +100,12 @@ def test_reproduce_finds_the_nondeterministic_cell_then_accepts_it_once_volatile
         "fit": "reproduced",
         "noise": "differs",
         "save": "reproduced",
+        "clock": "volatile",
     }
+    clock = next(c for c in report["cells"] if c["cell_id"] == "clock")
+    assert clock["detail"] == (
+        "differs only in durations, memory addresses, temporary paths, timestamps"
+    )
     assert report["inputs"] == [{"path": "input.csv", "state": "same", "detail": "same SHA-256"}]
     assert report["seeds"] == ["cell load: random.seed(7)"]
     noise = next(c for c in report["cells"] if c["cell_id"] == "noise")
@@ -207,6 +216,22 @@ def test_bad_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
     result = run_qsecure("reproduce", str(tmp_path / "broken.ipynb"), cwd=tmp_path)
     assert result.returncode == 2 and "not a readable notebook" in result.stderr
     assert run_qsecure("reproduce", cwd=tmp_path).returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "normalised", "kinds"),
+    [
+        ("<Foo object at 0x7f3a2b1c0d90>", "<Foo object at 0x<address>>", {"memory addresses"}),
+        ("at 2026-11-24T23:14:23.523Z", "at <timestamp>", {"timestamps"}),
+        ("2026-11-24 23:14:23+01:00", "<timestamp>", {"timestamps"}),
+        ("CPU times: 12.5 ms", "CPU times: <duration>", {"durations"}),
+        ("wrote /tmp/tmpab12_x/out.h5", "wrote <tmp>", {"temporary paths"}),
+        ("fidelity 0.98 over 1024 shots", "fidelity 0.98 over 1024 shots", set()),
+        ("value 0x10", "value 0x10", set()),
+    ],
+)
+def test_normalisers(text: str, normalised: str, kinds: set[str]) -> None:
+    assert normalise(text) == (normalised, kinds)
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,8 @@ recorded environment fingerprint.
 
 Per code cell: ``reproduced`` (same outputs digest), ``within tolerance`` (the text
 outputs differ only in numbers, within ``rtol``/``atol``), ``volatile`` (different, but the
-author marked the cell volatile: tag ``qsecure:volatile``), ``differs`` (with a unified
+author marked the cell volatile, tag ``qsecure:volatile``, or the text outputs differ
+only in memory addresses, timestamps, durations or temporary paths), ``differs`` (with a unified
 diff of the text outputs) or ``not recorded``.
 """
 
@@ -38,6 +39,25 @@ DIFFERS = "differs"
 NOT_RECORDED = "not recorded"
 VOLATILE_TAG = "qsecure:volatile"
 _NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
+#: Built-in normalisers: what differs between two runs by nature, never by result.
+NORMALISERS: tuple[tuple[str, re.Pattern[str], str], ...] = (
+    ("memory addresses", re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "0x<address>"),
+    (
+        "timestamps",
+        re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
+        "<timestamp>",
+    ),
+    (
+        "durations",
+        re.compile(r"\b\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|sec|seconds|min|minutes)\b"),
+        "<duration>",
+    ),
+    (
+        "temporary paths",
+        re.compile(r"(?:/tmp|/var/folders|/private/var/folders)/[^\s'\"]*"),
+        "<tmp>",
+    ),
+)
 _PROBE = (
     "import json as _j, platform as _p\n"
     "from jupyter_qsecure.provenance.collectors import installed_distributions as _d\n"
@@ -173,6 +193,16 @@ def _texts(outputs: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+def normalise(text: str) -> tuple[str, set[str]]:
+    """``text`` with the :data:`NORMALISERS`' matches replaced, and which of them matched."""
+    found = set()
+    for name, pattern, replacement in NORMALISERS:
+        text, count = pattern.subn(replacement, text)
+        if count:
+            found.add(name)
+    return text, found
+
+
 def within_tolerance(before: str, after: str, rtol: float, atol: float) -> bool:
     """Whether two texts are the same but for numbers, each pair within ``atol + rtol*|x|``."""
     if _NUMBER.split(before) != _NUMBER.split(after):
@@ -215,6 +245,10 @@ def _compare(
     tags = cell.get("metadata", {}).get("tags", [])
     if isinstance(tags, list) and VOLATILE_TAG in tags:
         return CellResult(number, cell_id, VOLATILE, "marked volatile by the author", diff)
+    normalised = normalise(before), normalise(after)
+    if saved_is_recorded and normalised[0][0] == normalised[1][0]:
+        kinds = ", ".join(sorted(normalised[0][1] | normalised[1][1]))
+        return CellResult(number, cell_id, VOLATILE, f"differs only in {kinds}", diff)
     if saved_is_recorded and (rtol or atol) and within_tolerance(before, after, rtol, atol):
         return CellResult(number, cell_id, WITHIN_TOLERANCE, f"rtol={rtol}, atol={atol}", diff)
     detail = "" if saved_is_recorded else "the saved outputs are not the recorded ones: no diff"
