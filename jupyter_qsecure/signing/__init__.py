@@ -10,9 +10,14 @@ Public API:
   ``notebook_digest``, ``payload_and_cell_digests``, ``cell_digest``, ``cell_digests``,
   ``outputs_digest``, ``source_digest``.
 - Notebook signatures: ``sign_notebook``, ``verify_notebook`` -> ``NotebookVerdict``,
-  under a ``SigningPolicy``; ``SignatureError``.
-- Trust: ``load_allowed_signers`` (git's allowed_signers format), ``AllowedSignersError``.
-- Attestations: ``sign_envelope``, ``verify_envelope`` (DSSE with SSH signatures).
+  under a ``SigningPolicy`` (threshold over distinct keys and principals, roles granted
+  by the verifier); each signs a statement (``signed_statement``: payload digest,
+  principal, role, time, canonical form); ``SignatureError``.
+- Trust: ``load_allowed_signers`` (git's and ssh-keygen 9.x's allowed_signers format,
+  certificates through ``cert-authority`` lines), ``load_revoked_keys`` (public key lines
+  or a KRL), ``AllowedSignersError``.
+- Attestations: ``sign_envelope``, ``verify_envelope`` (DSSE: a plain signature standard
+  DSSE tooling checks, and an SSHSIG beside it).
 - The server side: ``SigningService``; the ``[signing]`` policy: ``SigningSettings``,
   ``parse_signing_policy``.
 
@@ -46,11 +51,17 @@ from .canonical import (
 )
 
 if TYPE_CHECKING:
-    from .allowed_signers import AllowedSignersError, load_allowed_signers
+    from .allowed_signers import AllowedSignersError, load_allowed_signers, load_revoked_keys
     from .dsse import sign_envelope, verify_envelope
     from .policy import SigningSettings, parse_signing_policy
     from .service import SigningService
-    from .signatures import NotebookVerdict, SigningPolicy, sign_notebook, verify_notebook
+    from .signatures import (
+        NotebookVerdict,
+        SigningPolicy,
+        sign_notebook,
+        signed_statement,
+        verify_notebook,
+    )
     from .sshsig import SignatureError
 
 __all__ = [
@@ -69,6 +80,7 @@ __all__ = [
     "cell_digests",
     "cell_view",
     "load_allowed_signers",
+    "load_revoked_keys",
     "normalize_text",
     "notebook_digest",
     "notebook_payload",
@@ -77,6 +89,7 @@ __all__ = [
     "payload_and_cell_digests",
     "sign_envelope",
     "sign_notebook",
+    "signed_statement",
     "signed_view",
     "source_digest",
     "verify_envelope",
@@ -88,6 +101,7 @@ __getattr__, __dir__ = lazy_exports(
     {
         "AllowedSignersError": ".allowed_signers",
         "load_allowed_signers": ".allowed_signers",
+        "load_revoked_keys": ".allowed_signers",
         "sign_envelope": ".dsse",
         "verify_envelope": ".dsse",
         "SigningSettings": ".policy",
@@ -96,6 +110,7 @@ __getattr__, __dir__ = lazy_exports(
         "NotebookVerdict": ".signatures",
         "SigningPolicy": ".signatures",
         "sign_notebook": ".signatures",
+        "signed_statement": ".signatures",
         "verify_notebook": ".signatures",
         "SignatureError": ".sshsig",
     },
