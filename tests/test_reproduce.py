@@ -5,6 +5,7 @@ pinned by a signed dataset, and bad input."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import platform
@@ -123,6 +124,39 @@ def test_reproduce_finds_the_nondeterministic_cell_then_accepts_it_once_volatile
     assert by_id(report)["noise"] == "volatile"
     junit = run_qsecure("reproduce", str(path), "--format", "junit", cwd=tmp_path)
     assert junit.returncode == 0 and 'failures="0"' in junit.stdout
+    # A signed attestation that it reproduced, checked as `attest --sign` ones are.
+    key = tmp_path / "reviewer"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    (tmp_path / "allowed_signers").write_text(f"bob@lab {kind} {blob}\n")
+    signed = run_qsecure(
+        "reproduce", str(path), "--attest", "repro.json", "--key", str(key), cwd=tmp_path
+    )
+    assert signed.returncode == 0, signed.stderr
+    envelope = json.loads((tmp_path / "repro.json").read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["subject"][0]["name"] == "analysis.ipynb"
+    assert statement["predicate"]["reproduced"] is True
+    assert [c["result"] for c in statement["predicate"]["cells"]] == [
+        "reproduced",
+        "reproduced",
+        "volatile",
+        "reproduced",
+        "volatile",
+    ]
+    assert statement["predicate"]["reproducer"]["python"] == platform.python_version()
+    checked = run_qsecure(
+        "verify-attestation", "repro.json", "--allowed-signers", "allowed_signers", cwd=tmp_path
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    envelope["payload"] = base64.b64encode(
+        json.dumps({**statement, "predicate": {"reproduced": True}}).encode()
+    ).decode()
+    (tmp_path / "forged.json").write_text(json.dumps(envelope))
+    forged = run_qsecure(
+        "verify-attestation", "forged.json", "--allowed-signers", "allowed_signers", cwd=tmp_path
+    )
+    assert forged.returncode == 1
 
 
 def test_a_changed_input_is_named_and_fails(tmp_path: Path) -> None:

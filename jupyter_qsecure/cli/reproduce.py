@@ -38,6 +38,10 @@ class ReproduceApp(_Subcommand):
     allowed_signers = Unicode("", help="allowed_signers for the datasets' signatures.").tag(
         config=True
     )
+    attest = Unicode("", help="Write a signed reproduction attestation (DSSE) here.").tag(
+        config=True
+    )
+    key = Unicode("", help="With --attest: the SSH key (default: [signing] key).").tag(config=True)
     in_place = Bool(False, help="Run in the notebook's folder, not a scratch copy.").tag(
         config=True
     )
@@ -55,6 +59,8 @@ class ReproduceApp(_Subcommand):
         "timeout": "ReproduceApp.timeout",
         "kernel": "ReproduceApp.kernel",
         "allowed-signers": "ReproduceApp.allowed_signers",
+        "attest": "ReproduceApp.attest",
+        "key": "ReproduceApp.key",
     }
 
     def _verified_bags(self) -> list[Path]:
@@ -98,6 +104,11 @@ class ReproduceApp(_Subcommand):
         if len(self.extra_args) != 1:
             raise UsageError("name one notebook: jupyter qsecure reproduce NOTEBOOK")
         path = Path(self.extra_args[0])
+        key = None
+        if self.attest:
+            key = Path(self.key) if self.key else _signing_service().settings.key
+            if key is None:
+                raise UsageError("--attest needs --key PATH (or [signing] key) to sign with")
         bags = self._verified_bags()
         try:
             result = reproduce(
@@ -112,6 +123,8 @@ class ReproduceApp(_Subcommand):
         except ReproduceError as error:
             raise UsageError(str(error)) from None
         code = 0 if result.reproduced else 1
+        if self.attest and key is not None:
+            code = max(code, self._write_attestation(path, result, bags, key))
         if self.format == "json":
             print(json.dumps({**result.to_json(), "exit_code": code}, indent=2))
         elif self.format == "junit":
@@ -119,6 +132,40 @@ class ReproduceApp(_Subcommand):
         else:
             _print_text(result)
         return code
+
+    def _write_attestation(self, path: Path, result: Any, bags: list[Path], key: Path) -> int:
+        import hashlib
+        import sys
+
+        from ..reproduce.attest import reproduction_statement
+        from ..signing.dsse import sign_envelope
+        from ..signing.sshsig import SignatureError
+
+        datasets = []
+        for bag in bags:
+            tag = bag / "tagmanifest-sha256.txt"
+            datasets.append(
+                {
+                    "name": bag.name,
+                    "digest": {"sha256": hashlib.sha256(tag.read_bytes()).hexdigest()},
+                }
+            )
+        notebook = json.loads(path.read_text(encoding="utf-8"))
+        statement = reproduction_statement(
+            notebook,
+            str(path),
+            result,
+            datasets=datasets,
+            tolerance={"rtol": self.rtol, "atol": self.atol},
+        )
+        try:
+            envelope = sign_envelope(statement, key)
+        except SignatureError as error:
+            print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+            return 1
+        Path(self.attest).write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
+        print(f"signed reproduction attestation: {self.attest}", file=sys.stderr)
+        return 0
 
 
 def _print_text(result: Any) -> None:

@@ -89,6 +89,8 @@ class Reproduction:
     environment: list[str] = field(default_factory=list)
     seeds: list[str] = field(default_factory=list)
     cells: list[CellResult] = field(default_factory=list)
+    #: The reproducing kernel's Python version and the digest of its distributions.
+    reproducer: dict[str, str] = field(default_factory=dict)
 
     @property
     def inputs_ok(self) -> bool:
@@ -355,6 +357,12 @@ def reproduce(
         probe = json.loads(_texts(probe_cell.outputs))
     except ValueError:
         probe = {}
+    packages = probe.get("packages", {}) if isinstance(probe.get("packages"), dict) else {}
+    listing = "\n".join(f"{n}=={v}" for n, v in sorted(packages.items()))
+    report.reproducer = {
+        "python": str(probe.get("python", "")),
+        "distributions_digest": "sha256:" + hashlib.sha256(listing.encode()).hexdigest(),
+    }
     provenance = original.get("metadata", {}).get("qsecure", {}).get("provenance", {})
     report.environment = _drift(
         provenance.get("environment") if isinstance(provenance, dict) else None, probe
