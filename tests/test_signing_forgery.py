@@ -314,3 +314,36 @@ def test_fuzzed_signature_blocks_never_traceback(
 
 
 _BASE: dict[str, Any] = {}
+
+
+def test_a_flood_of_signatures_is_bounded(keys: dict[str, Path], signers: list[Any]) -> None:
+    """The shared key may sign as anyone at lab.example: 70 signatures under 70 names are
+    checked up to the limit, quickly, and the notebook is invalid, not "70 signers"."""
+    import time
+
+    from jupyter_qsecure.signing.signatures import MAX_SIGNATURES
+
+    nb = signed(keys, ("shared", "p0@lab.example", "author"))
+    first = entry(nb)
+    for number in range(1, MAX_SIGNATURES + 6):
+        clone = dict(first, principal=f"p{number}@lab.example")
+        nb["metadata"]["qsecure"]["signatures"].append(clone)
+    start = time.perf_counter()
+    verdict = check(nb, signers, require=2, require_roles=("reviewer", "approver"))
+    assert time.perf_counter() - start < 5
+    assert verdict.status == "invalid signature" and not verdict.meets_policy
+    assert verdict.results[-1].reason.startswith("not checked: a notebook may carry at most")
+
+
+def test_the_policy_search_stays_fast_with_many_signers() -> None:
+    import time
+
+    from jupyter_qsecure.signing.signatures import _meet, _Signer
+
+    roles = ("author", "reviewer", "approver")
+    many = [_Signer(bytes([k]), f"p{k}", roles[k % 3]) for k in range(64)]
+    grid = [_Signer(bytes([k]), f"p{p}", "reviewer") for k in range(8) for p in range(8)]
+    start = time.perf_counter()
+    assert _meet(many, SigningPolicy(require=65, require_roles=roles)) == (64, [])
+    assert _meet(grid, SigningPolicy(require=9, require_roles=roles)) == (8, ["author", "approver"])
+    assert time.perf_counter() - start < 1

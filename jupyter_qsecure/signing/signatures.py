@@ -53,6 +53,10 @@ NAMESPACE = "notebook@jupyter-qsecure"
 ROLES = ("author", "reviewer", "approver")
 #: The statement version: in every statement and every entry that holds one.
 STATEMENT_TYPE = "jupyter-qsecure-signature-v2"
+#: The most signatures one notebook's verification checks; more make it invalid (bounds
+#: the work an adversarial notebook can cause: each is a signature check, and the policy
+#: search grows with them).
+MAX_SIGNATURES = 64
 #: How far in the future a signing time may be (clock skew) before it is refused.
 CLOCK_SKEW = timedelta(minutes=5)
 
@@ -469,6 +473,8 @@ def _meet(signers: list[_Signer], policy: SigningPolicy) -> tuple[int, list[str]
     principals) and which required roles stay missing, each required role held by a
     different signer. Fewest missing roles first, then most signers."""
     roles = list(dict.fromkeys(policy.require_roles))
+    #: No choice can do better than this many signers: stop once a choice reaches it.
+    ceiling = min(len({s.key for s in signers}), len({s.principal for s in signers}))
     best: tuple[int, int] = (len(roles) + 1, -1)
     best_missing: list[str] = roles
 
@@ -493,7 +499,7 @@ def _meet(signers: list[_Signer], policy: SigningPolicy) -> tuple[int, list[str]
                 signer.key != c.key and signer.principal != c.principal for c in chosen
             ):
                 search(at + 1, [*chosen, signer], missing)
-                if best[0] == 0 and best[1] >= policy.require:
+                if best[0] == 0 and best[1] >= min(policy.require, ceiling):
                     return
         search(at + 1, chosen, [*missing, role])
 
@@ -549,8 +555,23 @@ def verify_notebook(
     forms = _Notebook(notebook)
     moment = now or datetime.now(timezone.utc)
     checked = [
-        _check_one(i, e, forms, signers, revoked, policy, moment) for i, e in enumerate(entries)
+        _check_one(i, e, forms, signers, revoked, policy, moment)
+        for i, e in enumerate(entries[:MAX_SIGNATURES])
     ]
+    for index, entry in enumerate(entries[MAX_SIGNATURES:], start=MAX_SIGNATURES):
+        extra = _Checked(
+            SignatureResult(
+                index=index,
+                principal=str(entry.get("principal", "")),
+                role=str(entry.get("role", "")),
+                signed_at=str(entry.get("signed_at", "")),
+                fingerprint=str(entry.get("key_fingerprint", "")),
+                valid=False,
+                trusted=False,
+                reason=f"not checked: a notebook may carry at most {MAX_SIGNATURES} signatures",
+            )
+        )
+        checked.append(extra)
     results = [c.result for c in checked]
     if any(not r.valid and r.reason == MODIFIED for r in results):
         status = MODIFIED
