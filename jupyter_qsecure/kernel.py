@@ -15,11 +15,29 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from .secrets.masking import Masker, mask_logging, mask_session
+from .secrets.masking import Masker, mask_fd_echo, mask_logging, mask_session
 
 MASKER = Masker()
 _installed = False
 RECORDER: Any = None
+#: The environment variables that carry the refresh capability: read once when the
+#: extension loads, then removed from the environment (notebook code, subprocesses).
+CAPABILITY_ENV, SERVER_URL_ENV, KERNEL_ID_ENV = (
+    "QSECURE_KERNEL_CAPABILITY",
+    "QSECURE_SERVER_URL",
+    "QSECURE_KERNEL_ID",
+)
+_connection: dict[str, str] = {}
+
+
+def _take_connection() -> None:
+    """Move the refresh capability and the server's URL out of the environment."""
+    for key in (CAPABILITY_ENV, SERVER_URL_ENV):
+        value = os.environ.pop(key, None)
+        if value:
+            _connection[key] = value
+    if CAPABILITY_ENV in _connection:
+        MASKER.update({CAPABILITY_ENV: _connection[CAPABILITY_ENV]})
 
 
 def injected_secrets() -> dict[str, str]:
@@ -35,8 +53,8 @@ class RefreshError(RuntimeError):
 def refresh(*names: str) -> list[str]:
     """Re-read this kernel's secrets (all, or the named ones) from their stores through the
     server, and update ``os.environ``. Returns the names refreshed."""
-    url = os.environ.get("QSECURE_SERVER_URL")
-    capability = os.environ.get("QSECURE_KERNEL_CAPABILITY")
+    url = _connection.get(SERVER_URL_ENV)
+    capability = _connection.get(CAPABILITY_ENV)
     if not url or not capability:
         raise RefreshError(
             "refresh needs a kernel started by a Jupyter server with jupyter-qsecure"
@@ -46,6 +64,7 @@ def refresh(*names: str) -> list[str]:
         data=json.dumps({"names": list(names)}).encode(),
         headers={
             "Authorization": f"qsecure-capability {capability}",
+            "X-QSecure-Kernel-Id": os.environ.get(KERNEL_ID_ENV, ""),
             "Content-Type": "application/json",
         },
         method="POST",
@@ -99,23 +118,30 @@ def load_ipython_extension(ipython: Any) -> None:
     if _installed:
         return
     _installed = True
+    _take_connection()
     MASKER.update(injected_secrets())
     kernel = getattr(ipython, "kernel", None)
     session = getattr(kernel, "session", None)
-    # Masking first and unconditionally: nothing below may leave a secret unmasked.
-    if session is not None:
-        mask_session(session, MASKER)
     mask_logging(MASKER)
-    if os.environ.get("QSECURE_PROVENANCE", "1") != "0":
-        try:
-            from .provenance.kernel import install
+    if MASKER:
+        for stream, fd in ((sys.stdout, 1), (sys.stderr, 2)):
+            mask_fd_echo(stream, fd, MASKER)
+    try:
+        if os.environ.get("QSECURE_PROVENANCE", "1") != "0":
+            try:
+                from .provenance.kernel import install
 
-            RECORDER = install(ipython, MASKER, session)
-        except Exception as error:  # provenance must never cost the kernel its masking
-            print(
-                f"jupyter-qsecure: provenance not recorded ({type(error).__name__}: {error})",
-                file=sys.stderr,
-            )
+                RECORDER = install(ipython, MASKER, session)
+            except Exception as error:  # provenance must never cost the kernel its masking
+                print(
+                    f"jupyter-qsecure: provenance not recorded ({type(error).__name__}: {error})",
+                    file=sys.stderr,
+                )
+    finally:
+        # Masking whatever happened above, and outermost: the recorder then sees the
+        # messages as they are sent (streams joined and masked).
+        if session is not None:
+            mask_session(session, MASKER)
     ipython.register_magic_function(_magic, magic_kind="line", magic_name="qsecure")
     if os.environ.get("QSECURE_SECRET_PROBLEMS"):
         _tell_once_in_a_cell(ipython)

@@ -1,4 +1,13 @@
-"""The encodings in which an injected value is recognised: as is, base64, URL-encoded, hex.
+"""The forms in which an injected value is recognised when code displays it by accident.
+
+A value is found as is; base64 (standard and URL-safe, at each of the three byte
+alignments it can take inside longer data); URL-encoded; hex; escaped as Python's ``repr``
+and ``ascii`` write it, as a ``bytes`` repr writes it (``\\xc3\\xa9``), as JSON writes it
+(ASCII or not, ``\\/`` too) and as HTML/XML escaping writes it (``&amp;``, ``&#x27;``,
+``&#39;``, ``&apos;``...). A multi-line value (a PEM key, a JSON credential file) is also
+found line by line (LF and CRLF alike), and a JSON document's string leaves each on their
+own (a service-account file loaded with ``json.loads`` and displayed). Transformations
+made on purpose (``upper()``, reversing, slicing) are out of scope.
 
 Used by the masking in the kernel and by the guard on the server; stdlib only, as the
 kernel side must import nothing heavy.
@@ -7,22 +16,104 @@ kernel side must import nothing heavy.
 from __future__ import annotations
 
 import base64
+import json
+import re
 from urllib.parse import quote, quote_plus
 
 #: Values shorter than this are never injected without ``allow_short = true``: masking or
 #: matching them would hit ordinary text.
 MIN_SECRET_LENGTH = 8
 
+_LINES = re.compile(r"\r\n|\r|\n")
+#: HTML/XML escapings of the quotes: (double, single), by escaping convention.
+_QUOTE_ESCAPES = (("&quot;", "&#x27;"), ("&#34;", "&#39;"), ("&quot;", "&apos;"))
 
-def encoded_forms(value: str) -> list[str]:
-    """``value`` and the forms it takes when encoded, longest first, without duplicates.
 
-    Base64 forms drop their padding and, for standard and URL-safe alphabets, the last
-    character (which depends on what follows the value when it is embedded in more data).
-    """
-    raw = value.encode("utf-8")
-    forms = {value, quote(value, safe=""), quote_plus(value), raw.hex(), raw.hex().upper()}
+def _base64_forms(raw: bytes) -> set[str]:
+    """The base64 text that only ``raw``'s bytes decide, at each alignment and alphabet."""
+    forms = set()
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        encoded = encode(raw).decode("ascii").rstrip("=")
-        forms.add(encoded if len(raw) % 3 == 0 else encoded[:-1])
-    return sorted((form for form in forms if len(form) >= MIN_SECRET_LENGTH), key=len, reverse=True)
+        for offset, drop in ((0, 0), (1, 2), (2, 3)):
+            encoded = encode(b"\0" * offset + raw).decode("ascii").rstrip("=")[drop:]
+            if (offset + len(raw)) % 3:
+                encoded = encoded[:-1]  # its last character also depends on what follows
+            forms.add(encoded)
+    return forms
+
+
+def _escaped_forms(value: str) -> set[str]:
+    """``value`` as Python, JSON and HTML/XML escaping write it inside a longer string."""
+    raw = value.encode("utf-8")
+    forms = {
+        repr(value)[1:-1],
+        repr("\"'" + value)[4:-1],  # quoted with ': ' escaped
+        ascii(value)[1:-1],
+        ascii("\"'" + value)[4:-1],
+        repr(raw)[2:-1],
+        repr(b"\"'" + raw)[5:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+    forms |= {form.replace("/", "\\/") for form in forms if "/" in form}
+    basic = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    forms.add(basic)
+    for double, single in _QUOTE_ESCAPES:
+        forms.add(basic.replace('"', double).replace("'", single))
+    return forms
+
+
+def _forms_of_one(value: str) -> set[str]:
+    raw = value.encode("utf-8")
+    forms = {value, quote(value, safe=""), quote(value), quote_plus(value), raw.hex()}
+    forms.add(raw.hex().upper())
+    forms |= _base64_forms(raw)
+    forms |= _escaped_forms(value)
+    return forms
+
+
+def _json_leaves(value: str) -> list[str]:
+    """The string leaves of ``value`` when it is a JSON object or array, else none."""
+    if not value.lstrip().startswith(("{", "[")):
+        return []
+    try:
+        document = json.loads(value)
+    except ValueError:
+        return []
+    leaves: list[str] = []
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str):
+            leaves.append(item)
+    return leaves
+
+
+def value_parts(value: str, minimum: int = MIN_SECRET_LENGTH) -> list[str]:
+    """``value``, then the parts of it found on their own: each line of a multi-line value
+    and each string leaf of a JSON value (and their lines), if at least ``minimum`` long."""
+    parts = [value]
+    pending = _json_leaves(value) + _LINES.split(value)
+    for leaf in _json_leaves(value):
+        pending += _LINES.split(leaf)
+    for part in pending:
+        stripped = part.strip()
+        for candidate in (part, stripped):
+            if len(candidate) >= minimum and candidate not in parts:
+                parts.append(candidate)
+    return parts
+
+
+def encoded_forms(value: str, minimum: int = MIN_SECRET_LENGTH) -> list[str]:
+    """Every form of ``value`` and of its parts (see :func:`value_parts`) at least
+    ``minimum`` characters long, longest first, without duplicates.
+
+    Base64 forms drop their padding and the characters that depend on the bytes around
+    the value when it is embedded in more data."""
+    forms: set[str] = set()
+    for part in value_parts(value, minimum):
+        forms |= _forms_of_one(part)
+    return sorted((form for form in forms if len(form) >= minimum), key=len, reverse=True)

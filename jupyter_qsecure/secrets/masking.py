@@ -1,76 +1,321 @@
 """Masking in the kernel: injected values never leave it in an output.
 
-Every message the kernel sends (streams, results, displays, errors and tracebacks, replies)
-has each injected value, and its base64, URL-encoded and hex forms, replaced by
-``[secret:NAME]``; so do log records. This stops accidents, not a user who wants the
-value out: code in the kernel can always transform it first. Stdlib only.
+Every message the kernel sends (streams, results, displays, errors and tracebacks,
+replies, comm messages: content, metadata and text buffers, dict keys as well as values)
+has each injected value, in every form :mod:`.forms` lists, replaced by
+``[secret:NAME]``; so do log records. One matcher finds every form of every secret at
+once (Hyperscan's literal matcher where it is installed, one regular expression
+otherwise), so the cost does not grow with the number of forms.
+
+Stream output is masked across message boundaries: the tail of a stream message that
+could be the start of a value is held back and sent with the next write, after at most
+:data:`HOLD_SECONDS`, or before any other message (the end of the cell included).
+
+This stops accidents, not a user who wants the value out: code in the kernel can always
+transform it first. Stdlib only (Hyperscan is imported once there are secrets).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from .forms import encoded_forms
+from .forms import MIN_SECRET_LENGTH, encoded_forms
+
+#: The longest a stream's held-back tail waits for the next write (seconds).
+HOLD_SECONDS = 0.1
+
+
+class _Matcher:
+    """Finds the leftmost-longest, non-overlapping occurrences of a set of literals."""
+
+    def __init__(self, forms: Mapping[str, str]) -> None:
+        self.labels = forms
+        ordered = sorted(forms, key=len, reverse=True)
+        self._ordered = ordered
+        self._database: Any = None
+        try:
+            import hyperscan
+
+            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+            encoded = [form.encode("utf-8", "surrogatepass") for form in ordered]
+            database.compile(
+                expressions=encoded,
+                ids=list(range(len(encoded))),
+                elements=len(encoded),
+                flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(encoded),
+                literal=True,
+            )
+            self._database = database
+        except Exception:  # not installed, or a form it refuses: the regular expression
+            self._regex = re.compile("|".join(re.escape(form) for form in ordered))
+
+    def _byte_spans(self, data: bytes) -> list[tuple[int, int, int]]:
+        """Leftmost-longest non-overlapping (start, end, form index) in ``data``."""
+        found: list[tuple[int, int, int]] = []
+        self._database.scan(
+            data,
+            match_event_handler=lambda id_, start, end, flags, ctx: found.append(
+                (start, -end, id_)
+            ),
+        )
+        found.sort()
+        spans, position = [], 0
+        for start, negative_end, id_ in found:
+            if start >= position:
+                spans.append((start, -negative_end, id_))
+                position = -negative_end
+        return spans
+
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Where the occurrences are in ``text`` (character offsets)."""
+        if self._database is None:
+            return [match.span() for match in self._regex.finditer(text)]
+        data = text.encode("utf-8", "surrogatepass")
+
+        def chars(offset: int) -> int:
+            return len(data[:offset].decode("utf-8", "surrogatepass"))
+
+        return [(chars(start), chars(end)) for start, end, _ in self._byte_spans(data)]
+
+    def replace(self, text: str) -> str:
+        """``text`` with every occurrence replaced by its label."""
+        if self._database is None:
+            return self._regex.sub(lambda match: self.labels[match.group()], text)
+        data = text.encode("utf-8", "surrogatepass")
+        spans = self._byte_spans(data)
+        if not spans:
+            return text
+        out, position = [], 0
+        for start, end, id_ in spans:
+            out.append(data[position:start].decode("utf-8", "surrogatepass"))
+            out.append(self.labels[self._ordered[id_]])
+            position = end
+        out.append(data[position:].decode("utf-8", "surrogatepass"))
+        return "".join(out)
 
 
 class Masker:
     """Replaces every known form of every secret in text and in message content."""
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
-        self._replacements: list[tuple[str, str]] = []
+        self._secrets: dict[str, str] = {}
+        self._matcher: _Matcher | None = None
+        self._heads: dict[str, list[str]] = {}
+        self._longest = 0
+        self._lock = threading.Lock()
         self.update(secrets or {})
 
     def update(self, secrets: Mapping[str, str]) -> None:
-        """Add or replace secrets (by name)."""
-        names = {name for name in secrets}
-        kept = [
-            (form, label)
-            for form, label in self._replacements
-            if label[len("[secret:") : -1] not in names
-        ]
-        for name, value in secrets.items():
-            kept.extend((form, f"[secret:{name}]") for form in encoded_forms(value))
-        self._replacements = sorted(kept, key=lambda item: len(item[0]), reverse=True)
+        """Add or replace secrets (by name). A value shorter than the usual minimum (one
+        granted with ``allow_short``) is masked too, in its forms at least as long."""
+        if not secrets:
+            return
+        with self._lock:
+            self._secrets.update(secrets)
+            labels: dict[str, str] = {}
+            for name, value in sorted(self._secrets.items()):
+                if not value:
+                    continue
+                minimum = min(MIN_SECRET_LENGTH, len(value))
+                for form in encoded_forms(value, minimum):
+                    labels.setdefault(form, f"[secret:{name}]")
+            heads: dict[str, list[str]] = {}
+            for form in labels:
+                heads.setdefault(form[:2], []).append(form)
+            self._heads = heads
+            self._longest = max((len(form) for form in labels), default=0)
+            self._matcher = _Matcher(labels) if labels else None
 
     def __bool__(self) -> bool:
-        return bool(self._replacements)
+        return self._matcher is not None
 
     def mask(self, text: str) -> str:
         """``text`` with every secret form replaced."""
-        for form, label in self._replacements:
-            if form in text:
-                text = text.replace(form, label)
-        return text
+        matcher = self._matcher
+        return text if matcher is None or not text else matcher.replace(text)
+
+    def held_from(self, text: str) -> int:
+        """Where the tail of ``text`` that could be the start of a value (in any form)
+        begins; ``len(text)`` when none could."""
+        heads, length = self._heads, len(text)
+        for index in range(max(0, length - self._longest + 1), length):
+            rest = text[index:]
+            candidates = (
+                heads.get(rest[:2], ())
+                if len(rest) > 1
+                else [form for head, forms in heads.items() if head[0] == rest for form in forms]
+            )
+            if any(len(form) > len(rest) and form.startswith(rest) for form in candidates):
+                return index
+        return length
+
+    def split_held(self, text: str) -> tuple[str, str]:
+        """(``text`` up to its held-back tail, masked; the tail, as it is): the tail is
+        what could be the start of a value, from the start of any value that crosses it."""
+        cut = self.held_from(text)
+        matcher = self._matcher
+        if matcher is not None and cut < len(text):
+            for start, end in reversed(matcher.spans(text)):
+                if start < cut < end:
+                    cut = start
+        return self.mask(text[:cut]), text[cut:]
 
     def mask_content(self, value: Any) -> Any:
-        """Message content (dicts, lists, strings) with every string masked."""
+        """Message content (dicts, lists, strings) with every string masked, dict keys too."""
+        if self._matcher is None:
+            return value
         if isinstance(value, str):
             return self.mask(value)
         if isinstance(value, dict):
-            return {key: self.mask_content(item) for key, item in value.items()}
-        if isinstance(value, list):
+            return {
+                self.mask(key) if isinstance(key, str) else key: self.mask_content(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, (list, tuple)):
             return [self.mask_content(item) for item in value]
         return value
 
+    def mask_buffer(self, buffer: Any) -> Any:
+        """A binary message buffer masked when it is UTF-8 text; else as it is."""
+        if self._matcher is None:
+            return buffer
+        try:
+            text = bytes(buffer).decode("utf-8")
+        except (TypeError, ValueError):
+            return buffer
+        masked = self.mask(text)
+        return buffer if masked == text else masked.encode("utf-8")
 
-def mask_session(session: Any, masker: Masker) -> None:
-    """Mask the content of every message a jupyter_client Session sends."""
+
+class _HeldStreams:
+    """Stream text held back per (stream name, parent message), released by the next
+    write, by a timer, or before any other message."""
+
+    def __init__(self, masker: Masker, delay: float) -> None:
+        self.masker = masker
+        self.delay = delay
+        self.lock = threading.RLock()
+        #: key -> (held raw text, the message it came from, stream, ident, deadline)
+        self.held: dict[tuple[str, str], tuple[str, dict[str, Any], Any, Any, float]] = {}
+        self._wake = threading.Condition(self.lock)
+        self._timer: threading.Thread | None = None
+
+    def start_timer(self, release: Callable[[float], None]) -> None:
+        if self._timer is not None:
+            return
+
+        def run() -> None:
+            with self.lock:
+                while True:
+                    if not self.held:
+                        self._wake.wait()
+                        continue
+                    now = time.monotonic()
+                    due = min(entry[4] for entry in self.held.values())
+                    if due > now:
+                        self._wake.wait(due - now)
+                        continue
+                    release(now)
+
+        self._timer = threading.Thread(target=run, name="qsecure-stream-release", daemon=True)
+        self._timer.start()
+
+    def notify(self) -> None:
+        self._wake.notify()
+
+
+def _stream_key(msg: dict[str, Any]) -> tuple[str, str]:
+    parent = msg.get("parent_header") or {}
+    return str((msg.get("content") or {}).get("name", "")), str(parent.get("msg_id", ""))
+
+
+def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> None:
+    """Mask every message a jupyter_client Session sends: content (keys too), metadata
+    and text buffers; join stream text across messages as the module docstring says.
+    Install it last, so that whatever else wraps ``session.send`` sees masked messages."""
     original = session.send
+    streams = _HeldStreams(masker, delay)
 
-    def send(stream: Any, msg_or_type: Any, content: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if masker:
-            if isinstance(msg_or_type, dict) and "content" in msg_or_type:
-                msg_or_type = {
-                    **msg_or_type,
-                    "content": masker.mask_content(msg_or_type["content"]),
-                }
-            if content is not None:
-                content = masker.mask_content(content)
-        return original(stream, msg_or_type, content, *args, **kwargs)
+    def forward(stream: Any, msg: dict[str, Any], ident: Any, **kwargs: Any) -> Any:
+        return original(stream, msg, ident=ident, **kwargs)
+
+    def release(now: float | None = None) -> None:
+        """Send held tails (all of them, or those due at ``now``); under the lock."""
+        for key, (text, source, stream, ident, deadline) in list(streams.held.items()):
+            if now is not None and deadline > now:
+                continue
+            del streams.held[key]
+            content = {**source["content"], "text": masker.mask(text)}
+            msg = session.msg("stream", content=content, parent=source.get("parent_header"))
+            forward(stream, msg, ident)
+
+    def send(
+        stream: Any,
+        msg_or_type: Any,
+        content: Any = None,
+        parent: Any = None,
+        ident: Any = None,
+        buffers: Any = None,
+        track: bool = False,
+        header: Any = None,
+        metadata: Any = None,
+    ) -> Any:
+        if not masker:
+            return original(
+                stream, msg_or_type, content, parent, ident, buffers, track, header, metadata
+            )
+        if isinstance(msg_or_type, dict):
+            msg = msg_or_type
+            buffers = buffers or msg.get("buffers")
+            content = msg.get("content")
+        else:
+            msg = session.msg(
+                msg_or_type, content=content, parent=parent, header=header, metadata=metadata
+            )
+        msg = {
+            **msg,
+            "content": masker.mask_content(msg.get("content")),
+            "metadata": masker.mask_content(msg.get("metadata") or {}),
+        }
+        msg.pop("buffers", None)
+        if buffers:
+            buffers = [masker.mask_buffer(buffer) for buffer in buffers]
+        msg_type = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
+        with streams.lock:
+            text = content.get("text") if isinstance(content, dict) else None
+            if msg_type == "stream" and isinstance(text, str):
+                return _send_stream(msg, text, stream, ident)
+            release()
+            return original(stream, msg, ident=ident, buffers=buffers, track=track)
+
+    def _send_stream(msg: dict[str, Any], raw_text: str, stream: Any, ident: Any) -> Any:
+        """Send what cannot be the start of a value; hold the rest (under the lock)."""
+        key = _stream_key(msg)
+        held = streams.held.pop(key, None)
+        # Other streams' tails go first, so the output keeps its order.
+        release()
+        head, tail = masker.split_held((held[0] if held else "") + raw_text)
+        if tail:
+            streams.held[key] = (tail, msg, stream, ident, time.monotonic() + streams.delay)
+            streams.start_timer(release)
+            streams.notify()
+        if not head:
+            return None
+        return forward(stream, {**msg, "content": {**msg["content"], "text": head}}, ident)
 
     session.send = send
+    session.qsecure_release_streams = lambda: _locked(streams, release)
+
+
+def _locked(streams: _HeldStreams, release: Callable[[], None]) -> None:
+    with streams.lock:
+        release()
 
 
 def mask_logging(masker: Masker) -> None:
@@ -90,3 +335,52 @@ def mask_logging(masker: Masker) -> None:
         return record
 
     logging.setLogRecordFactory(make_record)
+
+
+def mask_fd_echo(stream: Any, fd: int, masker: Masker, delay: float = HOLD_SECONDS) -> int:
+    """Mask file-descriptor output (``os.system``, subprocesses, C libraries) before it
+    reaches the kernel's original stdout/stderr, which is the Jupyter server's log.
+
+    ipykernel captures fd output for the notebook and echoes the raw bytes to a copy of
+    the original descriptor (``stream._original_stdstream_copy``); without that capture,
+    ``fd`` itself reaches the server. Either descriptor is made to write into a pipe whose
+    reader masks (joining chunks as streams are joined) and writes on. Returns the
+    descriptor masked."""
+    import os
+    import select
+
+    echo = getattr(stream, "_original_stdstream_copy", None)
+    if not isinstance(echo, int):
+        echo = fd
+    reader, writer = os.pipe()
+    real = os.dup(echo)
+    os.dup2(writer, echo)
+    os.close(writer)
+
+    def relay() -> None:
+        held = b""
+        while True:
+            ready, _, _ = select.select([reader], [], [], delay if held else None)
+            chunk = os.read(reader, 65536) if ready else b""
+            if ready and not chunk:
+                break
+            try:
+                text = (held + chunk).decode("utf-8", "surrogateescape")
+                head, tail = masker.split_held(text) if chunk else (masker.mask(text), "")
+                out = head.encode("utf-8", "surrogateescape")
+                held = tail.encode("utf-8", "surrogateescape")
+            except Exception:  # never echo unmasked, never stop reading (writers would block)
+                out, held = b"", b""
+            if out:
+                # The server's stream may be gone: drop the echo then, never block the kernel.
+                with contextlib.suppress(OSError):
+                    os.write(real, out)
+        if held:
+            try:
+                text = masker.mask(held.decode("utf-8", "surrogateescape"))
+                os.write(real, text.encode("utf-8", "surrogateescape"))
+            except OSError:
+                pass
+
+    threading.Thread(target=relay, name="qsecure-fd-echo", daemon=True).start()
+    return echo

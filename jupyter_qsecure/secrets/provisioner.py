@@ -220,7 +220,10 @@ class QSecureProvisioner(LocalProvisioner):
         if problems:
             env["QSECURE_SECRET_PROBLEMS"] = "; ".join(problems)
         capability = new_capability()
+        # The kernel extension takes both out of its environment as it loads; the server
+        # accepts the capability only with this kernel id, from loopback.
         env["QSECURE_KERNEL_CAPABILITY"] = capability
+        env["QSECURE_KERNEL_ID"] = self.kernel_id
         if services.server_url:
             env["QSECURE_SERVER_URL"] = services.server_url
         _provenance_environment(env, services.provenance, user, notebook, self.kernel_id)
