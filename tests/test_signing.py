@@ -485,16 +485,11 @@ def test_signed_attestation(lab: dict[str, Any]) -> None:
     }
     nb.write_text(json.dumps(data))
     envelope = folder / "bell.intoto.json"
-    result = qsecure(
-        "attest",
-        str(nb),
-        "--sign",
-        "--key",
-        str(lab["keys"]["alice"]),
-        "--output",
-        str(envelope),
-        cwd=folder,
-    )
+    options = ("--sign", "--key", str(lab["keys"]["alice"]), "--output", str(envelope))
+    # its cell carries no execution record: refused unless the author allows it (recorded)
+    result = qsecure("attest", str(nb), *options, cwd=folder)
+    assert result.returncode == 1 and "cell 1 (run): never executed" in result.stderr
+    result = qsecure("attest", str(nb), *options, "--allow-failing", cwd=folder)
     assert result.returncode == 0, result.stderr
     signers = folder / "attest_signers"
     signers.write_text(
