@@ -109,7 +109,11 @@ async def test_records_embedding_and_verdict(
     ]
     assert report["files_changed"] == ["input.csv: changed since the run read it"]
 
-    statement = run_qsecure("attest", str(jp_root_dir / "run.ipynb"), cwd=jp_root_dir)
+    refused = run_qsecure("attest", str(jp_root_dir / "run.ipynb"), cwd=jp_root_dir)
+    assert refused.returncode == 1 and "provenance verdict is not clean" in refused.stderr
+    statement = run_qsecure(
+        "attest", str(jp_root_dir / "run.ipynb"), "--allow-failing", cwd=jp_root_dir
+    )
     attestation = json.loads(statement.stdout)
     assert attestation["_type"] == "https://in-toto.io/Statement/v1"
     assert attestation["predicateType"] == "https://slsa.dev/provenance/v1"
