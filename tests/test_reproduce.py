@@ -159,6 +159,33 @@ def test_reproduce_finds_the_nondeterministic_cell_then_accepts_it_once_volatile
     assert forged.returncode == 1
 
 
+def test_the_run_goes_through_the_qsecure_provisioner(tmp_path: Path) -> None:
+    """Secrets the policy grants and the provenance recorder apply to the new run: its
+    executions are recorded in the store the policy names, for the notebook's path."""
+    from jupyter_qsecure.provenance import ProvenanceStore
+
+    path = recorded_notebook(tmp_path)
+    store = tmp_path / "provenance.sqlite"
+    policy = tmp_path / "qsecure.toml"
+    policy.write_text(f"[provenance]\nstore = {json.dumps(str(store))}\n")
+    result = run_qsecure(
+        "reproduce",
+        str(path),
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env={"QSECURE_CONFIG": str(policy)},
+    )
+    assert result.returncode == 1, result.stderr  # the uuid cell
+    records = [r.record for r in ProvenanceStore(store).for_notebook("analysis.ipynb")]
+    executions = [r for r in records if r.get("kind") == "execution"]
+    # nbclient sends no cell id, so the records are matched by their code digests.
+    assert [r["code_sha256"] for r in executions][:5] == [
+        source_digest(source) for source in CELLS.values()
+    ]
+    assert executions[0]["files"]["read"][0]["path"] == "input.csv"
+
+
 def test_a_changed_input_is_named_and_fails(tmp_path: Path) -> None:
     path = recorded_notebook(tmp_path)
     (tmp_path / "input.csv").write_text("shots,ones\n1024,600\n")

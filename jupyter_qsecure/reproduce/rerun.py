@@ -58,6 +58,7 @@ NORMALISERS: tuple[tuple[str, re.Pattern[str], str], ...] = (
         "<tmp>",
     ),
 )
+PROVISIONER = "qsecure-provisioner"
 _PROBE = (
     "import json as _j, platform as _p\n"
     "from jupyter_qsecure.provenance.collectors import installed_distributions as _d\n"
@@ -279,6 +280,25 @@ def _drift(recorded: Any, probe: dict[str, Any]) -> list[str]:
     return drift
 
 
+def _kernel_manager_class(notebook: str) -> type:
+    """A kernel manager whose kernels start through the qsecure provisioner (secrets the
+    policy grants this notebook, the provenance recorder), named ``notebook``."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class QSecureKernelManager(AsyncKernelManager):
+        async def _async_pre_start_kernel(self, **kw: Any) -> Any:
+            spec = self.kernel_spec
+            if spec is not None:
+                spec.metadata = {
+                    **(spec.metadata or {}),
+                    "kernel_provisioner": {"provisioner_name": PROVISIONER},
+                }
+            kw["env"] = {**os.environ, **(kw.get("env") or {}), "QSECURE_NOTEBOOK": notebook}
+            return await super()._async_pre_start_kernel(**kw)
+
+    return QSecureKernelManager
+
+
 def _scratch_copy(folder: Path, scratch: Path) -> Path:
     """A copy of ``folder`` under ``scratch`` (symbolic links kept, relative ones re-pointed
     at what they named, so ``../data`` still leads to the data)."""
@@ -336,8 +356,13 @@ def reproduce(
     node.cells.append(nbformat.v4.new_code_cell(_PROBE))  # type: ignore[no-untyped-call]
     with tempfile.TemporaryDirectory(prefix="qsecure-reproduce-") as scratch:
         workdir = folder if in_place else _scratch_copy(folder, Path(scratch))
+        try:
+            name = os.path.relpath(path.resolve(), Path.cwd())
+        except ValueError:
+            name = path.name
         client = NotebookClient(
             node,
+            kernel_manager_class=_kernel_manager_class(name.replace(os.sep, "/")),
             timeout=timeout,
             kernel_name=kernel_name or "",
             allow_errors=True,
