@@ -37,6 +37,7 @@ from .secrets import (
     PersonalGrants,
     Providers,
     SecretsService,
+    pass_session_paths,
 )
 from .sessions import NotebookMoves, watch_sessions
 from .signing import SigningService
@@ -170,6 +171,8 @@ class QSecureApp(ExtensionApp):
             self.signing = self.signing_service_class(self.policy.signing, self._emit)
         with self._step("notebook moves"):
             self._follow_renames()
+        with self._step("collaboration"):
+            self._guard_collaboration()
         with self._step("kernel provisioner"):
             self._serve_kernels()
         self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
@@ -296,6 +299,7 @@ class QSecureApp(ExtensionApp):
             emit=self._emit,
             inject=self.inject_secrets,
         )
+        pass_session_paths(self.serverapp.session_manager)
         if self.inject_secrets:
             secrets.prefetch()
 
@@ -316,6 +320,19 @@ class QSecureApp(ExtensionApp):
             schema_id=self.serverapp.contents_manager.event_schema_id,
             listener=moves.on_contents_event,
         )
+
+    def _guard_collaboration(self) -> None:
+        """With jupyter-collaboration enabled: its Y store private and compacted, and a
+        refused save of a shared document shown to every collaborator (see
+        :mod:`jupyter_qsecure.guard.collaboration`)."""
+        assert self.serverapp is not None
+        apps = self.serverapp.extension_manager.extension_apps.get("jupyter_server_ydoc")
+        if not apps:
+            return
+        from .guard.collaboration import CollaborationGuard
+
+        for ydoc_app in apps:
+            CollaborationGuard(ydoc_app, self.serverapp, self.log).install(self._state_dir())
 
     # What handlers ask ------------------------------------------------------------------
 

@@ -1,0 +1,236 @@
+"""Collaboration mode (jupyter-collaboration): the real server saves the shared document,
+real pycrdt clients edit it over the room's websocket. A refused save reaches every
+collaborator as an awareness notice, nothing leaks to disk (the Y store included), and the
+fix is saved and compacted out of the store's history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from traitlets.config import Config
+
+pytest.importorskip("jupyter_server_ydoc")
+
+from jupyter_ydoc import YNotebook
+from pycrdt import Awareness, Provider, YMessageType, read_message
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+from jupyter_qsecure.guard.collaboration import (
+    NOTICE_FIELD,
+    YSTORE_FILENAME,
+    blocked_notice,
+    private_store_path,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config) -> Config:
+    """The suite's server, with jupyter-collaboration on and a short autosave delay."""
+    config = Config(jp_server_config)
+    config.ServerApp.jpserver_extensions = {
+        **jp_server_config.ServerApp.jpserver_extensions,
+        "jupyter_server_ydoc": True,
+        "jupyter_server_fileid": True,
+    }
+    config.YDocExtension.document_save_delay = 0.2
+    config.YDocExtension.file_poll_interval = 0.2
+    return config
+
+
+class AwareChannel:
+    """A pycrdt provider's channel over a websocket, which also decodes the room's
+    awareness updates (the provider itself ignores them)."""
+
+    def __init__(self, websocket: WebSocketClientConnection, path: str, ydoc: Any) -> None:
+        self.websocket = websocket
+        self._path = path
+        self.awareness = Awareness(ydoc)
+
+    @property
+    def path(self) -> str:
+        return self._path
+
+    def __aiter__(self) -> AwareChannel:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while True:
+            message = await self.websocket.read_message()
+            if message is None:
+                raise StopAsyncIteration
+            assert isinstance(message, bytes)
+            if message[0] != YMessageType.AWARENESS:
+                return message
+            self.awareness.apply_awareness_update(read_message(message[1:]), "remote")
+
+    async def send(self, message: bytes) -> None:
+        await self.websocket.write_message(message, binary=True)
+
+    async def recv(self) -> bytes:
+        return await self.__anext__()
+
+    def notices(self) -> list[Any]:
+        return [
+            state[NOTICE_FIELD]
+            for state in self.awareness.states.values()
+            if state and state.get(NOTICE_FIELD)
+        ]
+
+
+async def open_room(jp_fetch: Any, serverapp: Any, path: str) -> tuple[Any, str]:
+    response = await jp_fetch(
+        "api",
+        "collaboration",
+        "session",
+        path,
+        method="PUT",
+        body=json.dumps({"format": "json", "type": "notebook"}),
+    )
+    session = json.loads(response.body)
+    room = f"json:notebook:{session['fileId']}"
+    token = serverapp.identity_provider.token
+    url = (
+        f"ws://127.0.0.1:{serverapp.port}{serverapp.base_url}api/collaboration/room/{room}"
+        f"?sessionId={session['sessionId']}&token={token}"
+    )
+    return await websocket_connect(url), room
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out waiting for the condition")
+
+
+def every_file_under(*folders: Path) -> list[Path]:
+    return [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+
+
+def holding(value: str, *folders: Path) -> list[Path]:
+    needle = value.encode()
+    return [p for p in every_file_under(*folders) if needle in p.read_bytes()]
+
+
+async def test_two_collaborators_see_the_refusal_and_the_fix_leaves_nothing_on_disk(
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
+    jp_data_dir: Path,
+    github_token: str,
+) -> None:
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import qiskit")])
+    (jp_root_dir / "shared.ipynb").write_text(nbformat.writes(notebook), encoding="utf-8")
+    good = (jp_root_dir / "shared.ipynb").read_bytes()
+
+    first, second = YNotebook(), YNotebook()
+    ws_a, room = await open_room(jp_fetch, jp_serverapp, "shared.ipynb")
+    ws_b, _ = await open_room(jp_fetch, jp_serverapp, "shared.ipynb")
+    try:
+        channel_a = AwareChannel(ws_a, room, first.ydoc)
+        channel_b = AwareChannel(ws_b, room, second.ydoc)
+        async with Provider(first.ydoc, channel_a), Provider(second.ydoc, channel_b):
+            await until(lambda: first.ycells.to_py() and second.ycells.to_py())
+            cell = first.ycells[0]["source"]
+            cell += f'\ntoken = "{github_token}"'
+            await until(lambda: github_token in str(second.ycells[0]["source"]))
+
+            # (2) both collaborators are told which finding blocked it and how to fix it.
+            [notice_a] = await until(channel_a.notices)
+            [notice_b] = await until(channel_b.notices)
+            assert notice_a == notice_b
+            assert notice_a["path"] == "shared.ipynb"
+            assert "GitHub token in cell 1, line 2" in notice_a["message"]
+            assert any("Secrets panel" in fix for fix in notice_a["fixes"])
+            assert github_token not in json.dumps(notice_a)
+            # (1) refused: the file keeps its last good version.
+            assert (jp_root_dir / "shared.ipynb").read_bytes() == good
+
+            # (3) the Y store holding it is private and outside the served folder.
+            store = jp_data_dir / "qsecure" / YSTORE_FILENAME
+            assert store.exists()
+            assert stat.S_IMODE(store.stat().st_mode) == 0o600
+            assert stat.S_IMODE(store.parent.stat().st_mode) & 0o077 == 0
+            assert not (jp_root_dir / ".jupyter_ystore.db").exists()
+            assert holding(github_token, jp_root_dir) == []
+            # It is there while the document holds it (so the check after the fix can fail).
+            await until(lambda: store in holding(github_token, jp_data_dir))
+
+            # The fix: the value removed, the save goes through, the notice goes away.
+            text = str(cell)
+            start = text.index("\ntoken")
+            del cell[start : len(text)]
+            await until(lambda: b"token" not in (jp_root_dir / "shared.ipynb").read_bytes())
+            await until(lambda: not channel_a.notices() and not channel_b.notices())
+            saved = nbformat.read(jp_root_dir / "shared.ipynb", as_version=4)
+            assert saved.cells[0].source == "import qiskit"
+            # Compacted after the save: the store keeps no deleted text.
+            await until(lambda: not holding(github_token, jp_data_dir, jp_root_dir))
+    finally:
+        ws_a.close()
+        ws_b.close()
+    assert holding(github_token, jp_data_dir, jp_root_dir) == []
+
+
+async def test_plain_servers_of_this_module_load_collaboration(jp_serverapp: Any) -> None:
+    """The override above is what turns it on (the rest of the suite runs without it)."""
+    apps = jp_serverapp.extension_manager.extension_apps
+    assert "jupyter_server_ydoc" in apps
+    [ydoc_app] = apps["jupyter_server_ydoc"]
+    assert getattr(ydoc_app.ystore_class, "compact", None) is not None
+
+
+def test_a_store_path_inside_the_served_folder_is_moved_out(tmp_path: Path) -> None:
+    root, data = tmp_path / "root", tmp_path / "data"
+    root.mkdir()
+
+    class Log:
+        warnings: list[str] = []
+
+        def warning(self, message: str, *args: Any) -> None:
+            self.warnings.append(message % args)
+
+    log = Log()
+    assert private_store_path(".jupyter_ystore.db", root, data, log) == data / YSTORE_FILENAME
+    inside = str(root / "sub" / "y.db")
+    assert private_store_path(inside, root, data, log) == data / YSTORE_FILENAME
+    assert "inside the served folder" in log.warnings[0]
+    outside = str(tmp_path / "elsewhere" / "y.db")
+    assert private_store_path(outside, root, data, log) == Path(outside)
+
+
+def test_the_notice_names_places_and_fixes_never_values() -> None:
+    data = {
+        "path": "a.ipynb",
+        "user": "ada",
+        "outcome": "blocked",
+        "findings": [
+            {
+                "rule": "github-token",
+                "kind": "GitHub token",
+                "fingerprint": "f",
+                "cell_index": 0,
+                "line": 2,
+            }
+        ]
+        * 7,
+    }
+    notice = blocked_notice(data)
+    assert notice["message"].startswith("Autosave blocked: this document holds a credential")
+    assert "GitHub token in cell 1, line 2" in notice["message"]
+    assert "and 2 more" in notice["message"]
+    error = blocked_notice({"path": "a.ipynb", "outcome": "scan-error", "error": "too large"})
+    assert "could not scan" in error["message"] and "too large" in error["message"]
