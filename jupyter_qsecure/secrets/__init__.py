@@ -12,7 +12,8 @@ Public API:
 - The server side: ``SecretsService`` (list, set, grant, check), ``KernelSecretRegistry``
   (the values each running kernel received, in memory), ``PersonalGrants`` (grants a
   researcher makes from JupyterLab), ``PROVISIONER_NAME`` (the kernel provisioner that
-  injects them) and ``KernelServices`` (what it needs from the server that hosts it).
+  injects them), ``KernelServices`` (what it needs from the server that hosts it) and
+  ``pass_session_paths`` (kernels learn their session's path from the server).
 - The kernel side: ``Masker``, which replaces known values (and their encoded forms).
 
 This package is imported inside every kernel (``secrets.masking``): only the references,
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from .personal import PersonalGrants
     from .policy import SecretGrant, SecretsPolicy, parse_secrets_policy
     from .providers import Providers, SecretProvider, provider_class
-    from .provisioner import PROVISIONER_NAME, KernelServices
+    from .provisioner import PROVISIONER_NAME, KernelServices, pass_session_paths
     from .registry import KernelSecretRegistry
     from .service import SecretsService
 
@@ -53,6 +54,7 @@ __all__ = [
     "SecretsService",
     "parse_ref",
     "parse_secrets_policy",
+    "pass_session_paths",
     "provider_class",
 ]
 
@@ -68,6 +70,7 @@ __getattr__, __dir__ = lazy_exports(
         "provider_class": ".providers",
         "PROVISIONER_NAME": ".provisioner",
         "KernelServices": ".provisioner",
+        "pass_session_paths": ".provisioner",
         "KernelSecretRegistry": ".registry",
         "SecretsService": ".service",
     },

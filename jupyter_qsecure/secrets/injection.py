@@ -104,12 +104,20 @@ def resolve(
     return injection
 
 
-def notebook_from_environment(env: dict[str, str], root: Path) -> str | None:
+def notebook_from_environment(
+    env: dict[str, str], root: Path, *, served: bool = False
+) -> str | None:
     """The notebook a kernel is for, relative to ``root``.
 
-    Jupyter Server sets ``JPY_SESSION_NAME`` to the notebook's path; ``QSECURE_NOTEBOOK``
-    names it for `jupyter execute`, nbclient and papermill runs."""
-    raw = env.get("QSECURE_NOTEBOOK") or env.get("JPY_SESSION_NAME")
+    For a kernel a Jupyter server starts (``served``): only its session's path, which
+    jupyter-qsecure passes as ``QSECURE_SESSION_PATH`` (never the client's session name,
+    nor a ``QSECURE_NOTEBOOK`` in the server's environment); no session, no notebook.
+    Without a server (`jupyter execute`, nbclient, papermill): ``QSECURE_NOTEBOOK``, else
+    ``JPY_SESSION_NAME``."""
+    if served:
+        raw = env.get("QSECURE_SESSION_PATH")
+    else:
+        raw = env.get("QSECURE_NOTEBOOK") or env.get("JPY_SESSION_NAME")
     if not raw:
         return None
     path = Path(raw)

@@ -125,6 +125,30 @@ def server_services(provisioner: Any) -> KernelServices | bool | None:
     return False
 
 
+#: The session model's path (relative to the server root) of the notebook a kernel is
+#: started for, set by the server (see :func:`pass_session_paths`).
+SESSION_PATH_ENV = "QSECURE_SESSION_PATH"
+
+
+def pass_session_paths(session_manager: Any) -> None:
+    """Make a Jupyter server's session manager give each kernel it starts its session's
+    path, the notebook the kernel serves. The client's session ``name`` (which the server
+    joins into ``JPY_SESSION_NAME``) and a ``QSECURE_NOTEBOOK`` in the server's own
+    environment never decide which notebook's grants a kernel gets."""
+    original = session_manager.get_kernel_env
+    if getattr(original, "qsecure_session_paths", False):
+        return
+
+    def get_kernel_env(path: str | None, name: Any = None) -> dict[str, str]:
+        env = dict(original(path, name))
+        env.pop("QSECURE_NOTEBOOK", None)
+        env[SESSION_PATH_ENV] = (path or "").strip("/")
+        return env
+
+    get_kernel_env.qsecure_session_paths = True  # type: ignore[attr-defined]
+    session_manager.get_kernel_env = get_kernel_env
+
+
 def _is_ipykernel(cmd: list[str]) -> bool:
     return any("ipykernel" in part for part in cmd)
 
@@ -188,6 +212,10 @@ class QSecureProvisioner(LocalProvisioner):
                 self._services = found
         return self._services
 
+    def _served(self) -> bool:
+        """Whether a Jupyter server started this kernel (else nbclient, papermill...)."""
+        return server_services(self) is not False
+
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Fetch granted values, strip server credentials, add names, capability and the
         kernel extension; remember the values for the guard."""
@@ -196,7 +224,7 @@ class QSecureProvisioner(LocalProvisioner):
         services = self.services()
         policy = services.policy()
         user = server_user()
-        notebook = notebook_from_environment(env, services.root_dir)
+        notebook = notebook_from_environment(env, services.root_dir, served=self._served())
         kernel_name = getattr(self.kernel_spec, "name", None) or getattr(
             self.parent, "kernel_name", None
         )
