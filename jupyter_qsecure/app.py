@@ -37,7 +37,6 @@ from .secrets import (
     PersonalGrants,
     Providers,
     SecretsService,
-    pass_session_paths,
 )
 from .sessions import NotebookMoves, watch_sessions
 from .signing import SigningService
@@ -299,7 +298,6 @@ class QSecureApp(ExtensionApp):
             emit=self._emit,
             inject=self.inject_secrets,
         )
-        pass_session_paths(self.serverapp.session_manager)
         if self.inject_secrets:
             secrets.prefetch()
 
