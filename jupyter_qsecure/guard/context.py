@@ -98,13 +98,18 @@ def context_matches(notebook: object, fragments: Sequence[Fragment]) -> list[Mat
 
 
 def merge(matches: Iterable[Match], extra: Iterable[Match]) -> list[Match]:
-    """``matches`` and those of ``extra`` whose value is not already found on that line."""
+    """``matches`` and those of ``extra`` whose value is not already found on that line;
+    a value only the fallback ``bare-token`` rule found is reported by its context."""
     kept = list(matches)
-    seen = {(id(m.fragment), m.line, m.value) for m in kept}
+    index = {(id(m.fragment), m.line, m.value): i for i, m in enumerate(kept)}
     covered = {(id(m.fragment), m.line): m.value for m in kept}
     for match in extra:
-        key = (id(match.fragment), match.line)
-        if (key[0], key[1], match.value) in seen or match.value in covered.get(key, ""):
+        key = (id(match.fragment), match.line, match.value)
+        if key in index:
+            if kept[index[key]].rule.id == "bare-token":
+                kept[index[key]] = match
+            continue
+        if match.value in covered.get(key[:2], ""):
             continue
         kept.append(match)
     return sorted(

@@ -180,6 +180,10 @@ class Engine:
                 line_end = data.find(b"\n", end - 1, frag_end)
                 line_end = frag_end if line_end < 0 else line_end
                 window_start, window_end = line_start, line_end
+                if rule.context_before:
+                    window_start = _utf8_start(
+                        data, max(frag_start, line_start - rule.context_before), frag_start
+                    )
                 if line_end - line_start > _LONG_LINE:
                     window_start = _utf8_start(
                         data, max(line_start, end - _WINDOW_BEFORE), line_start

@@ -48,8 +48,8 @@ class Rule:
 
     ``pattern`` is a Python regular expression whose named group ``secret`` is the
     credential; ``trigger`` a short expression the fast engine looks for first. Rules are
-    per line, except ``multiline`` ones, which see up to 4 KiB from the trigger's line on
-    (and ``context_before`` characters before it). ``config_only`` rules read unquoted
+    per line, except ``multiline`` ones, which see up to 4 KiB from the trigger's line on;
+    any rule sees ``context_before`` characters before the trigger's line too. ``config_only`` rules read unquoted
     ``name = value`` and apply only outside code (text, configuration, Markdown, outputs).
 
     ``template_placeholders_only`` is for credentials inside URLs and connection strings:

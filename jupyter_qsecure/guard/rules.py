@@ -18,6 +18,7 @@ from .providers import PROVIDER_RULES
 from .rule import Check, Rule, expand
 from .syntax import (
     ARGUMENT,
+    FALLBACK_RULES,
     PASSWORD_NAME,
     QUOTED,
     SECRET_NAME,
@@ -900,6 +901,7 @@ RULES: tuple[Rule, ...] = (
         examples=("%env OPENAI_API_KEY={A:40}",),
         negative_examples=("%env OPENAI_API_KEY=$OPENAI_API_KEY",),
     ),
+    *FALLBACK_RULES,
 )
 
 

@@ -227,6 +227,22 @@ def _kubernetes_data(match: re.Match[str]) -> bool:
     return len(decoded) >= 4 and not is_placeholder(decoded) and not is_reference(decoded)
 
 
+def _bare_token(match: re.Match[str]) -> bool:
+    """A line that is only a generated-looking token: upper case, lower case and digits,
+    high entropy; not hex (a digest), not a path or a UUID."""
+    value = match.group("secret")
+    previous = match.string[: match.start()].rstrip("\n ").rpartition("\n")[2]
+    if "-----" in previous or re.search(r"[A-Za-z0-9+/=]{40,}", previous):
+        return False  # a line of a PEM block or of wrapped base64: encoded data, not a token
+    if re.fullmatch(r"[0-9a-fA-F-]+", value) or _file_path(value) or "/" in value.strip("/"):
+        return False
+    if not (re.search(r"[a-z]", value) and re.search(r"[A-Z]", value)):
+        return False
+    if sum(c.isdigit() for c in value) < 2 or re.search(r"[A-Za-z]{16}", value):
+        return False  # words run together (an identifier) are typed, not generated
+    return shannon_entropy(value) >= 4.2 and not is_placeholder(value)
+
+
 def _hex_token_in_context(match: re.Match[str]) -> bool:
     """128 hex digits (an IBM Quantum token's shape, and SHA-512's) beside a credential
     word, not beside a hash's name."""
@@ -522,5 +538,27 @@ SYNTAX_RULES: tuple[Rule, ...] = (
             "| service | token |\n| --- | --- |\n| ibm_quantum | {H:128} |",
         ),
         negative_examples=("sha512: {H:128}", "{H:128}"),
+    ),
+)
+
+#: Rules that apply only when no other rule names the value: they come last.
+FALLBACK_RULES: tuple[Rule, ...] = (
+    Rule(
+        "bare-token",
+        "Token on a line of its own",
+        r"(?m)^(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*[ \t>*`'\"-]*"
+        r"(?P<secret>[A-Za-z0-9+/_~-]{32,100}={0,2})[ \t`'\",]*(?:</\w+>)*\"?$",
+        r"(?:^|\n|>|\": \")[ \t>*`'\"-]*[A-Za-z0-9+/_~-]{32}",
+        config_only=True,
+        context_before=200,
+        check=_bare_token,
+        examples=("{A:12}7{A:30}", "`{W:44}`"),
+        negative_examples=(
+            "{H:64}",
+            "{H:8}-{H:4}-{H:4}-{H:4}-{H:12}",
+            "ThisIsAVeryLongIdentifierNameForTheParser",
+            "-----BEGIN CERTIFICATE-----\nMIIB{A:8}7{A:52}\n{A:20}8{A:43}\n-----END CERTIFICATE-----",
+            "/usr/local/lib/python3/site-packages/jupyter_qsecure",
+        ),
     ),
 )
