@@ -37,6 +37,7 @@ from .secrets import (
     PersonalGrants,
     Providers,
     SecretsService,
+    pass_session_paths,
 )
 from .sessions import NotebookMoves, watch_sessions
 from .signing import SigningService
@@ -298,6 +299,7 @@ class QSecureApp(ExtensionApp):
             emit=self._emit,
             inject=self.inject_secrets,
         )
+        pass_session_paths(self.serverapp.session_manager)
         if self.inject_secrets:
             secrets.prefetch()
 
