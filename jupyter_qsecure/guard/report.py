@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from .._version import __version__
+from .binary import looks_binary
 from .findings import Finding
 from .gitignore import GitIgnore, Ignored
-from .scanner import ScanInputError, Scanner, looks_binary
+from .scanner import ScanInputError, Scanner
 
 #: Folders a recursive scan does not enter: version control, caches, environments.
 SKIPPED_DIRS = frozenset(

@@ -11,9 +11,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .allowlist import Allowlist
+from .binary import decode_text, looks_binary
 from .context import context_matches
 from .context import merge as merge_matches
-from .engine import Engine, Match
+from .engine import INJECTED_SECRET, Engine, Match
 from .findings import Finding, Location, fingerprint, mask
 from .plugins import available_rules
 from .rules import Rule
@@ -122,20 +123,6 @@ def _code_cells(notebook: object) -> frozenset[int]:
     )
 
 
-def decode_text(raw: bytes) -> str:
-    """Bytes as text: UTF-8 (with or without BOM), else Latin-1 so that no byte is lost and
-    ASCII credentials inside other encodings are still found."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def looks_binary(raw: bytes) -> bool:
-    """A NUL byte in the first 8 KiB marks a binary file, as git decides."""
-    return b"\x00" in raw[:8192]
-
-
 @dataclass
 class Scanner:
     """The guard's scanner: one compiled engine, an allowlist, and the limits.
@@ -163,7 +150,9 @@ class Scanner:
         findings: list[Finding] = []
         allowlisted = 0
         for match in matches:
-            if match.allowlisted_inline or self.allowlist.accepts(match.value, path):
+            # A live value injected into a kernel is never accepted, in any encoding.
+            accepted = match.allowlisted_inline or self.allowlist.accepts(match.value, path)
+            if accepted and match.rule is not INJECTED_SECRET:
                 allowlisted += 1
                 continue
             fragment = match.fragment
@@ -240,7 +229,10 @@ class Scanner:
                 f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})"
             )
         if looks_binary(raw):
-            raise ScanInputError("binary file (a NUL byte in its first 8 KiB); not scanned")
+            raise ScanInputError(
+                "binary file (a NUL byte in its first 8 KiB, not UTF-16 or UTF-32 text); "
+                "not scanned"
+            )
         return self.scan_text(decode_text(raw), path=path)
 
     def scan_model(self, model: dict[str, Any], *, path: Path | None = None) -> ScanResult:

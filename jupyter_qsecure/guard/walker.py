@@ -1,28 +1,27 @@
 """Walk a notebook and yield every piece of text a person could leak a credential through.
 
 A :class:`Fragment` is one piece of text with its place. The walker never recurses on the
-notebook's structure (a hostile notebook can nest metadata thousands of levels deep), and
-it skips base64 payloads of images and other binary outputs, which are not text.
+notebook's structure (a hostile notebook can nest metadata thousands of levels deep). It
+skips only what the bytes show to be binary: a value declared as an image or other binary
+data (an output's or attachment's MIME type, an nbformat 3 ``png`` key, the same names
+anywhere in metadata) that is valid base64 of such data. Any other value under such a
+name is text, and is scanned (with its base64-decoded text, when it is base64 of text).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from .binary import BINARY_MIME, base64_text, binary_payload
+
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
-#: Output and attachment MIME types whose payload is base64 of binary data, not text.
-_BINARY_MIME = re.compile(r"^(image/(?!svg\+xml)|audio/|video/|application/(pdf|octet-stream|zip))")
 _KNOWN_CELL_KEYS = frozenset(
     {"id", "source", "attachments", "outputs", "metadata", "cell_type", "execution_count"}
 )
-#: Keys of nbformat 3 outputs that hold base64 images.
-_V3_BINARY_KEYS = frozenset({"png", "jpeg", "jpg", "gif", "pdf"})
 
 
 class Fragment(NamedTuple):
@@ -55,7 +54,11 @@ def _json_leaves(
     value: object, field: str, cell_index: int | None, cell_id: str | None, key: str = ""
 ) -> Iterator[Fragment]:
     """Every string inside a JSON value, each with its parent key so keyword rules see
-    ``"password": "..."``. Iterative: depth does not matter."""
+    ``"password": "..."``. Iterative: depth does not matter. A value under a key named
+    like binary data (``png``, ``image/png``) is skipped only when it is such data; when
+    it is base64 of text, that text is given too."""
+    if key and BINARY_MIME.match(key) and _is_binary(value):
+        return
     stack: list[tuple[object, str, str]] = [(value, field, key)]
     while stack:
         item, path, parent_key = stack.pop()
@@ -63,10 +66,14 @@ def _json_leaves(
             if item:
                 text = f'"{parent_key}": "{item}"' if parent_key else item
                 yield Fragment(text, path, cell_index, cell_id)
+                if parent_key and BINARY_MIME.match(parent_key):
+                    decoded = base64_text(item)
+                    if decoded is not None:
+                        yield Fragment(decoded, path, cell_index, cell_id)
         elif isinstance(item, dict):
             for child_key, child in reversed(list(item.items())):
                 child_key = str(child_key)
-                if child_key in _V3_BINARY_KEYS or _BINARY_MIME.match(child_key):
+                if BINARY_MIME.match(child_key) and _is_binary(child):
                     continue
                 child_path = f"{path}/{child_key}" if path else child_key
                 stack.append((child, child_path, child_key))
@@ -78,12 +85,31 @@ def _json_leaves(
                 stack.append((item[index], f"{path}/{index}" if path else str(index), parent_key))
 
 
-def _decoded_attachment(data: str) -> str:
-    """Text attachments are stored base64-encoded; give their text, or the raw string."""
-    try:
-        return base64.b64decode(data, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return data
+def _is_binary(value: object) -> bool:
+    """Whether a value declared binary (by its MIME type or key) really is: valid base64
+    of a binary format, as a string or nbformat's list of lines."""
+    text = _joined(value)
+    return text is not None and binary_payload(text)
+
+
+def _payload_fragments(
+    payload: object, field: str, cell_index: int | None, cell_id: str | None, *, base64: bool
+) -> Iterator[Fragment]:
+    """The text of an output payload declared binary that is not (see :func:`_is_binary`),
+    or of an attachment: the text it is base64 of, if any, and its own text. ``base64``:
+    the payload is base64 whatever its type (attachments), so its own text is given only
+    when it is not base64 of text."""
+    text = _joined(payload)
+    if text is None:
+        yield from _json_leaves(payload, field, cell_index, cell_id)
+        return
+    decoded = base64_text(text)
+    if decoded is not None:
+        yield Fragment(strip_ansi(decoded), field, cell_index, cell_id)
+        if base64:
+            return
+    if text:
+        yield Fragment(strip_ansi(text), field, cell_index, cell_id)
 
 
 def _output_fragments(
@@ -91,8 +117,11 @@ def _output_fragments(
 ) -> Iterator[Fragment]:
     field = f"outputs[{number}]"
     kind = output.get("output_type")
+    walked = {"output_type", "data", "metadata", "execution_count"}
     if kind == "stream":
         text = _joined(output.get("text"))
+        if text is not None:
+            walked.add("text")
         if text:
             yield Fragment(
                 strip_ansi(text), f"{field}.{output.get('name', 'stream')}", cell_index, cell_id
@@ -100,24 +129,38 @@ def _output_fragments(
     elif kind == "error":
         header = f"{output.get('ename', '')}: {output.get('evalue', '')}"
         yield Fragment(strip_ansi(header), f"{field}.error", cell_index, cell_id)
+        walked.update(("ename", "evalue"))
         traceback = output.get("traceback")
-        if isinstance(traceback, list):
-            lines = "\n".join(line for line in traceback if isinstance(line, str))
+        if isinstance(traceback, list) and all(isinstance(line, str) for line in traceback):
+            walked.add("traceback")
+            lines = "\n".join(traceback)
             yield Fragment(strip_ansi(lines), f"{field}.traceback", cell_index, cell_id)
     data = output.get("data")
     if isinstance(data, dict):
         for mime, payload in data.items():
-            if _BINARY_MIME.match(str(mime)):
+            mime = str(mime)
+            if BINARY_MIME.match(mime):
+                if _is_binary(payload):
+                    continue
+                yield from _payload_fragments(
+                    payload, f"{field}.{mime}", cell_index, cell_id, base64=False
+                )
                 continue
             text = _joined(payload)
             if text is not None:
                 yield Fragment(strip_ansi(text), f"{field}.{mime}", cell_index, cell_id)
             else:
                 yield from _json_leaves(payload, f"{field}.{mime}", cell_index, cell_id)
+    elif data is not None:
+        yield from _json_leaves(data, f"{field}.data", cell_index, cell_id)
     if kind not in {"stream", "error", "execute_result", "display_data"}:
         yield from _json_leaves(output, field, cell_index, cell_id)
-    elif isinstance(output.get("metadata"), dict) and output["metadata"]:
+        return
+    if output.get("metadata"):
         yield from _json_leaves(output["metadata"], f"{field}.metadata", cell_index, cell_id)
+    for key, value in output.items():
+        if key not in walked:  # the stream's name, and what nbformat does not define
+            yield from _json_leaves(value, f"{field}.{key}", cell_index, cell_id, str(key))
 
 
 def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
@@ -130,13 +173,17 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
     attachments = cell.get("attachments")
     if isinstance(attachments, dict):
         for name, bundle in attachments.items():
+            field = f"attachments[{name}]"
+            yield Fragment(str(name), field, index, cell_id)
             if not isinstance(bundle, dict):
+                yield from _json_leaves(bundle, field, index, cell_id)
                 continue
             for mime, payload in bundle.items():
-                text = _joined(payload)
-                if text is None or _BINARY_MIME.match(str(mime)):
+                if BINARY_MIME.match(str(mime)) and _is_binary(payload):
                     continue
-                yield Fragment(_decoded_attachment(text), f"attachments[{name}]", index, cell_id)
+                yield from _payload_fragments(payload, field, index, cell_id, base64=True)
+    elif attachments is not None:
+        yield from _json_leaves(attachments, "attachments", index, cell_id)
     outputs = cell.get("outputs")
     if isinstance(outputs, list):
         for number, output in enumerate(outputs):
