@@ -218,12 +218,26 @@ def _check(name: str, notebook: str) -> None:
         raise ValueError(problem)
 
 
+def _store_entry(ref: SecretRef) -> tuple[str, str]:
+    """A reference's store entry, as the stores compare it (keyrings ignore case)."""
+    return ref.scheme, ref.location.casefold()
+
+
 def merge(policy: SecretsPolicy, personal: dict[str, SecretGrant]) -> SecretsPolicy:
     """The policy's grants plus the personal ones it does not define (the policy wins a
-    name both have); ``policy`` itself unchanged. Without ``personal_grants``, the policy."""
+    name both have); ``policy`` itself unchanged. Without ``personal_grants``, the policy.
+
+    A personal grant never reads a store entry a policy secret uses: its name may differ
+    from the policy's, but ``keyring://qsecure/NAME`` may be where the admin keeps another
+    secret's value, which would then reach any notebook its user names."""
     if not policy.personal_grants:
         return policy
-    extra = {name: grant for name, grant in personal.items() if name not in policy.grants}
+    admin_entries = {_store_entry(grant.source) for grant in policy.grants.values()}
+    extra = {
+        name: grant
+        for name, grant in personal.items()
+        if name not in policy.grants and _store_entry(grant.source) not in admin_entries
+    }
     if not extra:
         return policy
     return replace(policy, grants={**policy.grants, **extra})
