@@ -125,6 +125,16 @@ def decode_text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
+def reencoded_text(text: str) -> str:
+    """Text read as UTF-8 that is really UTF-16 or UTF-32 (NUL is valid UTF-8: jupyter_server
+    gives a BOM-less UTF-16 file as text with a NUL after each character), decoded
+    properly; any other text as it is."""
+    if "\x00" not in text[:SAMPLE]:
+        return text
+    raw = text.encode("utf-8", "surrogateescape")
+    return decode_text(raw) if text_encoding(raw) is not None else text
+
+
 def is_binary_data(head: bytes, size: int) -> bool:
     """Whether data of ``size`` bytes starting with ``head`` is a binary format a notebook
     embeds, by its signature."""

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .allowlist import Allowlist
-from .binary import decode_text, looks_binary
+from .binary import decode_text, looks_binary, reencoded_text
 from .context import context_matches
 from .context import merge as merge_matches
 from .engine import INJECTED_SECRET, Engine, Match
@@ -260,7 +260,7 @@ class Scanner:
             raise ScanInputError(
                 f"too large to scan ({len(content):,} characters; the limit is {self.max_bytes:,})"
             )
-        return self.scan_text(content, path=path)
+        return self.scan_text(reencoded_text(content), path=path)
 
     def scan_path(self, path: Path) -> ScanResult:
         """Scan one file on disk; raises :class:`ScanInputError` with the reason it cannot."""
