@@ -82,7 +82,9 @@ class NotebookMoves:
         try:
             store = self.store()
             if store is not None:
-                await asyncio.to_thread(store.alias, kernel_id, new, old)
+                await asyncio.to_thread(
+                    store.alias, kernel_id, new, old, None, str(self.root.resolve() / new)
+                )
         except Exception as error:  # the store is down: the rename itself must go through
             self.log.error(
                 "jupyter-qsecure: the provenance records of kernel %s stay with %s: %s",

@@ -27,7 +27,7 @@ from kernel_client import (
 )
 
 from jupyter_qsecure.provenance import ProvenanceStore
-from jupyter_qsecure.provenance.store import GENESIS, chain_hash, record_body
+from jupyter_qsecure.provenance.store import GENESIS, SCHEMA_VERSION, chain_hash, record_body
 
 JUPYTER = str(Path(sys.executable).parent / "jupyter")
 MINE = "MY_TOKEN"
@@ -318,12 +318,12 @@ def test_an_old_store_is_migrated_and_its_chain_kept(tmp_path: Path) -> None:
         # A damaged row does not stop the migration; verify reports it, as before.
         connection.execute("UPDATE records SET body = '{not json' WHERE cell_id = 'z'")
     store = ProvenanceStore(path)
-    assert [p.seq for p in store.verify()] == [3]
+    assert [p.seq for p in store.verify()] == [3, 3]  # edited, and no JSON record
     with sqlite3.connect(path) as connection:
         connection.execute("DELETE FROM records WHERE cell_id = 'z'")
     assert [r.record["cell_id"] for r in store.for_notebook("Untitled.ipynb")] == ["a", "x"]
     with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert connection.execute("SELECT kernel_id FROM records ORDER BY seq").fetchall() == [
             ("k1",),
             ("",),

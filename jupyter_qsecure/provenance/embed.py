@@ -11,6 +11,7 @@ A cell with no record in the store keeps whatever execution metadata it carried 
 
 from __future__ import annotations
 
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .store import ProvenanceStore, StoredRecord
@@ -139,13 +140,24 @@ def embed_provenance(
     return True
 
 
+def absolute_path(root_dir: Path | None, relative: str) -> str | None:
+    """The absolute path of notebook ``relative`` under ``root_dir`` (as kernels record it)."""
+    if root_dir is None:
+        return None
+    return str(Path(root_dir).resolve() / PurePosixPath(relative))
+
+
 class ProvenanceSaveHook:
     """A ContentsManager pre-save hook (registered after the guard's) that embeds the
     records of a notebook's kernels into every save of it."""
 
-    def __init__(self, store: ProvenanceStore, timeline_limit: int = 500) -> None:
+    def __init__(
+        self, store: ProvenanceStore, timeline_limit: int = 500, root_dir: Path | None = None
+    ) -> None:
         self.store = store
         self.timeline_limit = timeline_limit
+        #: The server root: a notebook is looked up by its absolute path too.
+        self.root_dir = root_dir
 
     def __call__(
         self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any
@@ -154,6 +166,7 @@ class ProvenanceSaveHook:
         content = model.get("content")
         if model.get("type") != "notebook" or not isinstance(content, dict):
             return
-        records = self.store.for_notebook(path.strip("/"))
+        relative = path.strip("/")
+        records = self.store.for_notebook(relative, absolute_path(self.root_dir, relative))
         if records:
             embed_provenance(content, records, self.timeline_limit)

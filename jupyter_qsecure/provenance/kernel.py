@@ -174,6 +174,7 @@ def _record_environment(recorder: Recorder) -> None:
                 "kernel_id": recorder.kernel_id,
                 "user": recorder.user,
                 "notebook": recorder.notebook,
+                "notebook_path": recorder.notebook_path,
                 "environment": mask_values(environment, recorder.mask),
             }
             # Its own connection: the recorder's is kept by the writer thread.

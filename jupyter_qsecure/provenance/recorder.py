@@ -40,7 +40,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..signing.canonical import CanonicalFormError, outputs_digest, source_digest
@@ -180,6 +180,9 @@ class Recorder:
         self.notebook = notebook
         self.kernel_id = kernel_id
         self.notebook_dir = notebook_dir
+        #: The notebook's absolute path (the kernel runs in its folder): tells two
+        #: projects' notebooks of the same name apart in one store.
+        self.notebook_path = str(notebook_dir / PurePosixPath(notebook).name) if notebook else None
         self.hash_limit = hash_limit
         self.kernel_session = str(uuid.uuid4())
         self.environment_record: str | None = None
@@ -395,6 +398,7 @@ class Recorder:
             "kernel_id": self.kernel_id,
             "user": self.user,
             "notebook": self.notebook,
+            "notebook_path": self.notebook_path,
             "cell_id": execution.cell_id,
             "execution_count": execution.execution_count,
             "code_sha256": source_digest(execution.code),

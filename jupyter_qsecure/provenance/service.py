@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..identity import server_user
-from .embed import ProvenanceSaveHook
+from .embed import ProvenanceSaveHook, absolute_path
 from .kernel import default_store_path
 from .policy import ProvenancePolicy
 from .report import provenance_report
@@ -47,7 +47,7 @@ class ProvenanceService:
 
     def save_hook(self) -> ProvenanceSaveHook:
         """The pre-save hook that embeds a notebook's records into every save of it."""
-        return ProvenanceSaveHook(self.store(), self.policy.timeline_limit)
+        return ProvenanceSaveHook(self.store(), self.policy.timeline_limit, self.root_dir)
 
     def hold_saves(self, contents_manager: Any, kernel_manager: Any, session_manager: Any) -> None:
         """Make every save of a notebook wait (bounded) until the kernels running for it
@@ -70,7 +70,11 @@ class ProvenanceService:
         no canonical form."""
         store = self.store() if self.enabled else None
         # A read creates no store: without one there is nothing to embed.
-        records = store.for_notebook(path) if store is not None and store.path.exists() else None
+        records = (
+            store.for_notebook(path, absolute_path(self.root_dir, path))
+            if store is not None and store.path.exists()
+            else None
+        )
         folder = self.root_dir / PurePosixPath(path).parent
         return provenance_report(
             notebook,

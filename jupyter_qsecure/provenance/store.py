@@ -36,7 +36,7 @@ from ..signing.canonical import canonical_json
 
 GENESIS = "sha256:" + "0" * 64
 #: The layout version (``PRAGMA user_version``); :func:`_migrate` brings older files to it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -59,6 +59,13 @@ _SCHEMA_1 = (
     " notebook TEXT NOT NULL, previous TEXT, renamed TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS notebook_aliases_by_notebook ON notebook_aliases (notebook)",
 )
+#: What version 2 adds: the notebook's absolute path, beside its path under the server
+#: root (two projects of one user that both have ``analysis.ipynb`` share a store).
+_SCHEMA_2 = (
+    "ALTER TABLE records ADD COLUMN notebook_path TEXT",
+    "ALTER TABLE notebook_aliases ADD COLUMN notebook_path TEXT",
+    "CREATE INDEX IF NOT EXISTS records_by_notebook_path ON records (notebook_path, seq)",
+)
 
 
 def record_body(record: dict[str, Any]) -> str:
@@ -67,6 +74,10 @@ def record_body(record: dict[str, Any]) -> str:
     the body text they hold, so rows written by earlier versions (Python's sorted, compact
     JSON) keep verifying."""
     return canonical_json(record).decode("utf-8")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _now() -> str:
@@ -131,6 +142,17 @@ def _migrate(connection: sqlite3.Connection) -> bool:
                 connection.execute("ALTER TABLE records ADD COLUMN kernel_id TEXT")
             _index_kernel_ids(connection)
             for statement in _SCHEMA_1:
+                connection.execute(statement)
+            record_columns = {row[1] for row in connection.execute("PRAGMA table_info(records)")}
+            alias_columns = {
+                row[1] for row in connection.execute("PRAGMA table_info(notebook_aliases)")
+            }
+            for statement in _SCHEMA_2:
+                if ("ADD COLUMN notebook_path" in statement) and (
+                    "notebook_path"
+                    in (record_columns if "TABLE records" in statement else alias_columns)
+                ):
+                    continue
                 connection.execute(statement)
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         connection.execute("COMMIT")
@@ -259,13 +281,15 @@ class ProvenanceStore:
                     digest = chain_hash(previous, body)
                     connection.execute(
                         "INSERT INTO records (record_id, kind, kernel_session, kernel_id, notebook,"
-                        " cell_id, body, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        " notebook_path, cell_id, body, prev_hash, hash)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             record["record_id"],
                             record["kind"],
                             record["kernel_session"],
                             _kernel_id(record),
                             record.get("notebook"),
+                            _text(record.get("notebook_path")),
                             record.get("cell_id"),
                             body,
                             previous,
@@ -304,10 +328,12 @@ class ProvenanceStore:
         """Every record, in chain order."""
         yield from self._rows("SELECT seq, body, prev_hash, hash FROM records ORDER BY seq")
 
-    def for_notebook(self, notebook: str) -> list[StoredRecord]:
-        """The records of kernels that ran ``notebook`` (relative to the server root): the
-        kernels started for it, except those renamed away from it since, and the kernels
-        renamed to it (see :meth:`alias`)."""
+    def for_notebook(self, notebook: str, absolute: str | None = None) -> list[StoredRecord]:
+        """The records of kernels that ran ``notebook`` (relative to the server root; its
+        absolute path ``absolute`` tells it from another project's notebook of the same
+        name): the kernels started for it, except those renamed away from it since, and
+        the kernels renamed to it (see :meth:`alias`). Rows written before the absolute
+        path was recorded are matched by the relative path alone."""
         if not self._connect_current():
             return list(
                 self._rows(
@@ -317,15 +343,23 @@ class ProvenanceStore:
                     (notebook,),
                 )
             )
+        # Whether row r (or alias a) is this notebook's: by the absolute path when both
+        # have one, else by the path under the root; never NULL.
         sessions = self._rows(
             "SELECT seq, body, prev_hash, hash FROM records WHERE kernel_session IN ("
-            " SELECT kernel_session FROM records AS r WHERE r.notebook = ?1 AND NOT EXISTS"
-            "  (SELECT 1 FROM notebook_aliases AS a WHERE a.kernel_id = r.kernel_id"
-            "   AND a.notebook != ?1)"
+            " SELECT kernel_session FROM records AS r WHERE IFNULL(CASE"
+            "   WHEN ?2 IS NOT NULL AND r.notebook_path IS NOT NULL THEN r.notebook_path = ?2"
+            "   ELSE r.notebook = ?1 END, 0)"
+            "  AND NOT EXISTS (SELECT 1 FROM notebook_aliases AS a WHERE a.kernel_id = r.kernel_id"
+            "   AND NOT IFNULL(CASE"
+            "    WHEN ?2 IS NOT NULL AND a.notebook_path IS NOT NULL THEN a.notebook_path = ?2"
+            "    ELSE a.notebook = ?1 END, 0))"
             " UNION SELECT kernel_session FROM records WHERE kernel_id IN"
-            "  (SELECT kernel_id FROM notebook_aliases WHERE notebook = ?1)"
+            "  (SELECT kernel_id FROM notebook_aliases AS a WHERE IFNULL(CASE"
+            "   WHEN ?2 IS NOT NULL AND a.notebook_path IS NOT NULL THEN a.notebook_path = ?2"
+            "   ELSE a.notebook = ?1 END, 0))"
             ") ORDER BY seq",
-            (notebook,),
+            (notebook, absolute),
         )
         return list(sessions)
 
@@ -336,7 +370,12 @@ class ProvenanceStore:
         return self._current
 
     def alias(
-        self, kernel_id: str, notebook: str, previous: str | None = None, when: str | None = None
+        self,
+        kernel_id: str,
+        notebook: str,
+        previous: str | None = None,
+        when: str | None = None,
+        absolute: str | None = None,
     ) -> None:
         """Give the records of kernel ``kernel_id`` (those written so far and later, across
         restarts) to ``notebook`` from now on: its notebook was renamed or moved from
@@ -352,9 +391,9 @@ class ProvenanceStore:
                 # Rows a kernel running older code wrote without the column.
                 _index_kernel_ids(connection)
                 connection.execute(
-                    "INSERT OR REPLACE INTO notebook_aliases (kernel_id, notebook, previous, renamed)"
-                    " VALUES (?, ?, ?, ?)",
-                    (kernel_id, notebook, previous, when or _now()),
+                    "INSERT OR REPLACE INTO notebook_aliases (kernel_id, notebook, previous,"
+                    " renamed, notebook_path) VALUES (?, ?, ?, ?, ?)",
+                    (kernel_id, notebook, previous, when or _now(), absolute),
                 )
         finally:
             connection.close()
