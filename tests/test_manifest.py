@@ -653,3 +653,64 @@ def test_a_changed_dataset_is_not_signed_and_a_new_manifest_drops_old_signatures
 def test_sign_without_a_key_is_bad_input(bag: Path) -> None:
     result = qsecure("manifest", "sign", str(bag), cwd=bag.parent)
     assert result.returncode == 2 and "no signing key" in result.stderr
+
+
+@pytest.mark.slow
+def test_a_2_gb_tree_is_created_and_verified(tmp_path: Path) -> None:
+    """Sparse files (no disk used), removed with tmp_path; memory stays flat (1 MiB blocks)."""
+    import resource
+
+    data = tmp_path / "large"
+    data.mkdir()
+    for number in range(2):
+        with (data / f"part-{number}.bin").open("wb") as stream:
+            stream.truncate(1 << 30)
+            stream.seek((1 << 30) - 4)
+            stream.write(number.to_bytes(4, "big"))
+    (data / "small.txt").write_text("x")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = create_manifest(data)
+    assert result.written and result.octets == (2 << 30) + 1
+    check = verify_manifest(tmp_path / "large.bag")
+    assert check.intact
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 64 * 1024  # far below one file's size
+    with (data / "part-1.bin").open("r+b") as stream:
+        stream.seek(1 << 29)
+        stream.write(b"!")
+    again = verify_manifest(tmp_path / "large.bag", quick=True)  # hashes only part-1.bin
+    assert again.changed == ["part-1.bin"] and again.from_cache == 2
+
+
+@pytest.mark.slow
+def test_the_progress_bar_shows_on_a_terminal_only(tmp_path: Path) -> None:
+    import pty
+    import sys
+
+    data = make_data(tmp_path / "d")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), COLUMNS="100")
+    command = [sys.executable, "-m", "jupyter_qsecure.cli", "manifest", "create", str(data)]
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower, env=env)
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    assert process.wait(timeout=60) == 0
+    os.close(leader)
+    text = shown.decode("utf-8", "replace")
+    assert "hashing" in text and "3.00M/3.00M" in text and "B/s" in text
+    piped = subprocess.run(
+        [*command[:-1], "--out", str(tmp_path / "again.bag"), str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert piped.returncode == 0 and piped.stderr == ""

@@ -24,14 +24,28 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
     if not sys.stderr.isatty():
         yield None
         return
+    import shutil
+
     from tqdm import tqdm  # type: ignore[import-untyped]
 
-    bar = tqdm(total=0, unit="B", unit_scale=True, unit_divisor=1024, desc=label, file=sys.stderr)
+    bar = tqdm(
+        total=0,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=label,
+        file=sys.stderr,
+        # A terminal that reports no size (0 x 0) gets 80 x 24 instead of no bar at all.
+        ncols=shutil.get_terminal_size().columns,
+        nrows=shutil.get_terminal_size().lines,
+    )
 
     def show(done: int, total: int) -> None:
         if bar.total != total:
-            bar.total = total
+            bar.reset(total=total)
         bar.update(done - bar.n)
+        if done >= total:
+            bar.refresh()
 
     try:
         yield show

@@ -14,7 +14,8 @@ Public API::
   ``SignatureReport``, ``signed_algorithm``, ``NAMESPACE``.
 - Reproduction (:mod:`.rerun`): ``reproduce(notebook, bags=..., rtol=..., atol=...)`` ->
   ``Reproduction`` (inputs checked, environment drift, seeds, per-cell ``CellResult``),
-  ``ReproduceError`` (bad input).
+  ``ReproduceError`` (bad input); ``reproduction_statement`` (:mod:`.attest`: the in-toto
+  statement ``reproduce --attest`` signs).
 - The format (:mod:`.bagit`): ``encode_path``, ``decode_path``, ``parse_manifest``,
   ``BagFormatError``; the walk (:mod:`.tree`): ``Problem``.
 
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .attest import reproduction_statement
     from .bagit import BagFormatError, decode_path, encode_path, parse_manifest
     from .hashing import AlgorithmUnavailable
     from .manifest import (
@@ -67,6 +69,7 @@ __all__ = [
     "encode_path",
     "parse_manifest",
     "reproduce",
+    "reproduction_statement",
     "sign_bag",
     "signed_algorithm",
     "verify_manifest",
@@ -75,6 +78,7 @@ __all__ = [
 __getattr__, __dir__ = lazy_exports(
     __name__,
     {
+        "reproduction_statement": ".attest",
         "BagFormatError": ".bagit",
         "decode_path": ".bagit",
         "encode_path": ".bagit",
