@@ -13,6 +13,10 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821 - defined by the co
 configure_jupyter_server(c)
 c.ServerApp.port = int(os.environ.get("QSECURE_UI_PORT", "8899"))
 c.ServerApp.allow_root = True
+# Documents are saved through the contents API, as without jupyter-collaboration (the
+# blocked-save dialog's path). QSECURE_UI_RTC=1 runs the same tests with real-time
+# collaboration on, when jupyter-collaboration is installed.
+c.YDocExtension.disable_rtc = os.environ.get("QSECURE_UI_RTC", "") != "1"
 
 state = Path(os.environ.get("QSECURE_UI_STATE") or tempfile.mkdtemp(prefix="qsecure-ui-"))
 state.mkdir(parents=True, exist_ok=True)

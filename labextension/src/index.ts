@@ -90,41 +90,43 @@ const GUIDES: Record<string, string> = {
   signing: SIGNING_GUIDE
 };
 
-/** Settings read from the registry, with their schema defaults when it is absent. */
+/**
+ * Settings read from the registry once per plugin (null without a registry or a schema,
+ * when the defaults apply): ``apply`` runs now and on each change.
+ */
 async function loadSettings(
   registry: ISettingRegistry | null,
   plugin: string,
   apply: (settings: ISettingRegistry.ISettings) => void
-): Promise<void> {
-  if (registry === null) {
-    return;
+): Promise<ISettingRegistry.ISettings | null> {
+  // A plugin whose schema the frontend did not preload (Notebook 7 preloads fewer) is not
+  // loaded: loading it there breaks another plugin's listener. The defaults apply.
+  if (registry === null || !(plugin in registry.plugins)) {
+    return null;
   }
   try {
     const settings = await registry.load(plugin);
     apply(settings);
     settings.changed.connect(() => apply(settings));
+    return settings;
   } catch {
-    // No schema installed (an older build): the defaults apply.
+    return null; // no schema installed (an older build): the defaults apply
   }
 }
 
 /** Show the panel ``id`` once the application is restored, if the settings say so. */
 function openOnStart(
   app: JupyterFrontEnd,
-  registry: ISettingRegistry | null,
-  plugin: string,
+  settings: Promise<ISettingRegistry.ISettings | null>,
   id: string
 ): void {
-  if (registry === null) {
-    return;
-  }
-  void Promise.all([registry.load(plugin), app.restored])
-    .then(([settings]) => {
-      if (settings.get('openOnStart').composite === true) {
+  void Promise.all([settings, app.restored])
+    .then(([loaded]) => {
+      if (loaded?.get('openOnStart').composite === true) {
         app.shell.activateById(id);
       }
     })
-    .catch(() => undefined); // no schema installed: the default (closed) applies
+    .catch(() => undefined); // not restored: nothing to open
 }
 
 /** Put a panel in a side area of whichever frontend runs (JupyterLab or Notebook 7). */
@@ -364,13 +366,13 @@ const provenancePlugin: JupyterFrontEndPlugin<void> = {
         void provenance.refresh();
       }
     });
-    void loadSettings(registry, provenancePlugin.id, settings => {
+    const settings = loadSettings(registry, provenancePlugin.id, loaded => {
       provenance.configure({
-        badges: settings.get('badges').composite as boolean,
-        debounceMs: settings.get('debounceMs').composite as number
+        badges: loaded.get('badges').composite as boolean,
+        debounceMs: loaded.get('debounceMs').composite as number
       });
     });
-    openOnStart(app, registry, provenancePlugin.id, provenance.id);
+    openOnStart(app, settings, provenance.id);
   }
 };
 
@@ -392,7 +394,11 @@ const secretsPlugin: JupyterFrontEndPlugin<void> = {
     const secrets = new SecretsPanel(tracker, trans);
     addToSide(app, secrets, 'left', 600);
     guard?.secretsChanged.connect(() => void secrets.refresh());
-    openOnStart(app, registry, secretsPlugin.id, secrets.id);
+    openOnStart(
+      app,
+      loadSettings(registry, secretsPlugin.id, () => undefined),
+      secrets.id
+    );
     app.commands.addCommand(CommandIDs.manageSecrets, {
       label: trans.__('Manage Secrets'),
       caption: trans.__('Show the secrets granted to this notebook'),
