@@ -714,3 +714,47 @@ def test_the_progress_bar_shows_on_a_terminal_only(tmp_path: Path) -> None:
         timeout=60,
     )
     assert piped.returncode == 0 and piped.stderr == ""
+
+
+def run_cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command in a process of its own, so a hang fails the test instead of the run."""
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "jupyter_qsecure.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
+    )
+
+
+@pytest.mark.slow
+def test_fifos_and_links_among_the_tag_files_are_never_read(bag: Path) -> None:
+    tags = bag / "tagmanifest-sha256.txt"
+    os.mkfifo(bag / "extra-tag")
+    (bag / "linked-tag").symlink_to(bag.parent / "d" / "a.txt")
+    with tags.open("a") as stream:
+        stream.write(f"{'0' * 64}  extra-tag\n{'0' * 64}  linked-tag\n")
+    result = run_cli(["manifest", "verify", str(bag), "--require", "0"], bag.parent)
+    assert result.returncode == 1, result.stderr
+    assert (
+        "tag file: extra-tag: listed in tagmanifest-sha256.txt, not a regular file" in result.stdout
+    )
+    assert "tag file: linked-tag: listed in tagmanifest-sha256.txt" in result.stdout
+    (bag / "bagit.txt").unlink()
+    os.mkfifo(bag / "bagit.txt")
+    result = run_cli(["manifest", "verify", str(bag), "--require", "0"], bag.parent)
+    assert result.returncode == 2 and "not a regular file" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_fifo_as_a_signature_file_is_never_read(bag: Path) -> None:
+    (bag / "qsecure-signatures").mkdir()
+    os.mkfifo(bag / "qsecure-signatures" / "sha256-pipe.sig")
+    result = run_cli(["manifest", "verify", str(bag), "--format", "json"], bag.parent)
+    assert result.returncode == 1, result.stderr
+    (signature,) = json.loads(result.stdout)["signatures"]
+    assert not signature["valid"] and "not a regular file" in signature["reason"]

@@ -15,8 +15,10 @@ left (so a manifest never leaves a file out without saying so).
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -105,9 +107,23 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
+def read_tag_file(path: Path) -> bytes:
+    """The bytes of a bag's tag file, read only if it is a regular file (not a link, FIFO or
+    device, which could point anywhere or block forever). Raises OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            return stream.read()
+    finally:
+        os.close(fd)
+
+
 def _read_text(path: Path, what: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return read_tag_file(path).decode("utf-8")
     except FileNotFoundError:
         raise ManifestError(f"{path}: no {what} (is this a bag?)") from None
     except OSError as error:
@@ -261,7 +277,7 @@ def _write_bag(bag: Path, result: CreateResult, entries: dict[str, str], name: s
     current = bag / manifest_name(result.algorithm)
     try:
         result.unchanged = (
-            current.read_text(encoding="utf-8") == manifest
+            read_tag_file(current).decode("utf-8") == manifest
             and (bag / manifest_name(result.algorithm, tag=True)).is_file()
         )
     except (OSError, UnicodeDecodeError):
@@ -300,6 +316,10 @@ def _write_bag(bag: Path, result: CreateResult, entries: dict[str, str], name: s
 def bag_algorithm(bag: Path, preferred: str | None = None) -> str:
     """The algorithm a bag is checked with: ``preferred`` (the one its signatures sign),
     else the strongest with a payload manifest. Raises :class:`ManifestError`."""
+    if (bag / "bagit.txt").is_symlink() or (
+        (bag / "bagit.txt").exists() and not (bag / "bagit.txt").is_file()
+    ):
+        raise ManifestError(f"{bag}/bagit.txt: not a regular file")
     if not (bag / "bagit.txt").is_file():
         raise ManifestError(f"{bag}: no bagit.txt, so not a bag; make one with `manifest create`")
     candidates = [preferred] if preferred else list(ALGORITHMS)
@@ -341,9 +361,10 @@ def _check_tags(bag: Path, algorithm: str, result: VerifyResult) -> dict[str, st
                 continue
             try:
                 hasher = new_hasher(algorithm)
-                hasher.update((bag / tag).read_bytes())
-            except OSError:
-                result.tag_problems.append(f"{tag}: listed in {tag_name}, missing")
+                hasher.update(read_tag_file(bag / tag))
+            except OSError as error:
+                reason = "missing" if isinstance(error, FileNotFoundError) else error.strerror
+                result.tag_problems.append(f"{tag}: listed in {tag_name}, {reason}")
                 continue
             if hasher.hexdigest() != digest:
                 result.tag_problems.append(

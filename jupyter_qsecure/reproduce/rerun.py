@@ -137,11 +137,12 @@ def _sha256(path: Path) -> str | None:
 def _manifest_digests(bags: list[Path]) -> dict[str, str]:
     """sha256 digest -> "BAG (signed by ...)" for every file of the verified bags."""
     from .bagit import manifest_name, parse_manifest
+    from .manifest import read_tag_file
 
     known: dict[str, str] = {}
     for bag in bags:
         name = manifest_name("sha256")
-        entries = parse_manifest((bag / name).read_text(encoding="utf-8"), name, "sha256")
+        entries = parse_manifest(read_tag_file(bag / name).decode("utf-8"), name, "sha256")
         for path, digest in entries.items():
             known.setdefault(digest, f"{bag.name}: {path}")
     return known

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .bagit import manifest_name
-from .manifest import SIGNATURES_DIR, ManifestError
+from .manifest import SIGNATURES_DIR, ManifestError, read_tag_file
 
 if TYPE_CHECKING:
     from ..signing.allowed_signers import AllowedSigner
@@ -87,7 +87,7 @@ def sign_bag(bag: Path, key: Path, algorithm: str) -> tuple[Path, str]:
 
     tag = bag / manifest_name(algorithm, tag=True)
     try:
-        message = tag.read_bytes()
+        message = read_tag_file(tag)
     except OSError as error:
         raise ManifestError(
             f"{tag}: cannot read the tag manifest: {error.strerror or error}"
@@ -122,7 +122,7 @@ def check_signatures(
     report = SignatureReport(algorithm)
     tag = bag / manifest_name(algorithm, tag=True)
     try:
-        message = tag.read_bytes()
+        message = read_tag_file(tag)
     except OSError:
         message = None
     for path in signature_files(bag):
@@ -138,7 +138,7 @@ def check_signatures(
             )
             continue
         try:
-            parsed = verify(message, path.read_text(encoding="utf-8"), NAMESPACE)
+            parsed = verify(message, read_tag_file(path).decode("utf-8"), NAMESPACE)
         except (OSError, UnicodeDecodeError) as error:
             report.signatures.append(
                 DatasetSignature(name, "", False, False, (), f"unreadable: {error}")
