@@ -336,8 +336,12 @@ class KernelRefreshHandler(QSecureAPIHandler):
         scheme, _, capability = self.request.headers.get("Authorization", "").partition(" ")
         registry = getattr(self.qsecure, "registry", None)
         record = (
-            registry.by_capability(capability)
-            if registry is not None and scheme == "qsecure-capability" and capability
+            registry.for_refresh(
+                capability,
+                self.request.headers.get("X-QSecure-Kernel-Id", ""),
+                self.request.remote_ip or "",
+            )
+            if registry is not None and scheme == "qsecure-capability"
             else None
         )
         if record is None:

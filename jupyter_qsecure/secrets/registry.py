@@ -86,6 +86,21 @@ class KernelSecretRegistry:
                     return record
         return None
 
+    def for_refresh(self, capability: str, kernel_id: str, remote_ip: str) -> KernelSecrets | None:
+        """The kernel a refresh request comes from, or None: the capability must come with
+        that kernel's id and from loopback (the kernel runs beside its server), so a
+        capability copied out of a kernel is useless elsewhere and for another kernel."""
+        import ipaddress
+
+        try:
+            loopback = ipaddress.ip_address(remote_ip.split("%")[0]).is_loopback
+        except ValueError:
+            loopback = False
+        record = self.by_capability(capability) if capability and loopback else None
+        if record is None or not hmac.compare_digest(record.kernel_id, kernel_id):
+            return None
+        return record
+
     def live_values(self) -> tuple[int, dict[str, str]]:
         """(generation, value -> secret name) over all running kernels; the generation
         changes whenever the values do, so callers can cache what they build from them."""
@@ -95,6 +110,11 @@ class KernelSecretRegistry:
                 for record in self._kernels.values()
                 for name, value in record.values.items()
             }
+            # The refresh capability is a credential: the guard finds it as it finds values.
+            values.update(
+                (record.capability, "QSECURE_KERNEL_CAPABILITY")
+                for record in self._kernels.values()
+            )
             return self._generation, values
 
     def kernels(self) -> list[KernelSecrets]:
