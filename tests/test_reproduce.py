@@ -277,6 +277,11 @@ def test_bad_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
     result = run_qsecure("reproduce", str(tmp_path / "broken.ipynb"), cwd=tmp_path)
     assert result.returncode == 2 and "not a readable notebook" in result.stderr
     assert run_qsecure("reproduce", cwd=tmp_path).returncode == 2
+    nbformat.write(
+        nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]), tmp_path / "plain.ipynb"
+    )
+    plain = run_qsecure("reproduce", str(tmp_path / "plain.ipynb"), cwd=tmp_path)
+    assert plain.returncode == 2 and "carries no execution records" in plain.stderr
 
 
 @pytest.mark.parametrize(

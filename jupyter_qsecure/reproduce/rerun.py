@@ -347,6 +347,12 @@ def reproduce(
         node = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
     except (OSError, ValueError, UnicodeDecodeError) as error:
         raise ReproduceError(f"{path}: not a readable notebook ({error})") from None
+    cells = [c for c in original.get("cells", []) if isinstance(c, dict)]
+    if not any(_execution(c) for c in cells if c.get("cell_type") == "code"):
+        raise ReproduceError(
+            f"{path}: carries no execution records, so there is nothing to compare with; "
+            "run it with jupyter-qsecure on and save it first"
+        )
     folder = path.resolve().parent
     report = Reproduction(str(path))
     report.inputs = check_inputs(original, folder, bags or [])
