@@ -39,6 +39,7 @@ import {
   GuardStatusModel,
   UnavailableSaveFlow
 } from './guard/availability';
+import { collaborationNoticePlugin } from './guard/collaborationNoticePlugin';
 import { BlockedSaveFlow } from './guard/flow';
 import { interceptRefusedSaves } from './guard/intercept';
 import {
@@ -483,6 +484,7 @@ const plugins: JupyterFrontEndPlugin<unknown>[] = [
   provenancePlugin,
   secretsPlugin,
   cleanOpenPlugin,
+  collaborationNoticePlugin,
   menuPlugin
 ];
 
