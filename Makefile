@@ -60,6 +60,7 @@ LAB_ENV := QSECURE_CONFIG=$(CURDIR)/jupyter-config/qsecure.demo.toml \
 ## The server runs in the demo folder (its terminals open there, with the venv on PATH);
 ## the next step is printed right after the server's URL.
 lab: install
+	@chmod go-w jupyter-config jupyter-config/qsecure.demo.toml  # refused if others can write it
 	@mkdir -p $(LAB_DIR)
 	@cp -rn demo/. $(LAB_DIR)/
 	@cd $(LAB_DIR) && PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(LAB_ENV) \
@@ -75,6 +76,7 @@ lab: install
 
 ## Store the demo token (IBM_QUANTUM_TOKEN) in the demo's keyring; it asks for the value.
 demo-token: install
+	@chmod go-w jupyter-config jupyter-config/qsecure.demo.toml
 	@$(LAB_ENV) $(VENV)/bin/jupyter qsecure secrets set IBM_QUANTUM_TOKEN
 
 # pytest with ARGS ($(call PYTEST,ARGS)), writing no bytecode beside the sources.

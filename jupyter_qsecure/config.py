@@ -21,6 +21,7 @@ else:  # pragma: no cover
 from ._validate import PolicyError, reject_unknown_keys
 from .audit.policy import AuditPolicy, parse_audit_policy
 from .guard.policy import GuardPolicy, parse_guard_policy
+from .policy_files import unsafe_permissions
 from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
 from .signing.policy import SigningSettings, parse_signing_policy
@@ -87,7 +88,8 @@ def trusted_policy_paths() -> list[Path]:
 def load_policy() -> Policy:
     """The policy in force: the first trusted policy file, or the embedded defaults.
 
-    A ``$QSECURE_CONFIG`` that names a missing file is an error, not a silent default.
+    A ``$QSECURE_CONFIG`` that names a missing file is an error, not a silent default;
+    so is a policy file others can write (see :func:`.policy_files.unsafe_permissions`).
     """
     paths = trusted_policy_paths()
     for path in paths:
@@ -101,5 +103,17 @@ def load_policy() -> Policy:
             continue
         except (OSError, UnicodeDecodeError) as error:
             raise PolicyError(str(path), None, f"cannot read ({error})") from None
+        problem = unsafe_permissions(path)
+        if problem is not None:
+            raise PolicyError(str(path), None, f"not used: {problem}")
         return parse_policy(text, str(path), path.parent)
     return Policy()
+
+
+def policy_places() -> list[Path]:
+    """Where policy and configuration are read from: ``$QSECURE_CONFIG`` (a file) and
+    every Jupyter config folder (which also say whether this extension loads)."""
+    from jupyter_core.paths import jupyter_config_path
+
+    env = os.environ.get(ENV_POLICY)
+    return ([Path(env).expanduser()] if env else []) + [Path(d) for d in jupyter_config_path()]

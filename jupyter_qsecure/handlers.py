@@ -29,7 +29,7 @@ from tornado import web
 from . import authz
 from .gate import GuardUnavailable
 from .guard import BYPASS_REASONS, SaveBlocked, ScanFailed, UploadError
-from .guard.save_guard import BLOCKED_STATUS, CopyRefused, prechecked
+from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
 from .guard.uploads import staged_model
 from .identity import act_for_this_task, acting_user, request_user_name
 from .rest import editor_notebook, json_body, relative_path, request_error
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from .app import QSecureApp
 
 #: Errors whose own JSON body (findings, path) is the answer.
-_SELF_DESCRIBING = (SaveBlocked, ScanFailed, GuardUnavailable, CopyRefused)
+_SELF_DESCRIBING = (SaveBlocked, ScanFailed, GuardUnavailable, CopyRefused, ProtectedPath)
 
 
 class QSecureHandlerMixin:
@@ -151,6 +151,24 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         self.require_guard(path)
         await ensure_async(super().post(path))
 
+    @web.authenticated
+    @authorized
+    async def patch(self, path: str = "") -> None:
+        self.require_guard(path)
+        model = self.get_json_body()
+        guard = self.qsecure.save_guard
+        guard.check_not_protected(path, moved=True)
+        if isinstance(model, dict) and isinstance(model.get("path"), str):
+            guard.check_not_protected(model["path"])
+        await ensure_async(super().patch(path))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, path: str = "") -> None:
+        self.require_guard(path)
+        self.qsecure.save_guard.check_not_protected(path, moved=True)
+        await ensure_async(super().delete(path))
+
     async def _copy(self, copy_from: str, copy_to: str | None = None) -> None:
         """A folder copy is checked before (no symbolic link, no credential) and what it
         wrote after (a file swapped meanwhile): refused, the copy is removed."""
@@ -160,6 +178,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         if not await ensure_async(cm.dir_exists(source)):
             await ensure_async(super()._copy(copy_from, copy_to))
             return
+        guard.check_not_protected(f"{copy_to or ''}/{source.rsplit('/', 1)[-1]}")
         await asyncio.to_thread(guard.check_folder_copy, source)
         model = await ensure_async(cm.copy(copy_from, copy_to))
         await asyncio.to_thread(guard.check_copied_folder, model["path"], source)
@@ -203,6 +222,7 @@ class GuardedModifyCheckpointsHandler(QSecureHandlerMixin, ModifyCheckpointsHand
     async def post(self, path: str, checkpoint_id: str) -> None:
         self.require_guard(path)
         checkpoints = self.contents_manager.checkpoints
+        self.qsecure.save_guard.check_not_protected(path)
         await asyncio.to_thread(
             self.qsecure.save_guard.check_checkpoint_restore, checkpoints, checkpoint_id, path
         )

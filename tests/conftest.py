@@ -51,8 +51,9 @@ def policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], P
 
     def write(text: str) -> Path:
         path = tmp_path / "policy" / "qsecure.toml"
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(mode=0o755, exist_ok=True)
         path.write_text(text, encoding="utf-8")
+        path.chmod(0o644)  # a policy others can write is refused, whatever the umask
         monkeypatch.setenv("QSECURE_CONFIG", str(path))
         return path
 

@@ -165,6 +165,23 @@ ROUTES = [
         {"type": "notebook"},
     ),
     Route(
+        r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))",
+        "PATCH",
+        "api/contents/missing.txt",
+        "contents",
+        "write",
+        404,
+        {"path": "renamed.txt"},
+    ),
+    Route(
+        r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))",
+        "DELETE",
+        "api/contents/missing.txt",
+        "contents",
+        "write",
+        404,
+    ),
+    Route(
         r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))/checkpoints",
         "POST",
         "api/contents/missing.txt/checkpoints",

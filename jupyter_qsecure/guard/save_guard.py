@@ -11,7 +11,7 @@ import os
 import shutil
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -29,6 +29,7 @@ from .scanner import ScanInputError, Scanner
 LEAK_REASON = "qsecure-leak"
 SCAN_ERROR_REASON = "qsecure-scan-error"
 SYMLINK_REASON = "qsecure-symlink"
+PROTECTED_REASON = "qsecure-protected-path"
 BLOCKED_STATUS = 422
 DOCS_HINT = "see the jupyter-qsecure guard guide (docs/guard.md)"
 _SHOWN_IN_MESSAGE = 5
@@ -109,6 +110,25 @@ class CopyRefused(HTTPError):
         }
 
 
+class ProtectedPath(HTTPError):
+    """A write, rename or delete through the server of a place jupyter-qsecure trusts (a
+    folder its policy is read from, the baseline, the bypass store): whoever can write
+    there could change the policy."""
+
+    def __init__(self, path: str, protected: Path) -> None:
+        self.path = path
+        message = (
+            f"Refused: {path} is in {protected}, where jupyter-qsecure reads its policy or "
+            "keeps the findings it accepts; it cannot be changed through the server. "
+            "Ask your admin to change it on the machine itself."
+        )
+        super().__init__(403, message, reason=PROTECTED_REASON)
+
+    def to_json(self) -> dict[str, Any]:
+        """The REST error body: ``{reason, message, path}``."""
+        return {"reason": PROTECTED_REASON, "message": self.log_message, "path": self.path}
+
+
 _REFUSED = {
     "save": ("Save blocked", "Nothing was written; your work is still in the editor."),
     "checkpoint": (
@@ -180,9 +200,12 @@ class SaveGuard:
         emit: EventSink | None = None,
         log: logging.Logger | None = None,
         injected: InjectedValues | None = None,
+        protected: Sequence[Path] = (),
     ) -> None:
         self.policy = policy
         self.root_dir = root_dir.resolve()
+        #: Folders and files no write through the server may touch (see ProtectedPath).
+        self.protected = protected_paths(protected, self.root_dir)
         self.bypasses = bypass_store
         self._emit = emit or (lambda schema, data: None)
         self.log = log or logging.getLogger(__name__)
@@ -220,6 +243,7 @@ class SaveGuard:
         a credential or cannot be scanned. Never lets a scanner crash through silently.
         ``audit=False`` for a dry run that records no event; ``write`` (one of
         :data:`WRITES`) names the write in the refusal and the audit event."""
+        self.check_not_protected(path, audit=audit)
         if not self.policy.enabled:
             return
         path = path.strip("/")
@@ -249,6 +273,21 @@ class SaveGuard:
                 "qsecure: %s of %s blocked (%d finding(s))", write, path, len(result.findings)
             )
             raise SaveBlocked(path, result.findings, write)
+
+    def check_not_protected(self, path: str, *, moved: bool = False, audit: bool = True) -> None:
+        """Refuse (:class:`ProtectedPath`, audited) a write to ``path`` inside a protected
+        place; ``moved`` (a rename's source, a delete): also a folder holding one."""
+        if not self.protected:
+            return
+        path = path.strip("/")
+        target = (self.root_dir / path).resolve()
+        for protected in self.protected:
+            inside = target == protected or protected in target.parents
+            if inside or (moved and target in protected.parents):
+                if audit:
+                    self._emit_blocked(path, "protected", [], f"{protected} is protected")
+                self.log.warning("qsecure: write to %s refused (in %s)", path, protected)
+                raise ProtectedPath(path, protected)
 
     def _injected_literals(self) -> dict[str, str]:
         """Every form of every value injected into a running kernel, by secret name."""
@@ -443,6 +482,34 @@ class SaveGuard:
             folder = folder.parent
 
 
+#: What, in a protected folder holding the whole server root, is protected: the files
+#: that configure jupyter-qsecure and Jupyter (the rest of the folder is the user's).
+CONFIG_NAMES = (
+    "qsecure.toml",
+    "jupyter_server_config.json",
+    "jupyter_server_config.py",
+    "jupyter_server_config.d",
+    "jupyter_config.json",
+    "jupyter_config.py",
+    "jupyter_notebook_config.json",
+    "jupyter_notebook_config.py",
+    "jupyter_notebook_config.d",
+)
+
+
+def protected_paths(places: Sequence[Path], root_dir: Path) -> tuple[Path, ...]:
+    """``places`` resolved; one that holds the whole server root (a home served as root
+    with its config folder at the top) is narrowed to its :data:`CONFIG_NAMES`."""
+    resolved: list[Path] = []
+    for place in places:
+        place = place.resolve()
+        if place == root_dir or place in root_dir.parents:
+            resolved += [place / name for name in CONFIG_NAMES]
+        else:
+            resolved.append(place)
+    return tuple(dict.fromkeys(resolved))
+
+
 def file_model(data: bytes) -> dict[str, Any]:
     """A contents model of a file's bytes, as the guard scans it."""
     return {"type": "file", "format": "base64", "content": base64.b64encode(data).decode("ascii")}
@@ -465,6 +532,6 @@ def tree_files(folder: Path) -> Iterator[Path]:
 
 def error_body(error: HTTPError) -> str | None:
     """The JSON body for one of the guard's errors, or ``None`` for any other error."""
-    if isinstance(error, (SaveBlocked, ScanFailed, CopyRefused)):
+    if isinstance(error, (SaveBlocked, ScanFailed, CopyRefused, ProtectedPath)):
         return json.dumps(error.to_json())
     return None

@@ -1,0 +1,69 @@
+"""Where the policy lives, kept out of others' hands.
+
+A policy file anyone else can write is not a policy: like OpenSSH's ``StrictModes``, the
+file and its folder must not be writable by others, nor by a group other than the owner's
+own (Debian's user-private groups, where ``umask 002`` makes files group-writable, are
+accepted as Debian's OpenSSH accepts them). And the folders policy is read from must not
+be written through the Jupyter server's contents API, when they lie under its root.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+__all__ = ["unsafe_permissions"]
+
+
+def _private_group(gid: int, owner: int) -> bool:
+    """Whether ``gid`` is the user-private group of ``owner`` (named like the user, no
+    other member)."""
+    try:
+        import grp
+        import pwd
+    except ImportError:  # pragma: no cover - not on POSIX
+        return False
+    try:
+        group = grp.getgrgid(gid)
+        user = pwd.getpwuid(owner)
+    except KeyError:
+        return False
+    return group.gr_name == user.pw_name and set(group.gr_mem) <= {user.pw_name}
+
+
+def _writable_by_others(info: os.stat_result) -> str | None:
+    if info.st_mode & stat.S_IWOTH and not (
+        stat.S_ISDIR(info.st_mode) and info.st_mode & stat.S_ISVTX
+    ):
+        return "others"
+    if info.st_mode & stat.S_IWGRP and not _private_group(info.st_gid, info.st_uid):
+        return "its group"
+    return None
+
+
+def unsafe_permissions(path: Path) -> str | None:
+    """Why ``path`` (a policy file) may not be trusted, naming the ``chmod`` to run, or
+    None. Checks the file and its folder: writable by others or by a shared group, or
+    owned by someone else than this user or root."""
+    if os.name == "nt":  # pragma: no cover - POSIX modes only
+        return None
+    me = os.getuid()
+    for target, what in ((path, "file"), (path.parent, "folder")):
+        try:
+            info = target.stat()
+        except OSError:
+            continue
+        if info.st_uid not in (me, 0):
+            return (
+                f"the policy {what} {target} belongs to another user (uid {info.st_uid}), "
+                f"who could change the policy; give it to this user or root (chown)"
+            )
+        who = _writable_by_others(info)
+        if who is not None:
+            mode = stat.S_IMODE(info.st_mode)
+            return (
+                f"the policy {what} {target} is writable by {who} (mode {mode:04o}), who "
+                f"could change the policy; run: chmod go-w {target}"
+            )
+    return None
