@@ -38,6 +38,7 @@ from .secrets import (
     Providers,
     SecretsService,
     pass_session_paths,
+    strip_terminal_environment,
 )
 from .sessions import NotebookMoves, watch_sessions
 from .signing import SigningService
@@ -300,6 +301,7 @@ class QSecureApp(ExtensionApp):
             inject=self.inject_secrets,
         )
         pass_session_paths(self.serverapp.session_manager)
+        strip_terminal_environment(lambda: secrets.policy)
         if self.inject_secrets:
             secrets.prefetch()
 

@@ -13,7 +13,8 @@ Public API:
   (the values each running kernel received, in memory), ``PersonalGrants`` (grants a
   researcher makes from JupyterLab), ``PROVISIONER_NAME`` (the kernel provisioner that
   injects them), ``KernelServices`` (what it needs from the server that hosts it) and
-  ``pass_session_paths`` (kernels learn their session's path from the server).
+  ``pass_session_paths`` (kernels learn their session's path from the server) and
+  ``strip_terminal_environment`` (terminals lose the server's credentials).
 - The kernel side: ``Masker``, which replaces known values (and their encoded forms).
 
 This package is imported inside every kernel (``secrets.masking``): only the references,
@@ -34,7 +35,12 @@ if TYPE_CHECKING:
     from .personal import PersonalGrants
     from .policy import SecretGrant, SecretsPolicy, parse_secrets_policy
     from .providers import Providers, SecretProvider, provider_class
-    from .provisioner import PROVISIONER_NAME, KernelServices, pass_session_paths
+    from .provisioner import (
+        PROVISIONER_NAME,
+        KernelServices,
+        pass_session_paths,
+        strip_terminal_environment,
+    )
     from .registry import KernelSecretRegistry
     from .service import SecretsService
 
@@ -56,6 +62,7 @@ __all__ = [
     "parse_secrets_policy",
     "pass_session_paths",
     "provider_class",
+    "strip_terminal_environment",
 ]
 
 __getattr__, __dir__ = lazy_exports(
@@ -71,6 +78,7 @@ __getattr__, __dir__ = lazy_exports(
         "PROVISIONER_NAME": ".provisioner",
         "KernelServices": ".provisioner",
         "pass_session_paths": ".provisioner",
+        "strip_terminal_environment": ".provisioner",
         "KernelSecretRegistry": ".registry",
         "SecretsService": ".service",
     },

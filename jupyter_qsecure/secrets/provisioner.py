@@ -149,6 +149,33 @@ def pass_session_paths(session_manager: Any) -> None:
     session_manager.get_kernel_env = get_kernel_env
 
 
+def strip_terminal_environment(policy: Callable[[], SecretsPolicy]) -> bool:
+    """Make the terminals a Jupyter server starts (terminado) lose the same server
+    credentials and ``env://`` source variables as kernels do; terminals get no secrets.
+    Returns whether terminado is there to be changed."""
+    try:
+        from terminado.management import TermManagerBase
+    except ImportError:
+        return False
+    original = TermManagerBase.make_term_env
+    if getattr(original, "qsecure_stripped", False):
+        return True
+
+    def make_term_env(self: Any, *args: Any, **kwargs: Any) -> dict[str, str]:
+        env = dict(original(self, *args, **kwargs))
+        try:
+            withheld = _withheld_variables(policy(), set())
+        except Exception:  # a policy that cannot be read: withhold what is always withheld
+            withheld = set(SERVER_CREDENTIALS)
+        for name in withheld:
+            env.pop(name, None)
+        return env
+
+    make_term_env.qsecure_stripped = True  # type: ignore[attr-defined]
+    TermManagerBase.make_term_env = make_term_env  # type: ignore[method-assign]
+    return True
+
+
 def _is_ipykernel(cmd: list[str]) -> bool:
     return any("ipykernel" in part for part in cmd)
 
