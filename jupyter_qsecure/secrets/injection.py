@@ -33,6 +33,33 @@ class Injection:
     problems: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (reason, message)
 
 
+def named(error: ProviderError, name: str) -> ProviderError:
+    """``error`` with its hint naming the secret (a provider knows only the reference)."""
+    message = str(error)
+    if "<secret name>" not in message:
+        return error
+    return ProviderError(error.reason, message.replace("<secret name>", name))
+
+
+def too_short(grant: SecretGrant, value: str) -> str | None:
+    """Why ``value`` is not injected for ``grant`` (too short without ``allow_short``)."""
+    if len(value) >= MIN_SECRET_LENGTH or grant.allow_short:
+        return None
+    return (
+        f"{grant.name}: values under {MIN_SECRET_LENGTH} characters are not injected (masking "
+        "them would hit ordinary text); set allow_short = true in its [secrets] table to "
+        "inject it anyway"
+    )
+
+
+def fetch_all(
+    providers: Providers, grants: list[SecretGrant], timeout: float, fresh: bool
+) -> dict[str, str | ProviderError]:
+    """Every grant's value or the error of its store, fetched concurrently within
+    ``timeout`` seconds (a store that hangs is reported as a timeout)."""
+    return _fetch_all(providers, grants, timeout, fresh)
+
+
 def _fetch_all(
     providers: Providers, grants: list[SecretGrant], timeout: float, fresh: bool
 ) -> dict[str, str | ProviderError]:
@@ -43,7 +70,7 @@ def _fetch_all(
         try:
             results.put((grant.name, providers.fetch(grant.source, fresh=fresh)))
         except ProviderError as error:
-            results.put((grant.name, error))
+            results.put((grant.name, named(error, grant.name)))
         except Exception as error:  # a plug-in's bug must not break kernel starts
             results.put(
                 (
@@ -93,12 +120,8 @@ def resolve(
         grant = policy.grants[name]
         if isinstance(result, ProviderError):
             injection.problems[name] = (result.reason, str(result))
-        elif len(result) < MIN_SECRET_LENGTH and not grant.allow_short:
-            injection.problems[name] = (
-                "too-short",
-                f"{name}: values under {MIN_SECRET_LENGTH} characters are not injected (masking them would "
-                "hit ordinary text); set allow_short = true in its [secrets] table to inject it anyway",
-            )
+        elif too_short(grant, result):
+            injection.problems[name] = ("too-short", str(too_short(grant, result)))
         else:
             injection.values[name] = result
     return injection

@@ -17,7 +17,7 @@ from ..events import PROVIDER_ERROR, SECRET_CHANGED, SECRET_DENIED
 from ..identity import acting_user, server_user
 from .errors import ProviderError
 from .forms import MIN_SECRET_LENGTH
-from .injection import resolve
+from .injection import fetch_all, named, resolve, too_short
 from .personal import GrantInPolicy, PersonalGrants, PersonalGrantsError, default_ref, merge
 from .policy import SecretGrant, SecretsPolicy
 from .providers import Providers, provider_class
@@ -245,14 +245,22 @@ class SecretsService:
         return ref
 
     def check(self) -> list[CheckResult]:
-        """Resolve every reference in the policy, one result per secret."""
+        """Resolve every reference in the policy, concurrently, one result per secret,
+        judged as a kernel start judges it (a value too short is a failure too)."""
+        grants = list(self.policy.grants.values())
+        outcome = fetch_all(self.providers, grants, self.policy.injection.timeout, fresh=True)
         results = []
-        for grant in self.policy.grants.values():
-            try:
-                self.providers.fetch(grant.source, fresh=True)
-            except ProviderError as error:
+        for grant in grants:
+            result = outcome[grant.name]
+            if isinstance(result, ProviderError):
+                error = named(result, grant.name)
                 results.append(
                     CheckResult(grant.name, str(grant.source), False, error.reason, str(error))
+                )
+            elif too_short(grant, result):
+                problem = str(too_short(grant, result))
+                results.append(
+                    CheckResult(grant.name, str(grant.source), False, "too-short", problem)
                 )
             else:
                 results.append(CheckResult(grant.name, str(grant.source), True))

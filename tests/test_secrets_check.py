@@ -1,0 +1,35 @@
+"""`secrets check` judges values as a kernel start does, and its hints name the secret."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jupyter_qsecure.secrets.policy import parse_secrets_policy
+from jupyter_qsecure.secrets.providers import Providers
+from jupyter_qsecure.secrets.registry import KernelSecretRegistry
+from jupyter_qsecure.secrets.service import SecretsService
+
+
+def test_check_applies_the_injection_rules(
+    keyring_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIN_SOURCE", "1234")
+    tables = {
+        "PIN": {"source": "env://PIN_SOURCE", "notebooks": ["*.ipynb"]},
+        "PIN_OK": {"source": "env://PIN_SOURCE", "notebooks": ["*.ipynb"], "allow_short": True},
+        "ABSENT_TOKEN": {"source": "keyring://qsecure/absent", "notebooks": ["*.ipynb"]},
+    }
+    policy = parse_secrets_policy("qsecure.toml", Path("."), {"secrets": tables})
+    service = SecretsService(policy, Providers(policy), KernelSecretRegistry())
+    try:
+        results = {result.name: result for result in service.check()}
+    finally:
+        service.close()
+    assert (results["PIN"].ok, results["PIN"].reason) == (False, "too-short")
+    assert "allow_short = true" in results["PIN"].message and "1234" not in results["PIN"].message
+    assert results["PIN_OK"].ok
+    absent = results["ABSENT_TOKEN"]
+    assert (absent.ok, absent.reason) == (False, "not-found")
+    assert "jupyter qsecure secrets set ABSENT_TOKEN" in absent.message
