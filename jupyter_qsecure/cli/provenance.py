@@ -25,6 +25,9 @@ class ProvenanceApp(_Subcommand):
         state, files read that changed since. Exit 0 when every cell is executed as shown
         and the order can be judged (with --strict: and nothing is found), 1 otherwise,
         2 on bad input (a field of the wrong type is named). Works offline on the file.
+    jupyter qsecure provenance NOTEBOOK --store FILE
+        also check that the notebook's records and chain head are in that store, as
+        written, in an intact chain (exit 1 if not). Reads the store only.
     jupyter qsecure provenance log [--verify] [--store FILE]
         list the records of the store; --verify checks the hash chain (exit 1 if broken)."""
 
@@ -33,7 +36,11 @@ class ProvenanceApp(_Subcommand):
     strict = Bool(
         False, help="Exit 1 on any finding too (order, hidden state, files changed)."
     ).tag(config=True)
-    store = Unicode("", help="With `log`: the store file (default: this user's).").tag(config=True)
+    store = Unicode(
+        "",
+        help="With `log`: the store file (default: this user's). With a notebook: check its"
+        " records and chain head against this store.",
+    ).tag(config=True)
     aliases = {"format": "ProvenanceApp.format", "store": "ProvenanceApp.store"}
     flags = {
         "verify": ({"ProvenanceApp": {"verify": True}}, "Check the hash chain."),
@@ -56,13 +63,33 @@ class ProvenanceApp(_Subcommand):
             verdict = judge(notebook, path.resolve().parent)
         except ProvenanceFormatError as error:
             raise UsageError(f"{path}: provenance metadata of the wrong shape: {error}") from None
+        in_store = self._against_store(notebook) if self.store else None
         if self.format == "json":
-            print(json.dumps({"notebook": str(path), **verdict.to_json()}, indent=2))
+            answer = {"notebook": str(path), **verdict.to_json()}
+            if in_store is not None:
+                answer["store_problems"] = in_store
+            print(json.dumps(answer, indent=2))
         else:
             self._print(path, verdict)
-        if not verdict.ok:
+            for problem in in_store or []:
+                print(f"store: {problem}")
+            if in_store == []:
+                print(f"store: every record and the chain head are in {self.store}")
+        if not verdict.ok or in_store:
             return 1
         return 1 if self.strict and verdict.findings else 0
+
+    def _against_store(self, notebook: dict[str, Any]) -> list[str]:
+        from ..provenance.against_store import check_against_store
+        from ..provenance.store import ProvenanceStore, StoreError
+
+        path = Path(self.store)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such store")
+        try:
+            return check_against_store(notebook, ProvenanceStore(path, read_only=True))
+        except StoreError as error:
+            raise UsageError(str(error)) from None
 
     @staticmethod
     def _print(path: Path, verdict: Any) -> None:

@@ -408,6 +408,38 @@ class ProvenanceStore:
         finally:
             connection.close()
 
+    def by_record_id(self, record_ids: list[str]) -> dict[str, StoredRecord]:
+        """The rows holding these records, by record id (those the store has)."""
+        found: dict[str, StoredRecord] = {}
+        for start in range(0, len(record_ids), 500):
+            chunk = record_ids[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            for row in self._rows(
+                "SELECT seq, body, prev_hash, hash FROM records"  # noqa: S608 - only ? marks
+                f" WHERE record_id IN ({marks})",
+                tuple(chunk),
+            ):
+                found[str(row.record.get("record_id"))] = row
+        return found
+
+    def position_of(self, digest: str) -> int | None:
+        """The position (1-based, in chain order) of the row whose hash is ``digest``."""
+        if not self.path.exists():
+            return None
+        connection = self._connect()
+        try:
+            row = connection.execute("SELECT seq FROM records WHERE hash = ?", (digest,)).fetchone()
+            if row is None:
+                return None
+            (count,) = connection.execute(
+                "SELECT count(*) FROM records WHERE seq <= ?", (row[0],)
+            ).fetchone()
+            return int(count)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not a provenance store ({error})") from None
+        finally:
+            connection.close()
+
     def head(self) -> str:
         """The hash of the last record (the chain head), or the genesis hash."""
         last = list(
