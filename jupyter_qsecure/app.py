@@ -25,7 +25,7 @@ from traitlets import Bool, Type, Unicode
 from . import events, gate
 from ._version import __version__
 from .audit import install_audit_sink
-from .config import Policy, PolicyError, load_policy
+from .config import Policy, PolicyError, load_policy, policy_places
 from .guard import BypassStore, SaveGuard, UploadStage, plugin_rules
 from .handlers import handlers
 from .identity import server_user
@@ -260,7 +260,16 @@ class QSecureApp(ExtensionApp):
             emit=self._emit,
             log=self.log,
             injected=self.registry.live_values,
+            protected=self._protected_paths(),
         )
+
+    def _protected_paths(self) -> list[Path]:
+        """What no write through the server may change: where the policy is read from,
+        the baseline it names, the bypass store and this extension's state."""
+        guard_policy = self.policy.guard
+        paths = [*policy_places(), self._state_dir()]
+        paths += [p for p in (guard_policy.baseline, guard_policy.bypass_store) if p is not None]
+        return paths
 
     def _build_secrets(self) -> SecretsService:
         # A policy file that cannot be used may have turned personal grants off: they stay

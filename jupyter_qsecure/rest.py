@@ -20,7 +20,7 @@ def json_body(handler: Any, expected: str) -> dict[str, Any]:
     raw = handler.request.body
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except ValueError:  # UnicodeDecodeError included
+    except (ValueError, RecursionError):  # UnicodeDecodeError included; nested too deep
         body = None
     if not isinstance(body, dict):
         raise request_error(400, "qsecure-bad-request", f"send a JSON object {expected}")
