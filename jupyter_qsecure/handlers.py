@@ -30,7 +30,7 @@ from . import authz
 from .gate import GuardUnavailable
 from .guard import BYPASS_REASONS, SaveBlocked, ScanFailed, UploadError
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
-from .guard.uploads import staged_model
+from .guard.uploads import UploadTooLarge, staged_model
 from .identity import act_for_this_task, acting_user, request_user_name
 from .rest import editor_notebook, json_body, relative_path, request_error
 from .secrets.errors import ProviderError
@@ -112,6 +112,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
 
     def get_json_body(self) -> dict[str, Any] | None:
         # Parsed once: our put/post read the body before the base class does (1 MB: ~4 ms).
+        # Any body but a JSON object (an array, a number, bad JSON) is a 400, never logged.
         if self._parsed_body is None:
             self._parsed_body = super().get_json_body()
         return self._parsed_body  # type: ignore[no-any-return]
@@ -133,6 +134,8 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     async def _staged_chunk(self, model: dict[str, Any], path: str) -> None:
         try:
             whole = self.qsecure.upload_stage.receive(path, model)
+        except UploadTooLarge as error:
+            raise request_error(413, "qsecure-upload-too-large", str(error)) from None
         except UploadError as error:
             raise request_error(BLOCKED_STATUS, "qsecure-bad-upload", str(error)) from None
         if whole is None:

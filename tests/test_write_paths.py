@@ -5,6 +5,7 @@ as it was."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from pathlib import Path
@@ -250,3 +251,90 @@ async def test_single_file_copy_of_a_link_is_scanned_like_a_save(
     (jp_root_dir / "linked.env").symlink_to(outside / ".env")
     await refused(copy(jp_fetch, "linked.env"))
     assert sorted(p.name for p in jp_root_dir.iterdir()) == ["linked.env"]
+
+
+# A corrupt bypass store ------------------------------------------------------------------
+
+
+async def test_a_corrupt_bypass_store_names_its_path_and_clean_saves_work(
+    jp_fetch: Any, jp_root_dir: Path, qsecure_app: Any, github_token: str
+) -> None:
+    store = qsecure_app.save_guard.bypasses.path
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("[{not json")
+    clean = json.dumps({"type": "file", "format": "text", "content": "x = 1\n"})
+    response = await jp_fetch("api", "contents", "ok.py", method="PUT", body=clean)
+    assert response.code == 201
+    leaking = json.dumps({"type": "file", "format": "text", "content": f"t = '{github_token}'\n"})
+    body = await refused(jp_fetch("api", "contents", "leak.py", method="PUT", body=leaking))
+    assert f"Bypasses were not applied: {store}: cannot read the bypass store" in body["message"]
+    assert f"mv {store} {store}.broken" in body["message"]
+    # accepting a finding says the same, as a 400
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(
+            "qsecure",
+            "bypass",
+            method="POST",
+            body=json.dumps(
+                {"fingerprint": body["findings"][0]["fingerprint"], "reason": "will_rotate"}
+            ),
+        )
+    assert caught.value.code == 400 and caught.value.response is not None
+    assert f"mv {store} {store}.broken" in json.loads(caught.value.response.body)["message"]
+    # after the reset, bypasses work again
+    store.rename(store.with_name(store.name + ".broken"))
+    await jp_fetch(
+        "qsecure",
+        "bypass",
+        method="POST",
+        body=json.dumps(
+            {"fingerprint": body["findings"][0]["fingerprint"], "reason": "will_rotate"}
+        ),
+    )
+    assert (await jp_fetch("api", "contents", "leak.py", method="PUT", body=leaking)).code == 201
+
+
+# Chunked-upload staging bounds -----------------------------------------------------------
+
+
+def chunk(number: int, data: bytes) -> str:
+    content = base64.b64encode(data).decode()
+    return json.dumps({"type": "file", "format": "base64", "chunk": number, "content": content})
+
+
+async def test_upload_staging_is_bounded_in_count(jp_fetch: Any, jp_root_dir: Path) -> None:
+    for index in range(8):
+        response = await jp_fetch(
+            "api", "contents", f"f{index}.bin", method="PUT", body=chunk(1, b"x")
+        )
+        assert response.code == 201
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("api", "contents", "f8.bin", method="PUT", body=chunk(1, b"x"))
+    assert caught.value.code == 413 and caught.value.response is not None
+    body = json.loads(caught.value.response.body)
+    assert body["reason"] == "qsecure-upload-too-large"
+    assert body["message"] == (
+        "f8.bin: 8 uploads are already in progress (at most 8); wait for them to finish and "
+        "upload it again"
+    )
+    # finishing one makes room; nothing was written meanwhile
+    assert not any(jp_root_dir.iterdir())
+    await jp_fetch("api", "contents", "f0.bin", method="PUT", body=chunk(-1, b"y"))
+    assert (jp_root_dir / "f0.bin").read_bytes() == b"xy"
+    assert (
+        await jp_fetch("api", "contents", "f8.bin", method="PUT", body=chunk(1, b"x"))
+    ).code == 201
+
+
+def test_upload_staging_is_bounded_in_bytes() -> None:
+    from jupyter_qsecure.guard.uploads import UploadStage, UploadTooLarge
+
+    stage = UploadStage(max_bytes=100, max_total_bytes=150)
+    stage.add("a", 1, "x" * 90, "text")
+    with pytest.raises(
+        UploadTooLarge, match=r"b: uploads in progress hold 180 bytes \(at most 150\)"
+    ):
+        stage.add("b", 1, "x" * 90, "text")
+    with pytest.raises(UploadTooLarge, match="a is larger than the guard scans"):
+        stage.add("a", 2, "x" * 20, "text")
+    assert stage.add("c", 1, "x" * 60, "text") is None  # both refused uploads were dropped

@@ -90,15 +90,26 @@ class BypassStore:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return []
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise AllowlistError(f"{self.path}: cannot read the bypass store ({error})") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            raise AllowlistError(
+                f"{self.path}: cannot read the bypass store ({error}); {self.reset_hint()}"
+            ) from None
         if not isinstance(raw, list):
-            raise AllowlistError(f"{self.path}: the bypass store must be a JSON list")
+            raise AllowlistError(
+                f"{self.path}: the bypass store must be a JSON list; {self.reset_hint()}"
+            )
         return [
             Bypass(**entry)
             for entry in raw
             if isinstance(entry, dict) and set(entry) == set(Bypass.__dataclass_fields__)
         ]
+
+    def reset_hint(self) -> str:
+        """How to start over with an empty store, keeping the broken one to read."""
+        return (
+            f"move it aside to start an empty one (mv {self.path} {self.path}.broken), "
+            "then accept the findings again"
+        )
 
     def fingerprints(self) -> set[str]:
         """The fingerprints currently bypassed."""

@@ -51,11 +51,16 @@ WRITES = ("save", "checkpoint", "restore", "copy")
 class SaveBlocked(HTTPError):
     """A refused write. Its JSON body (see :meth:`to_json`) lists the findings."""
 
-    def __init__(self, path: str, findings: list[Finding], write: str = "save") -> None:
+    def __init__(
+        self, path: str, findings: list[Finding], write: str = "save", note: str | None = None
+    ) -> None:
         self.path = path
         self.findings = findings
         self.write = write
-        super().__init__(BLOCKED_STATUS, blocked_message(findings, write), reason=LEAK_REASON)
+        message = blocked_message(findings, write)
+        if note:  # why an accepted finding may not have been accepted
+            message += f" Bypasses were not applied: {note}."
+        super().__init__(BLOCKED_STATUS, message, reason=LEAK_REASON)
 
     def to_json(self) -> dict[str, Any]:
         """The REST error body: ``{reason, message, path, findings}``."""
@@ -216,6 +221,8 @@ class SaveGuard:
         self._baselines: dict[Path, tuple[_CachedFile, Baseline | None]] = {}
         self._bypass_cache = _CachedFile()
         self._injected = injected
+        #: Why the bypass store cannot be read (None when it can).
+        self.bypass_problem: str | None = None
         self._literals: tuple[int, dict[str, str]] = (-1, {})
 
     def pre_save_hook(
@@ -272,7 +279,7 @@ class SaveGuard:
             self.log.warning(
                 "qsecure: %s of %s blocked (%d finding(s))", write, path, len(result.findings)
             )
-            raise SaveBlocked(path, result.findings, write)
+            raise SaveBlocked(path, result.findings, write, self.bypass_problem)
 
     def check_not_protected(self, path: str, *, moved: bool = False, audit: bool = True) -> None:
         """Refuse (:class:`ProtectedPath`, audited) a write to ``path`` inside a protected
@@ -447,7 +454,15 @@ class SaveGuard:
                 baselines.append(self._baseline(root / ".secrets.baseline", required=False))
         with self._lock:
             if self._bypass_cache.changed(self.bypasses.path):
-                self._bypass_cache.value = self.bypasses.fingerprints()
+                try:
+                    self._bypass_cache.value = self.bypasses.fingerprints()
+                    self.bypass_problem = None
+                except AllowlistError as error:
+                    # Saves without findings go on; a save with findings says why no
+                    # bypass could apply (see check()).
+                    self._bypass_cache.value = set()
+                    self.bypass_problem = str(error)
+                    self.log.error("qsecure: bypasses not applied: %s", error)
             bypassed = set(self._bypass_cache.value)
         return Allowlist([b for b in baselines if b is not None], bypassed)
 

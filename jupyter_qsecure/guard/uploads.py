@@ -21,6 +21,11 @@ class UploadError(ValueError):
     """A chunk out of order, too large a file, or bad base64; the message says which."""
 
 
+class UploadTooLarge(UploadError):
+    """Staging this chunk would exceed a bound (one file's size, the number of uploads
+    in progress, or the bytes held for all of them): answered 413."""
+
+
 @dataclass
 class _Staged:
     chunks: list[bytes] = field(default_factory=list)
@@ -34,9 +39,19 @@ class UploadStage:
     Keyed by path alone: a single-user server's anonymous token users get a new name on
     each request, and an upload of one path from two places at once cannot both succeed."""
 
-    def __init__(self, max_bytes: int, ttl: float = 3600.0) -> None:
+    def __init__(
+        self,
+        max_bytes: int,
+        ttl: float = 3600.0,
+        max_uploads: int = 8,
+        max_total_bytes: int | None = None,
+    ) -> None:
         self.max_bytes = max_bytes
         self.ttl = ttl
+        #: Uploads in progress at once, and the bytes held for all of them (by default
+        #: twice one file's limit): memory stays bounded whoever uploads.
+        self.max_uploads = max_uploads
+        self.max_total_bytes = max_total_bytes if max_total_bytes is not None else 2 * max_bytes
         self._uploads: dict[str, _Staged] = {}
         self._lock = threading.Lock()
 
@@ -73,6 +88,12 @@ class UploadStage:
         with self._lock:
             self._forget_stale()
             if chunk == 1:
+                self._uploads.pop(key, None)
+                if len(self._uploads) >= self.max_uploads:
+                    raise UploadTooLarge(
+                        f"{path}: {len(self._uploads)} uploads are already in progress (at "
+                        f"most {self.max_uploads}); wait for them to finish and upload it again"
+                    )
                 self._uploads[key] = _Staged()
             staged = self._uploads.get(key)
             if staged is None:
@@ -84,8 +105,15 @@ class UploadStage:
             staged.touched = time.monotonic()
             if staged.size > self.max_bytes:
                 del self._uploads[key]
-                raise UploadError(
+                raise UploadTooLarge(
                     f"{path} is larger than the guard scans ({self.max_bytes:,} bytes, guard.max_bytes)"
+                )
+            held = sum(upload.size for upload in self._uploads.values())
+            if held > self.max_total_bytes:
+                del self._uploads[key]
+                raise UploadTooLarge(
+                    f"{path}: uploads in progress hold {held:,} bytes (at most "
+                    f"{self.max_total_bytes:,}); wait for them to finish and upload it again"
                 )
             if chunk != -1:
                 return None
