@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -208,3 +210,20 @@ def test_json_files_are_also_scanned_unescaped(tmp_path: Any) -> None:
     token = POSITIVES[0].text.split('"')[1]
     path.write_text(json.dumps({"token": token}))
     assert len(SCANNER.scan_path(path).findings) == 1  # found in the text, not twice
+
+
+def test_a_context_window_never_starts_mid_line() -> None:
+    """Rules that read context before their line get windows that start at a line start:
+    a wrapped base64 block (an SSH signature in a signed notebook's metadata) is not
+    "a token on a line of its own" wherever the window would have cut it."""
+    # Without "/" (as in about half of real signatures), a piece of a line looks like a token.
+    blob = base64.b64encode(b"SSHSIG" + random.Random(7).randbytes(300), b"+A").decode()
+    armor = "\n".join(
+        ["-----BEGIN SSH SIGNATURE-----"]
+        + [blob[i : i + 70] for i in range(0, len(blob), 70)]
+        + ["-----END SSH SIGNATURE-----", ""]
+    )
+    for lead in range(0, 320, 7):
+        text = "x" * lead + "\n" + armor
+        for scanner in (SCANNER, PURE_PYTHON):
+            assert scanner.scan_text(text, path=Path("signature.txt")).findings == [], lead

@@ -57,6 +57,16 @@ def _utf8_start(data: bytes, offset: int, floor: int) -> int:
     return offset
 
 
+def _context_start(data: bytes, frag_start: int, line_start: int, rule: Rule) -> int:
+    """Where a window with ``rule.context_before`` characters before the trigger's line
+    starts: at the start of a line (a rule anchored with ``^`` must never see a line cut in
+    the middle as a line of its own), never before the fragment."""
+    cut = max(frag_start, line_start - rule.context_before)
+    if cut > frag_start and data[cut - 1 : cut] != b"\n":
+        cut = data.find(b"\n", cut, line_start) + 1 or line_start
+    return cut
+
+
 def _trigger_regex(trigger: str, ignore_case: bool) -> re.Pattern[bytes]:
     return re.compile(trigger.encode(), re.IGNORECASE if ignore_case else 0)
 
@@ -173,17 +183,13 @@ class Engine:
                     data, min(frag_end, line_start + _MULTILINE_SPAN), line_start
                 )
                 if rule.context_before:
-                    window_start = _utf8_start(
-                        data, max(frag_start, line_start - rule.context_before), frag_start
-                    )
+                    window_start = _context_start(data, frag_start, line_start, rule)
             else:
                 line_end = data.find(b"\n", end - 1, frag_end)
                 line_end = frag_end if line_end < 0 else line_end
                 window_start, window_end = line_start, line_end
                 if rule.context_before:
-                    window_start = _utf8_start(
-                        data, max(frag_start, line_start - rule.context_before), frag_start
-                    )
+                    window_start = _context_start(data, frag_start, line_start, rule)
                 if line_end - line_start > _LONG_LINE:
                     window_start = _utf8_start(
                         data, max(line_start, end - _WINDOW_BEFORE), line_start
