@@ -9,12 +9,14 @@ The server extension makes it the default for every kernel the server starts. El
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
+from tornado.web import HTTPError
 
 from ..identity import server_user
 from ..provenance.policy import ProvenancePolicy
@@ -28,8 +30,31 @@ KERNEL_EXTENSION = "jupyter_qsecure.kernel"
 PROVISIONER_NAME = "qsecure-provisioner"
 
 
-class KernelStartRefused(RuntimeError):
-    """``[injection] on_error = "refuse"`` and a granted secret could not be fetched."""
+class _RefusalsWithoutTraceback(logging.Filter):
+    """Drops the traceback jupyter_client logs with a refused start: the message says it
+    all, and a refusal is an expected outcome, not a crash."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KernelStartRefused):
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+#: The reason a refused kernel start answers with (REST ``reason``).
+REFUSED_REASON = "qsecure-secrets-unavailable"
+
+
+class KernelStartRefused(HTTPError):
+    """``[injection] on_error = "refuse"`` and a granted secret could not be fetched: the
+    start is answered ``503`` with reason ``qsecure-secrets-unavailable`` and the message
+    (names and store errors, never a value), logged as a warning without a traceback."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(503, message.replace("%", "%%"), reason=REFUSED_REASON)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass
@@ -261,9 +286,23 @@ class QSecureProvisioner(LocalProvisioner):
             injection = await asyncio.to_thread(
                 resolve, policy, services.providers, user, notebook, kernel_name
             )
+        for name, (reason, message) in sorted(injection.problems.items()):
+            self.log.warning(
+                "jupyter-qsecure: kernel %s for %s: %s not injected (%s): %s",
+                self.kernel_id,
+                notebook or "(no notebook)",
+                name,
+                reason,
+                message,
+            )
         if injection.problems and policy.injection.on_error == "refuse":
             self._emit_problems(injection.problems, notebook, user)
             details = "; ".join(message for _, message in injection.problems.values())
+            for log in (getattr(self.parent, "log", None), self.log):
+                if isinstance(log, logging.Logger) and not any(
+                    isinstance(f, _RefusalsWithoutTraceback) for f in log.filters
+                ):
+                    log.addFilter(_RefusalsWithoutTraceback())
             raise KernelStartRefused(f"kernel start refused by jupyter-qsecure: {details}")
         for name in _withheld_variables(policy, set(injection.values)):
             env.pop(name, None)
