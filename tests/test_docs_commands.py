@@ -85,6 +85,7 @@ GUIDES = (
     "docs/audit.md",
     "docs/jupyterhub.md",
     "docs/jupyterlab.md",
+    "docs/reproduce.md",
 )
 #: How many commands each file holds, run and skipped: an extraction bug cannot pass empty.
 EXPECTED = {
@@ -99,6 +100,7 @@ EXPECTED = {
     "docs/audit.md": (4, 0),
     "docs/jupyterhub.md": (0, 21),
     "docs/jupyterlab.md": (0, 0),
+    "docs/reproduce.md": (3, 0),
     "README.md": (0, 0),
 }
 #: The keyring's password: the one the guides export, so a guide that exports it again
@@ -766,3 +768,9 @@ def test_readme_make_targets_exist() -> None:
             ["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, timeout=30
         )
         assert result.returncode == 0, f"make {target}: {result.stderr}"
+
+
+def test_every_guide_is_run() -> None:
+    """A new guide in docs/ has its commands run too: it must be listed here."""
+    guides = {path.relative_to(ROOT).as_posix() for path in (ROOT / "docs").glob("*.md")}
+    assert guides <= set(GUIDES), f"add to GUIDES and EXPECTED: {sorted(guides - set(GUIDES))}"
