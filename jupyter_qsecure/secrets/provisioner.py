@@ -276,7 +276,14 @@ class QSecureProvisioner(LocalProvisioner):
         services = self.services()
         policy = services.policy()
         user = server_user()
-        notebook = notebook_from_environment(env, services.root_dir, served=self._served())
+        served = self._served()
+        previous = services.registry.get(self.kernel_id) if served else None
+        # A restart keeps the notebook the server tracks for the kernel (renames included).
+        notebook = (
+            previous.notebook
+            if previous is not None
+            else notebook_from_environment(env, services.root_dir, served=served)
+        )
         kernel_name = getattr(self.kernel_spec, "name", None) or getattr(
             self.parent, "kernel_name", None
         )
