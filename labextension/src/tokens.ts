@@ -127,6 +127,21 @@ export interface IExecutionRecord {
   network?: unknown[];
 }
 
+/** A random seed a cell set (`random.seed`, NumPy, PyTorch), its value masked. */
+export interface ISeedRecord {
+  source?: string;
+  value?: string;
+}
+
+/** What the server checked of a cell's record: files (changed since?), seeds... */
+export interface ICellEvidence {
+  files_read?: Array<IFileRecord & { changed?: boolean }>;
+  files_written?: IFileRecord[];
+  subprocesses?: unknown[];
+  network?: unknown[];
+  seeds?: ISeedRecord[];
+}
+
 /** One code cell's provenance verdict. */
 export interface IProvenanceCell {
   number: number;
@@ -135,12 +150,21 @@ export interface IProvenanceCell {
   badge: ProvenanceBadge;
   detail: string;
   execution: IExecutionRecord | null;
+  evidence?: ICellEvidence;
+}
+
+/** A cell that ran in this session and was deleted since, named by its first line. */
+export interface IDeletedCell {
+  cell_id: string | null;
+  first_line: string | null;
 }
 
 /** One entry of the execution timeline. */
 export interface ITimelineEntry {
   record_id: string;
   cell_id: string | null;
+  /** The cell's first line when it ran (names a cell deleted since). */
+  first_line?: string | null;
   execution_count: number | null;
   kernel_session: string;
   started: string;
@@ -158,6 +182,9 @@ export interface IProvenanceReport {
   out_of_order: string[];
   hidden_state: string[];
   files_changed: string[];
+  /** Why order and hidden state cannot be judged at all (empty when they can). */
+  cannot_judge: string[];
+  deleted_cells: IDeletedCell[];
   cells: IProvenanceCell[];
 }
 

@@ -119,6 +119,8 @@ describe('provenance report from the server', () => {
         out_of_order: true,
         hidden_state: true,
         files_changed: true,
+        cannot_judge: true,
+        deleted_cells: true,
         cells: true
       })
     );
@@ -128,7 +130,8 @@ describe('provenance report from the server', () => {
       verdict: true,
       badge: true,
       detail: true,
-      execution: true
+      execution: true,
+      evidence: true
     });
     for (const cell of report.cells) {
       expect(Object.keys(cell).sort()).toEqual(cellFields);
@@ -137,6 +140,7 @@ describe('provenance report from the server', () => {
     const timelineFields = fields<ITimelineEntry>({
       record_id: true,
       cell_id: true,
+      first_line: true,
       execution_count: true,
       kernel_session: true,
       started: true,

@@ -28,6 +28,8 @@ function report(cells: IProvenanceCell[], ok = false): IProvenanceReport {
     out_of_order: [],
     hidden_state: [],
     files_changed: [],
+    cannot_judge: [],
+    deleted_cells: [],
     cells
   };
 }

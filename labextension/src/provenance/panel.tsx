@@ -18,7 +18,12 @@ import { formatTime } from '../models/signing';
 import { cellIndexById, goToCell, notebookContent } from '../notebook';
 import { translationBundle } from '../notices';
 import { errorMessage, jsonBody, requestAPI } from '../request';
-import { IProvenanceCell, IProvenanceReport, ProvenanceBadge } from '../tokens';
+import {
+  IProvenanceCell,
+  IProvenanceReport,
+  ISeedRecord,
+  ProvenanceBadge
+} from '../tokens';
 import { applyBadges, clearBadges } from './badges';
 import { provenanceIcon } from '../icons';
 import { PROVENANCE_GUIDE } from '../guides';
@@ -254,13 +259,20 @@ export function BadgeLegend(props: { trans: TranslationBundle }): JSX.Element {
 /** The report: summary, cells with badges, notebook-wide findings, timeline, environment. */
 export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
   const { report } = props;
+  const trans = props.trans ?? translationBundle();
   const warnings = [
+    ...(report.cannot_judge ?? []),
+    ...(report.deleted_cells ?? []).map(deleted =>
+      trans.__(
+        'A deleted cell ran in this session: %1',
+        deleted.first_line ?? trans.__('(its first line is unknown)')
+      )
+    ),
     ...report.out_of_order,
     ...report.hidden_state,
     ...report.files_changed
   ];
   const environment = environmentSummary(report.environment);
-  const trans = props.trans ?? translationBundle();
   return (
     <div className="jp-qsecure-Panel-body">
       <h2 className="jp-qsecure-Panel-title">Provenance of {props.name}</h2>
@@ -305,6 +317,7 @@ export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
                 <span>{formatTime(entry.started)}</span>{' '}
                 <span>[{entry.execution_count ?? ' '}]</span>{' '}
                 <span>{entry.status}</span>
+                {entry.first_line ? <code> {entry.first_line}</code> : null}
               </li>
             ))}
         </ol>
@@ -336,20 +349,17 @@ export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
   );
 }
 
-/** A seed as the recorder keeps it: which call, and the (masked) value's repr. */
-interface ISeedRecord {
-  source?: string;
-  value?: string;
-}
-
 function CellRow(props: {
   cell: IProvenanceCell;
   label: string;
   goToCell: (id: string) => void;
 }): JSX.Element {
   const { cell } = props;
+  // The verdict's evidence when the server sends it, else the record's own list.
   const seeds = (
-    (cell.execution as { seeds?: ISeedRecord[] } | null)?.seeds ?? []
+    cell.evidence?.seeds ??
+    (cell.execution as { seeds?: ISeedRecord[] } | null)?.seeds ??
+    []
   ).filter(seed => typeof seed === 'object' && seed !== null);
   const badge = BADGES[cell.badge];
   const files = cell.execution?.files ?? {};
