@@ -33,3 +33,18 @@ def test_check_applies_the_injection_rules(
     absent = results["ABSENT_TOKEN"]
     assert (absent.ok, absent.reason) == (False, "not-found")
     assert "jupyter qsecure secrets set ABSENT_TOKEN" in absent.message
+
+
+def test_keyring_references_differing_only_by_case_are_refused() -> None:
+    from jupyter_qsecure.config import PolicyError
+
+    tables = {
+        "A": {"source": "keyring://qsecure/Lab-Key", "notebooks": ["*.ipynb"]},
+        "B": {"source": "keyring://qsecure/lab-key", "notebooks": ["*.ipynb"]},
+    }
+    with pytest.raises(PolicyError) as caught:
+        parse_secrets_policy("qsecure.toml", Path("."), {"secrets": tables})
+    message = str(caught.value)
+    assert "differ only by case" in message and "keyring://qsecure/Lab-Key" in message
+    same = {"A": tables["A"], "B": {**tables["B"], "source": "keyring://qsecure/Lab-Key"}}
+    assert len(parse_secrets_policy("qsecure.toml", Path("."), {"secrets": same}).grants) == 2

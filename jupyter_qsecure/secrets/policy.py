@@ -269,6 +269,24 @@ def _injection(source: str, value: object) -> InjectionSettings:
     )
 
 
+def _refuse_case_collisions(section: Section, grants: dict[str, SecretGrant]) -> None:
+    """Keyring references that differ only by case name one entry in some keyrings (the
+    encrypted-file one among them): one secret would overwrite the other's value."""
+    seen: dict[str, SecretGrant] = {}
+    for grant in grants.values():
+        if grant.source.scheme != "keyring":
+            continue
+        key = grant.source.location.casefold()
+        other = seen.setdefault(key, grant)
+        if other is not grant and other.source.location != grant.source.location:
+            raise section.error(
+                grant.name,
+                f"{grant.source} and {other.source} (of {other.name}) differ only by case: "
+                "some keyrings store them as one entry, so one value would overwrite the "
+                "other; rename one of them",
+            )
+
+
 def parse_secrets_policy(source: str, base: Path, data: dict[str, Any]) -> SecretsPolicy:
     """The secrets policy from a parsed policy file's top-level tables."""
     secrets = Section(
@@ -292,6 +310,7 @@ def parse_secrets_policy(source: str, base: Path, data: dict[str, Any]) -> Secre
                 f"itself are: {', '.join(SECRETS_OPTIONS)}",
             )
         grants[name] = _grant(source, name, value)
+    _refuse_case_collisions(secrets, grants)
     vault = _vault(source, base, data["vault"]) if "vault" in data else VaultSettings()
     injection = (
         _injection(source, data["injection"]) if "injection" in data else InjectionSettings()
