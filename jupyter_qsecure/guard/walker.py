@@ -122,6 +122,8 @@ def _output_fragments(
         text = _joined(output.get("text"))
         if text is not None:
             walked.add("text")
+        if output.get("name") in ("stdout", "stderr"):
+            walked.add("name")
         if text:
             yield Fragment(
                 strip_ansi(text), f"{field}.{output.get('name', 'stream')}", cell_index, cell_id
@@ -159,7 +161,7 @@ def _output_fragments(
     if output.get("metadata"):
         yield from _json_leaves(output["metadata"], f"{field}.metadata", cell_index, cell_id)
     for key, value in output.items():
-        if key not in walked:  # the stream's name, and what nbformat does not define
+        if key not in walked:  # what nbformat does not define, or an odd stream name
             yield from _json_leaves(value, f"{field}.{key}", cell_index, cell_id, str(key))
 
 
