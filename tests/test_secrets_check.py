@@ -48,3 +48,28 @@ def test_keyring_references_differing_only_by_case_are_refused() -> None:
     assert "differ only by case" in message and "keyring://qsecure/Lab-Key" in message
     same = {"A": tables["A"], "B": {**tables["B"], "source": "keyring://qsecure/Lab-Key"}}
     assert len(parse_secrets_policy("qsecure.toml", Path("."), {"secrets": same}).grants) == 2
+
+
+def test_a_wrong_keyring_password_is_found_once(
+    keyring_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from jupyter_qsecure.secrets.errors import ProviderError
+    from jupyter_qsecure.secrets.providers.keyring import KeyringProvider
+    from jupyter_qsecure.secrets.refs import parse_ref
+
+    KeyringProvider().store(parse_ref("keyring://qsecure/one"), "value-one-1234")
+    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", "not-the-password")
+    provider = KeyringProvider()
+    with pytest.raises(ProviderError) as first:
+        provider.fetch(parse_ref("keyring://qsecure/one"))
+    assert first.value.reason == "locked" and "wrong keyring password" in str(first.value)
+    begin = time.monotonic()
+    for _ in range(10):
+        with pytest.raises(ProviderError) as again:
+            provider.fetch(parse_ref("keyring://qsecure/one"))
+        assert again.value is first.value
+    assert time.monotonic() - begin < 0.5  # no key derivation after the first
+    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", keyring_env["QSECURE_KEYRING_PASSWORD"])
+    assert provider.fetch(parse_ref("keyring://qsecure/one")) == "value-one-1234"

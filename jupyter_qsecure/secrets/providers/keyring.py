@@ -8,6 +8,7 @@ data dir, unlocked with ``$QSECURE_KEYRING_PASSWORD``. A server never prompts.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from pathlib import Path
@@ -82,7 +83,8 @@ def open_keyring() -> Any:
             backend.keyring_key = password
         except ValueError:
             raise ProviderError(
-                "locked", f"${PASSWORD_ENV} does not unlock {backend.file_path}"
+                "locked",
+                f"wrong keyring password: ${PASSWORD_ENV} does not unlock {backend.file_path}",
             ) from None
     return backend
 
@@ -105,12 +107,24 @@ class KeyringProvider(SecretProvider):
         # One unlock, one call at a time: file keyrings are not thread-safe, and parallel
         # key derivations would only compete for the same cores.
         self._lock = threading.RLock()
+        #: A refused unlock, and a digest of the password it was refused with: the same
+        #: password is refused at once after that (each try costs a key derivation).
+        self._refused: tuple[str, ProviderError] | None = None
 
     def backend(self) -> Any:
-        """The unlocked backend (opened on first use)."""
+        """The unlocked backend (opened on first use). A wrong password is found once:
+        later calls with the same password fail at once, with the same error."""
         with self._lock:
             if self._backend is None:
-                self._backend = open_keyring()
+                digest = hashlib.sha256(os.environ.get(PASSWORD_ENV, "").encode()).hexdigest()
+                if self._refused is not None and self._refused[0] == digest:
+                    raise self._refused[1]
+                try:
+                    self._backend = open_keyring()
+                except ProviderError as error:
+                    if error.reason == "locked":
+                        self._refused = (digest, error)
+                    raise
             return self._backend
 
     def _call(self, ref: SecretRef, action: str, *args: str) -> Any:
