@@ -244,7 +244,9 @@ class CollaborationGuard:
             room.awareness.set_local_state_field(NOTICE_FIELD, notice)
 
     async def _on_room_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
-        if data.get("action") != "save":
+        # The document now matches what the guard let onto disk: after a save, or once
+        # the room (re)loaded it from disk, its earlier history is dropped.
+        if data.get("action") not in ("save", "overwrite", "load", "initialize"):
             return
         server = getattr(self.ydoc_app, "ywebsocket_server", None)
         room = server.rooms.get(data.get("room", "")) if server is not None else None
