@@ -172,9 +172,9 @@ test.describe('the blocked-save dialog (issue items 2 and 3)', () => {
     await page.notebook.addCell('code', `EXAMPLE = "${TOKEN}"\nprint(1)`);
     await page.keyboard.press('Control+s');
     const dialog = page.locator('.jp-qsecure-BlockedSaveDialog');
-    await expect(dialog.locator('h3')).toHaveText(
-      `Cell 2: EXAMPLE = "${TOKEN.slice(0, 36)}…`
-    );
+    // The heading names the cell by its first line, with the token masked.
+    await expect(dialog.locator('h3')).toHaveText('Cell 2: EXAMPLE = "ghp_…"');
+    expect(await dialog.innerText()).not.toContain(TOKEN.slice(4, 12));
     await dialog
       .getByRole('button', { name: 'Add pragma to the line' })
       .click();
@@ -202,6 +202,7 @@ test.describe('autosave refusals (issue item 4)', () => {
     const notice = page.locator('.jp-qsecure-BlockedNotice');
     await expect(notice).toHaveCount(1);
     await expect(notice).toContainText('Not saved: a credential is in Cell 2');
+    expect(await notice.innerText()).not.toContain(TOKEN.slice(4, 12));
     await expect(page.locator('.jp-Dialog')).toHaveCount(0);
     await expect(page.locator('#jp-main-statusbar')).toContainText(
       'Saving failed'

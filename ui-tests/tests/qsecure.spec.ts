@@ -109,6 +109,8 @@ test.describe('blocked saves', () => {
     await expect(dialog).toContainText('GitHub token');
     await expect(dialog).toContainText('ghp_…');
     expect(await dialog.innerText()).not.toContain(TOKEN);
+    // Not even part of it (the cell's heading shows its first line, masked).
+    expect(await dialog.innerText()).not.toContain(TOKEN.slice(4, 12));
     await expect(
       page.locator('.jp-Dialog-header', { hasText: 'File Save Error' })
     ).toHaveCount(0);

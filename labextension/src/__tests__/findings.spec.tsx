@@ -12,6 +12,7 @@ import {
   findingRows,
   firstLine,
   groupFindings,
+  maskTokens,
   isSecretName,
   suggestSecretName
 } from '../models/findings';
@@ -233,6 +234,19 @@ describe('cell labels', () => {
     expect(cellLabel(4, null)).toBe('Cell 5');
     expect(firstLine('x'.repeat(100)).length).toBe(48);
     expect(firstLine('x'.repeat(100)).endsWith('…')).toBe(true);
+  });
+
+  it('mask what could be a credential in a first line', () => {
+    const label = cellLabel(1, `token = "${TOKEN}"\nprint(token)`);
+    expect(label).toBe('Cell 2: token = "ghp_…"');
+    expect(label).not.toContain(TOKEN.slice(4, 12));
+    expect(maskTokens('x = base64.urlsafe_b64encode(data)')).toBe(
+      'x = base64.urlsafe_b64encode(data)'
+    );
+    expect(maskTokens('ABCDEFGHIJKLMNOPQRSTUVWXYZ')).toBe(
+      'ABCDEFGHIJKLMNOPQRSTUVWXYZ'
+    );
+    expect(maskTokens('k=0123456789abcdef0123456789')).toBe('k=01…');
   });
 
   it('group findings in notebook order, outside cells first', () => {

@@ -112,10 +112,22 @@ export interface IFindingGroup {
   rows: IFindingRow[];
 }
 
-/** A cell's first non-empty line, shortened for a heading. */
+/**
+ * ``text`` with every run that could be a credential (20 or more letters, digits and
+ * `_-+/=`, with both a letter and a digit) cut to its first four characters and `…`:
+ * a cell's first line names the cell in headings and panels, and may hold the very
+ * token the guard found.
+ */
+export function maskTokens(text: string): string {
+  return text.replace(/[A-Za-z0-9_\-+/=]{20,}/g, run =>
+    /[A-Za-z]/.test(run) && /[0-9]/.test(run) ? `${run.slice(0, 4)}…` : run
+  );
+}
+
+/** A cell's first non-empty line, credentials masked, shortened for a heading. */
 export function firstLine(source: string, max = 48): string {
   const line = source.split('\n').find(l => l.trim() !== '') ?? '';
-  const trimmed = line.trim();
+  const trimmed = maskTokens(line.trim());
   return trimmed.length > max ? `${trimmed.slice(0, max - 1)}…` : trimmed;
 }
 

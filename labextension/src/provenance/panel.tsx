@@ -13,7 +13,7 @@ import {
   environmentSummary,
   provenanceHeadline
 } from '../models/provenance';
-import { cellLabel } from '../models/findings';
+import { cellLabel, firstLine } from '../models/findings';
 import { formatTime } from '../models/signing';
 import { cellIndexById, goToCell, notebookContent } from '../notebook';
 import { translationBundle } from '../notices';
@@ -265,7 +265,9 @@ export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
     ...(report.deleted_cells ?? []).map(deleted =>
       trans.__(
         'A deleted cell ran in this session: %1',
-        deleted.first_line ?? trans.__('(its first line is unknown)')
+        deleted.first_line
+          ? firstLine(deleted.first_line)
+          : trans.__('(its first line is unknown)')
       )
     ),
     ...report.out_of_order,
@@ -317,7 +319,9 @@ export function ProvenanceView(props: IProvenanceViewProps): JSX.Element {
                 <span>{formatTime(entry.started)}</span>{' '}
                 <span>[{entry.execution_count ?? ' '}]</span>{' '}
                 <span>{entry.status}</span>
-                {entry.first_line ? <code> {entry.first_line}</code> : null}
+                {entry.first_line ? (
+                  <code> {firstLine(entry.first_line)}</code>
+                ) : null}
               </li>
             ))}
         </ol>
