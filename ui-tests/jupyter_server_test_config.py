@@ -55,4 +55,6 @@ os.environ.update(
         "JUPYTER_DATA_DIR": str(state / "data"),
     }
 )
+# With collaboration on, its Y store stays with the run's state (not beside the tests).
+c.SQLiteYStore.db_path = str(state / "ystore.db")
 print(f"jupyter-qsecure UI tests: state in {state}")
