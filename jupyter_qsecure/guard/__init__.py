@@ -15,8 +15,10 @@ Public API::
 - Accepted findings: ``Allowlist``, ``AllowlistError``, ``Baseline`` (detect-secrets
   baselines), ``BypassStore`` and ``BYPASS_REASONS``.
 - The server's save hook: ``SaveGuard``, which refuses a write with ``SaveBlocked``
-  (``LEAK_REASON``) or ``ScanFailed`` (``SCAN_ERROR_REASON``); chunked uploads are
-  staged in an ``UploadStage`` (``UploadError``).
+  (``LEAK_REASON``) or ``ScanFailed`` (``SCAN_ERROR_REASON``), a folder copy holding a
+  symbolic link with ``CopyRefused``, a write where policy is read from with
+  ``ProtectedPath``; chunked uploads are staged in an ``UploadStage`` (``UploadError``,
+  ``UploadTooLarge``).
 - The ``[guard]`` policy: ``GuardPolicy``, ``parse_guard_policy``.
 
 Only the policy and the findings are imported with the package; the rest (the save hook
@@ -35,9 +37,17 @@ if TYPE_CHECKING:
     from .allowlist import BYPASS_REASONS, Allowlist, AllowlistError, Baseline, BypassStore
     from .plugins import RulePlugin, active_rules, available_rules, plugin_rules
     from .rules import RULES, Rule
-    from .save_guard import LEAK_REASON, SCAN_ERROR_REASON, SaveBlocked, SaveGuard, ScanFailed
+    from .save_guard import (
+        LEAK_REASON,
+        SCAN_ERROR_REASON,
+        CopyRefused,
+        ProtectedPath,
+        SaveBlocked,
+        SaveGuard,
+        ScanFailed,
+    )
     from .scanner import ScanInputError, Scanner, ScanResult
-    from .uploads import UploadError, UploadStage
+    from .uploads import UploadError, UploadStage, UploadTooLarge
 
 __all__ = [
     "BYPASS_REASONS",
@@ -48,9 +58,11 @@ __all__ = [
     "AllowlistError",
     "Baseline",
     "BypassStore",
+    "CopyRefused",
     "Finding",
     "GuardPolicy",
     "Location",
+    "ProtectedPath",
     "Rule",
     "RulePlugin",
     "SaveBlocked",
@@ -61,6 +73,7 @@ __all__ = [
     "Scanner",
     "UploadError",
     "UploadStage",
+    "UploadTooLarge",
     "active_rules",
     "available_rules",
     "fingerprint",
@@ -85,6 +98,8 @@ __getattr__, __dir__ = lazy_exports(
         "Rule": ".rules",
         "LEAK_REASON": ".save_guard",
         "SCAN_ERROR_REASON": ".save_guard",
+        "CopyRefused": ".save_guard",
+        "ProtectedPath": ".save_guard",
         "SaveBlocked": ".save_guard",
         "SaveGuard": ".save_guard",
         "ScanFailed": ".save_guard",
@@ -93,5 +108,6 @@ __getattr__, __dir__ = lazy_exports(
         "Scanner": ".scanner",
         "UploadError": ".uploads",
         "UploadStage": ".uploads",
+        "UploadTooLarge": ".uploads",
     },
 )
