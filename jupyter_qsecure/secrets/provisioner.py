@@ -174,6 +174,9 @@ def pass_session_paths(session_manager: Any) -> None:
     session_manager.get_kernel_env = get_kernel_env
 
 
+_terminal_policy: list[Callable[[], SecretsPolicy]] = []
+
+
 def strip_terminal_environment(policy: Callable[[], SecretsPolicy]) -> bool:
     """Make the terminals a Jupyter server starts (terminado) lose the same server
     credentials and ``env://`` source variables as kernels do; terminals get no secrets.
@@ -182,6 +185,7 @@ def strip_terminal_environment(policy: Callable[[], SecretsPolicy]) -> bool:
         from terminado.management import TermManagerBase
     except ImportError:
         return False
+    _terminal_policy[:] = [policy]  # the latest server's policy decides
     original = TermManagerBase.make_term_env
     if getattr(original, "qsecure_stripped", False):
         return True
@@ -189,7 +193,7 @@ def strip_terminal_environment(policy: Callable[[], SecretsPolicy]) -> bool:
     def make_term_env(self: Any, *args: Any, **kwargs: Any) -> dict[str, str]:
         env = dict(original(self, *args, **kwargs))
         try:
-            withheld = _withheld_variables(policy(), set())
+            withheld = _withheld_variables(_terminal_policy[0](), set())
         except Exception:  # a policy that cannot be read: withhold what is always withheld
             withheld = set(SERVER_CREDENTIALS)
         for name in withheld:
