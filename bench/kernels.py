@@ -85,7 +85,9 @@ async def start_kernel(provisioner: str, root: Path) -> tuple[AsyncKernelManager
     KernelProvisionerFactory.instance().default_provisioner_name = provisioner
     manager = AsyncKernelManager(kernel_name="python3", parent=HOST)
     begin = time.perf_counter()
-    await manager.start_kernel(env={**os.environ, "JPY_SESSION_NAME": str(root / NOTEBOOK)})
+    # As a Jupyter server with jupyter-qsecure starts a session's kernel (its path passed).
+    env = {**os.environ, "JPY_SESSION_NAME": str(root / NOTEBOOK), "QSECURE_SESSION_PATH": NOTEBOOK}
+    await manager.start_kernel(env=env)
     client = manager.client()
     client.start_channels()
     await client.wait_for_ready(timeout=120)
