@@ -332,11 +332,16 @@ def test_burst_of_refused_saves(trail: Recorder, cli: Any) -> None:
     for minute in (0, 2, 4, 6, 8, 9):
         trail.blocked(at + timedelta(minutes=minute), user="mallory", path=f"n{minute}.ipynb")
     trail.blocked(at + timedelta(minutes=9), user="mallory", outcome="scan-error", findings=[])
+    trail.blocked(at + timedelta(minutes=9), user="mallory", outcome="symlink", findings=[])
+    trail.blocked(at + timedelta(minutes=9), user="mallory", outcome="protected", findings=[])
+    trail.blocked(
+        at + timedelta(minutes=9), user="mallory", outcome="allowed-on-error", findings=[]
+    )
     code, out, _ = cli("--file", str(trail.path))
     assert code == 1
     [line] = anomalies(out)
-    assert line.startswith("[blocked-save-burst] mallory had 7 saves refused in 9 minutes (")
-    assert "n0.ipynb, n2.ipynb, n4.ipynb and 4 more" in line
+    assert line.startswith("[blocked-save-burst] mallory had 9 saves refused in 9 minutes (")
+    assert "n0.ipynb, n2.ipynb, n4.ipynb and 4 more" in line  # distinct paths
 
 
 def test_repeated_provider_failures(trail: Recorder, cli: Any) -> None:

@@ -32,7 +32,8 @@ from .trail import KINDS, Event, Trail, fingerprints_of, parse_timestamp
 
 BURST_SAVES = 5
 BURST_WINDOW = timedelta(minutes=10)
-REFUSED_OUTCOMES = ("blocked", "scan-error")
+#: Outcomes of a save-blocked event that refused the write (not "allowed-on-error").
+REFUSED_OUTCOMES = ("blocked", "scan-error", "symlink", "protected")
 PROVIDER_FAILURES = 3
 PROVIDER_WINDOW = timedelta(hours=1)
 PROVIDER_REASONS = ("denied", "expired", "locked")
