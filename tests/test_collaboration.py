@@ -136,14 +136,23 @@ async def test_two_collaborators_see_the_refusal_and_the_fix_leaves_nothing_on_d
     (jp_root_dir / "shared.ipynb").write_text(nbformat.writes(notebook), encoding="utf-8")
     good = (jp_root_dir / "shared.ipynb").read_bytes()
 
-    first, second = YNotebook(), YNotebook()
+    (jp_root_dir / "other.ipynb").write_text(nbformat.writes(notebook), encoding="utf-8")
+
+    first, second, bystander = YNotebook(), YNotebook(), YNotebook()
     ws_a, room = await open_room(jp_fetch, jp_serverapp, "shared.ipynb")
     ws_b, _ = await open_room(jp_fetch, jp_serverapp, "shared.ipynb")
+    ws_c, other_room = await open_room(jp_fetch, jp_serverapp, "other.ipynb")
     try:
         channel_a = AwareChannel(ws_a, room, first.ydoc)
         channel_b = AwareChannel(ws_b, room, second.ydoc)
-        async with Provider(first.ydoc, channel_a), Provider(second.ydoc, channel_b):
+        channel_c = AwareChannel(ws_c, other_room, bystander.ydoc)
+        async with (
+            Provider(first.ydoc, channel_a),
+            Provider(second.ydoc, channel_b),
+            Provider(bystander.ydoc, channel_c),
+        ):
             await until(lambda: first.ycells.to_py() and second.ycells.to_py())
+            await until(lambda: bystander.ycells.to_py())
             cell = first.ycells[0]["source"]
             cell += f'\ntoken = "{github_token}"'
             await until(lambda: github_token in str(second.ycells[0]["source"]))
@@ -156,6 +165,8 @@ async def test_two_collaborators_see_the_refusal_and_the_fix_leaves_nothing_on_d
             assert "GitHub token in cell 1, line 2" in notice_a["message"]
             assert any("Secrets panel" in fix for fix in notice_a["fixes"])
             assert github_token not in json.dumps(notice_a)
+            # Only the document's collaborators are told: not someone in another document.
+            assert channel_c.notices() == []
             # (1) refused: the file keeps its last good version.
             assert (jp_root_dir / "shared.ipynb").read_bytes() == good
 
@@ -180,8 +191,8 @@ async def test_two_collaborators_see_the_refusal_and_the_fix_leaves_nothing_on_d
             # Compacted after the save: the store keeps no deleted text.
             await until(lambda: not holding(github_token, jp_data_dir, jp_root_dir))
     finally:
-        ws_a.close()
-        ws_b.close()
+        for websocket in (ws_a, ws_b, ws_c):
+            websocket.close()
     assert holding(github_token, jp_data_dir, jp_root_dir) == []
 
 
