@@ -43,6 +43,7 @@ def jp_server_config(jp_server_config: Config) -> Config:
     }
     config.YDocExtension.document_save_delay = 0.2
     config.YDocExtension.file_poll_interval = 0.2
+    config.YDocExtension.document_cleanup_delay = 0.5
     return config
 
 
@@ -194,6 +195,45 @@ async def test_two_collaborators_see_the_refusal_and_the_fix_leaves_nothing_on_d
         for websocket in (ws_a, ws_b, ws_c):
             websocket.close()
     assert holding(github_token, jp_data_dir, jp_root_dir) == []
+
+
+async def test_a_value_never_saved_leaves_the_store_when_the_document_reopens(
+    jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path, jp_data_dir: Path, github_token: str
+) -> None:
+    """Typed, refused, and everyone left: the room is dropped, and the next collaborator
+    reloads the document from disk; the store's history of it is compacted then."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import qiskit")])
+    (jp_root_dir / "left.ipynb").write_text(nbformat.writes(notebook), encoding="utf-8")
+    [ydoc_app] = jp_serverapp.extension_manager.extension_apps["jupyter_server_ydoc"]
+    store = jp_data_dir / "qsecure" / YSTORE_FILENAME
+
+    doc = YNotebook()
+    websocket, room = await open_room(jp_fetch, jp_serverapp, "left.ipynb")
+    channel = AwareChannel(websocket, room, doc.ydoc)
+    try:
+        async with Provider(doc.ydoc, channel):
+            await until(lambda: doc.ycells.to_py())
+            source = doc.ycells[0]["source"]
+            source += f'\ntoken = "{github_token}"'
+            await until(channel.notices)
+            await until(lambda: store in holding(github_token, jp_data_dir))
+    finally:
+        websocket.close()
+    dropped = ydoc_app.ywebsocket_server.rooms[room]
+    await until(lambda: room not in ydoc_app.ywebsocket_server.rooms)
+    # pycrdt-websocket does not close a stopped room's update stream (ResourceWarning).
+    dropped._update_send_stream.close()
+    dropped._update_receive_stream.close()
+
+    again = YNotebook()
+    websocket, room = await open_room(jp_fetch, jp_serverapp, "left.ipynb")
+    try:
+        async with Provider(again.ydoc, AwareChannel(websocket, room, again.ydoc)):
+            await until(lambda: again.ycells.to_py())
+            assert github_token not in json.dumps(again.ycells.to_py())
+            await until(lambda: not holding(github_token, jp_data_dir, jp_root_dir))
+    finally:
+        websocket.close()
 
 
 async def test_plain_servers_of_this_module_load_collaboration(jp_serverapp: Any) -> None:
