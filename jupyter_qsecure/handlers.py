@@ -23,6 +23,7 @@ from jupyter_server.services.contents.handlers import (
     ModifyCheckpointsHandler,
     validate_model,
 )
+from jupyter_server.services.sessions.handlers import SessionRootHandler
 from jupyter_server.utils import ensure_async
 from tornado import web
 
@@ -35,6 +36,7 @@ from .identity import act_for_this_task, acting_user, request_user_name
 from .rest import editor_notebook, json_body, relative_path, request_error
 from .secrets.errors import ProviderError
 from .secrets.personal import GrantInPolicy, PersonalGrantsError
+from .secrets.provisioner import KernelStartRefused
 from .secrets.service import PersonalGrantsOff
 from .signing.service import NotebookNotFound, load_notebook
 
@@ -94,6 +96,34 @@ class QSecureAPIHandler(QSecureHandlerMixin, APIHandler):
     async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
         await super().prepare()
         act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+
+
+class SessionsHandler(SessionRootHandler):
+    """``/api/sessions`` as jupyter_server serves it, except that a kernel start refused
+    by jupyter-qsecure keeps its answer: jupyter_server turns every error of a start into a
+    500 without a reason; this one is a 503 ``qsecure-secrets-unavailable`` naming the
+    secrets and their stores' errors (never a value)."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer a refused start with its own status and reason; anything else as the
+        server does."""
+        refused = _start_refusal(kwargs.get("exc_info"))
+        if refused is None:
+            super().write_error(status_code, **kwargs)
+            return
+        self.set_status(refused.status_code)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"reason": refused.reason, "message": refused.message}))
+
+
+def _start_refusal(exc_info: Any) -> KernelStartRefused | None:
+    """The refusal behind a server error, if a kernel start was refused."""
+    error = exc_info[1] if exc_info else None
+    while error is not None:
+        if isinstance(error, KernelStartRefused):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
 
 
 class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
@@ -630,6 +660,7 @@ def handlers() -> list[tuple[str, type]]:
     """The extension's routes (the server prefixes its base URL)."""
     return [
         *_contents_routes(),
+        (r"/api/sessions", SessionsHandler),
         (r"/qsecure/status", StatusHandler),
         (r"/qsecure/bypass", BypassHandler),
         (r"/qsecure/scan", ScanHandler),

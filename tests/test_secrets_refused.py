@@ -28,9 +28,9 @@ async def test_refused_start_says_why(
 
     with pytest.raises(HTTPClientError) as caught:
         await open_session(jp_fetch, "x.ipynb")
-    # jupyter_server's sessions handler answers any kernel start failure 500 with its text.
-    assert caught.value.code in (500, 503)
+    assert caught.value.code == 503  # not jupyter_server's 500 without a reason
     body = json.loads(caught.value.response.body)
+    assert body["reason"] == "qsecure-secrets-unavailable"
     assert "kernel start refused by jupyter-qsecure" in body["message"]
     assert f"jupyter qsecure secrets set {NAME}" in body["message"]
     log = server_log()

@@ -28,15 +28,17 @@ from jupyter_qsecure.handlers import (
     GuardedContentsHandler,
     GuardedModifyCheckpointsHandler,
     KernelRefreshHandler,
+    SessionsHandler,
     handlers,
 )
 
-ALL_RESOURCES = (*authz.RESOURCES, "contents")
-#: jupyter_server's contents handlers, guarded: authorized as Jupyter's ``contents``.
+ALL_RESOURCES = (*authz.RESOURCES, "contents", "sessions")
+#: jupyter_server's handlers we serve in its place: authorized as Jupyter authorizes them.
 GUARDED_CONTENTS = (
     GuardedContentsHandler,
     GuardedCheckpointsHandler,
     GuardedModifyCheckpointsHandler,
+    SessionsHandler,
 )
 
 
@@ -143,6 +145,9 @@ ROUTES = [
     ),
     Route(r"/qsecure/provenance", "POST", "qsecure/provenance", authz.PROVENANCE, "read", 400, {}),
     Route(r"/qsecure/audit", "GET", "qsecure/audit", authz.AUDIT, "read", 200),
+    # jupyter_server's own, answering a refused kernel start with its reason.
+    Route(r"/api/sessions", "GET", "api/sessions", "sessions", "read", 200),
+    Route(r"/api/sessions", "POST", "api/sessions", "sessions", "write", 400, {}),
     Route(
         r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))", "GET", "api/contents", "contents", "read", 200
     ),
@@ -253,7 +258,7 @@ async def test_denied_without_its_resource(jp_fetch: Any, route: Route) -> None:
     DenyingAuthorizer.denied = {f"{route.action}:{route.resource}"}
     status, body = await _status(jp_fetch, route)
     assert status == 403
-    if route.resource != "contents":  # jupyter_server's own handlers answer its own way
+    if route.resource not in ("contents", "sessions"):  # jupyter_server's own answer
         assert body["reason"] == "qsecure-forbidden"
         assert route.resource in body["message"]
 
