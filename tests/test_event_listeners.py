@@ -44,7 +44,7 @@ async def test_a_blocked_save_reaches_listeners(
         if listened:
             break
         await asyncio.sleep(0.01)
-    [(schema_id, data)] = [(s, d) for s, d in listened if s == events.SAVE_BLOCKED]
+    [data] = [d for s, d in listened if s == events.SAVE_BLOCKED]
     assert data["path"] == "leak.ipynb"
     assert github_token not in json.dumps(listened)
 
