@@ -92,6 +92,20 @@ NOT_WRITING = {
         )
     },
     (r"/api/events/subscribe", "GET"): "a websocket that only sends server events",
+    # jupyter-collaboration: documents live in memory; what reaches the disk is the
+    # document's save, through the contents manager and its pre-save hook, and the Y store,
+    # jupyter-qsecure's own, outside the served tree (tests/test_collaboration.py).
+    (r"/api/collaboration/room/(.*)", "GET"): "the Y document websocket: edits in memory, "
+    "saved through the guarded contents manager and the guarded Y store",
+    (r"/api/collaboration/session/(.*)", "PUT"): "a room's file id and format, in memory "
+    "and in the collaboration sessions file (no document content)",
+    (r"/api/collaboration/fork/(.*)", "GET"): "reads",
+    (r"/api/collaboration/fork/(.*)", "PUT"): "a fork of a room, in memory",
+    (r"/api/collaboration/fork/(.*)", "DELETE"): "merges a fork into its room, in memory: "
+    "saved as the room is",
+    (r"/api/collaboration/timeline/(.*)", "GET"): "a fork at a point of the room's history, "
+    "in memory",
+    (r"/api/collaboration/undo_redo/(.*)", "PUT"): "undo or redo in a fork, in memory",
 }
 
 
@@ -163,11 +177,6 @@ async def test_every_route_and_method_is_in_the_inventory(jp_serverapp: Any) -> 
     )
 
 
-@pytest.mark.xfail(
-    reason="jupyter-collaboration's routes (the Y document websocket, forks, sessions) are "
-    "being guarded in jupyter_qsecure.guard.collaboration; list them here once proven",
-    strict=False,
-)
 async def test_every_collaboration_route_is_in_the_inventory(jp_serverapp: Any) -> None:
     if importlib.util.find_spec("jupyter_server_ydoc") is None:
         pytest.skip("jupyter-collaboration is not installed")
