@@ -343,11 +343,46 @@ def verify_cost() -> None:
         for body in bodies:
             hashlib.sha256(body.encode()).digest()
         floor = time.perf_counter() - begin
+        checkpoint_cost(path)
     print(f"(d) store verification, {VERIFY_RECORDS:,} records (read-only):")
     print(
         f"  verify(): {seconds:.3f} s (target <= 2 s); hashing the bodies alone {floor:.3f} s,"
         f" ratio {seconds / floor:.1f}"
     )
+
+
+def checkpoint_cost(path: Path, runs: int = 200) -> None:
+    """(e) a checkpoint's signature (in-process Ed25519 SSHSIG over the signed note), p50
+    of ``runs``; for information, a whole checkpoint at a save (the size and head read from
+    the store of ``path``, signed, appended) and ``log --verify``'s check of the store
+    against the checkpoints."""
+    from jupyter_qsecure.provenance import ProvenanceStore
+    from jupyter_qsecure.provenance.checkpoint import Checkpointer, sign_checkpoint, verify_files
+
+    checkpointer = Checkpointer(ProvenanceStore(path))
+    size, head = checkpointer.store.size_and_head()
+    key = checkpointer.signing_key()
+    signing, whole = [], []
+    for index in range(runs):
+        begin = time.perf_counter()
+        sign_checkpoint(checkpointer.origin, size + index, head, key)
+        signing.append(time.perf_counter() - begin)
+    for _ in range(20):
+        begin = time.perf_counter()
+        checkpointer.checkpoint()
+        whole.append(time.perf_counter() - begin)
+    public = checkpointer.key_path.with_name(checkpointer.key_path.name + ".pub")
+    begin = time.perf_counter()
+    problems = verify_files(ProvenanceStore(path, read_only=True), checkpointer.path, public)[0]
+    checked = time.perf_counter() - begin
+    assert problems == [], problems
+    print("(e) signed checkpoints:")
+    print(f"  one signature: {p50_ms(signing):.3f} ms p50 of {runs} (target <= 5 ms)")
+    print(
+        f"  a whole checkpoint at a save ({size:,} records: count, head, sign, append):"
+        f" {p50_ms(whole):.3f} ms p50 (for information)"
+    )
+    print(f"  the store checked against its checkpoints: {checked:.3f} s (for information)")
 
 
 def append_cost(count: int = 200) -> None:

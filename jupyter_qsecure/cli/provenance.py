@@ -28,8 +28,13 @@ class ProvenanceApp(_Subcommand):
     jupyter qsecure provenance NOTEBOOK --store FILE
         also check that the notebook's records and chain head are in that store, as
         written, in an intact chain (exit 1 if not). Reads the store only.
-    jupyter qsecure provenance log [--verify] [--store FILE]
-        list the records of the store; --verify checks the hash chain (exit 1 if broken)."""
+    jupyter qsecure provenance log [--verify] [--store FILE] [--checkpoints FILE]
+                                   [--checkpoint-key PUB]
+        list the records of the store; --verify checks the hash chain and the store
+        against its signed checkpoints (truncated, deleted, reordered or rewritten
+        records; forged checkpoints): exit 1 on any problem.
+    jupyter qsecure provenance checkpoint [--store FILE]
+        sign a checkpoint of the store's chain now and append it to the checkpoint file."""
 
     format = Enum(["text", "json"], default_value="text", help="Report format.").tag(config=True)
     verify = Bool(False, help="With `log`: check the hash chain.").tag(config=True)
@@ -41,7 +46,19 @@ class ProvenanceApp(_Subcommand):
         help="With `log`: the store file (default: this user's). With a notebook: check its"
         " records and chain head against this store.",
     ).tag(config=True)
-    aliases = {"format": "ProvenanceApp.format", "store": "ProvenanceApp.store"}
+    checkpoints = Unicode(
+        "", help="With `log --verify`: the checkpoint file (default: beside the store)."
+    ).tag(config=True)
+    checkpoint_key = Unicode(
+        "",
+        help="The trusted checkpoint public key (default: the server's, beside the store).",
+    ).tag(config=True)
+    aliases = {
+        "format": "ProvenanceApp.format",
+        "store": "ProvenanceApp.store",
+        "checkpoints": "ProvenanceApp.checkpoints",
+        "checkpoint-key": "ProvenanceApp.checkpoint_key",
+    }
     flags = {
         "verify": ({"ProvenanceApp": {"verify": True}}, "Check the hash chain."),
         "strict": ({"ProvenanceApp": {"strict": True}}, "Exit 1 on any finding too."),
@@ -50,6 +67,8 @@ class ProvenanceApp(_Subcommand):
     def run(self) -> int:
         if self.extra_args[:1] == ["log"]:
             return self._log()
+        if self.extra_args[:1] == ["checkpoint"]:
+            return self._checkpoint()
         if len(self.extra_args) != 1:
             raise UsageError(
                 "name one notebook: jupyter qsecure provenance NOTEBOOK (or: provenance log)"
@@ -86,10 +105,42 @@ class ProvenanceApp(_Subcommand):
         path = Path(self.store)
         if not path.is_file():
             raise UsageError(f"{path}: no such store")
+        store = ProvenanceStore(path, read_only=True)
         try:
-            return check_against_store(notebook, ProvenanceStore(path, read_only=True))
+            return check_against_store(notebook, store) + self._embedded_checkpoint(notebook, store)
         except StoreError as error:
             raise UsageError(str(error)) from None
+
+    def _embedded_checkpoint(self, notebook: dict[str, Any], store: Any) -> list[str]:
+        """The notebook's signed checkpoint (``qsecure.provenance.checkpoint``) checked
+        against the store: a store truncated or rewritten since that save is found even
+        when the checkpoint file lost its later lines."""
+        from ..provenance.checkpoint import (
+            CheckpointError,
+            check_chain,
+            parse_checkpoint,
+            read_public_key,
+        )
+
+        section = notebook.get("metadata", {}).get("qsecure")
+        provenance = section.get("provenance") if isinstance(section, dict) else None
+        embedded = provenance.get("checkpoint") if isinstance(provenance, dict) else None
+        if embedded is None:
+            return []
+        label = "the notebook's checkpoint"
+        try:
+            note = embedded.get("note") if isinstance(embedded, dict) else None
+            checkpoint: Any = parse_checkpoint(note)
+        except CheckpointError as error:
+            checkpoint = error
+        key_file = self._checkpoint_files(store.path)[1]
+        try:
+            keys = [read_public_key(key_file)] if key_file.exists() else []
+        except CheckpointError as error:
+            raise UsageError(str(error)) from None
+        if not keys:
+            return [f"{label} cannot be checked: no trusted checkpoint key at {key_file}"]
+        return check_chain(store, [(label, checkpoint)], keys)[0]
 
     @staticmethod
     def _print(path: Path, verdict: Any) -> None:
@@ -129,20 +180,74 @@ class ProvenanceApp(_Subcommand):
             else f"{path}: cannot judge the order of execution"
         )
 
-    def _log(self) -> int:
+    def _store_path(self) -> Path:
         from ..identity import server_user as current_user
         from ..provenance.kernel import default_store_path
+
+        return Path(self.store) if self.store else default_store_path(current_user())
+
+    def _checkpoint_files(self, store: Path) -> tuple[Path, Path]:
+        from ..provenance.checkpoint import key_paths
+
+        key, checkpoints = key_paths(store)
+        return (
+            Path(self.checkpoints) if self.checkpoints else checkpoints,
+            Path(self.checkpoint_key) if self.checkpoint_key else key.with_name(key.name + ".pub"),
+        )
+
+    def _checkpoint(self) -> int:
+        from ..provenance.checkpoint import Checkpointer, CheckpointError
         from ..provenance.store import ProvenanceStore, StoreError
 
-        path = Path(self.store) if self.store else default_store_path(current_user())
+        path = self._store_path()
+        if not path.is_file():
+            raise UsageError(f"{path}: no such store")
+        checkpointer = Checkpointer(ProvenanceStore(path, read_only=True))
+        try:
+            note = checkpointer.checkpoint()
+        except (CheckpointError, StoreError, OSError) as error:
+            raise UsageError(str(error)) from None
+        print(note, end="")
+        print(f"appended to {checkpointer.path}", file=sys.stderr)
+        return 0
+
+    def _verify_checkpoints(self, store: Any) -> list[str]:
+        from ..provenance.checkpoint import CheckpointError, verify_files
+
+        checkpoints, key = self._checkpoint_files(store.path)
+        if self.checkpoints and not checkpoints.is_file():
+            raise UsageError(f"{checkpoints}: no such checkpoint file")
+        if self.checkpoint_key and not key.is_file():
+            raise UsageError(f"{key}: no such public key file")
+        try:
+            problems, count, anchored = verify_files(store, checkpoints, key)
+        except CheckpointError as error:
+            raise UsageError(str(error)) from None
+        if not count:
+            print(
+                f"no checkpoints in {checkpoints}: the chain's end is not anchored", file=sys.stderr
+            )
+        else:
+            print(
+                f"{count} checkpoint(s); the latest valid one anchors the first {anchored} records",
+                file=sys.stderr,
+            )
+        return problems
+
+    def _log(self) -> int:
+        from ..provenance.store import ProvenanceStore, StoreError
+
+        path = self._store_path()
         if self.store and not path.exists():
             raise UsageError(f"{path}: no such store")
         # Read-only: listing and verifying never change the file (nor its journal mode).
         store = ProvenanceStore(path, read_only=True)
         problems = []
+        anchored: list[str] = []
         try:
             if path.exists():
                 problems = store.verify() if self.verify else []
+                anchored = self._verify_checkpoints(store) if self.verify else []
                 try:
                     self._list(store)
                 except StoreError as error:
@@ -155,8 +260,11 @@ class ProvenanceApp(_Subcommand):
             return 0
         for problem in problems:
             print(f"row {problem.position} (seq {problem.seq}) {problem.problem}", file=sys.stderr)
-        print(f"chain {'intact' if not problems else 'BROKEN'}: {store.path}", file=sys.stderr)
-        return 0 if not problems else 1
+        for text in anchored:
+            print(f"checkpoints: {text}", file=sys.stderr)
+        broken = problems or anchored
+        print(f"chain {'intact' if not broken else 'BROKEN'}: {store.path}", file=sys.stderr)
+        return 0 if not broken else 1
 
     @staticmethod
     def _list(store: Any) -> None:

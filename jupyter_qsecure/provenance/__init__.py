@@ -10,6 +10,8 @@ Public API::
 
 - The store: ``ProvenanceStore``, its rows ``StoredRecord``, and ``ChainProblem`` (what
   ``verify()`` reports); ``default_store_path(user)``.
+- Signed checkpoints of the store's chain (size and head, a C2SP-style signed note with
+  an SSHSIG by the server's key): ``Checkpointer``, ``CHECKPOINT_NAMESPACE``.
 - The notebook: ``embed_provenance``, ``provenance_report`` (the provenance panel),
   ``judge`` and its ``NotebookVerdict``, ``attestation``.
 - The environment fingerprint: ``collect_environment`` (collectors plug in through the
@@ -30,6 +32,7 @@ from .store import ChainProblem, ProvenanceStore, StoredRecord
 
 if TYPE_CHECKING:
     from .attest import attestation
+    from .checkpoint import CHECKPOINT_NAMESPACE, Checkpointer
     from .collectors import collect_environment
     from .embed import embed_provenance
     from .kernel import default_store_path
@@ -39,7 +42,9 @@ if TYPE_CHECKING:
     from .verdict import NotebookVerdict, judge
 
 __all__ = [
+    "CHECKPOINT_NAMESPACE",
     "ChainProblem",
+    "Checkpointer",
     "NotebookVerdict",
     "ProvenancePolicy",
     "ProvenanceService",
@@ -58,6 +63,8 @@ __getattr__, __dir__ = lazy_exports(
     __name__,
     {
         "attestation": ".attest",
+        "Checkpointer": ".checkpoint",
+        "CHECKPOINT_NAMESPACE": ".checkpoint",
         "collect_environment": ".collectors",
         "embed_provenance": ".embed",
         "default_store_path": ".kernel",

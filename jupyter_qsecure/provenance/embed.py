@@ -12,9 +12,12 @@ A cell with no record in the store keeps whatever execution metadata it carried 
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .store import ProvenanceStore, StoredRecord
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpointer
 
 #: Fields of an execution record copied into the cell.
 _CELL_FIELDS = (
@@ -152,9 +155,15 @@ class ProvenanceSaveHook:
     records of a notebook's kernels into every save of it."""
 
     def __init__(
-        self, store: ProvenanceStore, timeline_limit: int = 500, root_dir: Path | None = None
+        self,
+        store: ProvenanceStore,
+        timeline_limit: int = 500,
+        root_dir: Path | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
         self.store = store
+        #: Signs a checkpoint of the store's chain at every save that embeds records.
+        self.checkpointer = checkpointer
         self.timeline_limit = timeline_limit
         #: The server root: a notebook is looked up by its absolute path too.
         self.root_dir = root_dir
@@ -168,5 +177,25 @@ class ProvenanceSaveHook:
             return
         relative = path.strip("/")
         records = self.store.for_notebook(relative, absolute_path(self.root_dir, relative))
-        if records:
-            embed_provenance(content, records, self.timeline_limit)
+        if records and embed_provenance(content, records, self.timeline_limit):
+            self._checkpoint(content)
+
+    def _checkpoint(self, notebook: dict[str, Any]) -> None:
+        """Sign and append a checkpoint of the store's chain; embed it into the notebook
+        (``qsecure.provenance.checkpoint``, outside what notebook signatures sign). A key
+        or file that cannot be used leaves the save without a checkpoint."""
+        if self.checkpointer is None:
+            return
+        from ..signing.sshsig import openssh_public_key
+        from .checkpoint import CheckpointError
+        from .store import StoreError
+
+        try:
+            note = self.checkpointer.checkpoint()
+            public = openssh_public_key(self.checkpointer.public_key)
+        except (CheckpointError, StoreError, OSError):
+            return
+        notebook["metadata"]["qsecure"]["provenance"]["checkpoint"] = {
+            "note": note,
+            "public_key": public,
+        }

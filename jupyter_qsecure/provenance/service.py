@@ -5,7 +5,7 @@ the user the server runs for (its kernels write there)."""
 from __future__ import annotations
 
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..identity import server_user
 from .embed import ProvenanceSaveHook, absolute_path
@@ -13,6 +13,9 @@ from .kernel import default_store_path
 from .policy import ProvenancePolicy
 from .report import provenance_report
 from .store import ProvenanceStore
+
+if TYPE_CHECKING:
+    from .checkpoint import Checkpointer
 
 #: How long the panel's report may take (seconds); its file re-hashing stops earlier.
 REPORT_SECONDS = 20.0
@@ -35,6 +38,7 @@ class ProvenanceService:
         self.store_class = store_class
         #: The time limit of :meth:`report` (the handler stops waiting after it).
         self.report_seconds = REPORT_SECONDS
+        self._checkpointer: Checkpointer | None = None
 
     @property
     def enabled(self) -> bool:
@@ -45,9 +49,25 @@ class ProvenanceService:
         """The store the server's kernels record into."""
         return self.store_class(self.store_path)
 
+    def checkpointer(self) -> Checkpointer:
+        """Signs checkpoints of the store's chain with the server's key (see
+        :mod:`.checkpoint`); one per service, so saves append each new one once."""
+        if self._checkpointer is None:
+            from .checkpoint import Checkpointer
+
+            self._checkpointer = Checkpointer(self.store())
+        return self._checkpointer
+
+    def checkpoint(self) -> str:
+        """Sign and append a checkpoint of the store's chain now (on demand)."""
+        return self.checkpointer().checkpoint()
+
     def save_hook(self) -> ProvenanceSaveHook:
-        """The pre-save hook that embeds a notebook's records into every save of it."""
-        return ProvenanceSaveHook(self.store(), self.policy.timeline_limit, self.root_dir)
+        """The pre-save hook that embeds a notebook's records into every save of it, with
+        a signed checkpoint of the store's chain."""
+        return ProvenanceSaveHook(
+            self.store(), self.policy.timeline_limit, self.root_dir, self.checkpointer()
+        )
 
     def hold_saves(self, contents_manager: Any, kernel_manager: Any, session_manager: Any) -> None:
         """Make every save of a notebook wait (bounded) until the kernels running for it

@@ -447,6 +447,42 @@ class ProvenanceStore:
         )
         return last[0].hash if last else GENESIS
 
+    def size_and_head(self) -> tuple[int, str]:
+        """The number of records and the chain head, read in one transaction."""
+        if not self.path.exists():
+            return 0, GENESIS
+        connection = self._connect()
+        try:
+            (size,) = connection.execute("SELECT count(*) FROM records").fetchone()
+            row = connection.execute(
+                "SELECT hash FROM records ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not a provenance store ({error})") from None
+        finally:
+            connection.close()
+        return int(size), row[0] if row else GENESIS
+
+    def heads_at(self, sizes: set[int]) -> tuple[int, dict[int, str]]:
+        """The number of records, and the chain head after the first ``n`` records for
+        each ``n`` in ``sizes`` the store reaches (0: the genesis hash)."""
+        heads = {0: GENESIS} if 0 in sizes else {}
+        if not self.path.exists():
+            return 0, heads
+        connection = self._connect()
+        position = 0
+        try:
+            for position, (digest,) in enumerate(
+                connection.execute("SELECT hash FROM records ORDER BY seq"), start=1
+            ):
+                if position in sizes:
+                    heads[position] = digest
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: not a provenance store ({error})") from None
+        finally:
+            connection.close()
+        return position, heads
+
     def verify(self) -> list[ChainProblem]:
         """Every place the chain is broken (an empty list: intact)."""
         problems: list[ChainProblem] = []

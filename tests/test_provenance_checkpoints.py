@@ -1,0 +1,300 @@
+"""Signed checkpoints of the provenance store's chain: signed at every save (a real
+server) and on demand, appended beside the store and embedded into the notebook, checked
+by stock ``ssh-keygen -Y verify``; ``log --verify`` against the checkpoints finds a
+truncated store, deleted, reordered and rewritten records (position named) and forged
+checkpoints; a checkpoint file that lost its last lines is only older, and the notebook's
+embedded checkpoint still finds the truncation."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sqlite3
+import stat
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import as_notebook, code_cell
+from kernel_client import save_notebook, saved_content
+from qsecure_cli import run_qsecure
+
+from jupyter_qsecure.provenance import ProvenanceStore
+from jupyter_qsecure.provenance.checkpoint import (
+    NAMESPACE,
+    Checkpointer,
+    armor,
+    key_paths,
+    parse_checkpoint,
+    sign_checkpoint,
+)
+from jupyter_qsecure.provenance.store import GENESIS, chain_hash
+from jupyter_qsecure.signing.canonical import signed_view
+from jupyter_qsecure.signing.sshsig import openssh_public_key
+
+
+def record(cell: str, absolute: str | None = None) -> dict[str, Any]:
+    return {
+        "kind": "execution",
+        "record_id": str(uuid.uuid4()),
+        "kernel_session": "s1",
+        "kernel_id": "k1",
+        "notebook": "nb.ipynb",
+        "notebook_path": absolute,
+        "cell_id": cell,
+        "execution_count": 1,
+        "status": "ok",
+    }
+
+
+def fill(store: ProvenanceStore, count: int) -> None:
+    store.append_many([record(f"c{index}") for index in range(count)])
+
+
+def verify_log(store: Path, *extra: str) -> Any:
+    return run_qsecure(
+        "provenance", "log", "--verify", "--store", str(store), *extra, cwd=store.parent
+    )
+
+
+def rechain(store: Path) -> None:
+    """Recompute every row's hashes, as someone covering their tracks would."""
+    with sqlite3.connect(store) as connection:
+        previous = GENESIS
+        for seq, body in connection.execute(
+            "SELECT seq, body FROM records ORDER BY seq"
+        ).fetchall():
+            digest = chain_hash(previous, body)
+            connection.execute(
+                "UPDATE records SET prev_hash = ?, hash = ? WHERE seq = ?", (previous, digest, seq)
+            )
+            previous = digest
+
+
+@pytest.fixture
+def anchored(tmp_path: Path) -> Path:
+    """A store of 10 records with checkpoints at 4 and 10 records."""
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    checkpointer = Checkpointer(store)
+    fill(store, 4)
+    checkpointer.checkpoint()
+    fill(store, 6)
+    checkpointer.checkpoint()
+    return store.path
+
+
+def test_the_key_is_generated_private_and_checkpoints_are_appended(anchored: Path) -> None:
+    key, checkpoints = key_paths(anchored)
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    lines = checkpoints.read_text().splitlines()
+    assert len(lines) == 2
+    first = parse_checkpoint(json.loads(lines[0])["note"])
+    assert first.size == 4 and first.origin.endswith("/jupyter-qsecure/p")
+    # Nothing new: a checkpoint is signed but not appended again.
+    Checkpointer(ProvenanceStore(anchored)).checkpoint()  # as a restarted server would
+    assert len(checkpoints.read_text().splitlines()) == 2
+    result = verify_log(anchored)
+    assert result.returncode == 0, result.stderr
+    assert "chain intact" in result.stderr
+    assert "anchors the first 10 records" in result.stderr
+
+
+def test_the_note_has_the_checkpoint_shape(tmp_path: Path) -> None:
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    fill(store, 3)
+    note = Checkpointer(store).checkpoint()
+    origin, size, root, blank, signature, end = note.split("\n")
+    assert (size, blank, end) == ("3", "", "")
+    assert base64.b64decode(root) == bytes.fromhex(store.head()[7:])
+    assert signature.startswith(f"\u2014 {origin} ")
+
+
+def test_stock_ssh_keygen_verifies_a_checkpoint(tmp_path: Path) -> None:
+    keygen = shutil.which("ssh-keygen")
+    if keygen is None:
+        pytest.skip("ssh-keygen is not installed")
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    fill(store, 2)
+    checkpointer = Checkpointer(store)
+    checkpoint = parse_checkpoint(checkpointer.checkpoint())
+    (tmp_path / "signers").write_text(
+        f'server namespaces="{NAMESPACE}" {openssh_public_key(checkpointer.public_key)}\n'
+    )
+    (tmp_path / "note.sig").write_text(checkpoint.signatures[0][1])
+
+    def ssh_verify(message: bytes, namespace: str = NAMESPACE) -> int:
+        command = [keygen, "-Y", "verify", "-f", str(tmp_path / "signers"), "-I", "server"]
+        command += ["-n", namespace, "-s", str(tmp_path / "note.sig")]
+        return subprocess.run(command, input=message, capture_output=True, check=False).returncode
+
+    assert ssh_verify(checkpoint.body.encode()) == 0
+    assert ssh_verify(checkpoint.body.replace("\n2\n", "\n3\n").encode()) != 0
+    assert ssh_verify(checkpoint.body.encode(), "file") != 0
+
+
+def test_truncation_is_found_with_the_missing_records(anchored: Path) -> None:
+    with sqlite3.connect(anchored) as connection:
+        connection.execute("DELETE FROM records WHERE seq > 7")
+    result = verify_log(anchored)
+    assert result.returncode == 1
+    assert "truncated: it holds 7 records" in result.stderr
+    assert "records 8 to 10 are missing" in result.stderr
+    assert "chain BROKEN" in result.stderr
+
+
+@pytest.mark.parametrize("rewrite", ["delete", "reorder", "recompute"])
+def test_rewrites_with_recomputed_hashes_are_found(anchored: Path, rewrite: str) -> None:
+    with sqlite3.connect(anchored) as connection:
+        if rewrite == "delete":
+            connection.execute("DELETE FROM records WHERE seq = 6")
+        elif rewrite == "reorder":
+            bodies = dict(connection.execute("SELECT seq, body FROM records").fetchall())
+            connection.execute("UPDATE records SET body = ? WHERE seq = 6", (bodies[7],))
+            connection.execute("UPDATE records SET body = ? WHERE seq = 7", (bodies[6],))
+        else:
+            body = connection.execute("SELECT body FROM records WHERE seq = 6").fetchone()[0]
+            connection.execute(
+                "UPDATE records SET body = ? WHERE seq = 6", (body.replace('"ok"', '"error"'),)
+            )
+    rechain(anchored)  # every later hash recomputed: the chain alone is intact
+    assert ProvenanceStore(anchored, read_only=True).verify() == []
+    result = verify_log(anchored)
+    assert result.returncode == 1, result.stderr
+    if rewrite == "delete":
+        assert "truncated: it holds 9 records" in result.stderr
+    else:
+        assert "at or before record 10 (after record 4)" in result.stderr
+
+
+def test_a_record_before_the_first_checkpoint_rewritten(anchored: Path) -> None:
+    with sqlite3.connect(anchored) as connection:
+        body = connection.execute("SELECT body FROM records WHERE seq = 2").fetchone()[0]
+        connection.execute("UPDATE records SET body = ? WHERE seq = 2", (body.replace("c1", "cX"),))
+    rechain(anchored)
+    result = verify_log(anchored)
+    assert "at or before record 4 (after record 0)" in result.stderr
+    assert "at or before record 10" in result.stderr
+
+
+def test_forged_checkpoints_are_reported(anchored: Path, tmp_path: Path) -> None:
+    _, checkpoints = key_paths(anchored)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    lines = checkpoints.read_text().splitlines()
+    note = json.loads(lines[1])["note"]
+    # A checkpoint claiming 12 records with a valid signature by another key.
+    store = ProvenanceStore(anchored)
+    other = sign_checkpoint(
+        parse_checkpoint(note).origin, 12, store.head(), Ed25519PrivateKey.generate()
+    )
+    # The server's own signature on an edited size.
+    edited = note.replace("\n10\n", "\n11\n", 1)
+    with checkpoints.open("a") as out:
+        out.write(json.dumps({"note": other}) + "\n")
+        out.write(json.dumps({"note": edited}) + "\n")
+        out.write("not json\n")
+    result = verify_log(anchored)
+    assert result.returncode == 1
+    assert "line 3 is forged: signed by an unknown key" in result.stderr
+    assert "line 4 is forged: its signature does not verify" in result.stderr
+    assert "line 5 is damaged" in result.stderr
+    assert "truncated" not in result.stderr  # forged checkpoints are not believed
+
+
+def test_a_checkpoint_file_without_its_last_lines_is_only_older(anchored: Path) -> None:
+    _, checkpoints = key_paths(anchored)
+    lines = checkpoints.read_text().splitlines()
+    checkpoints.write_text(lines[0] + "\n")
+    result = verify_log(anchored)
+    assert result.returncode == 0
+    assert "anchors the first 4 records" in result.stderr  # not all 10
+
+
+def test_the_notebook_checkpoint_finds_a_truncation_the_file_lost(tmp_path: Path) -> None:
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    checkpointer = Checkpointer(store)
+    fill(store, 3)
+    checkpointer.checkpoint()
+    fill(store, 3)
+    note = checkpointer.checkpoint()
+    notebook = as_notebook(code_cell("c0", "x"))
+    notebook["metadata"] = {
+        "qsecure": {
+            "provenance": {
+                "checkpoint": {
+                    "note": note,
+                    "public_key": openssh_public_key(checkpointer.public_key),
+                }
+            }
+        }
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    with sqlite3.connect(store.path) as connection:
+        connection.execute("DELETE FROM records WHERE seq > 3")
+    _, checkpoints = key_paths(store.path)
+    checkpoints.write_text(checkpoints.read_text().splitlines()[0] + "\n")
+    before = store.path.read_bytes()
+    assert verify_log(store.path).returncode == 0  # the file alone cannot tell
+    result = run_qsecure("provenance", str(path), "--store", str(store.path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "the store was truncated: it holds 3 records, the notebook's checkpoint" in result.stdout
+    assert store.path.read_bytes() == before  # verification never writes to the store
+
+
+def test_on_demand_checkpoint_and_bad_input(tmp_path: Path) -> None:
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    fill(store, 2)
+    result = run_qsecure("provenance", "checkpoint", "--store", str(store.path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert parse_checkpoint(result.stdout).size == 2
+    missing = run_qsecure("provenance", "checkpoint", "--store", str(tmp_path / "x"), cwd=tmp_path)
+    assert missing.returncode == 2 and "no such store" in missing.stderr
+    key, _ = key_paths(store.path)
+    key.with_name(key.name + ".pub").write_text("garbage\n")
+    bad = verify_log(store.path)
+    assert bad.returncode == 2 and "not an OpenSSH public key" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_armor_round_trips(tmp_path: Path) -> None:
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    fill(store, 1)
+    checkpoint = parse_checkpoint(Checkpointer(store).checkpoint())
+    armored = checkpoint.signatures[0][1]
+    blob = base64.b64decode("".join(armored.splitlines()[1:-1]))
+    assert armor(blob) == armored
+
+
+async def test_a_server_save_appends_and_embeds_a_checkpoint(
+    store_path: Path, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    absolute = str(jp_root_dir.resolve() / "nb.ipynb")
+    ProvenanceStore(store_path).append_many([record("a", absolute), record("b", absolute)])
+    notebook = as_notebook(code_cell("a", "x = 1"), code_cell("b", "y = 2"))
+    await save_notebook(jp_fetch, "nb.ipynb", notebook)
+    saved = await saved_content(jp_fetch, "nb.ipynb")
+    embedded = saved["metadata"]["qsecure"]["provenance"]["checkpoint"]
+    checkpoint = parse_checkpoint(embedded["note"])
+    assert (checkpoint.size, checkpoint.head) == (2, ProvenanceStore(store_path).head())
+    key, checkpoints = key_paths(store_path)
+    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
+    assert embedded["public_key"] == " ".join(
+        key.with_name(key.name + ".pub").read_text().split()[:2]
+    )
+    assert [json.loads(line)["note"] for line in checkpoints.read_text().splitlines()] == [
+        embedded["note"]
+    ]
+    # Outside what notebook signatures sign.
+    assert "checkpoint" not in json.dumps(signed_view(saved))
+    # Saved again with a new record: a new checkpoint appended.
+    ProvenanceStore(store_path).append(record("a", absolute))
+    await save_notebook(jp_fetch, "nb.ipynb", notebook)
+    assert len(checkpoints.read_text().splitlines()) == 2
+    result = verify_log(store_path)
+    assert result.returncode == 0, result.stderr
+    assert "anchors the first 3 records" in result.stderr
