@@ -166,6 +166,7 @@ def test_rewrites_with_recomputed_hashes_are_found(anchored: Path, rewrite: str)
     assert result.returncode == 1, result.stderr
     if rewrite == "delete":
         assert "truncated: it holds 9 records" in result.stderr
+        assert "records after record 4 were removed" in result.stderr
     else:
         assert "at or before record 10 (after record 4)" in result.stderr
 

@@ -309,6 +309,7 @@ def check_chain(
             problems.append(
                 f"the store was truncated: it holds {total} records, {label} (signed) says"
                 f" {checkpoint.size}; records {total + 1} to {checkpoint.size} are missing"
+                f" (or records after record {matched} were removed)"
             )
         elif heads.get(checkpoint.size, GENESIS) != checkpoint.head:
             problems.append(
