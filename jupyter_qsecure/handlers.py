@@ -516,6 +516,31 @@ class ProvenanceHandler(QSecureAPIHandler):
         self.finish(json.dumps(report))
 
 
+class CheckpointHandler(QSecureAPIHandler):
+    """``POST /qsecure/provenance/checkpoint``: sign a checkpoint of the provenance
+    store's chain now, append it beside the store, answer ``{note, public_key}``."""
+
+    auth_resource = authz.PROVENANCE
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from .provenance.checkpoint import CheckpointError
+        from .provenance.store import StoreError
+        from .signing.sshsig import openssh_public_key
+
+        provenance = self.qsecure.provenance
+        if not provenance.enabled:
+            raise request_error(409, "qsecure-provenance-off", "provenance is off in the policy")
+        checkpointer = provenance.checkpointer()
+        try:
+            note = await asyncio.to_thread(checkpointer.checkpoint)
+        except (CheckpointError, StoreError, OSError) as error:
+            raise request_error(503, "qsecure-checkpoint-failed", str(error)) from None
+        public = openssh_public_key(checkpointer.public_key)
+        self.finish(json.dumps({"note": note, "public_key": public}))
+
+
 class GrantHandler(QSecureAPIHandler):
     """``PUT /qsecure/grants/NAME`` with ``{notebook}``: grant a keyring secret to a
     notebook for this user (a personal grant). ``DELETE ...?notebook=PATH`` withdraws it
@@ -671,5 +696,6 @@ def handlers() -> list[tuple[str, type]]:
         (r"/qsecure/signature", SignatureHandler),
         (r"/qsecure/sign", SignHandler),
         (r"/qsecure/provenance", ProvenanceHandler),
+        (r"/qsecure/provenance/checkpoint", CheckpointHandler),
         (r"/qsecure/audit", AuditHandler),
     ]

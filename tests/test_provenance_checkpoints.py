@@ -299,3 +299,16 @@ async def test_a_server_save_appends_and_embeds_a_checkpoint(
     result = verify_log(store_path)
     assert result.returncode == 0, result.stderr
     assert "anchors the first 3 records" in result.stderr
+
+
+async def test_a_checkpoint_on_demand_through_the_server(store_path: Path, jp_fetch: Any) -> None:
+    ProvenanceStore(store_path).append_many([record("a"), record("b"), record("c")])
+    response = await jp_fetch("qsecure", "provenance", "checkpoint", method="POST", body="{}")
+    answer = json.loads(response.body)
+    checkpoint = parse_checkpoint(answer["note"])
+    assert (checkpoint.size, checkpoint.head) == (3, ProvenanceStore(store_path).head())
+    _, checkpoints = key_paths(store_path)
+    assert [json.loads(line)["note"] for line in checkpoints.read_text().splitlines()] == [
+        answer["note"]
+    ]
+    assert verify_log(store_path).returncode == 0

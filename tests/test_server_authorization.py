@@ -144,6 +144,15 @@ ROUTES = [
         404,
     ),
     Route(r"/qsecure/provenance", "POST", "qsecure/provenance", authz.PROVENANCE, "read", 400, {}),
+    Route(
+        r"/qsecure/provenance/checkpoint",
+        "POST",
+        "qsecure/provenance/checkpoint",
+        authz.PROVENANCE,
+        "write",
+        200,
+        {},
+    ),
     Route(r"/qsecure/audit", "GET", "qsecure/audit", authz.AUDIT, "read", 200),
     # jupyter_server's own, answering a refused kernel start with its reason.
     Route(r"/api/sessions", "GET", "api/sessions", "sessions", "read", 200),
