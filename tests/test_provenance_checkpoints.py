@@ -312,3 +312,19 @@ async def test_a_checkpoint_on_demand_through_the_server(store_path: Path, jp_fe
         answer["note"]
     ]
     assert verify_log(store_path).returncode == 0
+
+
+async def test_a_save_with_an_unusable_key_is_saved_and_says_so(
+    store_path: Path, jp_fetch: Any, jp_root_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    key, _ = key_paths(store_path)
+    key.parent.mkdir(parents=True, exist_ok=True)
+    key.write_text("not a key\n")
+    absolute = str(jp_root_dir.resolve() / "nb.ipynb")
+    ProvenanceStore(store_path).append(record("a", absolute))
+    await save_notebook(jp_fetch, "nb.ipynb", as_notebook(code_cell("a", "x = 1")))
+    saved = await saved_content(jp_fetch, "nb.ipynb")
+    provenance = saved["metadata"]["qsecure"]["provenance"]
+    assert provenance["timeline"] and "checkpoint" not in provenance
+    assert "saved without a signed checkpoint" in caplog.text
+    assert "not a usable checkpoint key" in caplog.text

@@ -11,6 +11,7 @@ A cell with no record in the store keeps whatever execution metadata it carried 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -193,7 +194,11 @@ class ProvenanceSaveHook:
         try:
             note = self.checkpointer.checkpoint()
             public = openssh_public_key(self.checkpointer.public_key)
-        except (CheckpointError, StoreError, OSError):
+        except (CheckpointError, StoreError, OSError) as error:
+            logging.getLogger(__name__).error(
+                "jupyter-qsecure: saved without a signed checkpoint of the provenance chain: %s",
+                error,
+            )
             return
         notebook["metadata"]["qsecure"]["provenance"]["checkpoint"] = {
             "note": note,
