@@ -320,6 +320,7 @@ async def test_a_save_with_an_unusable_key_is_saved_and_says_so(
     key, _ = key_paths(store_path)
     key.parent.mkdir(parents=True, exist_ok=True)
     key.write_text("not a key\n")
+    key.chmod(0o600)
     absolute = str(jp_root_dir.resolve() / "nb.ipynb")
     ProvenanceStore(store_path).append(record("a", absolute))
     await save_notebook(jp_fetch, "nb.ipynb", as_notebook(code_cell("a", "x = 1")))
@@ -328,3 +329,15 @@ async def test_a_save_with_an_unusable_key_is_saved_and_says_so(
     assert provenance["timeline"] and "checkpoint" not in provenance
     assert "saved without a signed checkpoint" in caplog.text
     assert "not a usable checkpoint key" in caplog.text
+
+
+def test_a_key_others_can_read_is_refused(tmp_path: Path) -> None:
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    fill(store, 1)
+    Checkpointer(store).checkpoint()
+    key, _ = key_paths(store.path)
+    key.chmod(0o644)
+    result = run_qsecure("provenance", "checkpoint", "--store", str(store.path), cwd=tmp_path)
+    assert result.returncode == 2
+    assert "readable by others (mode 644); chmod 600 it" in result.stderr
+    assert "PRIVATE KEY" not in result.stderr + result.stdout

@@ -90,6 +90,14 @@ def load_or_create_key(path: Path) -> Ed25519PrivateKey:
         )
         return key
     try:
+        mode = path.stat().st_mode & 0o777
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror})") from None
+    if mode & 0o077:
+        raise CheckpointError(
+            f"{path}: the checkpoint key is readable by others (mode {mode:o}); chmod 600 it"
+        )
+    try:
         loaded = serialization.load_ssh_private_key(path.read_bytes(), password=None)
     except (OSError, ValueError, TypeError) as error:
         raise CheckpointError(f"{path}: not a usable checkpoint key ({error})") from None
