@@ -319,3 +319,25 @@ async def test_store_writes_run_one_at_a_time_as_the_acting_user() -> None:
     assert not overlapped.is_set()
     assert {thread for thread, _ in answers} == {"qsecure-secret-store_0"}
     assert [user for _, user in answers] == [f"user{n}" for n in range(8)]
+
+
+def test_reading_never_creates_the_keyring_file(
+    keyring_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A read or a check of a keyring secret with no keyring file yet says so and leaves
+    no file behind; the first write creates it."""
+    from jupyter_qsecure.secrets.errors import ProviderError
+    from jupyter_qsecure.secrets.providers.keyring import KeyringProvider, embedded_keyring_file
+    from jupyter_qsecure.secrets.refs import parse_ref
+
+    path = embedded_keyring_file()
+    assert not path.exists()
+    provider, ref = KeyringProvider(), parse_ref("keyring://qsecure/LAB_TOKEN")
+    with pytest.raises(ProviderError) as caught:
+        provider.fetch(ref)
+    assert caught.value.reason == "not-found"
+    assert f"there is no keyring file at {path} yet" in str(caught.value)
+    assert not path.exists()
+    provider.store(ref, "calibration-" + "k" * 24)
+    assert path.exists()
+    assert provider.fetch(ref) == "calibration-" + "k" * 24

@@ -57,8 +57,19 @@ def _system_backend(backend: Any) -> Any:
     return backend
 
 
-def open_keyring() -> Any:
-    """The keyring backend in use, unlocked; raises :class:`ProviderError` if there is none."""
+class KeyringFileMissing(ProviderError):
+    """The encrypted-file keyring has no file yet (it is created by a write, never by a
+    read or a check)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__("not-found", f"there is no keyring file at {path} yet")
+        self.path = path
+
+
+def open_keyring(*, create: bool = True) -> Any:
+    """The keyring backend in use, unlocked; raises :class:`ProviderError` if there is none.
+    Without ``create``, a missing encrypted keyring file raises :class:`KeyringFileMissing`
+    instead of being created (unlocking a file keyring writes it)."""
     try:
         import keyring
         from keyrings.cryptfile.cryptfile import CryptFileKeyring
@@ -72,6 +83,12 @@ def open_keyring() -> Any:
         path = embedded_keyring_file()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         backend.file_path = str(path)
+    if (
+        isinstance(backend, CryptFileKeyring)
+        and not create
+        and not Path(backend.file_path).exists()
+    ):
+        raise KeyringFileMissing(str(backend.file_path))
     if isinstance(backend, CryptFileKeyring) and backend._keyring_key is None:
         password = os.environ.get(PASSWORD_ENV)
         if not password:
@@ -111,16 +128,17 @@ class KeyringProvider(SecretProvider):
         #: password is refused at once after that (each try costs a key derivation).
         self._refused: tuple[str, ProviderError] | None = None
 
-    def backend(self) -> Any:
+    def backend(self, *, create: bool = True) -> Any:
         """The unlocked backend (opened on first use). A wrong password is found once:
-        later calls with the same password fail at once, with the same error."""
+        later calls with the same password fail at once, with the same error. Without
+        ``create``, a missing keyring file is an error (:class:`KeyringFileMissing`)."""
         with self._lock:
             if self._backend is None:
                 digest = hashlib.sha256(os.environ.get(PASSWORD_ENV, "").encode()).hexdigest()
                 if self._refused is not None and self._refused[0] == digest:
                     raise self._refused[1]
                 try:
-                    self._backend = open_keyring()
+                    self._backend = open_keyring(create=create)
                 except ProviderError as error:
                     if error.reason == "locked":
                         self._refused = (digest, error)
@@ -133,7 +151,14 @@ class KeyringProvider(SecretProvider):
         service, username = ref.parts
         try:
             with self._lock:
-                return getattr(self.backend(), action)(service, username, *args)
+                backend = self.backend(create=action == "set_password")
+                return getattr(backend, action)(service, username, *args)
+        except KeyringFileMissing as error:
+            raise ProviderError(
+                "not-found",
+                f"{ref}: not in the keyring ({error}); store it with "
+                "`jupyter qsecure secrets set <secret name>`, which creates the file",
+            ) from None
         except PasswordDeleteError:
             raise ProviderError("not-found", f"{ref}: not in the keyring") from None
         except KeyringError as error:
