@@ -209,14 +209,25 @@ async def test_provenance_report_of_a_real_run(
         "out_of_order",
         "hidden_state",
         "files_changed",
+        "cannot_judge",
+        "deleted_cells",
         "cells",
     }
+    assert report["cannot_judge"] == [] and report["deleted_cells"] == []
     assert report["path"] == path and report["user"] == record["user"]
     assert report["kernel_session"] == record["kernel_session"]
     assert isinstance(report["environment"], dict) and report["environment"]
     assert [e["cell_id"] for e in report["timeline"]] == ["a"]
     first, second = report["cells"]
-    assert set(first) == {"number", "cell_id", "verdict", "badge", "detail", "execution"}
+    assert set(first) == {
+        "number",
+        "cell_id",
+        "verdict",
+        "badge",
+        "detail",
+        "execution",
+        "evidence",
+    }
     assert (first["number"], first["cell_id"], first["badge"]) == (1, "a", "executed")
     assert first["verdict"] == "executed as shown"
     execution = first["execution"]
