@@ -10,29 +10,9 @@ alphanumerics; ``{H:32}`` hex; ``{L:34}`` letters; ``{U:20}`` upper case and dig
 from __future__ import annotations
 
 import random
-import re
-import string
 from dataclasses import dataclass
 
-_ALPHABETS = {
-    "A": string.ascii_letters + string.digits,
-    "H": "0123456789abcdef",
-    "L": string.ascii_letters,
-    "U": string.ascii_uppercase + string.digits,
-    "B": string.ascii_letters + string.digits + "+/",
-    "D": string.digits,
-    "W": string.ascii_letters + string.digits + "-_",
-    "a": string.ascii_lowercase + string.digits,
-}
-_FIELD = re.compile(r"\{([AHLUBDWa]):(\d+)\}")
-
-
-def expand(template: str, rng: random.Random) -> str:
-    """Fill ``{X:n}`` fields with random characters of alphabet X."""
-    return _FIELD.sub(
-        lambda m: "".join(rng.choice(_ALPHABETS[m.group(1)]) for _ in range(int(m.group(2)))),
-        template,
-    )
+from jupyter_qsecure.guard.rule import expand
 
 
 @dataclass(frozen=True)

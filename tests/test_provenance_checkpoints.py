@@ -22,6 +22,7 @@ import pytest
 from conftest import as_notebook, code_cell
 from kernel_client import save_notebook, saved_content
 from qsecure_cli import run_qsecure
+from store_tamper import rechain
 
 from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.provenance.checkpoint import (
@@ -32,7 +33,6 @@ from jupyter_qsecure.provenance.checkpoint import (
     parse_checkpoint,
     sign_checkpoint,
 )
-from jupyter_qsecure.provenance.store import GENESIS, chain_hash
 from jupyter_qsecure.signing.canonical import signed_view
 from jupyter_qsecure.signing.sshsig import openssh_public_key
 
@@ -59,20 +59,6 @@ def verify_log(store: Path, *extra: str) -> Any:
     return run_qsecure(
         "provenance", "log", "--verify", "--store", str(store), *extra, cwd=store.parent
     )
-
-
-def rechain(store: Path) -> None:
-    """Recompute every row's hashes, as someone covering their tracks would."""
-    with sqlite3.connect(store) as connection:
-        previous = GENESIS
-        for seq, body in connection.execute(
-            "SELECT seq, body FROM records ORDER BY seq"
-        ).fetchall():
-            digest = chain_hash(previous, body)
-            connection.execute(
-                "UPDATE records SET prev_hash = ?, hash = ? WHERE seq = ?", (previous, digest, seq)
-            )
-            previous = digest
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from qsecure_cli import run_qsecure
+from store_tamper import rechain
 
 from jupyter_qsecure.provenance import ProvenanceStore, embed_provenance
-from jupyter_qsecure.provenance.store import GENESIS, chain_hash
 from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
 
 
@@ -58,20 +58,6 @@ def check(notebook: Path, store: Path) -> Any:
     return run_qsecure("provenance", str(notebook), "--store", str(store), cwd=notebook.parent)
 
 
-def _rechain(store: Path) -> None:
-    """Recompute every row's hashes, as someone covering their tracks would."""
-    with sqlite3.connect(store) as connection:
-        previous = GENESIS
-        for seq, body in connection.execute(
-            "SELECT seq, body FROM records ORDER BY seq"
-        ).fetchall():
-            digest = chain_hash(previous, body)
-            connection.execute(
-                "UPDATE records SET prev_hash = ?, hash = ? WHERE seq = ?", (previous, digest, seq)
-            )
-            previous = digest
-
-
 def test_an_honest_store_passes_and_is_not_written(tmp_path: Path) -> None:
     store, notebook = _store_and_notebook(tmp_path)
     before = store.read_bytes()
@@ -110,7 +96,7 @@ def test_reordered_and_rechained(tmp_path: Path) -> None:
         connection.execute("UPDATE records SET record_id = ? WHERE seq = ?", ("tmp", s2))
         connection.execute("UPDATE records SET body = ?, record_id = ? WHERE seq = ?", (b2, r2, s3))
         connection.execute("UPDATE records SET body = ?, record_id = ? WHERE seq = ?", (b3, r3, s2))
-    _rechain(store)
+    rechain(store)
     assert ProvenanceStore(store).verify() == []  # the chain alone says nothing
     result = check(notebook, store)
     assert result.returncode == 1
@@ -128,7 +114,7 @@ def test_a_record_edited_and_every_later_hash_recomputed(tmp_path: Path, field: 
             "UPDATE records SET body = ? WHERE seq = 2",
             (json.dumps(record, sort_keys=True, separators=(",", ":")),),
         )
-    _rechain(store)
+    rechain(store)
     assert ProvenanceStore(store).verify() == []
     result = check(notebook, store)
     assert result.returncode == 1
