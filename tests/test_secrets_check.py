@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,9 @@ from jupyter_qsecure.secrets.policy import parse_secrets_policy
 from jupyter_qsecure.secrets.providers import Providers
 from jupyter_qsecure.secrets.registry import KernelSecretRegistry
 from jupyter_qsecure.secrets.service import SecretsService
+
+#: Not the keyring's password (made at run time: the repository holds no credential).
+WRONG_PASSWORD = secrets.token_hex(12)
 
 
 def test_check_applies_the_injection_rules(
@@ -60,7 +64,7 @@ def test_a_wrong_keyring_password_is_found_once(
     from jupyter_qsecure.secrets.refs import parse_ref
 
     KeyringProvider().store(parse_ref("keyring://qsecure/one"), "value-one-1234")
-    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", "not-the-password")
+    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", WRONG_PASSWORD)
     provider = KeyringProvider()
     with pytest.raises(ProviderError) as first:
         provider.fetch(parse_ref("keyring://qsecure/one"))
