@@ -99,6 +99,23 @@ def test_the_note_has_the_checkpoint_shape(tmp_path: Path) -> None:
     assert signature.startswith(f"\u2014 {origin} ")
 
 
+def test_the_leak_guard_never_takes_a_checkpoint_for_a_credential() -> None:
+    """The note travels in the notebook's metadata, so every save scans it; its root hash
+    is a random-looking line of its own and once blocked a signing save."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from jupyter_qsecure.guard import Scanner
+
+    key = Ed25519PrivateKey.generate()
+    scanner = Scanner()
+    for size in range(1, 301):
+        head = "sha256:" + os.urandom(32).hex()
+        note = sign_checkpoint("lab.example.org/provenance.sqlite", size, head, key)
+        nb = as_notebook(code_cell("a", "x = 1"))
+        nb["metadata"]["qsecure"] = {"provenance": {"checkpoint": {"note": note}}}
+        assert scanner.scan_notebook(nb).findings == [], note
+
+
 def test_stock_ssh_keygen_verifies_a_checkpoint(tmp_path: Path) -> None:
     keygen = shutil.which("ssh-keygen")
     if keygen is None:

@@ -66,6 +66,8 @@ NOT_WRITING = {
     (r"/qsecure/scan", "POST"): "reads",
     (r"/qsecure/signature", "POST"): "reads",
     (r"/qsecure/provenance", "POST"): "reads",
+    (r"/qsecure/provenance/checkpoint", "POST"): "a signed checkpoint line beside the "
+    "provenance store, outside the served tree",
     (r"/qsecure/sign", "POST"): "saves through the contents manager: its pre-save hook scans",
     (r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)", "*"): "writes the secret store",
     (r"/qsecure/grants/(?P<name>[A-Za-z_][A-Za-z0-9_]*)", "*"): "grants in the state folder",
