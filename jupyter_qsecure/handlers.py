@@ -29,7 +29,7 @@ from tornado import web
 
 from . import authz
 from .gate import GuardUnavailable
-from .guard import BYPASS_REASONS, SaveBlocked, ScanFailed, UploadError
+from .guard import BYPASS_REASONS, AllowlistError, SaveBlocked, ScanFailed, UploadError
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
 from .guard.uploads import UploadTooLarge, staged_model
 from .identity import act_for_this_task, acting_user, request_user_name
@@ -275,29 +275,66 @@ class StatusHandler(QSecureAPIHandler):
 
 
 class BypassHandler(QSecureAPIHandler):
-    """``POST /qsecure/bypass``: accept a finding by fingerprint, with a reason (audited)."""
+    """``/qsecure/bypass``: the findings accepted on this server (bypasses by fingerprint,
+    with a reason; audited). ``POST`` accepts one, ``GET`` lists this user's acceptances
+    (no value is ever kept), ``DELETE`` undoes one of them."""
 
     auth_resource = authz.GUARD
 
     @web.authenticated
     @authorized
+    async def get(self) -> None:
+        try:
+            accepted = await asyncio.to_thread(self.qsecure.save_guard.accepted)
+        except AllowlistError as error:
+            raise request_error(500, "qsecure-bypass-store-unreadable", str(error)) from None
+        self.finish(json.dumps({"accepted": accepted}))
+
+    @web.authenticated
+    @authorized
     async def post(self) -> None:
         body = json_body(self, "{fingerprint, reason, path}")
-        fingerprint, reason, path = (body.get(k, "") for k in ("fingerprint", "reason", "path"))
-        if not all(isinstance(v, str) for v in (fingerprint, reason, path)) or not fingerprint:
+        fields = ("fingerprint", "reason", "path", "kind", "preview")
+        fingerprint, reason, path, kind, preview = (body.get(k, "") for k in fields)
+        if not all(isinstance(v, str) for v in (fingerprint, reason, path, kind, preview)) or (
+            not fingerprint
+        ):
             raise request_error(
                 400,
                 "qsecure-bad-request",
                 f"send JSON {{fingerprint, reason, path}}; reason is one of {', '.join(BYPASS_REASONS)}",
             )
         try:
-            await asyncio.to_thread(self.qsecure.save_guard.bypass, fingerprint, reason, path)
+            await asyncio.to_thread(
+                self.qsecure.save_guard.bypass, fingerprint, reason, path, kind, preview
+            )
         except ValueError as error:
             raise request_error(400, "qsecure-bad-request", str(error)) from None
         self.set_status(201)
         self.finish(
             json.dumps({"fingerprint": fingerprint, "reason": reason, "path": path.strip("/")})
         )
+
+    @web.authenticated
+    @authorized
+    async def delete(self) -> None:
+        id_, fingerprint, path = (self.get_argument(k, "") for k in ("id", "fingerprint", "path"))
+        if not id_ and not (fingerprint and path):
+            raise request_error(
+                400,
+                "qsecure-bad-request",
+                "name the acceptance to undo: ?id=ID (as GET /qsecure/bypass lists it), "
+                "or ?fingerprint=FINGERPRINT&path=NOTEBOOK",
+            )
+        try:
+            undone = await asyncio.to_thread(
+                self.qsecure.save_guard.undo_bypass, id_, fingerprint, path
+            )
+        except LookupError as error:
+            raise request_error(404, "qsecure-not-found", str(error)) from None
+        except AllowlistError as error:
+            raise request_error(500, "qsecure-bypass-store-unreadable", str(error)) from None
+        self.finish(json.dumps(undone))
 
 
 class ScanHandler(QSecureAPIHandler):

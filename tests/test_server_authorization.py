@@ -90,6 +90,8 @@ ROUTES = [
     Route(r"/qsecure/status", "GET", "qsecure/status", authz.GUARD, "read", 200),
     Route(r"/qsecure/scan", "POST", "qsecure/scan", authz.GUARD, "read", 400, {"model": 1}),
     Route(r"/qsecure/bypass", "POST", "qsecure/bypass", authz.GUARD, "write", 400, {"reason": 1}),
+    Route(r"/qsecure/bypass", "GET", "qsecure/bypass", authz.GUARD, "read", 200),
+    Route(r"/qsecure/bypass", "DELETE", "qsecure/bypass?id=0000", authz.GUARD, "write", 404),
     Route(r"/qsecure/secrets", "GET", "qsecure/secrets", authz.SECRETS, "read", 200),
     Route(
         r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)",

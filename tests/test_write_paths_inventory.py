@@ -63,6 +63,8 @@ NOT_WRITING = {
     (r"/.*/", "*"): "redirects",
     (r"/", "*"): "redirects",
     (r"/qsecure/bypass", "POST"): "a fingerprint into the bypass store (never a value)",
+    (r"/qsecure/bypass", "DELETE"): "removes one of the user's acceptances from the bypass "
+    "store, outside the served tree",
     (r"/qsecure/scan", "POST"): "reads",
     (r"/qsecure/signature", "POST"): "reads",
     (r"/qsecure/provenance", "POST"): "reads",
@@ -87,6 +89,7 @@ NOT_WRITING = {
             r"/nbconvert/(?P<format>\w+)(?P<path>(?:(?:/[^/]+)+|/?))",
             r"/view(?P<path>(?:(?:/[^/]+)+|/?))",
             r"/qsecure/audit",
+            r"/qsecure/bypass",
             r"/qsecure/provenance",
             r"/qsecure/secrets",
             r"/qsecure/signature",

@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from collections.abc import Iterable
@@ -66,15 +68,46 @@ class Baseline:
             return None
 
 
+#: A masked preview as the scanner makes it (a rule's public prefix, an ellipsis, the last
+#: three characters or the length) or an injected secret's label; anything else is not kept.
+_MASKED_PREVIEW = re.compile(
+    r"[\x21-\x7e]{0,16}\u2026(?:[\x21-\x7e]{3}|\(\d{1,6} chars\))?|\[secret:[A-Za-z_][\w.-]{0,63}\]"
+)
+#: A rule's kind as findings name it (``GitHub token``): words, no control characters.
+_KIND = re.compile(r"[\w][\w .,()/+'-]{0,79}")
+
+
+def masked_preview(preview: str) -> str:
+    """``preview`` if it is a masked preview as the scanner shows it, else ``""`` (a value
+    or a longer part of one is never kept in the store)."""
+    return preview if _MASKED_PREVIEW.fullmatch(preview) else ""
+
+
 @dataclass(frozen=True)
 class Bypass:
-    """A finding a user accepted: its fingerprint, why, who, when, and where it was seen."""
+    """A finding a user accepted: its fingerprint, why, who, when, and where it was seen
+    (with the rule's kind and the masked preview when the user's client sent them)."""
 
     fingerprint: str
     reason: str
     user: str
     path: str
     created: str
+    kind: str = ""
+    preview: str = ""
+
+    @property
+    def id(self) -> str:
+        """A short, stable name for this acceptance (to review and undo it)."""
+        text = "\0".join((self.fingerprint, self.path, self.user, self.created))
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    def to_json(self) -> dict[str, str]:
+        """The acceptance as ``GET /qsecure/bypass`` lists it (never a value: none is kept)."""
+        return {"id": self.id, **asdict(self)}
+
+
+_REQUIRED_FIELDS = {"fingerprint", "reason", "user", "path", "created"}
 
 
 class BypassStore:
@@ -101,7 +134,9 @@ class BypassStore:
         return [
             Bypass(**entry)
             for entry in raw
-            if isinstance(entry, dict) and set(entry) == set(Bypass.__dataclass_fields__)
+            if isinstance(entry, dict)
+            and _REQUIRED_FIELDS <= set(entry) <= set(Bypass.__dataclass_fields__)
+            and all(isinstance(value, str) for value in entry.values())
         ]
 
     def reset_hint(self) -> str:
@@ -115,22 +150,65 @@ class BypassStore:
         """The fingerprints currently bypassed."""
         return {bypass.fingerprint for bypass in self.load()}
 
-    def add(self, fingerprint_: str, reason: str, user: str, path: str) -> Bypass:
-        """Record a bypass; ``reason`` is one of :data:`BYPASS_REASONS`."""
+    def add(
+        self,
+        fingerprint_: str,
+        reason: str,
+        user: str,
+        path: str,
+        kind: str = "",
+        preview: str = "",
+    ) -> Bypass:
+        """Record a bypass; ``reason`` is one of :data:`BYPASS_REASONS`. ``kind`` is kept
+        when it reads as a rule's kind and ``preview`` only when it is masked."""
         if reason not in BYPASS_REASONS:
             raise ValueError(f"reason must be one of {', '.join(BYPASS_REASONS)}, not {reason!r}")
         if len(fingerprint_) != 32 or any(c not in "0123456789abcdef" for c in fingerprint_):
             raise ValueError("fingerprint must be the 32 hex digits a finding carries")
-        bypass = Bypass(fingerprint_, reason, user, path, datetime.now(timezone.utc).isoformat())
+        bypass = Bypass(
+            fingerprint_,
+            reason,
+            user,
+            path,
+            datetime.now(timezone.utc).isoformat(),
+            kind if _KIND.fullmatch(kind) else "",
+            masked_preview(preview),
+        )
         with self._lock:
             entries = [asdict(existing) for existing in self.load()]
             entries.append(asdict(bypass))
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".bypasses-")
-            with os.fdopen(handle, "w", encoding="utf-8") as stream:
-                json.dump(entries, stream, indent=1)
-            os.replace(temporary, self.path)
+            self._write(entries)
         return bypass
+
+    def remove(self, user: str, *, id_: str = "", fingerprint_: str = "", path: str = "") -> Bypass:
+        """Undo one of ``user``'s acceptances, named by its ``id_`` or by its fingerprint
+        and path (the latest if several); raise ``LookupError`` when ``user`` has none such."""
+        with self._lock:
+            bypasses = self.load()
+            mine = [
+                (index, bypass)
+                for index, bypass in enumerate(bypasses)
+                if bypass.user == user
+                and (
+                    bypass.id == id_
+                    if id_
+                    else bypass.fingerprint == fingerprint_ and bypass.path == path.strip("/")
+                )
+            ]
+            if not mine:
+                what = f"id {id_}" if id_ else f"fingerprint {fingerprint_} in {path.strip('/')}"
+                raise LookupError(f"you have no accepted finding with {what}")
+            index, removed = mine[-1]
+            del bypasses[index]
+            self._write([asdict(bypass) for bypass in bypasses])
+        return removed
+
+    def _write(self, entries: list[dict[str, str]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".bypasses-")
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            json.dump(entries, stream, indent=1)
+        os.replace(temporary, self.path)
 
 
 @dataclass

@@ -353,11 +353,16 @@ class SaveGuard:
             data["write"] = write
         self._emit(SAVE_BLOCKED, data)
 
-    def bypass(self, fingerprint: str, reason: str, path: str) -> None:
-        """Accept a finding by fingerprint (with a reason) for later saves; audited."""
+    def bypass(
+        self, fingerprint: str, reason: str, path: str, kind: str = "", preview: str = ""
+    ) -> None:
+        """Accept a finding by fingerprint (with a reason) for later saves; audited. The
+        rule's ``kind`` and the masked ``preview`` are kept to recognise it when reviewing."""
         from ..events import SAVE_BYPASSED
 
-        bypass = self.bypasses.add(fingerprint, reason, acting_user(), path.strip("/"))
+        bypass = self.bypasses.add(
+            fingerprint, reason, acting_user(), path.strip("/"), kind, preview
+        )
         self._emit(
             SAVE_BYPASSED,
             {
@@ -367,6 +372,27 @@ class SaveGuard:
                 "reason": bypass.reason,
             },
         )
+
+    def accepted(self) -> list[dict[str, str]]:
+        """The acting user's acceptances (bypasses), newest first, as the REST API lists them."""
+        user = acting_user()
+        mine = [bypass for bypass in self.bypasses.load() if bypass.user == user]
+        return [bypass.to_json() for bypass in reversed(mine)]
+
+    def undo_bypass(self, id_: str = "", fingerprint: str = "", path: str = "") -> dict[str, Any]:
+        """Undo one of the acting user's acceptances (by id, or fingerprint and path): later
+        saves of that value are refused again unless another acceptance still covers it
+        (``still_accepted``). Raises ``LookupError`` when the user has no such acceptance."""
+        removed = self.bypasses.remove(acting_user(), id_=id_, fingerprint_=fingerprint, path=path)
+        self.log.info(
+            "qsecure: %s undid the acceptance of %s (%s) in %s",
+            removed.user,
+            removed.fingerprint,
+            removed.reason,
+            removed.path,
+        )
+        still = removed.fingerprint in self.bypasses.fingerprints()
+        return {**removed.to_json(), "still_accepted": still}
 
     def check_folder_copy(self, source: str) -> None:
         """Refuse copying the folder ``source`` (relative to the root) when it is or holds
