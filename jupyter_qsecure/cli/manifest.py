@@ -66,9 +66,11 @@ class ManifestCreateApp(_Subcommand):
     name = "jupyter-qsecure-manifest-create"
     description = """Make a BagIt manifest (RFC 8493) of every file under DIR: streamed, hashed on all cores, resumable.
 
-    jupyter qsecure manifest create DIR [--out BAG] [--algorithm sha256|sha512|blake3] [--in-place]
+    jupyter qsecure manifest create DIR|URL [--out BAG] [--algorithm sha256|sha512|blake3] [--in-place]
     Detached by default: DIR is not touched and the bag is written beside it (DIR.bag, or
-    --out), holding the tag files and a link to DIR. --in-place moves DIR's content into
+    --out), holding the tag files and a link to DIR. A URL (s3://bucket/prefix, gs://...,
+    file://...) names data in an object store: the bag (--out, default NAME.bag here)
+    holds the tag files and names the URL in bag-info.txt (Payload-Location). --in-place moves DIR's content into
     DIR/data and writes the tag files in DIR. Exit 0 written, 2 bad input or files that
     could not be read (named; the rest is kept for the next run), 130 interrupted (run
     the same command again to resume)."""
@@ -99,10 +101,10 @@ class ManifestCreateApp(_Subcommand):
         from ..reproduce.manifest import ManifestError, create_manifest
 
         if len(self.extra_args) != 1:
-            raise UsageError("name one folder: jupyter qsecure manifest create DIR")
+            raise UsageError("name one folder or URL: jupyter qsecure manifest create DIR|URL")
         if self.in_place and self.out:
             raise UsageError("--in-place makes DIR the bag: it takes no --out")
-        data = Path(self.extra_args[0])
+        data = self.extra_args[0]
         try:
             with _progress_bar("hashing") as show:
                 result = create_manifest(
@@ -211,8 +213,9 @@ class ManifestVerifyApp(_Subcommand):
     name = "jupyter-qsecure-manifest-verify"
     description = """Check every file of a bag against its manifest, and its signatures against allowed_signers.
 
-    jupyter qsecure manifest verify BAG [--quick] [--allowed-signers FILE] [--require N] [--format text|json]
-    Reports files added, removed, changed and renamed by path. --quick trusts, for files
+    jupyter qsecure manifest verify BAG|URL [--quick] [--allowed-signers FILE] [--require N] [--format text|json]
+    Reports files added, removed, changed and renamed by path. A bag of data in an object
+    store checks the objects its bag-info.txt names; a URL names a bag kept in a store. --quick trusts, for files
     whose size, mtime, ctime and inode are unchanged, the digest from this machine's last
     full hash (and says so). --require 0 checks the data without requiring a signature.
     Exit 0 intact and signed as the policy requires, 1 not, 2 bad input or unreadable files."""
@@ -242,14 +245,23 @@ class ManifestVerifyApp(_Subcommand):
     }
 
     def run(self) -> int:
+        from ..reproduce.manifest import ManifestError, opened_bag
+
+        if len(self.extra_args) != 1:
+            raise UsageError("name one bag: jupyter qsecure manifest verify BAG|URL")
+        where = self.extra_args[0]
+        try:
+            with opened_bag(where) as (bag, payload_url):
+                return self._verify(where, bag, payload_url)
+        except ManifestError as error:
+            raise UsageError(str(error)) from None
+
+    def _verify(self, where: str, bag: Path, payload_url: str | None) -> int:
         from ..reproduce.hashing import AlgorithmUnavailable
         from ..reproduce.manifest import ManifestError, verify_manifest
         from ..reproduce.signatures import check_signatures, signed_algorithm
         from ..signing.allowed_signers import AllowedSignersError, load_allowed_signers
 
-        if len(self.extra_args) != 1:
-            raise UsageError("name one bag: jupyter qsecure manifest verify BAG")
-        bag = Path(self.extra_args[0])
         settings = _signing_service().settings
         signers_file = (
             Path(self.allowed_signers) if self.allowed_signers else settings.allowed_signers
@@ -267,6 +279,7 @@ class ManifestVerifyApp(_Subcommand):
                     algorithm=signed_algorithm(bag),
                     workers=self.jobs or None,
                     on_progress=show,
+                    payload_url=payload_url,
                 )
         except (ManifestError, AlgorithmUnavailable) as error:
             raise UsageError(str(error)) from None
@@ -284,15 +297,16 @@ class ManifestVerifyApp(_Subcommand):
             raise UsageError(str(error)) from None
         code = 2 if result.problems else 0 if result.intact and report.meets_policy else 1
         if self.format == "json":
-            print(json.dumps(_as_json(result, report, code), indent=2))
+            print(json.dumps(_as_json(where, result, report, code), indent=2))
         else:
-            _print_text(result, report)
+            _print_text(where, result, report)
         return code
 
 
-def _as_json(result: Any, report: Any, code: int) -> dict[str, Any]:
+def _as_json(where: str, result: Any, report: Any, code: int) -> dict[str, Any]:
     return {
-        "bag": str(result.bag),
+        "bag": where,
+        "location": result.location,
         "algorithm": result.algorithm,
         "intact": result.intact,
         "files": result.files,
@@ -312,11 +326,13 @@ def _as_json(result: Any, report: Any, code: int) -> dict[str, Any]:
     }
 
 
-def _print_text(result: Any, report: Any) -> None:
+def _print_text(where: str, result: Any, report: Any) -> None:
     from ..reproduce.tree import display
 
     verdict = "intact" if result.intact else "DOES NOT MATCH its manifest"
-    print(f"{result.bag}: {result.files} file(s) in manifest-{result.algorithm}.txt: {verdict}")
+    print(f"{where}: {result.files} file(s) in manifest-{result.algorithm}.txt: {verdict}")
+    if result.location:
+        print(f"  data: {result.location}")
     if result.quick:
         print(
             f"  --quick: {result.from_cache} file(s) trusted from the local cache (size, mtime, "

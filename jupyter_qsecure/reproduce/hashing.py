@@ -31,6 +31,10 @@ _OPEN_FLAGS = (
 )
 
 
+#: Hashes one entry: (entry, algorithm, progress) -> a digest or a problem.
+Reader = Callable[[FileEntry, str, "Progress | None"], "Hashed | Problem"]
+
+
 class AlgorithmUnavailable(ValueError):
     """An algorithm this Python cannot compute (blake3 without its package)."""
 
@@ -144,20 +148,23 @@ def hash_files(
     workers: int | None = None,
     progress: Progress | None = None,
     tick: Callable[[], None] | None = None,
+    reader: Reader | None = None,
 ) -> Iterator[Hashed | Problem]:
     """Hash ``entries`` on ``workers`` threads (default: every core); results as they come.
 
     At most a few batches per worker are queued at once, so a tree of millions of files
     costs no more memory than a small one. ``tick`` is called a few times a second while
     waiting (to redraw a progress bar). Closing the iterator early (an interrupt) cancels
-    what has not started and waits for what has."""
+    what has not started and waits for what has. ``reader`` hashes one entry (default:
+    :func:`hash_file`, a local file; an object store's reader streams an object)."""
     new_hasher(algorithm)  # fail now, not in every worker
     count = workers or os.cpu_count() or 1
+    read = reader or hash_file
     queued = _batches(entries)
     pending: set[Future[list[Hashed | Problem]]] = set()
 
     def run(batch: list[FileEntry]) -> list[Hashed | Problem]:
-        return [hash_file(entry, algorithm, progress) for entry in batch]
+        return [read(entry, algorithm, progress) for entry in batch]
 
     with ThreadPoolExecutor(max_workers=count, thread_name_prefix="qsecure-hash") as pool:
         try:

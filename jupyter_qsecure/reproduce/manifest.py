@@ -19,9 +19,12 @@ import errno
 import os
 import secrets
 import stat
-from collections.abc import Callable, Iterable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from .._version import __version__
@@ -38,10 +41,23 @@ from .bagit import (
     parse_info,
     parse_manifest,
 )
-from .hashing import Hashed, Progress, hash_files, new_hasher
+from .hashing import Hashed, Progress, Reader, hash_files, new_hasher
+from .remote import (
+    REMOTE_WORKERS,
+    RemoteError,
+    copy_tag_files,
+    entries_at,
+    hash_remote,
+    is_remote,
+    local_path,
+    open_store,
+    walk_remote,
+)
 from .tree import FileEntry, Problem, walk
 
 SIGNATURES_DIR = "qsecure-signatures"
+#: The ``bag-info.txt`` label of a bag whose payload lives in an object store.
+LOCATION_LABEL = "Payload-Location"
 #: Shows progress: called with (bytes done, bytes to do) a few times a second.
 ProgressSink = Callable[[int, int], None]
 
@@ -65,6 +81,7 @@ class CreateResult:
     written: bool = False
     unchanged: bool = False
     signatures_removed: int = 0
+    location: str | None = None
 
 
 @dataclass
@@ -84,6 +101,7 @@ class VerifyResult:
     from_cache: int = 0
     resumed: int = 0
     quick: bool = False
+    location: str | None = None
 
     @property
     def intact(self) -> bool:
@@ -139,6 +157,7 @@ def _hash_all(
     known: state.Known,
     workers: int | None,
     on_progress: ProgressSink | None,
+    reader: Reader | None = None,
 ) -> tuple[dict[str, tuple[FileEntry, str]], list[Problem], int]:
     """Digest of every entry: from ``known`` (an interrupted run) if unchanged, else hashed
     now and journaled. Returns (path -> (entry, digest), problems, files reused)."""
@@ -160,7 +179,9 @@ def _hash_all(
             on_progress(progress.done, total)
 
     problems: list[Problem] = []
-    for result in hash_files(todo, algorithm, workers=workers, progress=progress, tick=tick):
+    for result in hash_files(
+        todo, algorithm, workers=workers, progress=progress, tick=tick, reader=reader
+    ):
         if isinstance(result, Hashed):
             done[result.entry.path] = (result.entry, result.digest)
             journal.add(result.entry, result.digest)
@@ -176,6 +197,54 @@ def _split(items: Iterable[FileEntry | Problem]) -> tuple[list[FileEntry], list[
     for item in items:
         (entries if isinstance(item, FileEntry) else problems).append(item)  # type: ignore[arg-type]
     return entries, problems
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """Where a bag's files are: a local folder or an object store prefix."""
+
+    key: str  # what the journal and the quick cache are keyed by
+    entries: Callable[[], Iterator[FileEntry | Problem]]
+    reader: Reader | None = None
+    workers: int | None = None
+
+
+def _local_payload(root: str) -> _Payload:
+    return _Payload(root, partial(walk, root))
+
+
+def _remote_payload(url: str, *, listed: list[str] | None = None) -> _Payload:
+    """The objects under ``url``; ``listed`` (the manifest's paths) for stores that cannot
+    list (plain HTTP)."""
+    url = url.rstrip("/")
+    try:
+        fs, root = open_store(url)
+    except RemoteError as error:
+        raise ManifestError(str(error)) from None
+    can_list = not url.lower().startswith(("http://", "https://"))
+
+    def entries() -> Iterator[FileEntry | Problem]:
+        try:
+            if can_list or listed is None:
+                yield from walk_remote(fs, root, url)
+            else:
+                yield from entries_at(fs, root, listed)
+        except RemoteError as error:
+            raise ManifestError(str(error)) from None
+
+    return _Payload(url, entries, partial(hash_remote, fs), REMOTE_WORKERS)
+
+
+def _as_local(data: Path | str) -> Path | str:
+    """A ``file://`` URL as a path; another URL as it is; a path as a :class:`Path`."""
+    text = str(data)
+    try:
+        local = local_path(text)
+    except RemoteError as error:
+        raise ManifestError(str(error)) from None
+    if local is not None:
+        return Path(local)
+    return text if is_remote(text) else Path(data)
 
 
 # --------------------------------------------------------------------------- create
@@ -227,8 +296,38 @@ def _prepare_in_place(data: Path) -> Path:
     return data
 
 
+def _prepare_remote(url: str, out: Path | None) -> Path:
+    name = url.rstrip("/").rsplit("/", 1)[-1] or "dataset"
+    bag = out if out is not None else Path(f"{name}.bag")
+    if bag.exists() and not bag.is_dir():
+        raise ManifestError(f"{bag}: exists and is not a folder; choose another --out")
+    if bag.is_dir() and any(bag.iterdir()):
+        if not (bag / "bagit.txt").is_file():
+            raise ManifestError(
+                f"{bag}: a folder that is not a bag and not empty; choose another --out"
+            )
+        if (bag / PAYLOAD_DIR).exists() or os.path.islink(bag / PAYLOAD_DIR):
+            raise ManifestError(f"{bag}: a bag of local data; choose another --out")
+        recorded = _location(bag)
+        if recorded is not None and recorded != url.rstrip("/"):
+            raise ManifestError(
+                f"{bag}: the manifest of {recorded}, not {url}; choose another --out"
+            )
+    bag.mkdir(parents=True, exist_ok=True)
+    return bag
+
+
+def _location(bag: Path) -> str | None:
+    """The ``Payload-Location`` of a bag's ``bag-info.txt`` (None when it has none)."""
+    try:
+        fields = parse_info(read_tag_file(bag / "bag-info.txt").decode("utf-8"), "bag-info.txt")
+    except (OSError, UnicodeDecodeError, BagFormatError):
+        return None
+    return dict(fields).get(LOCATION_LABEL)
+
+
 def create_manifest(
-    data: Path,
+    data: Path | str,
     *,
     algorithm: str = "sha256",
     out: Path | None = None,
@@ -239,22 +338,44 @@ def create_manifest(
 ) -> CreateResult:
     """Make (or bring up to date) the bag of the folder ``data``; see the module's notes.
 
-    Raises :class:`ManifestError` for bad input and :class:`~.hashing.AlgorithmUnavailable`;
-    an interruption (KeyboardInterrupt) leaves the journal for the next run to resume."""
+    ``data`` may be an fsspec URL (``s3://bucket/prefix``): the bag is then a local folder
+    of tag files (``--out``, default ``<last part>.bag`` here) whose ``bag-info.txt`` names
+    the URL (``Payload-Location``). Raises :class:`ManifestError` for bad input and
+    :class:`~.hashing.AlgorithmUnavailable`; an interruption (KeyboardInterrupt) leaves the
+    journal for the next run to resume."""
     new_hasher(algorithm)
-    if not data.is_dir():
-        raise ManifestError(f"{data}: not a folder")
-    bag = _prepare_in_place(data) if in_place else _prepare_detached(data, out)
-    root = os.path.realpath(bag / PAYLOAD_DIR)
-    result = CreateResult(bag, algorithm)
-    entries, result.problems = _split(walk(root))
-    journal_file = state.journal_path(root, algorithm, "create")
+    data = _as_local(data)
+    location: str | None = None
+    if isinstance(data, str):
+        if in_place:
+            raise ManifestError(f"{data}: --in-place is for local folders; use --out")
+        location = data.rstrip("/")
+        payload = _remote_payload(location)
+        bag = _prepare_remote(location, out)
+        display_name = location.rsplit("/", 1)[-1]
+    else:
+        if not data.is_dir():
+            raise ManifestError(f"{data}: not a folder")
+        bag = _prepare_in_place(data) if in_place else _prepare_detached(data, out)
+        payload = _local_payload(os.path.realpath(bag / PAYLOAD_DIR))
+        display_name = data.name
+    result = CreateResult(bag, algorithm, location=location)
+    entries, result.problems = _split(payload.entries())
+    if location is not None and not entries and not result.problems:
+        raise ManifestError(f"{location}: no objects under this prefix; check the URL")
+    journal_file = state.journal_path(payload.key, algorithm, "create")
     known = state.load(journal_file)
     journal = state.Journal(journal_file)
     finished = False
     try:
         hashed, problems, result.resumed = _hash_all(
-            entries, algorithm, journal, known, workers, on_progress
+            entries,
+            algorithm,
+            journal,
+            known,
+            workers or payload.workers,
+            on_progress,
+            payload.reader,
         )
         result.problems += problems
         result.files = len(hashed)
@@ -265,9 +386,12 @@ def create_manifest(
     result.problems.sort(key=lambda problem: problem.path)
     if not finished:
         return result
-    state.save_cache(state.quick_cache_path(root, algorithm), hashed)
+    state.save_cache(state.quick_cache_path(payload.key, algorithm), hashed)
     _write_bag(
-        bag, result, {f"{PAYLOAD_DIR}/{p}": d for p, (_, d) in hashed.items()}, name or data.name
+        bag,
+        result,
+        {f"{PAYLOAD_DIR}/{p}": d for p, (_, d) in hashed.items()},
+        name or display_name,
     )
     return result
 
@@ -300,6 +424,8 @@ def _write_bag(bag: Path, result: CreateResult, entries: dict[str, str], name: s
         ("External-Identifier", name),
         ("Payload-Oxum", str(Oxum(result.octets, result.files))),
     ]
+    if result.location is not None:
+        info.append((LOCATION_LABEL, result.location))
     _write_atomic(bag / "bag-info.txt", info_text(info))
     tags = {}
     for tag in ("bagit.txt", "bag-info.txt", manifest_name(result.algorithm)):
@@ -389,15 +515,13 @@ def _check_tags(bag: Path, algorithm: str, result: VerifyResult) -> dict[str, st
     outside = [p for p in entries if not p.startswith(f"{PAYLOAD_DIR}/")]
     if outside:
         raise ManifestError(f"{bag}/{payload_name}: names a path outside data/: {outside[0]!r}")
-    oxum = (
-        Oxum.parse(
-            dict(parse_info(_read_text(bag / "bag-info.txt", "bag-info.txt"), "bag-info.txt")).get(
-                "Payload-Oxum", ""
-            )
-        )
+    info = (
+        dict(parse_info(_read_text(bag / "bag-info.txt", "bag-info.txt"), "bag-info.txt"))
         if (bag / "bag-info.txt").is_file()
-        else None
+        else {}
     )
+    result.location = info.get(LOCATION_LABEL)
+    oxum = Oxum.parse(info.get("Payload-Oxum", "")) if info else None
     if oxum is not None and oxum.files != len(entries):
         result.tag_problems.append(
             f"bag-info.txt: Payload-Oxum counts {oxum.files} files, {payload_name} lists {len(entries)}"
@@ -412,22 +536,36 @@ def verify_manifest(
     algorithm: str | None = None,
     workers: int | None = None,
     on_progress: ProgressSink | None = None,
+    payload_url: str | None = None,
 ) -> VerifyResult:
     """Check the data of ``bag`` against its manifest; see :class:`VerifyResult`.
 
-    ``quick`` trusts, for a file whose size, mtime, ctime and inode are those recorded
-    when it was last hashed in full here, that last digest. Raises :class:`ManifestError`
-    for a folder that is not a readable bag."""
+    ``quick`` trusts, for a file whose size, mtime, ctime and inode (for an object: size,
+    time and ETag) are those recorded when it was last hashed in full here, that last
+    digest. The data is ``bag/data``, else the URL its ``bag-info.txt`` names
+    (``Payload-Location``), else ``payload_url``. Raises :class:`ManifestError` for a
+    folder that is not a readable bag."""
     if not bag.is_dir():
         raise ManifestError(f"{bag}: not a folder")
     chosen = bag_algorithm(bag, algorithm)
     result = VerifyResult(bag, chosen, quick=quick)
     expected = _check_tags(bag, chosen, result)
-    payload = bag / PAYLOAD_DIR
-    if not payload.is_dir():
-        raise ManifestError(f"{bag}: its data folder ({payload}) is missing")
-    root = os.path.realpath(payload)
-    entries, result.problems = _split(walk(root))
+    folder = bag / PAYLOAD_DIR
+    if payload_url is not None:
+        result.location = payload_url.rstrip("/")
+    if folder.is_dir() or os.path.islink(folder) or result.location is None:
+        if not folder.is_dir():
+            raise ManifestError(f"{bag}: its data folder ({folder}) is missing")
+        result.location = None
+        payload = _local_payload(os.path.realpath(folder))
+    else:
+        local = _as_local(result.location)
+        if isinstance(local, Path):
+            payload = _local_payload(os.path.realpath(local))
+        else:
+            payload = _remote_payload(local, listed=sorted(expected))
+    root = payload.key
+    entries, result.problems = _split(payload.entries())
     present = {entry.path: entry for entry in entries}
     unreadable = {problem.path for problem in result.problems}
     result.removed = sorted(set(expected) - set(present) - unreadable)
@@ -447,7 +585,13 @@ def verify_manifest(
     finished = False
     try:
         fresh, problems, result.resumed = _hash_all(
-            to_hash, chosen, journal, state.load(journal_file), workers, on_progress
+            to_hash,
+            chosen,
+            journal,
+            state.load(journal_file),
+            workers or payload.workers,
+            on_progress,
+            payload.reader,
         )
         finished = True
     finally:
@@ -482,3 +626,24 @@ def _cache_kept(
         if entry is not None and entry.signature == (size, mtime, ctime, inode):
             kept[path] = (entry, digest)
     return kept
+
+
+@contextmanager
+def opened_bag(where: str) -> Iterator[tuple[Path, str | None]]:
+    """The local folder of the bag named by ``where`` and the URL of its data, if remote.
+
+    A path (or ``file://`` URL) is used as it is; a bag in an object store
+    (``s3://bucket/name.bag``) has its tag files and signatures copied into a temporary
+    folder (removed after), its data being ``<url>/data``. Raises :class:`ManifestError`."""
+    local = _as_local(where)
+    if isinstance(local, Path):
+        yield local, None
+        return
+    url = local.rstrip("/")
+    try:
+        fs, root = open_store(url)
+        with tempfile.TemporaryDirectory(prefix="qsecure-bag-") as folder:
+            copy_tag_files(fs, root, url, folder)
+            yield Path(folder), f"{url}/{PAYLOAD_DIR}"
+    except RemoteError as error:
+        raise ManifestError(str(error)) from None

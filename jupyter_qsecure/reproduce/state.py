@@ -30,7 +30,7 @@ def cache_folder() -> Path:
 
 
 def _key(data_root: str, algorithm: str) -> str:
-    real = os.path.realpath(data_root)
+    real = data_root if "://" in data_root else os.path.realpath(data_root)
     return hashlib.sha256(f"{real}\0{algorithm}".encode("utf-8", "surrogateescape")).hexdigest()[
         :32
     ]

@@ -1,0 +1,217 @@
+"""Data in an object store, through fsspec URLs (``s3://``, ``gs://``, ``https://``...).
+
+A manifest of remote data is a local bag (tag files only, no ``data`` folder) whose
+``bag-info.txt`` names where the payload lives (``Payload-Location: s3://bucket/prefix``);
+a bag stored in the object store itself (``s3://bucket/name.bag`` holding ``bagit.txt``
+and ``data/``) is checked by copying its small tag files to a temporary folder.
+
+Objects are listed once (their size and ETag or modification time), then streamed in
+fixed blocks on a pool of threads (memory flat in object size; the digest of a block is
+computed while other threads wait on the network). ``file://`` URLs are local paths and go
+through the local walk, with its rules on links and special files.
+
+Credentials and endpoints are fsspec's and the store library's own: for S3, the
+``AWS_*`` variables or ``~/.aws``; another endpoint with ``FSSPEC_S3_ENDPOINT_URL``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .hashing import Hashed, Progress, new_hasher
+from .tree import FileEntry, Problem
+
+#: Bytes asked for in one ranged read.
+READ_BLOCK = 8 << 20
+#: Threads for remote data (network-bound: more than the cores).
+REMOTE_WORKERS = 16
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_EXTRA = {"s3": "s3", "s3a": "s3", "gs": "gcs", "gcs": "gcs"}
+
+
+class RemoteError(ValueError):
+    """A URL that cannot be used: unknown scheme, missing library, unreachable store,
+    missing bucket. The message says what to fix."""
+
+
+def scheme_of(text: str) -> str | None:
+    """The URL scheme of ``text`` (``s3``), or None for a plain path."""
+    match = _SCHEME.match(text)
+    return match.group(1).lower() if match else None
+
+
+def local_path(text: str) -> str | None:
+    """The local path a ``file://`` URL names (None for anything else)."""
+    if scheme_of(text) != "file":
+        return None
+    parts = urlsplit(text)
+    if parts.netloc not in ("", "localhost"):
+        raise RemoteError(f"{text}: a file:// URL names a local path (file:///path)")
+    return unquote(parts.path)
+
+
+def is_remote(text: str) -> bool:
+    """Whether ``text`` is a URL other than ``file://``."""
+    scheme = scheme_of(text)
+    return scheme is not None and scheme != "file"
+
+
+def open_store(url: str) -> tuple[Any, str]:
+    """The fsspec file system of ``url`` and the path in it (no trailing ``/``).
+
+    A fresh instance each time (no listing cached from an earlier call). Raises
+    :class:`RemoteError` for an unknown scheme or a missing library."""
+    try:
+        import fsspec
+    except ImportError:  # pragma: no cover - fsspec comes with s3fs and gcsfs
+        raise RemoteError(
+            f"{url}: reading object stores needs fsspec: pip install 'jupyter-qsecure[s3]'"
+        ) from None
+    scheme = scheme_of(url) or ""
+    try:
+        fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True, use_listings_cache=False)
+    except (ImportError, ValueError) as error:
+        extra = _EXTRA.get(scheme)
+        hint = f": pip install 'jupyter-qsecure[{extra}]'" if extra else ""
+        raise RemoteError(f"{url}: cannot read {scheme}:// URLs here ({error}){hint}") from None
+    except TypeError:
+        fs, path = fsspec.core.url_to_fs(url, skip_instance_cache=True)
+    return fs, str(path).rstrip("/")
+
+
+def describe(error: BaseException, url: str) -> str:
+    """A store's error in one line naming the URL (a missing bucket, a refused connection)."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if isinstance(error, FileNotFoundError):
+        return f"{url}: not found ({text}): check the bucket and prefix"
+    if isinstance(error, PermissionError):
+        return f"{url}: access refused ({text}): check the credentials"
+    name = type(error).__name__
+    if "Connect" in name or "Endpoint" in name or isinstance(error, ConnectionError):
+        return f"{url}: cannot reach the store ({text}): check the endpoint and the network"
+    return f"{url}: {text}"
+
+
+def _identity(info: dict[str, Any]) -> tuple[int, int]:
+    """(modification time in ns, a number from the ETag or generation) of a listing entry."""
+    modified = info.get("LastModified") or info.get("mtime") or info.get("updated")
+    mtime_ns = 0
+    if modified is not None:
+        try:
+            mtime_ns = int(modified.timestamp() * 1_000_000_000)
+        except AttributeError:
+            try:
+                mtime_ns = int(float(modified) * 1_000_000_000)
+            except (TypeError, ValueError):
+                mtime_ns = 0
+    tag = info.get("ETag") or info.get("etag") or info.get("generation") or info.get("md5Hash")
+    number = int(hashlib.sha256(str(tag).encode()).hexdigest()[:15], 16) if tag else 0
+    return mtime_ns, number
+
+
+def walk_remote(fs: Any, root: str, url: str) -> Iterator[FileEntry | Problem]:
+    """Every object under ``root`` as a :class:`FileEntry` (path relative to ``root``),
+    sorted by path. Raises :class:`RemoteError` when the listing fails."""
+    try:
+        found = fs.find(root, detail=True)
+    except Exception as error:  # the store libraries raise their own types
+        raise RemoteError(describe(error, url)) from None
+    prefix = root + "/" if root else ""
+    rows = []
+    for name, info in found.items():
+        if info.get("type", "file") != "file" or not name.startswith(prefix):
+            continue
+        path = name[len(prefix) :]
+        if not path or path.endswith("/"):
+            continue  # a "folder marker" object
+        rows.append((path, name, info))
+    for path, name, info in sorted(rows, key=lambda row: row[0].encode()):
+        size = info.get("size")
+        if size is None:
+            yield Problem(path, "the store does not say its size: it cannot be in a manifest")
+            continue
+        mtime_ns, number = _identity(info)
+        yield FileEntry(path, name, int(size), mtime_ns, 0, number)
+
+
+def entries_at(fs: Any, root: str, paths: list[str]) -> Iterator[FileEntry | Problem]:
+    """The entries of the given paths under ``root`` (for stores that cannot list, such as
+    plain HTTP), a problem for each that cannot be found."""
+    for path in paths:
+        name = f"{root}/{path}"
+        try:
+            info = fs.info(name)
+        except FileNotFoundError:
+            continue
+        except Exception as error:
+            yield Problem(path, f"cannot read its status: {describe(error, name)}")
+            continue
+        mtime_ns, number = _identity(info)
+        yield FileEntry(path, name, int(info.get("size") or 0), mtime_ns, 0, number)
+
+
+def hash_remote(
+    fs: Any, entry: FileEntry, algorithm: str, progress: Progress | None = None
+) -> Hashed | Problem:
+    """Stream one object in :data:`READ_BLOCK` ranges into the digest; a :class:`Problem`
+    when it cannot be read or its size is not the listed one (changed meanwhile)."""
+    hasher = new_hasher(algorithm)
+    seen = 0
+    try:
+        with fs.open(entry.source, "rb", block_size=READ_BLOCK, cache_type="none") as stream:
+            while True:
+                block = stream.read(READ_BLOCK)
+                if not block:
+                    break
+                hasher.update(block)
+                seen += len(block)
+                if progress is not None:
+                    progress.add(len(block))
+    except Exception as error:  # the store libraries raise their own types
+        return Problem(entry.path, f"cannot read it: {describe(error, entry.source)}")
+    if seen != entry.size:
+        return Problem(entry.path, "it changed while it was being hashed: run again")
+    return Hashed(entry, hasher.hexdigest())
+
+
+def copy_tag_files(fs: Any, root: str, url: str, into: str) -> None:
+    """Copy a remote bag's tag files (and its signatures) into the local folder ``into``.
+    Raises :class:`RemoteError` when the bag cannot be read."""
+    import os
+
+    from .manifest import SIGNATURES_DIR
+
+    try:
+        if not fs.isfile(f"{root}/bagit.txt"):
+            raise RemoteError(
+                f"{url}: no bagit.txt, so not a bag; to check data in a store, verify the "
+                "local bag `manifest create URL` wrote"
+            )
+        names = [
+            name.rsplit("/", 1)[-1]
+            for name in fs.ls(root, detail=False)
+            if name.rsplit("/", 1)[-1].endswith(".txt")
+        ]
+        signatures = f"{root}/{SIGNATURES_DIR}"
+        sig_names = (
+            [n.rsplit("/", 1)[-1] for n in fs.ls(signatures, detail=False)]
+            if fs.isdir(signatures)
+            else []
+        )
+        for name in names:
+            with open(os.path.join(into, name), "wb") as out:
+                out.write(fs.cat_file(f"{root}/{name}"))
+        if sig_names:
+            os.mkdir(os.path.join(into, SIGNATURES_DIR))
+            for name in sig_names:
+                if name.endswith(".sig"):
+                    with open(os.path.join(into, SIGNATURES_DIR, name), "wb") as out:
+                        out.write(fs.cat_file(f"{signatures}/{name}"))
+    except RemoteError:
+        raise
+    except Exception as error:
+        raise RemoteError(describe(error, url)) from None
