@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,8 @@ from traitlets.config import Config
 pytest.importorskip("jupyter_server_ydoc")
 
 from jupyter_ydoc import YNotebook
-from pycrdt import Awareness, Provider, YMessageType, read_message
+from kernel_client import execute, start_session, wait_for_records
+from pycrdt import Awareness, Map, Provider, Text, YMessageType, read_message
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from jupyter_qsecure.guard.collaboration import (
@@ -285,3 +288,153 @@ def test_the_notice_names_places_and_fixes_never_values() -> None:
     assert "and 2 more" in notice["message"]
     error = blocked_notice({"path": "a.ipynb", "outcome": "scan-error", "error": "too large"})
     assert "could not scan" in error["message"] and "too large" in error["message"]
+
+
+@pytest.fixture
+def signing_policy(tmp_path: Path, provenance_policy: Callable[[str], Path]) -> Path:
+    """Provenance on and a server signing key (real ssh-keygen) trusted as author; the
+    provenance store's path."""
+    if shutil.which("ssh-keygen") is None:
+        pytest.skip("needs ssh-keygen")
+    key = tmp_path / "server-signer"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, timeout=60
+    )
+    public = key.with_suffix(".pub").read_text().split()
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"lab-server@lab.example {public[0]} {public[1]}\n")
+    return provenance_policy(
+        f'[signing]\nkey = "{key}"\nprincipal = "lab-server@lab.example"\n'
+        f'allowed_signers = "{allowed}"\n'
+    )
+
+
+def on_disk(path: Path) -> dict[str, Any]:
+    return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+async def signature_status(jp_fetch: Any, path: str) -> dict[str, Any]:
+    response = await jp_fetch("qsecure", "signature", params={"path": path})
+    return dict(json.loads(response.body))
+
+
+def youtputs(outputs: list[dict[str, Any]]) -> list[Map]:
+    """Outputs as JupyterLab puts them into the shared document (stream text as Y text)."""
+    shared = []
+    for output in outputs:
+        output = dict(output)
+        if output.get("output_type") == "stream":
+            output["text"] = Text("".join(output["text"]))
+        shared.append(Map(output))
+    return shared
+
+
+async def test_a_run_saved_by_the_collaboration_server_carries_its_provenance(
+    signing_policy: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """A cell run in a real kernel, its outputs put into the shared document as JupyterLab
+    does, the collaboration server saves: the file holds the record of that run."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7\nx", id="a")])
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    file = jp_root_dir / "run.ipynb"
+    nbformat.write(notebook, file)
+
+    doc = YNotebook()
+    websocket, room = await open_room(jp_fetch, jp_serverapp, "run.ipynb")
+    session = await start_session(jp_fetch, jp_serverapp, "run.ipynb")
+    try:
+        async with Provider(doc.ydoc, AwareChannel(websocket, room, doc.ydoc)):
+            await until(lambda: doc.ycells.to_py())
+            outputs = await execute(session.client, "x = 6 * 7\nx", "a")
+            # Straight after the run, as JupyterLab does (the kernel may not have stored
+            # the record yet: the save waits for it).
+            cell = doc.ycells[0]
+            with doc.ydoc.transaction():
+                cell["execution_count"] = 1
+                cell["outputs"].extend(youtputs(outputs))
+            saved = await until(lambda: on_disk(file)["cells"][0]["outputs"] and on_disk(file))
+            [record] = wait_for_records(signing_policy, 1)
+    finally:
+        session.client.stop_channels()
+        websocket.close()
+    execution = saved["cells"][0]["metadata"]["qsecure"]["execution"]
+    assert execution["record_id"] == record["record_id"]
+    provenance = saved["metadata"]["qsecure"]["provenance"]
+    assert [entry["record_id"] for entry in provenance["timeline"]] == [record["record_id"]]
+    assert provenance["checkpoint"]["note"]
+    answer = await signature_status(jp_fetch, "run.ipynb")
+    assert answer["status"] == "unsigned", answer
+
+
+async def test_a_signed_notebook_saved_by_the_collaboration_server_stays_signed(
+    signing_policy: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """Run and saved in a shared session, signed while the room is open (the room reloads
+    the signed file), then opened again with a new kernel, nothing run, a view-only change
+    (outputs collapsed) saved by the collaboration server: still signed and valid, its
+    provenance kept. A change a reader sees, saved the same way, breaks it."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7\nx", id="a")])
+    notebook.cells.append(nbformat.v4.new_markdown_cell("ratio 0.5", id="b"))
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    file = jp_root_dir / "signed.ipynb"
+    nbformat.write(notebook, file)
+
+    doc = YNotebook()
+    websocket, room = await open_room(jp_fetch, jp_serverapp, "signed.ipynb")
+    try:
+        async with Provider(doc.ydoc, AwareChannel(websocket, room, doc.ydoc)):
+            await until(lambda: doc.ycells.to_py())
+            session = await start_session(jp_fetch, jp_serverapp, "signed.ipynb")
+            try:
+                outputs = await execute(session.client, "x = 6 * 7\nx", "a")
+            finally:
+                session.client.stop_channels()
+            [record] = wait_for_records(signing_policy, 1)
+            with doc.ydoc.transaction():
+                doc.ycells[0]["execution_count"] = 1
+                doc.ycells[0]["outputs"].extend(youtputs(outputs))
+            await until(lambda: "qsecure" in on_disk(file)["cells"][0]["metadata"])
+            await jp_fetch("api", "sessions", session.session_id, method="DELETE")
+
+            response = await jp_fetch(
+                "qsecure", "sign", method="POST", body=json.dumps({"path": "signed.ipynb"})
+            )
+            assert json.loads(response.body)["status"] == "signed and valid"
+            signed = on_disk(file)
+            # The room takes the signed file in (an out-of-band change of its file).
+            await until(lambda: "signatures" in doc._ymeta.to_py()["metadata"].get("qsecure", {}))
+
+            # Opened again: a new kernel (its environment record, a new chain head).
+            session = await start_session(jp_fetch, jp_serverapp, "signed.ipynb")
+            session.client.stop_channels()
+            wait_for_records(signing_policy, 2, kind="environment")
+            doc.ycells[0]["metadata"]["collapsed"] = True
+            await until(lambda: on_disk(file)["cells"][0]["metadata"].get("collapsed"))
+            resaved = on_disk(file)
+            answer = await signature_status(jp_fetch, "signed.ipynb")
+            assert answer["status"] == "signed and valid", answer
+            assert (
+                resaved["metadata"]["qsecure"]["signatures"]
+                == signed["metadata"]["qsecure"]["signatures"]
+            )
+            execution = resaved["cells"][0]["metadata"]["qsecure"]["execution"]
+            assert execution["record_id"] == record["record_id"]
+
+            # What a reader sees changed, saved by the collaboration server: not valid.
+            markdown = doc.ycells[1]["source"]
+            markdown += " (rounded)"
+            await until(lambda: "rounded" in "".join(on_disk(file)["cells"][1]["source"]))
+            answer = await signature_status(jp_fetch, "signed.ipynb")
+            assert answer["status"] == "modified since signing", answer
+            assert answer["signatures"][0]["changed_cells"] == ["b"]
+            await jp_fetch("api", "sessions", session.session_id, method="DELETE")
+    finally:
+        websocket.close()
