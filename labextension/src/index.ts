@@ -4,7 +4,8 @@
  * jupyter-qsecure:secrets`):
  *
  * - `guard`: blocked saves explained and fixed (a dialog, a notice on the document), the
- *   guard's availability in the status bar; provides {@link IQSecureGuard};
+ *   findings accepted here (review, undo), the guard's availability in the status bar;
+ *   provides {@link IQSecureGuard};
  * - `signing`: the signing status, Sign and Verify; provides {@link IQSecureSigning};
  * - `provenance` and `secrets`: their panels;
  * - `menu`: the Secure menu, the palette entries and Help;
@@ -34,6 +35,7 @@ import { Signal } from '@lumino/signaling';
 import { Menu, Widget } from '@lumino/widgets';
 
 import { watchPanel } from './cleanOpen';
+import { showAcceptedFindings } from './guard/accepted';
 import {
   GuardStatusItem,
   GuardStatusModel,
@@ -70,6 +72,7 @@ export namespace CommandIDs {
   export const verify = 'qsecure:verify';
   export const showProvenance = 'qsecure:show-provenance';
   export const manageSecrets = 'qsecure:manage-secrets';
+  export const acceptedFindings = 'qsecure:accepted-findings';
   export const help = 'qsecure:help';
 }
 
@@ -79,6 +82,7 @@ const MENU_COMMANDS = [
   CommandIDs.verify,
   CommandIDs.showProvenance,
   CommandIDs.manageSecrets,
+  CommandIDs.acceptedFindings,
   CommandIDs.help
 ];
 
@@ -169,7 +173,7 @@ class GuardService implements IQSecureGuard {
 const guardPlugin: JupyterFrontEndPlugin<IQSecureGuard> = {
   id: 'jupyter-qsecure:guard',
   description:
-    'Saves the leak guard refuses: a dialog with the fixes when you save, a notice on the document for autosaves, and the guard\u2019s availability in the status bar.',
+    'Saves the leak guard refuses: a dialog with the fixes when you save, a notice on the document for autosaves, the findings accepted here (to review and undo), and the guard\u2019s availability in the status bar.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [IStatusBar, ITranslator, ISettingRegistry],
@@ -203,6 +207,13 @@ const guardPlugin: JupyterFrontEndPlugin<IQSecureGuard> = {
           service.set(context.path, []);
         }
       });
+    });
+    app.commands.addCommand(CommandIDs.acceptedFindings, {
+      label: trans.__('Findings Accepted Here…'),
+      caption: trans.__(
+        'Review and undo the findings you accepted on this server (in the blocked-save dialog)'
+      ),
+      execute: () => showAcceptedFindings(trans)
     });
     const availability = new GuardStatusModel(trans);
     void availability.refresh();

@@ -366,7 +366,13 @@ export class BlockedSaveFlow {
     try {
       await requestAPI(
         'bypass',
-        jsonBody('POST', { fingerprint: finding.fingerprint, reason, path })
+        jsonBody('POST', {
+          fingerprint: finding.fingerprint,
+          reason,
+          path,
+          kind: finding.kind,
+          preview: finding.preview
+        })
       );
     } catch (error) {
       notifyFailure(
@@ -379,7 +385,7 @@ export class BlockedSaveFlow {
     }
     Notification.info(
       trans.__(
-        'The %1 is accepted as %2 on this server (recorded in the audit trail).',
+        'The %1 is accepted as %2 on this server (recorded in the audit trail). Secure › Findings accepted here lists it, to review or undo.',
         finding.kind,
         BYPASS_LABELS[reason].toLowerCase()
       ),
@@ -463,7 +469,7 @@ function AcceptConfirmation(props: {
     <div className="jp-qsecure-AcceptConfirmation">
       <p>
         {trans.__(
-          'This Jupyter server will store, in the bypass file of its data directory (bypasses.json): the fingerprint of the %1 %2 (a one-way digest, not the value), the reason “%3”, your user name, %4 and the time. The audit trail records it too.',
+          'This Jupyter server will store, in the bypass file of its data directory (bypasses.json): the fingerprint of the %1 %2 (a one-way digest, not the value), its kind and masked preview, the reason “%3”, your user name, %4 and the time. The audit trail records it too. Secure › Findings accepted here lists it, to review or undo.',
           finding.kind,
           finding.preview,
           BYPASS_LABELS[reason],
