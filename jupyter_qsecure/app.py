@@ -41,7 +41,7 @@ from .secrets import (
     strip_terminal_environment,
 )
 from .sessions import NotebookMoves, watch_sessions
-from .signing import SigningService
+from .signing import PersonalSigning, SigningService
 
 #: How long a worker thread waits for the loop to take one of its audit events (seconds).
 EMIT_TIMEOUT = 30.0
@@ -107,6 +107,8 @@ class QSecureApp(ExtensionApp):
     registry: KernelSecretRegistry
     secrets: SecretsService
     signing: SigningService
+    #: Each user's own signing setup, where the policy names no key or allowed_signers.
+    personal_signing: PersonalSigning
     provenance: ProvenanceService
     #: What the kernel provisioner reads, found through its kernel manager's parents.
     kernel_services: KernelServices | None = None
@@ -170,6 +172,7 @@ class QSecureApp(ExtensionApp):
             self.secrets = self._build_secrets()
         with self._step("signing"):
             self.signing = self.signing_service_class(self.policy.signing, self._emit)
+            self.personal_signing = PersonalSigning(self._state_dir() / "signing")
         with self._step("notebook moves"):
             self._follow_renames()
         with self._step("collaboration"):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 SECRETS = "qsecure:secrets"
 SIGNING = "qsecure:signing"
+#: A user's personal signing setup: the key and principal the server signs with for them.
+SIGNING_SETUP = "qsecure:signing-setup"
 PROVENANCE = "qsecure:provenance"
 GUARD = "qsecure:guard"
 AUDIT = "qsecure:audit"
 
 #: Every resource this extension's handlers are authorized against.
-RESOURCES = (SECRETS, SIGNING, PROVENANCE, GUARD, AUDIT)
+RESOURCES = (SECRETS, SIGNING, SIGNING_SETUP, PROVENANCE, GUARD, AUDIT)

@@ -38,10 +38,11 @@ from .secrets.errors import ProviderError
 from .secrets.personal import GrantInPolicy, PersonalGrantsError
 from .secrets.provisioner import KernelStartRefused
 from .secrets.service import PersonalGrantsOff
-from .signing.service import NotebookNotFound, load_notebook
+from .signing.service import NoSigningKey, NotebookNotFound, load_notebook
 
 if TYPE_CHECKING:
     from .app import QSecureApp
+    from .signing import SigningService
 
 #: Errors whose own JSON body (findings, path) is the answer.
 _SELF_DESCRIBING = (SaveBlocked, ScanFailed, GuardUnavailable, CopyRefused, ProtectedPath)
@@ -460,8 +461,9 @@ class SignatureHandler(QSecureAPIHandler):
     async def get(self) -> None:
         path = relative_path(self.get_argument("path", ""), "path")
         notebook = await _saved(self, path)
+        signing = await _user_signing(self)
         with _cannot_verify():
-            answer = await asyncio.to_thread(self.qsecure.signing.audited_status, notebook, path)
+            answer = await asyncio.to_thread(signing.audited_status, notebook, path)
         self.finish(json.dumps({"path": path, **answer}))
 
     @web.authenticated
@@ -469,16 +471,18 @@ class SignatureHandler(QSecureAPIHandler):
     async def post(self) -> None:
         path, notebook = editor_notebook(self)
         app = self.qsecure
+        signing = await _user_signing(self)
         with _cannot_verify():
             answer = await asyncio.to_thread(
-                app.signing.unsaved_status, notebook, path, app.provenance.embed
+                signing.unsaved_status, notebook, path, app.provenance.embed
             )
         self.finish(json.dumps({"path": path, **answer}))
 
 
 class SignHandler(QSecureAPIHandler):
     """``POST /qsecure/sign`` with ``{path, role, principal?}``: sign on the server with the
-    configured key or agent (private keys never travel over HTTP), then save. Needs
+    configured key or agent, else the user's personal setup (private keys never travel
+    over HTTP), then save. Needs
     ``write`` on signing, and on ``contents`` since it saves."""
 
     auth_resource = authz.SIGNING
@@ -501,8 +505,9 @@ class SignHandler(QSecureAPIHandler):
             )
         self.require_guard(path)
         app = self.qsecure
+        signing = await _user_signing(self)
         try:
-            answer = await app.signing.sign_and_save(
+            answer = await signing.sign_and_save(
                 self.contents_manager,
                 path,
                 role=role,
@@ -511,11 +516,81 @@ class SignHandler(QSecureAPIHandler):
             )
         except NotebookNotFound as error:
             raise request_error(404, "qsecure-not-found", str(error)) from None
+        except NoSigningKey as error:
+            raise request_error(409, "qsecure-no-signing-key", str(error)) from None
         except ValueError as error:
             raise request_error(400, "qsecure-bad-request", str(error)) from None
         except SignatureError as error:
             raise request_error(422, f"qsecure-sign-{error.reason}", str(error)) from None
         self.finish(json.dumps(answer))
+
+
+class SigningSetupHandler(QSecureAPIHandler):
+    """``GET /qsecure/signing/setup[?path=NB]``: the request user's signing setup, what
+    signing would use (key fingerprint, principal, trust, granted roles), the keys to
+    choose from (public fingerprints only) and, with ``path``, the saved notebook's
+    accepted findings. ``POST`` with ``{key, principal}`` or ``{generate: true,
+    no_passphrase: true, name?, comment?, principal}``: choose or generate the key."""
+
+    auth_resource = authz.SIGNING_SETUP
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = self.get_argument("path", "")
+        answer = await asyncio.to_thread(self._describe)
+        if path:
+            path = relative_path(path, "path")
+            notebook = await _saved(self, path)
+            guard = self.qsecure.save_guard
+            try:
+                accepted = await asyncio.to_thread(guard.accepted_findings_json, notebook, path)
+            except ScanFailed as error:
+                raise request_error(422, "qsecure-cannot-scan", str(error.log_message)) from None
+            answer = {**answer, "path": path, "accepted_findings": accepted}
+        self.finish(json.dumps(answer))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        from .signing.setup import SetupError
+
+        body = json_body(
+            self, "{key, principal} or {generate: true, no_passphrase: true, principal}"
+        )
+        personal = self.qsecure.personal_signing
+        user = acting_user()
+        try:
+            if body.get("generate") is True:
+                await asyncio.to_thread(
+                    personal.generate,
+                    user,
+                    body.get("principal"),
+                    name=body.get("name"),
+                    comment=body.get("comment"),
+                    no_passphrase=body.get("no_passphrase", False),
+                )
+            elif body.get("generate", False) is not False:
+                raise SetupError("generate: true to generate a key, or leave it out")
+            else:
+                await asyncio.to_thread(
+                    personal.choose, user, body.get("key"), body.get("principal")
+                )
+        except SetupError as error:
+            raise request_error(400, "qsecure-bad-setup", str(error)) from None
+        except OSError as error:
+            raise request_error(
+                500, "qsecure-setup-unwritable", f"cannot store the setup: {error.strerror}"
+            ) from None
+        self.finish(json.dumps(await asyncio.to_thread(self._describe)))
+
+    def _describe(self) -> dict[str, Any]:
+        from .signing.service import default_principal
+        from .signing.setup import describe
+
+        app = self.qsecure
+        settings = app.signing.settings
+        return describe(app.personal_signing, settings, acting_user(), default_principal(settings))
 
 
 class ProvenanceHandler(QSecureAPIHandler):
@@ -629,6 +704,16 @@ class AuditHandler(QSecureAPIHandler):
         self.finish(json.dumps(report))
 
 
+async def _user_signing(handler: Any) -> SigningService:
+    """The signing service for the request's user: the policy's ``[signing]`` settings,
+    completed by the user's personal setup where the policy leaves a gap."""
+    app: QSecureApp = handler.qsecure
+    settings = await asyncio.to_thread(
+        app.personal_signing.effective, app.signing.settings, acting_user()
+    )
+    return app.signing.with_settings(settings)
+
+
 async def _saved(handler: Any, path: str) -> dict[str, Any]:
     try:
         return await load_notebook(handler.contents_manager, path)
@@ -732,6 +817,7 @@ def handlers() -> list[tuple[str, type]]:
         (r"/qsecure/kernel/refresh", KernelRefreshHandler),
         (r"/qsecure/signature", SignatureHandler),
         (r"/qsecure/sign", SignHandler),
+        (r"/qsecure/signing/setup", SigningSetupHandler),
         (r"/qsecure/provenance", ProvenanceHandler),
         (r"/qsecure/provenance/checkpoint", CheckpointHandler),
         (r"/qsecure/audit", AuditHandler),

@@ -47,6 +47,9 @@ CUSTOM_SCOPES: dict[str, dict[str, str]] = {
     "custom:qsecure:write:signing": {
         "description": "Sign notebooks with the server's key",
     },
+    "custom:qsecure:write:signing-setup": {
+        "description": "Choose or generate the key a user signs with on a server",
+    },
     "custom:qsecure:write:guard": {
         "description": "Accept (bypass) the leak guard's findings on a server",
     },

@@ -22,7 +22,15 @@ from jupyterhub.singleuser.extension import JupyterHubIdentityProvider, JupyterH
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
-from jupyter_qsecure.authz import AUDIT, GUARD, PROVENANCE, RESOURCES, SECRETS, SIGNING
+from jupyter_qsecure.authz import (
+    AUDIT,
+    GUARD,
+    PROVENANCE,
+    RESOURCES,
+    SECRETS,
+    SIGNING,
+    SIGNING_SETUP,
+)
 from jupyter_qsecure.hub_authorizer import (
     CUSTOM_SCOPES,
     QSecureHubAuthorizer,
@@ -44,6 +52,8 @@ JUPYTER = [
 #: What only the owner (or a holder of the custom scope) may do.
 OWNERS = [("write", r) for r in (SECRETS, SIGNING, GUARD, PROVENANCE)] + [("read", AUDIT)]
 READS = [("read", r) for r in (SECRETS, SIGNING, GUARD, PROVENANCE)]
+#: The personal signing setup: its writes are the owner's too.
+SETUP_OWNERS = [("write", SIGNING_SETUP)]
 
 
 @pytest.fixture
@@ -155,7 +165,7 @@ def test_owner_only_covers_every_qsecure_write_and_the_audit_trail() -> None:
 
 
 def test_each_owner_only_pair_has_a_documented_custom_scope_jupyterhub_accepts() -> None:
-    names = {custom_scope(action, resource) for action, resource in OWNERS}
+    names = {custom_scope(action, resource) for action, resource in [*OWNERS, *SETUP_OWNERS]}
     assert names == set(CUSTOM_SCOPES)
     guide = ADMIN_GUIDE.read_text(encoding="utf-8")
     for name, definition in CUSTOM_SCOPES.items():

@@ -138,6 +138,23 @@ ROUTES = [
     Route(r"/qsecure/signature", "POST", "qsecure/signature", authz.SIGNING, "read", 400, {}),
     Route(r"/qsecure/sign", "POST", "qsecure/sign", authz.SIGNING, "write", 400, {}),
     Route(
+        r"/qsecure/signing/setup",
+        "GET",
+        "qsecure/signing/setup",
+        authz.SIGNING_SETUP,
+        "read",
+        200,
+    ),
+    Route(
+        r"/qsecure/signing/setup",
+        "POST",
+        "qsecure/signing/setup",
+        authz.SIGNING_SETUP,
+        "write",
+        400,
+        {"key": "../outside.pub", "principal": "carol@lab.example"},
+    ),
+    Route(
         r"/qsecure/provenance",
         "GET",
         "qsecure/provenance?path=missing.ipynb",

@@ -654,9 +654,10 @@ async def test_server_without_a_key_says_who_sets_it(
     )
     with pytest.raises(HTTPClientError) as caught:
         await jp_fetch("qsecure", "sign", method="POST", body=json.dumps({"path": "k.ipynb"}))
-    assert caught.value.code == 400
+    assert caught.value.code == 409
     body = json.loads(caught.value.response.body)
-    assert "this server has no signing key" in body["message"]
+    assert body["reason"] == "qsecure-no-signing-key"
+    assert "Set up Signing" in body["message"]
     assert "administrator sets [signing] key" in body["message"]
     assert "signatures" not in json.loads((jp_root_dir / "k.ipynb").read_text())["metadata"].get(
         "qsecure", {}

@@ -71,6 +71,8 @@ NOT_WRITING = {
     (r"/qsecure/provenance/checkpoint", "POST"): "a signed checkpoint line beside the "
     "provenance store, outside the served tree",
     (r"/qsecure/sign", "POST"): "saves through the contents manager: its pre-save hook scans",
+    (r"/qsecure/signing/setup", "POST"): "the user's signing setup in the state folder, and "
+    "a new key ssh-keygen writes in ~/.ssh (never an existing file)",
     (r"/qsecure/secrets/(?P<name>[A-Za-z_][A-Za-z0-9_]*)", "*"): "writes the secret store",
     (r"/qsecure/grants/(?P<name>[A-Za-z_][A-Za-z0-9_]*)", "*"): "grants in the state folder",
     (r"/qsecure/kernel/refresh", "POST"): "answers a kernel",
@@ -93,6 +95,7 @@ NOT_WRITING = {
             r"/qsecure/provenance",
             r"/qsecure/secrets",
             r"/qsecure/signature",
+            r"/qsecure/signing/setup",
             r"/qsecure/status",
         )
     },

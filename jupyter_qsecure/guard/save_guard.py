@@ -243,6 +243,27 @@ class SaveGuard:
             return findings
         return []
 
+    def accepted_findings_json(self, notebook: dict[str, Any], path: str) -> list[dict[str, Any]]:
+        """The findings in ``notebook`` (at ``path``) that a save lets through only because
+        they were accepted (a bypass or a baseline), as the REST API lists findings; not
+        audited. For a signer to see what they vouch for. Raises ScanFailed."""
+        path = path.strip("/")
+        os_path = self.root_dir / path
+        model = {"type": "notebook", "content": notebook}
+        try:
+            every = Scanner(self.scanner.engine, Allowlist(), self.scanner.max_bytes)
+            accepting = Scanner(
+                self.scanner.engine, self._allowlist_for(os_path), self.scanner.max_bytes
+            )
+            found = every.scan_model(model, path=os_path).findings
+            refused = {
+                (f.fingerprint, f.location)
+                for f in accepting.scan_model(model, path=os_path).findings
+            }
+        except ScanInputError as error:
+            raise ScanFailed(path, str(error)) from None
+        return [f.to_json() for f in found if (f.fingerprint, f.location) not in refused]
+
     def check(
         self, model: dict[str, Any], path: str, *, audit: bool = True, write: str = "save"
     ) -> None:

@@ -19,7 +19,9 @@ Public API:
 - Attestations: ``sign_envelope``, ``verify_envelope`` (DSSE: a plain signature standard
   DSSE tooling checks, and an SSHSIG beside it).
 - The server side: ``SigningService``; the ``[signing]`` policy: ``SigningSettings``,
-  ``parse_signing_policy``.
+  ``parse_signing_policy``; each user's personal setup (key and principal chosen in
+  JupyterLab, a personal allowed_signers): ``PersonalSigning``, ``PersonalSetup``,
+  ``KeyCandidate``, ``SetupError``, ``effective_settings``.
 
 ``signing.canonical`` is imported inside every kernel (provenance hashes outputs there),
 so importing this package stays as light as that module (standard library and
@@ -55,6 +57,13 @@ if TYPE_CHECKING:
     from .dsse import sign_envelope, verify_envelope
     from .policy import SigningSettings, parse_signing_policy
     from .service import SigningService
+    from .setup import (
+        KeyCandidate,
+        PersonalSetup,
+        PersonalSigning,
+        SetupError,
+        effective_settings,
+    )
     from .signatures import (
         NotebookVerdict,
         SigningPolicy,
@@ -68,7 +77,11 @@ __all__ = [
     "CANONICAL_FORM",
     "AllowedSignersError",
     "CanonicalFormError",
+    "KeyCandidate",
     "NotebookVerdict",
+    "PersonalSetup",
+    "PersonalSigning",
+    "SetupError",
     "SignatureError",
     "SigningPolicy",
     "SigningService",
@@ -79,6 +92,7 @@ __all__ = [
     "cell_digest",
     "cell_digests",
     "cell_view",
+    "effective_settings",
     "load_allowed_signers",
     "load_revoked_keys",
     "normalize_text",
@@ -107,6 +121,11 @@ __getattr__, __dir__ = lazy_exports(
         "SigningSettings": ".policy",
         "parse_signing_policy": ".policy",
         "SigningService": ".service",
+        "KeyCandidate": ".setup",
+        "PersonalSetup": ".setup",
+        "PersonalSigning": ".setup",
+        "SetupError": ".setup",
+        "effective_settings": ".setup",
         "NotebookVerdict": ".signatures",
         "SigningPolicy": ".signatures",
         "sign_notebook": ".signatures",

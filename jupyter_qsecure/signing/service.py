@@ -38,6 +38,12 @@ def default_principal(settings: SigningSettings) -> str:
 
 
 EventSink = Callable[[str, dict[str, Any]], None]
+
+
+class NoSigningKey(ValueError):
+    """Signing was asked for, but neither the policy nor the user's setup names a key."""
+
+
 #: Embeds what a save would add (provenance) into a notebook about to be signed.
 Embedder = Callable[[dict[str, Any], str], None]
 
@@ -72,6 +78,13 @@ class SigningService:
             settings = replace(settings, require_roles=require_roles)
         if grants is not None:
             settings = replace(settings, grants=dict(grants))
+        return type(self)(settings, self._emit)
+
+    def with_settings(self, settings: SigningSettings) -> SigningService:
+        """The same service (same audit sink) under other settings, e.g. the policy's
+        completed by a user's personal setup (:mod:`.setup`)."""
+        if settings == self.settings:
+            return self
         return type(self)(settings, self._emit)
 
     def policy(self) -> SigningPolicy:
@@ -180,7 +193,7 @@ class SigningService:
 
         What the save will embed is embedded first, so the signature covers it. Returns
         ``{path, signature: {principal, role, key_fingerprint, signed_at}, ...status}``.
-        Raises NotebookNotFound, ValueError (bad role, no key), SignatureError."""
+        Raises NotebookNotFound, NoSigningKey, ValueError (bad role), SignatureError."""
         import asyncio
 
         from jupyter_server.utils import ensure_async
@@ -189,10 +202,10 @@ class SigningService:
         from ..identity import acting_user
 
         if self.settings.key is None:
-            raise ValueError(
-                "this server has no signing key: an administrator sets [signing] key in "
-                "qsecure.toml (a .pub whose key is in the server's ssh-agent); until then, "
-                "sign from a terminal: jupyter qsecure sign NOTEBOOK --key PATH"
+            raise NoSigningKey(
+                "no signing key is set up for you on this server: in JupyterLab, choose "
+                "Secure > Set up Signing… to pick or generate a key (or an administrator "
+                "sets [signing] key in qsecure.toml)"
             )
         notebook = await load_notebook(contents, path)
         await asyncio.to_thread(embed, notebook, path)
