@@ -6,7 +6,7 @@ from typing import Any
 
 from ._version import __version__
 
-__all__ = ["__version__", "load_ipython_extension", "note", "refresh"]
+__all__ = ["__version__", "load_ipython_extension", "note", "refresh", "use_dataset"]
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -38,3 +38,10 @@ def note(**fields: Any) -> None:
     from .kernel import note as note_in_kernel
 
     note_in_kernel(**fields)
+
+
+def use_dataset(where: Any) -> Any:
+    """Declare the dataset this notebook reads (see :func:`jupyter_qsecure.kernel.use_dataset`)."""
+    from .kernel import use_dataset as use_in_kernel
+
+    return use_in_kernel(where)

@@ -96,6 +96,16 @@ def note(**fields: Any) -> None:
     RECORDER.note(fields)
 
 
+def use_dataset(where: str | os.PathLike[str]) -> Any:
+    """Declare the dataset a notebook reads: a bag, a folder with its manifest beside it
+    (``DIR.bag``), a bag's ``data`` folder, or the URL of a bag in an object store. Files
+    the cells read whose digest the manifest lists are linked to it in their provenance
+    records (dataset, manifest digest, signers, position). Returns the dataset."""
+    if RECORDER is None:
+        raise RuntimeError("provenance is not recorded in this kernel (%load_ext jupyter_qsecure)")
+    return RECORDER.datasets.declare(os.fspath(where))
+
+
 def _magic(line: str) -> None:
     """%qsecure refresh [NAME ...] | %qsecure status"""
     words = line.split()

@@ -158,6 +158,10 @@ class ProvenanceApp(_Subcommand):
                 print(
                     f"    read {entry.get('path')} ({entry.get('size', '?')} bytes) {state}".rstrip()
                 )
+                if isinstance(entry.get("dataset"), dict):
+                    from ..provenance.datasets import label
+
+                    print(f"      dataset {label(entry['dataset'])}")
             for entry in evidence.get("files_written", []):
                 print(f"    wrote {entry.get('path')} ({entry.get('size', '?')} bytes)")
             for entry in evidence.get("subprocesses", []):

@@ -207,8 +207,39 @@ class Recorder:
         #: Executions finished (handed to the worker) and stored, since the kernel started.
         self.finished = 0
         self.stored = 0
+        #: The dataset manifests this kernel knows (:mod:`.datasets`), made when first needed.
+        self._datasets: Any = None
         self._worker = threading.Thread(target=self._work, name="qsecure-provenance", daemon=True)
         self._worker.start()
+
+    @property
+    def datasets(self) -> Any:
+        """The kernel's :class:`~.datasets.DatasetIndex` (declared and found manifests)."""
+        if self._datasets is None:
+            from .datasets import DatasetIndex
+
+            self._datasets = DatasetIndex(self.hash_limit)
+        return self._datasets
+
+    def _dataset_link(self, path: str, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """The manifest that lists a file read (masked), or None; never raises."""
+        if "size" not in entry:
+            return None
+        try:
+            link = self.datasets.link(path, entry.get("sha256"))
+        except Exception:  # a bag that cannot be read must not lose the record
+            return None
+        if link is None:
+            return None
+        link = dict(link)
+        location = link.get("location")
+        if isinstance(location, str) and os.path.isabs(location):
+            link["location"] = self._display(location)  # relative to the notebook, masked
+        for key in ("name", "path", "signature"):
+            if isinstance(link.get(key), str):
+                link[key] = self.mask(link[key])
+        link["signed_by"] = [self.mask(str(p)) for p in link.get("signed_by", [])]
+        return link
 
     # -- the kernel's events ---------------------------------------------------------------
 
@@ -391,6 +422,10 @@ class Recorder:
             ]
             for kind, paths in (("read", reads), ("written", writes))
         }
+        for path, entry in zip(reads, files["read"], strict=True):
+            link = self._dataset_link(path, entry)
+            if link is not None:
+                entry["dataset"] = link
         return {
             "kind": "execution",
             "record_id": execution.record_id,

@@ -643,7 +643,7 @@ def opened_bag(where: str) -> Iterator[tuple[Path, str | None]]:
     try:
         fs, root = open_store(url)
         with tempfile.TemporaryDirectory(prefix="qsecure-bag-") as folder:
-            copy_tag_files(fs, root, url, folder)
+            copy_tag_files(fs, root, url, folder, SIGNATURES_DIR)
             yield Path(folder), f"{url}/{PAYLOAD_DIR}"
     except RemoteError as error:
         raise ManifestError(str(error)) from None

@@ -178,12 +178,10 @@ def hash_remote(
     return Hashed(entry, hasher.hexdigest())
 
 
-def copy_tag_files(fs: Any, root: str, url: str, into: str) -> None:
-    """Copy a remote bag's tag files (and its signatures) into the local folder ``into``.
-    Raises :class:`RemoteError` when the bag cannot be read."""
+def copy_tag_files(fs: Any, root: str, url: str, into: str, signatures_dir: str) -> None:
+    """Copy a remote bag's tag files (and its signatures, in ``signatures_dir``) into the
+    local folder ``into``. Raises :class:`RemoteError` when the bag cannot be read."""
     import os
-
-    from .manifest import SIGNATURES_DIR
 
     try:
         if not fs.isfile(f"{root}/bagit.txt"):
@@ -196,7 +194,7 @@ def copy_tag_files(fs: Any, root: str, url: str, into: str) -> None:
             for name in fs.ls(root, detail=False)
             if name.rsplit("/", 1)[-1].endswith(".txt")
         ]
-        signatures = f"{root}/{SIGNATURES_DIR}"
+        signatures = f"{root}/{signatures_dir}"
         sig_names = (
             [n.rsplit("/", 1)[-1] for n in fs.ls(signatures, detail=False)]
             if fs.isdir(signatures)
@@ -206,10 +204,10 @@ def copy_tag_files(fs: Any, root: str, url: str, into: str) -> None:
             with open(os.path.join(into, name), "wb") as out:
                 out.write(fs.cat_file(f"{root}/{name}"))
         if sig_names:
-            os.mkdir(os.path.join(into, SIGNATURES_DIR))
+            os.mkdir(os.path.join(into, signatures_dir))
             for name in sig_names:
                 if name.endswith(".sig"):
-                    with open(os.path.join(into, SIGNATURES_DIR, name), "wb") as out:
+                    with open(os.path.join(into, signatures_dir, name), "wb") as out:
                         out.write(fs.cat_file(f"{signatures}/{name}"))
     except RemoteError:
         raise

@@ -106,10 +106,28 @@ export interface ISecretsListing {
 export type ProvenanceBadge =
   'executed' | 'edited' | 'outputs-changed' | 'never-executed';
 
+/**
+ * The dataset manifest that lists a file a cell read: the dataset's name, its tag
+ * manifest's digest, the trusted signers, the file's place in the manifest.
+ */
+export interface IDatasetLink {
+  name?: string;
+  location?: string;
+  algorithm?: string;
+  manifest_sha256?: string;
+  signed_by?: string[];
+  signature?: string;
+  files?: number;
+  path?: string;
+  file?: number;
+  matches?: boolean;
+}
+
 /** A file a cell read or wrote, with its digest then. */
 export interface IFileRecord {
   path: string;
   sha256?: string | null;
+  dataset?: IDatasetLink;
 }
 
 /** The execution record a cell carries (`metadata.qsecure.execution`). */

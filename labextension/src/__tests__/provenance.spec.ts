@@ -1,6 +1,7 @@
 import {
   BADGES,
   badgeCounts,
+  datasetLabel,
   environmentSummary,
   provenanceHeadline
 } from '../models/provenance';
@@ -95,5 +96,32 @@ describe('provenance model', () => {
       ['Git tree', 'uncommitted changes']
     ]);
     expect(environmentSummary(null)).toEqual([]);
+  });
+});
+
+describe('dataset links', () => {
+  it('names the dataset, its signer and the file among the manifest', () => {
+    expect(
+      datasetLabel({
+        name: 'calibration-2026-11',
+        signed_by: ['alice@lab'],
+        signature: 'signed',
+        file: 12,
+        files: 4096
+      })
+    ).toBe('calibration-2026-11 (signed by alice@lab) file 12 of 4,096');
+  });
+
+  it('says when nobody trusted signed it, or the file differs', () => {
+    expect(
+      datasetLabel({
+        name: 'beside',
+        signed_by: [],
+        signature: 'unsigned',
+        file: 1,
+        files: 2,
+        matches: false
+      })
+    ).toBe('beside (unsigned) file 1 of 2: the file differs from the manifest');
   });
 });

@@ -1,4 +1,25 @@
-import { IProvenanceReport, ProvenanceBadge } from '../tokens';
+import { IDatasetLink, IProvenanceReport, ProvenanceBadge } from '../tokens';
+
+/**
+ * A file's dataset in words, as the command line says it:
+ * "calibration-2026-11 (signed by alice@lab) file 12 of 4,096".
+ */
+export function datasetLabel(link: IDatasetLink): string {
+  const signers = (link.signed_by ?? []).filter(s => typeof s === 'string');
+  const signed =
+    signers.length > 0
+      ? `signed by ${signers.join(', ')}`
+      : (link.signature ?? 'unsigned');
+  let text = `${link.name ?? '?'} (${signed})`;
+  if (typeof link.file === 'number') {
+    const total = typeof link.files === 'number' ? link.files : 0;
+    text += ` file ${link.file.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`;
+  }
+  if (link.matches === false) {
+    text += ': the file differs from the manifest';
+  }
+  return text;
+}
 
 /** Label, symbol and explanation of each provenance badge. */
 export const BADGES: Record<

@@ -10,6 +10,7 @@ import React from 'react';
 
 import {
   BADGES,
+  datasetLabel,
   environmentSummary,
   provenanceHeadline
 } from '../models/provenance';
@@ -401,7 +402,15 @@ function CellRow(props: {
       {(read.length > 0 || written.length > 0) && (
         <ul className="jp-qsecure-Files">
           {read.map(f => (
-            <li key={`r:${f.path}`}>read {f.path}</li>
+            <li key={`r:${f.path}`}>
+              read {f.path}
+              {f.dataset && typeof f.dataset === 'object' && (
+                <span className="jp-qsecure-Dataset">
+                  {' '}
+                  · {datasetLabel(f.dataset)}
+                </span>
+              )}
+            </li>
           ))}
           {written.map(f => (
             <li key={`w:${f.path}`}>wrote {f.path}</li>
