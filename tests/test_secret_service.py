@@ -425,7 +425,7 @@ def test_locked_collection_starts_the_kernel_without_it_and_says_why(
     write_notebook(session, "experiments/run.ipynb", secret_value)
     _, text = session.execute("experiments/run.ipynb")
     assert "received False" in text and "names ''" in text
-    assert f"problems '{REF}: the keyring refused (KeyringLocked)'" in text
+    assert f"problems '{NAME}: {REF}: the keyring refused (KeyringLocked)'" in text
     assert "jupyter-qsecure: started without some secrets" in text
     # Nobody answered the unlock prompt: the collection is still locked.
     assert "locked: True" in session.python(PROBE_LOCK).stdout

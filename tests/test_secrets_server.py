@@ -268,6 +268,7 @@ async def test_locked_store_starts_the_kernel_and_says_why(
     text = outputs_text(messages)
     assert "False" in text
     assert "started without some secrets" in text and "does not unlock" in text
+    assert f"{NAME}: wrong keyring password" in text
     [event] = [e for e in audit_events() if e["__schema__"].endswith("provider-error/v1")]
     assert event["name"] == NAME and event["reason"] == "locked"
 
@@ -370,3 +371,13 @@ async def test_short_values_need_allow_short(
     assert "values under 8 characters are not injected" in text
     [event] = [e for e in audit_events() if e["__schema__"].endswith("secret-denied/v1")]
     assert event["name"] == "PIN" and event["reason"] == "too-short"
+
+
+def test_problems_are_said_once_per_reason_with_the_secrets_named() -> None:
+    from jupyter_qsecure.secrets.provisioner import describe_problems
+
+    locked = ("locked", "wrong keyring password: $QSECURE_KEYRING_PASSWORD does not unlock k")
+    missing = ("not-found", "keyring://lab/c: not in the keyring")
+    assert describe_problems({"B": locked, "C": missing, "A": locked}) == (
+        f"A, B: {locked[1]}; C: {missing[1]}"
+    )

@@ -44,6 +44,18 @@ class _RefusalsWithoutTraceback(logging.Filter):
 REFUSED_REASON = "qsecure-secrets-unavailable"
 
 
+def describe_problems(problems: dict[str, tuple[str, str]]) -> str:
+    """The secrets that were not injected and why, one clause per distinct reason:
+    ``A, B: wrong keyring password ...; C: not in the keyring`` (a wrong password
+    refuses every keyring secret with the same message, said once)."""
+    names_by_message: dict[str, list[str]] = {}
+    for name, (_, message) in sorted(problems.items()):
+        names_by_message.setdefault(message, []).append(name)
+    return "; ".join(
+        f"{', '.join(names)}: {message}" for message, names in names_by_message.items()
+    )
+
+
 class KernelStartRefused(HTTPError):
     """``[injection] on_error = "refuse"`` and a granted secret could not be fetched: the
     start is answered ``503`` with reason ``qsecure-secrets-unavailable`` and the message
@@ -308,7 +320,7 @@ class QSecureProvisioner(LocalProvisioner):
             )
         if injection.problems and policy.injection.on_error == "refuse":
             self._emit_problems(injection.problems, notebook, user)
-            details = "; ".join(message for _, message in injection.problems.values())
+            details = describe_problems(injection.problems)
             for log in (getattr(self.parent, "log", None), self.log):
                 if isinstance(log, logging.Logger) and not any(
                     isinstance(f, _RefusalsWithoutTraceback) for f in log.filters
@@ -319,7 +331,7 @@ class QSecureProvisioner(LocalProvisioner):
             env.pop(name, None)
         env.update(injection.values)
         env["QSECURE_SECRET_NAMES"] = ",".join(sorted(injection.values))
-        problems = [message for _, message in injection.problems.values()]
+        problems = [describe_problems(injection.problems)] if injection.problems else []
         if services.unavailable:
             problems.append(services.unavailable)
         if problems:
