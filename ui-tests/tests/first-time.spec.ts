@@ -51,6 +51,14 @@ async function fileOnDisk(
   return response.ok() ? JSON.stringify((await response.json()).content) : '';
 }
 
+/** Where the documentation's screenshots are refreshed (QSECURE_SCREENSHOTS=docs/screenshots). */
+async function screenshot(page: Page, name: string): Promise<void> {
+  const folder = process.env.QSECURE_SCREENSHOTS;
+  if (folder) {
+    await page.screenshot({ path: `${folder}/${name}.png` });
+  }
+}
+
 function auditTrail(): string {
   try {
     return readFileSync(`${process.env.QSECURE_UI_STATE}/audit.jsonl`, 'utf-8');
@@ -187,6 +195,70 @@ test.describe('the blocked-save dialog (issue items 2 and 3)', () => {
       data: { path, model: await saved.json() }
     });
     expect((await scan.json()).findings).toEqual([]);
+  });
+});
+
+test.describe('findings accepted here (issue item 3)', () => {
+  // Its own made-up token: an acceptance covers the value on the whole server.
+  const ACCEPTED = ['ghp', 'Hq2w3E4r5T6y7U8i9O0p1A2s3D4f5G6h7J8k9'].join('_');
+
+  test('an acceptance made in the dialog is listed in the Secure menu; Undo blocks the next save again', async ({
+    page,
+    tmpPath
+  }) => {
+    const errors = watchConsole(page);
+    const path = `${tmpPath}/accepted.ipynb`;
+    await newNotebook(page, 'accepted.ipynb');
+    await page.notebook.addCell('code', `EXAMPLE = "${ACCEPTED}"`);
+    await page.keyboard.press('Control+s');
+    const dialog = page.locator('.jp-qsecure-BlockedSaveDialog');
+    await expect(dialog).toBeVisible();
+    await dialog.getByText('Accept it on this server instead…').click();
+    await dialog.getByRole('combobox').selectOption('test_credential');
+    await dialog
+      .getByRole('button', { name: 'Accept on this server…' })
+      .click();
+    const confirm = page.locator('.jp-Dialog', { hasText: 'on this server?' });
+    await confirm
+      .getByRole('button', { name: 'Accept on this server' })
+      .click();
+    await expect
+      .poll(async () => fileOnDisk(page, path), { timeout: 15000 })
+      .toContain('EXAMPLE');
+
+    // Secure > Findings Accepted Here… lists it, masked, and says where it applies.
+    await page.getByRole('menuitem', { name: 'Secure' }).click();
+    await page
+      .locator('#jp-qsecure-menu')
+      .getByRole('menuitem', { name: 'Findings Accepted Here…' })
+      .click();
+    const view = page.locator('.jp-qsecure-AcceptedDialog');
+    const entry = view.locator('.jp-qsecure-Accepted-item', {
+      hasText: path
+    });
+    await expect(entry).toHaveCount(1);
+    await expect(entry).toContainText('GitHub token ghp_…');
+    await expect(entry).toContainText('Test credential, accepted by');
+    await expect(view).toContainText('this Jupyter server only');
+    await expect(view).toContainText('.secrets.baseline');
+    expect(await view.innerText()).not.toContain(ACCEPTED.slice(4, 12));
+    await screenshot(page, 'accepted-findings');
+
+    await entry.getByRole('button', { name: /^Undo/ }).click();
+    await expect(entry).toHaveCount(0);
+    await expect(
+      page.locator('.jp-toast-message', { hasText: 'are blocked again' })
+    ).toContainText('Undone: saves holding GitHub token ghp_…');
+    await view.getByRole('button', { name: 'Close' }).click();
+
+    // The next save of the same value is refused again.
+    const saved = await fileOnDisk(page, path);
+    await page.notebook.setCell(1, 'code', `EXAMPLE = "${ACCEPTED}"\nprint(1)`);
+    await page.keyboard.press('Control+s');
+    await expect(dialog).toBeVisible();
+    await expect(dialog).toContainText('Cell 2, line 1');
+    expect(await fileOnDisk(page, path)).toBe(saved);
+    expect(errors).toEqual([]);
   });
 });
 

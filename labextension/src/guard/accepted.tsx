@@ -49,15 +49,10 @@ async function undoRow(
   Notification.info(
     undone.still_accepted
       ? trans.__(
-          'Undone: %1 in %2. Another acceptance on this server still covers the value, so saves holding it still go through.',
-          row.what,
-          row.path
+          'Undone, but another acceptance on this server still lets %1 through.',
+          row.what
         )
-      : trans.__(
-          'Undone: %1 in %2. The next save holding it is blocked again.',
-          row.what,
-          row.path
-        ),
+      : trans.__('Undone: saves holding %1 are blocked again.', row.what),
     { autoClose: 6000 }
   );
 }

@@ -385,7 +385,7 @@ export class BlockedSaveFlow {
     }
     Notification.info(
       trans.__(
-        'The %1 is accepted as %2 on this server (recorded in the audit trail). Secure › Findings accepted here lists it, to review or undo.',
+        '%1 accepted on this server as %2; Secure › Findings Accepted Here undoes it.',
         finding.kind,
         BYPASS_LABELS[reason].toLowerCase()
       ),
