@@ -61,6 +61,7 @@ import {
   signNotebook,
   verifyNotebook
 } from './signing/actions';
+import { showSigningSetup } from './signing/setup';
 import { SigningStatusItem, SigningStatusModel } from './signing/status';
 import { IFinding } from './tokens';
 
@@ -70,6 +71,7 @@ export { IQSecureGuard, IQSecureSigning } from './services';
 export namespace CommandIDs {
   export const sign = 'qsecure:sign';
   export const verify = 'qsecure:verify';
+  export const signingSetup = 'qsecure:signing-setup';
   export const showProvenance = 'qsecure:show-provenance';
   export const manageSecrets = 'qsecure:manage-secrets';
   export const acceptedFindings = 'qsecure:accepted-findings';
@@ -80,6 +82,7 @@ export namespace CommandIDs {
 const MENU_COMMANDS = [
   CommandIDs.sign,
   CommandIDs.verify,
+  CommandIDs.signingSetup,
   CommandIDs.showProvenance,
   CommandIDs.manageSecrets,
   CommandIDs.acceptedFindings,
@@ -331,6 +334,17 @@ const signingPlugin: JupyterFrontEndPlugin<IQSecureSigning> = {
         const panel = current();
         if (panel !== null) {
           await signNotebook(panel, trans);
+          await status.refresh();
+        }
+      }
+    });
+    app.commands.addCommand(CommandIDs.signingSetup, {
+      label: trans.__('Set up Signing…'),
+      caption: trans.__(
+        'Choose or generate the SSH key and the principal you sign with on this server'
+      ),
+      execute: async () => {
+        if ((await showSigningSetup(trans)) !== null) {
           await status.refresh();
         }
       }

@@ -5,11 +5,22 @@ import React from 'react';
 
 import { showBodyDialog } from '../dialogs';
 import { summarizeSigning } from '../models/signing';
-import { cellIndexById, goToCell } from '../notebook';
+import {
+  ICellName,
+  ISigningSetupAnswer,
+  signingWarnings
+} from '../models/signingSetup';
+import { cellIndexById, goToCell, notebookContent } from '../notebook';
 import { notifyFailure, translationBundle } from '../notices';
-import { jsonBody, requestAPI } from '../request';
-import { ISignResponse, ISigningVerdict, SIGNING_ROLES } from '../tokens';
+import { QSecureError, jsonBody, requestAPI } from '../request';
+import {
+  IProvenanceReport,
+  ISignResponse,
+  ISigningVerdict,
+  SIGNING_ROLES
+} from '../tokens';
 import { RoleChoice, SignatureDetails } from './details';
+import { SignPreview, fetchSetup, showSigningSetup } from './setup';
 
 /** Show each signature and the changed cells (links to them) of a verdict. */
 export async function showSignatureDetails(
@@ -66,31 +77,129 @@ export async function verifyNotebook(
   }
 }
 
+/** Whether an error is the server's "no signing key is set up". */
+function noKey(error: unknown): boolean {
+  return (
+    error instanceof QSecureError && error.reason === 'qsecure-no-signing-key'
+  );
+}
+
+/** Offer the signing setup when no key is set up; resolves with the answer to use, or
+ * null when the user does not set one up. */
+async function offerSetup(
+  trans: TranslationBundle
+): Promise<ISigningSetupAnswer | null> {
+  const choice = await showBodyDialog(
+    trans.__('No signing key set up'),
+    () => (
+      <p>
+        {trans.__(
+          'No SSH key is set up for you to sign with on this server. Pick a key from your ssh-agent or ~/.ssh, or generate one.'
+        )}
+      </p>
+    ),
+    [
+      Dialog.cancelButton({ label: trans.__('Cancel') }),
+      Dialog.okButton({ label: trans.__('Set up Signing…') })
+    ],
+    'jp-qsecure-Dialog'
+  );
+  return choice.button.accept ? showSigningSetup(trans) : null;
+}
+
+/** The cells of the notebook as the Sign dialog names them (id and first line). */
+function cellNames(panel: NotebookPanel): ICellName[] {
+  return panel.content.widgets.map(cell => ({
+    id: cell.model.id,
+    firstLine: cell.model.sharedModel.getSource().split('\n', 1)[0] ?? ''
+  }));
+}
+
+/** What the signer should read before signing: provenance and accepted findings. */
+async function warningsFor(
+  panel: NotebookPanel,
+  answer: ISigningSetupAnswer,
+  trans: TranslationBundle
+): Promise<string[]> {
+  let provenance: IProvenanceReport | null = null;
+  try {
+    provenance = await requestAPI<IProvenanceReport>(
+      'provenance',
+      jsonBody('POST', {
+        path: panel.context.path,
+        notebook: notebookContent(panel)
+      })
+    );
+  } catch {
+    provenance = null; // said in the warnings: it could not be checked
+  }
+  return signingWarnings(
+    provenance,
+    answer.accepted_findings ?? [],
+    cellNames(panel),
+    trans
+  );
+}
+
+/** The setup answer with the saved notebook's accepted findings (without them when the
+ * notebook is not saved yet); null when the server cannot say. */
+async function setupFor(path: string): Promise<ISigningSetupAnswer | null> {
+  try {
+    return await fetchSetup(path);
+  } catch {
+    return fetchSetup().catch(() => null);
+  }
+}
+
 /**
- * Ask for a role, save the notebook if it has unsaved work, sign it on the server and
- * load the signed file. Returns the server's answer, or null if nothing was signed.
+ * Show the key, principal and role signing will use and the warnings (cells named), ask
+ * for a role, offer the setup when no key is set up, save the notebook if it has unsaved
+ * work, sign it on the server and load the signed file. Returns the server's answer, or
+ * null if nothing was signed.
  */
 export async function signNotebook(
   panel: NotebookPanel,
   trans: TranslationBundle = translationBundle()
 ): Promise<ISignResponse | null> {
+  const context = panel.context;
+  let answer = await setupFor(context.path);
+  if (answer !== null && answer.key === null) {
+    if ((await offerSetup(trans)) === null) {
+      return null;
+    }
+    answer = await setupFor(context.path);
+  }
+  const warnings =
+    answer === null ? [] : await warningsFor(panel, answer, trans);
   let role: string = SIGNING_ROLES[0];
   const choice = await showBodyDialog(
-    `Sign ${panel.title.label}`,
-    () => (
-      <RoleChoice
-        roles={SIGNING_ROLES}
-        initial={role}
-        onChange={r => (role = r)}
-      />
-    ),
-    [Dialog.cancelButton(), Dialog.okButton({ label: 'Sign' })],
+    trans.__('Sign %1', panel.title.label),
+    () =>
+      answer === null ? (
+        <RoleChoice
+          roles={SIGNING_ROLES}
+          initial={role}
+          onChange={r => (role = r)}
+        />
+      ) : (
+        <SignPreview
+          answer={answer}
+          roles={SIGNING_ROLES}
+          initial={role}
+          warnings={warnings}
+          trans={trans}
+          onChange={r => (role = r)}
+        />
+      ),
+    [
+      Dialog.cancelButton({ label: trans.__('Cancel') }),
+      Dialog.okButton({ label: trans.__('Sign') })
+    ],
     'jp-qsecure-Dialog'
   );
   if (!choice.button.accept) {
     return null;
   }
-  const context = panel.context;
   if (context.model.dirty) {
     try {
       await context.save();
@@ -108,11 +217,21 @@ export async function signNotebook(
     );
     await context.revert();
     Notification.success(
-      `Signed as ${answer.signature.role}. ${summarizeSigning(answer).description}`,
+      trans.__(
+        'Signed as %1. %2',
+        answer.signature.role,
+        summarizeSigning(answer).description
+      ),
       { autoClose: 5000 }
     );
     return answer;
   } catch (error) {
+    if (noKey(error)) {
+      if ((await offerSetup(trans)) !== null) {
+        return signNotebook(panel, trans);
+      }
+      return null;
+    }
     notifyFailure(
       trans.__('sign notebooks'),
       trans.__('Not signed'),
