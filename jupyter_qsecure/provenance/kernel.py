@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib.abc
 import importlib.machinery
 import os
@@ -151,6 +152,53 @@ class _SeedWatcher(importlib.abc.MetaPathFinder):
         loader.exec_module = exec_and_wrap
 
 
+class _ModuleWatcher(importlib.abc.MetaPathFinder):
+    """Calls ``callback(module)`` once the module ``name`` has executed (at once if it is
+    already imported)."""
+
+    def __init__(self, name: str, callback: Any) -> None:
+        self.name = name
+        self.callback = callback
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != self.name:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                self._after_exec(spec)
+                return spec
+        return None
+
+    def _after_exec(self, spec: importlib.machinery.ModuleSpec) -> None:
+        loader: Any = spec.loader
+        exec_module = loader.exec_module
+        callback = self.callback
+
+        def exec_and_call(module: ModuleType) -> None:
+            exec_module(module)
+            with contextlib.suppress(Exception):  # never break an import
+                callback(module)
+
+        loader.exec_module = exec_and_call
+
+
+def _watch_quantum_jobs(recorder: Recorder) -> None:
+    """Record the backend and calibration of every Qiskit job a cell runs (:mod:`.quantum`)."""
+    from .quantum import BackendWatcher
+
+    watcher = BackendWatcher(recorder.quantum_job)
+    name = "qiskit.providers.backend"
+    if name in sys.modules:
+        watcher.install(sys.modules[name])
+    else:
+        sys.meta_path.insert(0, _ModuleWatcher(name, watcher.install))
+
+
 def _watch_seeds(recorder: Recorder) -> None:
     for module_name, attribute, label in _SEED_FUNCTIONS:
         module = sys.modules.get(module_name)
@@ -246,5 +294,6 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     sys.addaudithook(audit)
     atexit.register(recorder.flush, 5.0)  # the last cell's record, when the kernel exits
     _watch_seeds(recorder)
+    _watch_quantum_jobs(recorder)
     _record_environment(recorder)
     return recorder

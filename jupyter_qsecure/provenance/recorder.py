@@ -153,6 +153,7 @@ class Execution:
     network: dict[str, None] = field(default_factory=dict)
     seeds: list[dict[str, Any]] = field(default_factory=list)
     notes: dict[str, Any] = field(default_factory=dict)
+    quantum: list[dict[str, Any]] = field(default_factory=list)  # jobs and their backends
     outputs: list[dict[str, Any]] = field(default_factory=list)
     request_id: str | None = None
     info: Any = None  # IPython's ExecutionInfo, to tell this cell's end from a nested one's
@@ -209,6 +210,8 @@ class Recorder:
         self.stored = 0
         #: The dataset manifests this kernel knows (:mod:`.datasets`), made when first needed.
         self._datasets: Any = None
+        #: Calibration snapshots already stored in this kernel session (by digest).
+        self._snapshots: set[str] = set()
         self._worker = threading.Thread(target=self._work, name="qsecure-provenance", daemon=True)
         self._worker.start()
 
@@ -372,6 +375,27 @@ class Recorder:
         if self.current is not None:
             self.current.seeds.append({"source": source, "value": self.mask(repr(value))})
 
+    def quantum_job(self, entry: dict[str, Any]) -> None:
+        """A quantum job the running cell submitted, with its backend (:mod:`.quantum`)."""
+        if self.current is not None:
+            for key in ("backend", "backend_version", "job_id"):
+                if isinstance(entry.get(key), str):
+                    entry[key] = self.mask(entry[key])
+            self.current.quantum.append(entry)
+
+    def _quantum_jobs(self, execution: Execution) -> list[dict[str, Any]]:
+        """The jobs of a record; each calibration snapshot stored once per kernel session."""
+        jobs = []
+        for entry in execution.quantum:
+            job = dict(entry)
+            digest = job.get("target_sha256")
+            if digest in self._snapshots or job.get("snapshot") is None:
+                job.pop("snapshot", None)
+            else:
+                self._snapshots.add(str(digest))
+            jobs.append(job)
+        return jobs
+
     def note(self, fields: dict[str, Any]) -> None:
         """User-supplied fields for the running cell's record."""
         if self.current is None:
@@ -408,7 +432,8 @@ class Recorder:
         return reads, writes
 
     def record(self, execution: Execution) -> dict[str, Any]:
-        """The record of a finished execution (hashes files now)."""
+        """The record of a finished execution (hashes files now); ``quantum_jobs`` only
+        when the cell ran quantum jobs."""
         reads, writes = self._classify(execution)
         files = {
             kind: [
@@ -426,7 +451,7 @@ class Recorder:
             link = self._dataset_link(path, entry)
             if link is not None:
                 entry["dataset"] = link
-        return {
+        record = {
             "kind": "execution",
             "record_id": execution.record_id,
             "kernel_session": self.kernel_session,
@@ -451,6 +476,9 @@ class Recorder:
             "notes": execution.notes,
             "environment_record": self.environment_record,
         }
+        if execution.quantum:
+            record["quantum_jobs"] = self._quantum_jobs(execution)
+        return record
 
     def _outputs_digest(self, execution: Execution) -> str | None:
         """The canonical digest of what the cell output, as the outputs travel to the
