@@ -18,7 +18,7 @@ class ReproduceApp(_Subcommand):
     name = "jupyter-qsecure-reproduce"
     description = """Re-run a notebook in a fresh kernel and compare each cell with its recorded outputs digest.
 
-    jupyter qsecure reproduce NOTEBOOK [--dataset BAG]... [--rtol X] [--atol X] [--format text|json|junit]
+    jupyter qsecure reproduce NOTEBOOK [--dataset BAG]... [--rtol X] [--atol X] [--store STORE] [--format text|json|junit]
     First checks every file the recorded run read (same SHA-256, or pinned by a --dataset
     bag, which must verify and be signed as [signing] requires), lists the recorded seeds
     and the environment drift. Exit 0 when every input is the same and every cell
@@ -45,6 +45,11 @@ class ReproduceApp(_Subcommand):
     in_place = Bool(False, help="Run in the notebook's folder, not a scratch copy.").tag(
         config=True
     )
+    store = Unicode(
+        "",
+        help="The provenance store of the recorded run, for the full list of its packages "
+        "(default: your own store, when it has the run's environment record).",
+    ).tag(config=True)
     flags = {
         "in-place": (
             {"ReproduceApp": {"in_place": True}},
@@ -61,6 +66,7 @@ class ReproduceApp(_Subcommand):
         "allowed-signers": "ReproduceApp.allowed_signers",
         "attest": "ReproduceApp.attest",
         "key": "ReproduceApp.key",
+        "store": "ReproduceApp.store",
     }
 
     def _verified_bags(self) -> list[Path]:
@@ -110,6 +116,7 @@ class ReproduceApp(_Subcommand):
             if key is None:
                 raise UsageError("--attest needs --key PATH (or [signing] key) to sign with")
         bags = self._verified_bags()
+        store = self._store()
         try:
             result = reproduce(
                 path,
@@ -119,6 +126,7 @@ class ReproduceApp(_Subcommand):
                 timeout=self.timeout,
                 kernel_name=self.kernel or None,
                 in_place=self.in_place,
+                store=store,
             )
         except ReproduceError as error:
             raise UsageError(str(error)) from None
@@ -132,6 +140,21 @@ class ReproduceApp(_Subcommand):
         else:
             _print_text(result)
         return code
+
+    def _store(self) -> Path | None:
+        """The provenance store to read the recorded run's full package list from."""
+        from ..identity import server_user
+        from ..provenance.kernel import default_store_path
+
+        if not self.store:
+            return default_store_path(server_user())
+        store = Path(self.store)
+        if not store.is_file():
+            raise UsageError(
+                f"{store}: no provenance store there; --store names the recorded run's "
+                "store file (yours is qsecure/provenance-USER.sqlite in `jupyter --data-dir`)"
+            )
+        return store
 
     def _write_attestation(self, path: Path, result: Any, bags: list[Path], key: Path) -> int:
         import hashlib

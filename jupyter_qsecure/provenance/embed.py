@@ -1,7 +1,9 @@
 """The notebook carries its provenance: what the save hook writes into the metadata.
 
 - ``metadata.qsecure.provenance``: the user, the latest kernel session, the store's chain
-  head, that session's environment fingerprint and a timeline of recorded executions.
+  head, that session's environment fingerprint (compact: the digest of every installed
+  distribution and the ones the notebook imports; the store keeps the full list, see
+  :mod:`.imports`) and a timeline of recorded executions.
 - per code cell, ``metadata.qsecure.execution``: the latest record of that cell (record id,
   code and outputs digests, timing, files, seeds...).
 
@@ -15,6 +17,7 @@ import logging
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from .imports import carries_full_list, compact_environment
 from .store import ProvenanceStore, StoredRecord
 
 if TYPE_CHECKING:
@@ -123,7 +126,8 @@ def embed_provenance(
                 key: record[key] for key in _CELL_FIELDS if record.get(key) not in (None, [], {})
             }
     latest = executions[-1]
-    timeline, sessions, truncated = _timeline(_prior(notebook), executions, timeline_limit)
+    prior = _prior(notebook)
+    timeline, sessions, truncated = _timeline(prior, executions, timeline_limit)
     session_environments = [
         e for e in environments.values() if e["kernel_session"] == latest["kernel_session"]
     ]
@@ -138,10 +142,26 @@ def embed_provenance(
     if truncated:
         provenance["timeline_truncated"] = True
     if session_environments:
-        provenance["environment"] = session_environments[-1]["environment"]
-        provenance["environment_record"] = session_environments[-1]["record_id"]
+        record = session_environments[-1]
+        provenance["environment"] = _embedded_environment(prior, record, notebook)
+        provenance["environment_record"] = record["record_id"]
     _qsecure(notebook.setdefault("metadata", {}))["provenance"] = provenance
     return True
+
+
+def _embedded_environment(
+    prior: dict[str, Any], record: dict[str, Any], notebook: dict[str, Any]
+) -> Any:
+    """The fingerprint the notebook carries: compact (the store keeps the full list), or
+    the one it carries already when that is the same record's full one (a notebook saved
+    before the compact form is not rewritten until its kernel restarts)."""
+    previous = prior.get("environment")
+    if prior.get("environment_record") == record["record_id"] and carries_full_list(previous):
+        return previous
+    environment = record["environment"]
+    return (
+        compact_environment(environment, notebook) if isinstance(environment, dict) else environment
+    )
 
 
 def absolute_path(root_dir: Path | None, relative: str) -> str | None:

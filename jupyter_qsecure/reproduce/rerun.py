@@ -25,6 +25,7 @@ import math
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -259,7 +260,13 @@ def _compare(
     return CellResult(number, cell_id, DIFFERS, detail, diff)
 
 
-def _drift(recorded: Any, probe: dict[str, Any]) -> list[str]:
+def _drift(
+    recorded: Any, probe: dict[str, Any], stored: list[str] | None = None, record: str = ""
+) -> list[str]:
+    """Python and each distribution that changed since the recorded run. A compact
+    fingerprint (the notebook's imported distributions and the digest of all) is compared
+    with the full list from the provenance store (``stored``) when there is one; otherwise
+    its imported distributions are named, and the rest is said to differ by its digest."""
     if not isinstance(recorded, dict):
         return ["no environment fingerprint recorded"]
     drift = []
@@ -271,14 +278,52 @@ def _drift(recorded: Any, probe: dict[str, Any]) -> list[str]:
     if python and python != probe.get("python"):
         drift.append(f"Python {python} -> {probe.get('python')}")
     section = recorded.get("distributions")
-    packages = section.get("packages") if isinstance(section, dict) else None
+    section = section if isinstance(section, dict) else {}
+    packages = section.get("packages")
+    full = isinstance(packages, list) and bool(packages)
+    if not full and stored:
+        packages, full = stored, True
+    if not full:
+        packages = section.get("imported")
     now = probe.get("packages", {})
     if isinstance(packages, list) and packages:
         then = dict(str(p).partition("==")[::2] for p in packages)
-        for name in sorted(set(then) | set(now)):
+        names = set(then) | set(now) if full else set(then)
+        for name in sorted(names):
             if then.get(name) != now.get(name):
                 drift.append(f"{name} {then.get(name, '(absent)')} -> {now.get(name, '(absent)')}")
+    if not full and isinstance(section.get("digest"), str):
+        # The list now with the imported ones as recorded: equal digests mean nothing else
+        # changed.
+        others = {**now, **dict(str(p).partition("==")[::2] for p in packages or [])}
+        listing = "\n".join(f"{n}=={v}" for n, v in sorted(others.items()))
+        digest = "sha256:" + hashlib.sha256(listing.encode()).hexdigest()
+        if digest != section["digest"]:
+            where = f" (record {record})" if record else ""
+            drift.append(
+                f"other installed distributions differ too ({section.get('count', '?')} "
+                f"recorded, {len(now)} now); the notebook keeps only the ones it imports: "
+                f"name them with --store, the provenance store of the recorded run{where}"
+            )
     return drift
+
+
+def _stored_packages(store: Path | None, record_id: Any) -> list[str] | None:
+    """The full distribution list of environment record ``record_id`` in the provenance
+    store at ``store`` (read-only), or None when it is not there."""
+    if store is None or not isinstance(record_id, str) or not store.is_file():
+        return None
+    from ..provenance.store import ProvenanceStore, StoreError
+
+    try:
+        found = ProvenanceStore(store, read_only=True).by_record_id([record_id])
+    except (StoreError, OSError, sqlite3.Error):
+        return None
+    row = found.get(record_id)
+    environment = row.record.get("environment") if row is not None else None
+    section = environment.get("distributions") if isinstance(environment, dict) else None
+    packages = section.get("packages") if isinstance(section, dict) else None
+    return [str(p) for p in packages] if isinstance(packages, list) else None
 
 
 def _kernel_manager_class(notebook: str) -> type:
@@ -331,12 +376,15 @@ def reproduce(
     timeout: int = 600,
     kernel_name: str | None = None,
     in_place: bool = False,
+    store: Path | None = None,
 ) -> Reproduction:
     """Check the inputs, run ``path`` again in a fresh kernel and compare each cell.
 
     The kernel runs in a scratch copy of the notebook's folder (removed after), so what
     the notebook writes never touches the original; ``in_place`` runs it in the folder
-    itself (for folders too big to copy). Raises :class:`ReproduceError` for bad input."""
+    itself (for folders too big to copy). ``store`` is the provenance store of the
+    recorded run: the full list of its distributions, when the notebook carries only the
+    ones it imports. Raises :class:`ReproduceError` for bad input."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -396,8 +444,13 @@ def reproduce(
         "distributions_digest": "sha256:" + hashlib.sha256(listing.encode()).hexdigest(),
     }
     provenance = original.get("metadata", {}).get("qsecure", {}).get("provenance", {})
+    provenance = provenance if isinstance(provenance, dict) else {}
+    record_id = provenance.get("environment_record")
     report.environment = _drift(
-        provenance.get("environment") if isinstance(provenance, dict) else None, probe
+        provenance.get("environment"),
+        probe,
+        _stored_packages(store, record_id),
+        record_id if isinstance(record_id, str) else "",
     )
     number = 0
     for cell, ran in zip(original.get("cells", []), node.cells, strict=True):
