@@ -192,6 +192,8 @@ class DatasetIndex:
         self._lock = threading.Lock()
         #: folder -> the bag holding it (None: none), for folders looked at.
         self._beside: dict[str, Path | None] = {}
+        #: folder as opened -> its real path.
+        self._real: dict[str, str] = {}
         self._bags: dict[str, tuple[tuple[Any, ...], Dataset]] = {}
 
     # -- declaring ---------------------------------------------------------------------
@@ -302,9 +304,14 @@ class DatasetIndex:
                 hit = dataset.by_digest.get(sha256)
                 if hit is not None:
                     return {**dataset.summary(), "path": hit[1], "file": hit[0], "matches": True}
-        real = os.path.realpath(absolute)
+        folder, name = os.path.split(absolute)
+        real_folder = self._real.get(folder)
+        if real_folder is None:
+            real_folder = self._real[folder] = os.path.realpath(folder)
+        # The folder resolved, not the file: a link inside the data is listed by its own path.
+        real = os.path.join(real_folder, name)
         holders = [d for d in self.declared if d.payload_root]
-        beside = self._found_beside(os.path.dirname(real))
+        beside = self._found_beside(real_folder)
         if beside is not None:
             holders.append(beside)
         for dataset in holders:
