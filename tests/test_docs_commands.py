@@ -16,9 +16,9 @@ The convention, in every guide of ``docs/`` (and README.md):
 The commands of one guide run in order, in one bash process (so ``cd`` and ``export``
 carry over), in a fresh workspace and home folder: the encrypted-file keyring (as in the
 Makefile's ``make lab``, unlocked by the ``'<a long passphrase>'`` the guides export),
-``$QSECURE_CONFIG`` = ``~/.jupyter/qsecure.toml`` (created empty), no ssh-agent, and the
-venv's ``jupyter`` first on ``PATH``. Each command's standard input is a made-up secret
-value, so ``jupyter qsecure secrets set NAME`` stores it as if typed at the prompt; the
+``$QSECURE_CONFIG`` = ``~/.jupyter/qsecure.toml`` (created with only
+``[injection] timeout = 60``), no ssh-agent, and the venv's ``jupyter`` first on
+``PATH``. Each command's standard input is a made-up secret value, so ``jupyter qsecure secrets set NAME`` stores it as if typed at the prompt; the
 test also checks that no output ever shows it. The guides run in parallel.
 
 The workspace starts with the files of ``tests/docs_fixtures/``: ``analysis.ipynb`` is a
@@ -594,7 +594,9 @@ def prepare(name: str, folder: Path) -> tuple[dict[str, str], list[str]]:
     home, workspace = folder / "home", folder / "work"
     for created in (home / ".jupyter", workspace, folder / "results"):
         created.mkdir(parents=True)
-    (home / ".jupyter" / "qsecure.toml").write_text("")
+    # Not empty: an encrypted-file keyring read costs two Argon2 derivations, which on a
+    # loaded 2-core machine passed the default 10 s limit of a secret read.
+    (home / ".jupyter" / "qsecure.toml").write_text("[injection]\ntimeout = 60\n")
     source = DEMO if name == "docs/guard.md" else FIXTURES
     for fixture in source.iterdir():
         if fixture.is_file():
