@@ -130,6 +130,7 @@ bench: install
 	$(PY) bench/bench_kernel_start.py
 	$(PY) bench/bench_masking.py
 	$(PY) bench/bench_provenance.py
+	$(PY) bench/bench_environment.py
 	$(PY) bench/bench_verify.py
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_event_loop.py
