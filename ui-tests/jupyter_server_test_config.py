@@ -19,6 +19,17 @@ c.ServerApp.allow_root = True
 c.YDocExtension.disable_rtc = os.environ.get("QSECURE_UI_RTC", "") != "1"
 
 state = Path(os.environ.get("QSECURE_UI_STATE") or tempfile.mkdtemp(prefix="qsecure-ui-"))
+# QSECURE_UI_SIGNING=personal: the server of signing-setup.spec.ts (its own port and state).
+# No [signing] table, so each user sets up their own key; a home whose ~/.ssh holds no
+# key and no ssh-agent, so the keys the setup lists are only those the test makes.
+personal_signing = os.environ.get("QSECURE_UI_SIGNING") == "personal"
+if personal_signing:
+    state = state / "personal-signing"
+    home = state / "home"
+    (home / ".ssh").mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.environ["HOME"] = str(home)
+    os.environ.pop("SSH_AUTH_SOCK", None)
+    os.environ.pop("SSH_AGENT_PID", None)
 state.mkdir(parents=True, exist_ok=True)
 key = state / "id_ed25519"
 subprocess.run(
@@ -34,13 +45,15 @@ public = key.with_suffix(".pub").read_text().split()
 # tour test makes in demo-tour/.
 demo_policy = (Path(__file__).parent.parent / "jupyter-config" / "qsecure.demo.toml").read_text()
 demo_secrets = re.sub(r"(?m)^notebooks = .*$", 'notebooks = ["demo-tour/*.ipynb"]', demo_policy)
-(state / "qsecure.toml").write_text(
-    f"""
+signing = f"""
 [signing]
 allowed_signers = "{state / "allowed_signers"}"
 key = "{key}"
 principal = "{principal}"
-
+"""
+(state / "qsecure.toml").write_text(
+    ("" if personal_signing else signing)
+    + f"""
 [audit]
 file = "{state / "audit.jsonl"}"
 """

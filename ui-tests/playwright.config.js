@@ -14,6 +14,10 @@ process.env.QSECURE_UI_STATE =
   fs.mkdtempSync(path.join(os.tmpdir(), 'qsecure-ui-'));
 
 const port = process.env.QSECURE_UI_PORT || '8899';
+// signing-setup.spec.ts runs against a server of its own, with no signing key in the
+// policy (QSECURE_UI_SIGNING=personal in jupyter_server_test_config.py), on the next port.
+const personalPort = String(Number(port) + 1);
+const SETUP_SPEC = /signing-setup\.spec\.ts$/;
 
 module.exports = {
   ...baseConfig,
@@ -30,10 +34,27 @@ module.exports = {
     trace: 'off'
   },
   reporter: [['list'], ['html', { open: 'never' }]],
-  webServer: {
-    command: 'jlpm start',
-    url: `http://localhost:${port}/lab`,
-    timeout: 120 * 1000,
-    reuseExistingServer: false
-  }
+  projects: [
+    { name: 'qsecure', testIgnore: SETUP_SPEC },
+    {
+      name: 'signing-setup',
+      testMatch: SETUP_SPEC,
+      use: { baseURL: `http://localhost:${personalPort}` }
+    }
+  ],
+  webServer: [
+    {
+      command: 'jlpm start',
+      url: `http://localhost:${port}/lab`,
+      timeout: 120 * 1000,
+      reuseExistingServer: false
+    },
+    {
+      command: 'jlpm start',
+      url: `http://localhost:${personalPort}/lab`,
+      env: { QSECURE_UI_PORT: personalPort, QSECURE_UI_SIGNING: 'personal' },
+      timeout: 120 * 1000,
+      reuseExistingServer: false
+    }
+  ]
 };
