@@ -12,6 +12,11 @@ core) over the same files, by ``xargs``. Targets: ours >= 0.9x sha256sum on one 
 With ``--reproduce``: ``jupyter qsecure reproduce``'s overhead (input checks, environment
 probe, comparison, the qsecure provisioner) over a plain nbclient run of the same 20-cell
 notebook reading a 10 MB input, runs alternating, median of 5. Target: <= 10%.
+
+With ``--s3``: ``manifest create`` and ``verify`` over an ``s3://`` prefix served by moto's
+S3 server in a process of its own on this machine (a protocol double: the server shares
+the cores), against reading every object with s3fs and hashing it with
+hashlib one after another, same run. For information (no target of the issue's).
 """
 
 from __future__ import annotations
@@ -121,15 +126,88 @@ def bench_reproduce(rounds: int = 5) -> None:
     )
 
 
+def bench_s3(megabytes: int = 256, small: int = 500) -> None:
+    """``manifest create`` / ``verify`` over ``s3://`` against a sequential s3fs read."""
+    import secrets as random_secrets
+    import socket
+    import sys
+
+    import s3fs
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Its own process: a server in this one would compete with the hashing for the GIL.
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.1)
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "bench-" + random_secrets.token_hex(4),
+            "AWS_SECRET_ACCESS_KEY": random_secrets.token_hex(12),
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    try:
+        fs = s3fs.S3FileSystem(skip_instance_cache=True, use_listings_cache=False)
+        fs.mkdir("bench")
+        large = 4
+        for number in range(large):
+            fs.pipe_file(f"bench/data/large-{number}.bin", BLOCK * (megabytes // large))
+        fs.pipe({f"bench/data/small/{i:05d}.txt": os.urandom(2048) for i in range(small)})
+        octets = megabytes << 20
+        with tempfile.TemporaryDirectory(prefix="bench-s3-") as scratch:
+            os.environ["XDG_CACHE_HOME"] = str(Path(scratch) / "cache")
+            started = time.perf_counter()
+            for name in sorted(fs.find("bench/data")):
+                hashlib.sha256(fs.cat_file(name)).hexdigest()
+            baseline = time.perf_counter() - started
+            started = time.perf_counter()
+            result = create_manifest("s3://bench/data", out=Path(scratch) / "data.bag")
+            created = time.perf_counter() - started
+            assert result.written and result.files == large + small, result
+            started = time.perf_counter()
+            check = verify_manifest(Path(scratch) / "data.bag")
+            verified = time.perf_counter() - started
+            assert check.intact, check
+            started = time.perf_counter()
+            verify_manifest(Path(scratch) / "data.bag", quick=True)
+            quick = time.perf_counter() - started
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    mib = octets / (1 << 20)
+    print(f"s3:// prefix on moto's S3 server here: {large + small} objects, {mib:,.0f} MiB")
+    print(f"  s3fs cat + hashlib, one by one  {baseline:7.2f} s  {mib / baseline:7.0f} MiB/s")
+    print(
+        f"  manifest create s3://           {created:7.2f} s  {mib / created:7.0f} MiB/s"
+        f"  ratio {baseline / created:.2f}x"
+    )
+    print(f"  manifest verify (full)          {verified:7.2f} s  ratio {baseline / verified:.2f}x")
+    print(f"  manifest verify --quick         {quick:7.2f} s  (listing only, ETags unchanged)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gigabytes", type=float, default=1.0)
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--reproduce", action="store_true", help="Only the reproduce overhead.")
+    parser.add_argument("--s3", action="store_true", help="Only create/verify over s3://.")
     options = parser.parse_args()
     if options.reproduce:
         bench_reproduce()
+        return 0
+    if options.s3:
+        bench_s3()
         return 0
     if shutil.which("sha256sum") is None:
         print("needs GNU sha256sum (coreutils)")

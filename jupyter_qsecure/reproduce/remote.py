@@ -157,20 +157,26 @@ def entries_at(fs: Any, root: str, paths: list[str]) -> Iterator[FileEntry | Pro
 def hash_remote(
     fs: Any, entry: FileEntry, algorithm: str, progress: Progress | None = None
 ) -> Hashed | Problem:
-    """Stream one object in :data:`READ_BLOCK` ranges into the digest; a :class:`Problem`
-    when it cannot be read or its size is not the listed one (changed meanwhile)."""
+    """Stream one object in :data:`READ_BLOCK` ranged reads into the digest (one request
+    per range, none to ask its size: the listing gave it); a :class:`Problem` when it
+    cannot be read or its size is not the listed one (changed meanwhile)."""
     hasher = new_hasher(algorithm)
     seen = 0
     try:
-        with fs.open(entry.source, "rb", block_size=READ_BLOCK, cache_type="none") as stream:
-            while True:
-                block = stream.read(READ_BLOCK)
-                if not block:
-                    break
-                hasher.update(block)
-                seen += len(block)
-                if progress is not None:
-                    progress.add(len(block))
+        while True:
+            end = seen + READ_BLOCK
+            if entry.size <= READ_BLOCK and seen == 0:
+                block = fs.cat_file(entry.source)  # small: the whole object in one request
+            else:
+                block = fs.cat_file(entry.source, start=seen, end=end) if seen < entry.size else b""
+            if not block:
+                break
+            hasher.update(block)
+            seen += len(block)
+            if progress is not None:
+                progress.add(len(block))
+            if len(block) < READ_BLOCK and seen >= entry.size:
+                break
     except Exception as error:  # the store libraries raise their own types
         return Problem(entry.path, f"cannot read it: {describe(error, entry.source)}")
     if seen != entry.size:
