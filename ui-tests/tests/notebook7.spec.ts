@@ -80,10 +80,24 @@ test.describe('Jupyter Notebook 7', () => {
       'Verify Signatures',
       'Show Provenance',
       'Manage Secrets',
+      'Findings Accepted Here…',
       'jupyter-qsecure Guide'
     ]) {
       await expect(menu.getByRole('menuitem', { name: label })).toBeVisible();
     }
+    // The findings accepted here open in Notebook 7 too.
+    await menu
+      .getByRole('menuitem', { name: 'Findings Accepted Here…' })
+      .click();
+    const accepted = page.locator('.jp-qsecure-AcceptedDialog');
+    await expect(accepted).toContainText('this Jupyter server only');
+    await expect(
+      accepted.locator('.jp-qsecure-Accepted-empty, .jp-qsecure-Accepted-list')
+    ).toBeVisible();
+    await accepted.getByRole('button', { name: 'Close' }).click();
+    await expect(accepted).toHaveCount(0);
+
+    await page.getByRole('menuitem', { name: 'Secure', exact: true }).click();
     await menu.getByRole('menuitem', { name: 'Manage Secrets' }).click();
     await expect(page.locator('#jp-qsecure-secrets')).toBeVisible();
     await expect(page.locator('#jp-qsecure-secrets')).toContainText(
