@@ -50,6 +50,10 @@ signing = f"""
 allowed_signers = "{state / "allowed_signers"}"
 key = "{key}"
 principal = "{principal}"
+
+[signing.roles]
+author = ["*"]
+reviewer = ["{principal}"]
 """
 (state / "qsecure.toml").write_text(
     ("" if personal_signing else signing)
