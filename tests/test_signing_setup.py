@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -374,6 +375,62 @@ async def test_the_sign_preview_names_accepted_findings(
     with pytest.raises(HTTPClientError) as caught:
         await call(jp_fetch, "qsecure", "signing", "setup", params={"path": "none.ipynb"})
     assert caught.value.code == 404
+
+
+@pytest.fixture
+def agent_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A real ssh-agent holding a key whose files are outside ~/.ssh (the agent alone can
+    sign with it), for the server started after this fixture."""
+    socket = tmp_path / "agent.sock"
+    started = subprocess.run(
+        ["ssh-agent", "-a", str(socket), "-s"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    pid = int(started.stdout.split("SSH_AGENT_PID=")[1].split(";")[0])
+    try:
+        key = keygen(tmp_path / "elsewhere" / "yubikey_like", "agent-only")
+        subprocess.run(
+            ["ssh-add", str(key)],
+            env={**os.environ, "SSH_AUTH_SOCK": str(socket)},
+            capture_output=True,
+            check=True,
+            timeout=30,
+        )
+        key.unlink()  # only the agent holds the private key now
+        monkeypatch.setenv("SSH_AUTH_SOCK", str(socket))
+        yield key.with_suffix(".pub")
+    finally:
+        os.kill(pid, signal.SIGTERM)
+
+
+async def test_a_key_only_the_agent_holds_is_listed_chosen_and_signs(
+    agent_key: Path, no_admin_key: Path, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    write_notebook(jp_root_dir, "g.ipynb")
+    listed = await call(jp_fetch, "qsecure", "signing", "setup")
+    print_ = fingerprint(agent_key)
+    assert listed["agent"] == ""
+    [candidate] = listed["candidates"]
+    assert candidate == {
+        "id": f"agent:{print_}",
+        "source": "agent",
+        "key_type": "ssh-ed25519",
+        "fingerprint": print_,
+        "comment": "agent-only",
+    }
+    await call(
+        jp_fetch,
+        "qsecure",
+        "signing",
+        "setup",
+        body={"key": candidate["id"], "principal": "carol@lab.example"},
+    )
+    signed = await call(jp_fetch, "qsecure", "sign", body={"path": "g.ipynb"})
+    assert signed["signature"]["key_fingerprint"] == print_
+    assert signed["status"] == "signed and valid"
 
 
 def test_effective_settings_let_the_admin_win_and_grant_author_only(tmp_path: Path) -> None:
