@@ -46,6 +46,8 @@ FAKE_TOKEN = "ghp_ContractFixtureOnlyNotARealToken7Qx2"
 FIXTURES = (
     "blocked-save.json",
     "scan.json",
+    "accepted.json",
+    "undone.json",
     "signature-unsigned.json",
     "sign.json",
     "signature-signed.json",
@@ -268,6 +270,24 @@ async def test_guard_answers(browser: Browser, jp_root_dir: Path, pin: Any) -> N
     assert scan["status"] == 200
     assert scan["body"]["findings"] == blocked["body"]["findings"]
     pin("scan.json", scan)
+
+    # Accepted in the dialog (as the frontend sends it), listed, then undone.
+    finding = blocked["body"]["findings"][0]
+    accept = {key: finding[key] for key in ("fingerprint", "kind", "preview")}
+    posted = await browser.answer(
+        "qsecure",
+        "bypass",
+        method="POST",
+        body={**accept, "reason": "test_credential", "path": path},
+    )
+    assert posted["status"] == 201
+    accepted = await browser.answer("qsecure", "bypass")
+    [entry] = accepted["body"]["accepted"]
+    stable_id = Normaliser(texts={entry["id"]: "0123456789abcdef"})
+    pin("accepted.json", accepted, stable_id)
+    undone = await browser.answer("qsecure", "bypass", method="DELETE", id=entry["id"])
+    assert undone["status"] == 200 and undone["body"]["still_accepted"] is False
+    pin("undone.json", undone, stable_id)
 
 
 # Signing ---------------------------------------------------------------------------------

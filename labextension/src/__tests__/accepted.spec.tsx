@@ -6,11 +6,13 @@ import {
   AcceptedFindingsModel,
   IAcceptedAPI,
   IAcceptedFinding,
+  IAcceptedListing,
   IUndoneFinding,
   acceptedRows,
   shortTime
 } from '../models/accepted';
 import { QSecureError, english as trans } from '../models/errors';
+import { contract } from './contract';
 
 function entry(overrides: Partial<IAcceptedFinding> = {}): IAcceptedFinding {
   return {
@@ -172,5 +174,31 @@ describe('AcceptedFindings view', () => {
     );
     expect(html).toContain('You have accepted no finding on this server.');
     expect(html).not.toContain('>Undo<');
+  });
+});
+
+describe('the server\u2019s answers (pinned from a real server)', () => {
+  it('lists and undoes an acceptance as the server sends them', async () => {
+    const listed = contract<IAcceptedListing>('accepted.json').body;
+    const undone = contract<IUndoneFinding>('undone.json').body;
+    const model = new AcceptedFindingsModel({
+      list: async () => listed,
+      undo: async () => undone
+    });
+    await model.refresh();
+    expect(model.state).toEqual({
+      kind: 'ready',
+      rows: [
+        {
+          id: '0123456789abcdef',
+          what: 'GitHub token ghp_…Qx2',
+          path: 'contract/leak.ipynb',
+          reason: 'Test credential',
+          byWhen: '<user>, 2026-01-01 00:00 UTC'
+        }
+      ]
+    });
+    expect((await model.undo('0123456789abcdef')).still_accepted).toBe(false);
+    expect(model.entries).toEqual([]);
   });
 });
