@@ -67,7 +67,7 @@ async def accept(jp_fetch: Any, finding: dict[str, Any], path: str, **extra: str
 
 
 async def test_accept_review_undo_and_the_next_save_is_refused_again(
-    jp_fetch: Any, jp_root_dir: Path, github_token: str
+    jp_fetch: Any, jp_root_dir: Path, github_token: str, audit_events: Any
 ) -> None:
     (jp_root_dir / "runs").mkdir()
     nb = notebook(code(f'token = "{github_token}"'))
@@ -90,6 +90,14 @@ async def test_accept_review_undo_and_the_next_save_is_refused_again(
     response = await jp_fetch("qsecure", "bypass", method="DELETE", params={"id": entry["id"]})
     undone = json.loads(response.body)
     assert undone["id"] == entry["id"] and undone["still_accepted"] is False
+    [event] = [e for e in audit_events() if e["__schema__"].endswith("/bypass-withdrawn/v1")]
+    assert (event["fingerprint"], event["reason"], event["path"]) == (
+        finding["fingerprint"],
+        "test_credential",
+        "runs/b.ipynb",
+    )
+    assert event["user"] == acting_user() and event["still_accepted"] is False
+    assert github_token not in json.dumps(audit_events())
     assert await accepted(jp_fetch) == []
     assert await save(jp_fetch, "runs/b.ipynb", nb) == 422
 
@@ -190,3 +198,32 @@ def test_a_store_written_before_kind_and_preview_were_kept_still_loads(tmp_path:
     assert store.fingerprints() == {"a" * 32}
     store.remove("alice", id_=bypass.id)
     assert store.load() == []
+
+
+def test_the_audit_command_reads_a_withdrawal(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from jupyter_events import EventLogger
+
+    from jupyter_qsecure import events
+    from jupyter_qsecure.audit import AuditFileHandler, read_trail
+
+    logger = EventLogger()
+    for schema in events.schema_files():
+        logger.register_event_schema(schema)
+    handler = AuditFileHandler(tmp_path / "audit.jsonl")
+    logger.register_handler(handler)
+    data = {
+        "path": "n.ipynb",
+        "user": "alice",
+        "fingerprint": "a" * 32,
+        "reason": "will_rotate",
+        "still_accepted": False,
+    }
+    logger.emit(
+        schema_id=events.BYPASS_WITHDRAWN, data=data, timestamp_override=datetime.now(timezone.utc)
+    )
+    handler.close()
+    trail = read_trail(tmp_path / "audit.jsonl")
+    [event] = trail.events
+    assert event.kind == "bypass-withdrawn" and event.data["fingerprint"] == "a" * 32

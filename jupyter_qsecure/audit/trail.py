@@ -165,6 +165,7 @@ def install_audit_sink(
 KINDS = (
     "save-blocked",
     "save-bypassed",
+    "bypass-withdrawn",
     "secret-injected",
     "secret-denied",
     "provider-error",
@@ -176,6 +177,7 @@ KINDS = (
 _REQUIRED: dict[str, dict[str, type]] = {
     "save-blocked": {"user": str, "path": str, "outcome": str, "findings": list},
     "save-bypassed": {"user": str, "path": str, "fingerprint": str, "reason": str},
+    "bypass-withdrawn": {"user": str, "path": str, "fingerprint": str, "reason": str},
     "secret-injected": {"user": str, "notebook": str, "names": list},
     "secret-denied": {"user": str, "name": str, "reason": str},
     "provider-error": {"user": str, "name": str, "reason": str},

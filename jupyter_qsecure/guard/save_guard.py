@@ -403,16 +403,22 @@ class SaveGuard:
     def undo_bypass(self, id_: str = "", fingerprint: str = "", path: str = "") -> dict[str, Any]:
         """Undo one of the acting user's acceptances (by id, or fingerprint and path): later
         saves of that value are refused again unless another acceptance still covers it
-        (``still_accepted``). Raises ``LookupError`` when the user has no such acceptance."""
+        (``still_accepted``); audited. Raises ``LookupError`` when the user has no such
+        acceptance."""
+        from ..events import BYPASS_WITHDRAWN
+
         removed = self.bypasses.remove(acting_user(), id_=id_, fingerprint_=fingerprint, path=path)
-        self.log.info(
-            "qsecure: %s undid the acceptance of %s (%s) in %s",
-            removed.user,
-            removed.fingerprint,
-            removed.reason,
-            removed.path,
-        )
         still = removed.fingerprint in self.bypasses.fingerprints()
+        self._emit(
+            BYPASS_WITHDRAWN,
+            {
+                "path": removed.path,
+                "user": removed.user,
+                "fingerprint": removed.fingerprint,
+                "reason": removed.reason,
+                "still_accepted": still,
+            },
+        )
         return {**removed.to_json(), "still_accepted": still}
 
     def check_folder_copy(self, source: str) -> None:
