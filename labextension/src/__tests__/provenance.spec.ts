@@ -97,6 +97,21 @@ describe('provenance model', () => {
     ]);
     expect(environmentSummary(null)).toEqual([]);
   });
+
+  it('lists the packages the notebook imports (the compact fingerprint)', () => {
+    const rows = environmentSummary({
+      distributions: {
+        count: 209,
+        digest: 'sha256:cd',
+        imported: ['numpy==2.4.6', 'qiskit==2.6.2']
+      }
+    });
+    expect(rows).toEqual([
+      ['Packages', '209'],
+      ['Packages digest', 'sha256:cd'],
+      ['Imported', 'numpy 2.4.6, qiskit 2.6.2']
+    ]);
+  });
 });
 
 describe('dataset links', () => {

@@ -113,6 +113,17 @@ export function environmentSummary(
   const distributions = section('distributions');
   show('Packages', distributions['count']);
   show('Packages digest', distributions['digest']);
+  // What the notebook imports (the compact fingerprint; the store keeps the full list).
+  const imported = distributions['imported'];
+  if (Array.isArray(imported) && imported.length > 0) {
+    show(
+      'Imported',
+      imported
+        .filter((entry): entry is string => typeof entry === 'string')
+        .map(entry => entry.replace('==', ' '))
+        .join(', ')
+    );
+  }
   for (const [name, version] of Object.entries(section('quantum'))) {
     show(name, version);
   }
