@@ -125,8 +125,17 @@ def every_file_under(*folders: Path) -> list[Path]:
 
 
 def holding(value: str, *folders: Path) -> list[Path]:
+    """The files under ``folders`` holding ``value`` (a file that vanished meanwhile, such
+    as SQLite's journal, holds nothing)."""
     needle = value.encode()
-    return [p for p in every_file_under(*folders) if needle in p.read_bytes()]
+    found = []
+    for path in every_file_under(*folders):
+        try:
+            if needle in path.read_bytes():
+                found.append(path)
+        except FileNotFoundError:
+            continue
+    return found
 
 
 async def test_two_collaborators_see_the_refusal_and_the_fix_leaves_nothing_on_disk(
@@ -310,7 +319,22 @@ def signing_policy(tmp_path: Path, provenance_policy: Callable[[str], Path]) -> 
 
 
 def on_disk(path: Path) -> dict[str, Any]:
+    """The notebook at ``path``."""
     return dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def saved_when(path: Path, test: Callable[[dict[str, Any]], Any]) -> Callable[[], Any]:
+    """For :func:`until`: the notebook at ``path`` once ``test`` holds for it (None while
+    the server is still writing it: jupyter_server writes in place, behind a backup)."""
+
+    def check() -> dict[str, Any] | None:
+        try:
+            notebook = on_disk(path)
+        except json.JSONDecodeError:
+            return None
+        return notebook if test(notebook) else None
+
+    return check
 
 
 async def signature_status(jp_fetch: Any, path: str) -> dict[str, Any]:
@@ -356,7 +380,7 @@ async def test_a_run_saved_by_the_collaboration_server_carries_its_provenance(
             with doc.ydoc.transaction():
                 cell["execution_count"] = 1
                 cell["outputs"].extend(youtputs(outputs))
-            saved = await until(lambda: on_disk(file)["cells"][0]["outputs"] and on_disk(file))
+            saved = await until(saved_when(file, lambda nb: nb["cells"][0]["outputs"]))
             [record] = wait_for_records(signing_policy, 1)
     finally:
         session.client.stop_channels()
@@ -401,7 +425,7 @@ async def test_a_signed_notebook_saved_by_the_collaboration_server_stays_signed(
             with doc.ydoc.transaction():
                 doc.ycells[0]["execution_count"] = 1
                 doc.ycells[0]["outputs"].extend(youtputs(outputs))
-            await until(lambda: "qsecure" in on_disk(file)["cells"][0]["metadata"])
+            await until(saved_when(file, lambda nb: "qsecure" in nb["cells"][0]["metadata"]))
             await jp_fetch("api", "sessions", session.session_id, method="DELETE")
 
             response = await jp_fetch(
@@ -417,8 +441,9 @@ async def test_a_signed_notebook_saved_by_the_collaboration_server_stays_signed(
             session.client.stop_channels()
             wait_for_records(signing_policy, 2, kind="environment")
             doc.ycells[0]["metadata"]["collapsed"] = True
-            await until(lambda: on_disk(file)["cells"][0]["metadata"].get("collapsed"))
-            resaved = on_disk(file)
+            resaved = await until(
+                saved_when(file, lambda nb: nb["cells"][0]["metadata"].get("collapsed"))
+            )
             answer = await signature_status(jp_fetch, "signed.ipynb")
             assert answer["status"] == "signed and valid", answer
             assert (
@@ -431,7 +456,7 @@ async def test_a_signed_notebook_saved_by_the_collaboration_server_stays_signed(
             # What a reader sees changed, saved by the collaboration server: not valid.
             markdown = doc.ycells[1]["source"]
             markdown += " (rounded)"
-            await until(lambda: "rounded" in "".join(on_disk(file)["cells"][1]["source"]))
+            await until(saved_when(file, lambda nb: "rounded" in "".join(nb["cells"][1]["source"])))
             answer = await signature_status(jp_fetch, "signed.ipynb")
             assert answer["status"] == "modified since signing", answer
             assert answer["signatures"][0]["changed_cells"] == ["b"]
