@@ -4,7 +4,7 @@
  * the Secure menu, the blocked-save dialog, the notebook toolbar's Sign and Verify, and
  * both panels (in Notebook 7's side panels) work.
  */
-import { expect, test } from '@playwright/test';
+import { Page, expect, test } from '@playwright/test';
 
 // A made-up GitHub token, assembled so this file itself holds no credential.
 const TOKEN = ['ghp', 'N7r8s9T0u1V2w3X4y5Z6a7B8c9D0e1F2g3H4'].join('_');
@@ -135,5 +135,66 @@ test.describe('Jupyter Notebook 7', () => {
       })
       .toContain('pragma: allowlist secret');
     expect(errors).toEqual([]);
+  });
+
+  test('an untouched notebook with a short language_info stays unmodified', async ({
+    context,
+    page,
+    request
+  }) => {
+    const path = `${FOLDER}/untouched7.ipynb`;
+    const put = await request.put(`/api/contents/${path}`, {
+      data: { type: 'notebook', format: 'json', content: NOTEBOOK }
+    });
+    expect(put.ok()).toBe(true);
+    const modified = async (): Promise<string> =>
+      (await (await request.get(`/api/contents/${path}?content=0`)).json())
+        .last_modified;
+    const before = await modified();
+
+    /** Open the notebook and wait until its kernel has connected (and is idle). */
+    const open = async (tab: Page): Promise<void> => {
+      await tab.goto(`/notebooks/${path}`);
+      await expect(tab.locator('.jp-Notebook .jp-Cell').first()).toBeVisible({
+        timeout: 30000
+      });
+      await expect
+        .poll(
+          async () => {
+            const sessions = await (await request.get('/api/sessions')).json();
+            const session = sessions.find(
+              (s: { path: string }) => s.path === path
+            );
+            return session?.kernel?.execution_state ?? null;
+          },
+          { timeout: 30000 }
+        )
+        .toBe('idle');
+      // The kernel's language_info reaches the document a moment after it connects.
+      await tab.waitForTimeout(2000);
+    };
+    /** Close the tab as a user does; the "leave the page?" prompts it asked. */
+    const close = async (tab: Page): Promise<string[]> => {
+      const asked: string[] = [];
+      tab.on('dialog', dialog => {
+        asked.push(dialog.type());
+        void dialog.accept();
+      });
+      await tab.close({ runBeforeUnload: true });
+      await tab.waitForEvent('close');
+      return asked;
+    };
+
+    // Notebook 7 asks before leaving a page with unsaved changes: an untouched one has none.
+    await open(page);
+    expect(await close(page)).toEqual([]);
+    expect(await modified()).toBe(before);
+
+    // The same check does see a real change.
+    const edited = await context.newPage();
+    await open(edited);
+    await edited.locator('.jp-Cell .cm-content').first().click();
+    await edited.keyboard.type(' + 1');
+    expect(await close(edited)).toEqual(['beforeunload']);
   });
 });
