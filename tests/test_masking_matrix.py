@@ -142,6 +142,13 @@ def test_pieces_are_held_only_while_they_could_start_a_value() -> None:
     text = "progress 10%\n" + token[:7]
     assert text[MASKER.held_from(text) :] == token[:7]
     assert MASKER.held_from("progress 10%\n") == len("progress 10%\n")
+    # A multi-line value's first line ends in a line break: still held, and released
+    # only as part of the whole value, masked.
+    first_line = VALUES["PEM_KEY"].split("\n")[0] + "\n"
+    assert MASKER.held_from("key:\n" + first_line) == len("key:\n")
+    head, held = MASKER.split_held("key:\n" + first_line)
+    head2, held2 = MASKER.split_held(held + VALUES["PEM_KEY"][len(first_line) :] + "\n")
+    assert head + head2 + held2 == "key:\n[secret:PEM_KEY]\n"
 
 
 @settings(max_examples=200, deadline=None)

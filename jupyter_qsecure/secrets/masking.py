@@ -108,6 +108,8 @@ class Masker:
         self._matcher: _Matcher | None = None
         self._heads: dict[str, list[str]] = {}
         self._longest = 0
+        #: Every character of every form: a text ending in another one holds nothing back.
+        self._characters: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self.update(secrets or {})
 
@@ -129,6 +131,7 @@ class Masker:
             for form in labels:
                 heads.setdefault(form[:2], []).append(form)
             self._heads = heads
+            self._characters = frozenset("".join(labels))
             self._longest = max((len(form) for form in labels), default=0)
             self._matcher = _Matcher(labels) if labels else None
 
@@ -144,6 +147,8 @@ class Masker:
         """Where the tail of ``text`` that could be the start of a value (in any form)
         begins; ``len(text)`` when none could."""
         heads, length = self._heads, len(text)
+        if not length or text[-1] not in self._characters:
+            return length  # most writes end in a line break, which few values hold
         for index in range(max(0, length - self._longest + 1), length):
             rest = text[index:]
             candidates = (
@@ -278,18 +283,22 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
             msg = session.msg(
                 msg_or_type, content=content, parent=parent, header=header, metadata=metadata
             )
+        msg_type = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
+        text = content.get("text") if isinstance(content, dict) else None
+        text = text if msg_type == "stream" and isinstance(text, str) else None
+        if text is not None:
+            # The text is masked once, joined with what is held (_send_stream).
+            content = {key: value for key, value in content.items() if key != "text"}
         msg = {
             **msg,
-            "content": masker.mask_content(msg.get("content")),
+            "content": masker.mask_content(content),
             "metadata": masker.mask_content(msg.get("metadata") or {}),
         }
         msg.pop("buffers", None)
         if buffers:
             buffers = [masker.mask_buffer(buffer) for buffer in buffers]
-        msg_type = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
         with streams.lock:
-            text = content.get("text") if isinstance(content, dict) else None
-            if msg_type == "stream" and isinstance(text, str):
+            if text is not None:
                 return _send_stream(msg, text, stream, ident)
             release()
             return original(stream, msg, ident=ident, buffers=buffers, track=track)
