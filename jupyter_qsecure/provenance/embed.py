@@ -14,10 +14,11 @@ A cell with no record in the store keeps whatever execution metadata it carried 
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from .imports import carries_full_list, compact_environment
+from .imports import carries_full_list, compact_environment, module_distributions
 from .store import ProvenanceStore, StoredRecord
 
 if TYPE_CHECKING:
@@ -188,6 +189,9 @@ class ProvenanceSaveHook:
         self.timeline_limit = timeline_limit
         #: The server root: a notebook is looked up by its absolute path too.
         self.root_dir = root_dir
+        # Which distribution installs which module (read once, about 0.2 s): read now, off
+        # the event loop, rather than during the first save that needs it.
+        threading.Thread(target=module_distributions, name="qsecure-modules", daemon=True).start()
 
     def __call__(
         self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any

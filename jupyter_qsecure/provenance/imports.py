@@ -56,7 +56,7 @@ def imported_modules(notebook: dict[str, Any]) -> set[str]:
 
 
 @functools.lru_cache(maxsize=1)
-def _module_distributions() -> dict[str, tuple[str, ...]]:
+def module_distributions() -> dict[str, tuple[str, ...]]:
     """Top-level module -> the distributions that provide it, in this process's environment
     (read once: ``sklearn`` comes from ``scikit-learn``)."""
     try:
@@ -76,7 +76,7 @@ def imported_packages(modules: Iterable[str], packages: list[str]) -> list[str]:
         if name in by_name:
             found[name] = by_name[name]
             continue
-        for distribution in _module_distributions().get(module, ()):
+        for distribution in module_distributions().get(module, ()):
             if distribution in by_name:
                 found[distribution] = by_name[distribution]
     return [found[name] for name in sorted(found)]
