@@ -284,6 +284,32 @@ def test_bad_input_is_exit_2_without_traceback(tmp_path: Path) -> None:
     assert plain.returncode == 2 and "carries no execution records" in plain.stderr
 
 
+def test_the_pre_commit_hook_reproduces_each_notebook_it_is_given(tmp_path: Path) -> None:
+    import shlex
+    import sys
+
+    import yaml
+
+    hooks = yaml.safe_load((Path(__file__).parents[1] / ".pre-commit-hooks.yaml").read_text())
+    [hook] = [hook for hook in hooks if hook["id"] == "qsecure-reproduce"]
+    path = recorded_notebook(tmp_path)
+    (tmp_path / "broken.ipynb").write_text("{not json")
+    entry = shlex.split(hook["entry"])
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / entry[0]), *entry[1:], "broken.ipynb", path.name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 2  # the worst of: cannot be read (2), a cell differs (1)
+    assert "broken.ipynb: " in result.stderr and "not a readable notebook" in result.stderr
+    assert "analysis.ipynb" in result.stdout and "differs" in result.stdout
+    several = run_qsecure("reproduce", "a.ipynb", "b.ipynb", "--format", "json", cwd=tmp_path)
+    assert several.returncode == 2 and "take one notebook" in several.stderr
+
+
 @pytest.mark.parametrize(
     ("text", "normalised", "kinds"),
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -105,10 +106,15 @@ class ReproduceApp(_Subcommand):
         return bags
 
     def run(self) -> int:
-        from ..reproduce.rerun import ReproduceError, reproduce
-
-        if len(self.extra_args) != 1:
-            raise UsageError("name one notebook: jupyter qsecure reproduce NOTEBOOK")
+        if not self.extra_args:
+            raise UsageError("name a notebook: jupyter qsecure reproduce NOTEBOOK")
+        if len(self.extra_args) > 1:
+            if self.attest or self.format != "text":
+                raise UsageError(
+                    "--attest, --format json and --format junit take one notebook; "
+                    "run once per notebook"
+                )
+            return self._run_each([Path(name) for name in self.extra_args])
         path = Path(self.extra_args[0])
         key = None
         if self.attest:
@@ -116,9 +122,40 @@ class ReproduceApp(_Subcommand):
             if key is None:
                 raise UsageError("--attest needs --key PATH (or [signing] key) to sign with")
         bags = self._verified_bags()
-        store = self._store()
+        result = self._reproduce(path, bags, self._store())
+        code = 0 if result.reproduced else 1
+        if self.attest and key is not None:
+            code = max(code, self._write_attestation(path, result, bags, key))
+        if self.format == "json":
+            print(json.dumps({**result.to_json(), "exit_code": code}, indent=2))
+        elif self.format == "junit":
+            print(_junit(result))
+        else:
+            _print_text(result)
+        return code
+
+    def _run_each(self, paths: list[Path]) -> int:
+        """Several notebooks (as a pre-commit hook passes them), one after another: each
+        report in turn, the exit code the worst of theirs (a notebook that cannot be
+        reproduced at all is reported and counts as 2; the others still run)."""
+        bags, store = self._verified_bags(), self._store()
+        code = 0
+        for path in paths:
+            try:
+                result = self._reproduce(path, bags, store)
+            except UsageError as error:
+                print(f"{path}: {error}", file=sys.stderr)
+                code = 2
+                continue
+            _print_text(result)
+            code = max(code, 0 if result.reproduced else 1)
+        return code
+
+    def _reproduce(self, path: Path, bags: list[Path], store: Path | None) -> Any:
+        from ..reproduce.rerun import ReproduceError, reproduce
+
         try:
-            result = reproduce(
+            return reproduce(
                 path,
                 bags=bags,
                 rtol=self.rtol,
@@ -130,16 +167,6 @@ class ReproduceApp(_Subcommand):
             )
         except ReproduceError as error:
             raise UsageError(str(error)) from None
-        code = 0 if result.reproduced else 1
-        if self.attest and key is not None:
-            code = max(code, self._write_attestation(path, result, bags, key))
-        if self.format == "json":
-            print(json.dumps({**result.to_json(), "exit_code": code}, indent=2))
-        elif self.format == "junit":
-            print(_junit(result))
-        else:
-            _print_text(result)
-        return code
 
     def _store(self) -> Path | None:
         """The provenance store to read the recorded run's full package list from."""
