@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .checks import is_uuid, looks_random
 from .engine import Engine, Match
@@ -63,30 +64,40 @@ CONTEXT_RULE = Rule(
 _ENGINE = Engine([CONTEXT_RULE], use_hyperscan=False)
 
 
+def cell_reads_credential(cell: dict[str, Any]) -> bool:
+    """Whether a notebook cell is a code cell whose source reads or prints a credential
+    by name."""
+    if cell.get("cell_type", "code") != "code":
+        return False
+    source = cell.get("source")
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        source = "".join(source)
+    text = source
+    if not isinstance(text, str) or not any(word in text.lower() for word in _WORDS):
+        return False
+    last_line = text.rstrip().rpartition("\n")[2].strip()
+    return bool(_READS_CREDENTIAL.search(text) or _SHOWS_CREDENTIAL.fullmatch(last_line))
+
+
 def cells_reading_credentials(notebook: object) -> frozenset[int]:
     """Indices of code cells whose source reads or prints a credential by name."""
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
         return frozenset()
-    found = set()
-    for index, cell in enumerate(cells):
-        if not isinstance(cell, dict) or cell.get("cell_type", "code") != "code":
-            continue
-        source = cell.get("source")
-        if isinstance(source, list) and all(isinstance(line, str) for line in source):
-            source = "".join(source)
-        text = source
-        if not isinstance(text, str) or not any(word in text.lower() for word in _WORDS):
-            continue
-        last_line = text.rstrip().rpartition("\n")[2].strip()
-        if _READS_CREDENTIAL.search(text) or _SHOWS_CREDENTIAL.fullmatch(last_line):
-            found.add(index)
-    return frozenset(found)
+    return frozenset(
+        index
+        for index, cell in enumerate(cells)
+        if isinstance(cell, dict) and cell_reads_credential(cell)
+    )
 
 
-def context_matches(notebook: object, fragments: Sequence[Fragment]) -> list[Match]:
-    """Credential-shaped values in the outputs of cells that read a credential by name."""
-    cells = cells_reading_credentials(notebook)
+def context_matches(
+    notebook: object, fragments: Sequence[Fragment], cells: frozenset[int] | None = None
+) -> list[Match]:
+    """Credential-shaped values in the outputs of cells that read a credential by name
+    (``cells``: their indices, when known already)."""
+    if cells is None:
+        cells = cells_reading_credentials(notebook)
     if not cells:
         return []
     outputs = [

@@ -20,6 +20,7 @@ from tornado.web import HTTPError
 from ..identity import acting_user
 from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
+from .cellcache import CellCache
 from .engine import INJECTED_SECRET
 from .findings import Finding
 from .plugins import active_rules
@@ -224,6 +225,8 @@ class SaveGuard:
         #: Why the bypass store cannot be read (None when it can).
         self.bypass_problem: str | None = None
         self._literals: tuple[int, dict[str, str]] = (-1, {})
+        #: Each notebook's cells as last walked: an autosave walks only what changed.
+        self._cells = CellCache()
 
     def pre_save_hook(
         self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any
@@ -283,7 +286,7 @@ class SaveGuard:
                 self.scanner.max_bytes,
                 self._injected_literals(),
             )
-            result = scanner.scan_model(model, path=os_path)
+            result = scanner.scan_model(model, path=os_path, cells=self._cells)
         except ScanInputError as error:
             self._scan_failed(path, str(error), audit, write)
             return

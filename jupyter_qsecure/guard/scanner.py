@@ -12,7 +12,8 @@ from typing import Any
 
 from .allowlist import Allowlist
 from .binary import decode_text, looks_binary, reencoded_text
-from .context import context_matches
+from .cellcache import CellCache
+from .context import cell_reads_credential, context_matches
 from .context import merge as merge_matches
 from .engine import INJECTED_SECRET, Engine, Match
 from .findings import Finding, Location, fingerprint, mask
@@ -181,20 +182,27 @@ class Scanner:
         matches = self.engine.scan(fragments, config_text=config_text, literals=self.literals)
         return self._report(matches, path)
 
-    def scan_notebook(self, notebook: object, *, path: Path | None = None) -> ScanResult:
+    def scan_notebook(
+        self, notebook: object, *, path: Path | None = None, cells: CellCache | None = None
+    ) -> ScanResult:
         """Scan a parsed notebook (a dict as nbformat or the contents API gives it).
 
         Code cells' sources are code; Markdown, outputs and metadata are text, where an
-        unquoted ``password = value`` holds a value."""
+        unquoted ``password = value`` holds a value. With ``cells`` (and a ``path``), the
+        cells unchanged since the last scan of ``path`` are not walked again (every
+        fragment is still scanned; see :mod:`.cellcache`)."""
         code_cells = _code_cells(notebook)
 
         def is_text(fragment: Fragment) -> bool:
             return not (fragment.field == "source" and fragment.cell_index in code_cells)
 
-        fragments = list(notebook_fragments(notebook))
+        walked = None
+        if cells is not None and path is not None:
+            walked = cells.walk(notebook, str(path), cell_reads_credential)
+        fragments, reading = walked or (list(notebook_fragments(notebook)), None)
         matches = self.engine.scan(fragments, config_text=is_text, literals=self.literals)
         if self.notebook_context:
-            matches = merge_matches(matches, context_matches(notebook, fragments))
+            matches = merge_matches(matches, context_matches(notebook, fragments, reading))
         return self._report(matches, path)
 
     def scan_text(self, text: str, *, path: Path | None = None) -> ScanResult:
@@ -235,13 +243,16 @@ class Scanner:
             )
         return self.scan_text(decode_text(raw), path=path)
 
-    def scan_model(self, model: dict[str, Any], *, path: Path | None = None) -> ScanResult:
-        """Scan a Jupyter contents model about to be written (notebook, text or base64 file)."""
+    def scan_model(
+        self, model: dict[str, Any], *, path: Path | None = None, cells: CellCache | None = None
+    ) -> ScanResult:
+        """Scan a Jupyter contents model about to be written (notebook, text or base64
+        file); ``cells`` as for :meth:`scan_notebook`."""
         content = model.get("content")
         if content is None or model.get("type") == "directory":
             return ScanResult([])
         if model.get("type") == "notebook" or isinstance(content, (dict, list)):
-            return self.scan_notebook(content, path=path)
+            return self.scan_notebook(content, path=path, cells=cells)
         if not isinstance(content, str):
             raise ScanInputError(f"unexpected content of type {type(content).__name__}")
         if model.get("format") == "base64":

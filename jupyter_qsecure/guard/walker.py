@@ -200,6 +200,15 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
             yield from _json_leaves(value, key, index, cell_id, key)
 
 
+def cell_fragments(cell: object, index: int) -> Iterator[Fragment]:
+    """Yield every text fragment of the notebook cell at ``index`` (any JSON value); what
+    it yields depends on the cell alone (``index`` only labels the fragments)."""
+    if isinstance(cell, dict):
+        yield from _cell_fragments(cell, index)
+    else:
+        yield from _json_leaves(cell, f"cells/{index}", index, None)
+
+
 def notebook_fragments(notebook: object) -> Iterator[Fragment]:
     """Yield every text fragment of a notebook (nbformat 4; anything else is walked as JSON).
 
@@ -216,10 +225,7 @@ def notebook_fragments(notebook: object) -> Iterator[Fragment]:
     if isinstance(notebook.get("metadata"), dict):
         yield from _json_leaves(notebook["metadata"], "metadata", None, None)
     for index, cell in enumerate(cells):
-        if isinstance(cell, dict):
-            yield from _cell_fragments(cell, index)
-        else:
-            yield from _json_leaves(cell, f"cells/{index}", index, None)
+        yield from cell_fragments(cell, index)
     for key, value in notebook.items():
         if key not in {"cells", "metadata", "nbformat", "nbformat_minor"}:
             yield from _json_leaves(value, key, None, None, key)
