@@ -24,8 +24,10 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
@@ -46,6 +48,10 @@ _PRINCIPAL = re.compile(r"[^\s,*?!\"'\\#]{1,200}")
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 #: ssh-keygen and ssh-add may not take longer than this.
 TOOL_SECONDS = 30.0
+#: A public key file is read up to this many bytes (an RSA-16384 line is under 3 KiB).
+PUBLIC_KEY_LIMIT = 16 << 10
+#: A key id a request may name is at most this long.
+KEY_ID_LIMIT = 1024
 
 
 class SetupError(ValueError):
@@ -104,12 +110,35 @@ def check_principal(value: object) -> str:
         raise SetupError(
             "principal: give who signs, one word such as alice@lab.example (your e-mail address)"
         )
-    if _PRINCIPAL.fullmatch(value) is None:
+    if _PRINCIPAL.fullmatch(value) is None or _unseen(value):
         raise SetupError(
             f"principal {value!r}: use one word of at most 200 characters, without spaces, "
-            "line breaks, commas, quotes, # or the wildcards * ? ! (e.g. alice@lab.example)"
+            "line breaks, control or invisible characters, commas, quotes, # or the "
+            "wildcards * ? ! (e.g. alice@lab.example)"
         )
     return value
+
+
+def _unseen(text: str) -> bool:
+    """Whether ``text`` holds a character a reader cannot see or that ends the text for
+    OpenSSH: control characters (NUL, ESC, DEL), format characters (zero-width spaces,
+    bidirectional overrides), unassigned or private-use code points, separators."""
+    return any(unicodedata.category(c)[0] in "CZ" for c in text)
+
+
+def _read_public(path: Path) -> str | None:
+    """The text of the public key file ``path``, or None when it is not a regular file
+    (a FIFO, a device, a folder, also behind a link) or larger than a public key can be.
+    Opened without blocking, so a FIFO put in its place never hangs the server."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except (OSError, ValueError):
+        return None
+    with os.fdopen(handle, "rb") as stream:
+        info = os.fstat(stream.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > PUBLIC_KEY_LIMIT:
+            return None
+        return stream.read(PUBLIC_KEY_LIMIT + 1)[:PUBLIC_KEY_LIMIT].decode("utf-8", "replace")
 
 
 def _short(path: Path, home: Path) -> str:
@@ -231,10 +260,8 @@ class PersonalSigning:
             private = public.with_suffix("")
             if not (public.is_file() and private.is_file()):
                 continue
-            try:
-                parsed = _parse_public(public.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                continue
+            text = _read_public(public)
+            parsed = _parse_public(text) if text is not None else None
             if parsed is not None:
                 key_type, encoded, comment, print_ = parsed
                 keys.append(
@@ -263,17 +290,27 @@ class PersonalSigning:
         """The public key file a request names (``~/.ssh/NAME.pub``, the same path
         spelled out, or the private key's path); raises SetupError."""
         home = self.home
+        if len(value) > KEY_ID_LIMIT or _unseen(value):
+            raise SetupError(
+                f"key {value[:60]!r}: not the id of a key (control characters, or longer "
+                f"than {KEY_ID_LIMIT} characters); pick one of the listed keys"
+            )
         path = Path(home / value[2:] if value.startswith("~/") else value)
         if not path.is_absolute():
             path = self.ssh_dir / path
         if path.suffix != ".pub":
             path = path.with_name(path.name + ".pub")
-        if ".." in path.parts or path.parent.resolve() != self.ssh_dir.resolve():
+        try:
+            outside = ".." in path.parts or path.parent.resolve() != self.ssh_dir.resolve()
+            pair = path.is_file() and path.with_suffix("").is_file()
+        except (OSError, ValueError):  # a name too long for the file system
+            outside, pair = False, False
+        if outside:
             raise SetupError(
                 f"key {value!r}: only keys in {_short(self.ssh_dir, home)} or held by the "
                 "ssh-agent can be chosen; pick one of the listed keys"
             )
-        if not path.is_file() or not path.with_suffix("").is_file():
+        if not pair:
             raise SetupError(
                 f"key {value!r}: there is no key pair {_short(path.with_suffix(''), home)} "
                 f"and {_short(path, home)}; pick one of the listed keys or generate one"
@@ -299,7 +336,8 @@ class PersonalSigning:
             _write_private(public_file, f"{match.public_key} {match.comment}".rstrip() + "\n")
             return self._save(user, public_file, key, principal, match.public_key)
         public = self._file_key(key)
-        parsed = _parse_public(public.read_text(encoding="utf-8", errors="replace"))
+        text = _read_public(public)
+        parsed = _parse_public(text) if text is not None else None
         if parsed is None:
             raise SetupError(
                 f"key {key!r}: {_short(public, self.home)} is not an OpenSSH public key "
@@ -337,8 +375,15 @@ class PersonalSigning:
                 f". _ -; e.g. {DEFAULT_KEY_NAME})"
             )
         comment = principal if comment is None else comment
-        if not isinstance(comment, str) or any(ord(c) < 32 for c in comment) or len(comment) > 200:
-            raise SetupError("comment: one line of at most 200 characters")
+        if (
+            not isinstance(comment, str)
+            or any(unicodedata.category(c)[0] == "C" for c in comment)
+            or len(comment) > 200
+        ):
+            raise SetupError(
+                "comment: one line of at most 200 characters, without control or invisible "
+                "characters"
+            )
         private = self.ssh_dir / name
         public = private.with_name(name + ".pub")
         for existing in (private, public):
