@@ -94,3 +94,36 @@ async def test_the_personal_line_is_one_line_for_the_qsecure_namespace_only(
     assert json.loads((state.user_dir("alice") / "setup.json").read_text())["public_key"] == (
         f"{kind} {blob}"
     )
+
+
+def test_concurrent_choices_leave_the_trust_line_of_the_chosen_key(tmp_path: Path) -> None:
+    """Two requests choosing different keys at once (two tabs, a double click): the
+    personal allowed_signers must trust the key setup.json signs with, every time."""
+    import threading
+
+    from jupyter_qsecure.signing.setup import PersonalSigning
+
+    home = tmp_path / "home"
+    for name in ("id_a", "id_b"):
+        keygen(home / ".ssh" / name)
+    personal = PersonalSigning(tmp_path / "state", home)
+    mismatched = 0
+    for _ in range(60):
+        start = threading.Barrier(2)
+
+        def choose(key: str, start: threading.Barrier = start) -> None:
+            start.wait()
+            personal.choose("alice", key, "alice@lab.example")
+
+        threads = [
+            threading.Thread(target=choose, args=(f"~/.ssh/{name}.pub",))
+            for name in ("id_a", "id_b")
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        setup, signers = personal.current("alice")
+        assert setup is not None and signers is not None
+        mismatched += setup.public_key not in signers.read_text()
+    assert mismatched == 0

@@ -27,6 +27,7 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -168,6 +169,9 @@ class PersonalSigning:
     def __init__(self, state_dir: Path, home: Path | None = None) -> None:
         self.state_dir = Path(state_dir)
         self._home = home
+        #: Held while a setup's two files are written or read together, so concurrent
+        #: requests never leave (nor see) one key's trust line beside another key's setup.
+        self._files = threading.RLock()
 
     @property
     def home(self) -> Path:
@@ -431,11 +435,6 @@ class PersonalSigning:
             fingerprint=fingerprint(public_key_from_openssh(public_key)),
             updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        folder = self._user_folder(user)
-        _write_private(
-            folder / "allowed_signers",
-            f'{principal} namespaces="{NAMESPACE}" {public_key}\n',
-        )
         record = {
             "key": key_id,
             "key_path": str(key),
@@ -444,15 +443,26 @@ class PersonalSigning:
             "fingerprint": setup.fingerprint,
             "updated": setup.updated,
         }
-        _write_private(folder / "setup.json", json.dumps(record, indent=1) + "\n")
+        with self._files:
+            folder = self._user_folder(user)
+            _write_private(
+                folder / "allowed_signers",
+                f'{principal} namespaces="{NAMESPACE}" {public_key}\n',
+            )
+            _write_private(folder / "setup.json", json.dumps(record, indent=1) + "\n")
         return setup
 
     # What signing and verification use ---------------------------------------------------
 
     def effective(self, settings: SigningSettings, user: str) -> SigningSettings:
         """``settings`` (the admin's) with ``user``'s setup where the admin left a gap."""
-        setup = self.load(user)
-        return effective_settings(settings, setup, self.allowed_signers(user))
+        setup, signers = self.current(user)
+        return effective_settings(settings, setup, signers)
+
+    def current(self, user: str) -> tuple[PersonalSetup | None, Path | None]:
+        """``user``'s setup and personal allowed_signers file, read together."""
+        with self._files:
+            return self.load(user), self.allowed_signers(user)
 
 
 def effective_settings(
@@ -508,8 +518,7 @@ def describe(
     keys to choose from. Public keys' fingerprints only, never key material."""
     from .signatures import SigningPolicy
 
-    setup = personal.load(user)
-    signers = personal.allowed_signers(user)
+    setup, signers = personal.current(user)
     effective = effective_settings(settings, setup, signers)
     candidates, agent_note = personal.candidates()
     key: dict[str, Any] | None = None
