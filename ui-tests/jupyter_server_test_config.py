@@ -14,8 +14,8 @@ configure_jupyter_server(c)
 c.ServerApp.port = int(os.environ.get("QSECURE_UI_PORT", "8899"))
 c.ServerApp.allow_root = True
 # Documents are saved through the contents API, as without jupyter-collaboration (the
-# blocked-save dialog's path). QSECURE_UI_RTC=1 runs the same tests with real-time
-# collaboration on, when jupyter-collaboration is installed.
+# blocked-save dialog's path). QSECURE_UI_RTC=1 turns real-time collaboration on: the
+# server of collaboration.spec.ts (see playwright.config.js).
 c.YDocExtension.disable_rtc = os.environ.get("QSECURE_UI_RTC", "") != "1"
 
 state = Path(os.environ.get("QSECURE_UI_STATE") or tempfile.mkdtemp(prefix="qsecure-ui-"))
@@ -30,6 +30,12 @@ if personal_signing:
     os.environ["HOME"] = str(home)
     os.environ.pop("SSH_AUTH_SOCK", None)
     os.environ.pop("SSH_AGENT_PID", None)
+if os.environ.get("QSECURE_UI_RTC") == "1":
+    # The server of collaboration.spec.ts (its own port and state): the served folder is
+    # inside its state, so the spec can search every file the server wrote for a value.
+    state = state / "collaboration"
+    c.ServerApp.root_dir = str(state / "root")
+    (state / "root").mkdir(parents=True, exist_ok=True)
 state.mkdir(parents=True, exist_ok=True)
 key = state / "id_ed25519"
 subprocess.run(

@@ -18,6 +18,10 @@ const port = process.env.QSECURE_UI_PORT || '8899';
 // policy (QSECURE_UI_SIGNING=personal in jupyter_server_test_config.py), on the next port.
 const personalPort = String(Number(port) + 1);
 const SETUP_SPEC = /signing-setup\.spec\.ts$/;
+// collaboration.spec.ts runs against a server with real-time collaboration on
+// (QSECURE_UI_RTC=1, jupyter-collaboration), on the port after that.
+const collaborationPort = String(Number(port) + 2);
+const COLLABORATION_SPEC = /collaboration\.spec\.ts$/;
 
 module.exports = {
   ...baseConfig,
@@ -35,11 +39,16 @@ module.exports = {
   },
   reporter: [['list'], ['html', { open: 'never' }]],
   projects: [
-    { name: 'qsecure', testIgnore: SETUP_SPEC },
+    { name: 'qsecure', testIgnore: [SETUP_SPEC, COLLABORATION_SPEC] },
     {
       name: 'signing-setup',
       testMatch: SETUP_SPEC,
       use: { baseURL: `http://localhost:${personalPort}` }
+    },
+    {
+      name: 'collaboration',
+      testMatch: COLLABORATION_SPEC,
+      use: { baseURL: `http://localhost:${collaborationPort}` }
     }
   ],
   webServer: [
@@ -53,6 +62,13 @@ module.exports = {
       command: 'jlpm start',
       url: `http://localhost:${personalPort}/lab`,
       env: { QSECURE_UI_PORT: personalPort, QSECURE_UI_SIGNING: 'personal' },
+      timeout: 120 * 1000,
+      reuseExistingServer: false
+    },
+    {
+      command: 'jlpm start',
+      url: `http://localhost:${collaborationPort}/lab`,
+      env: { QSECURE_UI_PORT: collaborationPort, QSECURE_UI_RTC: '1' },
       timeout: 120 * 1000,
       reuseExistingServer: false
     }
