@@ -77,10 +77,22 @@ _MASKED_PREVIEW = re.compile(
 _KIND = re.compile(r"[\w][\w .,()/+'-]{0,79}")
 
 
-def masked_preview(preview: str) -> str:
+def masked_preview(preview: str, fingerprint_: str = "") -> str:
     """``preview`` if it is a masked preview as the scanner shows it, else ``""`` (a value
-    or a longer part of one is never kept in the store)."""
-    return preview if _MASKED_PREVIEW.fullmatch(preview) else ""
+    or a longer part of one is never kept in the store). With the finding's
+    ``fingerprint_``, a preview whose visible characters are the whole value (a short
+    password split around the ellipsis: ``hunter2hu…nt2``) is not kept either."""
+    if not _MASKED_PREVIEW.fullmatch(preview):
+        return ""
+    return "" if fingerprint_ and _reveals(preview, fingerprint_) else preview
+
+
+def _reveals(text: str, fingerprint_: str) -> bool:
+    """Whether ``text`` holds the value whose fingerprint is ``fingerprint_``: as it is,
+    or as the characters either side of a preview's ellipsis, alone or joined."""
+    head, _, tail = text.partition("\u2026")
+    candidates = {text, text.strip(), head, tail, head + tail}
+    return any(fingerprint(candidate) == fingerprint_ for candidate in candidates if candidate)
 
 
 @dataclass(frozen=True)
@@ -119,10 +131,17 @@ class BypassStore:
 
     def load(self) -> list[Bypass]:
         """Every recorded bypass; an absent file is an empty store."""
+        return [bypass for _, bypass in self._entries()[1]]
+
+    def _entries(self) -> tuple[list[object], list[tuple[int, Bypass]]]:
+        """The store's entries as written, and the bypasses among them with their
+        positions. An entry this version does not understand (a field it does not know, a
+        value not a string) is not a bypass here, but is kept when the store is rewritten:
+        undoing one acceptance never drops another user's."""
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return []
+            return [], []
         except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
             raise AllowlistError(
                 f"{self.path}: cannot read the bypass store ({error}); {self.reset_hint()}"
@@ -131,9 +150,9 @@ class BypassStore:
             raise AllowlistError(
                 f"{self.path}: the bypass store must be a JSON list; {self.reset_hint()}"
             )
-        return [
-            Bypass(**entry)
-            for entry in raw
+        return raw, [
+            (index, Bypass(**entry))
+            for index, entry in enumerate(raw)
             if isinstance(entry, dict)
             and _REQUIRED_FIELDS <= set(entry) <= set(Bypass.__dataclass_fields__)
             and all(isinstance(value, str) for value in entry.values())
@@ -171,11 +190,11 @@ class BypassStore:
             user,
             path,
             datetime.now(timezone.utc).isoformat(),
-            kind if _KIND.fullmatch(kind) else "",
-            masked_preview(preview),
+            kind if _KIND.fullmatch(kind) and not _reveals(kind, fingerprint_) else "",
+            masked_preview(preview, fingerprint_),
         )
         with self._lock:
-            entries = [asdict(existing) for existing in self.load()]
+            entries = self._entries()[0]
             entries.append(asdict(bypass))
             self._write(entries)
         return bypass
@@ -184,10 +203,10 @@ class BypassStore:
         """Undo one of ``user``'s acceptances, named by its ``id_`` or by its fingerprint
         and path (the latest if several); raise ``LookupError`` when ``user`` has none such."""
         with self._lock:
-            bypasses = self.load()
+            entries, bypasses = self._entries()
             mine = [
                 (index, bypass)
-                for index, bypass in enumerate(bypasses)
+                for index, bypass in bypasses
                 if bypass.user == user
                 and (
                     bypass.id == id_
@@ -199,11 +218,11 @@ class BypassStore:
                 what = f"id {id_}" if id_ else f"fingerprint {fingerprint_} in {path.strip('/')}"
                 raise LookupError(f"you have no accepted finding with {what}")
             index, removed = mine[-1]
-            del bypasses[index]
-            self._write([asdict(bypass) for bypass in bypasses])
+            del entries[index]
+            self._write(entries)
         return removed
 
-    def _write(self, entries: list[dict[str, str]]) -> None:
+    def _write(self, entries: list[object]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".bypasses-")
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
