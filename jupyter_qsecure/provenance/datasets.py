@@ -202,9 +202,10 @@ class DatasetIndex:
         """Declare the dataset at ``where``: a bag, a folder with a bag beside it
         (``DIR.bag``) or the ``data`` folder of a bag, or a URL of a bag in an object store.
         Raises ValueError saying what was looked for."""
-        from ..reproduce.remote import is_remote, local_path
+        from ..reproduce.remote import is_remote, local_path, refuse_credentials
 
         text = str(where)
+        refuse_credentials(text)  # never recorded, shown nor logged
         local = local_path(text)
         if local is None and is_remote(text):
             dataset = self._declare_remote(text)
@@ -226,10 +227,11 @@ class DatasetIndex:
 
     def _declare_remote(self, url: str) -> Dataset:
         from ..reproduce.manifest import ManifestError, opened_bag
+        from ..reproduce.remote import redact_url
 
         try:
             with opened_bag(url) as (bag, _):
-                return load_bag(bag, location=url.rstrip("/"))
+                return load_bag(bag, location=redact_url(url.rstrip("/")))
         except ManifestError as error:
             raise ValueError(str(error)) from None
 

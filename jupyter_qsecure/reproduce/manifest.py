@@ -51,6 +51,7 @@ from .remote import (
     is_remote,
     local_path,
     open_store,
+    refuse_credentials,
     walk_remote,
 )
 from .tree import FileEntry, Problem, walk
@@ -239,6 +240,7 @@ def _as_local(data: Path | str) -> Path | str:
     """A ``file://`` URL as a path; another URL as it is; a path as a :class:`Path`."""
     text = str(data)
     try:
+        refuse_credentials(text)
         local = local_path(text)
     except RemoteError as error:
         raise ManifestError(str(error)) from None

@@ -20,7 +20,7 @@ import hashlib
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from .hashing import Hashed, Progress, new_hasher
 from .tree import FileEntry, Problem
@@ -38,6 +38,60 @@ class RemoteError(ValueError):
     missing bucket. The message says what to fix."""
 
 
+#: Query parameters that carry a credential (pre-signed URLs, SAS tokens, API keys).
+_SECRET_QUERY = re.compile(
+    r"(?:^|[-_.])(?:signature|sig|credential|token|key|secret|password|passwd|pwd|auth"
+    r"|authorization|session|sas|apikey|api[-_]key|access[-_]?token)$",
+    re.IGNORECASE,
+)
+_HIDDEN = "***"
+
+
+def url_secrets(text: str) -> list[str]:
+    """The parts of the URL ``text`` that are credentials: its user information (``user``
+    and ``password`` of ``s3://KEY:SECRET@bucket/...``) and the values of query
+    parameters named like a signature, token or key. Empty for a plain path."""
+    if scheme_of(text) is None:
+        return []
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return []
+    found: list[str] = []
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and userinfo:
+        found.append(userinfo)
+        found.extend(piece for piece in userinfo.split(":") if piece)
+        found.extend(unquote(piece) for piece in userinfo.split(":") if piece)
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if value and _SECRET_QUERY.search(name):
+            found.append(value)
+            found.extend(piece for piece in parts.query.split("&") if piece.endswith(value))
+    return sorted({piece for piece in found if piece}, key=len, reverse=True)
+
+
+def redact_url(text: str, within: str | None = None) -> str:
+    """``within`` (default: ``text`` itself) with the credentials of the URL ``text``
+    replaced by ``***``: what may be shown, logged or recorded of a URL."""
+    shown = text if within is None else within
+    for secret in url_secrets(text):
+        shown = shown.replace(secret, _HIDDEN)
+    return shown
+
+
+def refuse_credentials(text: str) -> None:
+    """Raise :class:`RemoteError` when the URL ``text`` holds credentials: they would end
+    up in manifests (``Payload-Location``), provenance records, messages and logs. The
+    message shows the URL with them hidden and says where credentials go instead."""
+    if url_secrets(text):
+        raise RemoteError(
+            f"{redact_url(text)}: the URL holds credentials (a user and password, or a "
+            "signature or token in its query); remove them from the URL and give them as the "
+            "store's library reads them (for S3 the AWS_* variables or ~/.aws; for https a "
+            "~/.netrc), so they never reach a manifest, a provenance record or a log"
+        )
+
+
 def scheme_of(text: str) -> str | None:
     """The URL scheme of ``text`` (``s3``), or None for a plain path."""
     match = _SCHEME.match(text)
@@ -50,7 +104,7 @@ def local_path(text: str) -> str | None:
         return None
     parts = urlsplit(text)
     if parts.netloc not in ("", "localhost"):
-        raise RemoteError(f"{text}: a file:// URL names a local path (file:///path)")
+        raise RemoteError(f"{redact_url(text)}: a file:// URL names a local path (file:///path)")
     return unquote(parts.path)
 
 
@@ -64,7 +118,9 @@ def open_store(url: str) -> tuple[Any, str]:
     """The fsspec file system of ``url`` and the path in it (no trailing ``/``).
 
     A fresh instance each time (no listing cached from an earlier call). Raises
-    :class:`RemoteError` for an unknown scheme or a missing library."""
+    :class:`RemoteError` for an unknown scheme, a missing library or a URL holding
+    credentials."""
+    refuse_credentials(url)
     try:
         import fsspec
     except ImportError:  # pragma: no cover - fsspec comes with s3fs and gcsfs
