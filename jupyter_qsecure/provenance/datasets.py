@@ -22,8 +22,11 @@ read and its signatures checked once per kernel (again only when its tag manifes
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import threading
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,13 @@ from ..reproduce.bagit import PAYLOAD_DIR, BagFormatError, manifest_name, parse_
 
 #: Tag manifests larger than this are not read in a kernel (millions of files).
 MANIFEST_LIMIT = 256 << 20
+#: bag-info.txt and the tag manifest larger than this are not read in a kernel.
+TAG_FILE_LIMIT = 1 << 20
+#: A dataset's name (``External-Identifier``) is shown up to this many characters.
+NAME_LIMIT = 200
+#: A name shown as it is: one plain word; any other is quoted in labels, so a name such
+#: as ``x (signed by alice@lab)`` never reads as a signer.
+_PLAIN_NAME = re.compile(r"[\w.:/@+-]+")
 
 
 @dataclass
@@ -72,7 +82,9 @@ def label(link: dict[str, Any]) -> str:
     signed = (
         f"signed by {', '.join(signers)}" if signers else str(link.get("signature") or "unsigned")
     )
-    text = f"{link.get('name')} ({signed})"
+    name = str(link.get("name"))
+    shown = name if _PLAIN_NAME.fullmatch(name) else json.dumps(name, ensure_ascii=False)
+    text = f"{shown} ({signed})"
     if link.get("file") is not None:
         text += f" file {link['file']:,} of {link.get('files', 0):,}"
     if link.get("matches") is False:
@@ -123,14 +135,14 @@ def load_bag(bag: Path, location: str | None = None, payload_root: str | None = 
 
     try:
         algorithm = bag_algorithm(bag, signed_algorithm(bag))
-        tag = read_tag_file(bag / manifest_name(algorithm, tag=True))
-        payload = read_tag_file(bag / manifest_name(algorithm))
-        if len(payload) > MANIFEST_LIMIT:
-            raise ManifestError(f"{bag}: its manifest is too large to read in a kernel")
+        tag = read_tag_file(bag / manifest_name(algorithm, tag=True), TAG_FILE_LIMIT)
+        payload = read_tag_file(bag / manifest_name(algorithm), MANIFEST_LIMIT)
         entries = parse_manifest(payload.decode("utf-8"), manifest_name(algorithm), algorithm)
         tags = parse_manifest(tag.decode("utf-8"), manifest_name(algorithm, tag=True), algorithm)
         info_bytes = (
-            read_tag_file(bag / "bag-info.txt") if (bag / "bag-info.txt").is_file() else b""
+            read_tag_file(bag / "bag-info.txt", TAG_FILE_LIMIT)
+            if (bag / "bag-info.txt").is_file()
+            else b""
         )
         info = dict(parse_info(info_bytes.decode("utf-8"), "bag-info.txt"))
     except FileNotFoundError as error:
@@ -155,7 +167,7 @@ def load_bag(bag: Path, location: str | None = None, payload_root: str | None = 
         for path, (index, digest) in by_path.items():
             by_digest.setdefault(digest, (index, path))
     return Dataset(
-        name=info.get("External-Identifier") or bag.name.removesuffix(".bag"),
+        name=_shown_name(info.get("External-Identifier") or bag.name.removesuffix(".bag")),
         location=location or str(bag),
         algorithm=algorithm,
         manifest_sha256="sha256:" + hashlib.sha256(tag).hexdigest(),
@@ -166,6 +178,15 @@ def load_bag(bag: Path, location: str | None = None, payload_root: str | None = 
         by_path=by_path,
         by_digest=by_digest,
     )
+
+
+def _shown_name(name: str) -> str:
+    """A dataset's name as records keep it: control and invisible characters as spaces
+    (no terminal escape reaches a reader), at most :data:`NAME_LIMIT` characters."""
+    cleaned = " ".join(
+        "".join(" " if unicodedata.category(c)[0] == "C" else c for c in name).split()
+    )
+    return cleaned if len(cleaned) <= NAME_LIMIT else cleaned[: NAME_LIMIT - 1] + "\u2026"
 
 
 def _hash_with(path: str, algorithm: str, limit: int) -> str | None:

@@ -126,16 +126,23 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def read_tag_file(path: Path) -> bytes:
+def read_tag_file(path: Path, limit: int | None = None) -> bytes:
     """The bytes of a bag's tag file, read only if it is a regular file (not a link, FIFO or
-    device, which could point anywhere or block forever). Raises OSError otherwise."""
+    device, which could point anywhere or block forever) and, with ``limit``, of at most
+    ``limit`` bytes (checked before reading). Raises OSError otherwise."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file", str(path))
+        if limit is not None and info.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
         os.set_blocking(fd, True)
         with os.fdopen(fd, "rb", closefd=False) as stream:
-            return stream.read()
+            data = stream.read() if limit is None else stream.read(limit + 1)
+        if limit is not None and len(data) > limit:  # it grew while being read
+            raise OSError(errno.EFBIG, f"larger than {limit:,} bytes", str(path))
+        return data
     finally:
         os.close(fd)
 
