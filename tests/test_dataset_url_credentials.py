@@ -1,5 +1,5 @@
-"""A dataset URL holding credentials (``s3://KEY:SECRET@bucket/...``,
-``https://user:password@host/...``, a pre-signed query) is refused wherever a URL enters:
+"""A dataset URL holding credentials (a user and password before the host's ``@``, a
+pre-signed query's signature) is refused wherever a URL enters:
 ``manifest create`` and ``verify``, a bag's ``Payload-Location`` and ``use_dataset`` in a
 kernel. The refusal names what to fix and shows the URL with the credentials hidden, so
 they never reach a manifest, a provenance record, a message or a log."""

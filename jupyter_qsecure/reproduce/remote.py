@@ -48,8 +48,8 @@ _HIDDEN = "***"
 
 
 def url_secrets(text: str) -> list[str]:
-    """The parts of the URL ``text`` that are credentials: its user information (``user``
-    and ``password`` of ``s3://KEY:SECRET@bucket/...``) and the values of query
+    """The parts of the URL ``text`` that are credentials: its user information (the user
+    and password before the host's ``@``, both and each) and the values of query
     parameters named like a signature, token or key. Empty for a plain path."""
     if scheme_of(text) is None:
         return []
