@@ -309,6 +309,8 @@ class BypassHandler(QSecureAPIHandler):
             await asyncio.to_thread(
                 self.qsecure.save_guard.bypass, fingerprint, reason, path, kind, preview
             )
+        except AllowlistError as error:  # the store, not the request, is at fault
+            raise request_error(500, "qsecure-bypass-store-unreadable", str(error)) from None
         except ValueError as error:
             raise request_error(400, "qsecure-bad-request", str(error)) from None
         self.set_status(201)

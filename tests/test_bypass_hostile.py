@@ -8,8 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import code, notebook
 from test_bypass_review import accept, accepted, refused_finding
+from tornado.httpclient import HTTPClientError
 
 from jupyter_qsecure.identity import acting_user
 
@@ -65,3 +67,21 @@ async def test_undoing_keeps_entries_this_version_does_not_understand(
     assert mine["user"] == acting_user()
     await jp_fetch("qsecure", "bypass", method="DELETE", params={"id": mine["id"]})
     assert json.loads(Path(store.path).read_text()) == [theirs]
+
+
+async def test_accepting_into_an_unreadable_store_is_the_servers_fault_and_keeps_it(
+    jp_fetch: Any, qsecure_app: Any, github_token: str
+) -> None:
+    nb = notebook(code(f'token = "{github_token}"'))
+    finding = await refused_finding(jp_fetch, "u.ipynb", nb)
+    store = Path(qsecure_app.save_guard.bypasses.path)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text("[{broken")
+    body = {"fingerprint": finding["fingerprint"], "reason": "test_credential", "path": "u.ipynb"}
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("qsecure", "bypass", method="POST", body=json.dumps(body))
+    assert caught.value.response is not None
+    answer = json.loads(caught.value.response.body)
+    assert caught.value.code == 500 and answer["reason"] == "qsecure-bypass-store-unreadable"
+    assert "move it aside" in answer["message"]
+    assert store.read_text() == "[{broken"  # kept to read, never overwritten
