@@ -268,3 +268,14 @@ def test_ascii_text_in_any_utf16_or_utf32_form_is_text(text: str, encoding: str)
 )
 def test_binary_files_stay_binary(raw: bytes) -> None:
     assert looks_binary(raw)
+
+
+def test_metadata_that_is_not_an_object_is_still_scanned() -> None:
+    """A hostile file's notebook or cell metadata as a list or string hides nothing."""
+    value = expand("gh" + "p_{A:36}", random.Random(7))
+    top = {"nbformat": 4, "nbformat_minor": 5, "cells": [], "metadata": [f"token = {value}"]}
+    cell = notebook(code("x = 1"))
+    cell["cells"][0]["metadata"] = f"token = {value}"
+    for nb in (top, cell):
+        [finding] = SCANNER.scan_notebook(nb).findings
+        assert finding.location.field.startswith("metadata")

@@ -193,7 +193,7 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
                 yield from _output_fragments(output, number, index, cell_id)
             else:
                 yield from _json_leaves(output, f"outputs[{number}]", index, cell_id)
-    if isinstance(cell.get("metadata"), dict) and cell["metadata"]:
+    if cell.get("metadata") not in (None, {}):  # an object, or anything a file may hold
         yield from _json_leaves(cell["metadata"], "metadata", index, cell_id)
     for key, value in cell.items():
         if key not in _KNOWN_CELL_KEYS:
@@ -222,7 +222,7 @@ def notebook_fragments(notebook: object) -> Iterator[Fragment]:
     if notebook.get("nbformat") != 4 or not isinstance(cells, list):
         yield from _json_leaves(notebook, "", None, None)
         return
-    if isinstance(notebook.get("metadata"), dict):
+    if notebook.get("metadata") is not None:  # an object, or anything a file may hold
         yield from _json_leaves(notebook["metadata"], "metadata", None, None)
     for index, cell in enumerate(cells):
         yield from cell_fragments(cell, index)
