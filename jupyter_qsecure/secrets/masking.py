@@ -286,12 +286,9 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
         msg_type = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
         text = content.get("text") if isinstance(content, dict) else None
         text = text if msg_type == "stream" and isinstance(text, str) else None
-        if text is not None:
-            # The text is masked once, joined with what is held (_send_stream).
-            content = {key: value for key, value in content.items() if key != "text"}
         msg = {
             **msg,
-            "content": masker.mask_content(content),
+            "content": masker.mask_content(msg.get("content")),
             "metadata": masker.mask_content(msg.get("metadata") or {}),
         }
         msg.pop("buffers", None)
