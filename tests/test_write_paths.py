@@ -269,7 +269,7 @@ async def test_a_corrupt_bypass_store_names_its_path_and_clean_saves_work(
     body = await refused(jp_fetch("api", "contents", "leak.py", method="PUT", body=leaking))
     assert f"Bypasses were not applied: {store}: cannot read the bypass store" in body["message"]
     assert f"mv {store} {store}.broken" in body["message"]
-    # accepting a finding says the same, as a 400
+    # accepting a finding says the same; the store, not the request, is at fault
     with pytest.raises(HTTPClientError) as caught:
         await jp_fetch(
             "qsecure",
@@ -279,8 +279,10 @@ async def test_a_corrupt_bypass_store_names_its_path_and_clean_saves_work(
                 {"fingerprint": body["findings"][0]["fingerprint"], "reason": "will_rotate"}
             ),
         )
-    assert caught.value.code == 400 and caught.value.response is not None
-    assert f"mv {store} {store}.broken" in json.loads(caught.value.response.body)["message"]
+    assert caught.value.code == 500 and caught.value.response is not None
+    refusal = json.loads(caught.value.response.body)
+    assert refusal["reason"] == "qsecure-bypass-store-unreadable"
+    assert f"mv {store} {store}.broken" in refusal["message"]
     # after the reset, bypasses work again
     store.rename(store.with_name(store.name + ".broken"))
     await jp_fetch(
