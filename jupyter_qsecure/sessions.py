@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ from .secrets.registry import KernelSecretRegistry
 
 #: The variable naming a kernel's notebook (preferred over ``JPY_SESSION_NAME``).
 NOTEBOOK_ENV = "QSECURE_NOTEBOOK"
+#: How long a file rename is remembered for a session update that arrives after it (s).
+RENAME_MEMORY = 60.0
 
 
 class NotebookMoves:
@@ -62,6 +65,10 @@ class NotebookMoves:
         self.kernel_manager = kernel_manager
         self.store = store
         self.log = log
+        #: Recent file renames, old notebook path -> (new path, when): a session update
+        #: naming a path that was renamed away just before (JupyterLab's update can arrive
+        #: after the rename it follows) goes on to where the file went.
+        self._renamed: dict[str, tuple[str, float]] = {}
 
     def notebook(self, api_path: str | None) -> str | None:
         """An API path as the registry names notebooks (relative to the root, normalized)."""
@@ -75,6 +82,9 @@ class NotebookMoves:
             return False
         if not self.registry.rename(kernel_id, old, new):
             return False
+        followed = self._renamed_since(new)
+        if followed is not None and self.registry.rename(kernel_id, new, followed):
+            new = followed
         self.log.info("jupyter-qsecure: kernel %s now runs for %s (was %s)", kernel_id, new, old)
         update_env = getattr(self.kernel_manager, "update_env", None)
         if update_env is not None:  # jupyter_client >= 8.5; takes effect on a restart
@@ -94,11 +104,22 @@ class NotebookMoves:
             )
         return True
 
+    def _renamed_since(self, path: str) -> str | None:
+        """Where a rename of the last minute took the notebook at ``path``, when the file
+        is no longer at ``path`` but is there (never for a path that exists again)."""
+        now = time.monotonic()
+        self._renamed = {k: v for k, v in self._renamed.items() if now - v[1] < RENAME_MEMORY}
+        renamed = self._renamed.get(path)
+        if renamed is None or (self.root / path).exists() or not (self.root / renamed[0]).exists():
+            return None
+        return renamed[0]
+
     async def file_renamed(self, source: str, destination: str) -> None:
         """Move the kernels running for ``source`` or for a notebook under it (a folder)."""
         old_root, new_root = self.notebook(source), self.notebook(destination)
         if old_root is None or new_root is None:
             return
+        self._renamed[old_root] = (new_root, time.monotonic())
         for record in self.registry.kernels():
             old = record.notebook
             if old == old_root:
@@ -126,11 +147,19 @@ def watch_sessions(session_manager: Any, moves: NotebookMoves) -> None:
     update_session = session_manager.update_session
     if getattr(update_session, "qsecure_watched", False):
         return
+    # JupyterLab sends a new notebook's path updates back to back (a random path, then
+    # Untitled.ipynb, then the name the user gives): each must see the path the previous
+    # one left, or the kernel stays with a path its session no longer has.
+    one_at_a_time = asyncio.Lock()
 
     async def tracked(session_id: str, **kwargs: Any) -> Any:
-        before = (
-            await session_manager.get_session(session_id=session_id) if "path" in kwargs else None
-        )
+        if "path" not in kwargs:
+            return await update_session(session_id, **kwargs)
+        async with one_at_a_time:
+            return await _update_and_follow(session_id, **kwargs)
+
+    async def _update_and_follow(session_id: str, **kwargs: Any) -> Any:
+        before = await session_manager.get_session(session_id=session_id)
         result = await update_session(session_id, **kwargs)
         if before is not None:
             try:

@@ -228,6 +228,50 @@ async def test_file_renamed_and_kernel_restarted(
     assert_chain_intact(store_path)
 
 
+async def test_a_session_update_that_arrives_after_the_rename_it_follows(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path, qsecure_app: Any
+) -> None:
+    """JupyterLab starts a new notebook's kernel under a random path, then renames the file
+    and only after that moves its session to Untitled.ipynb, a name already gone: the
+    kernel follows the file to where the rename took it. A file that takes the old name
+    again is not followed."""
+    await save_notebook(jp_fetch, "Untitled.ipynb", as_notebook())
+    session_id, kernel_id, client = await start_session(
+        jp_fetch, jp_serverapp, f"{uuid.uuid4()}.ipynb"
+    )
+    client.stop_channels()
+    try:
+        await call(
+            jp_fetch,
+            "api",
+            "contents",
+            "Untitled.ipynb",
+            method="PATCH",
+            body={"path": "move.ipynb"},
+        )
+        await call(
+            jp_fetch, "api", "sessions", session_id, method="PATCH", body={"path": "Untitled.ipynb"}
+        )
+        assert qsecure_app.registry.get(kernel_id).notebook == "move.ipynb"
+
+    finally:
+        await jp_fetch("api", "sessions", session_id, method="DELETE")
+
+    # A new Untitled.ipynb (the rename is still remembered): a kernel moved there stays.
+    await save_notebook(jp_fetch, "Untitled.ipynb", as_notebook())
+    session_id, kernel_id, client = await start_session(
+        jp_fetch, jp_serverapp, f"{uuid.uuid4()}.ipynb"
+    )
+    client.stop_channels()
+    try:
+        await call(
+            jp_fetch, "api", "sessions", session_id, method="PATCH", body={"path": "Untitled.ipynb"}
+        )
+        assert qsecure_app.registry.get(kernel_id).notebook == "Untitled.ipynb"
+    finally:
+        await jp_fetch("api", "sessions", session_id, method="DELETE")
+
+
 async def test_a_console_sharing_the_kernel_does_not_move_it(
     store_path: Path, jp_fetch: Any, jp_serverapp: Any, qsecure_app: Any
 ) -> None:
