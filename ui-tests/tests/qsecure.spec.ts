@@ -306,13 +306,13 @@ test.describe('secrets panel', () => {
     await expect(panel).toBeVisible();
 
     const value = ['qiskit', 'runtime', 'Vx93kLmQ2pRt8sWz'].join('-');
-    await panel.getByLabel('Secret name').fill('IBM_QUANTUM_TOKEN');
+    await panel.getByLabel('Secret name').fill('QISKIT_RUNTIME_TOKEN');
     await panel.getByLabel('Secret value').fill(value);
     await panel
       .getByRole('button', { name: 'Add and grant to this notebook' })
       .click();
 
-    const row = panel.locator('[data-name="IBM_QUANTUM_TOKEN"]');
+    const row = panel.locator('[data-name="QISKIT_RUNTIME_TOKEN"]');
     await expect(row).toContainText('granted to this notebook');
     await expect(row).toContainText('keyring');
     await expect(panel.getByLabel('Secret value')).toHaveValue('');
@@ -323,7 +323,7 @@ test.describe('secrets panel', () => {
     await page.notebook.setCell(
       0,
       'code',
-      'import os\nprint(len(os.environ["IBM_QUANTUM_TOKEN"]))'
+      'import os\nprint(len(os.environ["QISKIT_RUNTIME_TOKEN"]))'
     );
     await page.notebook.run();
     expect(await page.notebook.getCellTextOutput(0)).toEqual([
