@@ -52,7 +52,13 @@ test.describe('Jupyter Notebook 7', () => {
       const shortcuts =
         /reading 'schema'/.test(String(error)) &&
         /notebook_core/.test(String(error.stack));
-      if (!shortcuts) {
+      // Notebook 7's notebook page has no file browser, yet its own router sometimes
+      // runs 'filebrowser:open-path' (seen only after other specs ran in the same
+      // server); also raised inside notebook_core. This extension runs no such command.
+      const openPath =
+        /Command 'filebrowser:open-path' not registered/.test(String(error)) &&
+        /notebook_core/.test(String(error.stack));
+      if (!shortcuts && !openPath) {
         errors.push(String(error.stack));
       }
     });
