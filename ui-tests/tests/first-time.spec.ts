@@ -270,15 +270,17 @@ test.describe('autosave refusals (issue item 4)', () => {
     await page.notebook.addCell('code', `token = "${TOKEN}"`);
     expect(await autosave(page)).toContain('Save blocked');
     expect(await autosave(page)).toContain('Save blocked');
+    // Said at once: the status bar's saving message does not stay for ever, and other
+    // status (an upload) may take its place later.
+    await expect(page.locator('#jp-main-statusbar')).toContainText(
+      'Saving failed'
+    );
 
     const notice = page.locator('.jp-qsecure-BlockedNotice');
     await expect(notice).toHaveCount(1);
     await expect(notice).toContainText('Not saved: a credential is in Cell 2');
     expect(await notice.innerText()).not.toContain(TOKEN.slice(4, 12));
     await expect(page.locator('.jp-Dialog')).toHaveCount(0);
-    await expect(page.locator('#jp-main-statusbar')).toContainText(
-      'Saving failed'
-    );
     await expect(page.locator('#jp-main-statusbar')).not.toContainText(
       'Saving started'
     );
