@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -144,3 +145,48 @@ def wait_for_records(store: Path, count: int, kind: str = "execution") -> list[d
                 return found
         time.sleep(0.1)
     raise AssertionError(f"{len(found)} {kind} records after 30 s, expected {count}")
+
+
+async def execute_over_websocket(
+    ws: Any, session: str, code: str, timeout: float = TIMEOUT
+) -> list[Any]:
+    """Run ``code`` over a kernel's websocket as a browser does (JSON frames); every frame
+    received until the kernel is idle after it."""
+    msg_id = uuid.uuid4().hex
+    request = {
+        "header": {
+            "msg_id": msg_id,
+            "msg_type": "execute_request",
+            "session": session,
+            "username": "test",
+            "version": "5.3",
+            "date": "",
+        },
+        "parent_header": {},
+        "metadata": {},
+        "content": {"code": code, "silent": False, "store_history": True, "allow_stdin": False},
+        "channel": "shell",
+        "buffers": [],
+    }
+    await ws.write_message(json.dumps(request))
+    frames: list[Any] = []
+
+    async def until_idle() -> None:
+        while True:
+            frame = await ws.read_message()
+            assert frame is not None, "the websocket closed"
+            frames.append(frame)
+            if isinstance(frame, str):
+                msg = json.loads(frame)
+                if (
+                    msg.get("parent_header", {}).get("msg_id") == msg_id
+                    and msg["msg_type"] == "status"
+                    and msg["content"]["execution_state"] == "idle"
+                ):
+                    return
+
+    try:
+        await asyncio.wait_for(until_idle(), timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"no answer to {code!r} within {timeout:g} s") from None
+    return frames

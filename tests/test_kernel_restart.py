@@ -3,7 +3,6 @@ secrets injected anew), as JupyterLab's Restart Kernel expects."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Callable
@@ -11,53 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import open_session
+from kernel_client import execute_over_websocket, open_session
 
 pytestmark = pytest.mark.slow  # real kernels
 
 
-async def _execute(ws: Any, session: str, code: str, timeout: float = 60) -> list[dict[str, Any]]:
-    """Run ``code`` over the websocket; the messages of that request until idle."""
-    msg_id = uuid.uuid4().hex
-    await ws.write_message(
-        json.dumps(
-            {
-                "header": {
-                    "msg_id": msg_id,
-                    "msg_type": "execute_request",
-                    "session": session,
-                    "username": "test",
-                    "version": "5.3",
-                    "date": "",
-                },
-                "parent_header": {},
-                "metadata": {},
-                "content": {"code": code, "silent": False, "allow_stdin": False},
-                "channel": "shell",
-                "buffers": [],
-            }
-        )
-    )
-    messages: list[dict[str, Any]] = []
-
-    async def until_idle() -> None:
-        while True:
-            frame = await ws.read_message()
-            assert frame is not None, "the websocket closed"
-            if not isinstance(frame, str):
-                continue
-            msg = json.loads(frame)
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            messages.append(msg)
-            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-                return
-
-    await asyncio.wait_for(until_idle(), timeout)
-    return messages
-
-
-def _stdout(messages: list[dict[str, Any]]) -> str:
+def _stdout(frames: list[Any]) -> str:
+    messages = [json.loads(frame) for frame in frames if isinstance(frame, str)]
     return "".join(m["content"]["text"] for m in messages if m["msg_type"] == "stream")
 
 
@@ -69,12 +28,14 @@ async def test_a_restarted_kernel_answers_over_the_same_websocket(
     ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
     client_session = uuid.uuid4().hex
     try:
-        first = await _execute(ws, client_session, "import os; print(os.getpid())")
+        first = await execute_over_websocket(ws, client_session, "import os; print(os.getpid())")
         restarted = await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
         # JupyterLab takes any other status for a failed restart and waits forever.
         assert restarted.code == 200
         assert json.loads(restarted.body)["id"] == kernel_id
-        second = await _execute(ws, client_session, "import os; print(os.getpid())", 30)
+        second = await execute_over_websocket(
+            ws, client_session, "import os; print(os.getpid())", 30
+        )
     finally:
         ws.close()
     assert _stdout(first).strip() != _stdout(second).strip() != ""
@@ -114,9 +75,9 @@ async def test_a_restarted_kernel_gets_its_secret_again(
     client_session = uuid.uuid4().hex
     check = "import os; print(os.getpid(), 'LAB_TOKEN' in os.environ)"
     try:
-        first = await _execute(ws, client_session, check)
+        first = await execute_over_websocket(ws, client_session, check)
         await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
-        second = await _execute(ws, client_session, check, 30)
+        second = await execute_over_websocket(ws, client_session, check, 30)
     finally:
         ws.close()
     assert _stdout(first).split()[1] == _stdout(second).split()[1] == "True"

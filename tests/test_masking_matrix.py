@@ -12,7 +12,6 @@ import base64
 import html
 import json
 import secrets
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -237,42 +236,6 @@ def injected(
     return values, provenance_policy("\n".join(tables))
 
 
-async def _execute(ws: Any, session: str, code: str) -> list[Any]:
-    """Run ``code`` over the websocket; every frame received until the kernel is idle."""
-    msg_id = uuid.uuid4().hex
-    request = {
-        "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
-            "session": session,
-            "username": "test",
-            "version": "5.3",
-            "date": "",
-        },
-        "parent_header": {},
-        "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": True, "allow_stdin": False},
-        "channel": "shell",
-        "buffers": [],
-    }
-    await ws.write_message(json.dumps(request))
-    frames: list[Any] = []
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        frame = await ws.read_message()
-        assert frame is not None, "the websocket closed"
-        frames.append(frame)
-        if isinstance(frame, str):
-            msg = json.loads(frame)
-            if (
-                msg.get("parent_header", {}).get("msg_id") == msg_id
-                and msg["msg_type"] == "status"
-                and msg["content"]["execution_state"] == "idle"
-            ):
-                return frames
-    raise AssertionError(f"no answer to {code!r}")
-
-
 def _outputs(frames: list[Any]) -> list[dict[str, Any]]:
     import nbformat
 
@@ -303,7 +266,7 @@ async def test_masking_matrix_through_a_real_server(
     fd_capture: bool,
 ) -> None:
     from conftest import code, notebook
-    from kernel_client import open_session
+    from kernel_client import execute_over_websocket, open_session
 
     values, store = injected
     if fd_capture:  # ipykernel captures fd output only outside pytest, as in production
@@ -313,11 +276,11 @@ async def test_masking_matrix_through_a_real_server(
     ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
     client_session = uuid.uuid4().hex
     try:
-        await _execute(ws, client_session, SETUP.format(names=list(values)))
+        await execute_over_websocket(ws, client_session, SETUP.format(names=list(values)))
         cells = []
         received: list[Any] = []
         for source in CELLS:
-            frames = await _execute(ws, client_session, source)
+            frames = await execute_over_websocket(ws, client_session, source)
             received += frames
             cells.append(code(source, _outputs(frames)))
     finally:
