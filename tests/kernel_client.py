@@ -147,16 +147,11 @@ def wait_for_records(store: Path, count: int, kind: str = "execution") -> list[d
     raise AssertionError(f"{len(found)} {kind} records after 30 s, expected {count}")
 
 
-async def execute_over_websocket(
-    ws: Any, session: str, code: str, timeout: float = TIMEOUT
-) -> list[Any]:
-    """Run ``code`` over a kernel's websocket as a browser does (JSON frames); every frame
-    received until the kernel is idle after it."""
-    msg_id = uuid.uuid4().hex
-    request = {
+def _websocket_request(session: str, msg_type: str, content: dict[str, Any]) -> dict[str, Any]:
+    return {
         "header": {
-            "msg_id": msg_id,
-            "msg_type": "execute_request",
+            "msg_id": uuid.uuid4().hex,
+            "msg_type": msg_type,
             "session": session,
             "username": "test",
             "version": "5.3",
@@ -164,29 +159,56 @@ async def execute_over_websocket(
         },
         "parent_header": {},
         "metadata": {},
-        "content": {"code": code, "silent": False, "store_history": True, "allow_stdin": False},
+        "content": content,
         "channel": "shell",
         "buffers": [],
     }
+
+
+async def _frames_until_idle(ws: Any, msg_id: str, frames: list[Any]) -> None:
+    """Read frames into ``frames`` until the kernel's idle status for ``msg_id``."""
+    while True:
+        frame = await ws.read_message()
+        assert frame is not None, "the websocket closed"
+        frames.append(frame)
+        if isinstance(frame, str):
+            msg = json.loads(frame)
+            if (
+                msg.get("parent_header", {}).get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+            ):
+                return
+
+
+async def wait_for_iopub(ws: Any, session: str, timeout: float = TIMEOUT) -> None:
+    """Return once the kernel's output channel reaches this websocket: after a restart the
+    server's subscription to the new kernel takes a moment to connect, and what the kernel
+    publishes meanwhile is lost (ZeroMQ's slow joiner). Like the server's own nudge at
+    connect time, ask for kernel info until its status messages arrive."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        request = _websocket_request(session, "kernel_info_request", {})
+        await ws.write_message(json.dumps(request))
+        try:
+            await asyncio.wait_for(_frames_until_idle(ws, request["header"]["msg_id"], []), 1)
+            return
+        except asyncio.TimeoutError:
+            continue
+    raise AssertionError(f"the kernel's output did not reach the websocket in {timeout:g} s")
+
+
+async def execute_over_websocket(
+    ws: Any, session: str, code: str, timeout: float = TIMEOUT
+) -> list[Any]:
+    """Run ``code`` over a kernel's websocket as a browser does (JSON frames); every frame
+    received until the kernel is idle after it."""
+    content = {"code": code, "silent": False, "store_history": True, "allow_stdin": False}
+    request = _websocket_request(session, "execute_request", content)
     await ws.write_message(json.dumps(request))
     frames: list[Any] = []
-
-    async def until_idle() -> None:
-        while True:
-            frame = await ws.read_message()
-            assert frame is not None, "the websocket closed"
-            frames.append(frame)
-            if isinstance(frame, str):
-                msg = json.loads(frame)
-                if (
-                    msg.get("parent_header", {}).get("msg_id") == msg_id
-                    and msg["msg_type"] == "status"
-                    and msg["content"]["execution_state"] == "idle"
-                ):
-                    return
-
     try:
-        await asyncio.wait_for(until_idle(), timeout)
+        await asyncio.wait_for(_frames_until_idle(ws, request["header"]["msg_id"], frames), timeout)
     except asyncio.TimeoutError:
         raise AssertionError(f"no answer to {code!r} within {timeout:g} s") from None
     return frames

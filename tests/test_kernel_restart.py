@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import execute_over_websocket, open_session
+from kernel_client import execute_over_websocket, open_session, wait_for_iopub
 
 pytestmark = pytest.mark.slow  # real kernels
 
@@ -33,6 +33,7 @@ async def test_a_restarted_kernel_answers_over_the_same_websocket(
         # JupyterLab takes any other status for a failed restart and waits forever.
         assert restarted.code == 200
         assert json.loads(restarted.body)["id"] == kernel_id
+        await wait_for_iopub(ws, client_session)
         second = await execute_over_websocket(
             ws, client_session, "import os; print(os.getpid())", 30
         )
@@ -77,6 +78,7 @@ async def test_a_restarted_kernel_gets_its_secret_again(
     try:
         first = await execute_over_websocket(ws, client_session, check)
         await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
+        await wait_for_iopub(ws, client_session)
         second = await execute_over_websocket(ws, client_session, check, 30)
     finally:
         ws.close()
