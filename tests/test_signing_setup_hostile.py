@@ -127,3 +127,57 @@ def test_concurrent_choices_leave_the_trust_line_of_the_chosen_key(tmp_path: Pat
         assert setup is not None and signers is not None
         mismatched += setup.public_key not in signers.read_text()
     assert mismatched == 0
+
+
+@pytest.mark.parametrize("appears", ["id_ed25519_qsecure", "id_ed25519_qsecure.pub"])
+@pytest.mark.parametrize("kind", ["dangling link", "file"])
+def test_a_name_that_appears_while_the_key_is_generated_is_never_written_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, appears: str, kind: str
+) -> None:
+    """Between the check that the key's names are free and ssh-keygen's write, something
+    takes one of them (another tab, another process, a link planted to send the private key
+    elsewhere): the setup is refused, what appeared is untouched, the link's target stays
+    absent, and no half of a key pair is left behind."""
+    import subprocess
+
+    from jupyter_qsecure.signing import setup as setup_module
+
+    home = tmp_path / "home"
+    ssh = home / ".ssh"
+    ssh.mkdir(parents=True)
+    elsewhere = tmp_path / "elsewhere"
+    real_run = subprocess.run
+
+    def run_then_take_the_name(*args: Any, **kwargs: Any) -> Any:
+        result = real_run(*args, **kwargs)
+        if kind == "file":
+            (ssh / appears).write_text("theirs\n")
+        else:
+            (ssh / appears).symlink_to(elsewhere)
+        return result
+
+    monkeypatch.setattr(setup_module.subprocess, "run", run_then_take_the_name)
+    personal = setup_module.PersonalSigning(tmp_path / "state", home)
+    with pytest.raises(setup_module.SetupError, match="appeared while the key was generated"):
+        personal.generate("alice", "alice@lab.example", no_passphrase=True)
+    assert not elsewhere.exists()
+    if kind == "file":
+        assert (ssh / appears).read_text() == "theirs\n"
+    else:
+        assert (ssh / appears).is_symlink()
+    assert sorted(p.name for p in ssh.iterdir()) == [appears]
+    assert personal.current("alice") == (None, None)
+
+
+def test_a_generated_key_pair_lands_whole(tmp_path: Path) -> None:
+    """Generating through the private work folder leaves exactly the pair, with the modes
+    ssh-keygen gave them, and the work folder gone."""
+    from jupyter_qsecure.signing.setup import PersonalSigning
+
+    home = tmp_path / "home"
+    personal = PersonalSigning(tmp_path / "state", home)
+    setup = personal.generate("alice", "alice@lab.example", no_passphrase=True)
+    ssh = home / ".ssh"
+    assert sorted(p.name for p in ssh.iterdir()) == ["id_ed25519_qsecure", "id_ed25519_qsecure.pub"]
+    assert (ssh / "id_ed25519_qsecure").stat().st_mode & 0o077 == 0
+    assert setup.public_key in (ssh / "id_ed25519_qsecure.pub").read_text()

@@ -400,20 +400,31 @@ class PersonalSigning:
         if tool is None:
             raise SetupError("ssh-keygen is not installed on the server (Debian: openssh-client)")
         self.ssh_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            result = subprocess.run(
-                [tool, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(private)],
-                capture_output=True,
-                text=True,
-                timeout=TOOL_SECONDS,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError) as error:
-            raise SetupError(f"ssh-keygen could not run: {error}") from None
-        if result.returncode != 0:
-            detail = " ".join(result.stderr.split())[:300] or "no message"
-            raise SetupError(f"ssh-keygen failed (exit {result.returncode}): {detail}")
+        # ssh-keygen writes into a private folder of its own; the pair is then linked into
+        # place, which fails on any name that appeared meanwhile (a file, or a link that
+        # would have sent the key elsewhere) instead of writing through it.
+        with tempfile.TemporaryDirectory(dir=self.ssh_dir, prefix=".qsecure-keygen-") as work:
+            fresh = Path(work) / name
+            try:
+                result = subprocess.run(
+                    [tool, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(fresh)],
+                    capture_output=True,
+                    text=True,
+                    timeout=TOOL_SECONDS,
+                    stdin=subprocess.DEVNULL,
+                    check=False,
+                )
+            except (OSError, subprocess.SubprocessError) as error:
+                raise SetupError(f"ssh-keygen could not run: {error}") from None
+            if result.returncode != 0:
+                detail = " ".join(result.stderr.split())[:300] or "no message"
+                raise SetupError(f"ssh-keygen failed (exit {result.returncode}): {detail}")
+            _link_new(fresh, private, self.home)
+            try:
+                _link_new(fresh.with_name(name + ".pub"), public, self.home)
+            except SetupError:
+                private.unlink()
+                raise
         return self.choose(user, _short(public, self.home), principal)
 
     def _user_folder(self, user: str) -> Path:
@@ -492,6 +503,19 @@ def trust_source(settings: SigningSettings, personal_signers: Path | None) -> st
     if settings.allowed_signers is not None:
         return "policy"
     return "personal" if personal_signers is not None else None
+
+
+def _link_new(source: Path, target: Path, home: Path) -> None:
+    """Give ``source`` the new name ``target``; never replace or follow what is there."""
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except FileExistsError:
+        raise SetupError(
+            f"{_short(target, home)} appeared while the key was generated and is never "
+            "overwritten; pick that key, or give another name"
+        ) from None
+    except OSError as error:
+        raise SetupError(f"cannot create {_short(target, home)}: {error.strerror}") from None
 
 
 def _write_private(path: Path, text: str) -> None:
