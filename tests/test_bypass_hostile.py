@@ -46,6 +46,24 @@ async def test_a_short_password_split_around_the_ellipsis_is_not_kept(
     assert (await accepted(jp_fetch))[0]["preview"] == "…(12 chars)"
 
 
+async def test_a_preview_the_server_did_not_report_is_not_kept(
+    jp_fetch: Any, qsecure_app: Any, github_token: str
+) -> None:
+    """A preview shaped like a masked one can still carry 19 characters of a 40-character
+    value (16 before the ellipsis, 3 after): only the preview the server itself reported
+    for that fingerprint is kept, and the kind likewise."""
+    nb = notebook(code(f'token = "{github_token}"'))
+    finding = await refused_finding(jp_fetch, "m.ipynb", nb)
+    partial = f"{github_token[:16]}\u2026{github_token[-3:]}"
+    await accept(jp_fetch, finding, "m.ipynb", preview=partial, kind="Slack token")
+    [entry] = await accepted(jp_fetch)
+    assert entry["preview"] == "" and entry["kind"] == ""
+    assert github_token[:16] not in qsecure_app.save_guard.bypasses.path.read_text()
+    await accept(jp_fetch, finding, "m.ipynb", preview=finding["preview"], kind=finding["kind"])
+    newest = (await accepted(jp_fetch))[0]
+    assert (newest["preview"], newest["kind"]) == (finding["preview"], finding["kind"])
+
+
 async def test_undoing_keeps_entries_this_version_does_not_understand(
     jp_fetch: Any, qsecure_app: Any, github_token: str
 ) -> None:

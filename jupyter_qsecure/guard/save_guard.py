@@ -11,6 +11,7 @@ import os
 import shutil
 import threading
 import traceback
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -34,6 +35,8 @@ PROTECTED_REASON = "qsecure-protected-path"
 BLOCKED_STATUS = 422
 DOCS_HINT = "see the jupyter-qsecure guard guide (docs/guard.md)"
 _SHOWN_IN_MESSAGE = 5
+#: How many reported findings' previews are remembered for acceptances.
+REPORTED_MEMORY = 4096
 
 EventSink = Callable[[str, dict[str, Any]], None]
 #: A model the request handler already checked off the event loop (the very object): the
@@ -227,6 +230,10 @@ class SaveGuard:
         self._literals: tuple[int, dict[str, str]] = (-1, {})
         #: Each notebook's cells as last walked: an autosave walks only what changed.
         self._cells = CellCache()
+        #: The kind and masked preview of findings this server reported, by fingerprint:
+        #: an acceptance keeps only these, never what a client claims a preview is.
+        self._reported: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        self._reported_lock = threading.Lock()
 
     def pre_save_hook(
         self, model: dict[str, Any], path: str, contents_manager: Any = None, **_: Any
@@ -298,12 +305,27 @@ class SaveGuard:
             self._scan_failed(path, f"internal error {type(error).__name__}", audit, write)
             return
         if result.findings:
+            self._remember(result.findings)
             if audit:
                 self._emit_blocked(path, "blocked", result.findings, write=write)
             self.log.warning(
                 "qsecure: %s of %s blocked (%d finding(s))", write, path, len(result.findings)
             )
             raise SaveBlocked(path, result.findings, write, self.bypass_problem)
+
+    def _remember(self, findings: Sequence[Finding]) -> None:
+        with self._reported_lock:
+            for finding in findings:
+                self._reported[finding.fingerprint] = (finding.kind, finding.preview)
+                self._reported.move_to_end(finding.fingerprint)
+            while len(self._reported) > REPORTED_MEMORY:
+                self._reported.popitem(last=False)
+
+    def reported(self, fingerprint: str) -> tuple[str, str]:
+        """The kind and masked preview of a finding this server reported (refused or
+        listed) recently; empty strings for a fingerprint it did not report."""
+        with self._reported_lock:
+            return self._reported.get(fingerprint, ("", ""))
 
     def check_not_protected(self, path: str, *, moved: bool = False, audit: bool = True) -> None:
         """Refuse (:class:`ProtectedPath`, audited) a write to ``path`` inside a protected
@@ -381,11 +403,19 @@ class SaveGuard:
         self, fingerprint: str, reason: str, path: str, kind: str = "", preview: str = ""
     ) -> None:
         """Accept a finding by fingerprint (with a reason) for later saves; audited. The
-        rule's ``kind`` and the masked ``preview`` are kept to recognise it when reviewing."""
+        rule's ``kind`` and the masked ``preview`` are kept to recognise it when reviewing,
+        when they are those this server reported for that fingerprint (a client's own
+        preview could hold more of the value than a masked one)."""
         from ..events import SAVE_BYPASSED
 
+        known_kind, known_preview = self.reported(fingerprint)
         bypass = self.bypasses.add(
-            fingerprint, reason, acting_user(), path.strip("/"), kind, preview
+            fingerprint,
+            reason,
+            acting_user(),
+            path.strip("/"),
+            kind if kind == known_kind else "",
+            preview if preview == known_preview else "",
         )
         self._emit(
             SAVE_BYPASSED,
