@@ -102,6 +102,21 @@ def trigger_problem(trigger: str, ignore_case: bool = False) -> str | None:
     return None
 
 
+def _on_text_lines(
+    window: str, match: re.Match[str], text_lines: Callable[[str], bool] | None
+) -> bool:
+    """Whether every line from a match's name (or value) to its value is text inside code
+    (see ``Engine.scan``)."""
+    if text_lines is None:
+        return False
+    first = match.start("key") if "key" in match.re.groupindex else -1
+    first = match.start("secret") if first < 0 else first
+    start = window.rfind("\n", 0, first) + 1
+    end = window.find("\n", match.end("secret"))
+    lines = window[start : len(window) if end < 0 else end].split("\n")
+    return all(text_lines(line) for line in lines if line.strip())
+
+
 class Engine:
     """Compiled rules, reusable across scans and threads (Hyperscan scratch is per call)."""
 
@@ -141,10 +156,14 @@ class Engine:
         *,
         config_text: bool | Callable[[Fragment], bool] = False,
         literals: Mapping[str, str] | None = None,
+        text_lines: Callable[[str], bool] | None = None,
     ) -> list[Match]:
         """Every credential in the fragments. ``config_text`` enables the rules for unquoted
         ``KEY=value`` lines (``.env``, ``.ini``, YAML, prose, outputs), which in code would
-        be references: for every fragment, or for those the callable accepts.
+        be references: for every fragment, or for those the callable accepts (asked only
+        about fragments where such a rule has a candidate). ``text_lines`` tells which
+        lines of code are text all the same (comments, shell lines): there those rules
+        apply when every line of their match is one.
         ``literals`` maps exact strings to find (injected values and their encodings) to
         the secret's name."""
         fragment_list: list[Fragment] = []
@@ -161,16 +180,22 @@ class Engine:
             starts.append(position)
             position += len(chunk) + 1
 
-        if callable(config_text):
-            text_fragments = {i for i, f in enumerate(fragment_list) if config_text(f)}
-        else:
-            text_fragments = set(range(len(fragment_list))) if config_text else set()
+        text_fragments: dict[int, bool] = {}
+
+        def is_text(index: int) -> bool:
+            if not callable(config_text):
+                return bool(config_text)
+            if index not in text_fragments:
+                text_fragments[index] = config_text(fragment_list[index])
+            return text_fragments[index]
+
         seen_windows: set[tuple[int, int]] = set()
         found: dict[tuple[str, int, int], Match] = {}
         for rule_index, end in sorted(self._trigger_hits(data)):
             rule = self.rules[rule_index]
             index = bisect_right(starts, min(end, len(data)) - 1) - 1
-            if rule.config_only and index not in text_fragments:
+            in_code = rule.config_only and not is_text(index)
+            if in_code and text_lines is None:
                 continue
             frag_start = starts[index]
             frag_end = frag_start + len(encoded[index])
@@ -200,6 +225,8 @@ class Engine:
             seen_windows.add((rule_index, window_start))
             window = data[window_start:window_end].decode("utf-8", "surrogatepass")
             for match in rule.regex.finditer(window):
+                if in_code and not _on_text_lines(window, match, text_lines):
+                    continue
                 if not rule.accepts(match):
                     continue
                 prefix = window[: match.start("secret")].encode("utf-8", "surrogatepass")

@@ -13,6 +13,7 @@ from typing import Any
 from .allowlist import Allowlist
 from .binary import decode_text, looks_binary, reencoded_text
 from .cellcache import CellCache
+from .codetext import is_python_language, is_text_line, source_is_text
 from .context import cell_reads_credential, context_matches
 from .context import merge as merge_matches
 from .engine import INJECTED_SECRET, Engine, Match
@@ -124,6 +125,18 @@ def _code_cells(notebook: object) -> frozenset[int]:
     )
 
 
+def _kernel_language(notebook: object) -> str:
+    """The language of a notebook's kernel (``python`` when it does not say)."""
+    metadata = notebook.get("metadata") if isinstance(notebook, dict) else None
+    if not isinstance(metadata, dict):
+        return "python"
+    for key, field_name in (("kernelspec", "language"), ("language_info", "name")):
+        section = metadata.get(key)
+        if isinstance(section, dict) and isinstance(section.get(field_name), str):
+            return str(section[field_name])
+    return "python"
+
+
 @dataclass
 class Scanner:
     """The guard's scanner: one compiled engine, an allowlist, and the limits.
@@ -188,19 +201,29 @@ class Scanner:
         """Scan a parsed notebook (a dict as nbformat or the contents API gives it).
 
         Code cells' sources are code; Markdown, outputs and metadata are text, where an
-        unquoted ``password = value`` holds a value. With ``cells`` (and a ``path``), the
+        unquoted ``password = value`` holds a value. So are a Python notebook's code cells
+        that are not Python (``%%bash``, prose, a pasted ``.env``), and its comments, shell
+        lines and magics (see :mod:`.codetext`). With ``cells`` (and a ``path``), the
         cells unchanged since the last scan of ``path`` are not walked again (every
         fragment is still scanned; see :mod:`.cellcache`)."""
         code_cells = _code_cells(notebook)
+        python = is_python_language(_kernel_language(notebook))
 
         def is_text(fragment: Fragment) -> bool:
-            return not (fragment.field == "source" and fragment.cell_index in code_cells)
+            if not (fragment.field == "source" and fragment.cell_index in code_cells):
+                return True
+            return python and source_is_text(fragment.text)
 
         walked = None
         if cells is not None and path is not None:
             walked = cells.walk(notebook, str(path), cell_reads_credential)
         fragments, reading = walked or (list(notebook_fragments(notebook)), None)
-        matches = self.engine.scan(fragments, config_text=is_text, literals=self.literals)
+        matches = self.engine.scan(
+            fragments,
+            config_text=is_text,
+            literals=self.literals,
+            text_lines=is_text_line if python else None,
+        )
         if self.notebook_context:
             matches = merge_matches(matches, context_matches(notebook, fragments, reading))
         return self._report(matches, path)

@@ -551,7 +551,8 @@ FALLBACK_RULES: tuple[Rule, ...] = (
         r"(?m)^(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*[ \t>*`'\"-]*"
         r"(?P<secret>[A-Za-z0-9+/_~-]{32,100}={0,2})[ \t`'\",]*(?:</\w+>)*\"?$",
         r"(?:^|\n|>|\": \")[ \t>*`'\"-]*[A-Za-z0-9+/_~-]{32}",
-        config_only=True,
+        # In code too: a line of one generated token is a literal (in a multi-line string),
+        # never a variable's name.
         context_before=200,
         check=_bare_token,
         examples=("{A:12}7{A:30}", "`{W:44}`"),

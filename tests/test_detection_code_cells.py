@@ -1,0 +1,72 @@
+"""Code cells that are text: a cell magic whose body is not Python, a cell that does not
+parse as Python, and comments, shell lines and magics inside Python code. There an unquoted
+``password = value`` is a value, as in Markdown; in Python code it stays a variable."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import code, notebook
+
+from jupyter_qsecure.guard import Scanner
+from jupyter_qsecure.guard.codetext import is_text_line, source_is_text
+from jupyter_qsecure.guard.rule import expand
+
+SCANNER = Scanner()
+#: A typed password (letters and digits, no credential shape of its own).
+PASSWORD = "Lab" + expand("{a:9}")
+TOKEN = expand("{A:12}7{A:30}")
+
+
+def _values(source: str, metadata: dict[str, object] | None = None) -> list[str]:
+    nb = notebook(code(source), metadata=metadata)
+    findings = SCANNER.scan_notebook(nb).findings
+    return [f.location.field for f in findings]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        f"%%writefile app.ini\n[db]\nuser = lab\npassword = {PASSWORD}\n",
+        f"%%bash\nDB_PASSWORD={PASSWORD} ./migrate.sh\n",
+        f"user = lab\n// the lab account\npassword = {PASSWORD}\n",
+        f'The default password for the user "lab" is "{PASSWORD}".\n',
+        f"    DB_PASSWORD={PASSWORD}    # indented, as pasted from a file\n",
+        f"import os\n# DB_PASSWORD={PASSWORD}\nconnect(os.environ['DB_PASSWORD'])\n",
+        f"!sshpass -p {PASSWORD} ssh lab@host\n",
+        f'notes = """\n{TOKEN}\n"""\n',
+    ],
+    ids=["writefile", "bash", "not-python", "prose", "indented", "comment", "shell", "bare"],
+)
+def test_text_in_a_code_cell_is_scanned_as_text(source: str) -> None:
+    assert _values(source) == ["source"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "user = Aladdin\npassword = open_sesame\n",
+        "%%time\npassword = open_sesame\n",
+        "password = getpass()\n# password = getpass()\n",
+        "# api_key = os.environ['API_KEY']\n",
+        "x = 1  # password = open_sesame is code after code\n",
+    ],
+    ids=["python", "time-magic", "comment-call", "comment-reference", "trailing-comment"],
+)
+def test_python_code_keeps_its_variables(source: str) -> None:
+    assert _values(source) == []
+
+
+def test_another_kernel_language_is_not_parsed_as_python() -> None:
+    r_notebook = {"kernelspec": {"name": "ir", "language": "R", "display_name": "R"}}
+    source = "password = open_sesame\nruns %>% head()\n"
+    assert _values(source, r_notebook) == []
+    assert _values(source) == ["source"]  # not Python: text in a Python notebook
+
+
+def test_the_helpers() -> None:
+    assert source_is_text("%%bash\necho hi\n")
+    assert not source_is_text("%%capture\nx = 1\n")
+    assert not source_is_text("!ls\n%env A=b\nx = 1\nx?\n")
+    assert source_is_text("The password is 'x'.\n")
+    assert is_text_line("  # comment") and is_text_line("!ls") and is_text_line("%env A=1")
+    assert not is_text_line("x = 1  # comment")
