@@ -155,6 +155,12 @@ def test_an_unreachable_endpoint_is_bad_input(s3: dict[str, str], tmp_path: Path
     assert "check the endpoint" in result.stderr
     assert "Traceback" not in result.stderr
     assert s3["AWS_SECRET_ACCESS_KEY"] not in result.stderr + result.stdout
+    # verify, too, says the store cannot be reached, never "not a bag"
+    for url in ("s3://lab/calibration.bag", f"http://127.0.0.1:{port}/calibration.bag"):
+        result = qsecure("manifest", "verify", url, cwd=tmp_path, env=env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert f"{url}: cannot reach the store" in result.stderr
+        assert "not a bag" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_file_urls_are_local_paths(tmp_path: Path) -> None:
@@ -168,3 +174,19 @@ def test_file_urls_are_local_paths(tmp_path: Path) -> None:
         "manifest", "verify", (tmp_path / "d.bag").as_uri(), "--require", "0", cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_file_of_an_unreachable_http_store_is_unreadable_not_removed() -> None:
+    """fsspec's HTTP store reports a refused connection as "not found": a verify against
+    it must name the file as unreadable (exit 2), not as removed from the data (exit 1)."""
+    import fsspec
+
+    from jupyter_qsecure.reproduce.remote import Problem, entries_at
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    root = f"http://127.0.0.1:{port}/calibration.bag/data"
+    [found] = list(entries_at(fsspec.filesystem("http"), root, ["runs/a.csv"]))
+    assert isinstance(found, Problem) and found.path == "runs/a.csv"
+    assert "cannot reach the store" in found.reason

@@ -141,15 +141,24 @@ def open_store(url: str) -> tuple[Any, str]:
 
 def describe(error: BaseException, url: str) -> str:
     """A store's error in one line naming the URL (a missing bucket, a refused connection)."""
+    if _unreachable(error.__cause__) and not _unreachable(error):
+        error = error.__cause__  # type: ignore[assignment]  # checked just above
     text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     if isinstance(error, FileNotFoundError):
         return f"{url}: not found ({text}): check the bucket and prefix"
     if isinstance(error, PermissionError):
         return f"{url}: access refused ({text}): check the credentials"
-    name = type(error).__name__
-    if "Connect" in name or "Endpoint" in name or isinstance(error, ConnectionError):
+    if _unreachable(error):
         return f"{url}: cannot reach the store ({text}): check the endpoint and the network"
     return f"{url}: {text}"
+
+
+def _unreachable(error: BaseException | None) -> bool:
+    """Whether ``error`` says the store could not be reached (refused, unresolved, down)."""
+    if error is None:
+        return False
+    name = type(error).__name__
+    return "Connect" in name or "Endpoint" in name or isinstance(error, ConnectionError)
 
 
 def _identity(info: dict[str, Any]) -> tuple[int, int]:
@@ -201,7 +210,10 @@ def entries_at(fs: Any, root: str, paths: list[str]) -> Iterator[FileEntry | Pro
         name = f"{root}/{path}"
         try:
             info = fs.info(name)
-        except FileNotFoundError:
+        except FileNotFoundError as missing:
+            if not _unreachable(missing.__cause__):
+                continue
+            yield Problem(path, f"cannot read its status: {describe(missing, name)}")
             continue
         except Exception as error:
             yield Problem(path, f"cannot read its status: {describe(error, name)}")
@@ -246,7 +258,14 @@ def copy_tag_files(fs: Any, root: str, url: str, into: str, signatures_dir: str)
     import os
 
     try:
-        if not fs.isfile(f"{root}/bagit.txt"):
+        # info(), not isfile(): isfile() answers False for a store it cannot reach.
+        try:
+            declaration = fs.info(f"{root}/bagit.txt")
+        except FileNotFoundError as missing:
+            if _unreachable(missing.__cause__):  # fsspec's HTTP store says "not found"
+                raise
+            declaration = None
+        if declaration is None or declaration.get("type", "file") != "file":
             raise RemoteError(
                 f"{url}: no bagit.txt, so not a bag; to check data in a store, verify the "
                 "local bag `manifest create URL` wrote"
