@@ -21,7 +21,7 @@ _PLACEHOLDER_WHOLE = re.compile(
 )
 _PLACEHOLDER_PART = re.compile(
     r"""(?ix)
-        ^(?:your|my|insert|enter|replace|put|add|paste|set)[-_ .]? |
+        ^(?:your|my|insert|enter|replace|put|add|paste|set)(?:[-_ .]|(?=[a-z]+(?:[-_ .][a-z]+)*$)) |
         [-_ ](?:here|goes[-_ ]here)$ | _here\b |
         x{5,} | \*{3,} | \.{3} | … | example | sample | dummy | placeholder | redacted | \bxxx\b |
         likeareal |
@@ -81,20 +81,38 @@ def is_placeholder(value: str) -> bool:
     return len(set(stripped)) <= 2 or _mostly_typed_runs(stripped)
 
 
+def _next_in_order(previous: str, char: str, step: int) -> bool:
+    """Whether ``char`` follows ``previous`` as a typist goes: the next letter or digit
+    (``step`` 1) or the one before (``step`` -1), ``z`` to ``a`` and ``9`` to ``0`` too."""
+    if not (previous.isalnum() and char.isalnum() and previous.isascii() and char.isascii()):
+        return False
+    if previous.isdigit() != char.isdigit():
+        return False
+    base, size = (ord("0"), 10) if char.isdigit() else (ord("a"), 26)
+    return (ord(previous) - base + step) % size == ord(char) - base
+
+
 def _mostly_typed_runs(value: str) -> bool:
-    """True when three quarters of the value are runs such as ``abcdef`` or ``123456``
-    (three or more consecutive letters or digits in order): typed, not generated."""
+    """True when three fifths of the value are runs such as ``abcdef``, ``123456`` or
+    ``987`` (three or more letters or digits in order, up or down), read one character at
+    a time or every other one (``a1b2c3``, ``X9y8Z7``): typed, not generated."""
     lowered = value.lower()
-    in_runs = 0
-    start = 0
-    for index in range(1, len(lowered) + 1):
-        char = lowered[index] if index < len(lowered) else ""
-        if char.isalnum() and ord(char) == ord(lowered[index - 1]) + 1:
-            continue
-        if index - start >= 3 and lowered[start].isalnum():
-            in_runs += index - start
-        start = index
-    return in_runs >= 0.75 * len(lowered)
+    in_run = [False] * len(lowered)
+    for stride in (1, 2):
+        for step in (1, -1):
+            for first in range(stride):
+                chain = list(range(first, len(lowered), stride))
+                start = 0
+                for position in range(1, len(chain) + 1):
+                    if position < len(chain) and _next_in_order(
+                        lowered[chain[position - 1]], lowered[chain[position]], step
+                    ):
+                        continue
+                    if position - start >= 3:
+                        for index in chain[start:position]:
+                            in_run[index] = True
+                    start = position
+    return sum(in_run) >= 0.6 * len(lowered)
 
 
 def is_template_placeholder(value: str) -> bool:

@@ -189,7 +189,7 @@ class Engine:
                 text_fragments[index] = config_text(fragment_list[index])
             return text_fragments[index]
 
-        seen_windows: set[tuple[int, int]] = set()
+        seen_windows: set[tuple[int, int, int]] = set()
         found: dict[tuple[str, int, int], Match] = {}
         for rule_index, end in sorted(self._trigger_hits(data)):
             rule = self.rules[rule_index]
@@ -220,17 +220,20 @@ class Engine:
                         data, max(line_start, end - _WINDOW_BEFORE), line_start
                     )
                     window_end = _utf8_start(data, min(line_end, end + _WINDOW_AFTER), window_start)
-            if (rule_index, window_start) in seen_windows:
+            if (rule_index, window_start, window_end) in seen_windows:
                 continue
-            seen_windows.add((rule_index, window_start))
+            seen_windows.add((rule_index, window_start, window_end))
             window = data[window_start:window_end].decode("utf-8", "surrogatepass")
+            # A one-line rule's lines before the trigger's are context: what is on them is
+            # found from their own trigger, in a window where their own context comes first.
+            earliest = window_start if rule.multiline else line_start
             for match in rule.regex.finditer(window):
                 if in_code and not _on_text_lines(window, match, text_lines):
                     continue
-                if not rule.accepts(match):
-                    continue
                 prefix = window[: match.start("secret")].encode("utf-8", "surrogatepass")
                 offset = window_start + len(prefix)
+                if offset < earliest or not rule.accepts(match):
+                    continue
                 found[(rule.id, index, offset)] = self._confirmed(
                     rule, match.group("secret"), fragment_list[index], data, frag_start, offset
                 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
 import re
 
 from .checks import is_placeholder, is_reference, looks_random, shannon_entropy
@@ -153,7 +154,10 @@ def secret_value(value: str, key: str, min_entropy: float = 3.0) -> bool:
 def unquoted_in_code(value: str) -> bool:
     """An unquoted value that, in code, could only be a literal: not an identifier
     (a variable) unless a long generated one, and not an expression."""
-    if _MEMBER_ACCESS.match(value) or "??" in value or "||" in value:
+    member = _MEMBER_ACCESS.match(value)
+    if member and not any(_generated(part) for part in member.group().split(".")):
+        return False  # ``settings.token``; not a dotted token such as a JWT
+    if "??" in value or "||" in value:
         return False
     if _IDENTIFIER.match(value):
         if value.startswith("_") or re.search(r"(?i)key|token|secret|pass", value):
@@ -164,6 +168,15 @@ def unquoted_in_code(value: str) -> bool:
         hex_like = digits >= 3 and digits * 5 >= len(value)
         return (generated or hex_like) and shannon_entropy(value) >= 3.0
     return not re.search(r"[()\[\]]", value)
+
+
+def _generated(part: str) -> bool:
+    """A long part with upper case, lower case and digits: generated, not a typed name."""
+    return (
+        len(part) >= 20
+        and sum(c.isdigit() for c in part) >= 2
+        and part.lower() != part != part.upper()
+    )
 
 
 def basic_auth_value(value: str) -> bool:
@@ -227,6 +240,15 @@ def _kubernetes_data(match: re.Match[str]) -> bool:
     return len(decoded) >= 4 and not is_placeholder(decoded) and not is_reference(decoded)
 
 
+def _reads_as_words(letters: str) -> bool:
+    """Whether a run of letters reads as words run together (``ThisIsAVeryLongName``):
+    vowels between short consonant clusters. Random letters (``Fvzpfvbq``) soon bunch five
+    consonants together or run short of vowels."""
+    lowered = letters.lower()
+    vowels = sum(char in "aeiouy" for char in lowered)
+    return vowels >= 0.25 * len(lowered) and not re.search(r"[^aeiouy]{5}", lowered)
+
+
 def _bare_token(match: re.Match[str]) -> bool:
     """A line that is only a generated-looking token: upper case, lower case and digits,
     high entropy; not hex (a digest), not a path or a UUID."""
@@ -240,9 +262,13 @@ def _bare_token(match: re.Match[str]) -> bool:
         return False
     if not (re.search(r"[a-z]", value) and re.search(r"[A-Z]", value)):
         return False
-    if sum(c.isdigit() for c in value) < 2 or re.search(r"[A-Za-z]{16}", value):
+    if sum(c.isdigit() for c in value) < 2 or any(
+        _reads_as_words(run) for run in re.findall(r"[A-Za-z]{16,}", value)
+    ):
         return False  # words run together (an identifier) are typed, not generated
-    return shannon_entropy(value) >= 4.2 and not is_placeholder(value)
+    # Random base62 reaches about log2(length) bits a character: 4.2 from 32 characters on.
+    minimum = min(4.2, math.log2(len(value)) - 0.7)
+    return shannon_entropy(value) >= minimum and not is_placeholder(value)
 
 
 def _hex_token_in_context(match: re.Match[str]) -> bool:
@@ -549,14 +575,15 @@ FALLBACK_RULES: tuple[Rule, ...] = (
         "bare-token",
         "Token on a line of its own",
         r"(?m)^(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*[ \t>*`'\"-]*"
-        r"(?P<secret>[A-Za-z0-9+/_~-]{32,100}={0,2})[ \t`'\",]*(?:</\w+>)*\"?$",
-        r"(?:^|\n|>|\": \")[ \t>*`'\"-]*[A-Za-z0-9+/_~-]{32}",
+        r"(?P<secret>[A-Za-z0-9+/_~-]{24,100}={0,2})[ \t`'\",]*(?:</\w+>)*\"?$",
+        r"(?:^|\n|>|\": \")[ \t>*`'\"-]*[A-Za-z0-9+/_~-]{24}",
         # In code too: a line of one generated token is a literal (in a multi-line string),
         # never a variable's name.
         context_before=200,
         check=_bare_token,
-        examples=("{A:12}7{A:30}", "`{W:44}`"),
+        examples=("{A:12}7{A:30}", "`{W:44}`", "{A:10}7{A:5}3{A:7}"),
         negative_examples=(
+            "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6",
             "{H:64}",
             "{H:8}-{H:4}-{H:4}-{H:4}-{H:12}",
             "ThisIsAVeryLongIdentifierNameForTheParser",
