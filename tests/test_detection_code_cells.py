@@ -31,11 +31,12 @@ def _values(source: str, metadata: dict[str, object] | None = None) -> list[str]
         f"user = lab\n// the lab account\npassword = {PASSWORD}\n",
         f'The default password for the user "lab" is "{PASSWORD}".\n',
         f"    DB_PASSWORD={PASSWORD}    # indented, as pasted from a file\n",
+        f"[support]\nUsername=lab\nPassword={PASSWORD}\n",
         f"import os\n# DB_PASSWORD={PASSWORD}\nconnect(os.environ['DB_PASSWORD'])\n",
         f"!sshpass -p {PASSWORD} ssh lab@host\n",
         f'notes = """\n{TOKEN}\n"""\n',
     ],
-    ids=["writefile", "bash", "not-python", "prose", "indented", "comment", "shell", "bare"],
+    ids=["writefile", "bash", "not-python", "prose", "indented", "ini", "comment", "shell", "bare"],
 )
 def test_text_in_a_code_cell_is_scanned_as_text(source: str) -> None:
     assert _values(source) == ["source"]
@@ -49,8 +50,9 @@ def test_text_in_a_code_cell_is_scanned_as_text(source: str) -> None:
         "password = getpass()\n# password = getpass()\n",
         "# api_key = os.environ['API_KEY']\n",
         "x = 1  # password = open_sesame is code after code\n",
+        "runs = [run]\npassword = open_sesame\n",
     ],
-    ids=["python", "time-magic", "comment-call", "comment-reference", "trailing-comment"],
+    ids=["python", "time-magic", "comment-call", "comment-reference", "trailing-comment", "list"],
 )
 def test_python_code_keeps_its_variables(source: str) -> None:
     assert _values(source) == []

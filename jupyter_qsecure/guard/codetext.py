@@ -19,6 +19,10 @@ _TEXT_CELL_MAGIC = re.compile(
     r"\A\s*%%(?:bash|sh|script|writefile|file|html|markdown|latex|svg|javascript|js|perl"
     r"|ruby|cmd|powershell|pwsh|sql|text|system|sx)\b"
 )
+#: An .ini file's start: a ``[section]`` line alone, then ``key=value`` or ``key: value``.
+_INI_SECTION = re.compile(
+    r"\A\s*\[[\w .:-]+\][ \t]*\n(?:[ \t]*(?:[;#][^\n]*)?\n)*[ \t]*[\w.-]+[ \t]*[=:]"
+)
 #: IPython lines that are not Python: ``!cmd``, ``%magic``, ``%%magic``, ``obj?``.
 _IPYTHON_LINE = re.compile(r"(?m)^([ \t]*)(?:[!%].*|[\w.]+\?\??)$")
 #: A line that is text inside code: a ``#`` comment, a ``!`` shell line, a ``%`` magic.
@@ -40,6 +44,8 @@ def source_is_text(source: str) -> bool:
         return True
     if source.lstrip().startswith("%%"):
         return False  # another cell magic (``%%time``, ``%%capture``): Python below it
+    if _INI_SECTION.match(source):
+        return True  # ``[section]`` then ``key=value``: parses, but is an .ini file
     code = _IPYTHON_LINE.sub(r"\1pass", source)
     try:
         with warnings.catch_warnings():
