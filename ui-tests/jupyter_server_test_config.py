@@ -13,6 +13,9 @@ c = get_config()  # type: ignore[name-defined]  # noqa: F821 - defined by the co
 configure_jupyter_server(c)
 c.ServerApp.port = int(os.environ.get("QSECURE_UI_PORT", "8899"))
 c.ServerApp.allow_root = True
+# Notebook 7's pages expose the application as JupyterLab's do under Galata (window.jupyterapp),
+# so the Notebook 7 tests can save as autosave does.
+c.JupyterNotebookApp.expose_app_in_browser = True
 # Documents are saved through the contents API, as without jupyter-collaboration (the
 # blocked-save dialog's path). QSECURE_UI_RTC=1 turns real-time collaboration on: the
 # server of collaboration.spec.ts (see playwright.config.js).

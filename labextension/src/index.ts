@@ -62,7 +62,11 @@ import {
   verifyNotebook
 } from './signing/actions';
 import { showSigningSetup } from './signing/setup';
-import { SigningStatusItem, SigningStatusModel } from './signing/status';
+import {
+  SigningStatusButton,
+  SigningStatusItem,
+  SigningStatusModel
+} from './signing/status';
 import { IFinding } from './tokens';
 
 export { IQSecureGuard, IQSecureSigning } from './services';
@@ -208,6 +212,7 @@ const guardPlugin: JupyterFrontEndPlugin<IQSecureGuard> = {
       panel.context.saveState.connect((context, state) => {
         if (state === 'completed') {
           service.set(context.path, []);
+          flow.saveCompleted(context.path);
         }
       });
     });
@@ -293,7 +298,7 @@ class SigningService implements IQSecureSigning {
 const signingPlugin: JupyterFrontEndPlugin<IQSecureSigning> = {
   id: 'jupyter-qsecure:signing',
   description:
-    'The signing status of the active notebook in the status bar, and the Sign and Verify commands and toolbar buttons.',
+    'The signing status of the active notebook in the status bar (in Notebook 7, which has none, beside the menu bar), and the Sign and Verify commands and toolbar buttons.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [IStatusBar, ITranslator],
@@ -310,13 +315,13 @@ const signingPlugin: JupyterFrontEndPlugin<IQSecureSigning> = {
     const status = new SigningStatusModel();
     tracker.currentChanged.connect(() => (status.panel = current()));
     status.panel = current();
+    const openDetails = (): void => {
+      const panel = status.panel;
+      if (panel !== null && status.verdict !== null) {
+        void showSignatureDetails(panel, status.verdict);
+      }
+    };
     if (statusBar !== null) {
-      const openDetails = (): void => {
-        const panel = status.panel;
-        if (panel !== null && status.verdict !== null) {
-          void showSignatureDetails(panel, status.verdict);
-        }
-      };
       statusBar.registerStatusItem('jupyter-qsecure:signing-status', {
         item: new SigningStatusItem(status, openDetails),
         align: 'left',
@@ -324,6 +329,12 @@ const signingPlugin: JupyterFrontEndPlugin<IQSecureSigning> = {
         isActive: hasNotebook,
         activeStateChanged: status.stateChanged
       });
+    } else {
+      // Notebook 7 has no status bar: the status goes where Notebook 7 shows its own
+      // (the kernel's, "Trusted"), beside the menu bar.
+      const item = new SigningStatusButton(status, openDetails);
+      item.id = 'jp-qsecure-signing-status';
+      app.shell.add(item, 'menu', { rank: 10500 });
     }
     app.commands.addCommand(CommandIDs.sign, {
       label: trans.__('Sign Notebook…'),

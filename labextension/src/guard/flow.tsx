@@ -71,6 +71,14 @@ export class BlockedSaveFlow {
     this._explicit.set(path, now);
   }
 
+  /**
+   * A save of ``path`` went through: the save the user asked for is over, so a later
+   * refusal (an autosave's) leaves only the notice.
+   */
+  saveCompleted(path: string): void {
+    this._explicit.delete(path);
+  }
+
   /** Whether a refusal of ``path`` now follows a save the user asked for. */
   private _takeExplicit(path: string, now = Date.now()): boolean {
     const asked = this._explicit.get(path);

@@ -1,6 +1,7 @@
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { VDomModel, VDomRenderer } from '@jupyterlab/ui-components';
 import { Debouncer } from '@lumino/polling';
+import { Widget } from '@lumino/widgets';
 import React from 'react';
 
 import { ISigningSummary, summarizeSigning } from '../models/signing';
@@ -135,6 +136,25 @@ export class SigningStatusModel extends VDomModel {
   }
 }
 
+/** What the status shows: its state (a colour), its label and its longer description. */
+export function statusView(model: SigningStatusModel): {
+  state: string;
+  label: string;
+  description: string;
+} {
+  const summary = model.summary;
+  return {
+    state: model.error !== null ? 'unknown' : summary.state,
+    label:
+      model.error !== null
+        ? 'Signing: unavailable'
+        : model.verdict === null
+          ? 'Signing: checking…'
+          : summary.label,
+    description: model.error ?? summary.description
+  };
+}
+
 /** The status bar item: the signing state, a button that opens the details. */
 export class SigningStatusItem extends VDomRenderer<SigningStatusModel> {
   constructor(
@@ -150,15 +170,7 @@ export class SigningStatusItem extends VDomRenderer<SigningStatusModel> {
     if (model.panel === null) {
       return null;
     }
-    const summary = model.summary;
-    const state = model.error !== null ? 'unknown' : summary.state;
-    const label =
-      model.error !== null
-        ? 'Signing: unavailable'
-        : model.verdict === null
-          ? 'Signing: checking…'
-          : summary.label;
-    const description = model.error ?? summary.description;
+    const { state, label, description } = statusView(model);
     this.node.dataset.state = state;
     return (
       <button
@@ -173,5 +185,51 @@ export class SigningStatusItem extends VDomRenderer<SigningStatusModel> {
         <span className="jp-qsecure-SigningStatus-label">{label}</span>
       </button>
     );
+  }
+}
+
+/**
+ * The same status as a widget whose node is the button itself, for a frontend without a
+ * status bar (Notebook 7 shows it beside its menu bar, where its own statuses are).
+ */
+export class SigningStatusButton extends Widget {
+  private readonly _label = document.createElement('span');
+
+  constructor(
+    private readonly _model: SigningStatusModel,
+    open: () => void
+  ) {
+    super({ node: document.createElement('button') });
+    const button = this.node as HTMLButtonElement;
+    button.type = 'button';
+    this.addClass('jp-qsecure-SigningStatus');
+    this.addClass('jp-qsecure-SigningStatus-button');
+    const dot = document.createElement('span');
+    dot.className = 'jp-qsecure-SigningStatus-dot';
+    dot.setAttribute('aria-hidden', 'true');
+    this._label.className = 'jp-qsecure-SigningStatus-label';
+    button.append(dot, this._label);
+    button.addEventListener('click', () => open());
+    _model.stateChanged.connect(this._show, this);
+    this._show();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
+    this._model.stateChanged.disconnect(this._show, this);
+    super.dispose();
+  }
+
+  private _show(): void {
+    const { state, label, description } = statusView(this._model);
+    this.node.dataset.state = state;
+    this.node.title = `${description} Click for the signature details.`;
+    this.node.setAttribute(
+      'aria-label',
+      `Notebook signing: ${label}. Show signature details.`
+    );
+    this._label.textContent = label;
   }
 }
