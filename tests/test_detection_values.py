@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_qsecure.guard import Scanner
-from jupyter_qsecure.guard.checks import is_placeholder
+from jupyter_qsecure.guard.checks import is_placeholder, typed_sequence
 from jupyter_qsecure.guard.rule import expand
 
 SCANNER = Scanner()
@@ -22,8 +22,22 @@ def _rules(text: str, name: str = "notes.txt") -> list[str]:
 @pytest.mark.parametrize(
     "value",
     [
-        "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8",  # every other character in order
+        "Q7r8s9T0u1V2w3X4y5Z6a7B8c9D0e1F2g3H4",  # every other character in order
         "X9y8Z7a6B5c4D3e2F1g0H9i8J7k6L5m4N3o2",  # up and down, z to a, 0 to 9
+    ],
+)
+def test_interleaved_sequences_are_typed(value: str) -> None:
+    # Not a placeholder for a provider's rule (a test's ``ghp_`` token may look so), but
+    # no generic secret and no bare token.
+    assert typed_sequence(value) and not is_placeholder(value)
+    assert _rules(f"GITHUB_TOKEN=ghp_{value}\n", ".env") == ["github-token"]
+    assert _rules(f"{value}\n") == []
+    assert _rules(f"SERVICE_SECRET={value}\n", ".env") == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
         "abcdefg12346+FJQCK",  # three fifths typed
         "9876543210zyxwvu",
         "mypassword",
@@ -37,7 +51,7 @@ def test_typed_values_are_placeholders(value: str) -> None:
 
 @pytest.mark.parametrize("template", ["{A:40}", "{W:44}", "{a:32}", "my{A:20}", "set{A:30}"])
 def test_generated_values_are_not(template: str) -> None:
-    assert not is_placeholder(expand(template))
+    assert not is_placeholder(expand(template)) and not typed_sequence(expand(template))
 
 
 def test_a_typed_password_starting_with_my_is_a_password() -> None:

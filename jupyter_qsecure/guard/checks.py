@@ -78,7 +78,7 @@ def is_placeholder(value: str) -> bool:
     if _PLACEHOLDER_WHOLE.match(stripped) or _PLACEHOLDER_PART.search(stripped):
         return True
     # One character repeated (aaaaaaaa, 00000000) or mostly typed runs (abcdef123456) is no secret.
-    return len(set(stripped)) <= 2 or _mostly_typed_runs(stripped)
+    return len(set(stripped)) <= 2 or _mostly_typed_runs(stripped, strides=(1,))
 
 
 def _next_in_order(previous: str, char: str, step: int) -> bool:
@@ -92,13 +92,23 @@ def _next_in_order(previous: str, char: str, step: int) -> bool:
     return (ord(previous) - base + step) % size == ord(char) - base
 
 
-def _mostly_typed_runs(value: str) -> bool:
+def typed_sequence(value: str) -> bool:
+    """True when three fifths of the value are runs in order read one character at a time
+    or every other one (``a1B2c3D4``, ``X9y8Z7a6``): typed, not generated. For values
+    without a provider's format (a bare token, a generic secret); a provider-prefixed
+    test token such as ``ghp_`` with an interleaved body stays that provider's shape."""
+    return _mostly_typed_runs(value.strip(), strides=(1, 2))
+
+
+def _mostly_typed_runs(value: str, strides: tuple[int, ...]) -> bool:
     """True when three fifths of the value are runs such as ``abcdef``, ``123456`` or
-    ``987`` (three or more letters or digits in order, up or down), read one character at
-    a time or every other one (``a1b2c3``, ``X9y8Z7``): typed, not generated."""
+    ``987`` (three or more letters or digits in order, up or down), read every
+    ``stride`` characters: typed, not generated."""
     lowered = value.lower()
+    if not lowered:
+        return False
     in_run = [False] * len(lowered)
-    for stride in (1, 2):
+    for stride in strides:
         for step in (1, -1):
             for first in range(stride):
                 chain = list(range(first, len(lowered), stride))

@@ -19,7 +19,7 @@ import binascii
 import math
 import re
 
-from .checks import is_placeholder, is_reference, looks_random, shannon_entropy
+from .checks import is_placeholder, is_reference, looks_random, shannon_entropy, typed_sequence
 from .rule import Rule
 
 #: Words that make a name a password's.
@@ -141,7 +141,7 @@ def secret_value(value: str, key: str, min_entropy: float = 3.0) -> bool:
         return False
     if _file_path(value) or value.startswith(("{", "(", "[", "<")) or value.endswith(":"):
         return False
-    if not looks_random(value, min_entropy) or is_public_value(value):
+    if not looks_random(value, min_entropy) or is_public_value(value) or typed_sequence(value):
         return False
     bare_key = re.search(r"(?:^|_)key$", key_words(key)) and not re.search(
         r"(?:api|access|secret|private|auth|account|client|service|signing|encryption|master"
@@ -268,7 +268,9 @@ def _bare_token(match: re.Match[str]) -> bool:
         return False  # words run together (an identifier) are typed, not generated
     # Random base62 reaches about log2(length) bits a character: 4.2 from 32 characters on.
     minimum = min(4.2, math.log2(len(value)) - 0.7)
-    return shannon_entropy(value) >= minimum and not is_placeholder(value)
+    return shannon_entropy(value) >= minimum and not (
+        is_placeholder(value) or typed_sequence(value)
+    )
 
 
 def _hex_token_in_context(match: re.Match[str]) -> bool:
