@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from jupyter_qsecure.guard import Scanner
 from jupyter_qsecure.guard.cellcache import CellCache
 from jupyter_qsecure.guard.context import cell_reads_credential
+from jupyter_qsecure.guard.engine import encode
 from jupyter_qsecure.guard.walker import notebook_fragments
 
 PATH = Path("/lab/shared.ipynb")
@@ -70,9 +71,12 @@ def test_a_cached_walk_gives_the_walkers_fragments_in_its_order() -> None:
     for _ in range(2):  # cold, then every cell a hit
         walked = cache.walk(nb, "k", cell_reads_credential)
         assert walked is not None
-        fragments, reading = walked
+        fragments, encoded, reading, code_cells = walked
         assert fragments == list(notebook_fragments(nb))
+        # The bytes the engine scans, remembered with each cell, are each fragment's.
+        assert encoded == [encode(fragment.text) for fragment in fragments]
         assert reading == {2}
+        assert code_cells == {0, 2, 3}  # not the Markdown cells, nor the bare string
     # Not an nbformat 4 notebook: the caller walks it the usual way.
     assert cache.walk({"nbformat": 3, "worksheets": []}, "k", cell_reads_credential) is None
     assert cache.walk([nb], "k", cell_reads_credential) is None
@@ -173,3 +177,120 @@ def test_any_sequence_of_edits_finds_what_a_full_walk_finds(
         else:
             cell["extra"] = value
         assert findings(scanner, nb, cache) == findings(scanner, nb, None)
+
+
+def test_a_change_a_cell_keeps_looking_the_same_after_is_found() -> None:
+    """Changes that leave a cell's id, length, type and every other field as they were
+    (one character of the source, only an output, only metadata, a value's type, a key
+    renamed) are scanned: the cell is walked again, not taken from what was remembered."""
+    rng = random.Random(5)
+    scanner = Scanner()
+    value = credential(rng)
+    base = notebook(
+        code(f'name = "{"x" * len(value)}"'),
+        code(
+            "print(result)",
+            [{"output_type": "stream", "name": "stdout", "text": "counts: 512\n"}],
+        ),
+        markdown("# Notes"),
+        metadata={"kernelspec": {"name": "python3", "language": "python"}},
+    )
+    for cell, cell_id in zip(base["cells"], ("a1", "b2", "c3"), strict=True):
+        cell["id"] = cell_id
+
+    def edited(change: Any) -> dict[str, Any]:
+        nb = copy.deepcopy(base)
+        change(nb["cells"])
+        return nb
+
+    def source(cells: list[dict[str, Any]]) -> None:
+        before = cells[0]["source"]
+        cells[0]["source"] = f'name = "{value}"'
+        assert len(cells[0]["source"]) == len(before)
+
+    def output(cells: list[dict[str, Any]]) -> None:
+        cells[1]["outputs"][0]["text"] = f"{value}\n"
+
+    def metadata(cells: list[dict[str, Any]]) -> None:
+        cells[2]["metadata"] = {"note": value}
+
+    word = expand("{W:20}", rng)  # random, but no credential's shape of its own
+
+    def renamed(cells: list[dict[str, Any]]) -> None:
+        cells[2]["metadata"] = {"secret": word}
+
+    def quiet(cells: list[dict[str, Any]]) -> None:
+        cells[2]["metadata"] = {"sector": word}
+
+    cache = CellCache()
+    for change, leaking in (
+        (source, True),  # the same length, the same id
+        (output, True),
+        (metadata, True),
+        (quiet, False),
+        (renamed, True),  # the same value under a key of the same length naming it
+    ):
+        nb = edited(change)
+        expected = findings(scanner, nb, None)
+        assert bool(expected) == leaking
+        # Warm: the other cells are remembered from the last scan of this path.
+        assert findings(scanner, nb, cache) == expected
+        assert findings(scanner, base, cache) == findings(scanner, base, None) == []
+
+
+def test_equal_looking_values_of_another_type_are_not_taken_for_each_other() -> None:
+    """A cell whose values compare equal but differ in type (1, 1.0, True) or in how its
+    strings are shared is a different serialisation: walked again, never a wrong hit."""
+    cache = CellCache()
+    for value in (1, 1.0, True, "1", [1], {"1": 1}):
+        nb = notebook(code("x = 1"))
+        nb["cells"][0]["metadata"] = {"v": value}
+        walked = cache.walk(nb, "k", cell_reads_credential)
+        assert walked is not None
+        assert walked.fragments == list(notebook_fragments(nb))
+    # The same cell built from separate strings (json.loads shares a document's keys).
+    nb = notebook(code("token = 1"))
+    again = json.loads(json.dumps(nb))
+    assert cache.walk(nb, "k", cell_reads_credential) == cache.walk(
+        again, "k", cell_reads_credential
+    )
+
+
+def test_only_the_changed_cells_are_walked(monkeypatch: Any) -> None:
+    """An autosave with one cell edited walks that cell alone; cells moved, inserted or
+    deleted are recognised wherever they went; what comes out is always the full walk's."""
+    import jupyter_qsecure.guard.cellcache as cellcache
+
+    walked: list[int] = []
+    real = cellcache.cell_fragments
+
+    def counting(cell: object, index: int) -> Any:
+        walked.append(index)
+        return real(cell, index)
+
+    monkeypatch.setattr(cellcache, "cell_fragments", counting)
+    rng = random.Random(7)
+    nb = leaky_notebook(rng)
+    # (A cell that is not an object is walked at every save: left out here.)
+    nb["cells"] = [cell for cell in nb["cells"] if isinstance(cell, dict)]
+    nb["cells"] += [code(f"x = {n}") for n in range(10)]
+    cache = CellCache()
+
+    def walk(notebook: dict[str, Any]) -> list[int]:
+        walked.clear()
+        result = cache.walk(json.loads(json.dumps(notebook)), "k", cell_reads_credential)
+        assert result is not None
+        assert result.fragments == list(notebook_fragments(notebook))
+        return sorted(walked)
+
+    assert walk(nb) == list(range(len(nb["cells"])))
+    assert walk(nb) == []
+    nb["cells"][7]["source"] += "\ny = 2"  # typing in one cell
+    assert walk(nb) == [7]
+    nb["cells"][8], nb["cells"][9] = nb["cells"][9], nb["cells"][8]  # two cells swapped
+    assert walk(nb) == [8, 9]  # few changes: walked again, not looked up
+    nb["cells"].reverse()  # every cell moved
+    assert walk(nb) == []
+    nb["cells"].insert(3, code("import os"))
+    del nb["cells"][10]
+    assert walk(nb) == [3]

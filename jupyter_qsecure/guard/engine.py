@@ -50,6 +50,11 @@ class Match:
 INJECTED_SECRET = Rule("injected-secret", "Injected secret", r"(?P<secret>.+)", r"\A")
 
 
+def encode(text: str) -> bytes:
+    """A fragment's text as the engine scans it (UTF-8, lone surrogates kept)."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def _utf8_start(data: bytes, offset: int, floor: int) -> int:
     """Move ``offset`` back to the start of a UTF-8 character (never below ``floor``)."""
     while floor < offset < len(data) and 0x80 <= data[offset] < 0xC0:
@@ -157,6 +162,7 @@ class Engine:
         config_text: bool | Callable[[Fragment], bool] = False,
         literals: Mapping[str, str] | None = None,
         text_lines: Callable[[str], bool] | None = None,
+        encoded: Sequence[bytes] | None = None,
     ) -> list[Match]:
         """Every credential in the fragments. ``config_text`` enables the rules for unquoted
         ``KEY=value`` lines (``.env``, ``.ini``, YAML, prose, outputs), which in code would
@@ -165,12 +171,13 @@ class Engine:
         lines of code are text all the same (comments, shell lines): there those rules
         apply when every line of their match is one.
         ``literals`` maps exact strings to find (injected values and their encodings) to
-        the secret's name."""
-        fragment_list: list[Fragment] = []
-        encoded: list[bytes] = []
-        for fragment in fragments:
-            fragment_list.append(fragment)
-            encoded.append(fragment.text.encode("utf-8", "surrogatepass"))
+        the secret's name. ``encoded``: each fragment's text as :func:`encode` gives it,
+        when the caller has them already (remembered for a cell seen before)."""
+        fragment_list = list(fragments)
+        if encoded is None:
+            encoded = [encode(fragment.text) for fragment in fragment_list]
+        elif len(encoded) != len(fragment_list):
+            raise ValueError(f"{len(encoded)} encoded texts for {len(fragment_list)} fragments")
         if not fragment_list:
             return []
         data = b"\n".join(encoded)

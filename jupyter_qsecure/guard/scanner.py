@@ -206,7 +206,14 @@ class Scanner:
         lines and magics (see :mod:`.codetext`). With ``cells`` (and a ``path``), the
         cells unchanged since the last scan of ``path`` are not walked again (every
         fragment is still scanned; see :mod:`.cellcache`)."""
-        code_cells = _code_cells(notebook)
+        walked = None
+        if cells is not None and path is not None:
+            walked = cells.walk(notebook, str(path), cell_reads_credential)
+        if walked is None:
+            fragments, encoded, reading = list(notebook_fragments(notebook)), None, None
+            code_cells = _code_cells(notebook)
+        else:
+            fragments, encoded, reading, code_cells = walked
         python = is_python_language(_kernel_language(notebook))
 
         def is_text(fragment: Fragment) -> bool:
@@ -214,15 +221,12 @@ class Scanner:
                 return True
             return python and source_is_text(fragment.text)
 
-        walked = None
-        if cells is not None and path is not None:
-            walked = cells.walk(notebook, str(path), cell_reads_credential)
-        fragments, reading = walked or (list(notebook_fragments(notebook)), None)
         matches = self.engine.scan(
             fragments,
             config_text=is_text,
             literals=self.literals,
             text_lines=is_text_line if python else None,
+            encoded=encoded,
         )
         if self.notebook_context:
             matches = merge_matches(matches, context_matches(notebook, fragments, reading))
