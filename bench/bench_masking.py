@@ -51,12 +51,18 @@ async def timed_run(client: Any, cell: str) -> tuple[float, int]:
 
 async def main() -> int:
     with keyring_with_secrets(10) as root:
-        configure_provisioner_context(root)
+        configure_provisioner_context(root, warm=True)  # all 10 secrets in the kernel
         kernels = {
             name: await start_kernel(name, root)
             for name in ("local-provisioner", "qsecure-provisioner")
         }
         try:
+            _, client, _ = kernels["qsecure-provisioner"]
+            reply = await client.execute_interactive(
+                "import os; assert len(os.environ['QSECURE_SECRET_NAMES'].split(',')) == 10",
+                timeout=60,
+            )
+            assert reply["content"]["status"] == "ok", "the masking kernel lacks some secrets"
             for title, (cell, expected, target) in CELLS.items():
                 times: dict[str, list[float]] = {name: [] for name in kernels}
                 for round_ in range(RUNS + 1):

@@ -46,7 +46,9 @@ def keyring_with_secrets(count: int) -> Iterator[Path]:
                 f'[secrets.BENCH_SECRET_{index}]\nsource = "keyring://bench/secret{index}"\nnotebooks = ["bench/*.ipynb"]\n'
             )
         policy = root / "qsecure.toml"
-        policy.write_text("\n".join(lines))
+        # A cold start reads every entry (one Argon2 derivation each, about 1 s on a loaded
+        # machine): give it the time, so every kernel gets all its secrets.
+        policy.write_text("[injection]\ntimeout = 120\n\n" + "\n".join(lines))
         os.environ["QSECURE_CONFIG"] = str(policy)
         yield root
 
@@ -61,9 +63,10 @@ class KernelHost(LoggingConfigurable):
 HOST = KernelHost()
 
 
-def configure_provisioner_context(root: Path) -> None:
+def configure_provisioner_context(root: Path, *, warm: bool = False) -> None:
     """Set up the provisioner's services as the server extension does (policy and
-    providers kept across kernel starts, so the value cache stays warm)."""
+    providers kept across kernel starts, so the value cache stays warm). ``warm``: fill
+    the value cache first, as the server does in the background when it starts."""
     from jupyter_qsecure.config import load_policy
     from jupyter_qsecure.secrets.providers import Providers
     from jupyter_qsecure.secrets.provisioner import KernelServices
@@ -77,6 +80,9 @@ def configure_provisioner_context(root: Path) -> None:
         provenance=loaded.provenance,
         root_dir=root,
     )
+    if warm:
+        for grant in loaded.secrets.grants.values():
+            HOST.kernel_services.providers.fetch(grant.source)
 
 
 async def start_kernel(provisioner: str, root: Path) -> tuple[AsyncKernelManager, Any, float]:

@@ -150,6 +150,44 @@ def test_pieces_are_held_only_while_they_could_start_a_value() -> None:
     assert head + head2 + held2 == "key:\n[secret:PEM_KEY]\n"
 
 
+def test_threads_mask_at_the_same_time() -> None:
+    """The kernel masks from several threads at once (IOPub, log records in the main
+    thread, the fd relays): none of them fails or lets a value through (one shared
+    Hyperscan scratch space made concurrent scans raise, and the output was lost)."""
+    import threading
+
+    token = VALUES["TOKEN"]
+    text = ("x" * 50_000 + token) * 20
+    failures: list[str] = []
+
+    def work() -> None:
+        for _ in range(15):
+            try:
+                masked = MASKER.mask(text)
+            except Exception as error:  # what the kernel's sender would have died of
+                failures.append(type(error).__name__)
+                continue
+            if token in masked or masked.count("[secret:TOKEN]") != 20:
+                failures.append("unmasked")
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not failures
+
+
+def test_texts_shorter_than_every_form_are_left_as_they_are() -> None:
+    """Keys, stream names and short words are not scanned (each scan of the kernel's
+    IOPub thread is time a flush=True write waits for); a short allowed value is still
+    masked in a text exactly its length."""
+    masker = Masker({"PIN": "4096"})
+    assert masker.mask("409") == "409"
+    assert masker.mask("4096") == "[secret:PIN]"
+    assert MASKER.mask_content({"name": "stdout"}) == {"name": "stdout"}
+
+
 @settings(max_examples=200, deadline=None)
 @given(
     value=st.text(min_size=MIN_SECRET_LENGTH, max_size=40).filter(lambda v: v.strip() == v),

@@ -51,7 +51,12 @@ def _request_id(ipython: Any) -> str | None:
     return str(msg_id) if msg_id else None
 
 
-def _capture_messages(session: Any, recorder: Recorder, masker: Masker) -> None:
+def _capture_messages(session: Any, recorder: Recorder) -> None:
+    """Record the outputs the kernel sends. Installed under the masking of ``session.send``
+    (:func:`~jupyter_qsecure.secrets.masking.mask_session`, which the kernel extension
+    installs last, outermost): this wrapper sees each message as it leaves, masked and with
+    stream text joined, so the record's output digest is that of what the notebook saves.
+    Masking here again would cost each write a second scan and change nothing."""
     original = session.send
 
     def send(stream: Any, msg_or_type: Any, content: Any = None, *args: Any, **kwargs: Any) -> Any:
@@ -66,8 +71,7 @@ def _capture_messages(session: Any, recorder: Recorder, masker: Masker) -> None:
                 msg_type, body = str(msg_or_type), content
                 parent = kwargs.get("parent") or (args[0] if args else None) or {}
             parent_header = parent.get("header", parent) if isinstance(parent, dict) else {}
-            # This wrapper runs before the masking one: record what will be sent, masked.
-            recorder.on_message(msg_type, masker.mask_content(body), parent_header.get("msg_id"))
+            recorder.on_message(msg_type, body, parent_header.get("msg_id"))
         except Exception:  # noqa: S110 - recording must never break the kernel's messages
             pass
         return original(stream, msg_or_type, content, *args, **kwargs)
@@ -239,7 +243,8 @@ def _record_environment(recorder: Recorder) -> None:
 
 def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     """Start recording this kernel's executions; every recorded string goes through
-    ``masker`` first."""
+    ``masker`` first (outputs through the masking of ``session.send``, which the caller
+    installs over this recorder's)."""
     from ..identity import server_user as current_user
 
     user = current_user()
@@ -263,7 +268,7 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     )
     ipython.events.register("post_run_cell", recorder.post_run_cell)
     if session is not None:
-        _capture_messages(session, recorder, masker)
+        _capture_messages(session, recorder)
         recorder.wire = lambda value: session.unpack(session.pack(value))
     if getattr(ipython, "kernel", None) is not None:
         _answer_flushes(ipython.kernel, recorder)

@@ -38,7 +38,13 @@ class _Matcher:
         self.labels = forms
         ordered = sorted(forms, key=len, reverse=True)
         self._ordered = ordered
+        #: No text shorter than this (in characters) holds a form: it is not scanned.
+        self.shortest = min((len(form) for form in ordered), default=0)
         self._database: Any = None
+        #: Hyperscan's scratch space is per thread: the kernel masks from its IOPub thread,
+        #: its main thread (log records) and the fd relays at once, and a scan on a scratch
+        #: in use by another thread fails.
+        self._local = threading.local()
         try:
             import hyperscan
 
@@ -58,11 +64,17 @@ class _Matcher:
     def _byte_spans(self, data: bytes) -> list[tuple[int, int, int]]:
         """Leftmost-longest non-overlapping (start, end, form index) in ``data``."""
         found: list[tuple[int, int, int]] = []
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is None:
+            import hyperscan
+
+            scratch = self._local.scratch = hyperscan.Scratch(self._database)
         self._database.scan(
             data,
             match_event_handler=lambda id_, start, end, flags, ctx: found.append(
                 (start, -end, id_)
             ),
+            scratch=scratch,
         )
         found.sort()
         spans, position = [], 0
@@ -141,7 +153,9 @@ class Masker:
     def mask(self, text: str) -> str:
         """``text`` with every secret form replaced."""
         matcher = self._matcher
-        return text if matcher is None or not text else matcher.replace(text)
+        if matcher is None or len(text) < matcher.shortest:
+            return text  # keys, stream names, short words: nothing to scan
+        return matcher.replace(text)
 
     def held_from(self, text: str) -> int:
         """Where the tail of ``text`` that could be the start of a value (in any form)
@@ -284,12 +298,17 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
                 msg_or_type, content=content, parent=parent, header=header, metadata=metadata
             )
         msg_type = (msg.get("header") or {}).get("msg_type") or msg.get("msg_type")
-        text = content.get("text") if isinstance(content, dict) else None
-        text = text if msg_type == "stream" and isinstance(text, str) else None
+        body = msg.get("content")
+        text = None
+        if msg_type == "stream" and isinstance(body, dict) and isinstance(body.get("text"), str):
+            # The text itself is masked once, joined with what is held (_send_stream).
+            text = body["text"]
+            body = {key: value for key, value in body.items() if key != "text"}
+        metadata = msg.get("metadata")
         msg = {
             **msg,
-            "content": masker.mask_content(msg.get("content")),
-            "metadata": masker.mask_content(msg.get("metadata") or {}),
+            "content": masker.mask_content(body),
+            "metadata": masker.mask_content(metadata) if metadata else {},
         }
         msg.pop("buffers", None)
         if buffers:
@@ -301,13 +320,19 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
             return original(stream, msg, ident=ident, buffers=buffers, track=track)
 
     def _send_stream(msg: dict[str, Any], raw_text: str, stream: Any, ident: Any) -> Any:
-        """Send what cannot be the start of a value; hold the rest (under the lock)."""
-        key = _stream_key(msg)
-        held = streams.held.pop(key, None)
-        # Other streams' tails go first, so the output keeps its order.
-        release()
-        head, tail = masker.split_held((held[0] if held else "") + raw_text)
+        """Send what cannot be the start of a value, masked; hold the rest (under the lock).
+        ``msg``'s content is masked already, without its text."""
+        key: tuple[str, str] | None = None  # looked up only when something is held
+        if streams.held:
+            key = _stream_key(msg)
+            held = streams.held.pop(key, None)
+            # Other streams' tails go first, so the output keeps its order.
+            release()
+            if held:
+                raw_text = held[0] + raw_text
+        head, tail = masker.split_held(raw_text)
         if tail:
+            key = key or _stream_key(msg)
             streams.held[key] = (tail, msg, stream, ident, time.monotonic() + streams.delay)
             streams.start_timer(release)
             streams.notify()
