@@ -273,6 +273,79 @@ async def test_locked_store_starts_the_kernel_and_says_why(
     assert event["name"] == NAME and event["reason"] == "locked"
 
 
+async def test_a_wrong_keyring_password_costs_one_key_derivation_once(
+    granted: str,
+    keyring_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+) -> None:
+    """A wrong password is refused with one Argon2 derivation (keyrings.cryptfile alone
+    tries two: with and without associated data), then with none for that keyring file,
+    even by a policy reload's new providers; a changed file is tried again; the right
+    password still opens it. Derivations are counted in the server's process."""
+    import hashlib
+    import threading
+
+    from argon2 import low_level
+
+    from jupyter_qsecure.secrets.providers import Providers
+    from jupyter_qsecure.secrets.providers.keyring import KeyringProvider
+    from jupyter_qsecure.secrets.refs import parse_ref
+
+    for thread in threading.enumerate():
+        if thread.name == "qsecure-prefetch":  # the server's warm-up, right password
+            thread.join(120)
+    derivations: list[int] = []
+    derive = low_level.hash_secret_raw
+
+    def counted(*args: Any, **kwargs: Any) -> bytes:
+        derivations.append(1)
+        return bytes(derive(*args, **kwargs))
+
+    monkeypatch.setattr(low_level, "hash_secret_raw", counted)
+    app = jp_serverapp.web_app.settings["jupyter_qsecure"]
+
+    def server_restarted_with(password: str) -> None:
+        monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", password)
+        monkeypatch.setattr(app.kernel_services, "providers", Providers(app.secrets.policy))
+
+    server_restarted_with(secrets.token_hex(12))
+    kernel_id = await start_session(jp_fetch, "experiments/w1.ipynb")
+    assert len(derivations) == 1
+    messages, _ = await run_cell(
+        jp_serverapp, kernel_id, f"import os; print('{NAME}' in os.environ)"
+    )
+    text = outputs_text(messages)
+    assert "False" in text and "started without some secrets" in text
+    assert f"{NAME}: wrong keyring password: $QSECURE_KEYRING_PASSWORD does not unlock" in text
+    assert keyring_env["QSECURE_KEYRING_FILE"] in text and "was created with" in text
+
+    wrong = os.environ["QSECURE_KEYRING_PASSWORD"]
+    server_restarted_with(wrong)  # new providers (a policy reload): still remembered
+    await start_session(jp_fetch, "experiments/w2.ipynb")
+    assert len(derivations) == 1
+
+    # The keyring file changes (a value stored with the right password): tried again.
+    monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", keyring_env["QSECURE_KEYRING_PASSWORD"])
+    KeyringProvider().store(parse_ref("keyring://qsecure/other"), f"qsv-{secrets.token_hex(8)}")
+    server_restarted_with(wrong)
+    derivations.clear()
+    await start_session(jp_fetch, "experiments/w3.ipynb")
+    assert len(derivations) == 1
+
+    # A refusal never stands for another password: the right one opens the keyring.
+    server_restarted_with(keyring_env["QSECURE_KEYRING_PASSWORD"])
+    kernel_id = await start_session(jp_fetch, "experiments/w4.ipynb")
+    digest = hashlib.sha256(granted.encode()).hexdigest()
+    messages, _ = await run_cell(
+        jp_serverapp,
+        kernel_id,
+        f"import hashlib, os; print(hashlib.sha256(os.environ['{NAME}'].encode()).hexdigest())",
+    )
+    assert digest in outputs_text(messages)
+
+
 async def test_rest_lists_names_and_grants_never_values(granted: str, jp_fetch: Any) -> None:
     kernel_id = await start_session(jp_fetch, "experiments/e.ipynb")
     assert kernel_id

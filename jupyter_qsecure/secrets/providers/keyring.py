@@ -8,8 +8,12 @@ data dir, unlocked with ``$QSECURE_KEYRING_PASSWORD``. A server never prompts.
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import configparser
+import hmac
+import json
 import os
+import secrets
 import threading
 from pathlib import Path
 from typing import Any
@@ -57,6 +61,121 @@ def _system_backend(backend: Any) -> Any:
     return backend
 
 
+#: Passwords refused, each for one state of one keyring file: (keyed digest of the
+#: password, file, its inode, mtime and size) -> the error. Trying a password costs a key
+#: derivation (0.4 to 1 s), so the same password is refused at once for the same file in
+#: this process (by every provider: a policy reload makes new ones); a file that changed
+#: is tried again. Only refusals are kept: a password is never taken as right unchecked.
+_REFUSED: dict[tuple[bytes, str, tuple[int, int, int]], ProviderError] = {}
+_REFUSED_LIMIT = 64
+_REFUSED_LOCK = threading.Lock()
+#: Keys the digests above: no plain hash of a password stays in memory.
+_DIGEST_KEY = secrets.token_bytes(32)
+
+
+def _refusal_key(password: str, path: str) -> tuple[bytes, str, tuple[int, int, int]] | None:
+    """The key a refusal of ``password`` for the file at ``path``, as it is now, is kept
+    under; None when the file cannot be looked at."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    digest = hmac.new(_DIGEST_KEY, password.encode("utf-8", "surrogatepass"), "sha256").digest()
+    return digest, path, (info.st_ino, info.st_mtime_ns, info.st_size)
+
+
+def derive_key(backend: Any, password: str, salt: bytes) -> bytes:
+    """The AES key an ``[Argon2] AES128`` encrypted-file keyring derives from ``password``
+    and an entry's salt (Argon2id with the backend's costs, 16 bytes): the one slow step."""
+    from argon2 import low_level
+
+    return bytes(
+        low_level.hash_secret_raw(
+            secret=password.encode(backend.password_encoding),
+            salt=salt,
+            time_cost=backend.time_cost,
+            memory_cost=backend.memory_cost,
+            parallelism=backend.parallelism,
+            hash_len=16,
+            type=low_level.Type.ID,
+        )
+    )
+
+
+def _password_opens(backend: Any, password: str) -> bool | None:
+    """Whether ``password`` opens the encrypted-file keyring ``backend`` (a
+    ``CryptFileKeyring`` whose file exists), with one key derivation; None for a file this
+    check does not know, which keyrings.cryptfile then checks itself.
+
+    keyrings.cryptfile checks a password by decrypting the file's reference entry with
+    its associated data, then, when that fails, without (files written before it used
+    any): each try derives the key again, so a wrong password costs two Argon2
+    derivations. Both tries use the same key (the entry's salt); here it is derived once."""
+    from Crypto.Cipher import AES
+    from keyrings.cryptfile.cryptfile import ArgonAESEncryption
+    from keyrings.cryptfile.escape import escape
+
+    if getattr(type(backend), "_create_cipher", None) is not ArgonAESEncryption._create_cipher:
+        return None  # another cipher or key derivation: not ours to reproduce
+    config = configparser.RawConfigParser()
+    try:
+        config.read(backend.file_path)
+        backend._check_scheme(config)  # "[Argon2] AES128.<mode>"; sets the mode
+        backend._check_version(config)  # the associated data depends on it
+        stored = config.get(escape("keyring-setting"), escape("password reference"))
+        payload = json.loads(base64.decodebytes(stored.encode()).decode())
+        salt, nonce, data, mac = (
+            base64.decodebytes(payload[field].encode())
+            for field in ("salt", "nonce", "data", "mac")
+        )
+    except (configparser.Error, OSError, AttributeError, ValueError, KeyError, TypeError):
+        return None  # binascii.Error, json's and the scheme's errors are ValueErrors
+    key = derive_key(backend, password, salt)
+    mode = backend._get_mode(backend.aesmode)
+    for assoc in (backend._generate_assoc("keyring-setting", "password reference"), None):
+        cipher = AES.new(key, mode, nonce)
+        if assoc is not None:
+            cipher.update(assoc)
+        try:
+            plain = cipher.decrypt_and_verify(data, mac)
+        except ValueError:
+            continue
+        return bool(plain == b"password reference value")
+    return False
+
+
+def _unlock(backend: Any, password: str) -> None:
+    """Unlock an encrypted-file keyring with ``password``: one key derivation to accept
+    or refuse it, none for a password already refused for this file as it is. Raises
+    :class:`ProviderError` (``locked``) naming the file and what to set."""
+    path = str(backend.file_path)
+    key = _refusal_key(password, path)
+    with _REFUSED_LOCK:
+        refused = _REFUSED.get(key) if key is not None else None
+    if refused is not None:
+        raise refused
+    opens = _password_opens(backend, password) if key is not None else None
+    try:
+        if opens is None:
+            backend.keyring_key = password  # keyrings.cryptfile checks (or creates the file)
+        elif opens:
+            backend._keyring_key = password  # checked above: no second derivation
+        else:
+            raise ValueError("Incorrect Password")
+    except ValueError:
+        error = ProviderError(
+            "locked",
+            f"wrong keyring password: ${PASSWORD_ENV} does not unlock {path}; set it to "
+            "the password this keyring file was created with",
+        )
+        if key is not None:
+            with _REFUSED_LOCK:
+                if len(_REFUSED) >= _REFUSED_LIMIT:
+                    _REFUSED.clear()
+                _REFUSED[key] = error
+        raise error from None
+
+
 class KeyringFileMissing(ProviderError):
     """The encrypted-file keyring has no file yet (it is created by a write, never by a
     read or a check)."""
@@ -96,13 +215,7 @@ def open_keyring(*, create: bool = True) -> Any:
                 "locked",
                 f"the encrypted-file keyring ({backend.file_path}) needs its password in ${PASSWORD_ENV}",
             )
-        try:
-            backend.keyring_key = password
-        except ValueError:
-            raise ProviderError(
-                "locked",
-                f"wrong keyring password: ${PASSWORD_ENV} does not unlock {backend.file_path}",
-            ) from None
+        _unlock(backend, password)
     return backend
 
 
@@ -124,25 +237,15 @@ class KeyringProvider(SecretProvider):
         # One unlock, one call at a time: file keyrings are not thread-safe, and parallel
         # key derivations would only compete for the same cores.
         self._lock = threading.RLock()
-        #: A refused unlock, and a digest of the password it was refused with: the same
-        #: password is refused at once after that (each try costs a key derivation).
-        self._refused: tuple[str, ProviderError] | None = None
 
     def backend(self, *, create: bool = True) -> Any:
-        """The unlocked backend (opened on first use). A wrong password is found once:
-        later calls with the same password fail at once, with the same error. Without
-        ``create``, a missing keyring file is an error (:class:`KeyringFileMissing`)."""
+        """The unlocked backend (opened on first use). A wrong password is found with one
+        key derivation, once: later calls with the same password fail at once, with the
+        same error, until the keyring file changes. Without ``create``, a missing keyring
+        file is an error (:class:`KeyringFileMissing`)."""
         with self._lock:
             if self._backend is None:
-                digest = hashlib.sha256(os.environ.get(PASSWORD_ENV, "").encode()).hexdigest()
-                if self._refused is not None and self._refused[0] == digest:
-                    raise self._refused[1]
-                try:
-                    self._backend = open_keyring(create=create)
-                except ProviderError as error:
-                    if error.reason == "locked":
-                        self._refused = (digest, error)
-                    raise
+                self._backend = open_keyring(create=create)
             return self._backend
 
     def _call(self, ref: SecretRef, action: str, *args: str) -> Any:
