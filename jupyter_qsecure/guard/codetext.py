@@ -11,6 +11,7 @@ line and a ``%`` line magic are text too.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import warnings
 
@@ -36,10 +37,12 @@ def is_python_language(language: str) -> bool:
     return language.strip().lower() in _PYTHON_LANGUAGES
 
 
+@functools.lru_cache(maxsize=4096)
 def source_is_text(source: str) -> bool:
     """Whether a Python notebook's code cell is text: a cell magic whose body is not Python
     (``%%bash``, ``%%writefile``), or a source that does not parse as Python once IPython's
-    own lines (``!ls``, ``%env``, ``obj?``) are set aside."""
+    own lines (``!ls``, ``%env``, ``obj?``) are set aside. Remembered: an autosave parses
+    only the cells that changed."""
     if _TEXT_CELL_MAGIC.match(source):
         return True
     if source.lstrip().startswith("%%"):

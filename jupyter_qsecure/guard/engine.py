@@ -167,7 +167,7 @@ class Engine:
         """Every credential in the fragments. ``config_text`` enables the rules for unquoted
         ``KEY=value`` lines (``.env``, ``.ini``, YAML, prose, outputs), which in code would
         be references: for every fragment, or for those the callable accepts (asked only
-        about fragments where such a rule has a candidate). ``text_lines`` tells which
+        about fragments where such a rule accepted a value). ``text_lines`` tells which
         lines of code are text all the same (comments, shell lines): there those rules
         apply when every line of their match is one.
         ``literals`` maps exact strings to find (injected values and their encodings) to
@@ -201,8 +201,7 @@ class Engine:
         for rule_index, end in sorted(self._trigger_hits(data)):
             rule = self.rules[rule_index]
             index = bisect_right(starts, min(end, len(data)) - 1) - 1
-            in_code = rule.config_only and not is_text(index)
-            if in_code and text_lines is None:
+            if rule.config_only and text_lines is None and not is_text(index):
                 continue
             frag_start = starts[index]
             frag_end = frag_start + len(encoded[index])
@@ -235,11 +234,16 @@ class Engine:
             # found from their own trigger, in a window where their own context comes first.
             earliest = window_start if rule.multiline else line_start
             for match in rule.regex.finditer(window):
-                if in_code and not _on_text_lines(window, match, text_lines):
-                    continue
                 prefix = window[: match.start("secret")].encode("utf-8", "surrogatepass")
                 offset = window_start + len(prefix)
                 if offset < earliest or not rule.accepts(match):
+                    continue
+                # Whether code is text is asked last, only about a value the rule takes.
+                if (
+                    rule.config_only
+                    and not is_text(index)
+                    and not _on_text_lines(window, match, text_lines)
+                ):
                     continue
                 found[(rule.id, index, offset)] = self._confirmed(
                     rule, match.group("secret"), fragment_list[index], data, frag_start, offset
