@@ -11,8 +11,9 @@ line and a ``%`` line magic are text too.
 from __future__ import annotations
 
 import ast
-import functools
+import hashlib
 import re
+import threading
 import warnings
 
 #: Cell magics whose body is not Python (``%%capture``, ``%%time`` run Python).
@@ -37,12 +38,29 @@ def is_python_language(language: str) -> bool:
     return language.strip().lower() in _PYTHON_LANGUAGES
 
 
-@functools.lru_cache(maxsize=4096)
+#: Answers of :func:`source_is_text` by a digest of the source (the text is not kept).
+_ANSWERS: dict[bytes, bool] = {}
+_ANSWERS_KEPT = 4096
+_ANSWERS_LOCK = threading.Lock()
+
+
 def source_is_text(source: str) -> bool:
     """Whether a Python notebook's code cell is text: a cell magic whose body is not Python
     (``%%bash``, ``%%writefile``), or a source that does not parse as Python once IPython's
-    own lines (``!ls``, ``%env``, ``obj?``) are set aside. Remembered: an autosave parses
-    only the cells that changed."""
+    own lines (``!ls``, ``%env``, ``obj?``) are set aside. Remembered by a digest of the
+    source: an autosave parses only the cells that changed."""
+    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    answer = _ANSWERS.get(key)
+    if answer is None:
+        answer = _source_is_text(source)
+        with _ANSWERS_LOCK:
+            if len(_ANSWERS) >= _ANSWERS_KEPT:
+                _ANSWERS.clear()
+            _ANSWERS[key] = answer
+    return answer
+
+
+def _source_is_text(source: str) -> bool:
     if _TEXT_CELL_MAGIC.match(source):
         return True
     if source.lstrip().startswith("%%"):
