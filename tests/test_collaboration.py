@@ -29,7 +29,9 @@ from jupyter_qsecure.guard.collaboration import (
     NOTICE_FIELD,
     YSTORE_FILENAME,
     blocked_notice,
+    embedded_provenance,
     private_store_path,
+    share_provenance,
 )
 
 pytestmark = pytest.mark.slow
@@ -353,11 +355,25 @@ def youtputs(outputs: list[dict[str, Any]]) -> list[Map]:
     return shared
 
 
+def shared_provenance(doc: YNotebook) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What a collaborator's copy of the shared document says of its provenance: the
+    notebook's ``qsecure.provenance`` and the first cell's ``qsecure.execution``."""
+    metadata = doc._ymeta.to_py().get("metadata", {})
+    cells = doc.ycells.to_py()
+    cell = cells[0].get("metadata", {}) if cells else {}
+    return (
+        metadata.get("qsecure", {}).get("provenance", {}),
+        cell.get("qsecure", {}).get("execution", {}),
+    )
+
+
 async def test_a_run_saved_by_the_collaboration_server_carries_its_provenance(
     signing_policy: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:
     """A cell run in a real kernel, its outputs put into the shared document as JupyterLab
-    does, the collaboration server saves: the file holds the record of that run."""
+    does, the collaboration server saves: the file holds the record of that run, and every
+    collaborator's shared document gets it too, without reloading (other qsecure metadata
+    kept); sharing it schedules no save of its own."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7\nx", id="a")])
     notebook.metadata["kernelspec"] = {
         "name": "python3",
@@ -368,11 +384,18 @@ async def test_a_run_saved_by_the_collaboration_server_carries_its_provenance(
     nbformat.write(notebook, file)
 
     doc = YNotebook()
+    other = YNotebook()  # a second collaborator, who only watches
     websocket, room = await open_room(jp_fetch, jp_serverapp, "run.ipynb")
+    watching, _ = await open_room(jp_fetch, jp_serverapp, "run.ipynb")
     session = await start_session(jp_fetch, jp_serverapp, "run.ipynb")
     try:
-        async with Provider(doc.ydoc, AwareChannel(websocket, room, doc.ydoc)):
-            await until(lambda: doc.ycells.to_py())
+        async with (
+            Provider(doc.ydoc, AwareChannel(websocket, room, doc.ydoc)),
+            Provider(other.ydoc, AwareChannel(watching, room, other.ydoc)),
+        ):
+            await until(lambda: doc.ycells.to_py() and other.ycells.to_py())
+            # Other qsecure metadata the document holds stays as it is.
+            doc._ymeta["metadata"]["qsecure"] = {"note": "kept"}
             outputs = await execute(session.client, "x = 6 * 7\nx", "a")
             # Straight after the run, as JupyterLab does (the kernel may not have stored
             # the record yet: the save waits for it).
@@ -382,9 +405,25 @@ async def test_a_run_saved_by_the_collaboration_server_carries_its_provenance(
                 cell["outputs"].extend(youtputs(outputs))
             saved = await until(saved_when(file, lambda nb: nb["cells"][0]["outputs"]))
             [record] = wait_for_records(signing_policy, 1)
+            # Both collaborators' documents get what the file holds, live.
+            for copy in (doc, other):
+                shared, cell_record = await until(
+                    lambda copy=copy: all(shared_provenance(copy)) and shared_provenance(copy)
+                )
+                assert cell_record == saved["cells"][0]["metadata"]["qsecure"]["execution"]
+                assert shared["timeline"] == saved["metadata"]["qsecure"]["provenance"]["timeline"]
+                assert (
+                    shared["chain_head"] == saved["metadata"]["qsecure"]["provenance"]["chain_head"]
+                )
+            assert doc._ymeta.to_py()["metadata"]["qsecure"]["note"] == "kept"
+            # Sharing it is no change of the document to save: the file stays as written.
+            written = file.stat().st_mtime_ns
+            await asyncio.sleep(1.0)  # five autosave delays
+            assert file.stat().st_mtime_ns == written
     finally:
         session.client.stop_channels()
         websocket.close()
+        watching.close()
     execution = saved["cells"][0]["metadata"]["qsecure"]["execution"]
     assert execution["record_id"] == record["record_id"]
     provenance = saved["metadata"]["qsecure"]["provenance"]
@@ -392,6 +431,46 @@ async def test_a_run_saved_by_the_collaboration_server_carries_its_provenance(
     assert provenance["checkpoint"]["note"]
     answer = await signature_status(jp_fetch, "run.ipynb")
     assert answer["status"] == "unsigned", answer
+
+
+def test_sharing_provenance_touches_only_what_the_save_embedded() -> None:
+    """Written into a shared document: the notebook's provenance and each run cell's record,
+    by cell id; signatures and other keys kept; a cell gone meanwhile skipped; nothing
+    sent again when only the checkpoint (new at every save) differs."""
+    shared = YNotebook()
+    shared.set(
+        {
+            "nbformat": 4,
+            "nbformat_minor": 5,
+            "metadata": {"qsecure": {"signatures": [{"principal": "a@lab.example"}]}},
+            "cells": [
+                {"cell_type": "code", "id": "a", "source": "x = 1", "metadata": {}, "outputs": []},
+                {"cell_type": "markdown", "id": "b", "source": "text", "metadata": {"k": 1}},
+            ],
+        }
+    )
+    provenance = {"version": 1, "chain_head": "h1", "timeline": [{"record_id": "r1"}]}
+    saved = {
+        "metadata": {"qsecure": {"provenance": {**provenance, "checkpoint": {"note": "n1"}}}},
+        "cells": [
+            {"id": "a", "metadata": {"qsecure": {"execution": {"record_id": "r1"}}}},
+            {"id": "gone", "metadata": {"qsecure": {"execution": {"record_id": "r0"}}}},
+        ],
+    }
+    embedded = embedded_provenance(saved)
+    assert share_provenance(shared.ydoc, embedded)
+    now = shared.get()
+    assert now["metadata"]["qsecure"]["signatures"] == [{"principal": "a@lab.example"}]
+    assert now["metadata"]["qsecure"]["provenance"]["checkpoint"] == {"note": "n1"}
+    assert now["cells"][0]["metadata"]["qsecure"]["execution"] == {"record_id": "r1"}
+    assert now["cells"][1]["metadata"] == {"k": 1}
+    assert not share_provenance(shared.ydoc, embedded)  # the same again: nothing to send
+    saved["metadata"]["qsecure"]["provenance"]["checkpoint"] = {"note": "n2"}
+    assert not share_provenance(shared.ydoc, embedded_provenance(saved))
+    saved["metadata"]["qsecure"]["provenance"]["chain_head"] = "h2"  # a new run
+    assert share_provenance(shared.ydoc, embedded_provenance(saved))
+    assert shared.get()["metadata"]["qsecure"]["provenance"]["chain_head"] == "h2"
+    assert not embedded_provenance({"metadata": {}, "cells": [{"id": "a", "metadata": {}}]})
 
 
 async def test_a_signed_notebook_saved_by_the_collaboration_server_stays_signed(

@@ -14,6 +14,10 @@ and this module does them:
 - **The collaborators.** A refused save of a shared document sets a notice in the room's
   awareness (field :data:`NOTICE_FIELD` of the server's state): every collaborator's
   frontend shows it, a successful save clears it. Awareness is never stored.
+- **Provenance.** The provenance the server embeds into a save of a shared notebook
+  (``metadata.qsecure.provenance``, each run cell's ``metadata.qsecure.execution``) is
+  written into the shared document once the save went through, so every collaborator
+  sees it without reloading: see :func:`share_provenance`.
 """
 
 from __future__ import annotations
@@ -21,11 +25,13 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
-from pycrdt import Doc
+from pycrdt import Array, Doc, Map
 
 #: The field of the server's awareness state that holds the notice of a refused save.
 NOTICE_FIELD = "qsecure"
@@ -182,6 +188,90 @@ def _place(finding: dict[str, Any]) -> str:
     return f"{kind} in {', '.join(where)}" if where else kind
 
 
+@dataclass
+class EmbeddedProvenance:
+    """What the provenance save hook wrote into a saved notebook: its
+    ``metadata.qsecure.provenance`` and, by cell id, each cell's
+    ``metadata.qsecure.execution``."""
+
+    provenance: dict[str, Any] | None = None
+    cells: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return self.provenance is not None or bool(self.cells)
+
+
+def _section(metadata: object) -> dict[str, Any]:
+    """``metadata["qsecure"]`` as a plain dict (empty when missing or not an object)."""
+    value = metadata.get("qsecure") if isinstance(metadata, (dict, Map)) else None
+    if isinstance(value, Map):
+        value = value.to_py()
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def embedded_provenance(notebook: object) -> EmbeddedProvenance:
+    """The provenance sections of a notebook model (see :class:`EmbeddedProvenance`)."""
+    found = EmbeddedProvenance()
+    if not isinstance(notebook, dict):
+        return found
+    provenance = _section(notebook.get("metadata")).get("provenance")
+    if isinstance(provenance, dict):
+        found.provenance = provenance
+    cells = notebook.get("cells")
+    for cell in cells if isinstance(cells, list) else []:
+        if not isinstance(cell, dict) or not isinstance(cell.get("id"), str):
+            continue
+        execution = _section(cell.get("metadata")).get("execution")
+        if isinstance(execution, dict):
+            found.cells[cell["id"]] = execution
+    return found
+
+
+def _without_checkpoint(provenance: object) -> object:
+    if isinstance(provenance, dict):
+        return {key: value for key, value in provenance.items() if key != "checkpoint"}
+    return provenance
+
+
+def share_provenance(ydoc: Doc[Any], embedded: EmbeddedProvenance) -> bool:
+    """Write ``embedded`` (what a save of the shared notebook in ``ydoc`` wrote to disk)
+    into the shared document, in one transaction; whether anything changed.
+
+    Only the two places the provenance hook writes are touched, each replaced only when
+    it differs, and other ``qsecure`` keys (signatures) are kept. The notebook's
+    provenance is left alone when only its checkpoint differs: the hook signs a new one
+    at every save, and sending the whole section (a timeline of up to 500 runs) to every
+    collaborator at every autosave is not worth it (the next save writes the file's own).
+    A cell deleted meanwhile is skipped; one whose source changed meanwhile still gets
+    the record the file holds (the next save embeds it again, from the same store)."""
+    meta = ydoc.get("meta", type=Map)
+    cells = ydoc.get("cells", type=Array)
+    changed = False
+    with ydoc.transaction():
+        metadata = meta.get("metadata")
+        if embedded.provenance is not None and isinstance(metadata, Map):
+            section = _section(metadata)
+            if _without_checkpoint(section.get("provenance")) != _without_checkpoint(
+                embedded.provenance
+            ):
+                section["provenance"] = embedded.provenance
+                metadata["qsecure"] = section
+                changed = True
+        for ycell in cells if embedded.cells else ():
+            if not isinstance(ycell, Map):
+                continue
+            execution = embedded.cells.get(str(ycell.get("id")))
+            cell_metadata = ycell.get("metadata")
+            if execution is None or not isinstance(cell_metadata, Map):
+                continue
+            section = _section(cell_metadata)
+            if section.get("execution") != execution:
+                section["execution"] = execution
+                cell_metadata["qsecure"] = section
+                changed = True
+    return changed
+
+
 class CollaborationGuard:
     """Connects the guard to jupyter-collaboration's rooms: a notice to every collaborator
     of a refused save, and the Y store compacted after a save went through."""
@@ -190,6 +280,9 @@ class CollaborationGuard:
         self.ydoc_app = ydoc_app
         self.serverapp = serverapp
         self.log = log or logging.getLogger(__name__)
+        #: By path, the provenance the last save of a shared notebook embedded, until the
+        #: room says it was saved (then it is written into the shared document).
+        self._embedded: dict[str, EmbeddedProvenance] = {}
 
     def install(self, state_dir: Path | None = None) -> None:
         """Give jupyter-collaboration the guarded Y store and listen to refused and
@@ -216,6 +309,21 @@ class CollaborationGuard:
         event_logger = self.serverapp.event_logger
         event_logger.add_listener(schema_id=SAVE_BLOCKED, listener=self._on_blocked)
         event_logger.add_listener(schema_id=COLLABORATION_EVENTS, listener=self._on_room_event)
+        # Last of the pre-save hooks (after the guard's and the provenance hook): what a
+        # save that passed every hook is about to write.
+        self.serverapp.contents_manager.register_pre_save_hook(self.remember_provenance)
+
+    def remember_provenance(self, model: dict[str, Any], path: str, **_: Any) -> None:
+        """Pre-save hook: keep the provenance a save of a shared notebook embeds, to write
+        it into the shared document once the room says the save went through."""
+        key = path.strip("/")
+        if model.get("type") != "notebook" or not self.rooms_for(key):
+            return
+        embedded = embedded_provenance(model.get("content"))
+        if embedded:
+            self._embedded[key] = embedded
+        else:
+            self._embedded.pop(key, None)
 
     def rooms_for(self, path: str) -> list[Any]:
         """The open document rooms of ``path`` (relative to the server root)."""
@@ -255,6 +363,9 @@ class CollaborationGuard:
         state = room.awareness.get_local_state() or {}
         if state.get(NOTICE_FIELD):
             room.awareness.set_local_state_field(NOTICE_FIELD, None)
+        embedded = self._embedded.pop(str(data.get("path", "")).strip("/"), None)
+        if data.get("action") == "save" and embedded:
+            await self._share(room, embedded, str(data.get("path")))
         compact = getattr(room.ystore, "compact", None)
         if compact is not None:
             try:
@@ -265,3 +376,24 @@ class CollaborationGuard:
                     data.get("path"),
                     type(error).__name__,
                 )
+
+    async def _share(self, room: Any, embedded: EmbeddedProvenance, path: str) -> None:
+        """Write what the save embedded into the room's shared document. Under the room's
+        update lock, as jupyter-collaboration itself takes a file in: the document then
+        matches the file, and the change schedules no save of its own (without the lock, a
+        later version of jupyter-collaboration saves once more the same content)."""
+        ydoc = getattr(room, "ydoc", None)
+        if not isinstance(ydoc, Doc):
+            return
+        lock = getattr(room, "_update_lock", None)
+        guard: AbstractAsyncContextManager[Any] = lock if lock is not None else nullcontext()
+        try:
+            async with guard:
+                if share_provenance(ydoc, embedded):
+                    self.log.debug("jupyter-qsecure: provenance of %s shared with its room", path)
+        except Exception as error:  # the file holds it: collaborators see it on reload
+            self.log.error(
+                "jupyter-qsecure: sharing the provenance of %s with its room failed: %s",
+                path,
+                type(error).__name__,
+            )
