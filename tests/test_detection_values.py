@@ -86,3 +86,17 @@ def test_consecutive_bare_tokens_after_a_long_line_are_each_found() -> None:
     prose = "The new keys are printed below, one a line; keep them somewhere safe. " * 2
     findings = SCANNER.scan_text(f"{prose}\n{first}\n{second}\n", path=Path("a.txt"))
     assert [f.location.line for f in findings.findings] == [2, 3]
+
+
+def test_names_of_ciphers_and_dotted_names_are_not_tokens() -> None:
+    source = (
+        'SCHEMES = [\n    "PBKDF2WithHMAC-SHA1AndDES-EDE3-CBC",\n    "scryptAndAES256-GCM",\n]\n'
+    )
+    assert _rules(source, "schemes.py") == []
+    label = "The token handler, for example of type\n    oauthlib.oauth2.BearerToken.\n"
+    assert _rules(label) == []
+
+
+def test_a_wrapped_base64url_block_is_one_value() -> None:
+    lines = [expand("{W:64}") for _ in range(3)] + [expand("{A:9}5{A:12}")]
+    assert len(_rules("\n".join(lines) + "\n")) <= 1  # its first line at most

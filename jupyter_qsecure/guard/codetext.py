@@ -3,9 +3,12 @@
 In code an unquoted ``password = open_sesame`` names a variable, so the rules for unquoted
 values (``config_only``) skip code. But a code cell is not always code in its kernel's
 language: a ``%%bash`` or ``%%writefile`` cell holds a shell script or a file's text, and a
-cell of prose, of ``.env`` lines or of an indented snippet does not even parse. There, as
-in Markdown, an unquoted value is a value. Inside Python code, a comment, a ``!`` shell
-line and a ``%`` line magic are text too.
+cell that starts like an ``.ini`` file is one. There, as in Markdown, an unquoted value is
+a value. Inside Python code, a line is text when it is a comment, a ``!`` shell line or a
+``%`` line magic, or when it is not Python on its own (prose, ``echo "..."``, a line of a
+docstring): a line that is Python, or part of a Python statement (an open bracket, a
+closing one, a ``key: value`` of a dict), stays code, so a cell that does not parse as a
+whole (an autosave while it is being typed) does not turn its variables into values.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import hashlib
 import re
 import threading
 import warnings
+from collections.abc import Callable
 
 #: Cell magics whose body is not Python (``%%capture``, ``%%time`` run Python).
 _TEXT_CELL_MAGIC = re.compile(
@@ -25,12 +29,19 @@ _TEXT_CELL_MAGIC = re.compile(
 _INI_SECTION = re.compile(
     r"\A\s*\[[\w .:-]+\][ \t]*\n(?:[ \t]*(?:[;#][^\n]*)?\n)*[ \t]*[\w.-]+[ \t]*[=:]"
 )
-#: IPython lines that are not Python: ``!cmd``, ``%magic``, ``%%magic``, ``obj?``.
-_IPYTHON_LINE = re.compile(r"(?m)^([ \t]*)(?:[!%].*|[\w.]+\?\??)$")
 #: A line that is text inside code: a ``#`` comment, a ``!`` shell line, a ``%`` magic.
 _TEXT_LINE = re.compile(r"^[ \t]*[#!%]")
+#: What a line that is only part of a statement says when parsed alone.
+_INCOMPLETE = re.compile(
+    r"was never closed|unexpected EOF|expected an indented block|unterminated triple"
+    r"|expected ':'"
+)
 #: Kernel languages whose code cells are parsed as Python (IPython).
 _PYTHON_LANGUAGES = frozenset({"python", "python3", "ipython", "ipython3", ""})
+#: Answers by a digest of the text (the text itself is not kept).
+_ANSWERS: dict[bytes, bool] = {}
+_ANSWERS_KEPT = 4096
+_ANSWERS_LOCK = threading.Lock()
 
 
 def is_python_language(language: str) -> bool:
@@ -38,21 +49,11 @@ def is_python_language(language: str) -> bool:
     return language.strip().lower() in _PYTHON_LANGUAGES
 
 
-#: Answers of :func:`source_is_text` by a digest of the source (the text is not kept).
-_ANSWERS: dict[bytes, bool] = {}
-_ANSWERS_KEPT = 4096
-_ANSWERS_LOCK = threading.Lock()
-
-
-def source_is_text(source: str) -> bool:
-    """Whether a Python notebook's code cell is text: a cell magic whose body is not Python
-    (``%%bash``, ``%%writefile``), or a source that does not parse as Python once IPython's
-    own lines (``!ls``, ``%env``, ``obj?``) are set aside. Remembered by a digest of the
-    source: an autosave parses only the cells that changed."""
-    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+def _remembered(kind: bytes, text: str, answer_of: Callable[[str], bool]) -> bool:
+    key = hashlib.blake2b(kind + text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
     answer = _ANSWERS.get(key)
     if answer is None:
-        answer = _source_is_text(source)
+        answer = answer_of(text)
         with _ANSWERS_LOCK:
             if len(_ANSWERS) >= _ANSWERS_KEPT:
                 _ANSWERS.clear()
@@ -60,23 +61,41 @@ def source_is_text(source: str) -> bool:
     return answer
 
 
-def _source_is_text(source: str) -> bool:
-    if _TEXT_CELL_MAGIC.match(source):
+def source_is_text(source: str) -> bool:
+    """Whether a Python notebook's code cell is text as a whole: a cell magic whose body is
+    not Python (``%%bash``, ``%%writefile``), or an ``.ini`` file (``[section]`` alone on
+    its first line, then ``key=value``), which parses as Python but is not."""
+    return bool(_TEXT_CELL_MAGIC.match(source) or _INI_SECTION.match(source))
+
+
+def is_text_line(line: str) -> bool:
+    """Whether a line of (I)Python code is text: a comment, a shell line or a line magic,
+    or a line that is not Python, nor part of a Python statement, on its own."""
+    if _TEXT_LINE.match(line):
         return True
-    if source.lstrip().startswith("%%"):
-        return False  # another cell magic (``%%time``, ``%%capture``): Python below it
-    if _INI_SECTION.match(source):
-        return True  # ``[section]`` then ``key=value``: parses, but is an .ini file
-    code = _IPYTHON_LINE.sub(r"\1pass", source)
+    stripped = line.strip()
+    if not stripped:
+        return False
+    return _remembered(b"line:", stripped, _not_python)
+
+
+def _parses(code: str) -> bool:
+    """Whether ``code`` parses, or only misses what follows it (a block, a bracket)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes warn while parsing
             ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return True
-    return False
+    except SyntaxError as error:
+        return _INCOMPLETE.search(str(error.msg)) is not None
+    except (ValueError, RecursionError, MemoryError):
+        return False
+    return True
 
 
-def is_text_line(line: str) -> bool:
-    """Whether a line of (I)Python code is text: a comment, a shell line or a line magic."""
-    return _TEXT_LINE.match(line) is not None
+def _not_python(line: str) -> bool:
+    """A stripped line that is no Python statement, nor a piece of one: not as it is, not
+    with its closing brackets or trailing ``,;:`` cut, and not inside brackets (a call's
+    last argument, a dict's ``"key": value``)."""
+    trimmed = line.rstrip(")]},;: \t")
+    candidates = (line, trimmed, f"({trimmed})", f"{{{trimmed}}}", f"[{trimmed}]")
+    return not any(candidate and _parses(candidate) for candidate in candidates)

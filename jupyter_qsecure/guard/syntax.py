@@ -249,12 +249,28 @@ def _reads_as_words(letters: str) -> bool:
     return vowels >= 0.25 * len(lowered) and not re.search(r"[^aeiouy]{5}", lowered)
 
 
+def _identifier_like(value: str) -> bool:
+    """Whether a value is mostly words and acronyms (``PBKDF2WithHMAC-SHA1AndDES-EDE3-CBC``):
+    four fifths of its letters in words of three or more letters that read as words, or
+    in acronyms of up to six capitals. Random tokens almost never are (0.4% at 24
+    characters, none at 44)."""
+    segments = re.findall(r"[A-Z]{2,}(?![a-z])|[A-Z]?[a-z]+|[A-Z]", value)
+    letters = sum(len(segment) for segment in segments)
+    worded = sum(
+        len(segment)
+        for segment in segments
+        if len(segment) >= 3
+        and (len(segment) <= 6 if segment.isupper() else _reads_as_words(segment))
+    )
+    return letters > 0 and worded >= 0.8 * letters
+
+
 def _bare_token(match: re.Match[str]) -> bool:
     """A line that is only a generated-looking token: upper case, lower case and digits,
     high entropy; not hex (a digest), not a path or a UUID."""
     value = match.group("secret")
     previous = match.string[: match.start()].rstrip("\n ").rpartition("\n")[2]
-    if "-----" in previous or re.search(r"[A-Za-z0-9+/=]{40,}", previous):
+    if "-----" in previous or re.search(r"[A-Za-z0-9+/=_-]{40,}", previous):
         return False  # a line of a PEM block or of wrapped base64: encoded data, not a token
     if previous.isdigit() and len(value) == 44 and value.endswith("="):
         return False  # a signed checkpoint's root hash: 32 bytes under its tree size
@@ -262,10 +278,12 @@ def _bare_token(match: re.Match[str]) -> bool:
         return False
     if not (re.search(r"[a-z]", value) and re.search(r"[A-Z]", value)):
         return False
-    if sum(c.isdigit() for c in value) < 2 or any(
-        _reads_as_words(run) for run in re.findall(r"[A-Za-z]{16,}", value)
+    if (
+        sum(c.isdigit() for c in value) < 2
+        or any(_reads_as_words(run) for run in re.findall(r"[A-Za-z]{16,}", value))
+        or _identifier_like(value)
     ):
-        return False  # words run together (an identifier) are typed, not generated
+        return False  # words run together (an identifier, a cipher's name) are typed
     # Random base62 reaches about log2(length) bits a character: 4.2 from 32 characters on.
     minimum = min(4.2, math.log2(len(value)) - 0.7)
     return shannon_entropy(value) >= minimum and not (
@@ -546,6 +564,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
         config_only=True,
         check=lambda m: (
             looks_random(m.group("secret"), 3.0)
+            and not is_reference(m.group("secret").rstrip("."))  # a.dotted.Name at a sentence's end
             and password_value(m.group("secret"), "password", quoted=True)
             and not re.fullmatch(r"[A-Z0-9_]+=*", m.group("secret"))  # VARIABLE= on its line
         ),
