@@ -15,6 +15,7 @@ SCANNER = Scanner()
 #: A typed password (letters and digits, no credential shape of its own).
 PASSWORD = "Lab" + expand("{a:9}")
 TOKEN = expand("{A:12}7{A:30}")
+HEX = "b" + expand("{H:31}")
 #: Joined at run time: the repository scan would read that keyword argument, beside a
 #: user's, as a connection string's.
 KWARG = "pass" + "word"
@@ -38,8 +39,20 @@ def _values(source: str, metadata: dict[str, object] | None = None) -> list[str]
         f"import os\n# DB_PASSWORD={PASSWORD}\nconnect(os.environ['DB_PASSWORD'])\n",
         f"!sshpass -p {PASSWORD} ssh lab@host\n",
         f'notes = """\n{TOKEN}\n"""\n',
+        f"Please use the following password to proceed:\n\n{HEX}\n",
     ],
-    ids=["writefile", "bash", "prose", "echo", "docstring", "ini", "comment", "shell", "bare"],
+    ids=[
+        "writefile",
+        "bash",
+        "prose",
+        "echo",
+        "docstring",
+        "ini",
+        "comment",
+        "shell",
+        "bare",
+        "below-label",
+    ],
 )
 def test_text_in_a_code_cell_is_scanned_as_text(source: str) -> None:
     assert _values(source) == ["source"]

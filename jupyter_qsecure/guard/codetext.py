@@ -31,6 +31,8 @@ _INI_SECTION = re.compile(
 )
 #: A line that is text inside code: a ``#`` comment, a ``!`` shell line, a ``%`` magic.
 _TEXT_LINE = re.compile(r"^[ \t]*[#!%]")
+#: One word of 16 or more letters and digits, alone on its line.
+_GENERATED_NAME = re.compile(r"^[A-Za-z]\w{15,}$")
 #: What a line that is only part of a statement says when parsed alone.
 _INCOMPLETE = re.compile(
     r"was never closed|unexpected EOF|expected an indented block|unterminated triple"
@@ -76,6 +78,8 @@ def is_text_line(line: str) -> bool:
     stripped = line.strip()
     if not stripped:
         return False
+    if _GENERATED_NAME.match(stripped) and sum(c.isdigit() for c in stripped) >= 4:
+        return True  # a line of one generated word (a printed key): no variable's name
     return _remembered(b"line:", stripped, _not_python)
 
 
