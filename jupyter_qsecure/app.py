@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from jupyter_core.paths import jupyter_data_dir
@@ -45,6 +45,19 @@ from .signing import PersonalSigning, SigningService
 
 #: How long a worker thread waits for the loop to take one of its audit events (seconds).
 EMIT_TIMEOUT = 30.0
+
+#: The services the load builds, by attribute, and what each serves (for a refusal when
+#: the load failed before building it).
+SERVICES = {
+    "policy": "The policy",
+    "save_guard": "The leak guard",
+    "upload_stage": "Chunked upload",
+    "registry": "The registry of kernel secrets",
+    "secrets": "Secrets",
+    "signing": "Signing",
+    "personal_signing": "Signing setup",
+    "provenance": "Provenance",
+}
 
 
 class LoadFailed(Exception):
@@ -113,6 +126,16 @@ class QSecureApp(ExtensionApp):
     #: What the kernel provisioner reads, found through its kernel manager's parents.
     kernel_services: KernelServices | None = None
 
+    if not TYPE_CHECKING:  # for mypy, the services are the attributes declared above
+
+        def __getattr__(self, name: str) -> Any:
+            """A service the load did not build (it failed first): a request for it is
+            answered ``503 qsecure-unavailable`` naming the load's error, not a 500."""
+            what = SERVICES.get(name)
+            if what is None:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            raise gate.ServiceUnavailable(what, self.load_error or "its load has not run")
+
     # Loading ----------------------------------------------------------------------------
 
     def initialize_settings(self) -> None:
@@ -137,7 +160,7 @@ class QSecureApp(ExtensionApp):
             self._announce_guard(guard)
 
     def _load(self, contents_manager: Any) -> None:
-        with self._step("policy"):
+        with self._step("policy", "policy"):
             self.policy = self._load_policy()
         with self._step("audit trail"):
             event_logger = self.serverapp.event_logger  # type: ignore[union-attr]
@@ -145,16 +168,16 @@ class QSecureApp(ExtensionApp):
             for schema in events.schema_files():
                 event_logger.register_event_schema(schema)
             install_audit_sink(event_logger, self.policy.audit, self._state_dir(), self.log)
-        with self._step("kernel registry"):
+        with self._step("kernel registry", "registry"):
             self.registry = self.kernel_registry_class()
-        with self._step("leak guard"):
+        with self._step("leak guard", "save_guard", "upload_stage"):
             self.save_guard = self._build_guard()
             for plugin in plugin_rules():
                 if plugin.problem is not None:
                     self.log.error("jupyter-qsecure: %s", plugin.describe())
             self.upload_stage = UploadStage(self.policy.guard.max_bytes)
             contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
-        with self._step("provenance"):
+        with self._step("provenance", "provenance"):
             self.provenance = ProvenanceService(
                 self.policy.provenance,
                 Path(contents_manager.root_dir),
@@ -168,9 +191,9 @@ class QSecureApp(ExtensionApp):
                     self.serverapp.kernel_manager,  # type: ignore[union-attr]
                     self.serverapp.session_manager,  # type: ignore[union-attr]
                 )
-        with self._step("secrets"):
+        with self._step("secrets", "secrets"):
             self.secrets = self._build_secrets()
-        with self._step("signing"):
+        with self._step("signing", "signing", "personal_signing"):
             self.signing = self.signing_service_class(self.policy.signing, self._emit)
             self.personal_signing = PersonalSigning(self._state_dir() / "signing")
         with self._step("notebook moves"):
@@ -182,10 +205,14 @@ class QSecureApp(ExtensionApp):
         self.log.info("jupyter-qsecure %s: policy from %s", __version__, self.policy.source)
 
     @contextmanager
-    def _step(self, name: str) -> Iterator[None]:
+    def _step(self, name: str, *services: str) -> Iterator[None]:
+        """Run one step of the load; if it raises, the ``services`` it set are dropped
+        (a half-built service is never served: its routes answer 503)."""
         try:
             yield
         except Exception as error:
+            for service in services:
+                vars(self).pop(service, None)
             raise LoadFailed(name, error) from error
 
     def _install_gate(self, contents_manager: Any) -> None:
@@ -203,6 +230,9 @@ class QSecureApp(ExtensionApp):
 
     def _report_failure(self, contents_manager: Any, failure: LoadFailed) -> None:
         self.load_error = str(failure)
+        # A step that failed after the kernel provisioner's services were set (or a later
+        # one) must not leave kernels receiving secrets from a server refusing saves.
+        self.kernel_services = None
         frames = "".join(traceback.format_tb(failure.error.__traceback__))
         self.log.error(
             "jupyter-qsecure could not load (%s). Every save is refused (503 qsecure-unavailable) "

@@ -61,6 +61,23 @@ class GuardUnavailable(HTTPError):
         return json.dumps(self.to_json())
 
 
+class ServiceUnavailable(HTTPError, AttributeError):
+    """A request for a capability whose service the extension's load did not build (the
+    load failed before it): ``503 {reason: "qsecure-unavailable", message}``. Also an
+    ``AttributeError``, so ``getattr(app, name, None)`` still answers None."""
+
+    def __init__(self, what: str, problem: str) -> None:
+        message = (
+            f"{what} is not available: jupyter-qsecure could not load ({problem}). "
+            "Ask your admin to read the server log and restart the server."
+        )
+        super().__init__(UNAVAILABLE_STATUS, message, reason=UNAVAILABLE_REASON)
+
+    def to_json(self) -> dict[str, Any]:
+        """The REST error body: ``{reason, message}``."""
+        return {"reason": UNAVAILABLE_REASON, "message": self.log_message}
+
+
 _states: weakref.WeakKeyDictionary[Any, GateState] = weakref.WeakKeyDictionary()
 
 NOT_LOADED = "the jupyter_qsecure server extension did not load; the server log says why"

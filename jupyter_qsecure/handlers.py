@@ -12,7 +12,8 @@ import asyncio
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from http.client import responses
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
@@ -28,7 +29,7 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from . import authz
-from .gate import GuardUnavailable
+from .gate import GuardUnavailable, ServiceUnavailable
 from .guard import BYPASS_REASONS, AllowlistError, SaveBlocked, ScanFailed, UploadError
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
 from .guard.uploads import UploadTooLarge, staged_model
@@ -73,22 +74,55 @@ class QSecureHandlerMixin:
         self.qsecure.check_writable(path)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error as JSON ``{reason, message}``, never logged (a refusal's message
+        may quote the request, a credential pasted into the wrong field included)."""
         error = kwargs.get("exc_info", (None, None, None))[1]
         handler: Any = self
-        if isinstance(error, _SELF_DESCRIBING):
-            handler.set_header("Content-Type", "application/json")
-            handler.finish(json.dumps(error.to_json()))
+        if isinstance(error, (*_SELF_DESCRIBING, ServiceUnavailable)):
+            answer = error.to_json()
+        elif isinstance(error, web.HTTPError):
+            message = _http_message(error)
+            if error.reason:
+                answer = {"reason": error.reason, "message": message}
+            else:
+                # jupyter_server's own refusals (authorization, XSRF) carry no reason.
+                reason = {403: "qsecure-forbidden", 404: "qsecure-not-found"}.get(
+                    status_code, "qsecure-error"
+                )
+                answer = {"reason": reason, "message": _refusal_message(message)}
+        elif error is not None:  # a fault of ours: no traceback, no exception text
+            answer = {
+                "reason": "qsecure-error",
+                "message": f"jupyter-qsecure failed to answer ({type(error).__name__}); "
+                "the server log has the details",
+            }
+        else:
+            answer = {"reason": "qsecure-error", "message": responses.get(status_code, "Error")}
+        handler.set_header("Content-Type", "application/json")
+        handler.finish(json.dumps(answer))
+
+    def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
+        """Log a refused request by its status, method, path (no query) and reason only: its
+        message may quote the body. A server fault (5xx) keeps its message; an exception
+        of ours its traceback. jupyter_server logs every request besides."""
+        handler: Any = self
+        summary = f"{self.request.method} {self.request.path}"
+        if isinstance(value, web.HTTPError):
+            if value.status_code >= 500:
+                handler.log.warning("%d %s: %s", value.status_code, summary, _http_message(value))
+            else:
+                handler.log.debug("%d %s refused: %s", value.status_code, summary, value.reason)
             return
-        if isinstance(error, web.HTTPError) and not error.reason:
-            # jupyter_server's own refusals (authorization, XSRF) carry no reason.
-            reason = {403: "qsecure-forbidden", 404: "qsecure-not-found"}.get(
-                status_code, "qsecure-error"
-            )
-            message = _refusal_message(error.log_message or str(error))
-            handler.set_header("Content-Type", "application/json")
-            handler.finish(json.dumps({"reason": reason, "message": message}))
-            return
-        super().write_error(status_code, **kwargs)  # type: ignore[misc]
+        handler.log.error("jupyter-qsecure: %s failed", summary, exc_info=(typ, value, tb))
+
+
+def _http_message(error: web.HTTPError) -> str:
+    """An HTTPError's message, its arguments filled in."""
+    message = error.log_message or responses.get(error.status_code, "Error")
+    if error.args:
+        with suppress(TypeError, ValueError):
+            message = message % error.args
+    return message
 
 
 class QSecureAPIHandler(QSecureHandlerMixin, APIHandler):
@@ -104,6 +138,13 @@ class SessionsHandler(SessionRootHandler):
     by jupyter-qsecure keeps its answer: jupyter_server turns every error of a start into a
     500 without a reason; this one is a 503 ``qsecure-secrets-unavailable`` naming the
     secrets and their stores' errors (never a value)."""
+
+    def get_json_body(self) -> dict[str, Any] | None:
+        """The body as a JSON object; a malformed one is a 400 and never logged (jupyter
+        server's reader logs it at DEBUG)."""
+        if not self.request.body:
+            return None
+        return json_body(self, "in the request body")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Answer a refused start with its own status and reason; anything else as the

@@ -41,6 +41,14 @@ def _broken(base: type) -> type:
     return type(f"Broken{base.__name__}", (base,), {"__init__": refuse})
 
 
+class PrefetchFails(SecretsService):
+    """Secrets built, then the kernel provisioner's step fails (after its services were
+    handed over): a half-started load."""
+
+    def prefetch(self) -> Any:
+        raise RuntimeError(INJECTED)
+
+
 #: The load's steps, the trait that builds each one's service, and a class that cannot be built.
 STEPS = {
     "kernel registry": ("kernel_registry_class", _broken(KernelSecretRegistry)),
@@ -49,6 +57,7 @@ STEPS = {
     "secrets": ("secrets_service_class", _broken(SecretsService)),
     "signing": ("signing_service_class", _broken(SigningService)),
     "notebook moves": ("notebook_moves_class", _broken(NotebookMoves)),
+    "kernel provisioner": ("secrets_service_class", PrefetchFails),
 }
 
 
@@ -225,3 +234,54 @@ async def test_an_extension_that_cannot_import_refuses_every_write(
     await _assert_fails_closed(
         jp_fetch, jp_serverapp, jp_root_dir, granted_secret, "did not load", loaded=False
     )
+
+
+@pytest.mark.parametrize("failing_step", list(STEPS), indirect=True)
+async def test_after_a_failed_step_every_route_answers_json_with_a_reason(
+    failing_step: str, keyring_env: dict[str, str], jp_fetch: Any, server_log: Any
+) -> None:
+    """A route whose service the load did not build answers 503 qsecure-unavailable naming
+    the step; none answers jupyter_server's 500 without a reason (or a traceback)."""
+    from test_server_authorization import ROUTES
+
+    unavailable: set[str] = set()
+    for route in ROUTES:
+        if route.resource == "sessions":  # jupyter_server's answers, reason or not
+            continue
+        url, _, query = route.url.partition("?")
+        params = dict(p.split("=", 1) for p in query.split("&")) if query else None
+        body = json.dumps(route.body if route.body is not None else {})
+        refused: HTTPClientError | None = None
+        try:
+            await jp_fetch(
+                *url.split("/"),
+                method=route.method,
+                params=params,
+                body=body if route.method in ("POST", "PUT", "PATCH") else None,
+            )
+        except HTTPClientError as error:
+            refused = error
+        if refused is None:
+            continue
+        assert refused.response is not None
+        status, answer = refused.code, json.loads(refused.response.body or b"{}")
+        where = f"{route.method} {url}"
+        assert status != 500 or answer.get("reason") != "qsecure-error", where
+        assert isinstance(answer.get("reason"), str) and answer["reason"], where
+        assert "traceback" not in answer, where
+        if status == 503 and answer["reason"] == "qsecure-unavailable":
+            assert failing_step in answer["message"], where
+            unavailable.add(where)
+    if failing_step in UNBUILT:
+        assert UNBUILT[failing_step] in unavailable
+    assert "Traceback" not in server_log()
+
+
+#: A route answered by the service a failed step did not build.
+UNBUILT = {
+    "kernel registry": "GET qsecure/secrets",
+    "leak guard": "GET qsecure/bypass",
+    "provenance": "POST qsecure/provenance/checkpoint",
+    "secrets": "GET qsecure/secrets",
+    "signing": "GET qsecure/signing/setup",
+}

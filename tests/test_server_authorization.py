@@ -364,6 +364,9 @@ MALFORMED_ROUTES = [
     ("POST", "qsecure/kernel/refresh"),
     ("PUT", "api/contents/leak.ipynb"),
     ("POST", "api/contents"),
+    ("PATCH", "api/contents/leak.ipynb"),
+    ("POST", "qsecure/signing/setup"),
+    ("POST", "api/sessions"),
 ]
 
 
@@ -381,3 +384,74 @@ async def test_malformed_bodies_are_never_logged(
     assert token not in caplog.text
     assert refused.value.response is not None
     assert token.encode() not in (refused.value.response.body or b"")
+
+
+def _credential() -> tuple[str, list[str]]:
+    """A credential with characters every encoding changes, and the forms it must never be
+    logged in: raw, JSON-escaped, URL-encoded and base64 (all hold its random core but
+    base64, which is listed as well)."""
+    import base64
+    from urllib.parse import quote
+
+    core = secrets.token_hex(16)
+    value = f'pw/{core}+"{secrets.token_hex(4)}='
+    forms = [
+        core,
+        value,
+        json.dumps(value)[1:-1],
+        quote(value, safe=""),
+        base64.b64encode(value.encode()).decode().rstrip("="),
+    ]
+    return value, forms
+
+
+#: Valid JSON whose fields hold a credential where a name, a path or an enum was expected
+#: (a paste into the wrong field): the refusal may say what was wrong, the log never.
+WRONG_FIELD_BODIES: list[tuple[str, str, Any]] = [
+    ("POST", "qsecure/bypass", lambda v: {"fingerprint": "0" * 32, "reason": v, "path": "a"}),
+    ("POST", "qsecure/bypass", lambda v: {"fingerprint": v, "reason": "test_credential"}),
+    ("POST", "qsecure/signing/setup", lambda v: {"key": v, "principal": "carol@lab.example"}),
+    ("POST", "qsecure/signing/setup", lambda v: {"generate": True, "principal": v}),
+    ("POST", "qsecure/signing/setup", lambda v: {"generate": v, "principal": "c@lab.example"}),
+    ("PUT", "qsecure/grants/MY_TOKEN", lambda v: {"notebook": v}),
+    ("POST", "qsecure/sign", lambda v: {"path": v}),
+    ("POST", "qsecure/sign", lambda v: {"path": "missing.ipynb", "role": v}),
+    ("POST", "qsecure/signature", lambda v: {"path": v, "notebook": {"nbformat": v}}),
+    ("POST", "qsecure/provenance", lambda v: {"path": "a.ipynb", "notebook": {"nbformat": v}}),
+    ("POST", "qsecure/scan", lambda v: {"path": "a.py", "model": {"type": "file", "content": v}}),
+    ("PUT", "api/contents/a.txt", lambda v: {"type": "file", "format": v, "content": "x"}),
+    ("PUT", "api/contents/a.txt", lambda v: {"type": v, "content": "x"}),
+    ("PUT", "api/contents/a.txt", lambda v: {"type": "file", "format": "base64", "content": v}),
+    ("PUT", "api/contents/u.txt", lambda v: {"type": "file", "chunk": v, "content": "eA=="}),
+    ("PATCH", "api/contents/missing.txt", lambda v: {"path": v}),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "make"),
+    WRONG_FIELD_BODIES,
+    ids=[f"{m} {u}" for m, u, _ in WRONG_FIELD_BODIES],
+)
+async def test_a_credential_in_a_wrong_field_is_never_logged(
+    jp_fetch: Any,
+    server_log: Any,
+    method: str,
+    url: str,
+    make: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    value, forms = _credential()
+    refused: HTTPClientError | None = None
+    try:
+        await jp_fetch(*url.split("/"), method=method, body=json.dumps(make(value)))
+    except HTTPClientError as error:
+        refused = error
+    if refused is not None:  # answered as every error: JSON, a reason, no traceback
+        assert refused.code < 500 and refused.response is not None
+        answer = json.loads(refused.response.body or b"{}")
+        assert isinstance(answer.get("reason"), str) and answer["reason"]
+        assert "traceback" not in answer
+    logged = server_log() + caplog.text
+    for form in forms:
+        assert form not in logged, f"the credential is in the log as {form!r}"
