@@ -16,7 +16,7 @@ LABEXT := jupyter_qsecure/labextension/static/style.js
 LABEXT_SOURCES := package.json tsconfig.json $(shell find labextension/src labextension/style -type f 2>/dev/null)
 UI_INSTALLED := ui-tests/node_modules/.installed
 
-.PHONY: lab demo-token test test-fast test-ui lint format bench install system-deps clean
+.PHONY: lab demo-token test test-fast test-ui screenshots lint format bench install system-deps clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -108,6 +108,11 @@ test-fast: install system-deps
 ## Only the UI tests (Galata): `make test-ui`.
 test-ui: install system-deps $(UI_INSTALLED)
 	cd ui-tests && $(JLPM) playwright test
+
+## Refresh the documentation's screenshots (docs/screenshots/*.png) from the UI tests that
+## show each documented view (a normal UI test run writes no screenshot).
+screenshots: install system-deps $(UI_INSTALLED)
+	cd ui-tests && QSECURE_SCREENSHOTS=1 $(JLPM) playwright test tests/qsecure.spec.ts tests/first-time.spec.ts tests/notebook7.spec.ts
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -15,6 +15,8 @@ import {
 } from '@jupyterlab/galata';
 import { Page } from '@playwright/test';
 
+import { screenshot } from './screenshots';
+
 // A made-up GitHub token, assembled so this file itself holds no credential.
 const TOKEN = ['ghp', 'Fx7r8s9T0u1V2w3X4y5Z6a7B8c9D0e1F2g3H4'].join('_');
 
@@ -49,14 +51,6 @@ async function fileOnDisk(
 ): Promise<string> {
   const response = await page.request.get(`/api/contents/${path}?content=1`);
   return response.ok() ? JSON.stringify((await response.json()).content) : '';
-}
-
-/** Where the documentation's screenshots are refreshed (QSECURE_SCREENSHOTS=docs/screenshots). */
-async function screenshot(page: Page, name: string): Promise<void> {
-  const folder = process.env.QSECURE_SCREENSHOTS;
-  if (folder) {
-    await page.screenshot({ path: `${folder}/${name}.png` });
-  }
 }
 
 function auditTrail(): string {

@@ -10,6 +10,8 @@ import { readFileSync } from 'fs';
 
 import { APIRequestContext, Page, expect, test } from '@playwright/test';
 
+import { screenshot } from './screenshots';
+
 // Made-up GitHub tokens (random, as real ones are: the guard takes typed runs such as
 // a1b2c3 for placeholders), assembled so this file itself holds no credential. An
 // acceptance covers a value on the whole server: each test has its own.
@@ -95,14 +97,6 @@ function watchErrors(page: Page): string[] {
   return errors;
 }
 
-/** Where the documentation's screenshots are refreshed (QSECURE_SCREENSHOTS=docs/screenshots). */
-async function screenshot(page: Page, name: string): Promise<void> {
-  const folder = process.env.QSECURE_SCREENSHOTS;
-  if (folder) {
-    await page.screenshot({ path: `${folder}/${name}.png` });
-  }
-}
-
 function auditTrail(): string {
   try {
     return readFileSync(`${process.env.QSECURE_UI_STATE}/audit.jsonl`, 'utf-8');
@@ -140,6 +134,19 @@ async function openNotebook7(
   await expect(page.locator('.jp-Notebook .jp-Cell').first()).toBeVisible({
     timeout: 30000
   });
+  // Loaded: an edit made now is not replaced by the file's content arriving.
+  await expect
+    .poll(
+      () =>
+        page.evaluate(
+          () =>
+            // eslint-disable-next-line @typescript-eslint/no-explicit-any
+            (window as any).jupyterapp?.shell.currentWidget?.context?.isReady ??
+            false
+        ),
+      { timeout: 30000 }
+    )
+    .toBe(true);
   if (kernel) {
     await expect
       .poll(
@@ -183,8 +190,9 @@ async function runCell(page: Page, index: number): Promise<void> {
   ).toHaveText(/\[\d+\]/, { timeout: 30000 });
 }
 
-/** Save with the keyboard, from command mode, as a user does. */
+/** Save with the keyboard, from command mode in the notebook, as a user does. */
 async function saveWithKeyboard(page: Page): Promise<void> {
+  await page.locator('.jp-Notebook .jp-Cell .jp-InputPrompt').first().click();
   await page.keyboard.press('Escape');
   await page.keyboard.press('Control+s');
 }

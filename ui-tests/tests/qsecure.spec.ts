@@ -14,9 +14,10 @@ import {
 } from '@jupyterlab/galata';
 import { Page } from '@playwright/test';
 
+import { screenshot } from './screenshots';
+
 // A made-up GitHub token, assembled so this file itself holds no credential.
 const TOKEN = ['ghp', 'Q7r8s9T0u1V2w3X4y5Z6a7B8c9D0e1F2g3H4'].join('_');
-const SCREENSHOTS = process.env.QSECURE_SCREENSHOTS;
 
 /** Console errors seen during a test (a page with a clean console is part of the contract). */
 function watchConsole(page: Page): string[] {
@@ -30,12 +31,6 @@ function watchConsole(page: Page): string[] {
   });
   page.on('pageerror', error => errors.push(String(error)));
   return errors;
-}
-
-async function screenshot(page: Page, name: string): Promise<void> {
-  if (SCREENSHOTS) {
-    await page.screenshot({ path: `${SCREENSHOTS}/${name}.png` });
-  }
 }
 
 async function saveWithKeyboard(page: IJupyterLabPageFixture): Promise<void> {
