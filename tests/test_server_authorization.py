@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -455,3 +456,32 @@ async def test_a_credential_in_a_wrong_field_is_never_logged(
     logged = server_log() + caplog.text
     for form in forms:
         assert form not in logged, f"the credential is in the log as {form!r}"
+
+
+def _documented_routes() -> dict[str, str]:
+    """docs/admin.md's table of resources and routes: each resource's rows, as text."""
+    text = (Path(__file__).parent.parent / "docs" / "admin.md").read_text(encoding="utf-8")
+    table = text.split("### Resources and routes", 1)[1].split("\n\n", 2)[1]
+    rows: dict[str, str] = {}
+    resource = ""
+    for line in table.splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        resource = cells[0].split()[0].strip("`") if cells[0] else resource
+        rows[resource] = rows.get(resource, "") + " | ".join(cells[1:]) + "\n"
+    return rows
+
+
+def test_every_route_is_documented_with_its_resource_and_action() -> None:
+    """The admin guide's table names each /qsecure/ route and method under the resource,
+    on a row with the action, that the route is authorized against."""
+    documented = _documented_routes()
+    for route in ROUTES:
+        if not route.url.startswith("qsecure/"):
+            continue
+        path = "/" + re.sub(r"(NO_SUCH_SECRET|MY_TOKEN)", "NAME", route.url.split("?")[0])
+        rows = [row for row in documented.get(route.resource, "").splitlines() if path in row]
+        assert any(
+            re.search(rf"`{route.method} {re.escape(path)}`|{route.method}`, ", row)
+            and f"`{route.action}`" in row
+            for row in rows
+        ), f"{route.method} {path}: not in docs/admin.md under {route.resource} ({route.action})"
