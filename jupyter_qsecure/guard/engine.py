@@ -208,6 +208,13 @@ class Engine:
             line_start = max(
                 data.rfind(b"\n", frag_start, max(frag_start, end - 1)) + 1, frag_start
             )
+            if rule.config_only and text_lines is not None and not is_text(index):
+                # In code, only text lines count, the trigger's among them: look no further
+                # when it is code (the rule's own check would often reject it anyway).
+                trigger_end = data.find(b"\n", line_start, frag_end)
+                trigger_line = data[line_start : frag_end if trigger_end < 0 else trigger_end]
+                if not text_lines(trigger_line.decode("utf-8", "surrogatepass")):
+                    continue
             if rule.multiline:
                 window_start = line_start
                 window_end = _utf8_start(
