@@ -24,11 +24,12 @@ from jupyter_server.services.contents.handlers import (
     ModifyCheckpointsHandler,
     validate_model,
 )
+from jupyter_server.services.events.handlers import EventHandler, SubscribeWebsocket
 from jupyter_server.services.sessions.handlers import SessionRootHandler
 from jupyter_server.utils import ensure_async
 from tornado import web
 
-from . import authz
+from . import authz, events
 from .gate import GuardUnavailable, ServiceUnavailable
 from .guard import BYPASS_REASONS, AllowlistError, SaveBlocked, ScanFailed, UploadError
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
@@ -156,6 +157,59 @@ class SessionsHandler(SessionRootHandler):
         self.set_status(refused.status_code)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"reason": refused.reason, "message": refused.message}))
+
+
+class EventsHandler(EventHandler):
+    """``POST /api/events`` as jupyter_server serves it (``write`` on ``events``), except
+    for jupyter-qsecure's audit events: only the server emits them, so no request can
+    write a forged or backdated entry into the audit trail."""
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Refuse an event of jupyter-qsecure's schemas (403); emit any other."""
+        payload = self.get_json_body()
+        schema_id = payload.get("schema_id") if isinstance(payload, dict) else None
+        if isinstance(schema_id, str) and schema_id.startswith(events.SCHEMA_BASE):
+            raise request_error(
+                403,
+                "qsecure-forbidden",
+                "jupyter-qsecure's audit events are emitted by the server itself, "
+                "never through POST /api/events",
+            )
+        await ensure_async(super().post())
+
+    def get_json_body(self) -> dict[str, Any] | None:
+        """The body, read once, never logged."""
+        if not hasattr(self, "_qsecure_body"):
+            self._qsecure_body = (
+                json_body(self, "in the request body") if self.request.body else None
+            )
+        return self._qsecure_body
+
+
+class EventsSocket(SubscribeWebsocket):
+    """``/api/events/subscribe`` as jupyter_server serves it, except that jupyter-qsecure's
+    audit events go only to a subscriber who may read the audit trail (``read`` on
+    ``qsecure:audit``), as ``GET /qsecure/audit`` does."""
+
+    _reads_audit = False
+
+    async def pre_get(self) -> None:
+        """Authorize the subscription as jupyter_server does, and note whether this user
+        may read the audit trail."""
+        await super().pre_get()
+        self._reads_audit = bool(
+            await ensure_async(
+                self.authorizer.is_authorized(self, self.current_user, "read", authz.AUDIT)
+            )
+        )
+
+    async def event_listener(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        """Send the event unless it is an audit event this subscriber may not read."""
+        if schema_id.startswith(events.SCHEMA_BASE) and not self._reads_audit:
+            return
+        await super().event_listener(logger, schema_id, data)
 
 
 def _start_refusal(exc_info: Any) -> KernelStartRefused | None:
@@ -851,6 +905,8 @@ def handlers() -> list[tuple[str, type]]:
     return [
         *_contents_routes(),
         (r"/api/sessions", SessionsHandler),
+        (r"/api/events", EventsHandler),
+        (r"/api/events/subscribe", EventsSocket),
         (r"/qsecure/status", StatusHandler),
         (r"/qsecure/bypass", BypassHandler),
         (r"/qsecure/scan", ScanHandler),

@@ -25,6 +25,8 @@ from traitlets.config import Config
 
 from jupyter_qsecure import authz
 from jupyter_qsecure.handlers import (
+    EventsHandler,
+    EventsSocket,
     GuardedCheckpointsHandler,
     GuardedContentsHandler,
     GuardedModifyCheckpointsHandler,
@@ -33,13 +35,15 @@ from jupyter_qsecure.handlers import (
     handlers,
 )
 
-ALL_RESOURCES = (*authz.RESOURCES, "contents", "sessions")
+ALL_RESOURCES = (*authz.RESOURCES, "contents", "sessions", "events")
 #: jupyter_server's handlers we serve in its place: authorized as Jupyter authorizes them.
 GUARDED_CONTENTS = (
     GuardedContentsHandler,
     GuardedCheckpointsHandler,
     GuardedModifyCheckpointsHandler,
     SessionsHandler,
+    EventsHandler,
+    EventsSocket,
 )
 
 
@@ -177,6 +181,7 @@ ROUTES = [
     # jupyter_server's own, answering a refused kernel start with its reason.
     Route(r"/api/sessions", "GET", "api/sessions", "sessions", "read", 200),
     Route(r"/api/sessions", "POST", "api/sessions", "sessions", "write", 400, {}),
+    Route(r"/api/events", "POST", "api/events", "events", "write", 400, {}),
     Route(
         r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))", "GET", "api/contents", "contents", "read", 200
     ),
@@ -234,6 +239,8 @@ ROUTES = [
 ]
 #: Authenticated by a kernel's capability, not by a user: never by the authorizer.
 CAPABILITY_ROUTES = {r"/qsecure/kernel/refresh": KernelRefreshHandler}
+#: Websockets, authorized as jupyter_server authorizes them (tested below).
+WEBSOCKET_ROUTES = {r"/api/events/subscribe": EventsSocket}
 
 
 def _ours() -> list[tuple[str, type]]:
@@ -244,7 +251,7 @@ def _ours() -> list[tuple[str, type]]:
 
 
 def test_every_route_is_in_the_inventory_with_a_declared_resource() -> None:
-    listed = {route.pattern for route in ROUTES} | set(CAPABILITY_ROUTES)
+    listed = {route.pattern for route in ROUTES} | set(CAPABILITY_ROUTES) | set(WEBSOCKET_ROUTES)
     for pattern, handler in _ours():
         assert pattern in listed, f"{pattern} ({handler.__name__}) is not in the route inventory"
         resource = getattr(handler, "auth_resource", None)
@@ -253,7 +260,7 @@ def test_every_route_is_in_the_inventory_with_a_declared_resource() -> None:
             assert resource in authz.RESOURCES, f"{handler.__name__} must use a qsecure:* resource"
         methods = {m for m in ("get", "put", "post", "delete", "patch") if m in vars(handler)}
         tried = {r.method.lower() for r in ROUTES if r.pattern == pattern}
-        if pattern not in CAPABILITY_ROUTES:
+        if pattern not in CAPABILITY_ROUTES and pattern not in WEBSOCKET_ROUTES:
             assert methods <= tried, f"{pattern}: methods {methods - tried} are not tried"
     assert {pattern for pattern, _ in _ours()} == listed
 
@@ -287,7 +294,7 @@ async def test_denied_without_its_resource(jp_fetch: Any, route: Route) -> None:
     DenyingAuthorizer.denied = {f"{route.action}:{route.resource}"}
     status, body = await _status(jp_fetch, route)
     assert status == 403
-    if route.resource not in ("contents", "sessions"):  # jupyter_server's own answer
+    if route.resource not in ("contents", "sessions", "events"):  # jupyter_server's answer
         assert body["reason"] == "qsecure-forbidden"
         assert route.resource in body["message"]
 
@@ -485,3 +492,77 @@ def test_every_route_is_documented_with_its_resource_and_action() -> None:
             and f"`{route.action}`" in row
             for row in rows
         ), f"{route.method} {path}: not in docs/admin.md under {route.resource} ({route.action})"
+
+
+def _event(kind: str, **data: Any) -> dict[str, Any]:
+    return {
+        "schema_id": f"https://events.jupyter.org/jupyter_qsecure/{kind}/v1",
+        "version": 1,
+        "data": data,
+        "timestamp": "2020-01-01T00:00:00+00:00Z",
+    }
+
+
+async def test_no_request_writes_into_the_audit_trail(jp_fetch: Any, qsecure_app: Any) -> None:
+    """jupyter_server's POST /api/events emits any registered schema, with any user and
+    timestamp: a forged, backdated 'notebook-signed' by alice went into the audit trail."""
+    trail = qsecure_app._state_dir() / "audit.jsonl"
+    before = trail.read_bytes()
+    forged = _event(
+        "notebook-signed",
+        path="x.ipynb",
+        user="alice",
+        principal="alice@lab.example",
+        role="author",
+        key_fingerprint="SHA256:" + secrets.token_hex(8),
+    )
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("api", "events", method="POST", body=json.dumps(forged))
+    assert refused.value.code == 403 and refused.value.response is not None
+    assert json.loads(refused.value.response.body)["reason"] == "qsecure-forbidden"
+    assert trail.read_bytes() == before
+
+
+async def _events_until_contents_save(socket: Any) -> list[str]:
+    """Schema ids received until jupyter_server's event for a save arrives."""
+    import asyncio
+
+    seen: list[str] = []
+    while True:
+        message = await asyncio.wait_for(socket.read_message(), 30)
+        assert message is not None, "the events socket closed"
+        schema = json.loads(message)["schema_id"]
+        seen.append(schema)
+        if "contents_service" in schema:
+            return seen
+
+
+@pytest.mark.parametrize("reads_audit", [False, True])
+async def test_audit_events_reach_only_subscribers_who_may_read_the_audit_trail(
+    jp_fetch: Any, jp_ws_fetch: Any, reads_audit: bool
+) -> None:
+    if not reads_audit:
+        DenyingAuthorizer.denied = {f"read:{authz.AUDIT}"}
+    socket = await jp_ws_fetch("api", "events", "subscribe")
+    try:
+        token = "ghp_" + secrets.token_hex(18)
+        with pytest.raises(HTTPClientError):
+            await jp_fetch(
+                "api",
+                "contents",
+                "leak.py",
+                method="PUT",
+                body=json.dumps({"type": "file", "format": "text", "content": f"t = '{token}'"}),
+            )
+        await jp_fetch(
+            "api",
+            "contents",
+            "clean.py",
+            method="PUT",
+            body=json.dumps({"type": "file", "format": "text", "content": "x = 1\n"}),
+        )
+        seen = await _events_until_contents_save(socket)
+    finally:
+        socket.close()
+    blocked = any("jupyter_qsecure/save-blocked" in schema for schema in seen)
+    assert blocked is reads_audit, seen
