@@ -812,6 +812,16 @@ async def _user_signing(handler: Any) -> SigningService:
 
 
 async def _saved(handler: Any, path: str) -> dict[str, Any]:
+    """The saved notebook at ``path``; reading it needs ``read`` on ``contents`` too, as
+    opening it does (403), and it must exist (404)."""
+    if not await ensure_async(
+        handler.authorizer.is_authorized(handler, handler.current_user, "read", "contents")
+    ):
+        raise request_error(
+            403,
+            "qsecure-forbidden",
+            "reading the saved notebook needs read on contents; ask the server's owner or admin",
+        )
     try:
         return await load_notebook(handler.contents_manager, path)
     except NotebookNotFound as error:

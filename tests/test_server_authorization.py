@@ -89,6 +89,8 @@ class Route:
     action: str
     allowed_status: int
     body: dict[str, Any] | None = None
+    #: Also needs ``read`` on ``contents``: it reads the saved notebook.
+    reads_contents: bool = False
 
 
 ROUTES = [
@@ -139,6 +141,7 @@ ROUTES = [
         authz.SIGNING,
         "read",
         404,
+        reads_contents=True,
     ),
     Route(r"/qsecure/signature", "POST", "qsecure/signature", authz.SIGNING, "read", 400, {}),
     Route(r"/qsecure/sign", "POST", "qsecure/sign", authz.SIGNING, "write", 400, {}),
@@ -166,6 +169,7 @@ ROUTES = [
         authz.PROVENANCE,
         "read",
         404,
+        reads_contents=True,
     ),
     Route(r"/qsecure/provenance", "POST", "qsecure/provenance", authz.PROVENANCE, "read", 400, {}),
     Route(
@@ -302,7 +306,7 @@ async def test_denied_without_its_resource(jp_fetch: Any, route: Route) -> None:
 @pytest.mark.parametrize("route", ROUTES, ids=_id)
 async def test_allowed_with_its_resource_alone(jp_fetch: Any, route: Route) -> None:
     DenyingAuthorizer.denied = {f"*:{r}" for r in ALL_RESOURCES if r != route.resource}
-    if route.url.startswith("api/contents") and route.method != "GET":
+    if (route.url.startswith("api/contents") and route.method != "GET") or route.reads_contents:
         DenyingAuthorizer.denied.discard("*:contents")
     status, _ = await _status(jp_fetch, route)
     assert status == route.allowed_status
@@ -566,3 +570,28 @@ async def test_audit_events_reach_only_subscribers_who_may_read_the_audit_trail(
         socket.close()
     blocked = any("jupyter_qsecure/save-blocked" in schema for schema in seen)
     assert blocked is reads_audit, seen
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "qsecure/signature?path=a.ipynb",
+        "qsecure/provenance?path=a.ipynb",
+        "qsecure/signing/setup?path=a.ipynb",
+    ],
+)
+async def test_reading_a_saved_notebook_needs_read_on_contents(
+    jp_fetch: Any, jp_root_dir: Path, url: str
+) -> None:
+    """A user who may not open notebooks cannot learn about one through a capability's
+    route either (its signature, provenance timeline, accepted findings)."""
+    (jp_root_dir / "a.ipynb").write_text(
+        json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": []})
+    )
+    route = Route("", "GET", url, "contents", "read", 0)
+    DenyingAuthorizer.denied = {"read:contents"}
+    status, body = await _status(jp_fetch, route)
+    assert status == 403 and body["reason"] == "qsecure-forbidden"
+    assert "read on contents" in body["message"]
+    DenyingAuthorizer.denied = set()
+    assert (await _status(jp_fetch, route))[0] == 200
