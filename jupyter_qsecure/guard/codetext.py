@@ -86,8 +86,11 @@ def is_text_line(line: str) -> bool:
 def _parses(code: str) -> bool:
     """Whether ``code`` parses, or only misses what follows it (a block, a bracket)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # invalid escapes warn while parsing
+        if "\\" in code:  # an invalid escape warns while parsing (the filters are global:
+            with warnings.catch_warnings():  # touched only then)
+                warnings.simplefilter("ignore")
+                ast.parse(code)
+        else:
             ast.parse(code)
     except SyntaxError as error:
         return _INCOMPLETE.search(str(error.msg)) is not None
