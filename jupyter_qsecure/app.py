@@ -36,6 +36,7 @@ from .secrets import (
     KernelServices,
     PersonalGrants,
     Providers,
+    SecretsPolicy,
     SecretsService,
     pass_session_paths,
     strip_terminal_environment,
@@ -150,6 +151,12 @@ class QSecureApp(ExtensionApp):
             KernelProvisionerFactory.instance(
                 parent=self.serverapp
             ).default_provisioner_name = PROVISIONER_NAME
+        try:
+            # Before the load too: a terminal started while it failed must not inherit
+            # the server's credentials and env:// source variables either.
+            strip_terminal_environment(self._terminal_secrets_policy)
+        except Exception as error:
+            self.log.error("jupyter-qsecure: cannot strip terminals' environment: %s", error)
         try:
             self._load(contents_manager)
         except LoadFailed as failure:
@@ -343,9 +350,18 @@ class QSecureApp(ExtensionApp):
             inject=self.inject_secrets,
         )
         pass_session_paths(self.serverapp.session_manager)
-        strip_terminal_environment(lambda: secrets.policy)
         if self.inject_secrets:
             secrets.prefetch()
+
+    def _terminal_secrets_policy(self) -> SecretsPolicy:
+        """The secrets policy terminals are stripped by: the secrets service's, else (the
+        load failed before building it) the policy file's; if that cannot be read either,
+        the stripper withholds the server's credentials alone."""
+        secrets = getattr(self, "secrets", None)
+        if secrets is not None:
+            return secrets.policy  # type: ignore[no-any-return]
+        policy = getattr(self, "policy", None)
+        return policy.secrets if policy is not None else load_policy().secrets
 
     def _follow_renames(self) -> None:
         """Running kernels follow their notebook when it is renamed or moved (a session's

@@ -246,7 +246,7 @@ async def test_after_a_failed_step_every_route_answers_json_with_a_reason(
 
     unavailable: set[str] = set()
     for route in ROUTES:
-        if route.resource == "sessions":  # jupyter_server's answers, reason or not
+        if route.resource in ("sessions", "events"):  # jupyter_server's answers
             continue
         url, _, query = route.url.partition("?")
         params = dict(p.split("=", 1) for p in query.split("&")) if query else None
@@ -285,3 +285,26 @@ UNBUILT = {
     "secrets": "GET qsecure/secrets",
     "signing": "GET qsecure/signing/setup",
 }
+
+
+@pytest.fixture
+def terminal_environment(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """terminado's environment for a new terminal, as a server that has not stripped it
+    yet makes it (set before the server starts)."""
+    import os
+
+    from terminado.management import TermManagerBase
+
+    monkeypatch.setattr(TermManagerBase, "make_term_env", lambda self, **_: dict(os.environ))
+    return lambda: TermManagerBase(shell_command=["sh"]).make_term_env()
+
+
+@pytest.mark.parametrize("failing_step", ["kernel registry", "secrets"], indirect=True)
+async def test_after_a_failed_load_terminals_get_no_server_credentials(
+    failing_step: str, granted_secret: str, terminal_environment: Any, jp_serverapp: Any
+) -> None:
+    """As kernels: a terminal started while the load failed loses the server's
+    credentials and the variables the policy's env:// sources read."""
+    env = terminal_environment()
+    assert "LAB_TOKEN_SOURCE" not in env and "QSECURE_KEYRING_PASSWORD" not in env
+    assert granted_secret not in json.dumps(env)
