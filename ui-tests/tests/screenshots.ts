@@ -24,6 +24,10 @@ export function screenshotFolder(
 export async function screenshot(page: Page, name: string): Promise<void> {
   const folder = screenshotFolder();
   if (folder !== null) {
-    await page.screenshot({ path: path.join(folder, `${name}.png`) });
+    // Animations (a notice sliding in) are shown as they end, not half way.
+    await page.screenshot({
+      path: path.join(folder, `${name}.png`),
+      animations: 'disabled'
+    });
   }
 }
