@@ -527,7 +527,7 @@ class KernelRefreshHandler(QSecureAPIHandler):
             registry.for_refresh(
                 capability,
                 self.request.headers.get("X-QSecure-Kernel-Id", ""),
-                self.request.remote_ip or "",
+                _peer_address(self.request),
             )
             if registry is not None and scheme == "qsecure-capability"
             else None
@@ -544,6 +544,18 @@ class KernelRefreshHandler(QSecureAPIHandler):
         values, problems = await asyncio.to_thread(self.qsecure.secrets.refresh, record, names)
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps({"values": values, "problems": problems}))
+
+
+def _peer_address(request: Any) -> str:
+    """The address the request's connection comes from, as its socket saw it; not
+    ``request.remote_ip``, which ``trust_xheaders`` takes from X-Real-Ip and
+    X-Forwarded-For, headers any client can send (``127.0.0.1`` included). "" when the
+    connection is not over IP (a Unix socket)."""
+    context = getattr(getattr(request, "connection", None), "context", None)
+    address = getattr(context, "address", None)
+    if isinstance(address, tuple) and address and isinstance(address[0], str):
+        return address[0]
+    return ""
 
 
 class SignatureHandler(QSecureAPIHandler):
