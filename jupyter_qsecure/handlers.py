@@ -450,6 +450,8 @@ class ScanHandler(QSecureAPIHandler):
             raise request_error(
                 400, "qsecure-bad-request", "send JSON {path, model} with a contents model"
             )
+        if path.strip("/"):  # the guard looks for baselines beside it: never outside the root
+            path = relative_path(path, "path")
         findings = await asyncio.to_thread(self.qsecure.save_guard.findings_json, model, path)
         self.finish(json.dumps({"path": path.strip("/"), "findings": findings}))
 

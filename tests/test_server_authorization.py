@@ -595,3 +595,18 @@ async def test_reading_a_saved_notebook_needs_read_on_contents(
     assert "read on contents" in body["message"]
     DenyingAuthorizer.denied = set()
     assert (await _status(jp_fetch, route))[0] == 200
+
+
+async def test_a_scan_names_a_path_under_the_root(jp_fetch: Any) -> None:
+    """The guard reads a .secrets.baseline from the file's git repository: a scan of a
+    path outside the root would read one there (accepting what it lists) and probe
+    folders the server does not serve."""
+    model = {"type": "file", "format": "text", "content": "x = 1\n"}
+    status, body = await _status(
+        jp_fetch,
+        Route(
+            "", "POST", "qsecure/scan", authz.GUARD, "read", 0, {"path": "../x.py", "model": model}
+        ),
+    )
+    assert status == 400 and body["reason"] == "qsecure-bad-request"
+    assert "without .." in body["message"]
