@@ -379,6 +379,7 @@ MALFORMED_ROUTES = [
     ("PATCH", "api/contents/leak.ipynb"),
     ("POST", "qsecure/signing/setup"),
     ("POST", "api/sessions"),
+    ("POST", "api/events"),
 ]
 
 
