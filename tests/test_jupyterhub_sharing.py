@@ -287,6 +287,26 @@ def test_the_owner_stores_grants_and_signs_and_the_delegated_signer_signs(hub: H
         assert response.json()["status"] == "signed and valid", (user, response.json())
 
 
+def test_the_collaborator_cannot_write_into_the_audit_trail(hub: Hub) -> None:
+    """jupyter_server's POST /api/events is everyone's who may reach the server (``write``
+    on ``events``); an entry of jupyter-qsecure's audit trail is not."""
+    forged = {
+        "schema_id": "https://events.jupyter.org/jupyter_qsecure/notebook-signed/v1",
+        "version": 1,
+        "timestamp": "2020-01-01T00:00:00+00:00Z",
+        "data": {
+            "path": NOTEBOOK,
+            "user": OWNER,
+            "principal": f"{OWNER}@lab.example",
+            "role": "author",
+            "key_fingerprint": "SHA256:" + secrets.token_hex(8),
+        },
+    }
+    response = on_alices_server(hub, COLLABORATOR, "POST", "/api/events", forged)
+    assert response.status_code == 403, (response.status_code, response.text[:500])
+    assert response.json()["reason"] == "qsecure-forbidden"
+
+
 def test_the_owners_audit_trail_names_each_user(hub: Hub) -> None:
     leaky = notebook_model(f'token = "{expand("gh" + "p_{A:36}", random.Random())}"')
     response = on_alices_server(hub, COLLABORATOR, "PUT", "/api/contents/leak.ipynb", leaky)
