@@ -427,6 +427,7 @@ WRONG_FIELD_BODIES: list[tuple[str, str, Any]] = [
     ("POST", "qsecure/signing/setup", lambda v: {"generate": True, "principal": v}),
     ("POST", "qsecure/signing/setup", lambda v: {"generate": v, "principal": "c@lab.example"}),
     ("PUT", "qsecure/grants/MY_TOKEN", lambda v: {"notebook": v}),
+    ("PUT", "qsecure/secrets/MY_TOKEN", lambda v: {"value": v}),  # the right field: stored
     ("POST", "qsecure/sign", lambda v: {"path": v}),
     ("POST", "qsecure/sign", lambda v: {"path": "missing.ipynb", "role": v}),
     ("POST", "qsecure/signature", lambda v: {"path": v, "notebook": {"nbformat": v}}),
@@ -448,6 +449,7 @@ WRONG_FIELD_BODIES: list[tuple[str, str, Any]] = [
 async def test_a_credential_in_a_wrong_field_is_never_logged(
     jp_fetch: Any,
     server_log: Any,
+    qsecure_app: Any,
     method: str,
     url: str,
     make: Any,
@@ -465,7 +467,8 @@ async def test_a_credential_in_a_wrong_field_is_never_logged(
         answer = json.loads(refused.response.body or b"{}")
         assert isinstance(answer.get("reason"), str) and answer["reason"]
         assert "traceback" not in answer
-    logged = server_log() + caplog.text
+    trail = qsecure_app._state_dir() / "audit.jsonl"
+    logged = server_log() + caplog.text + (trail.read_text() if trail.exists() else "")
     for form in forms:
         assert form not in logged, f"the credential is in the log as {form!r}"
 
