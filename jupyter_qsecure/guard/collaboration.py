@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections import OrderedDict
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,9 @@ from pycrdt import Array, Doc, Map
 NOTICE_FIELD = "qsecure"
 #: The store's file name in the data directory.
 YSTORE_FILENAME = "collaboration-ystore.db"
+#: How many saved notebooks wait for their room's word at most (a save that failed, or
+#: of a notebook no room shows, is never claimed: the oldest goes first).
+SAVES_KEPT = 8
 COLLABORATION_EVENTS = "https://schema.jupyter.org/jupyter_collaboration/session/v1"
 
 _FIXES = [
@@ -210,13 +214,16 @@ def _section(metadata: object) -> dict[str, Any]:
 
 
 def embedded_provenance(notebook: object) -> EmbeddedProvenance:
-    """The provenance sections of a notebook model (see :class:`EmbeddedProvenance`)."""
+    """The provenance sections of a notebook model (see :class:`EmbeddedProvenance`).
+    Cells are read only when the notebook carries provenance: the provenance hook never
+    embeds a cell's record without the notebook's."""
     found = EmbeddedProvenance()
     if not isinstance(notebook, dict):
         return found
     provenance = _section(notebook.get("metadata")).get("provenance")
-    if isinstance(provenance, dict):
-        found.provenance = provenance
+    if not isinstance(provenance, dict):
+        return found
+    found.provenance = provenance
     cells = notebook.get("cells")
     for cell in cells if isinstance(cells, list) else []:
         if not isinstance(cell, dict) or not isinstance(cell.get("id"), str):
@@ -280,9 +287,10 @@ class CollaborationGuard:
         self.ydoc_app = ydoc_app
         self.serverapp = serverapp
         self.log = log or logging.getLogger(__name__)
-        #: By path, the provenance the last save of a shared notebook embedded, until the
-        #: room says it was saved (then it is written into the shared document).
-        self._embedded: dict[str, EmbeddedProvenance] = {}
+        #: By path, the notebook the last save wrote (the model after every pre-save hook),
+        #: until its room says it was saved: then the provenance embedded into it is
+        #: written into the shared document. The last :data:`SAVES_KEPT` only.
+        self._saved: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
     def install(self, state_dir: Path | None = None) -> None:
         """Give jupyter-collaboration the guarded Y store and listen to refused and
@@ -314,16 +322,21 @@ class CollaborationGuard:
         self.serverapp.contents_manager.register_pre_save_hook(self.remember_provenance)
 
     def remember_provenance(self, model: dict[str, Any], path: str, **_: Any) -> None:
-        """Pre-save hook: keep the provenance a save of a shared notebook embeds, to write
-        it into the shared document once the room says the save went through."""
-        key = path.strip("/")
-        if model.get("type") != "notebook" or not self.rooms_for(key):
+        """Pre-save hook: keep the notebook a save writes (nothing changes it after the
+        last hook), to write the provenance embedded into it into the shared document
+        once the room says the save went through. Only a reference is kept here: the
+        save is not made slower; the provenance is read after the file is written."""
+        content = model.get("content")
+        server = getattr(self.ydoc_app, "ywebsocket_server", None)
+        if model.get("type") != "notebook" or not isinstance(content, dict) or not server:
             return
-        embedded = embedded_provenance(model.get("content"))
-        if embedded:
-            self._embedded[key] = embedded
-        else:
-            self._embedded.pop(key, None)
+        if not getattr(server, "rooms", None):
+            return  # no shared document open
+        key = path.strip("/")
+        self._saved[key] = content
+        self._saved.move_to_end(key)
+        while len(self._saved) > SAVES_KEPT:
+            self._saved.popitem(last=False)
 
     def rooms_for(self, path: str) -> list[Any]:
         """The open document rooms of ``path`` (relative to the server root)."""
@@ -363,9 +376,11 @@ class CollaborationGuard:
         state = room.awareness.get_local_state() or {}
         if state.get(NOTICE_FIELD):
             room.awareness.set_local_state_field(NOTICE_FIELD, None)
-        embedded = self._embedded.pop(str(data.get("path", "")).strip("/"), None)
-        if data.get("action") == "save" and embedded:
-            await self._share(room, embedded, str(data.get("path")))
+        saved = self._saved.pop(str(data.get("path", "")).strip("/"), None)
+        if data.get("action") == "save" and saved is not None:
+            embedded = embedded_provenance(saved)
+            if embedded:
+                await self._share(room, embedded, str(data.get("path")))
         compact = getattr(room.ystore, "compact", None)
         if compact is not None:
             try:
