@@ -138,7 +138,12 @@ class SessionsHandler(SessionRootHandler):
     """``/api/sessions`` as jupyter_server serves it, except that a kernel start refused
     by jupyter-qsecure keeps its answer: jupyter_server turns every error of a start into a
     500 without a reason; this one is a 503 ``qsecure-secrets-unavailable`` naming the
-    secrets and their stores' errors (never a value)."""
+    secrets and their stores' errors (never a value). A kernel it starts is audited as
+    started by the request's user."""
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
+        await super().prepare()
+        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
     def get_json_body(self) -> dict[str, Any] | None:
         """The body as a JSON object; a malformed one is a 400 and never logged (jupyter

@@ -614,3 +614,27 @@ async def test_a_scan_names_a_path_under_the_root(jp_fetch: Any) -> None:
     )
     assert status == 400 and body["reason"] == "qsecure-bad-request"
     assert "without .." in body["message"]
+
+
+@pytest.fixture
+def lab_grant(policy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """LAB_TOKEN granted to every notebook (before the server starts)."""
+    from conftest import LAB_TOKEN_GRANT
+
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", f"lab-{secrets.token_hex(16)}")
+    policy(LAB_TOKEN_GRANT)
+
+
+async def test_a_kernel_start_is_attributed_to_the_user_who_started_it(
+    lab_grant: None, jp_fetch: Any, audit_events: Any
+) -> None:
+    """On a shared server the kernel runs as its owner with the owner's grants, but the
+    audit trail names who started it (its unusual-notebook anomaly says 'for <user>')."""
+    from kernel_client import open_session
+
+    session = await open_session(jp_fetch, "a.ipynb")
+    try:
+        [injected] = [e for e in audit_events() if e["__schema__"].endswith("secret-injected/v1")]
+    finally:
+        await jp_fetch("api", "sessions", session["id"], method="DELETE")
+    assert injected["names"] == ["LAB_TOKEN"] and injected["user"] == "carol"

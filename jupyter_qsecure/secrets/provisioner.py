@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from tornado.web import HTTPError
 
-from ..identity import server_user
+from ..identity import acting_user, server_user
 from ..provenance.policy import ProvenancePolicy
 from .injection import SERVER_CREDENTIALS, Injection, notebook_from_environment, resolve
 from .policy import SecretsPolicy
@@ -319,7 +319,7 @@ class QSecureProvisioner(LocalProvisioner):
                 message,
             )
         if injection.problems and policy.injection.on_error == "refuse":
-            self._emit_problems(injection.problems, notebook, user)
+            self._emit_problems(injection.problems, notebook, acting_user())
             details = describe_problems(injection.problems)
             for log in (getattr(self.parent, "log", None), self.log):
                 if isinstance(log, logging.Logger) and not any(
@@ -360,8 +360,11 @@ class QSecureProvisioner(LocalProvisioner):
                 {n: m for n, (_, m) in injection.problems.items()},
             )
         )
-        self._emit_injected(sorted(injection.values), notebook, user, kernel_name)
-        self._emit_problems(injection.problems, notebook, user)
+        # The kernel runs as the server's user, with its grants; the audit trail names who
+        # started it (a collaborator's request on a shared server; else the same user).
+        starter = acting_user()
+        self._emit_injected(sorted(injection.values), notebook, starter, kernel_name)
+        self._emit_problems(injection.problems, notebook, starter)
         return kwargs
 
     async def cleanup(self, restart: bool = False) -> None:
