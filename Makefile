@@ -129,6 +129,7 @@ format: install
 
 ## Benchmarks: each prints a ratio against a baseline measured in the same run.
 bench: install
+	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/bench_scan.py
 	$(PY) bench/bench_save.py
 	$(PY) bench/bench_recall.py
