@@ -224,14 +224,7 @@ class PersonalSigning:
         if tool is None:
             return [], "ssh-add is not installed (Debian: openssh-client)"
         try:
-            result = subprocess.run(
-                [tool, "-L"],
-                capture_output=True,
-                text=True,
-                timeout=TOOL_SECONDS,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
+            result = _run_tool([tool, "-L"])
         except (OSError, subprocess.SubprocessError) as error:
             return [], f"ssh-add -L failed: {error}"
         if result.returncode == 1:
@@ -406,13 +399,8 @@ class PersonalSigning:
         with tempfile.TemporaryDirectory(dir=self.ssh_dir, prefix=".qsecure-keygen-") as work:
             fresh = Path(work) / name
             try:
-                result = subprocess.run(
-                    [tool, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(fresh)],
-                    capture_output=True,
-                    text=True,
-                    timeout=TOOL_SECONDS,
-                    stdin=subprocess.DEVNULL,
-                    check=False,
+                result = _run_tool(
+                    [tool, "-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", str(fresh)]
                 )
             except (OSError, subprocess.SubprocessError) as error:
                 raise SetupError(f"ssh-keygen could not run: {error}") from None
@@ -503,6 +491,19 @@ def trust_source(settings: SigningSettings, personal_signers: Path | None) -> st
     if settings.allowed_signers is not None:
         return "policy"
     return "personal" if personal_signers is not None else None
+
+
+def _run_tool(command: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run ssh-add or ssh-keygen without a terminal, its output captured, within
+    :data:`TOOL_SECONDS`; raises ``OSError`` or ``SubprocessError`` when it cannot run."""
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=TOOL_SECONDS,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
 
 
 def _link_new(source: Path, target: Path, home: Path) -> None:
