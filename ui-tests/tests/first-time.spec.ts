@@ -15,6 +15,7 @@ import {
 } from '@jupyterlab/galata';
 import { Page } from '@playwright/test';
 
+import { declineAcceptingBothOccurrences } from './blocked-dialog';
 import { screenshot } from './screenshots';
 
 // A made-up GitHub token, assembled so this file itself holds no credential.
@@ -98,51 +99,7 @@ test.describe('the blocked-save dialog (issue items 2 and 3)', () => {
     await page.notebook.runCell(0);
     await page.keyboard.press('Control+s');
 
-    const dialog = page.locator('.jp-qsecure-BlockedSaveDialog');
-    await expect(dialog).toBeVisible();
-    const group = dialog.locator('.jp-qsecure-FindingGroup');
-    await expect(group).toHaveCount(1);
-    await expect(group.locator('h3')).toHaveText(
-      'Cell 1: import base64, hashlib'
-    );
-    // Both printed lines, not only the one a rule recognised.
-    await expect(group.locator('.jp-qsecure-Finding')).toHaveCount(2);
-    await expect(group).toContainText('Output 1 of cell 1, line 1');
-    await expect(group).toContainText('Output 1 of cell 1, line 2');
-    await expect(dialog).toContainText(
-      'twice.ipynb was not saved: it holds 2 credentials.'
-    );
-    await expect(
-      dialog.getByRole('link', { name: 'Guide to the leak guard' })
-    ).toHaveAttribute('href', /docs\/guard\.md$/);
-
-    // The safe fix is offered; accepting is folded away and starts disabled.
-    const first = group.locator('.jp-qsecure-Finding').first();
-    await expect(
-      first.getByRole('button', { name: 'Clear output' })
-    ).toBeVisible();
-    const accept = first.getByRole('button', {
-      name: 'Accept on this server…'
-    });
-    await expect(accept).toBeHidden();
-    await first.getByText('Accept it on this server instead…').click();
-    await expect(accept).toBeDisabled();
-    await expect(first.getByRole('combobox')).toHaveValue('');
-    await first.getByRole('combobox').selectOption('false_positive');
-    await accept.click();
-
-    // The confirmation names what is stored and where it applies; Enter declines.
-    const confirm = page.locator('.jp-Dialog', {
-      hasText: 'on this server?'
-    });
-    await expect(confirm).toContainText('bypasses.json');
-    await expect(confirm).toContainText('not the value');
-    await expect(confirm).toContainText(
-      'jupyter qsecure scan and the pre-commit hook still report it'
-    );
-    await expect(confirm.locator('button:focus')).toHaveText('Keep it blocked');
-    await page.keyboard.press('Enter');
-    await expect(confirm).toHaveCount(0);
+    const dialog = await declineAcceptingBothOccurrences(page, 'twice.ipynb');
     expect(
       auditTrail()
         .split('\n')
