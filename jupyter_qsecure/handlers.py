@@ -25,7 +25,8 @@ from jupyter_server.services.contents.handlers import (
     validate_model,
 )
 from jupyter_server.services.events.handlers import EventHandler, SubscribeWebsocket
-from jupyter_server.services.sessions.handlers import SessionRootHandler
+from jupyter_server.services.kernels.handlers import KernelActionHandler
+from jupyter_server.services.sessions.handlers import SessionHandler, SessionRootHandler
 from jupyter_server.utils import ensure_async
 from tornado import web
 
@@ -34,7 +35,7 @@ from .gate import GuardUnavailable, ServiceUnavailable
 from .guard import BYPASS_REASONS, AllowlistError, SaveBlocked, ScanFailed, UploadError
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
 from .guard.uploads import UploadTooLarge, staged_model
-from .identity import act_for_this_task, acting_user, request_user_name
+from .identity import act_for_this_task, acting_user, request_restart, request_user_name
 from .rest import editor_notebook, json_body, relative_path, request_error
 from .secrets.errors import ProviderError
 from .secrets.personal import GrantInPolicy, PersonalGrantsError
@@ -162,6 +163,26 @@ class SessionsHandler(SessionRootHandler):
         self.set_status(refused.status_code)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"reason": refused.reason, "message": refused.message}))
+
+
+class SessionModelHandler(SessionHandler):
+    """``/api/sessions/ID`` as jupyter_server serves it; a kernel a ``PATCH`` starts (a
+    change of kernel) is audited as started by the request's user."""
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
+        await super().prepare()
+        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+
+
+class KernelRestartHandler(KernelActionHandler):
+    """``/api/kernels/ID/restart`` and ``.../interrupt`` as jupyter_server serves them; a
+    restart is audited as asked for by the request's user (JupyterLab's Restart Kernel)."""
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
+        await super().prepare()
+        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+        if self.path_kwargs.get("action") == "restart":
+            request_restart(self.path_kwargs["kernel_id"])
 
 
 class EventsHandler(EventHandler):
@@ -925,6 +946,24 @@ def _contents_routes() -> list[tuple[str, type]]:
     ]
 
 
+def _kernel_routes() -> list[tuple[str, type]]:
+    """jupyter_server's routes that start or restart a notebook's kernel (``/api/sessions``
+    aside), each served by its subclass that acts for the request's user. (A kernel started
+    through ``/api/kernels`` has no notebook: no secret is granted to it, nothing audited.)"""
+    from jupyter_server.services.kernels import handlers as kernels
+    from jupyter_server.services.sessions import handlers as sessions
+
+    ours: dict[type, type] = {
+        KernelActionHandler: KernelRestartHandler,
+        SessionHandler: SessionModelHandler,
+    }
+    return [
+        (pattern, ours[handler])
+        for pattern, handler in [*kernels.default_handlers, *sessions.default_handlers]
+        if handler in ours
+    ]
+
+
 #: A secret's name, as in the URL of /qsecure/secrets/NAME and /qsecure/grants/NAME.
 NAME_REGEX = r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
 
@@ -933,6 +972,7 @@ def handlers() -> list[tuple[str, type]]:
     """The extension's routes (the server prefixes its base URL)."""
     return [
         *_contents_routes(),
+        *_kernel_routes(),
         (r"/api/sessions", SessionsHandler),
         (r"/api/events", EventsHandler),
         (r"/api/events/subscribe", EventsSocket),

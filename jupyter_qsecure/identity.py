@@ -14,9 +14,21 @@ import contextvars
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 _acting: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "qsecure_acting_user", default=None
+)
+
+
+@dataclass
+class _RestartRequest:
+    kernel_id: str
+    taken: bool = False
+
+
+_restart: contextvars.ContextVar[_RestartRequest | None] = contextvars.ContextVar(
+    "qsecure_restart_request", default=None
 )
 
 
@@ -68,3 +80,21 @@ def act_for_this_task(user: str | None) -> None:
     """Attribute the rest of the current task (a request being served: tornado runs each in
     its own task, so the setting ends with it) to ``user``."""
     _acting.set(user or None)
+
+
+def request_restart(kernel_id: str) -> None:
+    """Note that the request the current task serves asks to restart ``kernel_id`` (see
+    :func:`restart_requested`)."""
+    _restart.set(_RestartRequest(kernel_id))
+
+
+def restart_requested(kernel_id: str) -> bool:
+    """Whether a request asked for the restart of ``kernel_id`` now under way (then it is
+    :func:`acting_user`'s), else the server restarts a kernel that died by itself. Answers
+    True once per request: a kernel's auto-restarter runs in a copy of the context its
+    kernel was (re)started in, and a later restart of its own is no one's request."""
+    request = _restart.get()
+    if request is None or request.kernel_id != kernel_id or request.taken:
+        return False
+    request.taken = True
+    return True

@@ -371,6 +371,27 @@ def test_secret_injected_outside_its_usual_notebooks(trail: Recorder, cli: Any) 
     assert "(58 earlier injections, into analysis.ipynb, report.ipynb)" in line
 
 
+def test_an_automatic_restart_is_counted_for_no_one(trail: Recorder, cli: Any) -> None:
+    """A kernel the server restarted by itself is recorded with an empty user: the summary
+    names it as such, never as someone's, and its events count for no one."""
+    quiet_history(trail)
+    trail.emit(
+        "secret-injected",
+        NOW - timedelta(hours=1),
+        names=["GH_TOKEN"],
+        kernel_id="k-1",
+        notebook="scratch/new.ipynb",
+        user="",
+        restart="automatic",
+        kernel_name="python3",
+    )
+    code, out, _ = cli("--file", str(trail.path))
+    assert code == 1
+    assert "  (automatic restart)  secret-injected 1" in out
+    [line] = anomalies(out)
+    assert "injected into scratch/new.ipynb for (automatic restart) on " in line
+
+
 def test_new_secret_builds_its_usual_set_first(trail: Recorder, cli: Any) -> None:
     for day, name in enumerate(["a.ipynb", "b.ipynb", "c.ipynb", "a.ipynb", "d.ipynb"]):
         trail.injected(NOW - timedelta(days=10 - day), name, "NEW_SECRET")

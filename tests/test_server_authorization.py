@@ -31,17 +31,21 @@ from jupyter_qsecure.handlers import (
     GuardedContentsHandler,
     GuardedModifyCheckpointsHandler,
     KernelRefreshHandler,
+    KernelRestartHandler,
+    SessionModelHandler,
     SessionsHandler,
     handlers,
 )
 
-ALL_RESOURCES = (*authz.RESOURCES, "contents", "sessions", "events")
+ALL_RESOURCES = (*authz.RESOURCES, "contents", "sessions", "kernels", "events")
 #: jupyter_server's handlers we serve in its place: authorized as Jupyter authorizes them.
 GUARDED_CONTENTS = (
     GuardedContentsHandler,
     GuardedCheckpointsHandler,
     GuardedModifyCheckpointsHandler,
     SessionsHandler,
+    SessionModelHandler,
+    KernelRestartHandler,
     EventsHandler,
     EventsSocket,
 )
@@ -92,6 +96,10 @@ class Route:
     #: Also needs ``read`` on ``contents``: it reads the saved notebook.
     reads_contents: bool = False
 
+
+#: jupyter_server's pattern of a session's or kernel's id, and an id no kernel has.
+UUID_REGEX = r"(?P<{}>\w+-\w+-\w+-\w+-\w+)"
+NO_SUCH_ID = "00000000-0000-0000-0000-000000000000"
 
 ROUTES = [
     Route(r"/qsecure/status", "GET", "qsecure/status", authz.GUARD, "read", 200),
@@ -185,6 +193,23 @@ ROUTES = [
     # jupyter_server's own, answering a refused kernel start with its reason.
     Route(r"/api/sessions", "GET", "api/sessions", "sessions", "read", 200),
     Route(r"/api/sessions", "POST", "api/sessions", "sessions", "write", 400, {}),
+    # jupyter_server's own, acting for the request's user (kernel starts and restarts).
+    Route(
+        rf"/api/sessions/{UUID_REGEX.format('session_id')}",
+        "GET",
+        f"api/sessions/{NO_SUCH_ID}",
+        "sessions",
+        "read",
+        404,
+    ),
+    Route(
+        rf"/api/kernels/{UUID_REGEX.format('kernel_id')}/(?P<action>restart|interrupt)",
+        "POST",
+        f"api/kernels/{NO_SUCH_ID}/interrupt",
+        "kernels",
+        "write",
+        404,
+    ),
     Route(r"/api/events", "POST", "api/events", "events", "write", 400, {}),
     Route(
         r"/api/contents(?P<path>(?:(?:/[^/]+)+|/?))", "GET", "api/contents", "contents", "read", 200
@@ -298,7 +323,7 @@ async def test_denied_without_its_resource(jp_fetch: Any, route: Route) -> None:
     DenyingAuthorizer.denied = {f"{route.action}:{route.resource}"}
     status, body = await _status(jp_fetch, route)
     assert status == 403
-    if route.resource not in ("contents", "sessions", "events"):  # jupyter_server's answer
+    if route.resource not in ("contents", "sessions", "kernels", "events"):  # jupyter_server's
         assert body["reason"] == "qsecure-forbidden"
         assert route.resource in body["message"]
 
@@ -638,3 +663,82 @@ async def test_a_kernel_start_is_attributed_to_the_user_who_started_it(
     finally:
         await jp_fetch("api", "sessions", session["id"], method="DELETE")
     assert injected["names"] == ["LAB_TOKEN"] and injected["user"] == "carol"
+
+
+def _injections(audit_events: Any) -> list[tuple[str, str | None]]:
+    """Who each secret-injected event names, and its restart (None for a start)."""
+    return [
+        (e["user"], e.get("restart"))
+        for e in audit_events()
+        if e["__schema__"].endswith("secret-injected/v1")
+    ]
+
+
+async def test_a_change_of_kernel_is_attributed_to_the_user_who_asked(
+    lab_grant: None, jp_fetch: Any, audit_events: Any
+) -> None:
+    """JupyterLab's Change Kernel (``PATCH /api/sessions/ID``) starts a kernel for the
+    notebook: audited as started by the request's user, as the session's first one."""
+    from kernel_client import open_session
+
+    session = await open_session(jp_fetch, "a.ipynb")
+    try:
+        await jp_fetch(
+            "api",
+            "sessions",
+            session["id"],
+            method="PATCH",
+            body=json.dumps({"kernel": {"name": "python3"}}),
+        )
+    finally:
+        await jp_fetch("api", "sessions", session["id"], method="DELETE")
+    assert _injections(audit_events) == [("carol", None), ("carol", None)]
+
+
+async def test_a_kernel_restart_names_who_asked_and_an_automatic_one_no_one(
+    lab_grant: None, jp_fetch: Any, jp_serverapp: Any, audit_events: Any
+) -> None:
+    """JupyterLab's Restart Kernel (``POST /api/kernels/ID/restart``) is audited as asked
+    for by the request's user; when the kernel then dies and the server restarts it by
+    itself, the record says so and names no one (neither the server's user nor whoever
+    started or last restarted the kernel)."""
+    import asyncio
+    import os
+    import signal
+
+    from kernel_client import open_session
+
+    from jupyter_qsecure.events import SECRET_INJECTED
+
+    injected: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    restarted: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    kernel_actions = "https://events.jupyter.org/jupyter_server/kernel_actions/v1"
+
+    async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+        if schema_id == SECRET_INJECTED:
+            injected.put_nowait(data)
+        elif data.get("action") == "restart":
+            restarted.put_nowait(data)
+
+    events = jp_serverapp.event_logger
+    for schema_id in (SECRET_INJECTED, kernel_actions):
+        events.add_listener(schema_id=schema_id, listener=listener)
+    session = await open_session(jp_fetch, "a.ipynb")
+    kernel_id = session["kernel"]["id"]
+    try:
+        await asyncio.wait_for(injected.get(), 60)
+        await jp_fetch("api", "kernels", kernel_id, "restart", method="POST", body="{}")
+        await asyncio.wait_for(restarted.get(), 60)
+        process = jp_serverapp.kernel_manager.get_kernel(kernel_id).provisioner.process
+        os.kill(process.pid, signal.SIGKILL)
+        await asyncio.wait_for(restarted.get(), 60)  # the restarter polls every 3 s
+    finally:
+        events.remove_listener(listener=listener)
+        await jp_fetch("api", "sessions", session["id"], method="DELETE")
+    *_, automatic = [injected.get_nowait() for _ in range(injected.qsize())]
+    assert automatic["kernel_id"] == kernel_id and automatic["names"] == ["LAB_TOKEN"]
+    assert _injections(audit_events) == [
+        ("carol", None),
+        ("carol", "requested"),
+        ("", "automatic"),
+    ]

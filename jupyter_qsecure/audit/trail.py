@@ -186,6 +186,9 @@ _REQUIRED: dict[str, dict[str, type]] = {
     "signature-verified": {"user": str, "path": str},
     "guard-state": {"user": str, "state": str},
 }
+#: Who the summary names for an event no one asked for: the server restarted a kernel
+#: that died (its events' ``user`` is empty).
+NO_ONE = "(automatic restart)"
 _SCHEMA = re.compile(re.escape(_PREFIX) + r"(?P<kind>[a-z-]+)/v(?P<version>\d+)")
 _SHOWN_PROBLEMS = 20
 
@@ -205,8 +208,9 @@ class Event:
 
     @property
     def user(self) -> str:
-        """Who the server ran for."""
-        return str(self.data["user"])
+        """Who asked (the request's user), or :data:`NO_ONE` for what no one asked for
+        (an automatic kernel restart, recorded with an empty user)."""
+        return str(self.data["user"]) or NO_ONE
 
 
 @dataclass

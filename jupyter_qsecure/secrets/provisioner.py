@@ -18,7 +18,7 @@ from typing import Any
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from tornado.web import HTTPError
 
-from ..identity import acting_user, server_user
+from ..identity import acting_user, restart_requested, server_user
 from ..provenance.policy import ProvenancePolicy
 from .injection import SERVER_CREDENTIALS, Injection, notebook_from_environment, resolve
 from .policy import SecretsPolicy
@@ -259,6 +259,30 @@ def _provenance_environment(
         env["QSECURE_NOTEBOOK"] = notebook
 
 
+@dataclass(frozen=True)
+class _Starter:
+    """Who a kernel start is audited as: ``user`` (empty when no one asked) and, for a
+    restart, whether a request asked for it (``requested``) or the server restarted a
+    kernel that died (``automatic``)."""
+
+    user: str
+    restart: str | None = None
+
+    @classmethod
+    def of(cls, kernel_id: str, *, restarting: bool) -> _Starter:
+        if not restarting:
+            return cls(acting_user())
+        if restart_requested(kernel_id):
+            return cls(acting_user(), "requested")
+        return cls("", "automatic")
+
+    def fields(self) -> dict[str, str]:
+        """The audit event's fields naming the starter."""
+        if self.restart is None:
+            return {"user": self.user}
+        return {"user": self.user, "restart": self.restart}
+
+
 class QSecureProvisioner(LocalProvisioner):
     """Injects the secrets granted to this kernel's notebook, user and kernelspec."""
 
@@ -294,6 +318,10 @@ class QSecureProvisioner(LocalProvisioner):
         user = server_user()
         served = self._served()
         previous = services.registry.get(self.kernel_id) if served else None
+        # The kernel runs as the server's user, with its grants; the audit trail names who
+        # asked for this start: the request's user (a collaborator on a shared server,
+        # else the same user), no one for a restart the server makes by itself.
+        starter = _Starter.of(self.kernel_id, restarting=previous is not None)
         # A restart keeps the notebook the server tracks for the kernel (renames included).
         notebook = (
             previous.notebook
@@ -319,7 +347,7 @@ class QSecureProvisioner(LocalProvisioner):
                 message,
             )
         if injection.problems and policy.injection.on_error == "refuse":
-            self._emit_problems(injection.problems, notebook, acting_user())
+            self._emit_problems(injection.problems, notebook, starter)
             details = describe_problems(injection.problems)
             for log in (getattr(self.parent, "log", None), self.log):
                 if isinstance(log, logging.Logger) and not any(
@@ -360,9 +388,6 @@ class QSecureProvisioner(LocalProvisioner):
                 {n: m for n, (_, m) in injection.problems.items()},
             )
         )
-        # The kernel runs as the server's user, with its grants; the audit trail names who
-        # started it (a collaborator's request on a shared server; else the same user).
-        starter = acting_user()
         self._emit_injected(sorted(injection.values), notebook, starter, kernel_name)
         self._emit_problems(injection.problems, notebook, starter)
         return kwargs
@@ -379,7 +404,7 @@ class QSecureProvisioner(LocalProvisioner):
             emit(schema, data)
 
     def _emit_injected(
-        self, names: list[str], notebook: str | None, user: str, kernel_name: str | None
+        self, names: list[str], notebook: str | None, starter: _Starter, kernel_name: str | None
     ) -> None:
         if names:
             from ..events import SECRET_INJECTED
@@ -388,13 +413,13 @@ class QSecureProvisioner(LocalProvisioner):
                 "names": names,
                 "kernel_id": self.kernel_id,
                 "notebook": notebook or "",
-                "user": user,
+                **starter.fields(),
                 "kernel_name": kernel_name or "",
             }
             self._emit(SECRET_INJECTED, data)
 
     def _emit_problems(
-        self, problems: dict[str, tuple[str, str]], notebook: str | None, user: str
+        self, problems: dict[str, tuple[str, str]], notebook: str | None, starter: _Starter
     ) -> None:
         from ..events import PROVIDER_ERROR, SECRET_DENIED
 
@@ -408,6 +433,6 @@ class QSecureProvisioner(LocalProvisioner):
                     "message": message,
                     "kernel_id": self.kernel_id,
                     "notebook": notebook or "",
-                    "user": user,
+                    **starter.fields(),
                 },
             )
