@@ -21,15 +21,12 @@ else:  # pragma: no cover
 from ._validate import PolicyError, reject_unknown_keys
 from .audit.policy import AuditPolicy, parse_audit_policy
 from .guard.policy import GuardPolicy, parse_guard_policy
-from .policy_files import unsafe_permissions
+from .policy_files import ENV_POLICY, POLICY_FILENAME, find_policy
 from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
 from .signing.policy import SigningSettings, parse_signing_policy
 
 __all__ = ["GuardPolicy", "Policy", "PolicyError", "load_policy", "parse_policy"]
-
-POLICY_FILENAME = "qsecure.toml"
-ENV_POLICY = "QSECURE_CONFIG"
 
 
 @dataclass(frozen=True)
@@ -75,45 +72,23 @@ def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = N
     )
 
 
-def trusted_policy_paths() -> list[Path]:
-    """Where a policy may come from, in order of precedence."""
-    env = os.environ.get(ENV_POLICY)
-    if env:
-        return [Path(env).expanduser()]
-    from jupyter_core.paths import jupyter_config_path
-
-    return [Path(directory) / POLICY_FILENAME for directory in jupyter_config_path()]
-
-
 def load_policy() -> Policy:
     """The policy in force: the first trusted policy file, or the embedded defaults.
 
     A ``$QSECURE_CONFIG`` that names a missing file is an error, not a silent default;
-    so is a policy file others can write (see :func:`.policy_files.unsafe_permissions`).
+    so is a policy file others can write (see :func:`.policy_files.find_policy`).
     """
-    paths = trusted_policy_paths()
-    for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            if os.environ.get(ENV_POLICY):
-                raise PolicyError(
-                    str(path), None, f"${ENV_POLICY} names this file, which does not exist"
-                ) from None
-            continue
-        except (OSError, UnicodeDecodeError) as error:
-            raise PolicyError(str(path), None, f"cannot read ({error})") from None
-        problem = unsafe_permissions(path)
-        if problem is not None:
-            raise PolicyError(str(path), None, f"not used: {problem}")
-        return parse_policy(text, str(path), path.parent)
-    return Policy()
+    found = find_policy()
+    if found is None:
+        return Policy()
+    path, text = found
+    return parse_policy(text, str(path), path.parent)
 
 
 def policy_places() -> list[Path]:
     """Where policy and configuration are read from: ``$QSECURE_CONFIG`` (a file) and
     every Jupyter config folder (which also say whether this extension loads)."""
-    from jupyter_core.paths import jupyter_config_path
+    from .config_path import jupyter_config_path
 
     env = os.environ.get(ENV_POLICY)
     return ([Path(env).expanduser()] if env else []) + [Path(d) for d in jupyter_config_path()]

@@ -5,6 +5,9 @@ file and its folder must not be writable by others, nor by a group other than th
 own (Debian's user-private groups, where ``umask 002`` makes files group-writable, are
 accepted as Debian's OpenSSH accepts them). And the folders policy is read from must not
 be written through the Jupyter server's contents API, when they lie under its root.
+
+Policy is read only from trusted places (:func:`trusted_policy_paths`): ``$QSECURE_CONFIG``
+if set, else ``qsecure.toml`` in each Jupyter config folder (user, environment, system).
 """
 
 from __future__ import annotations
@@ -13,7 +16,28 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["unsafe_permissions"]
+from ._validate import PolicyError
+
+__all__ = [
+    "ENV_POLICY",
+    "POLICY_FILENAME",
+    "find_policy",
+    "trusted_policy_paths",
+    "unsafe_permissions",
+]
+
+POLICY_FILENAME = "qsecure.toml"
+ENV_POLICY = "QSECURE_CONFIG"
+
+
+def trusted_policy_paths() -> list[Path]:
+    """Where a policy may come from, in order of precedence."""
+    from .config_path import jupyter_config_path
+
+    env = os.environ.get(ENV_POLICY)
+    if env:
+        return [Path(env).expanduser()]
+    return [Path(directory) / POLICY_FILENAME for directory in jupyter_config_path()]
 
 
 def _private_group(gid: int, owner: int) -> bool:
@@ -66,4 +90,27 @@ def unsafe_permissions(path: Path) -> str | None:
                 f"the policy {what} {target} is writable by {who} (mode {mode:04o}), who "
                 f"could change the policy; run: chmod go-w {target}"
             )
+    return None
+
+
+def find_policy() -> tuple[Path, str] | None:
+    """The policy file in force and its text: the first of :func:`trusted_policy_paths`
+    that exists; None when none does. Raises :class:`PolicyError` (naming the file) when
+    ``$QSECURE_CONFIG`` names a missing file, the file cannot be read, or others could
+    change it (:func:`unsafe_permissions`)."""
+    for path in trusted_policy_paths():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            if os.environ.get(ENV_POLICY):
+                raise PolicyError(
+                    str(path), None, f"${ENV_POLICY} names this file, which does not exist"
+                ) from None
+            continue
+        except (OSError, UnicodeDecodeError) as error:
+            raise PolicyError(str(path), None, f"cannot read ({error})") from None
+        problem = unsafe_permissions(path)
+        if problem is not None:
+            raise PolicyError(str(path), None, f"not used: {problem}")
+        return path, text
     return None

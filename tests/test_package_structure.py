@@ -212,7 +212,7 @@ def test_a_lazy_name_imports_its_module_on_first_use() -> None:
         "import sys, json\n"
         "import jupyter_qsecure.signing as signing\n"
         "before = 'cryptography' in sys.modules\n"
-        "signing.SignatureError\n"
+        "signing.verify_envelope\n"
         "print(json.dumps([before, 'cryptography' in sys.modules]))\n"
     )
     result = subprocess.run(

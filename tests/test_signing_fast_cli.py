@@ -26,6 +26,13 @@ HEAVY = (
     "jupyter_qsecure.provenance",
     "jupyter_qsecure.config",
     "nbformat",
+    # a verification of an Ed25519 signature needs none of these either
+    "jupyter_core",
+    "platformdirs",
+    "subprocess",
+    "tempfile",
+    "cryptography.hazmat.primitives.asymmetric.ec",
+    "cryptography.hazmat.primitives.asymmetric.rsa",
 )
 
 
@@ -64,7 +71,8 @@ def test_verify_and_payload_import_only_what_they_need(
         "out = io.TextIOWrapper(io.BytesIO())\n"
         "with contextlib.redirect_stdout(out):\n"
         f"    code = main({args!r})\n"
-        f"heavy = sorted(m for m in sys.modules if m.startswith({HEAVY!r}))\n"
+        f"heavy = sorted(m for m in sys.modules if m in {HEAVY!r} "
+        f"or m.startswith({tuple(h + '.' for h in HEAVY)!r}))\n"
         "print(code, heavy)\n"
     )
     result = subprocess.run(
@@ -111,6 +119,90 @@ def test_the_fast_path_answers_as_the_full_command_line(
     if fast == 2 and b"--" not in fast_out.err:
         assert fast_out.err == full_out.err
     assert b"Traceback" not in fast_out.err
+
+
+TRUSTING = '[signing]\nallowed_signers = "../allowed_signers"\n'
+
+
+def _both(argv: list[str], capfdbinary: pytest.CaptureFixture[bytes]) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` through the fast path and the full command line; both must answer
+    alike (exit code, output, and errors worded the same); the fast path's answer."""
+    fast = fast_main(argv)
+    fast_out = capfdbinary.readouterr()
+    with _own_singletons():
+        full = full_main(argv)
+    full_out = capfdbinary.readouterr()
+    assert fast is not None
+    assert (fast, fast_out.out, fast_out.err) == (full, full_out.out, full_out.err)
+    assert b"Traceback" not in fast_out.err
+    return fast, fast_out.out, fast_out.err
+
+
+@pytest.mark.parametrize(
+    ("text", "modes", "code", "said"),
+    [
+        (TRUSTING, (0o600, 0o700), 0, b""),
+        (TRUSTING, (0o666, 0o700), 2, b"policy file"),
+        (TRUSTING, (0o600, 0o777), 2, b"policy folder"),
+        ("[signing\n", (0o600, 0o700), 2, b"not valid TOML"),
+        ('[signing]\nrequire = "two"\n', (0o600, 0o700), 2, b"signing.require: expected"),
+        ("[guard]\nenabled = true\n", (0o600, 0o700), 1, b"no allowed_signers file"),
+        (None, (0o600, 0o700), 2, b"$QSECURE_CONFIG names this file, which does not exist"),
+    ],
+)
+def test_the_policy_is_read_as_the_full_command_line_reads_it(
+    signed: dict[str, Path],
+    text: str | None,
+    modes: tuple[int, int],
+    code: int,
+    said: bytes,
+    monkeypatch: pytest.MonkeyPatch,
+    capfdbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """From the same trusted file, refused when others could have changed it."""
+    folder = signed["nb"].parent / "policy"
+    folder.mkdir()
+    policy = folder / "qsecure.toml"
+    if text is not None:
+        policy.write_text(text)
+        policy.chmod(modes[0])
+    folder.chmod(modes[1])
+    monkeypatch.setenv("QSECURE_CONFIG", str(policy))
+    answer, _, err = _both(["verify", str(signed["nb"])], capfdbinary)
+    if modes != (0o600, 0o700):
+        assert b"not used: " in err and b"writable by others" in err
+    assert answer == code
+    assert said in err
+
+
+def test_the_policy_is_found_in_the_jupyter_config_folders(
+    signed: dict[str, Path],
+    jp_environ: None,
+    jp_config_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfdbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    monkeypatch.delenv("QSECURE_CONFIG", raising=False)
+    (jp_config_dir / "qsecure.toml").write_text(
+        f'[signing]\nallowed_signers = "{signed["allowed"]}"\n'
+    )
+    assert _both(["verify", str(signed["nb"])], capfdbinary)[0] == 0
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"{not json", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b'{"nbformat": 3}'],
+    ids=["malformed", "nested", "not utf-8", "nbformat 3"],
+)
+def test_a_file_that_is_not_a_notebook_is_explained_alike(
+    tmp_path: Path, content: bytes, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = tmp_path / "bad.ipynb"
+    path.write_bytes(content)
+    for command in ("verify", "payload"):
+        answer, _, err = _both([command, str(path)], capfdbinary)
+        assert answer == 2
+        assert err.startswith(f"jupyter qsecure: error: {path}: not ".encode()) or b"not a" in err
 
 
 def test_anything_else_goes_to_the_full_command_line() -> None:

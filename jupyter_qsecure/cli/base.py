@@ -38,21 +38,9 @@ class _Subcommand(JupyterApp):
 
 def _read_notebook(path: Path) -> dict[str, Any]:
     """A notebook file as a dict, or a UsageError naming what is wrong with it."""
-    from ..guard.walker import parse_notebook
+    from .fast import read_notebook
 
-    try:
-        notebook = parse_notebook(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise UsageError(f"{path}: cannot read ({error.strerror or error})") from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: not a notebook: {error}") from None
-    if (
-        not isinstance(notebook, dict)
-        or notebook.get("nbformat") != 4
-        or not isinstance(notebook.get("cells"), list)
-    ):
-        raise UsageError(f"{path}: not an nbformat 4 notebook")
-    return notebook
+    return read_notebook(path, UsageError)
 
 
 def _signing_service() -> Any:

@@ -12,7 +12,6 @@ same output.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -92,64 +91,58 @@ def _integer(options: dict[str, Any], key: str, default: int) -> int:
         ) from None
 
 
-def _read_notebook(path: Path) -> dict[str, Any]:
+def read_notebook(path: Path, usage: type[Exception] = _Usage) -> dict[str, Any]:
+    """A notebook file as a dict; ``usage`` (naming the file and what is wrong with it)
+    when it cannot be read or is not an nbformat 4 notebook."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise _Usage(f"{path}: cannot read ({error.strerror or error})") from None
+        raise usage(f"{path}: cannot read ({error.strerror or error})") from None
     except UnicodeDecodeError as error:
-        raise _Usage(f"{path}: not a notebook: {error}") from None
+        raise usage(f"{path}: not a notebook: {error}") from None
     try:
         notebook = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise _Usage(f"{path}: not a notebook: {error}") from None
+    except json.JSONDecodeError as error:
+        raise usage(
+            f"{path}: not a notebook: not valid JSON ({error.msg} at line {error.lineno}, "
+            f"column {error.colno})"
+        ) from None
+    except RecursionError:
+        raise usage(f"{path}: not a notebook: JSON nested too deeply to be a notebook") from None
     if (
         not isinstance(notebook, dict)
         or notebook.get("nbformat") != 4
         or not isinstance(notebook.get("cells"), list)
     ):
-        raise _Usage(f"{path}: not an nbformat 4 notebook")
+        raise usage(f"{path}: not an nbformat 4 notebook")
     return notebook
 
 
 def _policy_signing() -> Any:
-    """The ``[signing]`` settings of the policy in force, read from the same trusted places
-    as :func:`jupyter_qsecure.config.load_policy` (which also validates the other sections)."""
+    """The ``[signing]`` settings of the policy in force, from the same trusted file as
+    :func:`jupyter_qsecure.config.load_policy` (which also validates the other sections)."""
     from .._validate import PolicyError
+    from ..policy_files import find_policy
     from ..signing.policy import SigningSettings, parse_signing_policy
 
-    env = os.environ.get("QSECURE_CONFIG")
-    if env:
-        paths = [Path(env).expanduser()]
-    else:
-        from jupyter_core.paths import jupyter_config_path
-
-        paths = [Path(directory) / "qsecure.toml" for directory in jupyter_config_path()]
-    for path in paths:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            if env:
-                raise _Usage(
-                    f"{path}: $QSECURE_CONFIG names this file, which does not exist"
-                ) from None
-            continue
-        except (OSError, UnicodeDecodeError) as error:
-            raise _Usage(f"{path}: cannot read ({error})") from None
+    try:
+        found = find_policy()
+        if found is None:
+            return SigningSettings()
+        path, text = found
         if sys.version_info >= (3, 11):
             import tomllib
         else:  # pragma: no cover
             import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
         try:
             data = tomllib.loads(text)
-            if "signing" not in data:
-                return SigningSettings()
-            return parse_signing_policy(str(path), path.parent, data["signing"])
         except tomllib.TOMLDecodeError as error:
-            raise _Usage(f"{path}: not valid TOML ({error})") from None
-        except PolicyError as error:
-            raise _Usage(str(error)) from None
-    return SigningSettings()
+            raise PolicyError(str(path), None, f"not valid TOML ({error})") from None
+        if "signing" not in data:
+            return SigningSettings()
+        return parse_signing_policy(str(path), path.parent, data["signing"])
+    except PolicyError as error:
+        raise _Usage(str(error)) from None
 
 
 def payload_command(options: dict[str, Any]) -> int:
@@ -161,7 +154,7 @@ def payload_command(options: dict[str, Any]) -> int:
     if len(options["args"]) != 1:
         raise _Usage("name one notebook: jupyter qsecure payload NOTEBOOK [--signature N]")
     path = Path(options["args"][0])
-    notebook = _read_notebook(path)
+    notebook = read_notebook(path)
     index = _integer(options, "signature", -1)
     try:
         if index < 0:
@@ -199,7 +192,7 @@ def verify_command(options: dict[str, Any]) -> int:
         require_roles=list(options.get("require_role", [])),
         grants=list(options.get("grant", [])),
         output=options.get("format", "text"),
-        read=_read_notebook,
+        read=read_notebook,
         usage=_Usage,
     )
 

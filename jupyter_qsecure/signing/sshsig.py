@@ -23,6 +23,10 @@ therefore with anything it can use: plain key files, and keys held by ``ssh-agen
 
 Every failure is a :class:`SignatureError` with a short machine-readable ``reason`` and a
 message saying what is wrong and what to do; bad input never produces another exception.
+
+``jupyter qsecure verify`` from the shell pays for every import: ``cryptography`` is loaded
+for the key types a verification meets (its Ed25519 module alone for Ed25519 keys), and the
+modules that run ``ssh-keygen`` only to sign or cross-check.
 """
 
 from __future__ import annotations
@@ -32,20 +36,18 @@ import binascii
 import hashlib
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+if TYPE_CHECKING:
+    import subprocess
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
     "BEGIN",
@@ -92,16 +94,15 @@ _ED25519 = "ssh-ed25519"
 _RSA = "ssh-rsa"
 _SK_ED25519 = "sk-ssh-ed25519@openssh.com"
 _SK_ECDSA = "sk-ecdsa-sha2-nistp256@openssh.com"
-#: key type -> (curve name in the blob, curve, hash, coordinate size in bytes)
-_ECDSA: dict[str, tuple[str, ec.EllipticCurve, type[hashes.HashAlgorithm], int]] = {
-    "ecdsa-sha2-nistp256": ("nistp256", ec.SECP256R1(), hashes.SHA256, 32),
-    "ecdsa-sha2-nistp384": ("nistp384", ec.SECP384R1(), hashes.SHA384, 48),
-    "ecdsa-sha2-nistp521": ("nistp521", ec.SECP521R1(), hashes.SHA512, 66),
+#: key type -> (curve name in the blob, coordinate size in bytes); :func:`_curve` gives
+#: the curve and its hash.
+_ECDSA: dict[str, tuple[str, int]] = {
+    "ecdsa-sha2-nistp256": ("nistp256", 32),
+    "ecdsa-sha2-nistp384": ("nistp384", 48),
+    "ecdsa-sha2-nistp521": ("nistp521", 66),
 }
-_RSA_SIGNATURE_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "rsa-sha2-256": hashes.SHA256,
-    "rsa-sha2-512": hashes.SHA512,
-}
+#: RSA signature algorithm -> the name of its hash in ``cryptography``.
+_RSA_SIGNATURE_HASHES = {"rsa-sha2-256": "SHA256", "rsa-sha2-512": "SHA512"}
 #: OpenSSH's limits for RSA moduli.
 _RSA_MIN_BITS = 1024
 _RSA_MAX_BITS = 16384
@@ -278,6 +279,19 @@ class _RsaKey:
 _Key = _Ed25519Key | _EcdsaKey | _RsaKey
 
 
+def _curve(curve_name: str) -> tuple[ec.EllipticCurve, type[hashes.HashAlgorithm]]:
+    """The ``cryptography`` curve of an SSH curve name, and the hash its keys sign with."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    curves: dict[str, tuple[ec.EllipticCurve, type[hashes.HashAlgorithm]]] = {
+        "nistp256": (ec.SECP256R1(), hashes.SHA256),
+        "nistp384": (ec.SECP384R1(), hashes.SHA384),
+        "nistp521": (ec.SECP521R1(), hashes.SHA512),
+    }
+    return curves[curve_name]
+
+
 def _key_type_of(blob: bytes, what: str = "the public key") -> str:
     """The key type named at the start of a public key blob."""
     return _Reader(blob, what).text("key type")
@@ -289,11 +303,15 @@ def _decode_public_key(blob: bytes, what: str = "the public key") -> tuple[str, 
     Raises ``malformed`` for a blob that is not a well-formed key (or not in OpenSSH's
     canonical encoding), ``unsupported-key`` for a key type :func:`verify` cannot check.
     """
+    from cryptography.exceptions import UnsupportedAlgorithm
+
     reader = _Reader(blob, what)
     key_type = reader.text("key type")
     key: _Key
     try:
         if key_type in (_ED25519, _SK_ED25519):
+            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
             raw = reader.string("Ed25519 public key")
             if len(raw) != 32:
                 raise SignatureError(
@@ -302,9 +320,9 @@ def _decode_public_key(blob: bytes, what: str = "the public key") -> tuple[str, 
             application = reader.string("FIDO application") if key_type == _SK_ED25519 else None
             key = _Ed25519Key(Ed25519PublicKey.from_public_bytes(raw), application)
         elif key_type in _ECDSA or key_type == _SK_ECDSA:
-            curve_name, curve, hash_type, size = _ECDSA[
-                "ecdsa-sha2-nistp256" if key_type == _SK_ECDSA else key_type
-            ]
+            from cryptography.hazmat.primitives.asymmetric import ec
+
+            curve_name, size = _ECDSA["ecdsa-sha2-nistp256" if key_type == _SK_ECDSA else key_type]
             named = reader.text("curve name")
             if named != curve_name:
                 raise SignatureError(
@@ -316,9 +334,12 @@ def _decode_public_key(blob: bytes, what: str = "the public key") -> tuple[str, 
                     "malformed", f"{what}: the EC point is not an uncompressed {curve_name} point"
                 )
             application = reader.string("FIDO application") if key_type == _SK_ECDSA else None
+            curve, hash_type = _curve(curve_name)
             public = ec.EllipticCurvePublicKey.from_encoded_point(curve, point)
             key = _EcdsaKey(public, hash_type, application)
         elif key_type == _RSA:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
             e = reader.mpint("RSA exponent", strict=True)
             n = reader.mpint("RSA modulus", strict=True)
             bits = n.bit_length()
@@ -638,6 +659,8 @@ def _bad(detail: str) -> SignatureError:
 
 
 def _verify_raw(key_type: str, key: _Key, signature: bytes, data: bytes) -> None:
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     reader = _Reader(signature, "the signature's signature blob")
     algorithm = reader.text("signature algorithm")
     try:
@@ -655,12 +678,11 @@ def _verify_raw(key_type: str, key: _Key, signature: bytes, data: bytes) -> None
             size = (key.bits + 7) // 8
             if len(raw) > size:
                 raise _bad("the RSA signature is longer than the key's modulus")
-            key.key.verify(
-                raw.rjust(size, b"\0"),
-                data,
-                padding.PKCS1v15(),
-                _RSA_SIGNATURE_HASHES[algorithm](),
-            )
+            from cryptography.hazmat.primitives import hashes
+            from cryptography.hazmat.primitives.asymmetric import padding
+
+            hash_type = getattr(hashes, _RSA_SIGNATURE_HASHES[algorithm])
+            key.key.verify(raw.rjust(size, b"\0"), data, padding.PKCS1v15(), hash_type())
             return
         if algorithm != key_type:
             if algorithm.startswith("webauthn-"):
@@ -685,6 +707,10 @@ def _verify_raw(key_type: str, key: _Key, signature: bytes, data: bytes) -> None
             key.key.verify(raw, _fido_data(key.application, flags, counter, data))
             _require_presence(flags)
             return
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
         inner = _Reader(reader.string("ECDSA signature"), "the ECDSA signature")
         r = inner.mpint("r", strict=False)
         s = inner.mpint("s", strict=False)
@@ -734,6 +760,8 @@ def _require_presence(flags: int) -> None:
 
 
 def _ssh_keygen() -> str:
+    import shutil
+
     path = shutil.which("ssh-keygen")
     if path is None:
         raise SignatureError(
@@ -756,6 +784,8 @@ def _run_ssh_keygen(
     """Run ``ssh-keygen -Y ...`` (``command[2]`` is the action) with ``message`` on standard
     input, in its own session, with the tool environment; a timeout or a missing program
     is a :class:`SignatureError` (``late`` is added to the timeout's message)."""
+    import subprocess
+
     try:
         return subprocess.run(
             command,
@@ -785,6 +815,8 @@ def _tool_env() -> dict[str, str]:
     with a program that answers nothing makes every such question fail instead (the
     agent, which asks with its own environment, is unaffected).
     """
+    import shutil
+
     env = dict(os.environ)
     refuse = shutil.which("false")
     if refuse is not None:
@@ -905,6 +937,8 @@ def verify_with_ssh_keygen(
     naive ``verify_time`` is local time). A cross-check for tests and reviewers; raises
     ``ssh-keygen-failed`` only when ssh-keygen cannot be run at all.
     """
+    import tempfile
+
     exe = _ssh_keygen()
     with tempfile.TemporaryDirectory(prefix="qsecure-sshsig-") as scratch:
         sigfile = Path(scratch) / "message.sig"
