@@ -22,8 +22,9 @@ NOTEBOOK = "bench/run.ipynb"
 
 
 @contextmanager
-def keyring_with_secrets(count: int) -> Iterator[Path]:
-    """A temporary keyring holding ``count`` secrets and a policy granting them all."""
+def keyring_with_secrets(count: int, *, timeout: float | None = 120) -> Iterator[Path]:
+    """A temporary keyring holding ``count`` secrets and a policy granting them all, with
+    ``[injection] timeout`` set to ``timeout`` (``None``: the default)."""
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         os.environ.update(
@@ -46,9 +47,8 @@ def keyring_with_secrets(count: int) -> Iterator[Path]:
                 f'[secrets.BENCH_SECRET_{index}]\nsource = "keyring://bench/secret{index}"\nnotebooks = ["bench/*.ipynb"]\n'
             )
         policy = root / "qsecure.toml"
-        # A cold start reads every entry (one Argon2 derivation each, about 1 s on a loaded
-        # machine): give it the time, so every kernel gets all its secrets.
-        policy.write_text("[injection]\ntimeout = 120\n\n" + "\n".join(lines))
+        injection = "" if timeout is None else f"[injection]\ntimeout = {timeout:g}\n\n"
+        policy.write_text(injection + "\n".join(lines))
         os.environ["QSECURE_CONFIG"] = str(policy)
         yield root
 
@@ -81,8 +81,10 @@ def configure_provisioner_context(root: Path, *, warm: bool = False) -> None:
         root_dir=root,
     )
     if warm:
-        for grant in loaded.secrets.grants.values():
-            HOST.kernel_services.providers.fetch(grant.source)
+        providers = HOST.kernel_services.providers
+        providers.wait(
+            providers.warm(grant.source for grant in loaded.secrets.grants.values()), None
+        )
 
 
 async def start_kernel(provisioner: str, root: Path) -> tuple[AsyncKernelManager, Any, float]:

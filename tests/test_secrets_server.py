@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import os
@@ -285,7 +286,6 @@ async def test_a_wrong_keyring_password_costs_one_key_derivation_once(
     even by a policy reload's new providers; a changed file is tried again; the right
     password still opens it. Derivations are counted in the server's process."""
     import hashlib
-    import threading
 
     from argon2 import low_level
 
@@ -293,9 +293,9 @@ async def test_a_wrong_keyring_password_costs_one_key_derivation_once(
     from jupyter_qsecure.secrets.providers.keyring import KeyringProvider
     from jupyter_qsecure.secrets.refs import parse_ref
 
-    for thread in threading.enumerate():
-        if thread.name == "qsecure-prefetch":  # the server's warm-up, right password
-            thread.join(120)
+    app = jp_serverapp.web_app.settings["jupyter_qsecure"]
+    # The server's warm-up (right password) ends first.
+    await asyncio.to_thread(app.secrets.providers.wait, app.secrets.warming, None)
     derivations: list[int] = []
     derive = low_level.hash_secret_raw
 
@@ -304,7 +304,6 @@ async def test_a_wrong_keyring_password_costs_one_key_derivation_once(
         return bytes(derive(*args, **kwargs))
 
     monkeypatch.setattr(low_level, "hash_secret_raw", counted)
-    app = jp_serverapp.web_app.settings["jupyter_qsecure"]
 
     def server_restarted_with(password: str) -> None:
         monkeypatch.setenv("QSECURE_KEYRING_PASSWORD", password)

@@ -1,10 +1,8 @@
-"""Resolve which secrets a kernel gets and fetch their values, within a bounded time."""
+"""Resolve which secrets a kernel gets and fetch their values, waiting only while their
+stores answer."""
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -55,51 +53,25 @@ def too_short(grant: SecretGrant, value: str) -> str | None:
 def fetch_all(
     providers: Providers, grants: list[SecretGrant], timeout: float, fresh: bool
 ) -> dict[str, str | ProviderError]:
-    """Every grant's value or the error of its store, fetched concurrently within
-    ``timeout`` seconds (a store that hangs is reported as a timeout)."""
-    return _fetch_all(providers, grants, timeout, fresh)
-
-
-def _fetch_all(
-    providers: Providers, grants: list[SecretGrant], timeout: float, fresh: bool
-) -> dict[str, str | ProviderError]:
-    """Fetch in parallel daemon threads; a store that hangs cannot hold up the start."""
-    results: queue.Queue[tuple[str, str | ProviderError]] = queue.Queue()
-
-    def work(grant: SecretGrant) -> None:
-        try:
-            results.put((grant.name, providers.fetch(grant.source, fresh=fresh)))
-        except ProviderError as error:
-            results.put((grant.name, named(error, grant.name)))
-        except Exception as error:  # a plug-in's bug must not break kernel starts
-            results.put(
-                (
-                    grant.name,
-                    ProviderError(
-                        "unreachable", f"{grant.source}: provider failed ({type(error).__name__})"
-                    ),
-                )
-            )
-
-    for grant in grants:
-        threading.Thread(
-            target=work, args=(grant,), daemon=True, name=f"qsecure-fetch-{grant.name}"
-        ).start()
+    """Every grant's value or the error of its store. Reads run concurrently (a read
+    already in flight, the warm-up's included, is joined, not repeated); the wait ends
+    when every read is done, or with reason ``timeout`` for those whose store has
+    finished nothing for ``timeout`` seconds: a slow store that keeps answering is waited
+    for, one that stopped answering is not."""
+    asked = providers.now()
+    reads = {grant.name: providers.read(grant.source, fresh=fresh) for grant in grants}
+    providers.wait(list(reads.values()), timeout, since=asked)
     outcome: dict[str, str | ProviderError] = {}
-    deadline = time.monotonic() + timeout
-    while len(outcome) < len(grants):
-        remaining = deadline - time.monotonic()
-        try:
-            name, value = (
-                results.get(timeout=max(remaining, 0.0)) if remaining > 0 else results.get_nowait()
-            )
-        except queue.Empty:
-            break
-        outcome[name] = value
     for grant in grants:
-        outcome.setdefault(
-            grant.name, ProviderError("timeout", f"{grant.source}: no answer within {timeout:g} s")
-        )
+        read = reads[grant.name]
+        if not read.done:
+            outcome[grant.name] = ProviderError(
+                "timeout", f"{grant.source}: no answer within {timeout:g} s"
+            )
+        elif read.error is not None:
+            outcome[grant.name] = named(read.error, grant.name)
+        else:
+            outcome[grant.name] = read.result()
     return outcome
 
 
@@ -116,7 +88,7 @@ def resolve(
     ``fresh`` reads every store again instead of the short cache."""
     grants = policy.granted(user, notebook, kernel)
     injection = Injection()
-    for name, result in _fetch_all(providers, grants, policy.injection.timeout, fresh).items():
+    for name, result in fetch_all(providers, grants, policy.injection.timeout, fresh).items():
         grant = policy.grants[name]
         if isinstance(result, ProviderError):
             injection.problems[name] = (result.reason, str(result))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from .forms import MIN_SECRET_LENGTH
 from .injection import fetch_all, named, resolve, too_short
 from .personal import GrantInPolicy, PersonalGrants, PersonalGrantsError, default_ref, merge
 from .policy import SecretGrant, SecretsPolicy
-from .providers import Providers, provider_class
+from .providers import Providers, Read, provider_class
 from .refs import SecretRef
 from .registry import KernelSecretRegistry, KernelSecrets
 
@@ -90,6 +89,8 @@ class SecretsService:
         self._emit = emit or (lambda schema, data: None)
         #: Why the personal grants file could not be read (none of its grants apply then).
         self.personal_error: str | None = None
+        #: The warm-up's reads (see :meth:`prefetch`).
+        self.warming: list[Read] = []
         # Store writes take long (the encrypted-file keyring derives its key each time) and
         # are serialized by the store anyway: one worker of their own keeps them from
         # filling the shared pool that scans and file reads wait on.
@@ -266,23 +267,18 @@ class SecretsService:
                 results.append(CheckResult(grant.name, str(grant.source), True))
         return results
 
-    def prefetch(self) -> threading.Thread | None:
+    def prefetch(self) -> list[Read]:
         """Warm the value cache in the background, so the first kernel does not wait for a
-        slow store (an encrypted-file keyring takes ~0.4 s a secret). Failures are left
-        for the kernel start to report."""
-        if self.policy.injection.cache_seconds <= 0 or not self.policy.grants:
-            return None
-
-        def warm() -> None:
-            for grant in self.policy.grants.values():
-                try:
-                    self.providers.fetch(grant.source)
-                except Exception:  # noqa: S112 - reported when a kernel asks for it
-                    continue
-
-        thread = threading.Thread(target=warm, name="qsecure-prefetch", daemon=True)
-        thread.start()
-        return thread
+        slow store (an encrypted-file keyring derives a key per secret, 0.4 s or more).
+        A kernel start that comes meanwhile joins these reads and has its own secrets read
+        first. Failures are left for the kernel start to report. Returns the reads (also
+        kept as :attr:`warming`)."""
+        self.warming = []
+        if self.policy.injection.cache_seconds > 0:
+            self.warming = self.providers.warm(
+                grant.source for grant in self.policy.grants.values()
+            )
+        return self.warming
 
     def refresh(
         self, record: KernelSecrets, names: list[str]

@@ -20,6 +20,9 @@ class SecretProvider(ABC):
     scheme: ClassVar[str]
     #: Whether ``jupyter qsecure secrets set`` and the REST API may write to this store.
     writable: ClassVar[bool] = False
+    #: At most this many reads of the store at once (``fetch`` runs in that many threads);
+    #: ``None``: the number of CPUs, right for a store whose reads cost CPU time.
+    read_concurrency: ClassVar[int | None] = None
 
     @classmethod
     def from_policy(cls, policy: SecretsPolicy) -> SecretProvider:
@@ -28,7 +31,12 @@ class SecretProvider(ABC):
 
     @abstractmethod
     def fetch(self, ref: SecretRef) -> str:
-        """The value ``ref`` names; raises :class:`ProviderError` with a reason and a fix."""
+        """The value ``ref`` names; raises :class:`ProviderError` with a reason and a fix.
+
+        Called in a worker thread, possibly for several references at once (see
+        :attr:`read_concurrency`). A kernel start waits while the store shows signs of
+        life; a provider with a long step of its own before the reads (an unlock) calls
+        :func:`~jupyter_qsecure.secrets.providers.report_progress` when it is done."""
 
     def store(self, ref: SecretRef, value: str) -> None:
         """Write a value (only for writable stores)."""

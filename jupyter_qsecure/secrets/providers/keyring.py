@@ -15,12 +15,15 @@ import json
 import os
 import secrets
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProviderError
 from ..refs import SecretRef
 from .base import SecretProvider
+from .reads import report_progress
 
 PASSWORD_ENV = "QSECURE_KEYRING_PASSWORD"  # noqa: S105 - a variable name
 FILE_ENV = "QSECURE_KEYRING_FILE"
@@ -226,6 +229,61 @@ def describe_backend(backend: Any) -> str:
     return f"{name} ({path})" if path else name
 
 
+def _reads_concurrently(backend: Any) -> bool:
+    """Whether reads of ``backend`` may run at once: keyrings.cryptfile's reads parse the
+    file and decrypt one entry, changing nothing shared (only the file version, set to
+    the same value each time); other backends are not known to be thread-safe."""
+    from keyrings.cryptfile.cryptfile import CryptFileKeyring
+
+    return type(backend) is CryptFileKeyring
+
+
+class _ReadWriteLock:
+    """Many readers at once, or one writer; a waiting writer goes before new readers."""
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._readers = 0
+        self._writer: int | None = None  # the thread that holds the lock to write
+        self._depth = 0
+        self._writers_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the lock with other readers."""
+        with self._condition:
+            while self._writer is not None or self._writers_waiting:
+                self._condition.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._readers -= 1
+                self._condition.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the lock alone (reentrant in one thread: a write opens the backend)."""
+        me = threading.get_ident()
+        with self._condition:
+            if self._writer != me:
+                self._writers_waiting += 1
+                while self._writer is not None or self._readers:
+                    self._condition.wait()
+                self._writers_waiting -= 1
+                self._writer = me
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._depth -= 1
+                if not self._depth:
+                    self._writer = None
+                    self._condition.notify_all()
+
+
 class KeyringProvider(SecretProvider):
     """Secrets in the keyring, under a service and a user name."""
 
@@ -234,18 +292,23 @@ class KeyringProvider(SecretProvider):
 
     def __init__(self) -> None:
         self._backend: Any = None
-        # One unlock, one call at a time: file keyrings are not thread-safe, and parallel
-        # key derivations would only compete for the same cores.
-        self._lock = threading.RLock()
+        # One unlock. Reads of the encrypted-file keyring run together (each derives its
+        # entry's key: the slow part, and it releases the GIL); writes, and every call to
+        # another backend (not known to be thread-safe), run alone.
+        self._lock = _ReadWriteLock()
 
     def backend(self, *, create: bool = True) -> Any:
         """The unlocked backend (opened on first use). A wrong password is found with one
         key derivation, once: later calls with the same password fail at once, with the
         same error, until the keyring file changes. Without ``create``, a missing keyring
         file is an error (:class:`KeyringFileMissing`)."""
-        with self._lock:
+        backend = self._backend
+        if backend is not None:
+            return backend
+        with self._lock.exclusive():
             if self._backend is None:
                 self._backend = open_keyring(create=create)
+                report_progress()  # the unlock's derivation: the store is answering
             return self._backend
 
     def _call(self, ref: SecretRef, action: str, *args: str) -> Any:
@@ -253,8 +316,13 @@ class KeyringProvider(SecretProvider):
 
         service, username = ref.parts
         try:
-            with self._lock:
-                backend = self.backend(create=action == "set_password")
+            backend = self.backend(create=action == "set_password")
+            lock = (
+                self._lock.shared()
+                if action == "get_password" and _reads_concurrently(backend)
+                else self._lock.exclusive()
+            )
+            with lock:
                 return getattr(backend, action)(service, username, *args)
         except KeyringFileMissing as error:
             raise ProviderError(

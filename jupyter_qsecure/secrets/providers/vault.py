@@ -83,6 +83,8 @@ class VaultProvider(SecretProvider):
     """
 
     scheme = "vault"
+    #: Network round trips, not CPU: more at once than there are cores.
+    read_concurrency = 8
 
     def __init__(
         self, settings: VaultSettings | None = None, policy: SecretsPolicy | None = None
