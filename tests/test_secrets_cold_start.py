@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import secrets
+import socket
 import sys
 import threading
 from collections import Counter
@@ -477,3 +478,32 @@ def test_a_value_written_during_a_read_is_not_cached_from_it(slow_store: Any) ->
         assert providers.cached_refs() == []
     finally:
         providers.close()
+
+
+def test_an_unreachable_vault_is_reported_without_waiting_for_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("COLD_VAULT_TOKEN", secrets.token_hex(16))
+    policy = parse_secrets_policy(
+        "qsecure.toml",
+        Path("."),
+        {
+            "secrets": {
+                "V_TOKEN": {"source": "vault://secret/lab#token", "notebooks": ["*.ipynb"]}
+            },
+            "vault": {"url": f"http://127.0.0.1:{port}", "token_source": "env://COLD_VAULT_TOKEN"},
+        },
+    )
+    providers = Providers(policy, clock=Clock())  # time stands still: only answers count
+    try:
+        thread, outcome = waiting(providers, policy, 5)
+        thread.join(WAIT)
+        assert not thread.is_alive()
+    finally:
+        providers.close()
+    error = outcome["V_TOKEN"]
+    assert isinstance(error, ProviderError) and error.reason == "unreachable"
+    assert f"127.0.0.1:{port}" in str(error)
