@@ -26,7 +26,7 @@ from . import events, gate
 from ._version import __version__
 from .audit import install_audit_sink
 from .config import Policy, PolicyError, load_policy, policy_places
-from .guard import BypassStore, SaveGuard, UploadStage, plugin_rules
+from .guard import BypassStore, SaveGuard, UploadStage, plugin_rules, scan_saves_in_a_thread
 from .handlers import handlers
 from .identity import server_user
 from .provenance import ProvenanceService, ProvenanceStore
@@ -184,6 +184,7 @@ class QSecureApp(ExtensionApp):
                     self.log.error("jupyter-qsecure: %s", plugin.describe())
             self.upload_stage = UploadStage(self.policy.guard.max_bytes)
             contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
+            scan_saves_in_a_thread(contents_manager, self.save_guard)
         with self._step("provenance", "provenance"):
             self.provenance = ProvenanceService(
                 self.policy.provenance,

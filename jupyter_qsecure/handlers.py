@@ -32,7 +32,14 @@ from tornado import web
 
 from . import authz, events
 from .gate import GuardUnavailable, ServiceUnavailable
-from .guard import BYPASS_REASONS, AllowlistError, SaveBlocked, ScanFailed, UploadError
+from .guard import (
+    BYPASS_REASONS,
+    AllowlistError,
+    SaveBlocked,
+    ScanFailed,
+    UploadError,
+    scanned_in_a_thread,
+)
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
 from .guard.uploads import UploadTooLarge, staged_model
 from .identity import act_for_this_task, acting_user, request_restart, request_user_name
@@ -325,13 +332,15 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         await ensure_async(super().delete(path))
 
     async def _copy(self, copy_from: str, copy_to: str | None = None) -> None:
-        """A folder copy is checked before (no symbolic link, no credential) and what it
-        wrote after (a file swapped meanwhile): refused, the copy is removed."""
+        """A file copy is scanned off the event loop as the save of the copy it is. A
+        folder copy is checked before (no symbolic link, no credential) and what it wrote
+        after (a file swapped meanwhile): refused, the copy is removed."""
         cm = self.contents_manager
         guard = self.qsecure.save_guard
         source = copy_from.strip("/")
         if not await ensure_async(cm.dir_exists(source)):
-            await ensure_async(super()._copy(copy_from, copy_to))
+            with scanned_in_a_thread():
+                await ensure_async(super()._copy(copy_from, copy_to))
             return
         guard.check_not_protected(f"{copy_to or ''}/{source.rsplit('/', 1)[-1]}")
         await asyncio.to_thread(guard.check_folder_copy, source)

@@ -161,6 +161,67 @@ async def test_copy_of_file_written_outside_the_server_is_refused(
     assert sorted(p.name for p in jp_root_dir.iterdir()) == ["src"]
 
 
+async def test_a_refused_file_copy_keeps_its_answer_and_its_source(
+    jp_fetch: Any, jp_root_dir: Path, github_token: str, audit_events: Any
+) -> None:
+    """A copy of a file holding a credential is refused as a save of the copy would be:
+    the same JSON (the copy's path, the findings), one audit event, nothing written and
+    the source as it was."""
+    (jp_root_dir / "src").mkdir()
+    source = jp_root_dir / "src" / "keys.env"
+    source.write_text(f"GH_TOKEN={github_token}\n")
+    body = await refused(
+        jp_fetch(
+            "api", "contents", "src", method="POST", body=json.dumps({"copy_from": "src/keys.env"})
+        )
+    )
+    assert body["reason"] == "qsecure-leak" and body["path"] == "src/keys-Copy1.env"
+    [finding] = body["findings"]
+    assert (finding["kind"], finding["field"], finding["line"]) == ("GitHub token", "text", 1)
+    assert body["message"].startswith(
+        f"Save blocked: GitHub token in line 1 (ghp_…{github_token[-3:]})."
+    )
+    assert github_token not in json.dumps(body)
+    [event] = [e for e in audit_events() if e["__schema__"].endswith("save-blocked/v1")]
+    assert (event["path"], event["outcome"]) == ("src/keys-Copy1.env", "blocked")
+    assert sorted(p.name for p in source.parent.iterdir()) == ["keys.env"]
+    assert source.read_text() == f"GH_TOKEN={github_token}\n"
+
+
+async def test_a_file_copy_is_scanned_off_the_event_loop(
+    jp_fetch: Any, jp_root_dir: Path, qsecure_app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While a large copy is being scanned, the server answers other requests: the scan,
+    held on an event here, is released only after a request made meanwhile was answered
+    (were it on the event loop, nothing would be answered until it gave up waiting)."""
+    import asyncio
+    import threading
+
+    (jp_root_dir / "big.csv").write_bytes(b"x,y\n" + b"1,2\n" * 250_000)
+    guard = qsecure_app.save_guard
+    check = guard.check
+    scanning, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def held_check(model: dict[str, Any], path: str, **kwargs: Any) -> None:
+        if path == "big-Copy1.csv":
+            scanning.set()
+            released.append(release.wait(timeout=10))
+        check(model, path, **kwargs)
+
+    monkeypatch.setattr(guard, "check", held_check)
+    copying = asyncio.ensure_future(
+        jp_fetch("api", "contents", "", method="POST", body=json.dumps({"copy_from": "big.csv"}))
+    )
+    await asyncio.to_thread(scanning.wait, 30)
+    status = await jp_fetch("api", "status")
+    release.set()
+    response = await copying
+    assert status.code == 200 and response.code == 201
+    assert released == [True]
+    assert (jp_root_dir / "big-Copy1.csv").read_bytes() == (jp_root_dir / "big.csv").read_bytes()
+
+
 async def test_clean_saves_still_work(jp_fetch: Any, jp_root_dir: Path) -> None:
     nb = notebook(code("import os\ntoken = os.environ['IBM_QUANTUM_TOKEN']"))
     response = await put(jp_fetch, "ok.ipynb", notebook_model(nb))

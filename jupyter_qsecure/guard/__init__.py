@@ -18,7 +18,8 @@ Public API::
   (``LEAK_REASON``) or ``ScanFailed`` (``SCAN_ERROR_REASON``), a folder copy holding a
   symbolic link with ``CopyRefused``, a write where policy is read from with
   ``ProtectedPath``; chunked uploads are staged in an ``UploadStage`` (``UploadError``,
-  ``UploadTooLarge``).
+  ``UploadTooLarge``); ``scan_saves_in_a_thread`` makes the saves a handler runs
+  ``scanned_in_a_thread()`` (a file copy) scan off the event loop.
 - The ``[guard]`` policy: ``GuardPolicy``, ``parse_guard_policy``.
 
 Only the policy and the findings are imported with the package; the rest (the save hook
@@ -35,6 +36,7 @@ from .policy import GuardPolicy, parse_guard_policy
 
 if TYPE_CHECKING:
     from .allowlist import BYPASS_REASONS, Allowlist, AllowlistError, Baseline, BypassStore
+    from .offloaded import scan_saves_in_a_thread, scanned_in_a_thread
     from .plugins import RulePlugin, active_rules, available_rules, plugin_rules
     from .rules import RULES, Rule
     from .save_guard import (
@@ -80,6 +82,8 @@ __all__ = [
     "mask",
     "parse_guard_policy",
     "plugin_rules",
+    "scan_saves_in_a_thread",
+    "scanned_in_a_thread",
 ]
 
 __getattr__, __dir__ = lazy_exports(
@@ -90,6 +94,8 @@ __getattr__, __dir__ = lazy_exports(
         "AllowlistError": ".allowlist",
         "Baseline": ".allowlist",
         "BypassStore": ".allowlist",
+        "scan_saves_in_a_thread": ".offloaded",
+        "scanned_in_a_thread": ".offloaded",
         "RulePlugin": ".plugins",
         "active_rules": ".plugins",
         "available_rules": ".plugins",
