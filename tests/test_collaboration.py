@@ -542,3 +542,94 @@ async def test_a_signed_notebook_saved_by_the_collaboration_server_stays_signed(
             await jp_fetch("api", "sessions", session.session_id, method="DELETE")
     finally:
         websocket.close()
+
+
+def checkpoint_of(notebook: dict[str, Any]) -> str:
+    """The note of the signed checkpoint a notebook carries ("" without one)."""
+    provenance = notebook.get("metadata", {}).get("qsecure", {}).get("provenance", {})
+    return str(provenance.get("checkpoint", {}).get("note", ""))
+
+
+async def test_a_room_autosave_never_writes_an_older_checkpoint_back(
+    signing_policy: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """When the store's chain grew (another notebook's kernel) and nothing of this
+    notebook's own provenance changed, a save changes only its signed checkpoint: the
+    shared document keeps the one it has (by design), and a checkpoint signed on demand
+    touches no notebook. A later autosave from the room, by the collaborator whose document
+    holds the oldest checkpoint, writes the newest one the server signed, never the
+    document's: every save signs the chain anew over whatever checkpoint it is given."""
+    from jupyter_qsecure.provenance.checkpoint import key_paths, parse_checkpoint
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 6 * 7\nx", id="a")])
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    file = jp_root_dir / "run.ipynb"
+    nbformat.write(notebook, file)
+    nbformat.write(nbformat.v4.new_notebook(), jp_root_dir / "elsewhere.ipynb")
+    checkpoints = key_paths(signing_policy)[1]
+
+    def newest() -> str:
+        return str(json.loads(checkpoints.read_text().splitlines()[-1])["note"])
+
+    def size(note: str) -> int:
+        return parse_checkpoint(note).size
+
+    doc, other = YNotebook(), YNotebook()
+    websocket, room = await open_room(jp_fetch, jp_serverapp, "run.ipynb")
+    watching, _ = await open_room(jp_fetch, jp_serverapp, "run.ipynb")
+    session = await start_session(jp_fetch, jp_serverapp, "run.ipynb")
+    elsewhere = None
+    try:
+        async with (
+            Provider(doc.ydoc, AwareChannel(websocket, room, doc.ydoc)),
+            Provider(other.ydoc, AwareChannel(watching, room, other.ydoc)),
+        ):
+            await until(lambda: doc.ycells.to_py() and other.ycells.to_py())
+            outputs = await execute(session.client, "x = 6 * 7\nx", "a")
+            with doc.ydoc.transaction():
+                doc.ycells[0]["execution_count"] = 1
+                doc.ycells[0]["outputs"].extend(youtputs(outputs))
+            first = checkpoint_of(await until(saved_when(file, checkpoint_of)))
+            # The run's provenance reaches both documents, with that save's checkpoint.
+            await until(lambda: checkpoint_of(other.get()) == first)
+
+            # Another notebook's kernel starts: the chain grows, this notebook's records not.
+            elsewhere = await start_session(jp_fetch, jp_serverapp, "elsewhere.ipynb")
+            wait_for_records(signing_policy, 2, kind="environment")
+            doc.ycells[0]["metadata"]["collapsed"] = True  # a change only a view shows
+            second = checkpoint_of(
+                await until(
+                    saved_when(file, lambda nb: nb["cells"][0]["metadata"].get("collapsed"))
+                )
+            )
+            assert second == newest() and size(second) > size(first)
+            assert checkpoint_of(other.get()) == first  # only the checkpoint changed
+
+            # One signed on demand: appended beside the store, no notebook rewritten.
+            written = file.stat().st_mtime_ns
+            response = await jp_fetch(
+                "qsecure", "provenance", "checkpoint", method="POST", body="{}"
+            )
+            assert json.loads(response.body)["note"] == newest()
+            assert file.stat().st_mtime_ns == written
+
+            # The chain grows again; the collaborator holding the oldest checkpoint changes
+            # a view: the save carries the newest checkpoint, not the document's.
+            await execute(elsewhere.client, "y = 1", "b")
+            wait_for_records(signing_policy, 2)
+            other.ycells[0]["metadata"]["scrolled"] = True
+            third = checkpoint_of(
+                await until(saved_when(file, lambda nb: nb["cells"][0]["metadata"].get("scrolled")))
+            )
+            assert third == newest() and size(third) > size(second)
+            assert checkpoint_of(other.get()) == first
+    finally:
+        session.client.stop_channels()
+        if elsewhere is not None:
+            elsewhere.client.stop_channels()
+        websocket.close()
+        watching.close()

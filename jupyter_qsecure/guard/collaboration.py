@@ -246,9 +246,10 @@ def share_provenance(ydoc: Doc[Any], embedded: EmbeddedProvenance) -> bool:
 
     Only the two places the provenance hook writes are touched, each replaced only when
     it differs, and other ``qsecure`` keys (signatures) are kept. The notebook's
-    provenance is left alone when only its checkpoint differs: the hook signs a new one
-    at every save, and sending the whole section (a timeline of up to 500 runs) to every
-    collaborator at every autosave is not worth it (the next save writes the file's own).
+    provenance is left alone when only its checkpoint differs (the store's chain grew,
+    this notebook's records did not): sending the whole section (a timeline of up to 500
+    runs) to every collaborator for it is not worth it, and the next save does not keep
+    the document's checkpoint but signs the chain anew.
     A cell deleted meanwhile is skipped; one whose source changed meanwhile still gets
     the record the file holds (the next save embeds it again, from the same store)."""
     meta = ydoc.get("meta", type=Map)
