@@ -31,10 +31,10 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 from .sshsig import (
     Certificate,
@@ -83,8 +83,7 @@ class AllowedSignersError(ValueError):
         self.line = line
 
 
-@dataclass(frozen=True)
-class AllowedSigner:
+class AllowedSigner(NamedTuple):
     """One line of an allowed_signers file.
 
     ``principals`` and ``namespaces`` are pattern lists as written (``None``: the line
@@ -102,8 +101,7 @@ class AllowedSigner:
     line: int
 
 
-@dataclass(frozen=True)
-class TrustVerdict:
+class TrustVerdict(NamedTuple):
     """Whether a key may sign: ``trusted``, the ``principals`` it signs as, and why."""
 
     trusted: bool
@@ -177,8 +175,7 @@ def load_allowed_signers(path: Path, warnings: list[str] | None = None) -> list[
     )
 
 
-@dataclass(frozen=True)
-class _RevokedCertificates:
+class _RevokedCertificates(NamedTuple):
     """One certificates section of a KRL: ``ca_key`` None applies to every CA."""
 
     ca_key: bytes | None
@@ -202,7 +199,6 @@ class _RevokedCertificates:
         return None
 
 
-@dataclass(frozen=True, eq=False)
 class RevocationList(AbstractSet[bytes]):
     """Revoked keys and certificates, from OpenSSH public key lines or a binary KRL
     (``ssh-keygen -k``), checked as ``ssh-keygen -Y verify -r`` checks them: a key is
@@ -210,10 +206,25 @@ class RevocationList(AbstractSet[bytes]):
     certificate also when its CA key is, or (KRL) its serial or key id is for its CA.
     ``blob in revocations`` says whether a key blob is revoked."""
 
-    keys: frozenset[bytes] = frozenset()
-    sha1: frozenset[bytes] = frozenset()
-    sha256: frozenset[bytes] = frozenset()
-    certificates: tuple[_RevokedCertificates, ...] = ()
+    __slots__ = ("certificates", "keys", "sha1", "sha256")
+
+    def __init__(
+        self,
+        keys: frozenset[bytes] = frozenset(),
+        sha1: frozenset[bytes] = frozenset(),
+        sha256: frozenset[bytes] = frozenset(),
+        certificates: tuple[_RevokedCertificates, ...] = (),
+    ) -> None:
+        self.keys = keys
+        self.sha1 = sha1
+        self.sha256 = sha256
+        self.certificates = certificates
+
+    def __repr__(self) -> str:
+        return (
+            f"RevocationList({len(self.keys)} keys, {len(self.sha1) + len(self.sha256)} "
+            f"fingerprints, {len(self.certificates)} certificate sections)"
+        )
 
     def _key_revoked(self, blob: bytes) -> bool:
         return (

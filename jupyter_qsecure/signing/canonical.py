@@ -7,7 +7,8 @@ notebook) are compared byte for byte. ``docs/signing.md`` ("Canonical form") spe
 every rule precisely enough for an independent implementation.
 
 This module is imported inside every kernel: it may import only the standard library and
-``rfc8785`` (pure Python). No nbformat, no jupyter_server.
+``rfc8785`` (pure Python, and only for values the standard library's JSON does not write
+as RFC 8785 does). No nbformat, no jupyter_server.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
-
-import rfc8785
 
 __all__ = [
     "CANONICAL_FORM",
@@ -70,6 +69,8 @@ _STABLE_PROVENANCE = ("timeline",)
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 _TERMINAL_CONTROL = re.compile("([\n\b\r])")
+#: Sorted, compact JSON: RFC 8785's bytes for plain values (see :func:`canonical_json`).
+_PLAIN_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class CanonicalFormError(ValueError):
@@ -95,11 +96,11 @@ def canonical_json(value: Any) -> bytes:
         # Multilingual Plane, RFC 8785 and Python's sorted, compact JSON are the same bytes
         # (the test suite checks it against rfc8785); several times faster on big notebooks.
         try:
-            return json.dumps(
-                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode("utf-8")
+            return _PLAIN_ENCODER.encode(value).encode("utf-8")
         except (UnicodeEncodeError, RecursionError):
             pass  # a lone surrogate, or nesting too deep: rfc8785's path explains it
+    import rfc8785
+
     try:
         return rfc8785.dumps(value)
     except rfc8785.IntegerDomainError:
@@ -278,12 +279,13 @@ def normalize_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (list, tuple)):
-        for index, line in enumerate(value):
-            if not isinstance(line, str):
-                raise CanonicalFormError(
-                    f"item {index + 1} of a multiline text is {_kind(line)}, not a string"
-                )
-        return "".join(value)
+        try:
+            return "".join(value)  # refuses any item that is not a string
+        except TypeError:
+            index, line = next((i, v) for i, v in enumerate(value) if not isinstance(v, str))
+            raise CanonicalFormError(
+                f"item {index + 1} of a multiline text is {_kind(line)}, not a string"
+            ) from None
     raise CanonicalFormError(f"expected text (a string or a list of strings), not {_kind(value)}")
 
 
@@ -302,14 +304,18 @@ def _mime_bundle(bundle: Any, what: str) -> dict[str, Any]:
     for mime, value in bundle.items():
         if not isinstance(mime, str):
             raise CanonicalFormError(f"{what} has a MIME type that is {_kind(mime)}")
-        if (
-            isinstance(value, (list, tuple))
-            and not _is_json_mime(mime)
-            and all(isinstance(line, str) for line in value)
-        ):
-            value = "".join(value)
+        if isinstance(value, (list, tuple)) and not _is_json_mime(mime):
+            value = _joined(value)
         result[mime] = value
     return result
+
+
+def _joined(lines: list[Any] | tuple[Any, ...]) -> Any:
+    """A list of strings as one string; anything else as the JSON value it is."""
+    try:
+        return "".join(lines)
+    except TypeError:
+        return lines
 
 
 # --------------------------------------------------------------------------- outputs
@@ -698,11 +704,10 @@ def _cell_bytes(index: int, view: dict[str, Any]) -> bytes:
         raise CanonicalFormError(f"cell {index + 1} (id {view['id']!r}): {error}") from error
 
 
-def payload_and_cell_digests(
-    notebook: Mapping[str, Any], form: str = CANONICAL_FORM
-) -> tuple[bytes, list[dict[str, str]]]:
-    """:func:`notebook_payload` and :func:`cell_digests` at once, canonicalising once
-    (``form``: :data:`CANONICAL_FORM`, or the legacy form old signatures used)."""
+def _payload(
+    notebook: Mapping[str, Any], form: str
+) -> tuple[bytes, list[dict[str, Any]], list[bytes]]:
+    """The payload, the cells' views and each cell's canonical bytes."""
     header, views = _views(notebook, form)
     parts = [_cell_bytes(index, view) for index, view in enumerate(views)]
     try:
@@ -712,7 +717,15 @@ def payload_and_cell_digests(
     # RFC 8785 sorts "cells" before "metadata", "nbformat" and "nbformat_minor", and the
     # serialisation of an object is built from its members' serialisations: this is
     # exactly canonical_json(signed_view(notebook)).
-    payload = b'{"cells":[' + b",".join(parts) + b"]," + head[1:]
+    return b'{"cells":[' + b",".join(parts) + b"]," + head[1:], views, parts
+
+
+def payload_and_cell_digests(
+    notebook: Mapping[str, Any], form: str = CANONICAL_FORM
+) -> tuple[bytes, list[dict[str, str]]]:
+    """:func:`notebook_payload` and :func:`cell_digests` at once, canonicalising once
+    (``form``: :data:`CANONICAL_FORM`, or the legacy form old signatures used)."""
+    payload, views, parts = _payload(notebook, form)
     digests = [
         {"id": view["id"], "digest": _digest(part)} for view, part in zip(views, parts, strict=True)
     ]
@@ -721,8 +734,9 @@ def payload_and_cell_digests(
 
 def notebook_payload(notebook: Mapping[str, Any], form: str = CANONICAL_FORM) -> bytes:
     """The canonical bytes of a notebook: ``canonical_json(signed_view(notebook))``; a
-    signature signs a statement holding their digest."""
-    return payload_and_cell_digests(notebook, form)[0]
+    signature signs a statement holding their digest (``form``: :data:`CANONICAL_FORM`,
+    or the legacy form old signatures used)."""
+    return _payload(notebook, form)[0]
 
 
 def notebook_digest(notebook: Mapping[str, Any]) -> str:

@@ -4,19 +4,20 @@ which roles, who may hold each role), the server's key."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
+from typing import NamedTuple
 
 from .._validate import Section
 
 ROLES = ("author", "reviewer", "approver")
 #: Without ``[signing.roles]``: every trusted principal may sign as author, and only that.
-DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = {"author": ("*",)}
+DEFAULT_GRANTS: Mapping[str, tuple[str, ...]] = MappingProxyType({"author": ("*",)})
 
 
-@dataclass(frozen=True)
-class SigningSettings:
-    """Where trust comes from and what a notebook needs; the key the server signs with.
+class SigningSettings(NamedTuple):
+    """Where trust comes from and what a notebook needs; the key the server signs with
+    (immutable: ``settings._replace(key=...)`` makes a changed copy).
 
     ``grants`` maps each role to the principals (allowed_signers patterns: ``*``, ``?``,
     ``!`` to exclude) the verifier lets hold it; a signer's claimed role counts only when
@@ -28,7 +29,7 @@ class SigningSettings:
     require_roles: tuple[str, ...] = ()
     key: Path | None = None
     principal: str | None = None
-    grants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GRANTS))
+    grants: Mapping[str, tuple[str, ...]] = DEFAULT_GRANTS
 
 
 def parse_signing_policy(source: str, base: Path, value: object) -> SigningSettings:

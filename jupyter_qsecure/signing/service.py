@@ -3,10 +3,8 @@ given on the command line), default principal, sign and verify."""
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -69,15 +67,15 @@ class SigningService:
         (``grants`` replace the policy's ``[signing.roles]`` whole)."""
         settings = self.settings
         if allowed_signers is not None:
-            settings = replace(settings, allowed_signers=allowed_signers)
+            settings = settings._replace(allowed_signers=allowed_signers)
         if revoked_keys is not None:
-            settings = replace(settings, revoked_keys=revoked_keys)
+            settings = settings._replace(revoked_keys=revoked_keys)
         if require is not None:
-            settings = replace(settings, require=require)
+            settings = settings._replace(require=require)
         if require_roles is not None:
-            settings = replace(settings, require_roles=require_roles)
+            settings = settings._replace(require_roles=require_roles)
         if grants is not None:
-            settings = replace(settings, grants=dict(grants))
+            settings = settings._replace(grants=dict(grants))
         return type(self)(settings, self._emit)
 
     def with_settings(self, settings: SigningSettings) -> SigningService:
@@ -175,6 +173,8 @@ class SigningService:
     ) -> dict[str, Any]:
         """The status of editor content not saved yet, as it would be once saved (``embed``
         adds what the save adds to a copy). Not audited: the editor asks after each edit."""
+        import copy
+
         saved = copy.deepcopy(notebook)
         embed(saved, path)
         return self.status(saved)[1]

@@ -30,7 +30,7 @@ import tempfile
 import threading
 import unicodedata
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -475,14 +475,14 @@ def effective_settings(
         return settings
     changed = settings
     if settings.key is None:
-        changed = replace(changed, key=setup.key, principal=setup.principal)
+        changed = changed._replace(key=setup.key, principal=setup.principal)
     elif settings.principal is None:
-        changed = replace(changed, principal=setup.principal)
+        changed = changed._replace(principal=setup.principal)
     if settings.allowed_signers is None and personal_signers is not None:
         author: Mapping[str, tuple[str, ...]] = (
             {"author": settings.grants["author"]} if settings.grants.get("author") else {}
         )
-        changed = replace(changed, allowed_signers=personal_signers, grants=dict(author))
+        changed = changed._replace(allowed_signers=personal_signers, grants=dict(author))
     return changed
 
 

@@ -25,10 +25,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .allowed_signers import AllowedSigner, match_pattern_list, trust
 from .canonical import (
@@ -36,6 +35,7 @@ from .canonical import (
     CANONICAL_FORMS,
     LEGACY_CANONICAL_FORM,
     canonical_json,
+    notebook_payload,
     payload_and_cell_digests,
 )
 from .policy import DEFAULT_GRANTS
@@ -84,8 +84,7 @@ EDITED = (
 )
 
 
-@dataclass(frozen=True)
-class SigningPolicy:
+class SigningPolicy(NamedTuple):
     """What a notebook needs: ``require`` valid, trusted signatures from distinct keys and
     distinct principals, ``require_roles`` among them (each from a different signer), and
     ``grants``: for each role, the principals (allowed_signers patterns) the verifier lets
@@ -93,7 +92,7 @@ class SigningPolicy:
 
     require: int = 1
     require_roles: tuple[str, ...] = ()
-    grants: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_GRANTS))
+    grants: Mapping[str, tuple[str, ...]] = DEFAULT_GRANTS
 
     def granted(self, principal: str, role: str) -> bool:
         """Whether the policy lets ``principal`` sign as ``role``."""
@@ -101,23 +100,63 @@ class SigningPolicy:
         return bool(patterns) and match_pattern_list(principal, patterns or ())
 
 
-@dataclass
 class SignatureResult:
-    """One signature's verdict (``principal``, ``role`` and ``signed_at`` as signed)."""
+    """One signature's verdict (``principal``, ``role`` and ``signed_at`` as signed),
+    filled in while the signature is checked."""
 
-    index: int
-    principal: str
-    role: str
-    signed_at: str
-    fingerprint: str
-    valid: bool
-    trusted: bool
-    reason: str = ""
-    changed_cells: list[str] = field(default_factory=list)
+    __slots__ = (
+        "changed_cells",
+        "fingerprint",
+        "index",
+        "principal",
+        "reason",
+        "role",
+        "signed_at",
+        "trusted",
+        "valid",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        principal: str,
+        role: str,
+        signed_at: str,
+        fingerprint: str,
+        valid: bool = False,
+        trusted: bool = False,
+        reason: str = "",
+        changed_cells: list[str] | None = None,
+    ) -> None:
+        self.index = index
+        self.principal = principal
+        self.role = role
+        self.signed_at = signed_at
+        self.fingerprint = fingerprint
+        self.valid = valid
+        self.trusted = trusted
+        self.reason = reason
+        self.changed_cells: list[str] = changed_cells or []
+
+    def to_json(self) -> dict[str, Any]:
+        """Every field by name, as the REST API and ``verify --format json`` give it."""
+        return {
+            "index": self.index,
+            "principal": self.principal,
+            "role": self.role,
+            "signed_at": self.signed_at,
+            "fingerprint": self.fingerprint,
+            "valid": self.valid,
+            "trusted": self.trusted,
+            "reason": self.reason,
+            "changed_cells": self.changed_cells,
+        }
+
+    def __repr__(self) -> str:
+        return f"SignatureResult({', '.join(f'{k}={v!r}' for k, v in self.to_json().items())})"
 
 
-@dataclass
-class NotebookVerdict:
+class NotebookVerdict(NamedTuple):
     """All signatures of a notebook, its status and whether it meets the policy."""
 
     status: str
@@ -131,7 +170,7 @@ class NotebookVerdict:
             "status": self.status,
             "meets_policy": self.meets_policy,
             "policy": self.policy_message,
-            "signatures": [asdict(result) for result in self.results],
+            "signatures": [result.to_json() for result in self.results],
         }
 
 
@@ -223,9 +262,9 @@ def signed_bytes(notebook: Mapping[str, Any], entry: Mapping[str, Any]) -> bytes
     payload itself. Raises CanonicalFormError, or ValueError for an entry whose fields
     cannot make a statement."""
     if is_legacy(entry):
-        return payload_and_cell_digests(notebook, LEGACY_CANONICAL_FORM)[0]
+        return notebook_payload(notebook, LEGACY_CANONICAL_FORM)
     form = _statement_fields(entry)["canonical_form"]
-    payload = payload_and_cell_digests(notebook, form)[0]
+    payload = notebook_payload(notebook, form)
     return _statement(entry, hashlib.sha256(payload).hexdigest())
 
 
@@ -284,25 +323,36 @@ def parse_signed_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-@dataclass
 class _Checked:
-    result: SignatureResult
-    public_key: bytes = b""
-    #: The role counts for the policy (claimed, signed and granted).
-    role_granted: bool = False
+    """A signature's result as it is checked, the key that made it, and whether its role
+    counts for the policy (claimed, signed and granted)."""
+
+    __slots__ = ("public_key", "result", "role_granted")
+
+    def __init__(self, result: SignatureResult) -> None:
+        self.result = result
+        self.public_key = b""
+        self.role_granted = False
 
 
 class _Notebook:
-    """The payload and cell digests of a notebook in each canonical form, computed once."""
+    """The payload of a notebook in each canonical form, computed once; its cell digests
+    only when a signature does not verify (to name the cells that changed)."""
 
     def __init__(self, notebook: Mapping[str, Any]) -> None:
         self.notebook = notebook
-        self._forms: dict[str, tuple[bytes, list[dict[str, str]]]] = {}
+        self._payloads: dict[str, bytes] = {}
+        self._cells: dict[str, list[dict[str, str]]] = {}
 
-    def form(self, name: str) -> tuple[bytes, list[dict[str, str]]]:
-        if name not in self._forms:
-            self._forms[name] = payload_and_cell_digests(self.notebook, name)
-        return self._forms[name]
+    def payload(self, form: str) -> bytes:
+        if form not in self._payloads:
+            self._payloads[form] = notebook_payload(self.notebook, form)
+        return self._payloads[form]
+
+    def cells(self, form: str) -> list[dict[str, str]]:
+        if form not in self._cells:
+            self._cells[form] = payload_and_cell_digests(self.notebook, form)[1]
+        return self._cells[form]
 
 
 def _check_one(
@@ -334,12 +384,14 @@ def _check_one(
     except ValueError as error:
         result.reason = str(error)
         return checked
-    payload, cells = notebook.form(form)  # CanonicalFormError: the notebook cannot be checked
+    payload = notebook.payload(form)  # CanonicalFormError: the notebook cannot be checked
     message = payload if legacy else _statement(entry, hashlib.sha256(payload).hexdigest())
     try:
         parsed = verify(message, armored, NAMESPACE)
     except SignatureError as error:
-        result.reason = _why_not(entry, legacy, armored, payload, cells, error, result)
+        result.reason = _why_not(entry, legacy, armored, payload, error)
+        if result.reason == MODIFIED:
+            result.changed_cells = _changed_cells(entry.get("cells"), notebook.cells(form))
         return checked
     checked.public_key = parsed.public_key
     result.fingerprint = parsed.fingerprint
@@ -363,9 +415,7 @@ def _why_not(
     legacy: bool,
     armored: str,
     payload: bytes,
-    cells: list[dict[str, str]],
     error: SignatureError,
-    result: SignatureResult,
 ) -> str:
     """Why a signature does not verify: the content changed since signing ("modified":
     the signature still verifies over the content it recorded), the signed fields were
@@ -380,7 +430,6 @@ def _why_not(
             verify(_statement(entry, recorded), armored, NAMESPACE)
         except (SignatureError, ValueError):
             return EDITED
-    result.changed_cells = _changed_cells(entry.get("cells"), cells)
     return MODIFIED
 
 
@@ -441,8 +490,7 @@ def _judge_trust(
 # --------------------------------------------------------------------------- the policy
 
 
-@dataclass(frozen=True)
-class _Signer:
+class _Signer(NamedTuple):
     key: bytes
     principal: str
     role: str

@@ -37,10 +37,9 @@ import hashlib
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 if TYPE_CHECKING:
     import subprocess
@@ -151,8 +150,7 @@ class SignatureError(ValueError):
         return (type(self), (self.reason, self.message))
 
 
-@dataclass(frozen=True)
-class ParsedSignature:
+class ParsedSignature(NamedTuple):
     """The fields of an SSHSIG signature (as parsed; :func:`verify` also checked them).
 
     ``public_key`` is the signer's key in SSH wire encoding (what an allowed_signers line
@@ -257,21 +255,18 @@ def _string(data: bytes) -> bytes:
 # --------------------------------------------------------------------------- public keys
 
 
-@dataclass(frozen=True)
-class _Ed25519Key:
+class _Ed25519Key(NamedTuple):
     key: Ed25519PublicKey
     application: bytes | None  # FIDO keys only
 
 
-@dataclass(frozen=True)
-class _EcdsaKey:
+class _EcdsaKey(NamedTuple):
     key: ec.EllipticCurvePublicKey
     hash: type[hashes.HashAlgorithm]
     application: bytes | None  # FIDO keys only
 
 
-@dataclass(frozen=True)
-class _RsaKey:
+class _RsaKey(NamedTuple):
     key: rsa.RSAPublicKey
     bits: int
 
@@ -369,8 +364,7 @@ def _decode_public_key(blob: bytes, what: str = "the public key") -> tuple[str, 
     return key_type, key
 
 
-@dataclass(frozen=True)
-class Certificate:
+class Certificate(NamedTuple):
     """An OpenSSH certificate (``PROTOCOL.certkeys``) whose CA signature verified.
 
     ``public_key`` is the certified key as a plain key blob, ``ca_key`` the CA's key blob;
