@@ -140,6 +140,7 @@ bench: install
 	$(PY) bench/bench_verify.py
 	$(PY) bench/bench_live.py
 	$(PY) bench/bench_event_loop.py
+	$(PY) bench/bench_event_loop.py --copy
 
 clean:
 	rm -rf $(VENV) $(LAB_DIR) .lab-keyring.cfg build dist *.egg-info node_modules lib \
