@@ -44,8 +44,8 @@ class Providers:
 
     Reads run through a :class:`~.reads.ReadScheduler`: an entry being read is read once
     for everyone who asks meanwhile (the warm-up, kernel starts); a store's reads run at
-    most ``read_concurrency`` at once (by default the number of CPUs), urgent ones first.
-    ``clock`` and ``workers`` (every store's limit) are for tests.
+    most ``read_concurrency`` at once (by default as many as the CPUs can run), urgent
+    ones first. ``clock`` and ``workers`` (every store's limit) are for tests.
     """
 
     def __init__(
@@ -100,7 +100,9 @@ class Providers:
                     "unreachable", f"{ref}: provider failed ({type(error).__name__})"
                 ),
             )
-        limit = self._workers or provider.read_concurrency or cpu_count()
+        limit = self._workers or provider.read_concurrency
+        if not limit:
+            limit = max(1, cpu_count() // max(1, provider.threads_per_read))
         with self._lock:
             if not fresh and ttl > 0:  # a read may have finished meanwhile
                 cached = self._cache.get(ref.text)

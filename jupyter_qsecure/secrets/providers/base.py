@@ -21,8 +21,11 @@ class SecretProvider(ABC):
     #: Whether ``jupyter qsecure secrets set`` and the REST API may write to this store.
     writable: ClassVar[bool] = False
     #: At most this many reads of the store at once (``fetch`` runs in that many threads);
-    #: ``None``: the number of CPUs, right for a store whose reads cost CPU time.
+    #: ``None``: as many as the CPUs can run, right for a store whose reads cost CPU time.
     read_concurrency: ClassVar[int | None] = None
+    #: How many CPUs one read keeps busy (a key derivation computed in parallel lanes):
+    #: with ``read_concurrency = None``, at most ``CPUs // threads_per_read`` reads at once.
+    threads_per_read: ClassVar[int] = 1
 
     @classmethod
     def from_policy(cls, policy: SecretsPolicy) -> SecretProvider:

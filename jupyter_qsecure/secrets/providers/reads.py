@@ -3,8 +3,8 @@ waited for while their store keeps answering.
 
 A read of an entry is made once however many ask for it while it runs (the server's
 warm-up and a kernel start, two kernel starts). Reads of one store run in threads, at
-most ``limit`` at once (the number of CPUs for a keyring that derives a key per entry):
-never on the event loop, never more at once than the cores can serve. A read someone
+most ``limit`` at once (for a keyring that derives a key per entry, as many as the CPUs
+can run): never on the event loop, never more at once than the cores can serve. A read someone
 waits for (:data:`URGENT`) runs before the warm-up's (:data:`BACKGROUND`), including a
 warm-up read that is queued when a kernel start asks for the same entry.
 
