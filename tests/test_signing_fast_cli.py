@@ -3,6 +3,7 @@ Jupyter application, no other capability) and answer exactly as the full command
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -109,6 +110,7 @@ def test_the_fast_path_answers_as_the_full_command_line(
     ]
     fast = fast_main(argv)
     fast_out = capfdbinary.readouterr()
+    assert gc.isenabled()  # the fast path pauses the cyclic collector only while it runs
     with _own_singletons():
         full = full_main(argv)
     full_out = capfdbinary.readouterr()

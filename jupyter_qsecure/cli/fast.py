@@ -11,6 +11,7 @@ same output.
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -41,6 +42,12 @@ def fast_main(argv: list[str]) -> int | None:
     options = _parse(argv[1:], _VERIFY_OPTIONS if argv[0] == "verify" else _PAYLOAD_OPTIONS)
     if options is None:
         return None
+    # Nothing this command builds needs the cyclic garbage collector (the notebook's JSON
+    # and what is computed from it have no cycles, and are freed by reference counting),
+    # but the collector would run again and again while the signing modules load and the
+    # notebook is parsed, each time walking everything loaded so far.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         if argv[0] == "verify":
             return verify_command(options)
@@ -50,6 +57,9 @@ def fast_main(argv: list[str]) -> int | None:
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _parse(args: list[str], known: dict[str, str]) -> dict[str, Any] | None:
