@@ -22,6 +22,7 @@ import logging
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -212,9 +213,38 @@ class Masker:
         return buffer if masked == text else masked.encode("utf-8")
 
 
-class _HeldStreams:
-    """Stream text held back per (stream name, parent message), released by the next
-    write, by a timer, or before any other message."""
+class _Capture:
+    """Where ``Session.send`` hands a message's frames instead of to ipykernel's IOPub
+    socket: serialized while the order is decided, sent after (:class:`_Streams`)."""
+
+    def __init__(self) -> None:
+        self.frames: list[Any] | None = None
+        self.options: dict[str, Any] = {}
+
+    def send_multipart(self, frames: list[Any], **options: Any) -> None:
+        self.frames, self.options = frames, options
+
+
+def _iopub(stream: Any) -> Any:
+    """ipykernel's IOPub thread when ``stream`` is its output socket (the thread itself, as
+    streams send through, or the socket-like wrapper status and displays go through)."""
+    io = getattr(stream, "io_thread", None) or stream
+    return io if callable(getattr(io, "schedule", None)) else None
+
+
+class _Streams:
+    """The order output leaves in: stream text held back per (stream name, parent
+    message), released by the next write, a timer or any other output, and the messages
+    decided but not yet handed to the IOPub socket.
+
+    The order is decided under :attr:`lock`, and each message serialized there; the frames
+    are handed on outside it (:meth:`flush`). Handing a message to ipykernel's IOPub socket
+    can block: each thread signals the IOPub thread through its own event pipe, which holds
+    about 2,000 signals, and a cell printing with ``flush=True`` fills the main thread's.
+    Handing on under the lock let the IOPub thread, flushing buffered output through this
+    masking, wait for the lock while its holder waited for the IOPub thread: the kernel
+    hung. So the IOPub thread never waits here: when another thread is handing messages
+    on, that thread sends the IOPub thread's too, in order."""
 
     def __init__(self, masker: Masker, delay: float) -> None:
         self.masker = masker
@@ -222,25 +252,58 @@ class _HeldStreams:
         self.lock = threading.RLock()
         #: key -> (held raw text, the message it came from, stream, ident, deadline)
         self.held: dict[tuple[str, str], tuple[str, dict[str, Any], Any, Any, float]] = {}
+        #: (stream, frames, send options) decided and serialized, not yet handed on.
+        self.outbox: deque[tuple[Any, list[Any], dict[str, Any]]] = deque()
+        #: Held by the one thread handing the outbox on.
+        self.sending = threading.Lock()
+        #: ipykernel's IOPub thread, once a message for it is seen.
+        self.io_thread: threading.Thread | None = None
         self._wake = threading.Condition(self.lock)
         self._timer: threading.Thread | None = None
 
+    def flush(self) -> None:
+        """Hand the outbox on, in order; never under :attr:`lock`. Another thread waits
+        for the one handing on (and so is held back as ipykernel holds back a thread
+        that outpaces its IOPub thread); the IOPub thread leaves its messages to it."""
+        wait = threading.current_thread() is not self.io_thread
+        while self.outbox:
+            if not self.sending.acquire(blocking=wait):
+                return  # the thread handing on sends ours, and checks again after
+            try:
+                while True:
+                    with self.lock:
+                        if not self.outbox:
+                            break
+                        stream, frames, options = self.outbox.popleft()
+                    stream.send_multipart(frames, **options)
+            finally:
+                self.sending.release()
+
     def start_timer(self, release: Callable[[float], None]) -> None:
+        """Start the thread that releases tails once due (once; it runs for the kernel's
+        life)."""
         if self._timer is not None:
             return
 
         def run() -> None:
-            with self.lock:
-                while True:
-                    if not self.held:
-                        self._wake.wait()
-                        continue
-                    now = time.monotonic()
-                    due = min(entry[4] for entry in self.held.values())
-                    if due > now:
+            while True:
+                with self.lock:
+                    while True:
+                        if not self.held:
+                            self._wake.wait()
+                            continue
+                        now = time.monotonic()
+                        due = min(entry[4] for entry in self.held.values())
+                        if due <= now:
+                            break
                         self._wake.wait(due - now)
-                        continue
-                    release(now)
+                    try:
+                        release(now)
+                    except Exception as error:  # dropped, never sent unmasked; keep going
+                        logging.getLogger(__name__).warning(
+                            "jupyter-qsecure: held-back output dropped (%s)", type(error).__name__
+                        )
+                self.flush()
 
         self._timer = threading.Thread(target=run, name="qsecure-stream-release", daemon=True)
         self._timer.start()
@@ -259,20 +322,26 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
     and text buffers; join stream text across messages as the module docstring says.
     Install it last, so that whatever else wraps ``session.send`` sees masked messages."""
     original = session.send
-    streams = _HeldStreams(masker, delay)
+    streams = _Streams(masker, delay)
 
-    def forward(stream: Any, msg: dict[str, Any], ident: Any, **kwargs: Any) -> Any:
-        return original(stream, msg, ident=ident, **kwargs)
+    def queue(stream: Any, msg: dict[str, Any], ident: Any, buffers: Any = None) -> Any:
+        """Serialize ``msg`` (through the wrappers below this one) into the outbox; under
+        the lock."""
+        capture = _Capture()
+        sent = original(capture, msg, ident=ident, buffers=buffers)
+        if capture.frames is not None:  # None: Session.send refused (a forked process)
+            streams.outbox.append((stream, capture.frames, capture.options))
+        return sent
 
     def release(now: float | None = None) -> None:
-        """Send held tails (all of them, or those due at ``now``); under the lock."""
+        """Queue held tails (all of them, or those due at ``now``); under the lock."""
         for key, (text, source, stream, ident, deadline) in list(streams.held.items()):
             if now is not None and deadline > now:
                 continue
             del streams.held[key]
             content = {**source["content"], "text": masker.mask(text)}
             msg = session.msg("stream", content=content, parent=source.get("parent_header"))
-            forward(stream, msg, ident)
+            queue(stream, msg, ident)
 
     def send(
         stream: Any,
@@ -301,7 +370,7 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
         body = msg.get("content")
         text = None
         if msg_type == "stream" and isinstance(body, dict) and isinstance(body.get("text"), str):
-            # The text itself is masked once, joined with what is held (_send_stream).
+            # The text itself is masked once, joined with what is held (_queue_stream).
             text = body["text"]
             body = {key: value for key, value in body.items() if key != "text"}
         metadata = msg.get("metadata")
@@ -313,15 +382,28 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
         msg.pop("buffers", None)
         if buffers:
             buffers = [masker.mask_buffer(buffer) for buffer in buffers]
+        io = _iopub(stream)
+        if io is not None and streams.io_thread is None:
+            streams.io_thread = io.thread
+        if io is None and text is None:
+            # Replies on the shell, control and stdin channels: sent by the thread that
+            # owns that socket, as they are; held output goes first.
+            with streams.lock:
+                release()
+            streams.flush()
+            return original(stream, msg, ident=ident, buffers=buffers, track=track)
         with streams.lock:
             if text is not None:
-                return _send_stream(msg, text, stream, ident)
-            release()
-            return original(stream, msg, ident=ident, buffers=buffers, track=track)
+                sent = _queue_stream(msg, text, stream, ident)
+            else:
+                release()
+                sent = queue(stream, msg, ident, buffers)
+        streams.flush()
+        return sent
 
-    def _send_stream(msg: dict[str, Any], raw_text: str, stream: Any, ident: Any) -> Any:
-        """Send what cannot be the start of a value, masked; hold the rest (under the lock).
-        ``msg``'s content is masked already, without its text."""
+    def _queue_stream(msg: dict[str, Any], raw_text: str, stream: Any, ident: Any) -> Any:
+        """Queue what cannot be the start of a value, masked; hold the rest (under the
+        lock). ``msg``'s content is masked already, without its text."""
         key: tuple[str, str] | None = None  # looked up only when something is held
         if streams.held:
             key = _stream_key(msg)
@@ -338,15 +420,15 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
             streams.notify()
         if not head:
             return None
-        return forward(stream, {**msg, "content": {**msg["content"], "text": head}}, ident)
+        return queue(stream, {**msg, "content": {**msg["content"], "text": head}}, ident)
+
+    def release_all() -> None:
+        with streams.lock:
+            release()
+        streams.flush()
 
     session.send = send
-    session.qsecure_release_streams = lambda: _locked(streams, release)
-
-
-def _locked(streams: _HeldStreams, release: Callable[[], None]) -> None:
-    with streams.lock:
-        release()
+    session.qsecure_release_streams = release_all
 
 
 def mask_logging(masker: Masker) -> None:
