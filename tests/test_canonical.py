@@ -624,6 +624,8 @@ def test_canonical_output_shapes() -> None:
                 "application/json": ["a\n", "b"],
                 "application/geo+json": {"x": [1]},
                 "image/png": "iVBO\n",
+                "text/html": ("<b>", "x</b>"),
+                "text/x-not-text": ["a", 1, None],
             },
             "metadata": {"image/png": {"width": 3}},
             "transient": {"display_id": "d"},
@@ -636,6 +638,8 @@ def test_canonical_output_shapes() -> None:
             "application/json": ["a\n", "b"],
             "application/geo+json": {"x": [1]},
             "image/png": "iVBO\n",
+            "text/html": "<b>x</b>",
+            "text/x-not-text": ["a", 1, None],  # not all strings: kept as it is
         },
         "metadata": {"image/png": {"width": 3}},
     }

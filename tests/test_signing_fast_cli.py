@@ -28,6 +28,8 @@ HEAVY = (
     "jupyter_qsecure.config",
     "nbformat",
     # a verification of an Ed25519 signature needs none of these either
+    "dataclasses",
+    "rfc8785",
     "jupyter_core",
     "platformdirs",
     "subprocess",
