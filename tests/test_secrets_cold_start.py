@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import configparser
+import gc
 import hashlib
 import json
 import math
@@ -204,7 +205,7 @@ async def test_a_kernel_start_during_the_warm_up_derives_nothing_twice(
     assert text.split() == [LATE, hashlib.sha256(value.encode()).hexdigest()]
 
     await asyncio.to_thread(app.secrets.providers.wait, app.secrets.warming, None)
-    assert all(read.done and read.error is None for read in app.secrets.warming)
+    assert app.secrets.providers.cached_refs() == [f"keyring://qsecure/s{i}" for i in range(4)]
     # One derivation per entry and one for the unlock, whoever asked first.
     assert Counter(argon2.salts) == Counter(salts.values())
     assert len(argon2.salts) == 5
@@ -507,3 +508,28 @@ def test_an_unreachable_vault_is_reported_without_waiting_for_the_timeout(
     error = outcome["V_TOKEN"]
     assert isinstance(error, ProviderError) and error.reason == "unreachable"
     assert f"127.0.0.1:{port}" in str(error)
+
+
+def test_the_warm_up_keeps_no_value_once_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_qsecure.secrets.registry import KernelSecretRegistry
+    from jupyter_qsecure.secrets.service import SecretsService
+
+    monkeypatch.setenv("WARM_SOURCE", f"qsv-{secrets.token_hex(12)}")
+    policy = secrets_policy({"WARM_TOKEN": "env://WARM_SOURCE"}, cache_seconds=300)
+    clock = Clock()
+    providers = Providers(policy, clock=clock)
+    service = SecretsService(policy, providers, KernelSecretRegistry())
+    try:
+        service.prefetch()
+        providers.wait(service.warming, None)
+        for thread in threading.enumerate():
+            if thread.name.startswith("qsecure-read-"):
+                thread.join(WAIT)
+        gc.collect()
+        assert list(service.warming) == []  # the finished read, and its value, are gone
+        assert providers.cached_refs() == ["env://WARM_SOURCE"]
+        clock.advance(300)
+        providers.sweep()
+        assert providers.cached_refs() == []
+    finally:
+        service.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,8 +90,9 @@ class SecretsService:
         self._emit = emit or (lambda schema, data: None)
         #: Why the personal grants file could not be read (none of its grants apply then).
         self.personal_error: str | None = None
-        #: The warm-up's reads (see :meth:`prefetch`).
-        self.warming: list[Read] = []
+        #: The warm-up's reads still under way (see :meth:`prefetch`): weak references, so
+        #: a finished read, and the value it carries, is not kept here.
+        self.warming: weakref.WeakSet[Read] = weakref.WeakSet()
         # Store writes take long (the encrypted-file keyring derives its key each time) and
         # are serialized by the store anyway: one worker of their own keeps them from
         # filling the shared pool that scans and file reads wait on.
@@ -267,18 +269,16 @@ class SecretsService:
                 results.append(CheckResult(grant.name, str(grant.source), True))
         return results
 
-    def prefetch(self) -> list[Read]:
+    def prefetch(self) -> None:
         """Warm the value cache in the background, so the first kernel does not wait for a
         slow store (an encrypted-file keyring derives a key per secret, 0.4 s or more).
         A kernel start that comes meanwhile joins these reads and has its own secrets read
-        first. Failures are left for the kernel start to report. Returns the reads (also
-        kept as :attr:`warming`)."""
-        self.warming = []
+        first. Failures are left for the kernel start to report; the values go only into
+        the cache, for ``cache_seconds``."""
         if self.policy.injection.cache_seconds > 0:
-            self.warming = self.providers.warm(
-                grant.source for grant in self.policy.grants.values()
+            self.warming = weakref.WeakSet(
+                self.providers.warm(grant.source for grant in self.policy.grants.values())
             )
-        return self.warming
 
     def refresh(
         self, record: KernelSecrets, names: list[str]
