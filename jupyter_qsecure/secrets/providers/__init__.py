@@ -118,7 +118,6 @@ class Providers:
                 limit,
                 partial(provider.fetch, ref),
                 priority=priority,
-                fresh=fresh,
             )
             if not read.done:
                 self._inflight[ref.text] = read

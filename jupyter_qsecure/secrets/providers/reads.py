@@ -47,13 +47,11 @@ class Read:
         group: str,
         priority: int,
         work: Callable[[], str],
-        fresh: bool,
         serial: int,
     ) -> None:
         self.key = key
         self.group = group
         self.priority = priority
-        self.fresh = fresh
         self.serial = serial
         self._work = work
         #: The clock's time the read started running (None while queued).
@@ -71,7 +69,7 @@ class Read:
         cls, key: str, value: str | None = None, error: ProviderError | None = None
     ) -> Read:
         """A read that needs no store: a cached value, or an error found before reading."""
-        read = cls(key, "", URGENT, lambda: "", fresh=False, serial=-1)
+        read = cls(key, "", URGENT, lambda: "", serial=-1)
         read.value, read.error, read.done = value, error, True
         return read
 
@@ -118,10 +116,9 @@ class ReadScheduler:
         work: Callable[[], str],
         *,
         priority: int = URGENT,
-        fresh: bool = False,
     ) -> Read:
         """Queue ``work`` (it returns the value or raises :class:`ProviderError`)."""
-        read = Read(key, group, priority, work, fresh, next(self._serial))
+        read = Read(key, group, priority, work, next(self._serial))
         with self._condition:
             if self._closed:
                 self._finish_locked(read, None, _closed_error(key))
@@ -183,11 +180,6 @@ class ReadScheduler:
                     self._finish_locked(read, None, _closed_error(read.key))
             self._queued.clear()
             self._condition.notify_all()
-
-    def running(self, group: str) -> int:
-        """How many reads of ``group`` hold a place of its limit now."""
-        with self._condition:
-            return self._running.get(group, 0)
 
     # -- inside the condition -----------------------------------------------------------
 
