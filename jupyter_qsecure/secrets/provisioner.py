@@ -286,6 +286,10 @@ class _Starter:
 class QSecureProvisioner(LocalProvisioner):
     """Injects the secrets granted to this kernel's notebook, user and kernelspec."""
 
+    #: Whether this provisioner prepared a start of its kernel before (jupyter_client keeps
+    #: a kernel's provisioner across its restarts, and makes a new one for a new kernel).
+    _prepared_before = False
+
     _services: KernelServices | None = None
 
     def services(self) -> KernelServices:
@@ -317,7 +321,13 @@ class QSecureProvisioner(LocalProvisioner):
         policy = services.policy()
         user = server_user()
         served = self._served()
-        previous = services.registry.get(self.kernel_id) if served else None
+        # Only a restart of this kernel continues its record: a new kernel started under
+        # the id of one that died (``POST /api/kernels`` takes the id from the client, and
+        # a kernel the server gave up restarting is dropped without a cleanup) gets
+        # nothing of that record, neither its notebook's grants nor its restart's name.
+        previous = (
+            services.registry.get(self.kernel_id) if served and self._prepared_before else None
+        )
         # The kernel runs as the server's user, with its grants; the audit trail names who
         # asked for this start: the request's user (a collaborator on a shared server,
         # else the same user), no one for a restart the server makes by itself.
@@ -388,6 +398,7 @@ class QSecureProvisioner(LocalProvisioner):
                 {n: m for n, (_, m) in injection.problems.items()},
             )
         )
+        self._prepared_before = True
         self._emit_injected(sorted(injection.values), notebook, starter, kernel_name)
         self._emit_problems(injection.problems, notebook, starter)
         return kwargs
