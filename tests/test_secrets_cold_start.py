@@ -437,6 +437,36 @@ def test_a_slow_store_that_answers_is_waited_for(slow_store: Any) -> None:
         providers.close()
 
 
+def test_other_entries_answering_do_not_hold_a_start_on_a_stuck_one(slow_store: Any) -> None:
+    """A read that never returns is given up ``timeout`` after it started, however often
+    the store answers reads asked for after it (other users' kernel starts, a warm-up):
+    the wait has a bound, it does not last as long as others keep asking."""
+    names = [f"o{index}" for index in range(5)]
+    slow_store.gate("stuck", *names)
+    policy = secrets_policy({"STUCK_TOKEN": "slow://stuck"})
+    clock = Clock()
+    providers = Providers(policy, clock=clock, workers=2)
+    try:
+        thread, outcome = waiting(providers, policy, 5)
+        assert slow_store.STARTED["stuck"].wait(WAIT)
+        for name in names:  # the store answers another entry every 4 s
+            other = providers.read(parse_ref(f"slow://{name}"))
+            assert slow_store.STARTED[name].wait(WAIT)
+            clock.advance(4)
+            slow_store.RELEASE[name].set()
+            providers.wait([other], None)
+            providers.tick()
+            if thread.is_alive():
+                assert clock.read_by("waiter", clock.now)
+        thread.join(WAIT)
+        assert not thread.is_alive()
+        error = outcome["STUCK_TOKEN"]
+        assert isinstance(error, ProviderError) and error.reason == "timeout"
+    finally:
+        slow_store.RELEASE["stuck"].set()
+        providers.close()
+
+
 # -- the cache -------------------------------------------------------------------------------
 
 
@@ -476,6 +506,27 @@ def test_a_value_written_during_a_read_is_not_cached_from_it(slow_store: Any) ->
         slow_store.RELEASE["w"].set()
         providers.wait([read], None)
         assert read.result() == "value-of-w"  # for whoever asked before the write
+        assert providers.cached_refs() == []
+    finally:
+        providers.close()
+
+
+def test_a_value_written_during_two_reads_is_cached_from_neither(slow_store: Any) -> None:
+    """A refresh reads the store anew beside a kernel start's read already running; a
+    write through the REST API meanwhile keeps both from caching what they read (the
+    older one's value was the one the write replaced)."""
+    slow_store.gate("w")
+    policy = secrets_policy({"W_TOKEN": "slow://w"})
+    providers = Providers(policy, clock=Clock(), workers=2)
+    ref = parse_ref("slow://w")
+    try:
+        started = providers.read(ref)
+        assert slow_store.STARTED["w"].wait(WAIT)
+        fresh = providers.read(ref, fresh=True)  # a refresh: does not join a running read
+        assert fresh is not started
+        providers.invalidate(ref)  # written through the REST API
+        slow_store.RELEASE["w"].set()
+        providers.wait([started, fresh], None)
         assert providers.cached_refs() == []
     finally:
         providers.close()

@@ -64,6 +64,9 @@ class Providers:
         self._cache: dict[str, tuple[float, str]] = {}
         #: Reference -> its read in flight (the latest, when a fresh one started too).
         self._inflight: dict[str, Read] = {}
+        #: Reference -> how many times it was written or deleted through this server: a
+        #: read asked for before a write is never cached, even one no longer the latest.
+        self._writes: dict[str, int] = {}
         self._reads = ReadScheduler(clock, self._read_done)
         self._sweeper: threading.Timer | None = None
         self._sweep_at = 0.0
@@ -120,6 +123,7 @@ class Providers:
                 priority=priority,
             )
             if not read.done:
+                read.writes_before = self._writes.get(ref.text, 0)
                 self._inflight[ref.text] = read
             return read
 
@@ -154,6 +158,7 @@ class Providers:
         """Forget a cached value (after it was written or deleted); a read in flight
         still answers those already waiting for it, but its value is not cached."""
         with self._lock:
+            self._writes[ref.text] = self._writes.get(ref.text, 0) + 1
             self._cache.pop(ref.text, None)
             inflight = self._inflight.pop(ref.text, None)
             if inflight is not None:
@@ -203,6 +208,8 @@ class Providers:
             if self._inflight.get(read.key) is read:
                 del self._inflight[read.key]
             if read.error is not None or read.value is None or not read.cacheable:
+                return
+            if read.writes_before != self._writes.get(read.key, 0):
                 return
             if self._closed or ttl <= 0 or read.started is None:
                 return

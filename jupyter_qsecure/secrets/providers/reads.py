@@ -10,7 +10,10 @@ warm-up read that is queued when a kernel start asks for the same entry.
 
 :meth:`ReadScheduler.wait` gives up on what is left only when the store has finished
 nothing (no read, no unlock: see :func:`report_progress`) for ``timeout`` seconds: a slow
-store that works is waited for, one that stopped answering is not.
+store that works is waited for, one that stopped answering is not. Once a read runs, only
+its own steps and those of the reads that started before it count for it, not reads
+asked for later: a read that never returns is given up, however busy its store is kept
+(the wait is bounded by the reads ahead of it, never by those that keep coming).
 """
 
 from __future__ import annotations
@@ -56,11 +59,18 @@ class Read:
         self._work = work
         #: The clock's time the read started running (None while queued).
         self.started: float | None = None
+        #: Its place in the order reads of its group started running.
+        self.order = -1
+        #: The clock's time it, or a read of its group that started before it, last
+        #: finished a step (an unlock, a read) while it ran.
+        self.last_sign: float | None = None
         self.done = False
         self.value: str | None = None
         self.error: ProviderError | None = None
         #: Whether its value may be cached (not after a write of the entry).
         self.cacheable = True
+        #: How many writes of its entry its owner counted when it was asked for.
+        self.writes_before = 0
         #: Whether a waiter gave up on it (its thread no longer counts against the limit).
         self.abandoned = False
 
@@ -105,7 +115,10 @@ class ReadScheduler:
         self._limits: dict[str, int] = {}
         #: The clock's time each group last finished something.
         self._progress: dict[str, float] = {}
+        #: Each group's reads running now (abandoned ones included).
+        self._in_threads: dict[str, list[Read]] = {}
         self._serial = itertools.count()
+        self._order = itertools.count()
         self._closed = False
 
     def submit(
@@ -138,12 +151,12 @@ class ReadScheduler:
     def wait(
         self, reads: Iterable[Read], timeout: float | None, *, since: float | None = None
     ) -> None:
-        """Return when every read is done, or when the groups of those left finished
-        nothing for ``timeout`` seconds (``None``: no limit), counted from ``since`` (the
-        clock's time the reads were asked for; default now) at the earliest. What is
-        left then is marked abandoned: it keeps running, its value is cached when it
-        comes, and its thread no longer holds a place of the group's limit, so a store's
-        next reads are not stuck behind one that never returns."""
+        """Return when every read is done, or when those left had no sign of life from
+        their store (see :meth:`_deadline`) for ``timeout`` seconds (``None``: no limit),
+        counted from ``since`` (the clock's time the reads were asked for; default now) at
+        the earliest. What is left then is marked abandoned: it keeps running, its value
+        is cached when it comes, and its thread no longer holds a place of the group's
+        limit, so a store's next reads are not stuck behind one that never returns."""
         pending = list(reads)
         with self._condition:
             began = self._clock() if since is None else since
@@ -185,10 +198,12 @@ class ReadScheduler:
 
     def _deadline(self, read: Read, began: float, timeout: float) -> float:
         """When a waiter that began at ``began`` gives up on ``read``: ``timeout`` after
-        the last sign of life of its store (a read or an unlock finished, this read
-        started), or after ``began``."""
-        started = began if read.started is None else read.started
-        return max(began, self._progress.get(read.group, began), started) + timeout
+        the last sign of life of its store for it, or after ``began``. Queued, any read or
+        unlock of its group finished counts (its turn comes nearer); running, only its
+        start and the steps of itself and of the reads that started before it."""
+        if read.started is None:
+            return max(began, self._progress.get(read.group, began)) + timeout
+        return max(began, read.started, read.last_sign or read.started) + timeout
 
     def _abandon_locked(self, reads: list[Read]) -> None:
         for read in reads:
@@ -203,6 +218,8 @@ class ReadScheduler:
             read = min(queued, key=lambda r: (r.priority, r.serial))
             queued.remove(read)
             read.started = self._clock()
+            read.order = next(self._order)
+            self._in_threads.setdefault(group, []).append(read)
             self._running[group] = self._running.get(group, 0) + 1
             threading.Thread(
                 target=self._run, args=(read,), name=f"qsecure-read-{group}", daemon=True
@@ -216,7 +233,7 @@ class ReadScheduler:
     # -- in the read's thread -----------------------------------------------------------
 
     def _run(self, read: Read) -> None:
-        _local.progressed = lambda: self._progressed(read.group)
+        _local.progressed = lambda: self._progressed(read)
         value: str | None = None
         error: ProviderError | None = None
         try:
@@ -236,16 +253,26 @@ class ReadScheduler:
             self._on_done(read)
         finally:
             with self._condition:
-                self._progress[read.group] = self._clock()
+                self._signs_locked(read)
+                self._in_threads[read.group].remove(read)
                 if not read.abandoned:
                     self._running[read.group] -= 1
                 self._finish_locked(read, value, error)
                 self._dispatch_locked(read.group)
 
-    def _progressed(self, group: str) -> None:
+    def _progressed(self, read: Read) -> None:
         with self._condition:
-            self._progress[group] = self._clock()
+            self._signs_locked(read)
             self._condition.notify_all()
+
+    def _signs_locked(self, read: Read) -> None:
+        """``read`` finished a step: a sign of life of its group, for the queued reads,
+        itself and the running reads that started after it."""
+        now = self._clock()
+        self._progress[read.group] = now
+        for other in self._in_threads.get(read.group, []):
+            if other.order >= read.order:
+                other.last_sign = now
 
 
 def _closed_error(key: str) -> ProviderError:
