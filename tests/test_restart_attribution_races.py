@@ -1,0 +1,129 @@
+"""Two users restart the same kernel at once: each restart the server makes is recorded
+as asked for by one of them, neither is recorded twice, and no later restart the server
+makes by itself is put on either of them."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import os
+import secrets
+import signal
+from typing import Any
+
+import pytest
+from jupyter_server.auth import IdentityProvider, User
+from traitlets.config import Config
+
+pytestmark = [
+    pytest.mark.slow,  # real kernels
+    # The process of the restart jupyter_client lost track of (stopped at the end).
+    pytest.mark.filterwarnings("ignore::ResourceWarning"),
+    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+]
+
+USER_HEADER = "X-Test-User"
+
+
+class HeaderIdentityProvider(IdentityProvider):
+    """A token login named by a request header (as a hub names each of its users)."""
+
+    async def get_user(self, handler: Any) -> User | None:
+        found = super().get_user(handler)
+        user = await found if inspect.isawaitable(found) else found
+        if user is None:
+            return None
+        name = handler.request.headers.get(USER_HEADER, "carol")
+        return User(username=name, name=name, display_name=name)
+
+
+@pytest.fixture
+def jp_server_config(jp_server_config: Config) -> Config:
+    jp_server_config.ServerApp.identity_provider_class = HeaderIdentityProvider
+    return jp_server_config
+
+
+@pytest.fixture
+def lab_grant(policy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import LAB_TOKEN_GRANT
+
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", f"lab-{secrets.token_hex(16)}")
+    policy(LAB_TOKEN_GRANT)
+
+
+def _injections(audit_events: Any) -> list[tuple[str, str | None]]:
+    return [
+        (e["user"], e.get("restart"))
+        for e in audit_events()
+        if e["__schema__"].endswith("secret-injected/v1")
+    ]
+
+
+async def test_two_users_restarting_at_once_are_each_named_once(
+    lab_grant: None, jp_fetch: Any, jp_serverapp: Any, audit_events: Any
+) -> None:
+    from kernel_client import open_session
+
+    from jupyter_qsecure.events import SECRET_INJECTED
+
+    session = await open_session(jp_fetch, "a.ipynb")
+    kernel_id = session["kernel"]["id"]
+    km = jp_serverapp.kernel_manager
+    try:
+
+        async def restart(user: str) -> int:
+            response = await jp_fetch(
+                "api",
+                "kernels",
+                kernel_id,
+                "restart",
+                method="POST",
+                body="{}",
+                headers={USER_HEADER: user},
+                raise_error=False,
+            )
+            return int(response.code)
+
+        codes = await asyncio.gather(restart("alice"), restart("bob"))
+        injected = _injections(audit_events)
+        assert injected[0] == ("carol", None)
+        restarts = injected[1:]
+        # Each kernel start the restarts made names one of those who asked, each once.
+        # (jupyter_client runs both restarts: one answers 500 and its process is left
+        # running; both started a kernel with the secret.)
+        assert len(restarts) == len(set(restarts)) >= codes.count(200) >= 1
+        assert set(restarts) <= {("alice", "requested"), ("bob", "requested")}
+
+        # The kernel then dies: the server's own restart names no one.
+        injected_now: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def listener(logger: Any, schema_id: str, data: dict[str, Any]) -> None:
+            injected_now.put_nowait(data)
+
+        events = jp_serverapp.event_logger
+        events.add_listener(schema_id=SECRET_INJECTED, listener=listener)
+        try:
+            os.kill(km.get_kernel(kernel_id).provisioner.process.pid, signal.SIGKILL)
+            automatic = await asyncio.wait_for(injected_now.get(), 60)  # polled every 3 s
+        finally:
+            events.remove_listener(listener=listener)
+        assert (automatic["user"], automatic.get("restart")) == ("", "automatic")
+        assert _injections(audit_events)[len(injected) :] == [("", "automatic")]
+        assert json.loads((await jp_fetch("api", "kernels", kernel_id)).body)["id"] == kernel_id
+    finally:
+        await jp_fetch("api", "sessions", session["id"], method="DELETE", raise_error=False)
+        _stop_orphans(kernel_id)
+
+
+def _stop_orphans(kernel_id: str) -> None:
+    """Stop the kernel processes for ``kernel_id`` a concurrent restart left behind."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                if f"kernel-{kernel_id}.json".encode() in cmdline.read():
+                    os.kill(int(entry), signal.SIGKILL)
+        except OSError:
+            continue
