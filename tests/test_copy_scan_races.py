@@ -118,9 +118,7 @@ async def test_a_copied_notebook_with_a_credential_is_refused_and_not_written(
     body = await _refused(_copy(jp_fetch, "keys.ipynb"))
     assert body["reason"] == "qsecure-leak" and body["path"] == "keys-Copy1.ipynb"
     assert github_token not in json.dumps(body)
-    assert sorted(p.name for p in jp_root_dir.iterdir() if p.suffix == ".ipynb") == [
-        "keys.ipynb"
-    ]
+    assert sorted(p.name for p in jp_root_dir.iterdir() if p.suffix == ".ipynb") == ["keys.ipynb"]
     assert source.read_bytes() == before
     blocked = [e for e in audit_events() if e["__schema__"].endswith("save-blocked/v1")]
     assert [(e["path"], e["outcome"]) for e in blocked] == [("keys-Copy1.ipynb", "blocked")]
