@@ -244,7 +244,9 @@ class _Streams:
     Handing on under the lock let the IOPub thread, flushing buffered output through this
     masking, wait for the lock while its holder waited for the IOPub thread: the kernel
     hung. So the IOPub thread never waits here: when another thread is handing messages
-    on, that thread sends the IOPub thread's too, in order."""
+    on, that thread sends the IOPub thread's too, in order. When nothing waits to be
+    handed on, the IOPub thread sends its own output at once (:attr:`direct`): blocked
+    on its own event pipe, it would be stuck with or without this masking."""
 
     def __init__(self, masker: Masker, delay: float) -> None:
         self.masker = masker
@@ -256,8 +258,10 @@ class _Streams:
         self.outbox: deque[tuple[Any, list[Any], dict[str, Any]]] = deque()
         #: Held by the one thread handing the outbox on.
         self.sending = threading.Lock()
-        #: ipykernel's IOPub thread, once a message for it is seen.
-        self.io_thread: threading.Thread | None = None
+        #: ipykernel's IOPub thread (its ident), once a message for it is seen.
+        self.io_thread: int | None = None
+        #: Set (under the lock) while the IOPub thread sends its own messages at once.
+        self.direct = False
         self._wake = threading.Condition(self.lock)
         self._timer: threading.Thread | None = None
 
@@ -265,7 +269,7 @@ class _Streams:
         """Hand the outbox on, in order; never under :attr:`lock`. Another thread waits
         for the one handing on (and so is held back as ipykernel holds back a thread
         that outpaces its IOPub thread); the IOPub thread leaves its messages to it."""
-        wait = threading.current_thread() is not self.io_thread
+        wait = threading.get_ident() != self.io_thread
         while self.outbox:
             if not self.sending.acquire(blocking=wait):
                 return  # the thread handing on sends ours, and checks again after
@@ -325,8 +329,10 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
     streams = _Streams(masker, delay)
 
     def queue(stream: Any, msg: dict[str, Any], ident: Any, buffers: Any = None) -> Any:
-        """Serialize ``msg`` (through the wrappers below this one) into the outbox; under
-        the lock."""
+        """Serialize ``msg`` (through the wrappers below this one) into the outbox, or
+        send it at once when :attr:`_Streams.direct`; under the lock."""
+        if streams.direct:
+            return original(stream, msg, ident=ident, buffers=buffers)
         capture = _Capture()
         sent = original(capture, msg, ident=ident, buffers=buffers)
         if capture.frames is not None:  # None: Session.send refused (a forked process)
@@ -384,7 +390,7 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
             buffers = [masker.mask_buffer(buffer) for buffer in buffers]
         io = _iopub(stream)
         if io is not None and streams.io_thread is None:
-            streams.io_thread = io.thread
+            streams.io_thread = io.thread.ident
         if io is None and text is None:
             # Replies on the shell, control and stdin channels: sent by the thread that
             # owns that socket, as they are; held output goes first.
@@ -392,13 +398,21 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
                 release()
             streams.flush()
             return original(stream, msg, ident=ident, buffers=buffers, track=track)
+        own = threading.get_ident() == streams.io_thread
         with streams.lock:
-            if text is not None:
-                sent = _queue_stream(msg, text, stream, ident)
-            else:
-                release()
-                sent = queue(stream, msg, ident, buffers)
-        streams.flush()
+            streams.direct = own and not streams.outbox and streams.sending.acquire(False)
+            try:
+                if text is not None:
+                    sent = _queue_stream(msg, text, stream, ident)
+                else:
+                    release()
+                    sent = queue(stream, msg, ident, buffers)
+            finally:
+                if streams.direct:
+                    streams.direct = False
+                    streams.sending.release()
+        if streams.outbox:
+            streams.flush()
         return sent
 
     def _queue_stream(msg: dict[str, Any], raw_text: str, stream: Any, ident: Any) -> Any:
