@@ -181,15 +181,41 @@ class SessionModelHandler(SessionHandler):
         act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
 
+#: Kernel id -> the lock its restarts take turns on, and how many restarts hold or await it.
+_restart_turns: dict[str, tuple[asyncio.Lock, int]] = {}
+
+
 class KernelRestartHandler(KernelActionHandler):
     """``/api/kernels/ID/restart`` and ``.../interrupt`` as jupyter_server serves them; a
-    restart is audited as asked for by the request's user (JupyterLab's Restart Kernel)."""
+    restart is audited as asked for by the request's user (JupyterLab's Restart Kernel).
+    Restarts of one kernel take turns: jupyter_client runs two at once on one kernel
+    manager, and then one answers 500 and leaves a kernel process running, its secrets
+    in its environment, that nothing manages or stops."""
 
     async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
         await super().prepare()
         act_for_this_task(request_user_name(self.current_user, self.identity_provider))
         if self.path_kwargs.get("action") == "restart":
             request_restart(self.path_kwargs["kernel_id"])
+
+    @web.authenticated
+    @authorized
+    async def post(self, kernel_id: str, action: str) -> None:
+        """jupyter_server's answer; a restart once the one under way ended."""
+        if action != "restart":
+            await ensure_async(super().post(kernel_id, action))
+            return
+        lock, count = _restart_turns.get(kernel_id, (asyncio.Lock(), 0))
+        _restart_turns[kernel_id] = (lock, count + 1)
+        try:
+            async with lock:
+                await ensure_async(super().post(kernel_id, action))
+        finally:
+            lock, count = _restart_turns[kernel_id]
+            if count == 1:
+                del _restart_turns[kernel_id]
+            else:
+                _restart_turns[kernel_id] = (lock, count - 1)
 
 
 class EventsHandler(EventHandler):
