@@ -159,6 +159,17 @@ class Execution:
     info: Any = None  # IPython's ExecutionInfo, to tell this cell's end from a nested one's
     displays: dict[str, list[int]] = field(default_factory=dict)  # display_id -> indices
     clear_pending: bool = False  # clear_output(wait=True): clear at the next output
+    #: The texts of the last output while it is a stream still being written: a cell
+    #: printing line by line keeps one output and a list of strings, not a dict a line.
+    stream_texts: list[str] | None = None
+
+    def close_stream(self) -> None:
+        """Join the texts of the last output, a stream, into it (as a notebook saves
+        consecutive writes to one stream: one output)."""
+        if self.stream_texts is not None:
+            if len(self.stream_texts) > 1:
+                self.outputs[-1]["text"] = "".join(self.stream_texts)
+            self.stream_texts = None
 
 
 class Recorder:
@@ -292,9 +303,25 @@ class Recorder:
         if msg_type in _OUTPUT_TYPES:
             if execution.clear_pending:
                 execution.clear_pending = False
+                execution.stream_texts = None
                 execution.outputs.clear()
                 execution.displays.clear()
+            plain_stream = (
+                msg_type == "stream"
+                and content.keys() == {"name", "text"}
+                and isinstance(content["text"], str)
+            )
+            if (
+                plain_stream
+                and execution.stream_texts is not None
+                and execution.outputs[-1]["name"] == content["name"]
+            ):
+                execution.stream_texts.append(content["text"])
+                return
+            execution.close_stream()
             execution.outputs.append({"output_type": msg_type, **content})
+            if plain_stream and isinstance(content["name"], str):
+                execution.stream_texts = [content["text"]]
             display_id = msg_type == "display_data" and _display_id(content)
             if display_id:
                 execution.displays.setdefault(display_id, []).append(len(execution.outputs) - 1)
@@ -307,6 +334,7 @@ class Recorder:
                 execution.clear_pending = True
             else:
                 execution.clear_pending = False
+                execution.stream_texts = None
                 execution.outputs.clear()
                 execution.displays.clear()
         elif msg_type == "status" and content.get("execution_state") == "idle":
@@ -484,6 +512,7 @@ class Recorder:
         """The canonical digest of what the cell output, as the outputs travel to the
         frontend (JSON); None when they have no canonical form (NaN in JSON output): the
         verdict then reports them as changed."""
+        execution.close_stream()
         try:
             outputs = self.wire(execution.outputs) if self.wire else execution.outputs
             return outputs_digest(outputs)
