@@ -1,7 +1,5 @@
 """``python -m jupyter_qsecure``: the same as ``jupyter qsecure``."""
 
-import sys
+from .cli import console_main
 
-from .cli import main
-
-sys.exit(main())
+console_main()

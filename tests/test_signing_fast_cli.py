@@ -214,3 +214,46 @@ def test_anything_else_goes_to_the_full_command_line() -> None:
     assert fast_main(["verify", "nb.ipynb", "--unknown", "x"]) is None
     assert fast_main(["scan", "x"]) is None
     assert fast_main([]) is None
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        [str(Path(sys.executable).with_name("jupyter-qsecure"))],
+        [sys.executable, "-m", "jupyter_qsecure"],
+        [sys.executable, "-m", "jupyter_qsecure.cli"],
+    ],
+    ids=["script", "-m jupyter_qsecure", "-m jupyter_qsecure.cli"],
+)
+def test_the_program_ends_only_after_all_its_output_is_written(
+    signed: dict[str, Path], program: list[str], tmp_path: Path
+) -> None:
+    """``verify`` and ``payload`` end the process without the interpreter's teardown:
+    what they wrote still reaches a pipe whole (here far more than a pipe holds), with
+    their own exit code; other subcommands exit as usual."""
+    big = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell(f"x = {n}\n" + "# " + "y" * 2_000, id=f"c{n}")
+            for n in range(300)
+        ]
+    )
+    path = tmp_path / "big.ipynb"
+    nbformat.write(big, path)
+    from jupyter_qsecure.signing.canonical import notebook_payload
+
+    payload = subprocess.run([*program, "payload", str(path)], capture_output=True, timeout=60)
+    assert (payload.returncode, payload.stderr) == (0, b"")
+    assert payload.stdout == notebook_payload(json.loads(path.read_text()))
+    assert len(payload.stdout) > 600_000
+
+    verify = [*program, "verify", str(signed["nb"]), "--allowed-signers", str(signed["allowed"])]
+    refused = subprocess.run(
+        [*verify, "--require", "2", "--format", "json"], capture_output=True, timeout=60
+    )
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)[0]["meets_policy"] is False
+    assert b"warning" in refused.stderr  # the malformed allowed_signers line, named
+    usage = subprocess.run([*program, "verify"], capture_output=True, timeout=60)
+    assert usage.returncode == 2 and b"name at least one notebook" in usage.stderr
+    full = subprocess.run([*program, "rules", "--check"], capture_output=True, timeout=120)
+    assert full.returncode == 0, full.stderr[-2000:]

@@ -46,6 +46,7 @@ __all__ = [
     "UsageError",
     "VerifyApp",
     "VerifyAttestationApp",
+    "console_main",
     "main",
 ]
 
@@ -87,3 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     from .app import main as full_main
 
     return full_main(argv)
+
+
+def console_main() -> None:
+    """The ``jupyter-qsecure`` program (and ``python -m jupyter_qsecure``): :func:`main` on
+    the process's arguments, then exit with its code. ``verify`` and ``payload`` end the
+    process as soon as their output is flushed (:func:`.fast.exit_now`)."""
+    argv = sys.argv[1:]
+    from .fast import exit_now, fast_main
+
+    code = fast_main(argv)
+    if code is not None:
+        exit_now(code)
+    from .app import main as full_main
+
+    sys.exit(full_main(argv))

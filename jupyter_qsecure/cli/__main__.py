@@ -1,7 +1,5 @@
 """``python -m jupyter_qsecure.cli``: the same as ``jupyter qsecure``."""
 
-import sys
+from . import console_main
 
-from . import main
-
-sys.exit(main())
+console_main()

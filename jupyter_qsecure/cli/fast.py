@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 USAGE_ERROR = 2
 _VERIFY_OPTIONS = {
@@ -60,6 +61,25 @@ def fast_main(argv: list[str]) -> int | None:
     finally:
         if collecting:
             gc.enable()
+
+
+def exit_now(code: int) -> NoReturn:
+    """End the process with ``code`` once standard output and error are flushed, skipping
+    the interpreter's teardown.
+
+    Teardown frees the parsed notebook object by object, clears every module and runs a
+    last garbage collection: about 9 ms of a verification of a 1 MB notebook from the
+    shell (``bench/README.md``). This path registers no exit handler, starts no thread and
+    writes no file but the standard streams, so flushing those is all teardown would do
+    for it. If a flush fails (a closed pipe), the normal exit runs and reports it as
+    Python does.
+    """
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        sys.exit(code)
+    os._exit(code)
 
 
 def _parse(args: list[str], known: dict[str, str]) -> dict[str, Any] | None:

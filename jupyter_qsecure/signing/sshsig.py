@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 __all__ = [
     "BEGIN",
@@ -256,7 +255,7 @@ def _string(data: bytes) -> bytes:
 
 
 class _Ed25519Key(NamedTuple):
-    key: Ed25519PublicKey
+    key: bytes  # the 32-byte public key, checked by :mod:`.ed25519`
     application: bytes | None  # FIDO keys only
 
 
@@ -298,23 +297,22 @@ def _decode_public_key(blob: bytes, what: str = "the public key") -> tuple[str, 
     Raises ``malformed`` for a blob that is not a well-formed key (or not in OpenSSH's
     canonical encoding), ``unsupported-key`` for a key type :func:`verify` cannot check.
     """
-    from cryptography.exceptions import UnsupportedAlgorithm
-
     reader = _Reader(blob, what)
     key_type = reader.text("key type")
     key: _Key
-    try:
-        if key_type in (_ED25519, _SK_ED25519):
-            from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    if key_type in (_ED25519, _SK_ED25519):
+        raw = reader.string("Ed25519 public key")
+        if len(raw) != 32:
+            raise SignatureError(
+                "malformed", f"{what}: an Ed25519 public key has 32 bytes, not {len(raw)}"
+            )
+        application = reader.string("FIDO application") if key_type == _SK_ED25519 else None
+        reader.end()
+        return key_type, _Ed25519Key(raw, application)
+    from cryptography.exceptions import UnsupportedAlgorithm
 
-            raw = reader.string("Ed25519 public key")
-            if len(raw) != 32:
-                raise SignatureError(
-                    "malformed", f"{what}: an Ed25519 public key has 32 bytes, not {len(raw)}"
-                )
-            application = reader.string("FIDO application") if key_type == _SK_ED25519 else None
-            key = _Ed25519Key(Ed25519PublicKey.from_public_bytes(raw), application)
-        elif key_type in _ECDSA or key_type == _SK_ECDSA:
+    try:
+        if key_type in _ECDSA or key_type == _SK_ECDSA:
             from cryptography.hazmat.primitives.asymmetric import ec
 
             curve_name, size = _ECDSA["ecdsa-sha2-nistp256" if key_type == _SK_ECDSA else key_type]
@@ -653,10 +651,13 @@ def _bad(detail: str) -> SignatureError:
 
 
 def _verify_raw(key_type: str, key: _Key, signature: bytes, data: bytes) -> None:
-    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-
     reader = _Reader(signature, "the signature's signature blob")
     algorithm = reader.text("signature algorithm")
+    if isinstance(key, _Ed25519Key):
+        _verify_ed25519(key_type, key, algorithm, reader, data)
+        return
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+
     try:
         if isinstance(key, _RsaKey):
             if algorithm == "ssh-rsa":
@@ -678,29 +679,7 @@ def _verify_raw(key_type: str, key: _Key, signature: bytes, data: bytes) -> None
             hash_type = getattr(hashes, _RSA_SIGNATURE_HASHES[algorithm])
             key.key.verify(raw.rjust(size, b"\0"), data, padding.PKCS1v15(), hash_type())
             return
-        if algorithm != key_type:
-            if algorithm.startswith("webauthn-"):
-                raise SignatureError(
-                    "unsupported-key",
-                    f"webauthn signatures ({algorithm}) are not supported; "
-                    "sign with ssh-keygen -Y sign",
-                )
-            raise _bad(f"signature algorithm {algorithm!r} does not match key type {key_type}")
-        if isinstance(key, _Ed25519Key):
-            raw = reader.string("Ed25519 signature")
-            if len(raw) != 64:
-                raise SignatureError(
-                    "malformed", f"an Ed25519 signature has 64 bytes, not {len(raw)}"
-                )
-            if key.application is None:
-                reader.end()
-                key.key.verify(raw, data)
-                return
-            flags, counter = reader.u8("FIDO flags"), reader.u32("FIDO counter")
-            reader.end()
-            key.key.verify(raw, _fido_data(key.application, flags, counter, data))
-            _require_presence(flags)
-            return
+        _check_algorithm(algorithm, key_type)
         from cryptography.hazmat.primitives import hashes
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -721,14 +700,50 @@ def _verify_raw(key_type: str, key: _Key, signature: bytes, data: bytes) -> None
         )
         _require_presence(flags)
     except InvalidSignature:
-        raise _bad(
-            "the message, the namespace or the signature changed since it was signed, "
-            "or another key made it"
-        ) from None
+        raise _bad(_CHANGED) from None
     except (ValueError, TypeError, OverflowError, UnsupportedAlgorithm) as error:
         if isinstance(error, SignatureError):
             raise
         raise _bad(f"the signature values are invalid ({error})") from None
+
+
+_CHANGED = (
+    "the message, the namespace or the signature changed since it was signed, "
+    "or another key made it"
+)
+
+
+def _check_algorithm(algorithm: str, key_type: str) -> None:
+    """Refuse a signature algorithm that is not the key's own type."""
+    if algorithm == key_type:
+        return
+    if algorithm.startswith("webauthn-"):
+        raise SignatureError(
+            "unsupported-key",
+            f"webauthn signatures ({algorithm}) are not supported; sign with ssh-keygen -Y sign",
+        )
+    raise _bad(f"signature algorithm {algorithm!r} does not match key type {key_type}")
+
+
+def _verify_ed25519(
+    key_type: str, key: _Ed25519Key, algorithm: str, reader: _Reader, data: bytes
+) -> None:
+    """Check an Ed25519 (or FIDO Ed25519) signature blob's remaining fields over ``data``."""
+    from . import ed25519
+
+    _check_algorithm(algorithm, key_type)
+    raw = reader.string("Ed25519 signature")
+    if len(raw) != 64:
+        raise SignatureError("malformed", f"an Ed25519 signature has 64 bytes, not {len(raw)}")
+    flags = None
+    if key.application is not None:
+        flags, counter = reader.u8("FIDO flags"), reader.u32("FIDO counter")
+        data = _fido_data(key.application, flags, counter, data)
+    reader.end()
+    if not ed25519.verify(key.key, data, raw):
+        raise _bad(_CHANGED)
+    if flags is not None:
+        _require_presence(flags)
 
 
 def _fido_data(application: bytes, flags: int, counter: int, data: bytes) -> bytes:
