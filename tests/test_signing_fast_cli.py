@@ -34,8 +34,7 @@ HEAVY = (
     "platformdirs",
     "subprocess",
     "tempfile",
-    "cryptography.hazmat.primitives.asymmetric.ec",
-    "cryptography.hazmat.primitives.asymmetric.rsa",
+    "cryptography",
 )
 
 

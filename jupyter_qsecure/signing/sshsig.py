@@ -24,9 +24,9 @@ therefore with anything it can use: plain key files, and keys held by ``ssh-agen
 Every failure is a :class:`SignatureError` with a short machine-readable ``reason`` and a
 message saying what is wrong and what to do; bad input never produces another exception.
 
-``jupyter qsecure verify`` from the shell pays for every import: ``cryptography`` is loaded
-for the key types a verification meets (its Ed25519 module alone for Ed25519 keys), and the
-modules that run ``ssh-keygen`` only to sign or cross-check.
+``jupyter qsecure verify`` from the shell pays for every import: Ed25519 signatures (plain
+and FIDO) are checked by :mod:`.ed25519` in pure Python, ``cryptography`` is loaded only for
+ECDSA and RSA keys, and the modules that run ``ssh-keygen`` only to sign or cross-check.
 """
 
 from __future__ import annotations
@@ -622,8 +622,9 @@ def signed_data(message: bytes, namespace: str, hash_algorithm: str) -> bytes:
 def verify(message: bytes, armored: str, namespace: str) -> ParsedSignature:
     """Check that ``armored`` is a valid SSHSIG over ``message`` in ``namespace``.
 
-    Pure Python (``cryptography``): Ed25519, ECDSA (nistp256/384/521), RSA with
-    rsa-sha2-256/512 (SHA-1 ``ssh-rsa`` signatures are refused) and the FIDO types
+    No external program: Ed25519 (:mod:`.ed25519`), and with ``cryptography`` ECDSA
+    (nistp256/384/521) and RSA with rsa-sha2-256/512 (SHA-1 ``ssh-rsa`` signatures are
+    refused); also the FIDO types
     sk-ssh-ed25519@openssh.com and sk-ecdsa-sha2-nistp256@openssh.com, whose signatures
     must carry the user-presence flag. Returns the parsed signature; who the key belongs to
     is for :func:`jupyter_qsecure.signing.allowed_signers.trust` to say. Raises
