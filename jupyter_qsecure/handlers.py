@@ -679,13 +679,14 @@ class SignHandler(QSecureAPIHandler):
         app = self.qsecure
         signing = await _user_signing(self)
         try:
-            answer = await signing.sign_and_save(
-                self.contents_manager,
-                path,
-                role=role,
-                principal=principal,
-                embed=app.provenance.embed,
-            )
+            with scanned_in_a_thread():  # the signed notebook's save: its scan off the loop
+                answer = await signing.sign_and_save(
+                    self.contents_manager,
+                    path,
+                    role=role,
+                    principal=principal,
+                    embed=app.provenance.embed,
+                )
         except NotebookNotFound as error:
             raise request_error(404, "qsecure-not-found", str(error)) from None
         except NoSigningKey as error:

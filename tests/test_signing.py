@@ -3,6 +3,7 @@ OpenSSH, the tamper matrix, trust and policy, the server endpoints, signed attes
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -637,6 +638,65 @@ async def test_server_without_allowed_signers_trusts_no_signature(
     )
     assert changed["status"] == "modified since signing" and not changed["meets_policy"]
     assert changed["signatures"][0]["changed_cells"] == ["a"]
+
+
+async def test_the_signed_notebooks_save_is_scanned_off_the_event_loop(
+    server_key: Path,
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    qsecure_app: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``POST /qsecure/sign`` saves the signed notebook; the guard's scan of that save runs
+    in a worker thread: held on an event here, it is released only after a request made
+    meanwhile was answered (on the event loop, nothing would be answered)."""
+    import threading
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="a")])
+    nbformat.write(nb, jp_root_dir / "s.ipynb")
+    guard = qsecure_app.save_guard
+    check = guard.check
+    scanning, release = threading.Event(), threading.Event()
+    released: list[bool] = []
+
+    def held_check(model: dict[str, Any], path: str, **kwargs: Any) -> None:
+        if path == "s.ipynb":
+            scanning.set()
+            released.append(release.wait(timeout=10))
+        check(model, path, **kwargs)
+
+    monkeypatch.setattr(guard, "check", held_check)
+    signing = asyncio.ensure_future(
+        jp_fetch("qsecure", "sign", method="POST", body=json.dumps({"path": "s.ipynb"}))
+    )
+    assert await asyncio.to_thread(scanning.wait, 30)
+    status = await jp_fetch("api", "status")
+    release.set()
+    signed = json.loads((await signing).body)
+    assert status.code == 200 and released == [True]
+    assert signed["status"] == "signed and valid"
+    saved = json.loads((jp_root_dir / "s.ipynb").read_text())
+    assert len(saved["metadata"]["qsecure"]["signatures"]) == 1
+
+
+async def test_signing_a_notebook_that_holds_a_credential_is_refused_and_changes_nothing(
+    server_key: Path, jp_fetch: Any, jp_root_dir: Path, github_token: str
+) -> None:
+    """The signed notebook's save is guarded like any other (its scan, off the event loop,
+    refuses as the pre-save hook does): the answer names the finding, the file is left as
+    it was and holds no signature."""
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(f'token = "{github_token}"', id="a")]
+    )
+    nbformat.write(nb, jp_root_dir / "leak.ipynb")
+    before = (jp_root_dir / "leak.ipynb").read_bytes()
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch("qsecure", "sign", method="POST", body=json.dumps({"path": "leak.ipynb"}))
+    body = json.loads(caught.value.response.body)
+    assert caught.value.code == 422 and body["reason"] == "qsecure-leak"
+    assert body["findings"][0]["kind"] == "GitHub token"
+    assert github_token not in json.dumps(body)
+    assert (jp_root_dir / "leak.ipynb").read_bytes() == before
 
 
 @pytest.fixture
