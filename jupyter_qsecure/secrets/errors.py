@@ -13,5 +13,11 @@ class ProviderError(RuntimeError):
         super().__init__(message)
 
 
+def no_answer(source: object, timeout: float) -> ProviderError:
+    """The ``timeout`` error of a read of ``source`` whose store answered nothing for
+    ``timeout`` seconds (``[injection] timeout``)."""
+    return ProviderError("timeout", f"{source}: no answer within {timeout:g} s")
+
+
 class SecretsPolicyError(ValueError):
     """A ``[secrets.*]`` or ``[vault]`` table that cannot be used (see :class:`~jupyter_qsecure.config.PolicyError`)."""

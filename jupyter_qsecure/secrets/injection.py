@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from .errors import ProviderError
+from .errors import ProviderError, no_answer
 from .forms import MIN_SECRET_LENGTH
 from .policy import SecretGrant, SecretsPolicy
 from .providers import Providers
@@ -65,9 +65,7 @@ def fetch_all(
     for grant in grants:
         read = reads[grant.name]
         if not read.done:
-            outcome[grant.name] = ProviderError(
-                "timeout", f"{grant.source}: no answer within {timeout:g} s"
-            )
+            outcome[grant.name] = no_answer(grant.source, timeout)
         elif read.error is not None:
             outcome[grant.name] = named(read.error, grant.name)
         else:

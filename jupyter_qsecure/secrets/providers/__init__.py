@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from functools import partial
 
-from ..errors import ProviderError
+from ..errors import ProviderError, no_answer
 from ..policy import SecretsPolicy
 from ..refs import SecretRef
 from .base import SecretProvider
@@ -147,7 +147,7 @@ class Providers:
         timeout = self.policy.injection.timeout
         self.wait([read], timeout, since=asked)
         if not read.done:
-            raise ProviderError("timeout", f"{ref}: no answer within {timeout:g} s")
+            raise no_answer(ref, timeout)
         return read.result()
 
     def warm(self, refs: Iterable[SecretRef]) -> list[Read]:
