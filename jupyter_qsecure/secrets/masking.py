@@ -17,13 +17,14 @@ transform it first. Stdlib only (Hyperscan is imported once there are secrets).
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import logging
 import re
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .forms import MIN_SECRET_LENGTH, encoded_forms
@@ -187,19 +188,37 @@ class Masker:
         return self.mask(text[:cut]), text[cut:]
 
     def mask_content(self, value: Any) -> Any:
-        """Message content (dicts, lists, strings) with every string masked, dict keys too."""
+        """Message content with every string masked, dict keys too, as jupyter_client
+        will serialize it: ``bytes`` as their base64 text, other iterables (sets,
+        generators, arrays) as lists, and dict keys JSON cannot hold as their ``str``."""
         if self._matcher is None:
             return value
         if isinstance(value, str):
             return self.mask(value)
         if isinstance(value, dict):
-            return {
-                self.mask(key) if isinstance(key, str) else key: self.mask_content(item)
-                for key, item in value.items()
-            }
+            return {self._mask_key(key): self.mask_content(item) for key, item in value.items()}
         if isinstance(value, (list, tuple)):
             return [self.mask_content(item) for item in value]
+        if value is None or isinstance(value, (int, float)):
+            return value
+        if isinstance(value, bytes):
+            encoded = binascii.b2a_base64(value, newline=False).decode("ascii")
+            masked = self.mask(encoded)
+            return value if masked == encoded else masked
+        if isinstance(value, Iterable):
+            return [self.mask_content(item) for item in value]
         return value
+
+    def _mask_key(self, key: Any) -> Any:
+        """A dict key masked: a string, or the ``str`` jupyter_client falls back to for a
+        key JSON cannot hold (a tuple's repr, say)."""
+        if isinstance(key, str):
+            return self.mask(key)
+        if key is None or isinstance(key, (int, float)):
+            return key
+        text = str(key)
+        masked = self.mask(text)
+        return key if masked == text else masked
 
     def mask_buffer(self, buffer: Any) -> Any:
         """A binary message buffer masked when it is UTF-8 text; else as it is."""

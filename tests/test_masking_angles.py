@@ -1,0 +1,186 @@
+"""Ways out of a kernel beyond the masking matrix (:mod:`test_masking_matrix`).
+
+Message content jupyter_client serializes from more than strings, lists and dicts (bytes
+as base64, sets, generators and arrays as lists, tuple keys as their ``str``); replies
+other than ``execute_reply`` (inspection, completion, history, user expressions); a
+``input()`` prompt; output written past ``sys.stdout`` (``sys.__stdout__``, C's
+``printf``, a forked child); warnings and exceptions raised in threads; every
+``IPython.display`` kind. Through a real server and a real kernel, checked in what the
+browser receives, the saved notebook, the provenance store and the server's log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jupyter_client.session import json_packer
+from test_masking_matrix import SETUP, _leaks, _outputs, injected, make_values  # noqa: F401
+
+from jupyter_qsecure.secrets.masking import Masker
+
+
+def test_content_is_masked_as_jupyter_client_serializes_it() -> None:
+    """What goes on the wire is masked, whatever Python objects the content held."""
+    import numpy as np
+
+    values = make_values()
+    masker = Masker(values)
+    token, password = values["TOKEN"], values["PASSWORD"]
+    contents: list[Any] = [
+        {"data": {"application/octet-stream": token.encode()}},
+        {"metadata": {"s": {token}, "f": frozenset([password])}},
+        {"g": (value for value in [token])},
+        {"a": np.array([token, password])},
+        {(token, 1): 1},
+        {"deep": [{"b": b"x" + password.encode() + b"y"}]},
+    ]
+    for content in contents:
+        wire = json_packer(masker.mask_content(content)).decode()
+        assert _leaks(wire, values) == [], wire
+    plain = {"b": b"\x89PNG not a secret", "n": [1, 2.5, None, True], 3: "x"}
+    assert masker.mask_content(plain) == {**plain, "n": [1, 2.5, None, True]}
+    assert masker.mask_content(plain)["b"] is plain["b"]
+
+
+CELLS = [
+    # Content jupyter_client serializes from Python objects other than str/list/dict.
+    "display({'text/plain': 'x', 'application/octet-stream': V[0].encode()}, raw=True)",
+    "display(HTML('x'), metadata={'s': {V[0]}, 'f': frozenset([V[1]])})",
+    "display({'text/plain': 'x'}, metadata={(V[0], 1): 1}, raw=True)",
+    "c2 = Comm(target_name='qsecure-test', data={'s': {V[0]}, 'b': V[1].encode()})",
+    "c3 = Comm(target_name='qsecure-test', data={'g': (v for v in V[:1])})",
+    "import numpy as np\nc4 = Comm(target_name='qsecure-test', data={'a': np.array(V[:2])})",
+    # Held by the code before this change.
+    "warnings.warn('careful ' + V[0])",
+    "def f():\n  raise RuntimeError(V[0])\nt = threading.Thread(target=f, name=V[1]); t.start(); t.join()",
+    "print(V[0], file=sys.__stdout__, flush=True); print(V[1], file=sys.__stderr__, flush=True)",
+    "ctypes.CDLL(None).printf(b'%s\\n', V[0].encode()); ctypes.CDLL(None).fflush(None)",
+    "display(Javascript('var t = ' + json.dumps(V[0])), Markdown('**' + V[1] + '**'),"
+    " Latex('$' + V[4] + '$'), Pretty(V[5]), SVG('<svg>' + html.escape(V[1]) + '</svg>'))",
+    "h = display(HTML('a'), display_id=True); h.update(HTML(V[0]))",
+    "for c in V[0]: print(c, end='', flush=True)\nclear_output(wait=True); print('done')",
+    "get_ipython().set_next_input(V[0])",
+    "%whos",
+    "V?",
+    "p = mp.get_context('fork').Process(target=print, args=(V[0],)); p.start(); p.join()",
+    "pprint.pprint(dict(os.environ))",
+    "try:\n  raise KeyError(V[0])\nexcept KeyError: pass\n%tb",
+]
+IMPORTS = (
+    "\nimport sys, warnings, threading, ctypes, pprint, multiprocessing as mp"
+    "\nfrom IPython.display import Javascript, Markdown, Latex, SVG, Pretty, clear_output"
+)
+#: Requests other than execute_request, each answered with what the kernel holds.
+REQUESTS = [
+    ("inspect_request", {"code": "V[0]", "cursor_pos": 4, "detail_level": 0}),
+    ("inspect_request", {"code": "V", "cursor_pos": 1, "detail_level": 1}),
+    ("complete_request", {"code": "os.environ['", "cursor_pos": 12}),
+    ("history_request", {"output": True, "raw": True, "hist_access_type": "tail", "n": 100}),
+]
+
+
+async def _exchange(ws: Any, request: dict[str, Any], answer: Any = None) -> list[Any]:
+    """Send ``request``; every frame until its reply and the kernel's idle status (an
+    ``input_request`` answered by ``answer(frame)``)."""
+    from kernel_client import _websocket_request
+
+    msg_id = request["header"]["msg_id"]
+    await ws.write_message(json.dumps(request))
+    frames: list[Any] = []
+    seen: set[str] = set()
+    while seen != {"reply", "idle"}:
+        frame = await asyncio.wait_for(ws.read_message(), 60)
+        assert frame is not None, "the websocket closed"
+        frames.append(frame)
+        if not isinstance(frame, str):
+            continue
+        msg = json.loads(frame)
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"].endswith("_reply"):
+            seen.add("reply")
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            seen.add("idle")
+        elif msg["msg_type"] == "input_request" and answer is not None:
+            reply = _websocket_request(request["header"]["session"], "input_reply", answer)
+            reply["channel"] = "stdin"
+            await ws.write_message(json.dumps(reply))
+    return frames
+
+
+@pytest.mark.slow
+async def test_other_ways_out_through_a_real_server(
+    injected: tuple[dict[str, str], Path],  # noqa: F811
+    jp_fetch: Any,
+    jp_ws_fetch: Any,
+    jp_root_dir: Path,
+    server_log: Any,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from conftest import code, notebook
+    from kernel_client import _websocket_request, open_session
+
+    values, store = injected
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)  # fd capture, as in production
+    session = await open_session(jp_fetch, "lab/angles.ipynb")
+    kernel_id = session["kernel"]["id"]
+    ws = await jp_ws_fetch("api", "kernels", kernel_id, "channels")
+    client = uuid.uuid4().hex
+
+    def execute(source: str, allow_stdin: bool = False) -> dict[str, Any]:
+        content = {
+            "code": source,
+            "silent": False,
+            "store_history": True,
+            "allow_stdin": allow_stdin,
+            "user_expressions": {"u": "V[0]", "e": "{V[1]: V[2]}"},
+        }
+        return _websocket_request(client, "execute_request", content)
+
+    received: list[Any] = []
+    cells = []
+    try:
+        await _exchange(ws, execute(SETUP.format(names=list(values)) + IMPORTS))
+        for source in CELLS:
+            frames = await _exchange(ws, execute(source))
+            received += frames
+            cells.append(code(source, _outputs(frames)))
+        received += await _exchange(
+            ws, execute("input(V[0] + ' ? ')", allow_stdin=True), {"value": "ok"}
+        )
+        for msg_type, content in REQUESTS:
+            received += await _exchange(ws, _websocket_request(client, msg_type, content))
+    finally:
+        ws.close()
+
+    browser = "\n".join(f if isinstance(f, str) else f.decode("latin-1") for f in received)
+    assert browser.count("[secret:TOKEN]") > len(CELLS)  # user_expressions in each reply
+    assert '"input_request"' in browser and '"inspect_reply"' in browser
+    leaks = _leaks(browser, values)
+    assert not leaks, [
+        (n, browser[max(0, browser.find(x) - 300) : browser.find(x) + 80]) for n, x in leaks[:2]
+    ]
+
+    (jp_root_dir / "lab").mkdir(exist_ok=True)
+    body = {"type": "notebook", "content": notebook(*cells)}
+    await jp_fetch("api", "contents", "lab/angles.ipynb", method="PUT", body=json.dumps(body))
+    saved = (jp_root_dir / "lab" / "angles.ipynb").read_text(encoding="utf-8")
+    assert "[secret:TOKEN]" in saved and _leaks(saved, values) == []
+
+    await jp_fetch("api", "kernels", kernel_id, method="DELETE")
+    recorded = b"".join(p.read_bytes() for p in store.parent.glob(store.name + "*"))
+    assert recorded, "nothing recorded"
+    assert _leaks(recorded.decode("utf-8", "replace"), values) == []
+
+    captured = capfd.readouterr()
+    logged = server_log() + captured.out + captured.err
+    leaks = _leaks(logged, values)
+    assert not leaks, [
+        logged[max(0, logged.find(x) - 200) : logged.find(x) + 50] for _, x in leaks[:3]
+    ]
