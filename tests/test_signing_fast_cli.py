@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -256,3 +257,99 @@ def test_the_program_ends_only_after_all_its_output_is_written(
     assert usage.returncode == 2 and b"name at least one notebook" in usage.stderr
     full = subprocess.run([*program, "rules", "--check"], capture_output=True, timeout=120)
     assert full.returncode == 0, full.stderr[-2000:]
+
+
+HOSTS = {
+    "runpy.run_module": (
+        "import atexit, runpy, sys\n"
+        "atexit.register(print, 'host teardown ran', flush=True)\n"
+        "sys.argv = ['jupyter-qsecure', *{args!r}]\n"
+        "try:\n"
+        "    runpy.run_module('jupyter_qsecure', run_name='__main__', alter_sys=True)\n"
+        "except SystemExit as stop:\n"
+        "    print('host caught exit', stop.code, flush=True)\n"
+        "print('host continues', flush=True)\n"
+    ),
+    "entry point called by a host": (
+        "import sys\n"
+        "from jupyter_qsecure.cli import console_main\n"
+        "def run():\n"
+        "    sys.argv = ['jupyter-qsecure', *{args!r}]\n"
+        "    try:\n"
+        "        console_main()\n"
+        "    except SystemExit as stop:\n"
+        "        print('host caught exit', stop.code, flush=True)\n"
+        "run()\n"
+        "print('host continues', flush=True)\n"
+    ),
+}
+
+
+@pytest.mark.parametrize("host", list(HOSTS))
+@pytest.mark.parametrize("command", ["verify", "payload"])
+def test_a_host_running_the_program_in_its_own_process_survives_it(
+    signed: dict[str, Path], host: str, command: str
+) -> None:
+    """IPython's ``%run -m jupyter_qsecure verify ...`` (runpy in a kernel), a test runner
+    calling the entry point, a profiler: the fast path's exit without teardown is for the
+    program's own process only; a host gets SystemExit and goes on (it was ended with it:
+    a kernel died, a profile was never printed)."""
+    args = [command, str(signed["nb"])] + (
+        ["--allowed-signers", str(signed["allowed"])] if command == "verify" else []
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", HOSTS[host].format(args=args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "host caught exit 0\nhost continues\n" in result.stdout, result.stdout[-300:]
+    if host == "runpy.run_module":
+        assert result.stdout.endswith("host continues\nhost teardown ran\n")
+
+
+def test_a_profiler_running_the_program_reports(signed: dict[str, Path]) -> None:
+    verify = ["verify", str(signed["nb"]), "--allowed-signers", str(signed["allowed"])]
+    result = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-m", "jupyter_qsecure", *verify],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "function calls" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        [str(Path(sys.executable).with_name("jupyter-qsecure"))],
+        [sys.executable, "-c", "from jupyter_qsecure.cli import console_main; console_main()"],
+        [sys.executable, "-m", "jupyter_qsecure"],
+        [sys.executable, "-m", "jupyter_qsecure.cli"],
+    ],
+    ids=["script", "python -c", "-m jupyter_qsecure", "-m jupyter_qsecure.cli"],
+)
+def test_the_program_itself_still_ends_without_teardown(
+    signed: dict[str, Path], program: list[str], tmp_path: Path
+) -> None:
+    """As its own process (a console script's or ``python -m``'s top level), ``verify``
+    still ends once its output is flushed: an exit handler registered at start-up does not
+    run (the full command line's does)."""
+    (tmp_path / "sitecustomize.py").write_text(
+        "import atexit\natexit.register(print, 'teardown ran', flush=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    verify = [*program, "verify", str(signed["nb"])]
+    fast = subprocess.run(
+        [*verify, "--allowed-signers", str(signed["allowed"])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert fast.returncode == 0, fast.stderr
+    assert "meets the policy" in fast.stdout and "teardown ran" not in fast.stdout
+    full = subprocess.run([*verify, "--help"], capture_output=True, text=True, timeout=120, env=env)
+    assert "teardown ran" in full.stdout

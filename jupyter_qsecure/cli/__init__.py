@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from .app import QSecureCLI
     from .audit import AuditApp
     from .base import USAGE_ERROR, UsageError
@@ -93,13 +95,35 @@ def main(argv: list[str] | None = None) -> int:
 def console_main() -> None:
     """The ``jupyter-qsecure`` program (and ``python -m jupyter_qsecure``): :func:`main` on
     the process's arguments, then exit with its code. ``verify`` and ``payload`` end the
-    process as soon as their output is flushed (:func:`.fast.exit_now`)."""
+    process as soon as their output is flushed (:func:`.fast.exit_now`) when it is the
+    process's own program, and raise SystemExit as usual inside a host."""
     argv = sys.argv[1:]
+    program = _is_the_program(sys._getframe(1))
     from .fast import exit_now, fast_main
 
     code = fast_main(argv)
     if code is not None:
-        exit_now(code)
+        if program:
+            exit_now(code)
+        sys.exit(code)
     from .app import main as full_main
 
     sys.exit(full_main(argv))
+
+
+def _is_the_program(caller: FrameType | None) -> bool:
+    """Whether ``caller`` is the top level of the process's own program: a console script,
+    ``python -c``, or ``python -m`` (only runpy's frames above it). A host that runs the
+    program inside its process (IPython's ``%run -m``, ``runpy.run_module``, a profiler, a
+    debugger, a test runner calling the entry point) has work left after it returns, which
+    ending the process at once would cut off."""
+    if caller is None or caller.f_code.co_name != "<module>":
+        return False
+    if caller.f_globals.get("__name__") != "__main__":
+        return False
+    outer = caller.f_back
+    while outer is not None:
+        if outer.f_globals.get("__name__") != "runpy":
+            return False
+        outer = outer.f_back
+    return True
