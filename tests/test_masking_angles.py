@@ -70,10 +70,16 @@ CELLS = [
     "p = mp.get_context('fork').Process(target=print, args=(V[0],)); p.start(); p.join()",
     "pprint.pprint(dict(os.environ))",
     "try:\n  raise KeyError(V[0])\nexcept KeyError: pass\n%tb",
+    # Quoting of other formats: YAML, CSV, XML (ElementTree writes ASCII), SQL.
+    "print(yaml.safe_dump({'v': [V[0], V[1], V[4], V[5]]}, width=10**6))",
+    "print(pd.DataFrame({'v': V}).to_csv())",
+    "print(ET.tostring(ET.Element('c', {f'a{i}': v for i, v in enumerate(V)})).decode())",
+    'print("SELECT 1 WHERE p = \'" + V[1].replace("\'", "\'\'") + "\'")',
 ]
 IMPORTS = (
     "\nimport sys, warnings, threading, ctypes, pprint, multiprocessing as mp"
     "\nfrom IPython.display import Javascript, Markdown, Latex, SVG, Pretty, clear_output"
+    "\nimport yaml, xml.etree.ElementTree as ET"
 )
 #: Requests other than execute_request, each answered with what the kernel holds.
 REQUESTS = [
@@ -162,7 +168,12 @@ async def test_other_ways_out_through_a_real_server(
     browser = "\n".join(f if isinstance(f, str) else f.decode("latin-1") for f in received)
     assert browser.count("[secret:TOKEN]") > len(CELLS)  # user_expressions in each reply
     assert '"input_request"' in browser and '"inspect_reply"' in browser
-    leaks = _leaks(browser, values)
+    leaks = _leaks(browser, values) + [
+        (name, needle)
+        for name, value in values.items()
+        for needle in _quoted_needles(value)
+        if len(needle) >= 8 and needle in browser
+    ]
     assert not leaks, [
         (n, browser[max(0, browser.find(x) - 300) : browser.find(x) + 80]) for n, x in leaks[:2]
     ]
@@ -184,3 +195,46 @@ async def test_other_ways_out_through_a_real_server(
     assert not leaks, [
         logged[max(0, logged.find(x) - 200) : logged.find(x) + 50] for _, x in leaks[:3]
     ]
+
+
+def _quoted_needles(value: str) -> set[str]:
+    """``value`` as YAML, CSV, ElementTree and SQL quoting write it, taken from what those
+    writers produce (not from the masker's forms)."""
+    import csv
+    import io
+    import xml.etree.ElementTree as ET
+
+    import yaml
+
+    out = set()
+    dumped = yaml.safe_dump({"p": value}, width=10**6)
+    if "\n" not in dumped.rstrip("\n"):  # one line: not a block scalar
+        out.add(dumped.rstrip("\n")[len("p: ") :].strip("'\""))
+    row = io.StringIO()
+    csv.writer(row).writerow([value])
+    out.add(row.getvalue().rstrip("\r\n").strip('"'))
+    attribute = ET.tostring(ET.Element("c", p=value)).decode()
+    out.add(attribute[len('<c p="') : -len('" />')])
+    element = ET.Element("c")
+    element.text = value
+    out.add(ET.tostring(element).decode()[len("<c>") : -len("</c>")])
+    out.add(value.replace("'", "''"))
+    return {needle for needle in out if needle and "\n" not in needle}
+
+
+def test_yaml_csv_xml_and_sql_quoting_are_masked() -> None:
+    """A configuration printed as YAML, a table as CSV, an XML document, a SQL literal:
+    each quotes a password with quotes, backslashes or other characters than ASCII its own
+    way (``\\xE9``, ``""``, ``&#233;``, ``''``)."""
+    values = {
+        **make_values(),
+        "QUOTES": "ab'cd: \"ef#gh12-" + uuid.uuid4().hex[:6],
+        "CONTROL": "tab\there-é-" + uuid.uuid4().hex[:6],
+    }
+    masker = Masker(values)
+    for name, value in values.items():
+        needles = _quoted_needles(value)
+        assert needles, name
+        for needle in needles:
+            masked = masker.mask(f"x {needle} y")
+            assert needle not in masked and f"[secret:{name}]" in masked, (name, needle)

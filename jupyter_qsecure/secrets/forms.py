@@ -3,11 +3,15 @@
 A value is found as is; base64 (standard and URL-safe, at each of the three byte
 alignments it can take inside longer data); URL-encoded; hex; escaped as Python's ``repr``
 and ``ascii`` write it, as a ``bytes`` repr writes it (``\\xc3\\xa9``), as JSON writes it
-(ASCII or not, ``\\/`` too) and as HTML/XML escaping writes it (``&amp;``, ``&#x27;``,
-``&#39;``, ``&apos;``...). A multi-line value (a PEM key, a JSON credential file) is also
-found line by line (LF and CRLF alike), and a JSON document's string leaves each on their
-own (a service-account file loaded with ``json.loads`` and displayed). Transformations
-made on purpose (``upper()``, reversing, slicing) are out of scope.
+(ASCII or not, ``\\/`` too), as HTML/XML escaping writes it (``&amp;``, ``&#x27;``,
+``&#39;``, ``&apos;``, an attribute with only ``&quot;`` escaped as ElementTree writes
+it, other characters than ASCII as ``&#233;``), as YAML quotes it (``\\xE9``,
+``\\u79D8``, ``''``) and as CSV and SQL quote it (``""``, ``''``). A multi-line value (a
+PEM key, a JSON credential file) is also found line by line (LF and CRLF alike), and a
+JSON document's string leaves each on their own (a service-account file loaded with
+``json.loads`` and displayed). Transformations made on purpose (``upper()``, reversing,
+slicing, compression, base32/base85, other encodings than UTF-8) are out of scope, and so
+is a YAML scalar folded across lines (PyYAML folds at 80 columns).
 
 Used by the masking in the kernel and by the guard on the server; stdlib only, as the
 kernel side must import nothing heavy.
@@ -27,6 +31,42 @@ MIN_SECRET_LENGTH = 8
 _LINES = re.compile(r"\r\n|\r|\n")
 #: HTML/XML escapings of the quotes: (double, single), by escaping convention.
 _QUOTE_ESCAPES = (("&quot;", "&#x27;"), ("&#34;", "&#39;"), ("&quot;", "&apos;"))
+#: YAML's double-quoted escapes (PyYAML's emitter); other characters outside printable
+#: ASCII are written ``\xHH``, ``\uHHHH`` or ``\UHHHHHHHH``, in capitals.
+_YAML_ESCAPES = {
+    "\0": "0",
+    "\x07": "a",
+    "\x08": "b",
+    "\t": "t",
+    "\n": "n",
+    "\x0b": "v",
+    "\x0c": "f",
+    "\r": "r",
+    "\x1b": "e",
+    '"': '"',
+    "\\": "\\",
+    "\x85": "N",
+    "\xa0": "_",
+    "\u2028": "L",
+    "\u2029": "P",
+}
+
+
+def _yaml_double_quoted(value: str) -> str:
+    """``value`` inside a YAML double-quoted scalar, as PyYAML writes it by default."""
+    out = []
+    for char in value:
+        if char in _YAML_ESCAPES:
+            out.append("\\" + _YAML_ESCAPES[char])
+        elif " " <= char <= "~":
+            out.append(char)
+        elif char <= "\xff":
+            out.append(f"\\x{ord(char):02X}")
+        elif char <= "\uffff":
+            out.append(f"\\u{ord(char):04X}")
+        else:
+            out.append(f"\\U{ord(char):08X}")
+    return "".join(out)
 
 
 def _base64_forms(raw: bytes) -> set[str]:
@@ -56,9 +96,18 @@ def _escaped_forms(value: str) -> set[str]:
     }
     forms |= {form.replace("/", "\\/") for form in forms if "/" in form}
     basic = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    forms.add(basic)
+    markup = {basic}
     for double, single in _QUOTE_ESCAPES:
-        forms.add(basic.replace('"', double).replace("'", single))
+        markup.add(basic.replace('"', double).replace("'", single))
+    # ElementTree's attributes: only the double quote, and white space by number.
+    attribute = basic.replace('"', "&quot;").replace("\r", "&#13;").replace("\n", "&#10;")
+    markup.add(attribute.replace("\t", "&#09;"))
+    # XML written in ASCII (ElementTree's default) refers to other characters by number.
+    markup |= {form.encode("ascii", "xmlcharrefreplace").decode("ascii") for form in markup}
+    forms |= markup
+    forms.add(_yaml_double_quoted(value))
+    forms.add(value.replace('"', '""'))  # CSV
+    forms.add(value.replace("'", "''"))  # YAML single-quoted, SQL
     return forms
 
 
