@@ -25,7 +25,10 @@ from jupyter_qsecure.secrets.masking import Masker
 
 
 def test_content_is_masked_as_jupyter_client_serializes_it() -> None:
-    """What goes on the wire is masked, whatever Python objects the content held."""
+    """What goes on the wire is masked, whatever Python objects the content held, and
+    binary buffers that hold a value's bytes among bytes that are not UTF-8."""
+    import pickle
+
     import numpy as np
 
     values = make_values()
@@ -42,6 +45,12 @@ def test_content_is_masked_as_jupyter_client_serializes_it() -> None:
     for content in contents:
         wire = json_packer(masker.mask_content(content)).decode()
         assert _leaks(wire, values) == [], wire
+    for buffer in (pickle.dumps({"t": token}), b"\x89PNG\xff" + token.encode() + b"\xfe"):
+        masked = masker.mask_buffer(memoryview(buffer))
+        assert token.encode() not in masked and b"[secret:TOKEN]" in masked
+        assert masked.startswith(buffer[:4])
+    binary = bytes(range(256)) * 4
+    assert masker.mask_buffer(binary) is binary
     plain = {"b": b"\x89PNG not a secret", "n": [1, 2.5, None, True], 3: "x"}
     assert masker.mask_content(plain) == {**plain, "n": [1, 2.5, None, True]}
     assert masker.mask_content(plain)["b"] is plain["b"]
@@ -55,6 +64,9 @@ CELLS = [
     "c2 = Comm(target_name='qsecure-test', data={'s': {V[0]}, 'b': V[1].encode()})",
     "c3 = Comm(target_name='qsecure-test', data={'g': (v for v in V[:1])})",
     "import numpy as np\nc4 = Comm(target_name='qsecure-test', data={'a': np.array(V[:2])})",
+    # Binary buffers that are not UTF-8 text but hold a value's bytes (a pickle, a file).
+    "c5 = Comm(target_name='qsecure-test', buffers=[pickle.dumps({'t': V[0]}),"
+    " b'\\x89PNG\\xff' + V[0].encode()])",
     # Held by the code before this change.
     "warnings.warn('careful ' + V[0])",
     "def f():\n  raise RuntimeError(V[0])\nt = threading.Thread(target=f, name=V[1]); t.start(); t.join()",
@@ -77,7 +89,7 @@ CELLS = [
     'print("SELECT 1 WHERE p = \'" + V[1].replace("\'", "\'\'") + "\'")',
 ]
 IMPORTS = (
-    "\nimport sys, warnings, threading, ctypes, pprint, multiprocessing as mp"
+    "\nimport sys, warnings, threading, ctypes, pprint, pickle, multiprocessing as mp"
     "\nfrom IPython.display import Javascript, Markdown, Latex, SVG, Pretty, clear_output"
     "\nimport yaml, xml.etree.ElementTree as ET"
 )

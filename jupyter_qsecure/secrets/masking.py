@@ -97,6 +97,22 @@ class _Matcher:
 
         return [(chars(start), chars(end)) for start, end, _ in self._byte_spans(data)]
 
+    def replace_bytes(self, data: bytes) -> bytes:
+        """``data`` with every occurrence of a form's UTF-8 bytes replaced by its label,
+        whatever the bytes around it (binary data is left byte for byte as it was)."""
+        if self._database is None:
+            text = data.decode("utf-8", "surrogateescape")
+            return self.replace(text).encode("utf-8", "surrogateescape")
+        spans = self._byte_spans(data)
+        if not spans:
+            return data
+        out, position = [], 0
+        for start, end, id_ in spans:
+            out += [data[position:start], self.labels[self._ordered[id_]].encode()]
+            position = end
+        out.append(data[position:])
+        return b"".join(out)
+
     def replace(self, text: str) -> str:
         """``text`` with every occurrence replaced by its label."""
         if self._database is None:
@@ -221,15 +237,20 @@ class Masker:
         return key if masked == text else masked
 
     def mask_buffer(self, buffer: Any) -> Any:
-        """A binary message buffer masked when it is UTF-8 text; else as it is."""
-        if self._matcher is None:
+        """A binary message buffer with every form's UTF-8 bytes replaced, whether the
+        buffer is text or not (a pickle, an Arrow table, a file hold strings as UTF-8
+        among other bytes); the buffer itself when it holds none."""
+        matcher = self._matcher
+        if matcher is None:
             return buffer
         try:
-            text = bytes(buffer).decode("utf-8")
-        except (TypeError, ValueError):
+            data = bytes(buffer)
+        except TypeError:  # not a buffer: jupyter_client refuses to send it anyway
             return buffer
-        masked = self.mask(text)
-        return buffer if masked == text else masked.encode("utf-8")
+        if len(data) < matcher.shortest:
+            return buffer
+        masked = matcher.replace_bytes(data)
+        return buffer if masked == data else masked
 
 
 class _Capture:
