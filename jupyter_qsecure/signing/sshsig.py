@@ -409,6 +409,14 @@ def _key_fields(reader: _Reader, key_type: str) -> None:
         reader.string("FIDO application")
 
 
+#: Digests of (CA key, CA signature, signed part) whose CA signature verified. One
+#: verification looks at a signer's certificate several times (its key, fingerprint, trust,
+#: thresholds), and an Ed25519 check costs ~2 ms in pure Python: the CA signature of a
+#: certificate is checked once, not at every look.
+_CA_SIGNATURES_VERIFIED: set[bytes] = set()
+_CA_SIGNATURES_KEPT = 1024
+
+
 def parse_certificate(blob: bytes, what: str = "the certificate") -> Certificate:
     """Parse an OpenSSH certificate and check its CA's signature.
 
@@ -446,12 +454,17 @@ def parse_certificate(blob: bytes, what: str = "the certificate") -> Certificate
     if ca_type.endswith(_CERT_SUFFIX):
         raise SignatureError("malformed", f"{what}: its CA key is itself a certificate")
     ca_type, ca = _decode_public_key(ca_key, f"{what}'s CA key")
-    try:
-        _verify_raw(ca_type, ca, signature, signed_part)
-    except SignatureError as error:
-        raise SignatureError(
-            error.reason, f"{what}: the CA signature does not verify ({error})"
-        ) from None
+    seen = hashlib.sha256(_string(ca_key) + _string(signature) + signed_part).digest()
+    if seen not in _CA_SIGNATURES_VERIFIED:
+        try:
+            _verify_raw(ca_type, ca, signature, signed_part)
+        except SignatureError as error:
+            raise SignatureError(
+                error.reason, f"{what}: the CA signature does not verify ({error})"
+            ) from None
+        if len(_CA_SIGNATURES_VERIFIED) >= _CA_SIGNATURES_KEPT:
+            _CA_SIGNATURES_VERIFIED.clear()
+        _CA_SIGNATURES_VERIFIED.add(seen)
     return Certificate(
         key_type=cert_type_name,
         public_key=public_key,
