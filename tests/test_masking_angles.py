@@ -99,6 +99,17 @@ REQUESTS = [
     ("inspect_request", {"code": "V", "cursor_pos": 1, "detail_level": 1}),
     ("complete_request", {"code": "os.environ['", "cursor_pos": 12}),
     ("history_request", {"output": True, "raw": True, "hist_access_type": "tail", "n": 100}),
+    # The debugger's variables view, on the control channel.
+    ("debug_request", {"type": "request", "seq": 1, "command": "inspectVariables"}),
+    (
+        "debug_request",
+        {
+            "type": "request",
+            "seq": 2,
+            "command": "richInspectVariables",
+            "arguments": {"variableName": "V"},
+        },
+    ),
 ]
 
 
@@ -173,13 +184,18 @@ async def test_other_ways_out_through_a_real_server(
             ws, execute("input(V[0] + ' ? ')", allow_stdin=True), {"value": "ok"}
         )
         for msg_type, content in REQUESTS:
-            received += await _exchange(ws, _websocket_request(client, msg_type, content))
+            request = _websocket_request(client, msg_type, content)
+            if msg_type == "debug_request":
+                request["channel"] = "control"
+            received += await _exchange(ws, request)
     finally:
         ws.close()
 
     browser = "\n".join(f if isinstance(f, str) else f.decode("latin-1") for f in received)
     assert browser.count("[secret:TOKEN]") > len(CELLS)  # user_expressions in each reply
     assert '"input_request"' in browser and '"inspect_reply"' in browser
+    debugger = [f for f in received if isinstance(f, str) and '"debug_reply"' in f]
+    assert len(debugger) == 2 and all("[secret:TOKEN]" in reply for reply in debugger)
     leaks = _leaks(browser, values) + [
         (name, needle)
         for name, value in values.items()
