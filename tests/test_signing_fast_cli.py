@@ -353,3 +353,17 @@ def test_the_program_itself_still_ends_without_teardown(
     assert "meets the policy" in fast.stdout and "teardown ran" not in fast.stdout
     full = subprocess.run([*verify, "--help"], capture_output=True, text=True, timeout=120, env=env)
     assert "teardown ran" in full.stdout
+
+
+def test_python_dash_i_still_gets_its_prompt(signed: dict[str, Path]) -> None:
+    """``python -i -m jupyter_qsecure verify ...`` asks for a prompt after the program."""
+    verify = ["verify", str(signed["nb"]), "--allowed-signers", str(signed["allowed"])]
+    result = subprocess.run(
+        [sys.executable, "-i", "-m", "jupyter_qsecure", *verify],
+        input="print('prompt ' + 'reached')\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "meets the policy" in result.stdout
+    assert "prompt reached" in result.stdout, result.stderr[-500:]

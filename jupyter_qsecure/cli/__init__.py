@@ -113,11 +113,12 @@ def console_main() -> None:
 
 def _is_the_program(caller: FrameType | None) -> bool:
     """Whether ``caller`` is the top level of the process's own program: a console script,
-    ``python -c``, or ``python -m`` (only runpy's frames above it). A host that runs the
-    program inside its process (IPython's ``%run -m``, ``runpy.run_module``, a profiler, a
-    debugger, a test runner calling the entry point) has work left after it returns, which
-    ending the process at once would cut off."""
-    if caller is None or caller.f_code.co_name != "<module>":
+    ``python -c``, or ``python -m`` (only runpy's frames above it), with no prompt to
+    follow (``python -i``). A host that runs the program inside its process (IPython's
+    ``%run -m``, ``runpy.run_module``, a profiler, a debugger, a test runner calling the
+    entry point) has work left after it returns, which ending the process at once would
+    cut off."""
+    if caller is None or caller.f_code.co_name != "<module>" or sys.flags.inspect:
         return False
     if caller.f_globals.get("__name__") != "__main__":
         return False
