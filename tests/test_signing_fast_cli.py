@@ -367,3 +367,48 @@ def test_python_dash_i_still_gets_its_prompt(signed: dict[str, Path]) -> None:
     )
     assert "meets the policy" in result.stdout
     assert "prompt reached" in result.stdout, result.stderr[-500:]
+
+
+@pytest.mark.parametrize("command", ["payload", "verify"])
+def test_output_that_cannot_be_written_is_an_error_not_a_traceback(
+    signed: dict[str, Path], command: str, tmp_path: Path
+) -> None:
+    """A full disk (``/dev/full``) is named with exit code 2; a reader that went away
+    (``| head -c 10``) ends the program quietly with exit code 1. Never a traceback."""
+    program = str(Path(sys.executable).with_name("jupyter-qsecure"))
+    big = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("#" + "y" * 3_000, id=f"c{n}") for n in range(200)]
+    )
+    path = tmp_path / "big.ipynb"
+    nbformat.write(big, path)
+    args = (
+        [program, "payload", str(path)]
+        if command == "payload"
+        else [
+            program,
+            "verify",
+            str(signed["nb"]),
+            "--allowed-signers",
+            str(signed["allowed"]),
+            "--format",
+            "json",
+        ]
+    )
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(args, stdout=full, stderr=subprocess.PIPE, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert b"cannot write the output: No space left on device" in result.stderr
+    assert b"Traceback" not in result.stderr and b"Exception ignored" not in result.stderr
+
+    if command == "payload":
+        reader = subprocess.Popen(
+            ["head", "-c", "10"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert reader.stdin is not None
+        writer = subprocess.run(args, stdout=reader.stdin, stderr=subprocess.PIPE, timeout=60)
+        reader.stdin.close()
+        assert reader.stdout is not None and len(reader.stdout.read()) == 10
+        reader.stdout.close()
+        assert reader.wait(timeout=30) == 0
+        assert writer.returncode == 1
+        assert writer.stderr == b""

@@ -50,17 +50,38 @@ def fast_main(argv: list[str]) -> int | None:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        if argv[0] == "verify":
-            return verify_command(options)
-        return payload_command(options)
+        code = verify_command(options) if argv[0] == "verify" else payload_command(options)
+        sys.stdout.flush()
+        return code
     except _Usage as error:
         print(f"jupyter qsecure: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        _discard_output()  # the reader went away (``| head``): nothing to say, to no one
+        return 1
+    except OSError as error:  # reading failures are usage errors above: this is the output
+        _discard_output()
+        print(
+            f"jupyter qsecure: error: cannot write the output: {error.strerror or error}",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
     finally:
         if collecting:
             gc.enable()
+
+
+def _discard_output() -> None:
+    """Point standard output at the null device, so that what is still buffered does not
+    fail again when the process ends (Python's advice for a closed pipe)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def exit_now(code: int) -> NoReturn:
@@ -199,9 +220,22 @@ def payload_command(options: dict[str, Any]) -> int:
             data = signed_bytes(notebook, entries[index])
     except (CanonicalFormError, ValueError) as error:
         raise _Usage(f"{path}: {error}") from None
-    sys.stdout.buffer.write(data)
     sys.stdout.flush()
+    _write_all(sys.stdout.buffer, data)
     return 0
+
+
+def _write_all(out: Any, data: bytes) -> None:
+    """Write all of ``data``: unbuffered (``python -u``, PYTHONUNBUFFERED), standard output
+    is the raw file, whose ``write`` may write only a part (a reader that went away in the
+    middle): the rest is written, or the error raised."""
+    view = memoryview(data)
+    while view:
+        written = out.write(view)
+        if not written:
+            raise OSError(f"the output took {written!r} of {len(view)} bytes")
+        view = view[written:]
+    out.flush()
 
 
 def verify_command(options: dict[str, Any]) -> int:
