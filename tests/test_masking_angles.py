@@ -19,9 +19,39 @@ from typing import Any
 
 import pytest
 from jupyter_client.session import json_packer
-from test_masking_matrix import SETUP, _leaks, _outputs, injected, make_values  # noqa: F401
+from test_masking_matrix import SETUP, _leaks, _outputs, make_values
 
-from jupyter_qsecure.secrets.masking import Masker
+from jupyter_qsecure.secrets.forms import MIN_SECRET_LENGTH
+from jupyter_qsecure.secrets.masking import PREFIX_LENGTH, Masker
+
+#: No more than this many first characters of a value may be seen where a display cut it.
+SHOWN = 24
+
+
+def _cut_needles(value: str) -> set[str]:
+    """The beginnings a display shows of ``value`` or of its lines when it cuts them at
+    50 characters (pandas): none of it may be seen from ``SHOWN`` characters on."""
+    return {part[:SHOWN] for part in [value, *value.splitlines()] if len(part) > 50}
+
+
+def test_a_value_cut_short_is_masked_from_its_beginning() -> None:
+    """pandas shows 46 characters of a longer value and ``...``; the debugger's variables
+    view cuts long reprs in the middle: the beginning shown is masked."""
+    import pandas as pd
+
+    key = uuid.uuid4().hex + uuid.uuid4().hex
+    values = {**make_values(), "API_KEY": key}
+    masker = Masker(values)
+    frame = pd.DataFrame({"k": [key, *values["PEM_KEY"].splitlines()]})
+    for shown in (repr(frame), frame._repr_html_(), f"x {key[:SHOWN]}… y"):
+        masked = masker.mask(shown)
+        leaked = [n for v in values.values() for n in _cut_needles(v) if n in masked]
+        assert not leaked and "[secret:API_KEY]" in masked, (leaked, masked)
+    assert PREFIX_LENGTH <= SHOWN
+    assert masker.mask(key[: PREFIX_LENGTH - 1]) == key[: PREFIX_LENGTH - 1]
+    # Where the text stops being the value, the masking stops too (inside a character).
+    value = "k" * PREFIX_LENGTH + "秘密-" + key
+    assert Masker({"V": value}).mask(f"<{value[:PREFIX_LENGTH]}秙>") == "<[secret:V]秙>"
 
 
 def test_content_is_masked_as_jupyter_client_serializes_it() -> None:
@@ -82,6 +112,8 @@ CELLS = [
     "p = mp.get_context('fork').Process(target=print, args=(V[0],)); p.start(); p.join()",
     "pprint.pprint(dict(os.environ))",
     "try:\n  raise KeyError(V[0])\nexcept KeyError: pass\n%tb",
+    # Values cut short by the display.
+    "display(pd.DataFrame({'k': [V[6], *V[2].splitlines()]}))",
     # Quoting of other formats: YAML, CSV, XML (ElementTree writes ASCII), SQL.
     "print(yaml.safe_dump({'v': [V[0], V[1], V[4], V[5]]}, width=10**6))",
     "print(pd.DataFrame({'v': V}).to_csv())",
@@ -142,9 +174,26 @@ async def _exchange(ws: Any, request: dict[str, Any], answer: Any = None) -> lis
     return frames
 
 
+@pytest.fixture
+def injected(
+    provenance_policy: Any, monkeypatch: pytest.MonkeyPatch
+) -> tuple[dict[str, str], Path]:
+    """The matrix's values and a 64-character key (longer than pandas shows), granted to
+    every notebook; the provenance store's path."""
+    values = {**make_values(), "API_KEY": uuid.uuid4().hex + uuid.uuid4().hex}
+    tables = []
+    for name, value in values.items():
+        monkeypatch.setenv(f"SRC_{name}", value)
+        tables.append(
+            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
+            + ("allow_short = true\n" if len(value) < MIN_SECRET_LENGTH else "")
+        )
+    return values, provenance_policy("\n".join(tables))
+
+
 @pytest.mark.slow
 async def test_other_ways_out_through_a_real_server(
-    injected: tuple[dict[str, str], Path],  # noqa: F811
+    injected: tuple[dict[str, str], Path],
     jp_fetch: Any,
     jp_ws_fetch: Any,
     jp_root_dir: Path,
@@ -199,7 +248,7 @@ async def test_other_ways_out_through_a_real_server(
     leaks = _leaks(browser, values) + [
         (name, needle)
         for name, value in values.items()
-        for needle in _quoted_needles(value)
+        for needle in _quoted_needles(value) | _cut_needles(value)
         if len(needle) >= 8 and needle in browser
     ]
     assert not leaks, [

@@ -7,6 +7,9 @@ has each injected value, in every form :mod:`.forms` lists, replaced by
 once (Hyperscan's literal matcher where it is installed, one regular expression
 otherwise), so the cost does not grow with the number of forms.
 
+A value cut short by the display (pandas shows 50 characters of a column, the debugger
+truncates long reprs) is masked from its first :data:`PREFIX_LENGTH` characters on.
+
 Stream output is masked across message boundaries: the tail of a stream message that
 could be the start of a value is held back and sent with the next write, after at most
 :data:`HOLD_SECONDS`, or before any other message (the end of the cell included).
@@ -31,15 +34,28 @@ from .forms import MIN_SECRET_LENGTH, encoded_forms
 
 #: The longest a stream's held-back tail waits for the next write (seconds).
 HOLD_SECONDS = 0.1
+#: A form longer than this is also masked where only its first this many characters
+#: (and any more of it) are shown: a display that cut it short.
+PREFIX_LENGTH = 24
 
 
 class _Matcher:
-    """Finds the leftmost-longest, non-overlapping occurrences of a set of literals."""
+    """Finds the leftmost-longest, non-overlapping occurrences of a set of literals; an
+    occurrence of a prefix (``prefixes``: prefix -> the forms it begins) reaches as far as
+    the text goes on as one of those forms (a display that cut the value short)."""
 
-    def __init__(self, forms: Mapping[str, str]) -> None:
+    def __init__(
+        self, forms: Mapping[str, str], prefixes: Mapping[str, list[str]] | None = None
+    ) -> None:
         self.labels = forms
         ordered = sorted(forms, key=len, reverse=True)
         self._ordered = ordered
+        #: Form index -> the UTF-8 of the forms it is a prefix of.
+        self._longer = {
+            index: [full.encode("utf-8", "surrogatepass") for full in (prefixes or {})[form]]
+            for index, form in enumerate(ordered)
+            if form in (prefixes or {})
+        }
         #: No text shorter than this (in characters) holds a form: it is not scanned.
         self.shortest = min((len(form) for form in ordered), default=0)
         self._database: Any = None
@@ -62,6 +78,7 @@ class _Matcher:
             self._database = database
         except Exception:  # not installed, or a form it refuses: the regular expression
             self._regex = re.compile("|".join(re.escape(form) for form in ordered))
+            self._index = {form: index for index, form in enumerate(ordered)}
 
     def _byte_spans(self, data: bytes) -> list[tuple[int, int, int]]:
         """Leftmost-longest non-overlapping (start, end, form index) in ``data``."""
@@ -78,6 +95,13 @@ class _Matcher:
             ),
             scratch=scratch,
         )
+        if self._longer:
+            found = [
+                (start, -self._extend(data, start, -negative_end, id_), id_)
+                if id_ in self._longer
+                else (start, negative_end, id_)
+                for start, negative_end, id_ in found
+            ]
         found.sort()
         spans, position = [], 0
         for start, negative_end, id_ in found:
@@ -86,10 +110,40 @@ class _Matcher:
                 position = -negative_end
         return spans
 
+    def _extend(self, data: bytes, start: int, end: int, index: int) -> int:
+        """Where a prefix's occurrence at ``start`` ends: as far as ``data`` goes on as a
+        form it begins, back to a character's first byte."""
+        for full in self._longer[index]:
+            reach = end
+            while (
+                reach < len(data)
+                and reach - start < len(full)
+                and (data[reach] == full[reach - start])
+            ):
+                reach += 1
+            end = max(end, reach)
+        while end < len(data) and data[end] & 0xC0 == 0x80:
+            end -= 1  # never inside a character the text and the form begin alike
+        return end
+
+    def _text_spans(self, text: str) -> list[tuple[int, int, str]]:
+        """(start, end, label) of each occurrence, in characters (the regular expression)."""
+        spans = []
+        for match in self._regex.finditer(text):
+            start, end = match.span()
+            index = self._index[match.group()]
+            if index in self._longer:
+                data = text[start:].encode("utf-8", "surrogatepass")
+                found = len(match.group().encode("utf-8", "surrogatepass"))
+                reach = self._extend(data, 0, found, index)
+                end = start + len(data[:reach].decode("utf-8", "surrogatepass"))
+            spans.append((start, end, self.labels[match.group()]))
+        return spans
+
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the occurrences are in ``text`` (character offsets)."""
         if self._database is None:
-            return [match.span() for match in self._regex.finditer(text)]
+            return [(start, end) for start, end, _ in self._text_spans(text)]
         data = text.encode("utf-8", "surrogatepass")
 
         def chars(offset: int) -> int:
@@ -116,7 +170,12 @@ class _Matcher:
     def replace(self, text: str) -> str:
         """``text`` with every occurrence replaced by its label."""
         if self._database is None:
-            return self._regex.sub(lambda match: self.labels[match.group()], text)
+            out, position = [], 0
+            for start, end, label in self._text_spans(text):
+                if start >= position:
+                    out += [text[position:start], label]
+                    position = end
+            return "".join([*out, text[position:]]) if out else text
         data = text.encode("utf-8", "surrogatepass")
         spans = self._byte_spans(data)
         if not spans:
@@ -157,13 +216,21 @@ class Masker:
                 minimum = min(MIN_SECRET_LENGTH, len(value))
                 for form in encoded_forms(value, minimum):
                     labels.setdefault(form, f"[secret:{name}]")
+            # A display that cuts a long value short (pandas' 50 columns, the debugger's
+            # variables view) shows its beginning: the first PREFIX_LENGTH characters of a
+            # form are masked with as much of the rest as follows them.
+            prefixes: dict[str, list[str]] = {}
+            for form, label in list(labels.items()):
+                if len(form) > PREFIX_LENGTH:
+                    labels.setdefault(form[:PREFIX_LENGTH], label)
+                    prefixes.setdefault(form[:PREFIX_LENGTH], []).append(form)
             heads: dict[str, list[str]] = {}
             for form in labels:
                 heads.setdefault(form[:2], []).append(form)
             self._heads = heads
             self._characters = frozenset("".join(labels))
             self._longest = max((len(form) for form in labels), default=0)
-            self._matcher = _Matcher(labels) if labels else None
+            self._matcher = _Matcher(labels, prefixes) if labels else None
 
     def __bool__(self) -> bool:
         return self._matcher is not None
