@@ -369,12 +369,13 @@ def test_python_dash_i_still_gets_its_prompt(signed: dict[str, Path]) -> None:
     assert "prompt reached" in result.stdout, result.stderr[-500:]
 
 
-@pytest.mark.parametrize("command", ["payload", "verify"])
+@pytest.mark.parametrize("command", ["payload", "verify", "rules"])
 def test_output_that_cannot_be_written_is_an_error_not_a_traceback(
     signed: dict[str, Path], command: str, tmp_path: Path
 ) -> None:
     """A full disk (``/dev/full``) is named with exit code 2; a reader that went away
-    (``| head -c 10``) ends the program quietly with exit code 1. Never a traceback."""
+    (``| head -c 10``) ends the program quietly with exit code 1. Never a traceback: in
+    the fast path (verify, payload) and the full command line (rules) alike."""
     program = str(Path(sys.executable).with_name("jupyter-qsecure"))
     big = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell("#" + "y" * 3_000, id=f"c{n}") for n in range(200)]
@@ -384,6 +385,8 @@ def test_output_that_cannot_be_written_is_an_error_not_a_traceback(
     args = (
         [program, "payload", str(path)]
         if command == "payload"
+        else [program, "rules"]
+        if command == "rules"
         else [
             program,
             "verify",

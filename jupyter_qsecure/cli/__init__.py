@@ -96,19 +96,32 @@ def console_main() -> None:
     """The ``jupyter-qsecure`` program (and ``python -m jupyter_qsecure``): :func:`main` on
     the process's arguments, then exit with its code. ``verify`` and ``payload`` end the
     process as soon as their output is flushed (:func:`.fast.exit_now`) when it is the
-    process's own program, and raise SystemExit as usual inside a host."""
+    process's own program, and raise SystemExit as usual inside a host. As the program,
+    output that cannot be written ends it cleanly (:mod:`.output`)."""
     argv = sys.argv[1:]
     program = _is_the_program(sys._getframe(1))
     from .fast import exit_now, fast_main
 
-    code = fast_main(argv)
-    if code is not None:
-        if program:
-            exit_now(code)
-        sys.exit(code)
-    from .app import main as full_main
+    fast = False
 
-    sys.exit(full_main(argv))
+    def run() -> int:
+        nonlocal fast
+        code = fast_main(argv)
+        if code is not None:
+            fast = True
+            return code
+        from .app import main as full_main
+
+        return full_main(argv)
+
+    if not program:
+        sys.exit(run())
+    from .output import run_with_output_guarded
+
+    code = run_with_output_guarded(run)
+    if fast:
+        exit_now(code)
+    sys.exit(code)
 
 
 def _is_the_program(caller: FrameType | None) -> bool:

@@ -58,30 +58,9 @@ def fast_main(argv: list[str]) -> int | None:
         return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        _discard_output()  # the reader went away (``| head``): nothing to say, to no one
-        return 1
-    except OSError as error:  # reading failures are usage errors above: this is the output
-        _discard_output()
-        print(
-            f"jupyter qsecure: error: cannot write the output: {error.strerror or error}",
-            file=sys.stderr,
-        )
-        return USAGE_ERROR
     finally:
         if collecting:
             gc.enable()
-
-
-def _discard_output() -> None:
-    """Point standard output at the null device, so that what is still buffered does not
-    fail again when the process ends (Python's advice for a closed pipe)."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, ValueError):
-        pass
 
 
 def exit_now(code: int) -> NoReturn:
