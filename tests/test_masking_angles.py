@@ -112,6 +112,8 @@ CELLS = [
     "p = mp.get_context('fork').Process(target=print, args=(V[0],)); p.start(); p.join()",
     "pprint.pprint(dict(os.environ))",
     "try:\n  raise KeyError(V[0])\nexcept KeyError: pass\n%tb",
+    # Fields noted into the cell's provenance record, embedded in the notebook at save.
+    "import jupyter_qsecure\njupyter_qsecure.note(**{V[0]: V[1], 'k': {V[4]: [V[5]]}})",
     # Values cut short by the display.
     "display(pd.DataFrame({'k': [V[6], *V[2].splitlines()]}))",
     # Quoting of other formats: YAML, CSV, XML (ElementTree writes ASCII), SQL.

@@ -425,12 +425,15 @@ class Recorder:
         return jobs
 
     def note(self, fields: dict[str, Any]) -> None:
-        """User-supplied fields for the running cell's record."""
+        """User-supplied fields for the running cell's record, names and values masked
+        (the record is embedded in the notebook after the guard has scanned the save)."""
         if self.current is None:
             raise RuntimeError(
                 "jupyter_qsecure.note() records into the running cell; call it from a cell"
             )
-        self.current.notes.update({key: self.mask(str(value)) for key, value in fields.items()})
+        self.current.notes.update(
+            {self.mask(str(key)): self.mask(str(value)) for key, value in fields.items()}
+        )
 
     # -- the background worker -------------------------------------------------------------
 
