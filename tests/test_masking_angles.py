@@ -317,3 +317,66 @@ def test_yaml_csv_xml_and_sql_quoting_are_masked() -> None:
         for needle in needles:
             masked = masker.mask(f"x {needle} y")
             assert needle not in masked and f"[secret:{name}]" in masked, (name, needle)
+
+
+def test_a_refreshed_secret_keeps_its_old_value_masked() -> None:
+    """A rotated value may still be valid (a lease until it expires) and still held by
+    objects made before the refresh: it stays masked under its name."""
+    old, new = f"old-{uuid.uuid4().hex}", f"new-{uuid.uuid4().hex}"
+    masker = Masker({"DB_PASSWORD": old, "OTHER": f"other-{uuid.uuid4().hex}"})
+    masker.update({"DB_PASSWORD": new})
+    assert masker.mask(f"{old} {new}") == "[secret:DB_PASSWORD] [secret:DB_PASSWORD]"
+
+
+@pytest.fixture
+def rotating(policy: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """A secret granted to every notebook from the server's environment; (the value a
+    kernel starts with, the value a refresh reads)."""
+    # Words, not a random token: the guard refuses it only as a live value.
+    number = uuid.uuid4().int % 10_000
+    old, new = f"autumn-harbour-{number}", f"winter-meadow-{number}"
+    monkeypatch.setenv("SRC_DB_PASSWORD", old)
+    policy('[secrets.DB_PASSWORD]\nsource = "env://SRC_DB_PASSWORD"\nnotebooks = ["**/*.ipynb"]\n')
+    return old, new
+
+
+@pytest.mark.slow
+async def test_a_refreshed_secret_keeps_its_old_value_out_through_a_real_server(
+    rotating: tuple[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_ws_fetch: Any,
+    jp_root_dir: Path,
+) -> None:
+    """After ``refresh()`` the old value, still held by a variable, is masked in the
+    kernel's output and refused by the guard in a save, while the kernel runs."""
+    from conftest import code, notebook
+    from kernel_client import _websocket_request, open_session
+    from tornado.httpclient import HTTPClientError
+
+    old, new = rotating
+    session = await open_session(jp_fetch, "lab/rotate.ipynb")
+    ws = await jp_ws_fetch("api", "kernels", session["kernel"]["id"], "channels")
+    client = uuid.uuid4().hex
+
+    def execute(source: str) -> dict[str, Any]:
+        content = {"code": source, "silent": False, "store_history": True, "allow_stdin": False}
+        return _websocket_request(client, "execute_request", content)
+
+    try:
+        await _exchange(ws, execute("import os, jupyter_qsecure\nold = os.environ['DB_PASSWORD']"))
+        monkeypatch.setenv("SRC_DB_PASSWORD", new)
+        frames = await _exchange(ws, execute("print(jupyter_qsecure.refresh(), old)"))
+    finally:
+        ws.close()
+    shown = "\n".join(f for f in frames if isinstance(f, str))
+    assert "['DB_PASSWORD'] [secret:DB_PASSWORD]" in shown, shown[-2000:]
+    assert old not in shown
+
+    (jp_root_dir / "lab").mkdir(exist_ok=True)
+    body = {"type": "notebook", "content": notebook(code(f"place = {old!r}"))}
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("api", "contents", "lab/rotate.ipynb", method="PUT", body=json.dumps(body))
+    assert refused.value.code == 422
+    assert not (jp_root_dir / "lab" / "rotate.ipynb").exists()
+    await jp_fetch("api", "kernels", session["kernel"]["id"], method="DELETE")

@@ -194,6 +194,9 @@ class Masker:
 
     def __init__(self, secrets: Mapping[str, str] | None = None) -> None:
         self._secrets: dict[str, str] = {}
+        #: Values a refresh replaced (value -> name): still masked, as they may still be
+        #: valid (a lease until it expires) and held by objects made before the refresh.
+        self._retired: dict[str, str] = {}
         self._matcher: _Matcher | None = None
         self._heads: dict[str, list[str]] = {}
         self._longest = 0
@@ -203,14 +206,20 @@ class Masker:
         self.update(secrets or {})
 
     def update(self, secrets: Mapping[str, str]) -> None:
-        """Add or replace secrets (by name). A value shorter than the usual minimum (one
-        granted with ``allow_short``) is masked too, in its forms at least as long."""
+        """Add or replace secrets (by name); a replaced value stays masked under its name.
+        A value shorter than the usual minimum (one granted with ``allow_short``) is
+        masked too, in its forms at least as long."""
         if not secrets:
             return
         with self._lock:
+            for name, value in secrets.items():
+                previous = self._secrets.get(name)
+                if previous and previous != value:
+                    self._retired[previous] = name
             self._secrets.update(secrets)
             labels: dict[str, str] = {}
-            for name, value in sorted(self._secrets.items()):
+            retired = sorted((name, value) for value, name in self._retired.items())
+            for name, value in sorted(self._secrets.items()) + retired:
                 if not value:
                     continue
                 minimum = min(MIN_SECRET_LENGTH, len(value))

@@ -102,14 +102,21 @@ class KernelSecretRegistry:
         return record
 
     def live_values(self) -> tuple[int, dict[str, str]]:
-        """(generation, value -> secret name) over all running kernels; the generation
-        changes whenever the values do, so callers can cache what they build from them."""
+        """(generation, value -> secret name) over all running kernels, the values their
+        refreshes replaced included (still masked in the kernel, maybe still valid); the
+        generation changes whenever the values do, so callers can cache what they build
+        from them."""
         with self._lock:
             values = {
                 value: name
                 for record in self._kernels.values()
-                for name, value in record.values.items()
+                for value, name in record.retired.items()
             }
+            values.update(
+                (value, name)
+                for record in self._kernels.values()
+                for name, value in record.values.items()
+            )
             # The refresh capability is a credential: the guard finds it as it finds values.
             values.update(
                 (record.capability, "QSECURE_KERNEL_CAPABILITY")
