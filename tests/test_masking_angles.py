@@ -22,21 +22,33 @@ from jupyter_client.session import json_packer
 from test_masking_matrix import SETUP, _leaks, _outputs, make_values
 
 from jupyter_qsecure.secrets.forms import MIN_SECRET_LENGTH
-from jupyter_qsecure.secrets.masking import PREFIX_LENGTH, Masker
+from jupyter_qsecure.secrets.masking import PIECE_LENGTH, PIECE_STRIDE, Masker
 
 #: No more than this many first characters of a value may be seen where a display cut it.
 SHOWN = 24
+#: No more than this many characters of a value in a row may be seen anywhere.
+RUN = 31
 
 
 def _cut_needles(value: str) -> set[str]:
     """The beginnings a display shows of ``value`` or of its lines when it cuts them at
-    50 characters (pandas): none of it may be seen from ``SHOWN`` characters on."""
-    return {part[:SHOWN] for part in [value, *value.splitlines()] if len(part) > 50}
+    50 characters (pandas): none of it may be seen from ``SHOWN`` characters on; nor their
+    last ``SHOWN`` characters and runs of ``RUN`` characters anywhere in them (folded
+    across lines, cut in the middle)."""
+    needles = set()
+    for part in [value, *value.splitlines()]:
+        if len(part) > 50:
+            needles.update((part[:SHOWN], part[-SHOWN:]))
+            needles.update(part[at : at + RUN] for at in range(0, len(part) - RUN + 1, 5))
+    return needles
 
 
-def test_a_value_cut_short_is_masked_from_its_beginning() -> None:
+def test_a_value_cut_short_or_folded_is_masked() -> None:
     """pandas shows 46 characters of a longer value and ``...``; the debugger's variables
-    view cuts long reprs in the middle: the beginning shown is masked."""
+    view cuts long reprs in the middle; ``textwrap`` breaks a long word across lines: the
+    beginning shown is masked, and so is any run of ``RUN`` characters."""
+    import textwrap
+
     import pandas as pd
 
     key = uuid.uuid4().hex + uuid.uuid4().hex
@@ -47,11 +59,21 @@ def test_a_value_cut_short_is_masked_from_its_beginning() -> None:
         masked = masker.mask(shown)
         leaked = [n for v in values.values() for n in _cut_needles(v) if n in masked]
         assert not leaked and "[secret:API_KEY]" in masked, (leaked, masked)
-    assert PREFIX_LENGTH <= SHOWN
-    assert masker.mask(key[: PREFIX_LENGTH - 1]) == key[: PREFIX_LENGTH - 1]
+    assert PIECE_LENGTH <= SHOWN and PIECE_LENGTH + PIECE_STRIDE - 1 <= RUN
+    # Folded across lines (textwrap breaks long words), cut in the middle.
+    for shown in (
+        textwrap.fill("Authorization: Bearer " + key + key, 40),
+        f"{key[:20]}...{key[-35:]}",
+        "\n".join(textwrap.wrap(values["PEM_KEY"].replace("\n", ""), 50)),
+    ):
+        masked = masker.mask(shown)
+        leaked = [n for v in values.values() for n in _cut_needles(v) if n in masked]
+        leaked += [n for n in _cut_needles(key + key) if n in masked]
+        assert not leaked, (leaked, masked)
+    assert masker.mask(key[: PIECE_LENGTH - 1]) == key[: PIECE_LENGTH - 1]
     # Where the text stops being the value, the masking stops too (inside a character).
-    value = "k" * PREFIX_LENGTH + "秘密-" + key
-    assert Masker({"V": value}).mask(f"<{value[:PREFIX_LENGTH]}秙>") == "<[secret:V]秙>"
+    value = "k" * PIECE_LENGTH + "秘密-" + key
+    assert Masker({"V": value}).mask(f"<{value[:PIECE_LENGTH]}秙>") == "<[secret:V]秙>"
 
 
 def test_content_is_masked_as_jupyter_client_serializes_it() -> None:
@@ -116,6 +138,7 @@ CELLS = [
     "import jupyter_qsecure\njupyter_qsecure.note(**{V[0]: V[1], 'k': {V[4]: [V[5]]}})",
     # Values cut short by the display.
     "display(pd.DataFrame({'k': [V[6], *V[2].splitlines()]}))",
+    "import textwrap\nprint(textwrap.fill('key: ' + V[6], 40))",
     # Quoting of other formats: YAML, CSV, XML (ElementTree writes ASCII), SQL.
     "print(yaml.safe_dump({'v': [V[0], V[1], V[4], V[5]]}, width=10**6))",
     "print(pd.DataFrame({'v': V}).to_csv())",

@@ -8,7 +8,9 @@ once (Hyperscan's literal matcher where it is installed, one regular expression
 otherwise), so the cost does not grow with the number of forms.
 
 A value cut short by the display (pandas shows 50 characters of a column, the debugger
-truncates long reprs) is masked from its first :data:`PREFIX_LENGTH` characters on.
+truncates long reprs) is masked from its first :data:`PIECE_LENGTH` characters on, and a
+value folded across lines (``textwrap``) or cut in the middle wherever 31 characters of
+it in a row are shown.
 
 Stream output is masked across message boundaries: the tail of a stream message that
 could be the start of a value is held back and sent with the next write, after at most
@@ -30,31 +32,68 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .forms import MIN_SECRET_LENGTH, encoded_forms
+from .forms import MIN_SECRET_LENGTH, encoded_forms, value_parts
 
 #: The longest a stream's held-back tail waits for the next write (seconds).
 HOLD_SECONDS = 0.1
 #: A form longer than this is also masked where only its first this many characters
-#: (and any more of it) are shown: a display that cut it short.
-PREFIX_LENGTH = 24
+#: (and any more of it) are shown: a display that cut it short; so is a value as it is
+#: where any this many characters of it, from every PIECE_STRIDE-th, are shown (folded
+#: across lines, cut in the middle): any 31 characters of it in a row.
+PIECE_LENGTH = 24
+PIECE_STRIDE = 8
+
+
+def _agreeing(data: bytes, here: int, full: bytes, there: int, way: int) -> int:
+    """How many bytes ``data`` and ``full`` have alike going on from ``here`` and
+    ``there`` (``way`` 1: forwards, -1: backwards); slices compared, halving the length."""
+    if way > 0:
+        most = min(len(data) - here, len(full) - there)
+
+        def alike(n: int) -> bool:
+            return data[here : here + n] == full[there : there + n]
+    else:
+        most = min(here, there)
+
+        def alike(n: int) -> bool:
+            return data[here - n : here] == full[there - n : there]
+
+    low, high = 0, most  # alike(low) holds; find the largest n <= high for which it does
+    while low < high:
+        middle = (low + high + 1) // 2
+        if alike(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
 
 
 class _Matcher:
     """Finds the leftmost-longest, non-overlapping occurrences of a set of literals; an
-    occurrence of a prefix (``prefixes``: prefix -> the forms it begins) reaches as far as
-    the text goes on as one of those forms (a display that cut the value short)."""
+    occurrence of a piece (``pieces``: piece -> (a form it is part of, where in it))
+    reaches as far both ways as the text goes on as that form (a display that cut the
+    value short or folded it across lines shows pieces of it)."""
 
     def __init__(
-        self, forms: Mapping[str, str], prefixes: Mapping[str, list[str]] | None = None
+        self,
+        forms: Mapping[str, str],
+        pieces: Mapping[str, list[tuple[str, int]]] | None = None,
     ) -> None:
         self.labels = forms
         ordered = sorted(forms, key=len, reverse=True)
         self._ordered = ordered
-        #: Form index -> the UTF-8 of the forms it is a prefix of.
+        pieces = pieces or {}
+        #: Form index -> (the UTF-8 of a form it is a piece of, its byte offset there).
         self._longer = {
-            index: [full.encode("utf-8", "surrogatepass") for full in (prefixes or {})[form]]
+            index: [
+                (
+                    full.encode("utf-8", "surrogatepass"),
+                    len(full[:at].encode("utf-8", "surrogatepass")),
+                )
+                for full, at in pieces[form]
+            ]
             for index, form in enumerate(ordered)
-            if form in (prefixes or {})
+            if form in pieces
         }
         #: No text shorter than this (in characters) holds a form: it is not scanned.
         self.shortest = min((len(form) for form in ordered), default=0)
@@ -95,50 +134,58 @@ class _Matcher:
             ),
             scratch=scratch,
         )
-        if self._longer:
-            found = [
-                (start, -self._extend(data, start, -negative_end, id_), id_)
-                if id_ in self._longer
-                else (start, negative_end, id_)
-                for start, negative_end, id_ in found
-            ]
         found.sort()
         spans, position = [], 0
         for start, negative_end, id_ in found:
-            if start >= position:
-                spans.append((start, -negative_end, id_))
-                position = -negative_end
+            if start < position:
+                continue  # inside an occurrence already found (a piece of it, say)
+            end = -negative_end
+            if id_ in self._longer:
+                first, end = self._extend(data, start, end, id_)
+                start = max(first, position)
+            spans.append((start, end, id_))
+            position = end
         return spans
 
-    def _extend(self, data: bytes, start: int, end: int, index: int) -> int:
-        """Where a prefix's occurrence at ``start`` ends: as far as ``data`` goes on as a
-        form it begins, back to a character's first byte."""
-        for full in self._longer[index]:
-            reach = end
-            while (
-                reach < len(data)
-                and reach - start < len(full)
-                and (data[reach] == full[reach - start])
-            ):
-                reach += 1
-            end = max(end, reach)
-        while end < len(data) and data[end] & 0xC0 == 0x80:
-            end -= 1  # never inside a character the text and the form begin alike
-        return end
+    def _extend(self, data: bytes, start: int, end: int, index: int) -> tuple[int, int]:
+        """The occurrence of a piece at ``start:end`` widened both ways as far as ``data``
+        goes on as a form it is part of, within whole characters."""
+        first, last = start, end
+        for full, at in self._longer[index]:
+            # Only whole characters of the form: never a character the text and the form
+            # share the first bytes of only (the piece itself is whole characters).
+            after = at + end - start
+            ahead = _agreeing(data, end, full, after, 1)
+            while ahead and after + ahead < len(full) and full[after + ahead] & 0xC0 == 0x80:
+                ahead -= 1
+            behind = _agreeing(data, start, full, at, -1)
+            while behind and full[at - behind] & 0xC0 == 0x80:
+                behind -= 1
+            first, last = min(first, start - behind), max(last, end + ahead)
+        return first, last
 
     def _text_spans(self, text: str) -> list[tuple[int, int, str]]:
         """(start, end, label) of each occurrence, in characters (the regular expression)."""
         spans = []
+        data: bytes | None = None
         for match in self._regex.finditer(text):
             start, end = match.span()
             index = self._index[match.group()]
             if index in self._longer:
-                data = text[start:].encode("utf-8", "surrogatepass")
-                found = len(match.group().encode("utf-8", "surrogatepass"))
-                reach = self._extend(data, 0, found, index)
-                end = start + len(data[:reach].decode("utf-8", "surrogatepass"))
+                if data is None:
+                    data = text.encode("utf-8", "surrogatepass")
+                begin = len(text[:start].encode("utf-8", "surrogatepass"))
+                found = begin + len(match.group().encode("utf-8", "surrogatepass"))
+                first, last = self._extend(data, begin, found, index)
+                start = len(data[:first].decode("utf-8", "surrogatepass"))
+                end = len(data[:last].decode("utf-8", "surrogatepass"))
             spans.append((start, end, self.labels[match.group()]))
-        return spans
+        selected, position = [], 0
+        for start, end, label in sorted(spans, key=lambda span: (span[0], -span[1])):
+            if start >= position:
+                selected.append((start, end, label))
+                position = end
+        return selected
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where the occurrences are in ``text`` (character offsets)."""
@@ -189,6 +236,33 @@ class _Matcher:
         return "".join(out)
 
 
+def _pieces(
+    forms: Mapping[str, str], parts: list[tuple[str, str]]
+) -> dict[str, tuple[str, list[tuple[str, int]]]]:
+    """piece -> (label, [(the form or part it is in, where)]): the first
+    :data:`PIECE_LENGTH` characters of every longer form (a display that cut the value
+    short shows its beginning), and every :data:`PIECE_STRIDE` characters a piece of each
+    longer part of a value as it is (a display that folded it across lines, or cut it in
+    the middle, shows pieces of it). Text holding a piece is masked as far both ways as it
+    goes on as that form."""
+    pieces: dict[str, tuple[str, list[tuple[str, int]]]] = {}
+
+    def add(piece: str, label: str, whole: str, at: int) -> None:
+        if piece not in forms:
+            pieces.setdefault(piece, (label, []))[1].append((whole, at))
+
+    for form, label in forms.items():
+        if len(form) > PIECE_LENGTH:
+            add(form[:PIECE_LENGTH], label, form, 0)
+    for part, label in parts:
+        last = len(part) - PIECE_LENGTH
+        for at in (
+            sorted({*range(PIECE_STRIDE, last, PIECE_STRIDE), last} - {0}) if last > 0 else ()
+        ):
+            add(part[at : at + PIECE_LENGTH], label, part, at)
+    return pieces
+
+
 class Masker:
     """Replaces every known form of every secret in text and in message content."""
 
@@ -218,6 +292,7 @@ class Masker:
                     self._retired[previous] = name
             self._secrets.update(secrets)
             labels: dict[str, str] = {}
+            parts: list[tuple[str, str]] = []
             retired = sorted((name, value) for value, name in self._retired.items())
             for name, value in sorted(self._secrets.items()) + retired:
                 if not value:
@@ -225,21 +300,18 @@ class Masker:
                 minimum = min(MIN_SECRET_LENGTH, len(value))
                 for form in encoded_forms(value, minimum):
                     labels.setdefault(form, f"[secret:{name}]")
-            # A display that cuts a long value short (pandas' 50 columns, the debugger's
-            # variables view) shows its beginning: the first PREFIX_LENGTH characters of a
-            # form are masked with as much of the rest as follows them.
-            prefixes: dict[str, list[str]] = {}
-            for form, label in list(labels.items()):
-                if len(form) > PREFIX_LENGTH:
-                    labels.setdefault(form[:PREFIX_LENGTH], label)
-                    prefixes.setdefault(form[:PREFIX_LENGTH], []).append(form)
+                parts += [(part, f"[secret:{name}]") for part in value_parts(value, minimum)]
             heads: dict[str, list[str]] = {}
             for form in labels:
                 heads.setdefault(form[:2], []).append(form)
             self._heads = heads
             self._characters = frozenset("".join(labels))
             self._longest = max((len(form) for form in labels), default=0)
-            self._matcher = _Matcher(labels, prefixes) if labels else None
+            pieces = _pieces(labels, parts)
+            for piece, (label, _) in pieces.items():
+                labels.setdefault(piece, label)
+            within = {piece: places for piece, (_, places) in pieces.items()}
+            self._matcher = _Matcher(labels, within) if labels else None
 
     def __bool__(self) -> bool:
         return self._matcher is not None
