@@ -134,6 +134,13 @@ CELLS = [
     "p = mp.get_context('fork').Process(target=print, args=(V[0],)); p.start(); p.join()",
     "pprint.pprint(dict(os.environ))",
     "try:\n  raise KeyError(V[0])\nexcept KeyError: pass\n%tb",
+    "%xmode Verbose",
+    "def g(key=V[6], pem=V[2]):\n  raise ValueError('no')\ng()",
+    "%xmode Context",
+    "!printenv TOKEN PASSWORD",
+    "x = !printenv UNICODE API_KEY\nx",
+    "with open('/dev/stdout', 'w') as out: print(V[0], file=out)",
+    "from IPython.display import Code\ndisplay(Code('t = ' + repr(V[1])))",
     # Fields noted into the cell's provenance record, embedded in the notebook at save.
     "import jupyter_qsecure\njupyter_qsecure.note(**{V[0]: V[1], 'k': {V[4]: [V[5]]}})",
     # Values cut short by the display.
