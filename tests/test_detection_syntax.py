@@ -140,7 +140,6 @@ def test_a_detect_secrets_baseline_allowlists_new_rules(tmp_path: Path) -> None:
 
 
 def test_unquoted_word_in_a_code_cell_is_a_variable() -> None:
-    nb = notebook(code(f"password = open_sesame\napi_token = t{TOKEN}\n"))
-    # The identifier is a variable; the random value cannot be one (the cell is Python:
-    # a cell that does not parse is text, see test_a_code_cell_that_is_not_python_is_text).
+    nb = notebook(code(f"open_sesame = read()\npassword = open_sesame\napi_token = t{TOKEN}\n"))
+    # The identifier is a variable (the cell binds it); the random value cannot be one.
     assert [f.rule for f in SCANNER.scan_notebook(nb).findings] == ["keyword-secret-env"]

@@ -94,7 +94,12 @@ def test_every_example_is_found_in_every_notebook_form_as_in_a_text_file(rule: R
 
 def test_unquoted_values_are_variables_in_code_cells_only() -> None:
     line = "DB_PASSWORD = whiteduke\n"
-    assert SCANNER.scan_notebook(notebook(code(line))).findings == []
+    bound = notebook(code("whiteduke = getpass()\n"), code(line))
+    assert SCANNER.scan_notebook(bound).findings == []
+    # A name that no code cell binds cannot be a variable: a value written without quotes.
+    assert [f.rule for f in SCANNER.scan_notebook(notebook(code(line))).findings] == [
+        "password-env"
+    ]
     assert [f.rule for f in SCANNER.scan_notebook(notebook(markdown(line))).findings] == [
         "password-env"
     ]

@@ -9,6 +9,8 @@ a value. Inside Python code, a line is text when it is a comment, a ``!`` shell 
 docstring): a line that is Python, or part of a Python statement (an open bracket, a
 closing one, a ``key: value`` of a dict), stays code, so a cell that does not parse as a
 whole (an autosave while it is being typed) does not turn its variables into values.
+A name that no code cell of the notebook binds is no variable either (see
+:mod:`.codenames`).
 """
 
 from __future__ import annotations

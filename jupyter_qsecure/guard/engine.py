@@ -30,6 +30,9 @@ _LONG_LINE = 4096
 _WINDOW_BEFORE = 320
 _WINDOW_AFTER = 800
 _MULTILINE_SPAN = 4096
+#: A line of code where a bare name may be bound: ``name = value``, ``name: value``,
+#: ``name=value)``, then nothing but a comment or a closing bracket.
+_BARE_NAME_VALUE = re.compile(r"[=:][ \t]*(?P<name>(?!\d)\w+)[ \t\r]*(?:[,)}\]#]|$)")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,30 @@ def _on_text_lines(
     return all(text_lines(line) for line in lines if line.strip())
 
 
+def _binds_unbound_name(
+    unbound: Callable[[Fragment, int, str, bool], bool] | None,
+    fragment: Fragment,
+    line_offset: int,
+    line_text: str,
+) -> bool:
+    """Whether a line of code (at byte ``line_offset`` in its fragment) binds a bare name
+    that cannot exist there to a target (see ``Engine.scan``): asked before a rule's
+    regular expression runs on the line."""
+    if unbound is None:
+        return False
+    position, counted = line_offset, 0  # the byte position of character ``counted``
+    for found in _BARE_NAME_VALUE.finditer(line_text):
+        name = found.group("name")
+        if not name.isidentifier():
+            continue
+        start = found.start("name")
+        position += len(line_text[counted:start].encode("utf-8", "surrogatepass"))
+        counted = start
+        if unbound(fragment, position, name, False):
+            return True
+    return False
+
+
 class Engine:
     """Compiled rules, reusable across scans and threads (Hyperscan scratch is per call)."""
 
@@ -163,6 +190,7 @@ class Engine:
         literals: Mapping[str, str] | None = None,
         text_lines: Callable[[str], bool] | None = None,
         encoded: Sequence[bytes] | None = None,
+        unbound: Callable[[Fragment, int, str, bool], bool] | None = None,
     ) -> list[Match]:
         """Every credential in the fragments. ``config_text`` enables the rules for unquoted
         ``KEY=value`` lines (``.env``, ``.ini``, YAML, prose, outputs), which in code would
@@ -172,7 +200,13 @@ class Engine:
         apply when every line of their match is one.
         ``literals`` maps exact strings to find (injected values and their encodings) to
         the secret's name. ``encoded``: each fragment's text as :func:`encode` gives it,
-        when the caller has them already (remembered for a cell seen before)."""
+        when the caller has them already (remembered for a cell seen before).
+        ``unbound(fragment, position, name, final)`` tells whether a name at a UTF-8
+        byte ``position`` of a fragment of code is bound to a target there, and cannot
+        exist when the code runs (a value written without its quotes): then those rules
+        judge it as in text. It is asked about a code line's bare names before the rules'
+        expressions run on the line (not ``final``: it may say True of a name it has not
+        looked up everywhere yet), and finally about a value a rule accepted there."""
         fragment_list = list(fragments)
         if encoded is None:
             encoded = [encode(fragment.text) for fragment in fragment_list]
@@ -197,6 +231,7 @@ class Engine:
             return text_fragments[index]
 
         seen_windows: set[tuple[int, int, int]] = set()
+        unbound_lines: dict[int, bool] = {}  # by line start: binds a name that cannot exist
         found: dict[tuple[str, int, int], Match] = {}
         for rule_index, end in sorted(self._trigger_hits(data)):
             rule = self.rules[rule_index]
@@ -208,13 +243,22 @@ class Engine:
             line_start = max(
                 data.rfind(b"\n", frag_start, max(frag_start, end - 1)) + 1, frag_start
             )
+            on_code = False  # the trigger is on a line of code: only an unbound name counts
             if rule.config_only and text_lines is not None and not is_text(index):
                 # In code, only text lines count, the trigger's among them: look no further
-                # when it is code (the rule's own check would often reject it anyway).
+                # when it is code (the rule's own check would often reject it anyway), unless
+                # it may bind a bare name to a target.
                 trigger_end = data.find(b"\n", line_start, frag_end)
                 trigger_line = data[line_start : frag_end if trigger_end < 0 else trigger_end]
-                if not text_lines(trigger_line.decode("utf-8", "surrogatepass")):
-                    continue
+                line_text = trigger_line.decode("utf-8", "surrogatepass")
+                if not text_lines(line_text):
+                    if line_start not in unbound_lines:  # several rules share a trigger line
+                        unbound_lines[line_start] = _binds_unbound_name(
+                            unbound, fragment_list[index], line_start - frag_start, line_text
+                        )
+                    if not unbound_lines[line_start]:
+                        continue
+                    on_code = True
             if rule.multiline:
                 window_start = line_start
                 window_end = _utf8_start(
@@ -243,11 +287,29 @@ class Engine:
             for match in rule.regex.finditer(window):
                 prefix = window[: match.start("secret")].encode("utf-8", "surrogatepass")
                 offset = window_start + len(prefix)
-                if offset < earliest or not rule.accepts(match):
+                if offset < earliest:
+                    continue
+                # On a line of code, the value must be a bare name bound there: asked
+                # first (its cell's parse, remembered); whether another cell binds it is
+                # asked last, only about a value the rule takes.
+                value = match.group("secret")
+                position = offset - frag_start
+                if on_code and not (
+                    value.isidentifier()
+                    and unbound is not None
+                    and unbound(fragment_list[index], position, value, False)
+                ):
+                    continue
+                if not rule.accepts(match):
+                    continue
+                if on_code and (
+                    unbound is None or not unbound(fragment_list[index], position, value, True)
+                ):
                     continue
                 # Whether code is text is asked last, only about a value the rule takes.
                 if (
                     rule.config_only
+                    and not on_code
                     and not is_text(index)
                     and not _on_text_lines(window, match, text_lines)
                 ):

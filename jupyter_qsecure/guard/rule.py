@@ -50,7 +50,8 @@ class Rule:
     credential; ``trigger`` a short expression the fast engine looks for first. Rules are
     per line, except ``multiline`` ones, which see up to 4 KiB from the trigger's line on;
     any rule sees ``context_before`` characters before the trigger's line too. ``config_only`` rules read unquoted
-    ``name = value`` and apply only outside code (text, configuration, Markdown, outputs).
+    ``name = value`` and apply only outside code (text, configuration, Markdown, outputs),
+    and in a notebook's code to a bare name that no code cell binds.
 
     ``template_placeholders_only`` is for credentials inside URLs and connection strings:
     there only template markers and masks count as placeholders (see

@@ -13,6 +13,7 @@ from typing import Any
 from .allowlist import Allowlist
 from .binary import decode_text, looks_binary, reencoded_text
 from .cellcache import CellCache
+from .codenames import NotebookNames
 from .codetext import is_python_language, is_text_line, source_is_text
 from .context import cell_reads_credential, context_matches
 from .context import merge as merge_matches
@@ -125,6 +126,35 @@ def _code_cells(notebook: object) -> frozenset[int]:
     )
 
 
+def _cell_source(notebook: object, index: int) -> str | None:
+    """The source of a notebook's cell as one string (None when it is no text)."""
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    cell = cells[index] if isinstance(cells, list) and 0 <= index < len(cells) else None
+    source = cell.get("source", "") if isinstance(cell, dict) else None
+    if isinstance(source, list) and all(isinstance(line, str) for line in source):
+        return "".join(source)
+    return source if isinstance(source, str) else None
+
+
+def _unbound_names(
+    notebook: object, code_cells: frozenset[int]
+) -> Callable[[Fragment, int, str, bool], bool]:
+    """For the engine: whether a name at a byte position of a code cell's source is bound
+    to a target there and no code cell of ``notebook`` binds it (see :mod:`.codenames`)."""
+    names = NotebookNames(lambda: (_cell_source(notebook, i) for i in sorted(code_cells)))
+    whole: dict[int, bool] = {}  # by cell: whether its source fragment is its whole source
+
+    def unbound(fragment: Fragment, position: int, name: str, final: bool) -> bool:
+        index = fragment.cell_index
+        if fragment.field != "source" or index is None or index not in code_cells:
+            return False
+        if index not in whole:  # not so for a source that is no text (walked as JSON)
+            whole[index] = _cell_source(notebook, index) == fragment.text
+        return whole[index] and names.unbound_value(fragment.text, position, name, final)
+
+    return unbound
+
+
 def _kernel_language(notebook: object) -> str:
     """The language of a notebook's kernel (``python`` when it does not say)."""
     metadata = notebook.get("metadata") if isinstance(notebook, dict) else None
@@ -203,7 +233,8 @@ class Scanner:
         Code cells' sources are code; Markdown, outputs and metadata are text, where an
         unquoted ``password = value`` holds a value. So are a Python notebook's code cells
         that are not Python (``%%bash``, prose, a pasted ``.env``), and its comments, shell
-        lines and magics (see :mod:`.codetext`). With ``cells`` (and a ``path``), the
+        lines and magics (see :mod:`.codetext`), and a bare name bound to a password that
+        no code cell binds (see :mod:`.codenames`). With ``cells`` (and a ``path``), the
         cells unchanged since the last scan of ``path`` are not walked again (every
         fragment is still scanned; see :mod:`.cellcache`)."""
         walked = None
@@ -227,6 +258,7 @@ class Scanner:
             literals=self.literals,
             text_lines=is_text_line if python else None,
             encoded=encoded,
+            unbound=_unbound_names(notebook, code_cells) if python else None,
         )
         if self.notebook_context:
             matches = merge_matches(matches, context_matches(notebook, fragments, reading))
