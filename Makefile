@@ -24,7 +24,12 @@ $(PY):
 
 # `pip install -e` builds the extension through the hatch build hook and copies it into the
 # venv; `jupyter-builder develop` replaces the copy with a link, so rebuilds are served.
+# Before installing again, that link goes: pip would write install.json through it into the
+# build output, and the next wheel would then hold install.json twice (and fail).
 $(INSTALLED): pyproject.toml | $(PY)
+	if [ -L $(VENV)/share/jupyter/labextensions/jupyter-qsecure ]; then \
+		rm $(VENV)/share/jupyter/labextensions/jupyter-qsecure; fi
+	rm -f jupyter_qsecure/labextension/install.json
 	$(PY) -m pip install --quiet -e ".[dev]"
 	$(VENV)/bin/jupyter-builder develop --overwrite . >/dev/null
 	npm install --prefix $(VENV)/node --no-save --no-fund --no-audit --loglevel=error configurable-http-proxy@5
