@@ -303,6 +303,13 @@ def _hex_token_in_context(match: re.Match[str]) -> bool:
     )
 
 
+def _keyword_argument(value: str) -> bool:
+    """``name)`` or ``name, other=...``: what follows ``password=`` in a call such as
+    ``connect(host=host, password=pw)``, a variable passed by keyword, not a connection
+    string's value (whose parts end at ``;``)."""
+    return re.fullmatch(r"[A-Za-z_]\w*(?:\.\w+)*\s*(?:\).*|,\s*\w+\s*=.*)", value) is not None
+
+
 SYNTAX_RULES: tuple[Rule, ...] = (
     Rule(
         "sql-password",
@@ -335,6 +342,7 @@ SYNTAX_RULES: tuple[Rule, ...] = (
             )
             and not is_reference(m.group("secret"))
             and not m.group("secret").startswith(("#{", "{", "%"))
+            and not _keyword_argument(m.group("secret"))
         ),
         examples=(
             "Server=host;Port=5432;User Id=username;Password={A:12};Database=db;",
@@ -344,6 +352,8 @@ SYNTAX_RULES: tuple[Rule, ...] = (
         negative_examples=(
             "conn = 'Server=db;Database=runs;User Id=sa;Password=****;'",
             "Password={A:12};",
+            "conn = psycopg2.connect(host=host, user=user, password=secret_pw)",
+            "engine = connect(server=srv, password=settings.db_password, port=5432)",
         ),
     ),
     Rule(
