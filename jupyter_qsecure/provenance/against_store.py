@@ -1,53 +1,133 @@
-"""A notebook's provenance checked against a store: are the records its cells carry, and
-its chain head, in that store, as written, in an intact chain? (The verdict alone trusts
-the file; this is what a reviewer with the store, or a copy of it, can add.)"""
+"""A notebook's provenance checked against a store: are the records its cells carry, its
+timeline and its chain head in that store, as written, in an intact chain, and does the
+timeline hold every execution the store recorded for its sessions up to that save? (The
+verdict alone trusts the file; this is what a reviewer with the store, or a copy of it,
+can add.)"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .store import ProvenanceStore
+from .store import ProvenanceStore, StoredRecord
 
-#: Fields of a cell's record that must equal the stored record's.
+#: Fields of a cell's record that must equal the stored record's (a field removed from
+#: the cell's record differs too: without its count a cell run out of order passed).
 _COMPARED = ("kernel_session", "execution_count", "code_sha256", "outputs_digest", "status")
+#: Fields of a timeline entry that must equal its stored record's.
+_TIMELINE_COMPARED = ("cell_id", "execution_count", "kernel_session")
+#: The most missing executions named one by one (the rest are counted).
+_NAMED = 5
 
 
 def check_against_store(notebook: dict[str, Any], store: ProvenanceStore) -> list[str]:
-    """Problems found (empty: every record the notebook carries is in the store as
-    written, its chain head is a row of the store, and the chain is intact). The notebook
-    must have passed :func:`~.schema.check_provenance`. Reads the store only."""
+    """Problems found (empty: every record the notebook carries, in its cells and its
+    timeline, is in the store as written, none after its chain head, which is a row of
+    the store; every execution the store holds of the timeline's kernel sessions up to
+    that head is in the timeline; and the chain is intact). The notebook must have passed
+    :func:`~.schema.check_provenance`. Reads the store only."""
     problems = [
         f"the store's chain is broken at row {p.position} (seq {p.seq}): {p.problem}"
         for p in store.verify()
     ]
-    cells = [
-        (number, cell)
-        for number, cell in enumerate(
-            (c for c in notebook.get("cells", []) if c.get("cell_type") == "code"), 1
-        )
-    ]
-    carried: dict[str, tuple[int, dict[str, Any]]] = {}
-    for number, cell in cells:
-        section = cell.get("metadata", {}).get("qsecure")
-        execution = section.get("execution") if isinstance(section, dict) else None
-        if isinstance(execution, dict) and isinstance(execution.get("record_id"), str):
-            carried[execution["record_id"]] = (number, execution)
-    stored = store.by_record_id(list(carried))
-    for record_id, (number, execution) in carried.items():
+    carried = _carried(notebook)
+    section = notebook.get("metadata", {}).get("qsecure")
+    provenance = section.get("provenance") if isinstance(section, dict) else None
+    provenance = provenance if isinstance(provenance, dict) else {}
+    timeline = [e for e in provenance.get("timeline", []) if isinstance(e, dict)]
+    ids = list(carried) + [e["record_id"] for e in timeline if isinstance(e.get("record_id"), str)]
+    stored = store.by_record_id(list(dict.fromkeys(ids)))
+    head = provenance.get("chain_head")
+    head_row = store.by_hash(head) if isinstance(head, str) else None
+    if isinstance(head, str) and head_row is None:
+        problems.append(f"the notebook's chain head {head[:19]} is not a row of the store")
+    elif provenance and head is None:
+        problems.append("the notebook's provenance has no chain head (removed?)")
+    for record_id, (number, cell_id, execution) in carried.items():
         row = stored.get(record_id)
         if row is None:
             problems.append(f"cell {number}: record {record_id} is not in the store")
             continue
-        differing = [
-            key for key in _COMPARED if key in execution and execution[key] != row.record.get(key)
-        ]
+        differing = [key for key in _COMPARED if execution.get(key) != row.record.get(key)]
+        if row.record.get("cell_id") != cell_id:
+            differing.append("cell_id")
         if differing:
             problems.append(
                 f"cell {number}: record {record_id} differs from the store's ({', '.join(differing)})"
             )
-    section = notebook.get("metadata", {}).get("qsecure")
-    provenance = section.get("provenance") if isinstance(section, dict) else None
-    head = provenance.get("chain_head") if isinstance(provenance, dict) else None
-    if isinstance(head, str) and store.position_of(head) is None:
-        problems.append(f"the notebook's chain head {head[:19]} is not a row of the store")
+        if head_row is not None and row.seq > head_row.seq:
+            problems.append(
+                f"cell {number}: record {record_id} was recorded after the notebook's chain head"
+            )
+    problems += _timeline_problems(timeline, stored, head_row)
+    if head_row is not None:
+        problems += _missing(store, timeline, stored, head_row, provenance)
     return problems
+
+
+def _carried(notebook: dict[str, Any]) -> dict[str, tuple[int, Any, dict[str, Any]]]:
+    """record id -> (code cell number, cell id, the cell's record)."""
+    carried: dict[str, tuple[int, Any, dict[str, Any]]] = {}
+    code_cells = (c for c in notebook.get("cells", []) if c.get("cell_type") == "code")
+    for number, cell in enumerate(code_cells, 1):
+        section = cell.get("metadata", {}).get("qsecure")
+        execution = section.get("execution") if isinstance(section, dict) else None
+        if isinstance(execution, dict) and isinstance(execution.get("record_id"), str):
+            carried[execution["record_id"]] = (number, cell.get("id"), execution)
+    return carried
+
+
+def _timeline_problems(
+    timeline: list[dict[str, Any]], stored: dict[str, StoredRecord], head: StoredRecord | None
+) -> list[str]:
+    problems = []
+    for index, entry in enumerate(timeline, 1):
+        record_id = entry.get("record_id")
+        row = stored.get(record_id) if isinstance(record_id, str) else None
+        if row is None:
+            problems.append(f"timeline entry {index}: record {record_id} is not in the store")
+            continue
+        differing = [key for key in _TIMELINE_COMPARED if entry.get(key) != row.record.get(key)]
+        if differing:
+            problems.append(
+                f"timeline entry {index}: record {record_id} differs from the store's"
+                f" ({', '.join(differing)})"
+            )
+        if head is not None and row.seq > head.seq:
+            problems.append(
+                f"timeline entry {index}: record {record_id} was recorded after the"
+                " notebook's chain head"
+            )
+    return problems
+
+
+def _missing(
+    store: ProvenanceStore,
+    timeline: list[dict[str, Any]],
+    stored: dict[str, StoredRecord],
+    head: StoredRecord,
+    provenance: dict[str, Any],
+) -> list[str]:
+    """Executions the store holds of the timeline's sessions, up to the chain head (the
+    notebook's last record when it was saved), that the timeline does not: removed to hide
+    a second run, a console's execution, a deleted cell. A truncated timeline is checked
+    from its first entry on."""
+    rows = [stored[e["record_id"]] for e in timeline if e.get("record_id") in stored]
+    sessions = {str(row.record.get("kernel_session")) for row in rows}
+    if isinstance(provenance.get("kernel_session"), str):
+        sessions.add(provenance["kernel_session"])
+    shown = {row.seq for row in rows}
+    first = min(shown) if shown and provenance.get("timeline_truncated") is True else 0
+    missing = [
+        row
+        for row in store.for_sessions(sorted(sessions))
+        if row.record.get("kind") == "execution" and first <= row.seq <= head.seq
+        if row.seq not in shown
+    ]
+    named = [
+        f"record {row.record.get('record_id')} (cell {row.record.get('cell_id') or 'none'},"
+        f" count {row.record.get('execution_count')}, session {row.record.get('kernel_session')})"
+        for row in missing[:_NAMED]
+    ]
+    if len(missing) > _NAMED:
+        named.append(f"{len(missing) - _NAMED} more")
+    return [f"executions missing from the notebook's timeline: {'; '.join(named)}"] if named else []

@@ -422,6 +422,26 @@ class ProvenanceStore:
                 found[str(row.record.get("record_id"))] = row
         return found
 
+    def for_sessions(self, sessions: list[str]) -> list[StoredRecord]:
+        """The rows of these kernel sessions, in chain order."""
+        found: list[StoredRecord] = []
+        for start in range(0, len(sessions), 500):
+            chunk = sessions[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            found += self._rows(
+                "SELECT seq, body, prev_hash, hash FROM records"  # noqa: S608 - only ? marks
+                f" WHERE kernel_session IN ({marks})",
+                tuple(chunk),
+            )
+        return sorted(found, key=lambda row: row.seq)
+
+    def by_hash(self, digest: str) -> StoredRecord | None:
+        """The row whose hash is ``digest``, if the store has it."""
+        rows = list(
+            self._rows("SELECT seq, body, prev_hash, hash FROM records WHERE hash = ?", (digest,))
+        )
+        return rows[0] if rows else None
+
     def position_of(self, digest: str) -> int | None:
         """The position (1-based, in chain order) of the row whose hash is ``digest``."""
         if not self.path.exists():
