@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._shown import shown, shown_json
 from ..signing.canonical import CanonicalFormError, outputs_digest, source_digest
 from .schema import check_provenance
 
@@ -42,6 +43,8 @@ NEVER_EXECUTED = "never executed in a recorded session"
 DEFAULT_REHASH_LIMIT = 256 * 1024 * 1024
 #: The time all re-hashing of one verdict may take (seconds).
 DEFAULT_REHASH_SECONDS = 10.0
+#: The most characters of one string of the verdict shown (a path, a finding).
+SHOWN_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -421,4 +424,35 @@ def judge(
     Raises :class:`~.schema.ProvenanceFormatError` for metadata of the wrong shape."""
     check_provenance(notebook)
     rehash = _Rehash(notebook_dir or Path.cwd(), rehash_limit, rehash_seconds)
-    return _Judge(notebook, rehash).judge()
+    return _shown_verdict(_Judge(notebook, rehash).judge())
+
+
+def _shown_verdict(verdict: NotebookVerdict) -> NotebookVerdict:
+    """The verdict with every string it took from the notebook (cell ids, record ids,
+    paths, executables, peers, seeds, a deleted cell's first line) escaped as
+    :func:`~jupyter_qsecure._shown.shown` does: raw, a cell id holding escape sequences
+    printed a forged "every cell executed as shown" and hid the real lines."""
+
+    def show(value: Any) -> Any:
+        try:
+            return shown_json(value, SHOWN_LIMIT)
+        except RecursionError:
+            return "(nested too deeply to show)"
+
+    return NotebookVerdict(
+        cells=[
+            CellVerdict(
+                cell.number,
+                shown(cell.cell_id, SHOWN_LIMIT) if isinstance(cell.cell_id, str) else cell.cell_id,
+                cell.verdict,
+                shown(cell.detail, SHOWN_LIMIT),
+                show(cell.evidence),
+            )
+            for cell in verdict.cells
+        ],
+        out_of_order=show(verdict.out_of_order),
+        hidden_state=show(verdict.hidden_state),
+        files_changed=show(verdict.files_changed),
+        cannot_judge=show(verdict.cannot_judge),
+        deleted_cells=show(verdict.deleted_cells),
+    )

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .._shown import shown, unseen
 from .allowed_signers import AllowedSigner, match_pattern_list, trust
 from .canonical import (
     CANONICAL_FORM,
@@ -59,9 +60,8 @@ STATEMENT_TYPE = "jupyter-qsecure-signature-v2"
 MAX_SIGNATURES = 64
 #: How far in the future a signing time may be (clock skew) before it is refused.
 CLOCK_SKEW = timedelta(minutes=5)
-#: The most characters of a field a verdict shows (principal, role, time, fingerprint, a
-#: cell id); a reason may be longer, as it can name a field.
-SHOWN_FIELD = 200
+#: The most characters of a reason a verdict shows (it can name a field, and each field
+#: is shown cut at ``_shown.SHOWN_FIELD`` characters).
 SHOWN_REASON = 1000
 
 UNSIGNED = "unsigned"
@@ -469,7 +469,7 @@ def _judge_trust(
     if result.role not in ROLES:
         result.reason = f"the signed role {result.role!r} is not one of {', '.join(ROLES)}"
         return
-    if _unseen(result.principal):
+    if unseen(result.principal):
         result.reason = (
             "the signed principal holds control, invisible or space characters (shown "
             "escaped): no allowed_signers principal is written so, and a report could not "
@@ -651,36 +651,6 @@ def verify_notebook(
 
 
 # --------------------------------------------------------------------------- display
-
-
-def _unseen(text: str) -> bool:
-    """Whether ``text`` holds a character a reader cannot see as it is: control characters
-    (ESC, CR, LF, DEL), format characters (zero-width, bidirectional controls), surrogates,
-    private-use or unassigned code points, separators (space included)."""
-    if text.isascii():
-        return not text.isprintable() or " " in text
-    import unicodedata  # only for text beyond ASCII: the fast command line stays lean
-
-    return any(unicodedata.category(c)[0] in "CZ" for c in text)
-
-
-def shown(text: str, limit: int = SHOWN_FIELD) -> str:
-    """``text`` as a report may print it: every control, invisible or separator character
-    but the plain space escaped as Python writes it (``\\x1b``, ``\\u202e``), and cut to
-    ``limit`` characters with a note of how many more there were. A signature entry is
-    written by whoever edited the notebook: shown raw, an escape sequence in its principal
-    rewrote the terminal ("signed and valid; meets the policy") and a bidirectional
-    control reordered what JupyterLab showed."""
-    if text.isascii() and text.isprintable() and len(text) <= limit:
-        return text
-    import unicodedata
-
-    escaped = "".join(
-        c if c == " " or unicodedata.category(c)[0] not in "CZ" else repr(c)[1:-1] for c in text
-    )
-    if len(escaped) > limit:
-        escaped = f"{escaped[:limit]}... ({len(escaped) - limit} more characters)"
-    return escaped
 
 
 def _make_shown(result: SignatureResult) -> None:
