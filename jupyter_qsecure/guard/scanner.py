@@ -167,6 +167,40 @@ def _kernel_language(notebook: object) -> str:
     return "python"
 
 
+#: The longest field or cell id a finding reports (they hold a notebook's keys and ids).
+MAX_PLACE_CHARS = 200
+
+
+class _PlaceNames:
+    """A finding's field and cell id as reported: a key or id that is itself a value
+    found (or accepted) in the same scan is replaced by that value's masked preview, and
+    what is longer than :data:`MAX_PLACE_CHARS` is cut short. A refusal, its audit event
+    and the REST answer locate a credential without ever spelling it."""
+
+    def __init__(self, matches: Sequence[Match]) -> None:
+        found = {
+            match.value: match.label or mask(match.value, match.rule.visible_prefix)
+            for match in matches
+            if match.value
+        }
+        #: Longest first, so a value holding another is replaced whole.
+        self._values = sorted(found.items(), key=lambda item: -len(item[0]))
+        self._named: dict[str, str] = {}
+
+    def name(self, text: str) -> str:
+        """``text`` (a field or cell id) safe to report."""
+        named = self._named.get(text)
+        if named is None:
+            named = text
+            for value, preview in self._values:
+                if value in named:
+                    named = named.replace(value, preview)
+            if len(named) > MAX_PLACE_CHARS:
+                named = named[: MAX_PLACE_CHARS - 1] + "…"
+            self._named[text] = named
+        return named
+
+
 @dataclass
 class Scanner:
     """The guard's scanner: one compiled engine, an allowlist, and the limits.
@@ -193,6 +227,8 @@ class Scanner:
     def _report(self, matches: Iterable[Match], path: Path | None) -> ScanResult:
         findings: list[Finding] = []
         allowlisted = 0
+        matches = list(matches)
+        place = _PlaceNames(matches)
         for match in matches:
             # A live value injected into a kernel is never accepted, in any encoding.
             accepted = match.allowlisted_inline or self.allowlist.accepts(match.value, path)
@@ -207,7 +243,10 @@ class Scanner:
                     preview=match.label or mask(match.value, match.rule.visible_prefix),
                     fingerprint=fingerprint(match.value),
                     location=Location(
-                        fragment.field, match.line, fragment.cell_index, fragment.cell_id
+                        place.name(fragment.field),
+                        match.line,
+                        fragment.cell_index,
+                        None if fragment.cell_id is None else place.name(fragment.cell_id),
                     ),
                 )
             )

@@ -15,9 +15,20 @@ import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
+from ..secrets.forms import MIN_SECRET_LENGTH
 from .binary import BINARY_MIME, base64_text, binary_payload
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+
+#: Cell ids as JupyterLab and nbformat generate them (a UUID, 8 hex digits): not scanned.
+_GENERATED_ID = re.compile(r"[0-9a-f]{8}(?:(?:-?[0-9a-f]{4}){3}-?[0-9a-f]{12})?")
+#: A MIME type as written in its usual lower-case form: not scanned.
+_MIME_TYPE = re.compile(r"[a-z]+/[a-z0-9][a-z0-9.+\-]*")
+_PLAIN_MIME_TYPES = frozenset(
+    {"text/plain", "text/html", "text/markdown", "text/latex", "image/png", "image/jpeg"}
+    | {"image/svg+xml", "application/json", "application/javascript"}
+    | {"application/vnd.jupyter.widget-view+json"}
+)
 
 _KNOWN_CELL_KEYS = frozenset(
     {"id", "source", "attachments", "outputs", "metadata", "cell_type", "execution_count"}
@@ -59,6 +70,8 @@ def _json_leaves(
     it is base64 of text, that text is given too."""
     if key and BINARY_MIME.match(key) and _is_binary(value):
         return
+    if key and not isinstance(value, str):  # a key alone can hold a credential too
+        yield Fragment(key, field, cell_index, cell_id)
     stack: list[tuple[object, str, str]] = [(value, field, key)]
     while stack:
         item, path, parent_key = stack.pop()
@@ -139,6 +152,10 @@ def _output_fragments(
             yield Fragment(strip_ansi(lines), f"{field}.traceback", cell_index, cell_id)
     data = output.get("data")
     if isinstance(data, dict):
+        if not _PLAIN_MIME_TYPES.issuperset(data):  # a key can hold a credential too
+            odd = [str(mime) for mime in data if not _MIME_TYPE.fullmatch(str(mime))]
+            if odd:
+                yield Fragment("\n".join(odd), f"{field}.data", cell_index, cell_id)
         for mime, payload in data.items():
             mime = str(mime)
             if BINARY_MIME.match(mime):
@@ -160,9 +177,33 @@ def _output_fragments(
         return
     if output.get("metadata"):
         yield from _json_leaves(output["metadata"], f"{field}.metadata", cell_index, cell_id)
+    count = output.get("execution_count")
+    if count is not None and not _is_count(count):
+        yield from _json_leaves(count, f"{field}.execution_count", cell_index, cell_id)
     for key, value in output.items():
         if key not in walked:  # what nbformat does not define, or an odd stream name
             yield from _json_leaves(value, f"{field}.{key}", cell_index, cell_id, str(key))
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _cell_names(cell: dict[str, Any], index: int, cell_id: str | None) -> Iterator[Fragment]:
+    """A cell's id (unless generated, a UUID or 8 hex digits, or too short to be a
+    credential), and its type and execution
+    count when they are not what nbformat writes: names, but a credential can be written
+    there too."""
+    id_ = cell.get("id")
+    if id_ is not None and not (
+        isinstance(id_, str) and (len(id_) < MIN_SECRET_LENGTH or _GENERATED_ID.fullmatch(id_))
+    ):
+        yield from _json_leaves(cell["id"], "id", index, cell_id)
+    if cell.get("cell_type") not in (None, "code", "markdown", "raw"):
+        yield from _json_leaves(cell["cell_type"], "cell_type", index, cell_id)
+    count = cell.get("execution_count")
+    if count is not None and not _is_count(count):
+        yield from _json_leaves(count, "execution_count", index, cell_id)
 
 
 def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
@@ -198,6 +239,7 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
     for key, value in cell.items():
         if key not in _KNOWN_CELL_KEYS:
             yield from _json_leaves(value, key, index, cell_id, key)
+    yield from _cell_names(cell, index, cell_id)
 
 
 def cell_fragments(cell: object, index: int) -> Iterator[Fragment]:
@@ -226,6 +268,9 @@ def notebook_fragments(notebook: object) -> Iterator[Fragment]:
         yield from _json_leaves(notebook["metadata"], "metadata", None, None)
     for index, cell in enumerate(cells):
         yield from cell_fragments(cell, index)
+    minor = notebook.get("nbformat_minor")
+    if minor is not None and not _is_count(minor):
+        yield from _json_leaves(minor, "nbformat_minor", None, None)
     for key, value in notebook.items():
         if key not in {"cells", "metadata", "nbformat", "nbformat_minor"}:
             yield from _json_leaves(value, key, None, None, key)
