@@ -20,6 +20,8 @@ from typing import Any
 
 import pytest
 from conftest import as_notebook, code_cell
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from kernel_client import save_notebook, saved_content
 from qsecure_cli import run_qsecure
 from store_tamper import rechain
@@ -28,6 +30,7 @@ from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.provenance.checkpoint import (
     NAMESPACE,
     Checkpointer,
+    CheckpointError,
     armor,
     key_paths,
     parse_checkpoint,
@@ -344,3 +347,42 @@ def test_a_key_others_can_read_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "readable by others (mode 644); chmod 600 it" in result.stderr
     assert "PRIVATE KEY" not in result.stderr + result.stdout
+
+
+_ROOT = base64.b64encode(bytes(32)).decode()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(max_size=8),
+    st.one_of(st.text(min_size=1, max_size=6), st.sampled_from(["²", "١٢", "9" * 5000, "01"])),
+    st.one_of(st.just(_ROOT), st.text(max_size=50)),
+    st.lists(st.one_of(st.text(max_size=30), st.just("— k YWJjZA=="), st.just("— k ")), max_size=3),
+)
+def test_fuzzed_checkpoint_notes_raise_only_checkpoint_errors(
+    origin: str, size: str, root: str, signatures: list[str]
+) -> None:
+    note = f"{origin}\n{size}\n{root}\n\n" + "\n".join(signatures) + "\n"
+    try:
+        checkpoint = parse_checkpoint(note)
+    except CheckpointError:
+        return
+    with pytest.raises(CheckpointError):
+        checkpoint.verify([b"not a key"])
+
+
+@pytest.mark.parametrize("size", ["²", "9" * 5000])
+def test_an_embedded_checkpoint_with_a_strange_size_is_damaged(tmp_path: Path, size: str) -> None:
+    """str.isdigit() takes "²" and int() refuses it, or more than 4,300 digits: the
+    command line printed a traceback."""
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    fill(store, 1)
+    Checkpointer(store).checkpoint()
+    notebook = as_notebook(code_cell("c0", "x"))
+    note = f"origin\n{size}\n{_ROOT}\n\n— k YWJjZA==\n"
+    notebook["metadata"] = {"qsecure": {"provenance": {"checkpoint": {"note": note}}}}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    result = run_qsecure("provenance", str(path), "--store", str(store.path), cwd=tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "the notebook's checkpoint is damaged: not a checkpoint" in result.stdout

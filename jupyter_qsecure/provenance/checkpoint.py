@@ -187,7 +187,9 @@ def parse_checkpoint(note: object) -> Checkpoint:
     body, _, rest = note.partition("\n\n")
     body += "\n"
     lines = body.split("\n")
-    if len(lines) < 4 or not lines[1].isdigit():
+    # ASCII digits only, at most 18 (str.isdigit takes "²", which int() refuses, and int()
+    # refuses more than 4,300 digits: either was a traceback of the command line).
+    if len(lines) < 4 or not (lines[1].isascii() and lines[1].isdigit() and len(lines[1]) <= 18):
         raise CheckpointError("not a checkpoint (origin, size, root hash)")
     try:
         root = base64.b64decode(lines[2], validate=True)
