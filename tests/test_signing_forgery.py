@@ -347,3 +347,26 @@ def test_the_policy_search_stays_fast_with_many_signers() -> None:
     assert _meet(many, SigningPolicy(require=65, require_roles=roles)) == (64, [])
     assert _meet(grid, SigningPolicy(require=9, require_roles=roles)) == (8, ["author", "approver"])
     assert time.perf_counter() - start < 1
+
+
+@pytest.mark.parametrize("twice", ["source", "qsecure"])
+def test_duplicate_keys_verify_what_jupyter_loads(
+    keys: dict[str, Path], signers: list[Any], twice: str, tmp_path: Path
+) -> None:
+    """A file with one key twice: verify judges the notebook the Jupyter server loads
+    (nbformat keeps the last value, as JupyterLab's JSON.parse does), never another."""
+    nb = signed(keys, ("bob", "bob@lab.example", "author"))
+    text = json.dumps(nb)
+    if twice == "source":  # a second "source" before the signed one
+        assert '"source": "print(1)"' in text
+        text = text.replace('"source": "print(1)"', '"source": "print(666)", "source": "print(1)"')
+    else:  # a second metadata after the signed one: its signatures are dropped
+        text = text[:-1] + ', "metadata": {"qsecure": {"signatures": []}}}'
+    path = tmp_path / "nb.ipynb"
+    path.write_text(text)
+    loaded = nbformat.read(path, as_version=4)
+    parsed = json.loads(text)
+    verdict = check(parsed, signers)
+    assert verdict.meets_policy == check(dict(loaded), signers).meets_policy
+    assert verdict.meets_policy == (twice == "source")
+    assert loaded.cells[0].source == parsed["cells"][0]["source"] == "print(1)"
