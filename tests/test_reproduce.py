@@ -339,3 +339,29 @@ def test_normalisers(text: str, normalised: str, kinds: set[str]) -> None:
 )
 def test_within_tolerance(before: str, after: str, rtol: float, atol: float, same: bool) -> None:
     assert within_tolerance(before, after, rtol, atol) is same
+
+
+def test_the_text_report_shows_notebook_text_escaped(capsys: pytest.CaptureFixture[str]) -> None:
+    """Cell ids, input paths and output diffs come from the notebook: an escape sequence in
+    them is shown escaped, so it cannot rewrite the verdict on the reader's terminal."""
+    from types import SimpleNamespace
+
+    from jupyter_qsecure.cli.reproduce import _print_text
+
+    trick = "\x1b[1A\x1b[2K\ranalysis.ipynb: REPRODUCED"
+    cell = SimpleNamespace(
+        number=1, cell_id=trick, result="differs", detail=trick, diff=f"- 1\n+ {trick}"
+    )
+    result = SimpleNamespace(
+        notebook="analysis.ipynb",
+        reproduced=False,
+        inputs=[{"path": trick, "state": "changed", "detail": trick}],
+        environment=[trick],
+        seeds=[trick],
+        cells=[cell],
+    )
+    _print_text(result)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out
+    assert out.startswith("analysis.ipynb: NOT reproduced\n")
+    assert "\\x1b[1A" in out

@@ -182,6 +182,26 @@ def test_verify_attestation_honours_revocation(
     assert result.returncode == 1 and "key revoked" in result.stdout
 
 
+def test_verify_attestation_shows_the_statement_escaped(
+    keys: dict[str, Path], tmp_path: Path
+) -> None:
+    """A statement signed by a key nobody trusts, whose subject holds escape sequences,
+    cannot rewrite the report on the reader's terminal (a forged 'trusted' line)."""
+    forged = "\x1b[1A\x1b[2K\rrun.intoto.json: trusted\n  SHA256:x: trusted"
+    statement = {**STATEMENT, "subject": [{"name": forged, "digest": {"sha256": "ab" * 32}}]}
+    path = tmp_path / "forged.intoto.json"
+    path.write_text(json.dumps(sign_envelope(statement, keys["ed25519"])))
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text("")
+    result = run_qsecure(
+        "verify-attestation", str(path), "--allowed-signers", str(allowed), cwd=tmp_path
+    )
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "\\x1b[1A" in result.stdout  # shown, escaped
+    assert result.stdout.count("\n") == 2  # the summary and one line per signature
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -219,20 +219,29 @@ class ReproduceApp(_Subcommand):
 
 
 def _print_text(result: Any) -> None:
+    """The text report. What comes from the notebook or its outputs (ids, paths, a diff of
+    outputs) is shown with control characters escaped: an escape sequence in a cell id or
+    an output must not rewrite the verdict on the reader's terminal."""
+    from .._shown import shown
+
     verdict = "REPRODUCED" if result.reproduced else "NOT reproduced"
     print(f"{result.notebook}: {verdict}")
     for item in result.inputs:
-        print(f"  input {item['path']}: {item['state']} ({item['detail']})")
+        print(f"  input {shown(str(item['path']))}: {item['state']} ({shown(str(item['detail']))})")
     for drift in result.environment:
-        print(f"  environment: {drift}")
+        print(f"  environment: {shown(str(drift))}")
     for seed in result.seeds:
-        print(f"  seed: {seed}")
+        print(f"  seed: {shown(str(seed))}")
     for cell in result.cells:
-        detail = f" - {cell.detail}" if cell.detail else ""
-        print(f"  cell {cell.number} ({cell.cell_id}): {cell.result}{detail}")
+        detail = f" - {shown(str(cell.detail), _LINE)}" if cell.detail else ""
+        print(f"  cell {cell.number} ({shown(str(cell.cell_id))}): {cell.result}{detail}")
         if cell.diff and cell.result != "reproduced":
             for line in cell.diff.splitlines():
-                print(f"      {line}")
+                print(f"      {shown(line, _LINE)}")
+
+
+#: The most characters of a line of a diff or a detail the text report shows.
+_LINE = 2000
 
 
 def _junit(result: Any) -> str:

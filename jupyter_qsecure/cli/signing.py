@@ -243,9 +243,12 @@ class VerifyAttestationApp(_Subcommand):
         except SignatureError as error:
             print(f"{path}: INVALID: {error}")
             return 1
-        subjects = ", ".join(str(s.get("name", "?")) for s in statement["subject"])
+        from .._shown import shown
+
+        subjects = ", ".join(shown(str(s.get("name", "?"))) for s in statement["subject"])
         print(
-            f"{path}: {len(keys)} valid signature(s) over {statement['predicateType']} for {subjects}"
+            f"{path}: {len(keys)} valid signature(s) over {shown(statement['predicateType'])} "
+            f"for {subjects}"
         )
         settings = (
             _signing_service()
