@@ -5,6 +5,7 @@ a baseline or a bypass must not let through."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import secrets
 from collections.abc import Callable
@@ -175,3 +176,56 @@ async def test_a_pragma_on_a_running_kernels_secret_is_refused(
         assert not (jp_root_dir / "analysis.ipynb").exists()
     finally:
         await jp_fetch("api", "sessions", session["id"], method="DELETE")
+
+
+# Stream output in pieces ---------------------------------------------------------------------
+
+
+def _streams(*texts: str, name: str = "stdout") -> list[dict[str, Any]]:
+    return [{"output_type": "stream", "name": name, "text": text} for text in texts]
+
+
+@pytest.mark.parametrize("pieces", [2, 3])
+async def test_a_token_split_across_stream_outputs_is_refused(
+    jp_fetch: Any, jp_root_dir: Path, github_token: str, pieces: int
+) -> None:
+    """nbclient (jupyter execute, papermill) keeps each stream message as an output of its
+    own, so output flushed in the middle of a token is saved in pieces; JupyterLab shows
+    consecutive stream outputs joined, the token whole."""
+    cut = [len(github_token) * i // pieces for i in range(pieces + 1)]
+    parts = [github_token[a:b] for a, b in itertools.pairwise(cut)]
+    parts[0] = "log line\ncloning from " + parts[0]
+    parts[-1] += "\ndone\n"
+    nb = notebook(code("!sync", _streams(*parts)))
+    body = await refused(put(jp_fetch, "run.ipynb", {"type": "notebook", "content": nb}))
+    [finding] = body["findings"]
+    assert finding["kind"] == "GitHub token"
+    assert (finding["field"], finding["line"]) == ("outputs[0].stdout", 2)
+    assert not (jp_root_dir / "run.ipynb").exists()
+    # the notebook papermill wrote, copied in
+    (jp_root_dir / "executed.ipynb").write_text(json.dumps(nb))
+    await refused(
+        jp_fetch(
+            "api", "contents", "", method="POST", body=json.dumps({"copy_from": "executed.ipynb"})
+        )
+    )
+
+
+async def test_a_password_split_from_its_key_across_stream_outputs_is_refused(
+    jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    password = "Vq8#" + secrets.token_urlsafe(12)
+    nb = notebook(code("!cat settings", _streams("[db]\npassword=", f"{password}\n")))
+    body = await refused(put(jp_fetch, "run.ipynb", {"type": "notebook", "content": nb}))
+    assert body["findings"][0]["field"] == "outputs[0].stdout"
+
+
+async def test_separate_streams_are_not_joined(jp_fetch: Any, jp_root_dir: Path) -> None:
+    """stdout and stderr, or streams with another output between, are shown apart."""
+    outputs = [
+        *_streams("token prefix ghp_", name="stdout"),
+        *_streams("x" * 36 + "\n", name="stderr"),
+    ]
+    nb = notebook(code("run()", outputs))
+    response = await put(jp_fetch, "ok.ipynb", {"type": "notebook", "content": nb})
+    assert response.code == 201

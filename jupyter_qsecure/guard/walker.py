@@ -30,6 +30,7 @@ _PLAIN_MIME_TYPES = frozenset(
     | {"application/vnd.jupyter.widget-view+json"}
 )
 
+_CELL_TYPES = frozenset({None, "code", "markdown", "raw"})
 _KNOWN_CELL_KEYS = frozenset(
     {"id", "source", "attachments", "outputs", "metadata", "cell_type", "execution_count"}
 )
@@ -125,9 +126,44 @@ def _payload_fragments(
         yield Fragment(strip_ansi(text), field, cell_index, cell_id)
 
 
+def _stream_runs(outputs: list[Any]) -> dict[int, str]:
+    """Consecutive stream outputs of one name, as nbclient saves a stream flushed in
+    pieces and JupyterLab shows it joined: by output number, the run's whole text for its
+    first output and ``""`` for the others. Outputs in no run are not listed."""
+    runs: dict[int, str] = {}
+    first = 0
+    while first < len(outputs) - 1:
+        head = outputs[first]
+        last = first
+        if isinstance(head, dict) and head.get("output_type") == "stream":
+            name = head.get("name")
+            while last + 1 < len(outputs):
+                after = outputs[last + 1]
+                if not (
+                    isinstance(after, dict)
+                    and after.get("output_type") == "stream"
+                    and after.get("name") == name
+                ):
+                    break
+                last += 1
+        if last > first:
+            texts = [_joined(outputs[number].get("text")) for number in range(first, last + 1)]
+            if all(text is not None for text in texts):
+                runs[first] = "".join(text for text in texts if text)
+                runs.update((number, "") for number in range(first + 1, last + 1))
+        first = last + 1
+    return runs
+
+
 def _output_fragments(
-    output: dict[str, Any], number: int, cell_index: int, cell_id: str | None
+    output: dict[str, Any],
+    number: int,
+    cell_index: int,
+    cell_id: str | None,
+    stream: str | None = None,
 ) -> Iterator[Fragment]:
+    """An output's fragments; ``stream``: the text to give for a stream output instead
+    of its own (the text of its run of stream outputs, see :func:`_stream_runs`)."""
     field = f"outputs[{number}]"
     kind = output.get("output_type")
     walked = {"output_type", "data", "metadata", "execution_count"}
@@ -135,6 +171,7 @@ def _output_fragments(
         text = _joined(output.get("text"))
         if text is not None:
             walked.add("text")
+            text = text if stream is None else stream
         if output.get("name") in ("stdout", "stderr"):
             walked.add("name")
         if text:
@@ -199,7 +236,7 @@ def _cell_names(cell: dict[str, Any], index: int, cell_id: str | None) -> Iterat
         isinstance(id_, str) and (len(id_) < MIN_SECRET_LENGTH or _GENERATED_ID.fullmatch(id_))
     ):
         yield from _json_leaves(cell["id"], "id", index, cell_id)
-    if cell.get("cell_type") not in (None, "code", "markdown", "raw"):
+    if cell.get("cell_type") not in _CELL_TYPES:
         yield from _json_leaves(cell["cell_type"], "cell_type", index, cell_id)
     count = cell.get("execution_count")
     if count is not None and not _is_count(count):
@@ -229,9 +266,10 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
         yield from _json_leaves(attachments, "attachments", index, cell_id)
     outputs = cell.get("outputs")
     if isinstance(outputs, list):
+        runs = _stream_runs(outputs) if len(outputs) > 1 else {}
         for number, output in enumerate(outputs):
             if isinstance(output, dict):
-                yield from _output_fragments(output, number, index, cell_id)
+                yield from _output_fragments(output, number, index, cell_id, runs.get(number))
             else:
                 yield from _json_leaves(output, f"outputs[{number}]", index, cell_id)
     if cell.get("metadata") not in (None, {}):  # an object, or anything a file may hold
@@ -239,7 +277,13 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
     for key, value in cell.items():
         if key not in _KNOWN_CELL_KEYS:
             yield from _json_leaves(value, key, index, cell_id, key)
-    yield from _cell_names(cell, index, cell_id)
+    id_, count = cell.get("id"), cell.get("execution_count")
+    if (
+        (id_ is not None and not (isinstance(id_, str) and len(id_) < MIN_SECRET_LENGTH))
+        or cell.get("cell_type") not in _CELL_TYPES
+        or not (count is None or _is_count(count))
+    ):
+        yield from _cell_names(cell, index, cell_id)
 
 
 def cell_fragments(cell: object, index: int) -> Iterator[Fragment]:
