@@ -388,3 +388,18 @@ def test_git_failure_is_a_warning_and_everything_is_scanned(tmp_path: Path, toke
     )
     assert "scanning every file in this folder" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_the_text_report_shows_file_text_escaped(tmp_path: Path) -> None:
+    """A metadata key or a file name holding escape sequences cannot rewrite the report on
+    the reader's terminal: shown escaped, the finding still reported, exit code 1."""
+    token = expand("gh" + "p_{A:36}", random.Random(7))
+    nb = notebook(code("x = 1"))
+    nb["cells"][0]["metadata"]["\x1b[2K\rclean: no findings"] = token
+    path = tmp_path / "esc\x1b[2K.ipynb"
+    path.write_text(json.dumps(nb))
+    result = run_qsecure("scan", str(path), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert "metadata/\\x1b[2K\\rclean: no findings" in result.stdout
+    assert "esc\\x1b[2K.ipynb" in result.stdout and "GitHub token" in result.stdout

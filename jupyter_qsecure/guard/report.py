@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._shown import shown
 from .._version import __version__
 from .binary import looks_binary
 from .findings import Finding
@@ -133,10 +134,17 @@ def exit_code(reports: Iterable[FileReport]) -> int:
 
 
 def text_lines(report: FileReport) -> Iterator[str]:
-    """``path: cell 3, line 2: GitHub token (ghp_…9fQ) [github-token]``, one a finding."""
+    """``path: cell 3, line 2: GitHub token (ghp_…9fQ) [github-token]``, one a finding. A
+    path, a field (a metadata key) and a preview come from the files: shown with control
+    characters escaped, so none can rewrite the report on the reader's terminal."""
+    path = shown(str(report.path), _SHOWN_PATH)
     for finding in report.findings:
-        where = finding.location.describe()
-        yield f"{report.path}: {where}: {finding.kind} ({finding.preview}) [{finding.rule}]"
+        where = shown(finding.location.describe(), _SHOWN_PATH)
+        yield f"{path}: {where}: {finding.kind} ({shown(finding.preview)}) [{finding.rule}]"
+
+
+#: The most characters of a path or a place in a file the text report shows.
+_SHOWN_PATH = 1000
 
 
 def json_report(reports: list[FileReport]) -> dict[str, Any]:
