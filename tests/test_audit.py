@@ -344,6 +344,19 @@ def test_burst_of_refused_saves(trail: Recorder, cli: Any) -> None:
     assert "n0.ipynb, n2.ipynb, n4.ipynb and 4 more" in line  # distinct paths
 
 
+def test_the_text_report_shows_paths_and_names_escaped(trail: Recorder, cli: Any) -> None:
+    """A notebook named with escape sequences cannot hide its anomaly from an admin reading
+    the report on a terminal (a carriage return and an erase-line over the line)."""
+    quiet_history(trail)
+    trick = "\x1b[2K\rno anomalies"
+    trail.injected(NOW - timedelta(hours=1), f"scratch/{trick}.ipynb", "GH_TOKEN", user="bob")
+    code, out, _ = cli("--file", str(trail.path))
+    assert code == 1
+    assert "\x1b" not in out and "\r" not in out
+    [line] = anomalies(out)
+    assert "scratch/\\x1b[2K\\rno anomalies.ipynb" in line
+
+
 def test_repeated_provider_failures(trail: Recorder, cli: Any) -> None:
     quiet_history(trail)
     at = NOW - timedelta(hours=10)

@@ -88,6 +88,13 @@ class AuditApp(_Subcommand):
             if report.malformed:
                 print(f"{path}: skipped {report.malformed} malformed line(s)", file=sys.stderr)
         else:
+            from .._shown import shown
+
             for line in text_lines(report):
-                print(line)
+                # paths and user names come from requests: none may drive the terminal
+                print(shown(line, _SHOWN_LINE))
         return 1 if report.anomalies else 0
+
+
+#: The most characters of one line of the text report.
+_SHOWN_LINE = 10_000
