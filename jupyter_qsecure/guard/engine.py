@@ -182,6 +182,15 @@ class Engine:
                 hits.update((rule_index, found.end()) for found in trigger.finditer(data))
         return hits
 
+    def trigger_starts(self, data: bytes) -> set[int]:
+        """Where a trigger of one of the rules begins in ``data``."""
+        starts: set[int] = set()
+        for rule_index, end in self._trigger_hits(data):
+            for found in self._triggers[rule_index].finditer(data, max(0, end - 256), end):
+                if found.end() == end:
+                    starts.add(found.start())
+        return starts
+
     def scan(
         self,
         fragments: Iterable[Fragment],

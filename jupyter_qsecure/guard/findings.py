@@ -53,6 +53,8 @@ class Location:
     def describe(self) -> str:
         """Human words for the place: ``cell 3, line 2`` or ``output 1 of cell 3, line 4``."""
         if self.cell_index is None:
+            if self.field == "binary":
+                return "its binary content"
             where = "notebook metadata" if self.field.startswith("metadata") else None
             return f"{where}, line {self.line}" if where else f"line {self.line}"
         cell = f"cell {self.cell_index + 1}"

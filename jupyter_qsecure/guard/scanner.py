@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .allowlist import Allowlist
-from .binary import decode_text, looks_binary, reencoded_text
+from .binary import SAMPLE, decode_text, looks_binary, reencoded_text
 from .cellcache import CellCache
 from .codenames import NotebookNames
 from .codetext import is_python_language, is_text_line, source_is_text
@@ -165,6 +167,36 @@ def _kernel_language(notebook: object) -> str:
         if isinstance(section, dict) and isinstance(section.get(field_name), str):
             return str(section[field_name])
     return "python"
+
+
+#: Binary content as text: printable ASCII as it is, every other byte a line break.
+_PRINTABLE = bytes(b if b == 9 or 0x20 <= b <= 0x7E else 0x0A for b in range(256))
+#: Rules read in binary content besides those whose format has a fixed prefix.
+_BINARY_RULES = frozenset({"private-key"})
+_NO_RULES = Engine((), use_hyperscan=False)
+_binary_engines: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+_binary_engines_lock = threading.Lock()
+
+
+def _binary_engine(engine: Engine) -> Engine:
+    """The rules of ``engine`` that are read in binary content (see
+    :meth:`Scanner.scan_binary`), compiled once."""
+    with _binary_engines_lock:
+        found = _binary_engines.get(engine)
+        if found is None:
+            rules = [r for r in engine.rules if r.visible_prefix or r.id in _BINARY_RULES]
+            found = _binary_engines[engine] = Engine(rules, use_hyperscan=engine.uses_hyperscan)
+        return found
+
+
+def _unglued(data: bytes, starts: Iterable[int]) -> bytes:
+    """``data`` with a line break before each of ``starts`` that follows a letter or
+    digit: binary formats store fields side by side (``github`` then ``ghp_...``)."""
+    cuts = sorted(s for s in starts if s > 0 and data[s - 1 : s].isalnum())
+    if not cuts:
+        return data
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+    return b"\n".join(pieces)
 
 
 #: The longest field or cell id a finding reports (they hold a notebook's keys and ids).
@@ -328,6 +360,22 @@ class Scanner:
         extra = [finding for finding in unescaped.findings if finding.fingerprint not in seen]
         return ScanResult(raw.findings + extra, raw.allowlisted + unescaped.allowlisted)
 
+    def scan_binary(self, raw: bytes, *, path: Path | None = None) -> ScanResult:
+        """Binary content (a pickle, a database, an image): the text it holds as it is
+        (its printable ASCII, as ``strings`` shows it) is scanned for credentials of a
+        format with a fixed prefix (a provider's token, a private key) and for injected
+        secrets' values. Other rules are not applied: binary data is no prose, and its
+        runs of random bytes would read as tokens. Compressed or encoded data is not read."""
+        data = raw.translate(_PRINTABLE)
+        engine = _binary_engine(self.engine)
+        glued = _unglued(data, engine.trigger_starts(data))
+        matches = engine.scan([Fragment(glued.decode("ascii"), "binary")])
+        if self.literals:  # injected values, in the text as it is
+            matches += _NO_RULES.scan(
+                [Fragment(data.decode("ascii"), "binary")], literals=self.literals
+            )
+        return self._report(matches, path)
+
     def scan_bytes(self, raw: bytes, *, path: Path | None = None) -> ScanResult:
         """Scan a file's bytes; raises :class:`ScanInputError` for binary or oversized input."""
         if len(raw) > self.max_bytes:
@@ -359,7 +407,7 @@ class Scanner:
             except (binascii.Error, ValueError, UnicodeEncodeError) as error:
                 raise ScanInputError(f"content is not valid base64 ({error})") from None
             if looks_binary(raw):
-                return ScanResult([])  # images, archives: not text, nothing to read
+                return self.scan_binary(raw, path=path)
             if len(raw) > self.max_bytes:
                 raise ScanInputError(
                     f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})"
@@ -369,7 +417,15 @@ class Scanner:
             raise ScanInputError(
                 f"too large to scan ({len(content):,} characters; the limit is {self.max_bytes:,})"
             )
-        return self.scan_text(reencoded_text(content), path=path)
+        result = self.scan_text(reencoded_text(content), path=path)
+        if "\x00" in content[:SAMPLE]:  # binary data that happens to be UTF-8
+            raw = content.encode("utf-8", "surrogateescape")
+            if looks_binary(raw):
+                seen = {finding.fingerprint for finding in result.findings}
+                extra = self.scan_binary(raw, path=path)
+                more = [f for f in extra.findings if f.fingerprint not in seen]
+                result = ScanResult(result.findings + more, result.allowlisted + extra.allowlisted)
+        return result
 
     def scan_path(self, path: Path) -> ScanResult:
         """Scan one file on disk; raises :class:`ScanInputError` with the reason it cannot."""
