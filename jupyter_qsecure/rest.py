@@ -44,7 +44,13 @@ def notebook_problem(notebook: Any) -> str | None:
     if not isinstance(notebook, dict):
         return "notebook must be the nbformat 4 JSON of the notebook"
     if notebook.get("nbformat") != 4 or isinstance(notebook.get("nbformat"), bool):
-        return f"notebook must be nbformat 4, not {notebook.get('nbformat')!r}"
+        found = notebook.get("nbformat")
+        shown = (
+            found
+            if isinstance(found, int) or found is None
+            else f"a value of type {type(found).__name__}"
+        )
+        return f"notebook must be nbformat 4, not {shown}"
     if not isinstance(notebook.get("metadata", {}), dict):
         return "notebook.metadata must be an object"
     cells = notebook.get("cells")

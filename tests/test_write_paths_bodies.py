@@ -4,6 +4,7 @@ never a 500, never logged, nothing written."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +53,39 @@ async def test_a_malformed_body_is_a_json_400(
     assert isinstance(body["reason"], str) and body["reason"]
     assert isinstance(body["message"], str) and body["message"]
     assert sorted(p.name for p in jp_root_dir.iterdir()) == before
+
+
+#: A request whose field holds a credential where another kind of value belongs.
+MISPLACED: dict[str, tuple[str, str, Callable[[str], dict[str, Any]]]] = {
+    "upload chunk": (
+        "PUT",
+        "api/contents/a.txt",
+        lambda t: {"type": "file", "format": "base64", "chunk": t, "content": "eA=="},
+    ),
+    "bypass reason": (
+        "POST",
+        "qsecure/bypass",
+        lambda t: {"fingerprint": "0" * 32, "reason": t, "path": "a.ipynb"},
+    ),
+    "notebook format": (
+        "POST",
+        "qsecure/signature",
+        lambda t: {"path": "a.ipynb", "notebook": {"nbformat": t, "cells": []}},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MISPLACED))
+async def test_a_refusal_never_echoes_the_value_it_refuses(
+    jp_fetch: Any, github_token: str, server_log: Any, case: str
+) -> None:
+    """A credential pasted into the wrong field is refused without being sent back (the
+    answer is shown, and may be kept, by whatever made the request) or logged."""
+    method, url, body = MISPLACED[case]
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(*url.split("/"), method=method, body=json.dumps(body(github_token)))
+    assert caught.value.code in (400, 422) and caught.value.response is not None
+    answer = json.loads(caught.value.response.body)
+    assert answer["message"] and github_token not in json.dumps(answer)
+    assert github_token[4:] not in caught.value.response.body.decode()
+    assert github_token not in server_log()

@@ -61,7 +61,8 @@ class UploadStage:
         to save once the last chunk arrived, else None. Raises UploadError."""
         chunk = model.get("chunk")
         if not isinstance(chunk, int) or isinstance(chunk, bool) or chunk == 0 or chunk < -1:
-            raise UploadError(f"chunk must be 1, 2, ... or -1, not {chunk!r}")
+            shown = chunk if isinstance(chunk, int) else f"a value of type {type(chunk).__name__}"
+            raise UploadError(f"chunk must be 1, 2, ... or -1, not {shown}")
         content = model.get("content")
         if not isinstance(content, str):
             raise UploadError("a chunk needs string content")
