@@ -134,6 +134,17 @@ def first_line(code: str, mask: Callable[[str], str]) -> str:
     return ""
 
 
+def _program(command: str) -> str:
+    """The program a shell command line runs: its first word that is not an environment
+    assignment (``GH_TOKEN=... git push`` runs ``git``; the assigned value, often a
+    credential, is only hashed with the arguments)."""
+    for word in command.split():
+        name, equals, _ = word.partition("=")
+        if not (equals and name.isidentifier()):
+            return word
+    return ""
+
+
 @dataclass
 class Execution:
     """What is gathered while one cell runs."""
@@ -382,7 +393,7 @@ class Recorder:
     def _command(event: str, args: tuple[Any, ...]) -> tuple[str, str]:
         if event == "os.system":
             command = os.fsdecode(args[0]) if args and isinstance(args[0], (str, bytes)) else ""
-            return command.split(" ", 1)[0], command
+            return _program(command), command
         executable = args[0] if args else ""
         arguments = args[1] if len(args) > 1 else ()
         if isinstance(arguments, (str, bytes)):
