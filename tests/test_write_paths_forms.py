@@ -229,3 +229,75 @@ async def test_separate_streams_are_not_joined(jp_fetch: Any, jp_root_dir: Path)
     nb = notebook(code("run()", outputs))
     response = await put(jp_fetch, "ok.ipynb", {"type": "notebook", "content": nb})
     assert response.code == 201
+
+
+# Forms that were already refused (kept so that they stay so) ---------------------------------
+
+
+def _held_forms(token: str) -> dict[str, tuple[str, dict[str, Any]]]:
+    source = f"t = '{token}'"
+    nb_text = json.dumps(notebook(code(source)))
+    attachment = {
+        "cell_type": "markdown",
+        "source": "![x](attachment:x.png)",
+        "attachments": {"x.png": {"image/png": base64.b64encode(source.encode()).decode()}},
+    }
+    widgets = {"state": {"m": {"model_name": "TextModel", "state": {"value": token}}}}
+    widget_output = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"application/vnd.jupyter.widget-state+json": widgets},
+    }
+    return {
+        "source split inside the token": (
+            "a.ipynb",
+            {"type": "notebook", "content": notebook(code([source[:9], source[9:]]))},
+        ),
+        "CRLF text": (
+            "a.py",
+            {"type": "file", "format": "text", "content": f"x = 1\r\n{source}\r\n"},
+        ),
+        "notebook as text with JSON escapes": (
+            "a.ipynb",
+            {"type": "file", "format": "text", "content": nb_text.replace("gh", "\\u0067h")},
+        ),
+        "notebook as UTF-16 without BOM": (
+            "a.ipynb",
+            {
+                "type": "file",
+                "format": "base64",
+                "content": base64.b64encode(nb_text.encode("utf-16-le")).decode(),
+            },
+        ),
+        "image attachment that is base64 of text": (
+            "a.ipynb",
+            {"type": "notebook", "content": notebook(attachment)},
+        ),
+        "widget state in notebook metadata": (
+            "a.ipynb",
+            {
+                "type": "notebook",
+                "content": notebook(
+                    code("w"),
+                    metadata={"widgets": {"application/vnd.jupyter.widget-state+json": widgets}},
+                ),
+            },
+        ),
+        "widget state in an output": (
+            "a.ipynb",
+            {"type": "notebook", "content": notebook(code("w", [widget_output]))},
+        ),
+    }
+
+
+HELD = list(_held_forms("x"))
+
+
+@pytest.mark.parametrize("form", HELD)
+async def test_a_form_already_refused_stays_refused(
+    jp_fetch: Any, jp_root_dir: Path, github_token: str, form: str
+) -> None:
+    path, model = _held_forms(github_token)[form]
+    body = await refused(put(jp_fetch, path, model))
+    assert "GitHub token" in {f["kind"] for f in body["findings"]}
+    assert not (jp_root_dir / path).exists()
