@@ -191,6 +191,8 @@ class QSecureApp(ExtensionApp):
                 Path(contents_manager.root_dir),
                 self.provenance_store_class,
             )
+            # What is embedded comes after the guard's scan: the guard masks it.
+            self.provenance.redact = self.save_guard.redact
             if self.provenance.enabled:
                 # After the guard: nothing is embedded into a save the guard refuses.
                 contents_manager.register_pre_save_hook(self.provenance.save_hook())

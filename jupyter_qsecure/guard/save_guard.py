@@ -8,6 +8,7 @@ import contextvars
 import json
 import logging
 import os
+import re
 import shutil
 import threading
 import traceback
@@ -23,10 +24,11 @@ from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .cellcache import CellCache
 from .engine import INJECTED_SECRET
-from .findings import Finding
+from .findings import Finding, mask
 from .plugins import active_rules
 from .policy import GuardPolicy
 from .scanner import ScanInputError, Scanner
+from .walker import Fragment, json_strings, replace_strings
 
 LEAK_REASON = "qsecure-leak"
 SCAN_ERROR_REASON = "qsecure-scan-error"
@@ -47,6 +49,10 @@ prechecked: contextvars.ContextVar[object | None] = contextvars.ContextVar(
 #: Returns (generation, value -> secret name) of the values injected into running kernels.
 InjectedValues = Callable[[], tuple[int, dict[str, str]]]
 
+
+#: A digest or id the recorder computed (hex, a UUID): no credential, and costly to read
+#: as a candidate token.
+_DIGEST = re.compile(r"(?:sha256:)?[0-9a-f]{32,128}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 
 #: What a guarded write does, as its refusal and its audit event name it.
 WRITES = ("save", "checkpoint", "restore", "copy")
@@ -312,6 +318,33 @@ class SaveGuard:
                 "qsecure: %s of %s blocked (%d finding(s))", write, path, len(result.findings)
             )
             raise SaveBlocked(path, result.findings, write, self.bypass_problem)
+
+    def redact(self, data: Any) -> int:
+        """Replace, in place, every credential the guard finds in the strings (and keys)
+        of JSON ``data`` by its masked preview; how many values were replaced. For what is
+        written after the scan (provenance embedded into a save)."""
+        strings = [text for text in json_strings(data) if text and not _DIGEST.fullmatch(text)]
+        if not strings:
+            return 0
+        fragment = Fragment("\n".join(strings), "embedded")
+        matches = self.scanner.engine.scan(
+            [fragment], config_text=False, literals=self._injected_literals()
+        )
+        shown = {
+            m.value: m.label or mask(m.value, m.rule.visible_prefix) for m in matches if m.value
+        }
+        if not shown:
+            return 0
+        values = sorted(shown, key=len, reverse=True)
+
+        def redacted(text: str) -> str:
+            for value in values:
+                if value in text:
+                    text = text.replace(value, shown[value])
+            return text
+
+        replace_strings(data, redacted)
+        return len(shown)
 
     def _remember(self, findings: Sequence[Finding]) -> None:
         with self._reported_lock:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 from ..secrets.forms import MIN_SECRET_LENGTH
@@ -318,6 +318,41 @@ def notebook_fragments(notebook: object) -> Iterator[Fragment]:
     for key, value in notebook.items():
         if key not in {"cells", "metadata", "nbformat", "nbformat_minor"}:
             yield from _json_leaves(value, key, None, None, key)
+
+
+def json_strings(value: object) -> Iterator[str]:
+    """Every string of a JSON value, keys included (iteratively: depth does not matter)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                yield str(key)
+                stack.append(child)
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def replace_strings(value: object, replace: Callable[[str], str]) -> None:
+    """Replace, in place, every string inside the JSON containers of ``value`` (keys
+    included) by what ``replace`` gives for it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            for key in list(item):
+                child = item.pop(key)
+                new_key = replace(key) if isinstance(key, str) else key
+                item[new_key] = replace(child) if isinstance(child, str) else child
+                stack.append(item[new_key])
+        elif isinstance(item, list):
+            for index, child in enumerate(item):
+                if isinstance(child, str):
+                    item[index] = replace(child)
+                else:
+                    stack.append(child)
 
 
 def json_fragments(value: object) -> Iterator[Fragment]:

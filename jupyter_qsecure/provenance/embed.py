@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from .imports import carries_full_list, compact_environment, module_distributions
 from .store import ProvenanceStore, StoredRecord
+
+#: Masks, in place, the credentials in a JSON value (the guard's ``SaveGuard.redact``).
+Redact = Callable[[Any], int]
 
 if TYPE_CHECKING:
     from .checkpoint import Checkpointer
@@ -51,6 +55,25 @@ _TIMELINE_FIELDS = (
     "status",
     "first_line",
 )
+
+
+#: What an embedded record or timeline entry holds that came from the cell's world (paths,
+#: programs, peers, noted values, a deleted cell's first line), not from the recorder.
+_FREE_TEXT = ("files", "subprocesses", "network", "notes", "seeds", "ename", "first_line")
+
+
+def _redact_free_text(entries: list[Any], redact: Redact) -> None:
+    """Mask credentials in the free text of ``entries`` (records and timeline entries), in
+    place; hashes, ids and times are left out of the scan."""
+    parts = [
+        (entry, {key: entry[key] for key in _FREE_TEXT if key in entry})
+        for entry in entries
+        if isinstance(entry, dict)
+    ]
+    parts = [(entry, free) for entry, free in parts if free]
+    if parts and redact([free for _, free in parts]):
+        for entry, free in parts:
+            entry.update(free)
 
 
 def _qsecure(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -100,9 +123,14 @@ def _timeline(
 
 
 def embed_provenance(
-    notebook: dict[str, Any], records: list[StoredRecord], timeline_limit: int = 500
+    notebook: dict[str, Any],
+    records: list[StoredRecord],
+    timeline_limit: int = 500,
+    redact: Redact | None = None,
 ) -> bool:
     """Write the records of this notebook's kernels into it; return whether it has any.
+    ``redact`` (the guard's) masks, in place, any credential in what is written: it is
+    written after the guard scanned the notebook (a path, a noted value).
 
     Everything written depends on this notebook's records only (``chain_head`` is the hash
     of its latest one), so saving again without new executions writes the same bytes and
@@ -113,6 +141,7 @@ def embed_provenance(
     environments = {
         r.record["record_id"]: r.record for r in records if r.record.get("kind") == "environment"
     }
+    embedded: list[Any] = []
     latest_by_cell: dict[str, dict[str, Any]] = {}
     for execution in executions:
         if execution.get("cell_id"):
@@ -123,9 +152,11 @@ def embed_provenance(
         record = latest_by_cell.get(str(cell.get("id")))
         if record is not None:
             metadata = cell.setdefault("metadata", {})
-            _qsecure(metadata)["execution"] = {
+            execution = {
                 key: record[key] for key in _CELL_FIELDS if record.get(key) not in (None, [], {})
             }
+            embedded.append(execution)
+            _qsecure(metadata)["execution"] = execution
     latest = executions[-1]
     prior = _prior(notebook)
     timeline, sessions, truncated = _timeline(prior, executions, timeline_limit)
@@ -146,6 +177,8 @@ def embed_provenance(
         record = session_environments[-1]
         provenance["environment"] = _embedded_environment(prior, record, notebook)
         provenance["environment_record"] = record["record_id"]
+    if redact is not None:
+        _redact_free_text(embedded + timeline, redact)
     _qsecure(notebook.setdefault("metadata", {}))["provenance"] = provenance
     return True
 
@@ -182,8 +215,10 @@ class ProvenanceSaveHook:
         timeline_limit: int = 500,
         root_dir: Path | None = None,
         checkpointer: Checkpointer | None = None,
+        redact: Redact | None = None,
     ) -> None:
         self.store = store
+        self.redact = redact
         #: Signs a checkpoint of the store's chain at every save that embeds records.
         self.checkpointer = checkpointer
         self.timeline_limit = timeline_limit
@@ -202,7 +237,7 @@ class ProvenanceSaveHook:
             return
         relative = path.strip("/")
         records = self.store.for_notebook(relative, absolute_path(self.root_dir, relative))
-        if records and embed_provenance(content, records, self.timeline_limit):
+        if records and embed_provenance(content, records, self.timeline_limit, self.redact):
             self._checkpoint(content)
 
     def _checkpoint(self, notebook: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from .embed import embed_provenance
+from .embed import Redact, embed_provenance
 from .store import StoredRecord
 from .verdict import (
     DEFAULT_REHASH_SECONDS,
@@ -42,6 +42,7 @@ def provenance_report(
     records: list[StoredRecord] | None = None,
     timeline_limit: int = 500,
     rehash_seconds: float = DEFAULT_REHASH_SECONDS,
+    redact: Redact | None = None,
 ) -> dict[str, Any]:
     """The report for ``notebook`` (at ``path``, relative to the server root, in folder
     ``notebook_dir``), with ``records`` (this notebook's records from the store) embedded
@@ -50,7 +51,7 @@ def provenance_report(
     :class:`~.schema.ProvenanceFormatError` (a ValueError) for metadata of the wrong shape."""
     judged = copy.deepcopy(notebook)
     if records:
-        embed_provenance(judged, records, timeline_limit)
+        embed_provenance(judged, records, timeline_limit, redact)
     verdict = judge(judged, notebook_dir, rehash_seconds=rehash_seconds)
     metadata = judged.get("metadata")
     section = metadata.get("qsecure") if isinstance(metadata, dict) else None

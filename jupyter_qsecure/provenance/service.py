@@ -8,7 +8,7 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ..identity import server_user
-from .embed import ProvenanceSaveHook, absolute_path
+from .embed import ProvenanceSaveHook, Redact, absolute_path
 from .kernel import default_store_path
 from .policy import ProvenancePolicy
 from .report import provenance_report
@@ -39,6 +39,8 @@ class ProvenanceService:
         #: The time limit of :meth:`report` (the handler stops waiting after it).
         self.report_seconds = REPORT_SECONDS
         self._checkpointer: Checkpointer | None = None
+        #: Masks credentials in what is embedded (set by the app: the guard's redact).
+        self.redact: Redact | None = None
 
     @property
     def enabled(self) -> bool:
@@ -66,7 +68,11 @@ class ProvenanceService:
         """The pre-save hook that embeds a notebook's records into every save of it, with
         a signed checkpoint of the store's chain."""
         return ProvenanceSaveHook(
-            self.store(), self.policy.timeline_limit, self.root_dir, self.checkpointer()
+            self.store(),
+            self.policy.timeline_limit,
+            self.root_dir,
+            self.checkpointer(),
+            self.redact,
         )
 
     def hold_saves(self, contents_manager: Any, kernel_manager: Any, session_manager: Any) -> None:
@@ -103,4 +109,5 @@ class ProvenanceService:
             records,
             self.policy.timeline_limit,
             rehash_seconds=self.report_seconds / 2,
+            redact=self.redact,
         )
