@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import ast
 import builtins
-import hashlib
 import re
-import threading
 import warnings
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from .codetext import is_text_line
+from .memo import DigestMemo
 
 #: Names every IPython kernel (and the usual hosted notebooks) defines before any cell.
 _PREDEFINED = frozenset(dir(builtins)) | {
@@ -101,8 +100,7 @@ _KEPT = 8192
 #: How many lines of a scan may bind a name their own cell does not before every cell is
 #: read: a value rule's own check, which runs in between, rejects most of them.
 FIRST_LOOKS = 16
-_CELLS: dict[bytes, CellNames] = {}
-_CELLS_LOCK = threading.Lock()
+_CELLS: DigestMemo[CellNames] = DigestMemo(_KEPT)
 
 
 class CellNames(NamedTuple):
@@ -119,15 +117,7 @@ class CellNames(NamedTuple):
 def cell_names(source: str) -> CellNames:
     """What a Python code cell's ``source`` binds and which bare names it binds to a
     target (remembered by digest)."""
-    key = hashlib.blake2b(source.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    known = _CELLS.get(key)
-    if known is None:
-        known = _analyse(source)
-        with _CELLS_LOCK:
-            if len(_CELLS) >= _KEPT:
-                _CELLS.clear()
-            _CELLS[key] = known
-    return known
+    return _CELLS.get(source, _analyse)
 
 
 class NotebookNames:

@@ -16,11 +16,11 @@ A name that no code cell of the notebook binds is no variable either (see
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
-import threading
 import warnings
 from collections.abc import Callable
+
+from .memo import DigestMemo
 
 #: Cell magics whose body is not Python (``%%capture``, ``%%time`` run Python).
 _TEXT_CELL_MAGIC = re.compile(
@@ -43,9 +43,7 @@ _INCOMPLETE = re.compile(
 #: Kernel languages whose code cells are parsed as Python (IPython).
 _PYTHON_LANGUAGES = frozenset({"python", "python3", "ipython", "ipython3", ""})
 #: Answers by a digest of the text (the text itself is not kept).
-_ANSWERS: dict[bytes, bool] = {}
-_ANSWERS_KEPT = 4096
-_ANSWERS_LOCK = threading.Lock()
+_ANSWERS: DigestMemo[bool] = DigestMemo(4096)
 
 
 def is_python_language(language: str) -> bool:
@@ -54,15 +52,7 @@ def is_python_language(language: str) -> bool:
 
 
 def _remembered(kind: bytes, text: str, answer_of: Callable[[str], bool]) -> bool:
-    key = hashlib.blake2b(kind + text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-    answer = _ANSWERS.get(key)
-    if answer is None:
-        answer = answer_of(text)
-        with _ANSWERS_LOCK:
-            if len(_ANSWERS) >= _ANSWERS_KEPT:
-                _ANSWERS.clear()
-            _ANSWERS[key] = answer
-    return answer
+    return _ANSWERS.get(text, answer_of, kind)
 
 
 def source_is_text(source: str) -> bool:
