@@ -214,8 +214,8 @@ async def test_a_token_split_across_stream_outputs_is_refused(
 async def test_a_password_split_from_its_key_across_stream_outputs_is_refused(
     jp_fetch: Any, jp_root_dir: Path
 ) -> None:
-    password = "Vq8#" + secrets.token_urlsafe(12)
-    nb = notebook(code("!cat settings", _streams("[db]\npassword=", f"{password}\n")))
+    typed = "Vq8#" + secrets.token_urlsafe(12)
+    nb = notebook(code("!cat settings", _streams("[db]\npassword=", f"{typed}\n")))
     body = await refused(put(jp_fetch, "run.ipynb", {"type": "notebook", "content": nb}))
     assert body["findings"][0]["field"] == "outputs[0].stdout"
 
