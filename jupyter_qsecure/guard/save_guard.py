@@ -24,10 +24,10 @@ from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .cellcache import CellCache
 from .engine import INJECTED_SECRET
-from .findings import Finding, mask
+from .findings import Finding
 from .plugins import active_rules
 from .policy import GuardPolicy
-from .scanner import ScanInputError, Scanner
+from .scanner import ScanInputError, Scanner, previews_of
 from .walker import Fragment, json_strings, replace_strings
 
 LEAK_REASON = "qsecure-leak"
@@ -330,21 +330,11 @@ class SaveGuard:
         matches = self.scanner.engine.scan(
             [fragment], config_text=False, literals=self._injected_literals()
         )
-        shown = {
-            m.value: m.label or mask(m.value, m.rule.visible_prefix) for m in matches if m.value
-        }
-        if not shown:
+        masked = previews_of(matches)
+        if masked is None:
             return 0
-        values = sorted(shown, key=len, reverse=True)
-
-        def redacted(text: str) -> str:
-            for value in values:
-                if value in text:
-                    text = text.replace(value, shown[value])
-            return text
-
-        replace_strings(data, redacted)
-        return len(shown)
+        replace_strings(data, masked)
+        return len({match.value for match in matches if match.value})
 
     def _remember(self, findings: Sequence[Finding]) -> None:
         with self._reported_lock:

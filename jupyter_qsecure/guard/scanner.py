@@ -203,6 +203,28 @@ def _unglued(data: bytes, starts: Iterable[int]) -> bytes:
 MAX_PLACE_CHARS = 200
 
 
+def previews_of(matches: Iterable[Match]) -> Callable[[str], str] | None:
+    """A function writing every value of ``matches`` found in a text as its masked
+    preview (longest first, so a value holding another is replaced whole); None when
+    there is no value to write so."""
+    found = {
+        match.value: match.label or mask(match.value, match.rule.visible_prefix)
+        for match in matches
+        if match.value
+    }
+    if not found:
+        return None
+    values = sorted(found.items(), key=lambda item: -len(item[0]))
+
+    def masked(text: str) -> str:
+        for value, preview in values:
+            if value in text:
+                text = text.replace(value, preview)
+        return text
+
+    return masked
+
+
 class _PlaceNames:
     """A finding's field and cell id as reported: a key or id that is itself a value
     found (or accepted) in the same scan is replaced by that value's masked preview, and
@@ -210,23 +232,14 @@ class _PlaceNames:
     and the REST answer locate a credential without ever spelling it."""
 
     def __init__(self, matches: Sequence[Match]) -> None:
-        found = {
-            match.value: match.label or mask(match.value, match.rule.visible_prefix)
-            for match in matches
-            if match.value
-        }
-        #: Longest first, so a value holding another is replaced whole.
-        self._values = sorted(found.items(), key=lambda item: -len(item[0]))
+        self._masked = previews_of(matches)
         self._named: dict[str, str] = {}
 
     def name(self, text: str) -> str:
         """``text`` (a field or cell id) safe to report."""
         named = self._named.get(text)
         if named is None:
-            named = text
-            for value, preview in self._values:
-                if value in named:
-                    named = named.replace(value, preview)
+            named = text if self._masked is None else self._masked(text)
             if len(named) > MAX_PLACE_CHARS:
                 named = named[: MAX_PLACE_CHARS - 1] + "…"
             self._named[text] = named
