@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,9 @@ class ReproduceApp(_Subcommand):
     def run(self) -> int:
         if not self.extra_args:
             raise UsageError("name a notebook: jupyter qsecure reproduce NOTEBOOK")
+        for option, value in (("rtol", self.rtol), ("atol", self.atol)):
+            if not math.isfinite(value) or value < 0:
+                raise UsageError(f"--{option} takes a finite number, 0 or more (not {value})")
         if len(self.extra_args) > 1:
             if self.attest or self.format != "text":
                 raise UsageError(

@@ -17,13 +17,10 @@ diff of the text outputs) or ``not recorded``.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import logging
-import math
 import os
-import re
 import shutil
 import sqlite3
 import tempfile
@@ -31,34 +28,39 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..signing.canonical import CanonicalFormError, outputs_digest
-
-REPRODUCED = "reproduced"
-WITHIN_TOLERANCE = "within tolerance"
-VOLATILE = "volatile"
-DIFFERS = "differs"
-NOT_RECORDED = "not recorded"
-VOLATILE_TAG = "qsecure:volatile"
-_NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
-#: Built-in normalisers: what differs between two runs by nature, never by result.
-NORMALISERS: tuple[tuple[str, re.Pattern[str], str], ...] = (
-    ("memory addresses", re.compile(r"\b0x[0-9a-fA-F]{6,16}\b"), "0x<address>"),
-    (
-        "timestamps",
-        re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
-        "<timestamp>",
-    ),
-    (
-        "durations",
-        re.compile(r"\b\d+(?:\.\d+)?\s?(?:ns|µs|us|ms|s|sec|seconds|min|minutes)\b"),
-        "<duration>",
-    ),
-    (
-        "temporary paths",
-        re.compile(r"(?:/tmp|/var/folders|/private/var/folders)/[^\s'\"]*"),
-        "<tmp>",
-    ),
+from .compare import (
+    DIFFERS,
+    NORMALISERS,
+    NOT_RECORDED,
+    REPRODUCED,
+    VOLATILE,
+    VOLATILE_TAG,
+    WITHIN_TOLERANCE,
+    CellResult,
+    compare_cell,
+    execution_of,
+    normalise,
+    texts,
+    within_tolerance,
 )
+
+__all__ = [
+    "DIFFERS",
+    "NORMALISERS",
+    "NOT_RECORDED",
+    "REPRODUCED",
+    "VOLATILE",
+    "VOLATILE_TAG",
+    "WITHIN_TOLERANCE",
+    "CellResult",
+    "ReproduceError",
+    "Reproduction",
+    "check_inputs",
+    "normalise",
+    "reproduce",
+    "within_tolerance",
+]
+
 PROVISIONER = "qsecure-provisioner"
 _PROBE = (
     "import json as _j, platform as _p\n"
@@ -69,17 +71,6 @@ _PROBE = (
 
 class ReproduceError(ValueError):
     """Bad input: not a notebook, a kernel that cannot start. Exit code 2."""
-
-
-@dataclass
-class CellResult:
-    """One code cell's outcome."""
-
-    number: int
-    cell_id: str | None
-    result: str
-    detail: str = ""
-    diff: str = ""
 
 
 @dataclass
@@ -118,10 +109,7 @@ class Reproduction:
         }
 
 
-def _execution(cell: dict[str, Any]) -> dict[str, Any] | None:
-    section = cell.get("metadata", {}).get("qsecure", {})
-    execution = section.get("execution") if isinstance(section, dict) else None
-    return execution if isinstance(execution, dict) else None
+_execution = execution_of
 
 
 def _sha256(path: Path) -> str | None:
@@ -175,89 +163,6 @@ def check_inputs(notebook: dict[str, Any], folder: Path, bags: list[Path]) -> li
                 state, detail = "changed", f"SHA-256 {current[:12]}..., recorded {recorded[:12]}..."
             seen[path] = {"path": path, "state": state, "detail": detail}
     return list(seen.values())
-
-
-def _texts(outputs: list[dict[str, Any]]) -> str:
-    parts = []
-    for output in outputs:
-        if output.get("output_type") == "stream":
-            text = output.get("text", "")
-            parts.append("".join(text) if isinstance(text, list) else str(text))
-        elif output.get("output_type") in ("execute_result", "display_data"):
-            data = output.get("data", {})
-            for kind in ("text/plain", "application/json"):
-                if kind in data:
-                    value = data[kind]
-                    parts.append(
-                        json.dumps(value, sort_keys=True)
-                        if kind == "application/json"
-                        else ("".join(value) if isinstance(value, list) else str(value))
-                    )
-        elif output.get("output_type") == "error":
-            parts.append(f"{output.get('ename')}: {output.get('evalue')}")
-    return "\n".join(parts)
-
-
-def normalise(text: str) -> tuple[str, set[str]]:
-    """``text`` with the :data:`NORMALISERS`' matches replaced, and which of them matched."""
-    found = set()
-    for name, pattern, replacement in NORMALISERS:
-        text, count = pattern.subn(replacement, text)
-        if count:
-            found.add(name)
-    return text, found
-
-
-def within_tolerance(before: str, after: str, rtol: float, atol: float) -> bool:
-    """Whether two texts are the same but for numbers, each pair within ``atol + rtol*|x|``."""
-    if _NUMBER.split(before) != _NUMBER.split(after):
-        return False
-    old, new = _NUMBER.findall(before), _NUMBER.findall(after)
-    return len(old) == len(new) and all(
-        math.isclose(float(a), float(b), rel_tol=rtol, abs_tol=atol)
-        for a, b in zip(old, new, strict=True)
-    )
-
-
-def _compare(
-    number: int, cell: dict[str, Any], new: list[dict[str, Any]], rtol: float, atol: float
-) -> CellResult:
-    cell_id = cell.get("id")
-    execution = _execution(cell)
-    if execution is None or not execution.get("outputs_digest"):
-        return CellResult(number, cell_id, NOT_RECORDED, "no recorded outputs digest")
-    try:
-        digest = outputs_digest(new)
-    except CanonicalFormError as error:
-        digest = f"(no canonical form: {error})"
-    if digest == execution["outputs_digest"]:
-        return CellResult(number, cell_id, REPRODUCED)
-    saved = cell.get("outputs", [])
-    try:
-        saved_is_recorded = outputs_digest(saved) == execution["outputs_digest"]
-    except CanonicalFormError:
-        saved_is_recorded = False
-    before = _texts(saved) if saved_is_recorded else ""
-    after = _texts(new)
-    diff = "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            "recorded",
-            "reproduced",
-        )
-    )
-    tags = cell.get("metadata", {}).get("tags", [])
-    if isinstance(tags, list) and VOLATILE_TAG in tags:
-        return CellResult(number, cell_id, VOLATILE, "marked volatile by the author", diff)
-    normalised = normalise(before), normalise(after)
-    if saved_is_recorded and normalised[0][0] == normalised[1][0]:
-        kinds = ", ".join(sorted(normalised[0][1] | normalised[1][1]))
-        return CellResult(number, cell_id, VOLATILE, f"differs only in {kinds}", diff)
-    if saved_is_recorded and (rtol or atol) and within_tolerance(before, after, rtol, atol):
-        return CellResult(number, cell_id, WITHIN_TOLERANCE, f"rtol={rtol}, atol={atol}", diff)
-    detail = "" if saved_is_recorded else "the saved outputs are not the recorded ones: no diff"
-    return CellResult(number, cell_id, DIFFERS, detail, diff)
 
 
 def _drift(
@@ -434,7 +339,7 @@ def reproduce(
             ) from None
     probe_cell = node.cells.pop()
     try:
-        probe = json.loads(_texts(probe_cell.outputs))
+        probe = json.loads(texts(probe_cell.outputs))
     except ValueError:
         probe = {}
     packages = probe.get("packages", {}) if isinstance(probe.get("packages"), dict) else {}
@@ -458,5 +363,5 @@ def reproduce(
             continue
         number += 1
         outputs = json.loads(json.dumps(ran.get("outputs", [])))
-        report.cells.append(_compare(number, cell, outputs, rtol, atol))
+        report.cells.append(compare_cell(number, cell, outputs, rtol, atol))
     return report
