@@ -9,8 +9,9 @@ otherwise), so the cost does not grow with the number of forms.
 
 A value cut short by the display (pandas shows 50 characters of a column, the debugger
 truncates long reprs) is masked from its first :data:`PIECE_LENGTH` characters on, and a
-value folded across lines (``textwrap``) or cut in the middle wherever 31 characters of
-it in a row are shown.
+value cut in the middle wherever 31 characters of it in a row are shown. A value folded
+across lines or split into separated pieces however narrow (``textwrap.fill(value, 8)``,
+``list(value)``) is found whole by :mod:`.unfolding`.
 
 Stream output is masked across message boundaries: the tail of a stream message that
 could be the start of a value is held back and sent with the next write, after at most
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from .forms import MIN_SECRET_LENGTH, encoded_forms, value_parts
+from .unfolding import Unfolder
 
 #: The longest a stream's held-back tail waits for the next write (seconds).
 HOLD_SECONDS = 0.1
@@ -72,16 +74,20 @@ class _Matcher:
     """Finds the leftmost-longest, non-overlapping occurrences of a set of literals; an
     occurrence of a piece (``pieces``: piece -> (a form it is part of, where in it))
     reaches as far both ways as the text goes on as that form (a display that cut the
-    value short or folded it across lines shows pieces of it)."""
+    value short or folded it across lines shows pieces of it). A text holding one of the
+    ``unfolder``'s probes is also read with separators left out (:mod:`.unfolding`)."""
 
     def __init__(
         self,
         forms: Mapping[str, str],
         pieces: Mapping[str, list[tuple[str, int]]] | None = None,
+        unfolder: Unfolder | None = None,
     ) -> None:
         self.labels = forms
         ordered = sorted(forms, key=len, reverse=True)
         self._ordered = ordered
+        self._unfolder = unfolder if unfolder else None
+        probes = sorted(self._unfolder.probes() - set(forms)) if self._unfolder else []
         pieces = pieces or {}
         #: Form index -> (the UTF-8 of a form it is a piece of, its byte offset there).
         self._longer = {
@@ -106,7 +112,7 @@ class _Matcher:
             import hyperscan
 
             database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            encoded = [form.encode("utf-8", "surrogatepass") for form in ordered]
+            encoded = [form.encode("utf-8", "surrogatepass") for form in ordered + probes]
             database.compile(
                 expressions=encoded,
                 ids=list(range(len(encoded))),
@@ -118,9 +124,11 @@ class _Matcher:
         except Exception:  # not installed, or a form it refuses: the regular expression
             self._regex = re.compile("|".join(re.escape(form) for form in ordered))
             self._index = {form: index for index, form in enumerate(ordered)}
+            self._probe = re.compile("|".join(re.escape(probe) for probe in probes or ["(?!)"]))
 
-    def _byte_spans(self, data: bytes) -> list[tuple[int, int, int]]:
-        """Leftmost-longest non-overlapping (start, end, form index) in ``data``."""
+    def _byte_spans(self, data: bytes) -> tuple[list[tuple[int, int, int]], bool]:
+        """Leftmost-longest non-overlapping (start, end, form index) in ``data``, and
+        whether it holds a probe."""
         found: list[tuple[int, int, int]] = []
         scratch = getattr(self._local, "scratch", None)
         if scratch is None:
@@ -135,8 +143,11 @@ class _Matcher:
             scratch=scratch,
         )
         found.sort()
-        spans, position = [], 0
+        spans, position, probed, forms = [], 0, False, len(self._ordered)
         for start, negative_end, id_ in found:
+            if id_ >= forms:
+                probed = True
+                continue
             if start < position:
                 continue  # inside an occurrence already found (a piece of it, say)
             end = -negative_end
@@ -145,7 +156,12 @@ class _Matcher:
                 start = max(first, position)
             spans.append((start, end, id_))
             position = end
-        return spans
+        return spans, probed
+
+    def _unfolded(self, text: str) -> str | None:
+        """``text`` with its folded values masked (:mod:`.unfolding`); None when it holds
+        none."""
+        return self._unfolder.unfold(text) if self._unfolder is not None else None
 
     def _extend(self, data: bytes, start: int, end: int, index: int) -> tuple[int, int]:
         """The occurrence of a piece at ``start:end`` widened both ways as far as ``data``
@@ -196,7 +212,7 @@ class _Matcher:
         def chars(offset: int) -> int:
             return len(data[:offset].decode("utf-8", "surrogatepass"))
 
-        return [(chars(start), chars(end)) for start, end, _ in self._byte_spans(data)]
+        return [(chars(start), chars(end)) for start, end, _ in self._byte_spans(data)[0]]
 
     def replace_bytes(self, data: bytes) -> bytes:
         """``data`` with every occurrence of a form's UTF-8 bytes replaced by its label,
@@ -204,7 +220,7 @@ class _Matcher:
         if self._database is None:
             text = data.decode("utf-8", "surrogateescape")
             return self.replace(text).encode("utf-8", "surrogateescape")
-        spans = self._byte_spans(data)
+        spans = self._byte_spans(data)[0]
         if not spans:
             return data
         out, position = [], 0
@@ -215,8 +231,10 @@ class _Matcher:
         return b"".join(out)
 
     def replace(self, text: str) -> str:
-        """``text`` with every occurrence replaced by its label."""
+        """``text`` with every occurrence replaced by its label, folded ones included."""
         if self._database is None:
+            if self._unfolder is not None and self._probe.search(text):
+                text = self._unfolded(text) or text
             out, position = [], 0
             for start, end, label in self._text_spans(text):
                 if start >= position:
@@ -224,7 +242,13 @@ class _Matcher:
                     position = end
             return "".join([*out, text[position:]]) if out else text
         data = text.encode("utf-8", "surrogatepass")
-        spans = self._byte_spans(data)
+        spans, probed = self._byte_spans(data)
+        if probed:
+            unfolded = self._unfolded(text)
+            if unfolded is not None:
+                text = unfolded
+                data = text.encode("utf-8", "surrogatepass")
+                spans = self._byte_spans(data)[0]
         if not spans:
             return text
         out, position = [], 0
@@ -311,7 +335,8 @@ class Masker:
             for piece, (label, _) in pieces.items():
                 labels.setdefault(piece, label)
             within = {piece: places for piece, (_, places) in pieces.items()}
-            self._matcher = _Matcher(labels, within) if labels else None
+            unfolder = Unfolder(parts)
+            self._matcher = _Matcher(labels, within, unfolder) if labels else None
 
     def __bool__(self) -> bool:
         return self._matcher is not None

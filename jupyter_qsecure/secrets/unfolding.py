@@ -1,0 +1,118 @@
+"""Values folded across lines, or cut into pieces a display separates.
+
+``textwrap.fill(value, 20)`` prints a value in lines shorter than any piece
+:mod:`.masking` looks for; its ``repr`` (a cell's last expression) writes the breaks as
+``\\n``; a list of the value's chunks puts quotes, commas and spaces between them. Each
+piece alone is too short to be told from ordinary text, but read with those separators
+left out the text holds the value whole.
+
+The masker's matcher looks for the runs of :data:`PROBE_LENGTH` characters that start a
+value (its first :data:`PROBE_STARTS`, a *probe* each) beside its forms: a fold of a whole
+value holds one in its first line or two. Only a text holding a probe is read again here:
+with the separators left out, each value found whole is replaced, with the separators
+between its pieces, by its label. A value cut into single characters (``list(value)``,
+``print(*value)``, ``" ".join(value)``) is probed by its first characters joined as those
+write them (:data:`JOINERS`). A fold between 2 and :data:`PROBE_LENGTH` - 1 characters
+wide is not found.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable
+
+#: What a display puts between the pieces of a folded value: white space (line breaks
+#: included), the escapes a ``repr`` writes for line breaks and tabs, and the quotes and
+#: commas of a list or tuple of pieces.
+SEPARATORS = re.compile(r"(?:\s|\\[nrt]|[\"',])+")
+_EDGES = re.compile(rf"^{SEPARATORS.pattern}|{SEPARATORS.pattern}$")
+#: A probe is a run of this many characters of a value (its separators left out)...
+PROBE_LENGTH = 6
+#: ... starting at one of its first this many characters (a first line shorter than a
+#: probe, cut at a hyphen, say, leaves the second line starting within them).
+PROBE_STARTS = 2 * PROBE_LENGTH
+#: How displays join a value's single characters: ``print(*value)`` and ``" ".join``, one
+#: a line, ``repr(list(value))``, ``json.dumps(list(value))``, ``", ".join``.
+JOINERS = (" ", "\n", "', '", '", "', ", ")
+#: A value shorter than this, its separators left out, is not looked for folded (eight
+#: characters of a short value are too likely to be ordinary text).
+FOLDED_MINIMUM = 16
+
+
+def compacted(text: str) -> str:
+    """``text`` with every separator left out."""
+    return SEPARATORS.sub("", text)
+
+
+class Unfolder:
+    """Finds values folded across lines or split by separators, and masks them."""
+
+    def __init__(self, parts: Iterable[tuple[str, str]]) -> None:
+        """``parts``: (a value, or a part of one found on its own; its label)."""
+        targets: dict[str, str] = {}
+        #: The values as they are (separators at their ends left out): not folds.
+        self._as_they_are: set[str] = set()
+        for part, label in parts:
+            target = compacted(part)
+            if len(target) >= FOLDED_MINIMUM:
+                targets.setdefault(target, label)
+                self._as_they_are.add(_EDGES.sub("", part))
+        #: Longest first: a value found whole is not also taken for a part of it.
+        self._targets = sorted(targets.items(), key=lambda item: -len(item[0]))
+
+    def __bool__(self) -> bool:
+        return bool(self._targets)
+
+    def probes(self) -> set[str]:
+        """The probes of every value looked for."""
+        probes = set()
+        for target, _ in self._targets:
+            starts = range(min(PROBE_STARTS, len(target) - PROBE_LENGTH + 1))
+            probes |= {target[at : at + PROBE_LENGTH] for at in starts}
+            probes |= {joiner.join(target[:PROBE_LENGTH]) for joiner in JOINERS}
+        return probes
+
+    def unfold(self, text: str) -> str | None:
+        """``text`` with every value that appears whole once separators are left out, and
+        only then (folded, or split into pieces), replaced by its label; None when
+        there is none. A value as it is is left to the masker's forms."""
+        segments: list[tuple[int, int]] = []  # (where in text, where in the compacted text)
+        kept: list[str] = []
+        position = length = 0
+        for separator in SEPARATORS.finditer(text):
+            if separator.start() > position:
+                segments.append((position, length))
+                kept.append(text[position : separator.start()])
+                length += separator.start() - position
+            position = separator.end()
+        if position < len(text):
+            segments.append((position, length))
+            kept.append(text[position:])
+        joined = "".join(kept)
+        starts = [at for _, at in segments]
+
+        def original(index: int) -> int:
+            segment = bisect.bisect_right(starts, index) - 1
+            return segments[segment][0] + index - segments[segment][1]
+
+        found: list[tuple[int, int, str]] = []
+        taken: list[tuple[int, int]] = []
+        for target, label in self._targets:
+            at = joined.find(target)
+            while at >= 0:
+                end = at + len(target)
+                if all(end <= first or at >= last for first, last in taken):
+                    begin, finish = original(at), original(end - 1) + 1
+                    if text[begin:finish] not in self._as_they_are:
+                        found.append((begin, finish, label))
+                    taken.append((at, end))
+                at = joined.find(target, at + 1)
+        if not found:
+            return None
+        out, position = [], 0
+        for begin, finish, label in sorted(found):
+            out += [text[position:begin], label]
+            position = finish
+        out.append(text[position:])
+        return "".join(out)
