@@ -205,3 +205,48 @@ async def test_a_saved_notebook_passes_and_its_edited_copy_does_not(
     assert verdict["ok"] and not verdict["hidden_state"] and not verdict["out_of_order"]
     assert result.returncode == 1, result.stdout
     assert "executions missing from the notebook's timeline" in result.stdout
+
+
+def _limit_policy(tmp_path: Path, limit: int) -> dict[str, str]:
+    """The environment naming a trusted policy whose timeline keeps ``limit`` entries."""
+    policy = tmp_path / "qsecure.toml"
+    policy.write_text(f"[provenance]\ntimeline_limit = {limit}\n")
+    policy.chmod(0o600)
+    return {"QSECURE_CONFIG": str(policy)}
+
+
+def test_a_timeline_truncated_by_its_limit_passes(tmp_path: Path) -> None:
+    runs: list[Run] = [("a", "1"), ("b", "2"), ("a", "3"), ("b", "4"), ("a", "5")]
+    store, notebook = recorded(tmp_path, runs, [("a", "5"), ("b", "4")])
+    records = ProvenanceStore(store).for_notebook("nb.ipynb")
+    notebook["metadata"] = {}
+    embed_provenance(notebook, records, timeline_limit=3)
+    assert provenance(notebook)["timeline_truncated"] is True
+    assert len(provenance(notebook)["timeline"]) == 3
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    env = _limit_policy(tmp_path, 3)
+    result = run_qsecure("provenance", str(path), "--store", str(store), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_first_runs_removed_and_the_timeline_marked_truncated(tmp_path: Path) -> None:
+    """Removing the first runs and setting ``timeline_truncated`` excused their absence
+    from the store check: a truncated timeline keeps the limit's number of entries."""
+    store, notebook = recorded(
+        tmp_path, [("a", "x = 1"), ("a", "x = 2"), ("b", "x")], [("a", "x = 2"), ("b", "x")]
+    )
+    verdict, _ = judged(tmp_path, store, notebook)
+    assert any("ran 2 times" in finding for finding in verdict["hidden_state"])
+    del provenance(notebook)["timeline"][0]
+    provenance(notebook)["timeline_truncated"] = True
+    verdict, result = judged(tmp_path, store, notebook)
+    assert verdict["ok"] and not verdict["hidden_state"]  # the file alone cannot tell
+    assert result.returncode == 1, result.stdout
+    assert "marked truncated but holds 2 entries, fewer than the limit of 500" in result.stdout
+    assert "the store holds 1 earlier executions" in result.stdout
+    # The same with the policy's own limit.
+    path = tmp_path / "nb.ipynb"
+    env = _limit_policy(tmp_path, 2)
+    result = run_qsecure("provenance", str(path), "--store", str(store), cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stdout  # 2 entries is what a limit of 2 keeps

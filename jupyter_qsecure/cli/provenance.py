@@ -99,15 +99,22 @@ class ProvenanceApp(_Subcommand):
         return 1 if self.strict and verdict.findings else 0
 
     def _against_store(self, notebook: dict[str, Any]) -> list[str]:
+        from ..config import PolicyError, load_policy
         from ..provenance.against_store import check_against_store
         from ..provenance.store import ProvenanceStore, StoreError
 
         path = Path(self.store)
         if not path.is_file():
             raise UsageError(f"{path}: no such store")
+        try:
+            limit = load_policy().provenance.timeline_limit
+        except PolicyError as error:
+            raise UsageError(str(error)) from None
         store = ProvenanceStore(path, read_only=True)
         try:
-            return check_against_store(notebook, store) + self._embedded_checkpoint(notebook, store)
+            return check_against_store(notebook, store, limit) + self._embedded_checkpoint(
+                notebook, store
+            )
         except StoreError as error:
             raise UsageError(str(error)) from None
 

@@ -19,12 +19,16 @@ _TIMELINE_COMPARED = ("cell_id", "execution_count", "kernel_session")
 _NAMED = 5
 
 
-def check_against_store(notebook: dict[str, Any], store: ProvenanceStore) -> list[str]:
+def check_against_store(
+    notebook: dict[str, Any], store: ProvenanceStore, timeline_limit: int | None = None
+) -> list[str]:
     """Problems found (empty: every record the notebook carries, in its cells and its
     timeline, is in the store as written, none after its chain head, which is a row of
     the store; every execution the store holds of the timeline's kernel sessions up to
-    that head is in the timeline; and the chain is intact). The notebook must have passed
-    :func:`~.schema.check_provenance`. Reads the store only."""
+    that head is in the timeline; a timeline marked truncated holds ``timeline_limit``
+    entries (the policy's ``[provenance] timeline_limit``, when given); and the chain is
+    intact). The notebook must have passed :func:`~.schema.check_provenance`. Reads the
+    store only."""
     problems = [
         f"the store's chain is broken at row {p.position} (seq {p.seq}): {p.problem}"
         for p in store.verify()
@@ -61,7 +65,38 @@ def check_against_store(notebook: dict[str, Any], store: ProvenanceStore) -> lis
     problems += _timeline_problems(timeline, stored, head_row)
     if head_row is not None:
         problems += _missing(store, timeline, stored, head_row, provenance)
+        problems += _truncation(store, timeline, stored, provenance, timeline_limit)
     return problems
+
+
+def _truncation(
+    store: ProvenanceStore,
+    timeline: list[dict[str, Any]],
+    stored: dict[str, StoredRecord],
+    provenance: dict[str, Any],
+    limit: int | None,
+) -> list[str]:
+    """A timeline is truncated only once it grew past the limit, and keeps the limit's
+    number of entries from then on: marked truncated with fewer, its first entries were
+    removed (to hide the first runs), and the mark set to excuse their absence."""
+    if provenance.get("timeline_truncated") is not True or limit is None or len(timeline) >= limit:
+        return []
+    rows = [stored[e["record_id"]] for e in timeline if e.get("record_id") in stored]
+    listed = provenance.get("sessions")
+    sessions = {str(row.record.get("kernel_session")) for row in rows}
+    sessions |= {s for s in listed if isinstance(s, str)} if isinstance(listed, list) else set()
+    first = min((row.seq for row in rows), default=0)
+    before = sum(
+        1
+        for row in store.for_sessions(sorted(sessions))
+        if row.record.get("kind") == "execution" and row.seq < first
+    )
+    return [
+        f"the timeline is marked truncated but holds {len(timeline)} entries, fewer than the"
+        f" limit of {limit} a truncated timeline keeps ([provenance] timeline_limit): entries"
+        f" were removed from its start (the store holds {before} earlier executions of its"
+        " sessions)"
+    ]
 
 
 def _carried(notebook: dict[str, Any]) -> dict[str, tuple[int, Any, dict[str, Any]]]:
