@@ -8,19 +8,29 @@ Real kernels (nbclient), real files, real ``ssh-keygen`` keys."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
+import os
 import platform
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from nbclient import NotebookClient
 from qsecure_cli import run_qsecure
 
-from jupyter_qsecure.reproduce.rerun import within_tolerance
-from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
+from jupyter_qsecure.reproduce.rerun import check_inputs, within_tolerance
+from jupyter_qsecure.signing.canonical import (
+    CanonicalFormError,
+    notebook_digest,
+    outputs_digest,
+    source_digest,
+)
 
 HAS_SSH_KEYGEN = not subprocess.run(["which", "ssh-keygen"], capture_output=True).returncode
 
@@ -211,3 +221,321 @@ def test_a_tolerance_that_is_not_a_finite_non_negative_number_is_bad_input(
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert option.lstrip("-") in result.stderr
+
+
+# --------------------------------------------------------------------------- the re-run
+
+
+def recorded_silent(folder: Path, sources: dict[str, str], name: str = "analysis.ipynb") -> Path:
+    """A notebook whose cells print nothing, each with a record saying so (no run needed)."""
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source, id=cell_id) for cell_id, source in sources.items()]
+    )
+    for cell in nb.cells:
+        record(cell, [])
+    return save(nb, folder / name)
+
+
+@pytest.mark.slow
+def test_a_link_within_the_folder_leads_within_the_scratch_copy(tmp_path: Path) -> None:
+    """`latest -> runs/3` in the notebook's folder: the scratch copy's link led back to the
+    original folder, so the re-run wrote the reviewer's files through it."""
+    folder = tmp_path / "project"
+    (folder / "runs" / "3").mkdir(parents=True)
+    (folder / "runs" / "3" / "counts.csv").write_text("shots,ones\n1024,511\n")
+    (folder / "latest").symlink_to("runs/3")
+    (folder / "current.csv").symlink_to("runs/3/counts.csv")
+    (tmp_path / "shared.csv").write_text("kept\n")
+    (folder / "shared.csv").symlink_to("../shared.csv")  # leaves the folder: still read there
+    path = recorded_silent(
+        folder,
+        {
+            "write": "_ = open('latest/new.txt', 'w').write('x')\n"
+            "_ = open('current.csv', 'a').write('tampered\\n')",
+            "read": "assert open('shared.csv').read() == 'kept\\n'",
+        },
+    )
+    code, report = reproduce_json(path)
+    assert results(report) == {"write": "reproduced", "read": "reproduced"}, report
+    assert code == 0
+    assert not (folder / "runs" / "3" / "new.txt").exists()
+    assert (folder / "runs" / "3" / "counts.csv").read_text() == "shots,ones\n1024,511\n"
+    assert os.readlink(folder / "latest") == "runs/3"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SSH_KEYGEN, reason="needs ssh-keygen")
+def test_a_notebook_that_rewrites_itself_is_not_attested_as_what_it_wrote(
+    tmp_path: Path,
+) -> None:
+    """The re-run's code reaches the original notebook (its absolute path is no secret: the
+    reviewer's working folder is the kernel's parent's): it swaps in another notebook
+    while it runs. The report is of the notebook read before the run and says the file
+    changed; the attestation names that notebook, never the one written meanwhile."""
+    forged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('0.99')")])
+    forged.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="0.99\n")]
+    record(forged.cells[0])
+    forged_text = nbformat.writes(forged)
+    target = tmp_path / "analysis.ipynb"
+    path = recorded_silent(
+        tmp_path,
+        {
+            "swap": f"_ = open({str(target)!r}, 'w').write({forged_text!r})",
+            "after": "x = 1",
+        },
+    )
+    before = json.loads(path.read_text())
+    key = tmp_path / "reviewer"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    code, report = reproduce_json(path, "--attest", "repro.json", "--key", str(key))
+    assert code == 1
+    assert results(report) == {"swap": "reproduced", "after": "reproduced"}
+    assert report["inputs"][-1]["state"] == "changed"
+    assert "written while it ran" in report["inputs"][-1]["detail"]
+    envelope = json.loads((tmp_path / "repro.json").read_text())
+    statement = json.loads(base64.b64decode(envelope["payload"]))
+    assert statement["predicate"]["reproduced"] is False
+    [subject] = statement["subject"]
+    algorithm, _, digest = notebook_digest(before).partition(":")
+    assert subject["digest"] == {algorithm: digest}
+
+
+@pytest.mark.slow
+def test_a_record_planted_in_the_store_by_the_re_run_is_not_the_recorded_run(
+    tmp_path: Path,
+) -> None:
+    """The notebook names the environment record of its run; its code, running in the
+    re-run, writes a record of that id into the reviewer's store listing today's
+    packages. Read after the run, it hid every drifted distribution."""
+    from jupyter_qsecure.provenance.store import ProvenanceStore
+
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    store.append({"record_id": "other", "kind": "environment", "kernel_session": "s"})
+    plant = (
+        "from jupyter_qsecure.provenance.store import ProvenanceStore\n"
+        "from jupyter_qsecure.provenance.collectors import installed_distributions\n"
+        "from pathlib import Path\n"
+        f"_ = ProvenanceStore(Path({str(store.path)!r})).append({{'record_id': 'env-planted', "
+        "'kind': 'environment', 'kernel_session': 's', 'environment': {'distributions': "
+        "{'packages': sorted(f'{n}=={v}' for n, v in installed_distributions().items())}}})"
+    )
+    path = recorded_silent(tmp_path, {"plant": plant})
+    nb = nbformat.read(path, as_version=4)
+    recorded = ["gone-package==1.0", "numpy==0.0.1"]
+    listing = "\n".join(sorted(recorded))
+    nb.metadata["qsecure"] = {
+        "provenance": {
+            "environment_record": "env-planted",
+            "environment": {
+                "python": {"version": platform.python_version()},
+                "distributions": {
+                    "count": 2,
+                    "digest": "sha256:" + hashlib.sha256(listing.encode()).hexdigest(),
+                    "imported": [],
+                },
+            },
+        }
+    }
+    save(nb, path)
+    code, report = reproduce_json(path, "--store", str(store.path))
+    assert code == 0
+    assert results(report) == {"plant": "reproduced"}
+    drift = report["environment_drift"]
+    assert any(line.startswith("other installed distributions differ too") for line in drift), drift
+
+
+# --------------------------------------------------------------------------- the inputs
+
+
+def read_by(cells: list[dict[str, Any]]) -> dict[str, Any]:
+    """A notebook (as JSON) whose cells' records read and wrote the given files."""
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {"qsecure": {"execution": {"files": files}}},
+                "source": "",
+                "outputs": [],
+            }
+            for files in cells
+        ]
+    }
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_every_read_of_a_path_is_checked_not_only_the_first(tmp_path: Path) -> None:
+    """One cell read the pinned data, a later one read other bytes at the same path
+    (written between them by code the recorder did not see): both cannot match today's
+    file. A file an earlier cell's record wrote is the notebook's own."""
+    (tmp_path / "data.csv").write_bytes(b"pinned\n")
+    pinned, forged = sha(b"pinned\n"), sha(b"forged\n")
+    notebook = read_by(
+        [
+            {"read": [{"path": "data.csv", "sha256": pinned}]},
+            {"read": [{"path": "data.csv", "sha256": forged}]},
+        ]
+    )
+    states = [(i["path"], i["state"]) for i in check_inputs(notebook, tmp_path, [])]
+    assert states == [("data.csv", "same"), ("data.csv", "changed")]
+    notebook = read_by(
+        [
+            {"read": [{"path": "data.csv", "sha256": pinned}]},
+            {"written": [{"path": "data.csv"}]},
+            {"read": [{"path": "data.csv", "sha256": forged}]},
+        ]
+    )
+    checked = check_inputs(notebook, tmp_path, [])
+    assert [(i["path"], i["state"]) for i in checked] == [
+        ("data.csv", "same"),
+        ("data.csv", "written by the notebook"),
+    ]
+    assert checked[1]["detail"].startswith("cell 2 wrote it")
+
+
+def test_a_recorded_path_to_a_fifo_or_a_device_is_never_read(tmp_path: Path) -> None:
+    """A record naming a FIFO blocked `reproduce` forever before the kernel started, and
+    `/dev/zero` hashed forever: only regular files are read."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    notebook = read_by(
+        [
+            {"read": [{"path": "pipe", "sha256": "0" * 64}]},
+            {"read": [{"path": "/dev/zero", "sha256": "0" * 64}]},
+            {"read": [{"path": "nul\0byte", "sha256": "0" * 64}]},
+        ]
+    )
+    found: list[Any] = []
+    worker = threading.Thread(
+        target=lambda: found.append(check_inputs(notebook, tmp_path, [])), daemon=True
+    )
+    worker.start()
+    worker.join(10)
+    try:
+        assert not worker.is_alive(), "check_inputs blocked on a FIFO or a device"
+    finally:
+        if worker.is_alive():  # let the blocked open go
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    [checked] = found
+    assert [i["state"] for i in checked] == ["missing", "missing", "missing"]
+    assert "FIFO" in checked[0]["detail"] and "character device" in checked[1]["detail"]
+
+
+# --------------------------------------------------------------------------- malformed input
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+#: Where in a recorded notebook a hostile or damaged value is put.
+PLACES = st.sampled_from(
+    [
+        ("metadata",),
+        ("metadata", "qsecure"),
+        ("metadata", "qsecure", "provenance"),
+        ("metadata", "qsecure", "provenance", "environment"),
+        ("metadata", "qsecure", "provenance", "environment", "distributions"),
+        ("metadata", "qsecure", "provenance", "environment_record"),
+        ("cells", 0, "metadata"),
+        ("cells", 0, "metadata", "qsecure"),
+        ("cells", 0, "metadata", "qsecure", "execution"),
+        ("cells", 0, "metadata", "qsecure", "execution", "files"),
+        ("cells", 0, "metadata", "qsecure", "execution", "files", "read"),
+        ("cells", 0, "metadata", "qsecure", "execution", "files", "read", 0),
+        ("cells", 0, "metadata", "qsecure", "execution", "files", "read", 0, "path"),
+        ("cells", 0, "metadata", "qsecure", "execution", "files", "written"),
+        ("cells", 0, "metadata", "qsecure", "execution", "seeds"),
+        ("cells", 0, "metadata", "qsecure", "execution", "outputs_digest"),
+        ("cells", 0, "metadata", "qsecure", "execution", "code_sha256"),
+        ("cells", 0, "metadata", "tags"),
+        ("cells", 0, "outputs"),
+        ("cells", 0, "source"),
+        ("cells", 0, "id"),
+        ("cells", 0),
+        ("cells",),
+        (),
+    ]
+)
+
+
+def base_notebook() -> dict[str, Any]:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)", id="a")])
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    record(
+        nb.cells[0],
+        files={"read": [{"path": "in.csv", "sha256": "0" * 64}], "written": []},
+        seeds=[{"source": "random.seed", "value": "7"}],
+    )
+    nb.metadata["qsecure"] = {
+        "provenance": {
+            "environment_record": "r",
+            "environment": {"python": {"version": "3"}, "distributions": {"packages": []}},
+        }
+    }
+    return json.loads(nbformat.writes(nb))
+
+
+def put(document: Any, place: tuple[Any, ...], value: Any) -> Any:
+    """``document`` with ``value`` at ``place`` (the parents that are missing made)."""
+    if not place:
+        return value
+    node = document
+    for key in place[:-1]:
+        node = node[key]
+    node[place[-1]] = value
+    return document
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(place=PLACES, value=JSON)
+def test_a_damaged_notebook_is_bad_input_or_a_report_never_a_crash(
+    tmp_path: Path, place: tuple[Any, ...], value: Any
+) -> None:
+    """Any value anywhere in the records a notebook carries: `reproduce` (the kernel left
+    out: its parsing and comparison are under test) returns a report or refuses the
+    notebook with ReproduceError (exit 2), and the attestation of a report is made."""
+    from unittest import mock
+
+    from jupyter_qsecure.reproduce.attest import reproduction_statement
+    from jupyter_qsecure.reproduce.rerun import ReproduceError, reproduce
+
+    path = tmp_path / "damaged.ipynb"
+    path.write_text(json.dumps(put(base_notebook(), place, value)))
+    with mock.patch.object(NotebookClient, "execute", return_value=None):
+        try:
+            report = reproduce(path)
+        except ReproduceError:
+            return
+    json.dumps(report.to_json())
+    try:
+        statement = reproduction_statement(report.original, path.name, report)
+    except CanonicalFormError:
+        return  # Infinity, NaN: no digest; `reproduce --attest` says so (exit 2)
+    json.dumps(statement)
+
+
+def test_attesting_a_notebook_with_no_canonical_form_is_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "n.ipynb"
+    path.write_text(json.dumps(put(base_notebook(), ("metadata", "extra"), float("inf"))))
+    (tmp_path / "in.csv").write_text("x")
+    result = run_qsecure("reproduce", "n.ipynb", "--attest", "a.json", "--key", "k", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "cannot be attested" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["[]", '"x"', "1", "null", '{"cells": "abc"}', '{"cells": [5], "nbformat": 4}'],
+)
+def test_a_notebook_that_is_not_an_object_with_cells_is_exit_2(tmp_path: Path, text: str) -> None:
+    (tmp_path / "n.ipynb").write_text(text)
+    result = run_qsecure("reproduce", "n.ipynb", cwd=tmp_path)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "n.ipynb: not a" in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import sys
@@ -71,9 +72,11 @@ class ReproduceApp(_Subcommand):
         "store": "ReproduceApp.store",
     }
 
-    def _verified_bags(self) -> list[Path]:
+    def _verified_bags(self) -> list[tuple[Path, str]]:
+        """Each ``--dataset`` bag, verified in full and signed as the policy requires, with
+        the SHA-256 of its tag manifest as it was verified (before the notebook runs)."""
         from ..reproduce.hashing import AlgorithmUnavailable
-        from ..reproduce.manifest import ManifestError, verify_manifest
+        from ..reproduce.manifest import ManifestError, read_tag_file, verify_manifest
         from ..reproduce.signatures import check_signatures, signed_algorithm
         from ..signing.allowed_signers import AllowedSignersError, load_allowed_signers
 
@@ -103,7 +106,11 @@ class ReproduceApp(_Subcommand):
                     f"{bag}: the dataset does not verify ({report.message}); "
                     "run `jupyter qsecure manifest verify` on it"
                 )
-            bags.append(bag)
+            try:
+                tag = read_tag_file(bag / "tagmanifest-sha256.txt")
+            except OSError as error:
+                raise UsageError(f"{bag}: cannot read its tag manifest ({error})") from None
+            bags.append((bag, hashlib.sha256(tag).hexdigest()))
         return bags
 
     def run(self) -> int:
@@ -126,7 +133,7 @@ class ReproduceApp(_Subcommand):
             if key is None:
                 raise UsageError("--attest needs --key PATH (or [signing] key) to sign with")
         bags = self._verified_bags()
-        result = self._reproduce(path, bags, self._store())
+        result = self._reproduce(path, [bag for bag, _ in bags], self._store())
         code = 0 if result.reproduced else 1
         if self.attest and key is not None:
             code = max(code, self._write_attestation(path, result, bags, key))
@@ -142,7 +149,7 @@ class ReproduceApp(_Subcommand):
         """Several notebooks (as a pre-commit hook passes them), one after another: each
         report in turn, the exit code the worst of theirs (a notebook that cannot be
         reproduced at all is reported and counts as 2; the others still run)."""
-        bags, store = self._verified_bags(), self._store()
+        bags, store = [bag for bag, _ in self._verified_bags()], self._store()
         code = 0
         for path in paths:
             try:
@@ -187,31 +194,29 @@ class ReproduceApp(_Subcommand):
             )
         return store
 
-    def _write_attestation(self, path: Path, result: Any, bags: list[Path], key: Path) -> int:
-        import hashlib
+    def _write_attestation(
+        self, path: Path, result: Any, bags: list[tuple[Path, str]], key: Path
+    ) -> int:
+        """Sign what was checked and compared: the notebook as read before the run and the
+        tag manifests as verified, never the files as they are after the notebook ran."""
         import sys
 
         from ..reproduce.attest import reproduction_statement
+        from ..signing.canonical import CanonicalFormError
         from ..signing.dsse import sign_envelope
         from ..signing.sshsig import SignatureError
 
-        datasets = []
-        for bag in bags:
-            tag = bag / "tagmanifest-sha256.txt"
-            datasets.append(
-                {
-                    "name": bag.name,
-                    "digest": {"sha256": hashlib.sha256(tag.read_bytes()).hexdigest()},
-                }
+        datasets = [{"name": bag.name, "digest": {"sha256": digest}} for bag, digest in bags]
+        try:
+            statement = reproduction_statement(
+                result.original,
+                str(path),
+                result,
+                datasets=datasets,
+                tolerance={"rtol": self.rtol, "atol": self.atol},
             )
-        notebook = json.loads(path.read_text(encoding="utf-8"))
-        statement = reproduction_statement(
-            notebook,
-            str(path),
-            result,
-            datasets=datasets,
-            tolerance={"rtol": self.rtol, "atol": self.atol},
-        )
+        except CanonicalFormError as error:
+            raise UsageError(f"{path}: cannot be attested, it has no digest: {error}") from None
         try:
             envelope = sign_envelope(statement, key)
         except SignatureError as error:

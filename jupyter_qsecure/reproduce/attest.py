@@ -35,7 +35,9 @@ def reproduction_statement(
     """The statement for ``report``, a reproduction of ``notebook`` (saved as ``name``)."""
     from ..identity import acting_user
 
-    provenance = notebook.get("metadata", {}).get("qsecure", {}).get("provenance", {})
+    provenance: Any = notebook
+    for key in ("metadata", "qsecure", "provenance"):
+        provenance = provenance.get(key) if isinstance(provenance, dict) else None
     provenance = provenance if isinstance(provenance, dict) else {}
     environment = provenance.get("environment")
     return {

@@ -43,6 +43,7 @@ from .compare import (
     texts,
     within_tolerance,
 )
+from .inputs import check_inputs
 
 __all__ = [
     "DIFFERS",
@@ -84,6 +85,8 @@ class Reproduction:
     cells: list[CellResult] = field(default_factory=list)
     #: The reproducing kernel's Python version and the digest of its distributions.
     reproducer: dict[str, str] = field(default_factory=dict)
+    #: The notebook as it was read before the run (what was checked and compared).
+    original: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def inputs_ok(self) -> bool:
@@ -110,59 +113,6 @@ class Reproduction:
 
 
 _execution = execution_of
-
-
-def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-    except OSError:
-        return None
-    return digest.hexdigest()
-
-
-def _manifest_digests(bags: list[Path]) -> dict[str, str]:
-    """sha256 digest -> "BAG (signed by ...)" for every file of the verified bags."""
-    from .bagit import manifest_name, parse_manifest
-    from .manifest import read_tag_file
-
-    known: dict[str, str] = {}
-    for bag in bags:
-        name = manifest_name("sha256")
-        entries = parse_manifest(read_tag_file(bag / name).decode("utf-8"), name, "sha256")
-        for path, digest in entries.items():
-            known.setdefault(digest, f"{bag.name}: {path}")
-    return known
-
-
-def check_inputs(notebook: dict[str, Any], folder: Path, bags: list[Path]) -> list[dict[str, str]]:
-    """Each file a recorded cell read: ``same``, ``in manifest`` (a verified bag lists its
-    digest), ``changed``, ``missing`` or ``unhashed`` (recorded by size only)."""
-    pinned = _manifest_digests(bags) if bags else {}
-    seen: dict[str, dict[str, str]] = {}
-    for cell in notebook.get("cells", []):
-        execution = _execution(cell) if isinstance(cell, dict) else None
-        files = execution.get("files", {}) if execution else {}
-        for entry in files.get("read", []) if isinstance(files, dict) else []:
-            path = str(entry.get("path", ""))
-            if not path or path in seen:
-                continue
-            recorded = entry.get("sha256")
-            target = Path(path) if Path(path).is_absolute() else folder / path
-            current = _sha256(target)
-            if not isinstance(recorded, str):
-                state, detail = "unhashed", "recorded by size and mtime only"
-            elif current is None:
-                state, detail = "missing", "read by the recorded run, not there now"
-            elif current == recorded:
-                state = "in manifest" if recorded in pinned else "same"
-                detail = pinned.get(recorded, "same SHA-256")
-            else:
-                state, detail = "changed", f"SHA-256 {current[:12]}..., recorded {recorded[:12]}..."
-            seen[path] = {"path": path, "state": state, "detail": detail}
-    return list(seen.values())
 
 
 def _drift(
@@ -231,6 +181,62 @@ def _stored_packages(store: Path | None, record_id: Any) -> list[str] | None:
     return [str(p) for p in packages] if isinstance(packages, list) else None
 
 
+def _section(value: Any, key: str) -> dict[str, Any]:
+    """``value[key]`` when both are objects, else an empty one."""
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _notebook_node(path: Path, text: str, original: Any) -> Any:
+    """The notebook as nbformat reads it, refused (exit 2) unless it is a valid nbformat 4
+    notebook: its cells are then objects with the fields the comparison reads."""
+    import nbformat
+
+    if not isinstance(original, dict) or not isinstance(original.get("cells"), list):
+        raise ReproduceError(f"{path}: not a notebook (no list of cells)")
+    try:
+        node = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
+        nbformat.validate(node)
+    except Exception as error:  # nbformat raises many kinds for a malformed notebook
+        first = str(error).strip().splitlines()[0][:300] if str(error).strip() else ""
+        raise ReproduceError(
+            f"{path}: not a valid notebook ({type(error).__name__}: {first})"
+        ) from None
+    if len(node.cells) != len(original["cells"]):
+        raise ReproduceError(f"{path}: not a valid nbformat 4 notebook")
+    return node
+
+
+def _seeds(cells: list[dict[str, Any]]) -> list[str]:
+    """The seeds the recorded run set, as ``cell ID: source(value)``."""
+    found = []
+    for cell in cells:
+        seeds = (_execution(cell) or {}).get("seeds")
+        for seed in seeds if isinstance(seeds, list) else []:
+            seed = seed if isinstance(seed, dict) else {"source": seed}
+            found.append(f"cell {cell.get('id')}: {seed.get('source')}({seed.get('value')})")
+    return found
+
+
+def _notebook_unchanged(path: Path, data: bytes, report: Reproduction) -> None:
+    """The notebook's own file must be as it was read: its code can reach it (an absolute
+    path, a link out of the scratch copy), and what was checked and compared is the
+    notebook as read before the run."""
+    try:
+        now = path.read_bytes()
+    except OSError:
+        now = None
+    if now != data:
+        report.inputs.append(
+            {
+                "path": str(path),
+                "state": "changed",
+                "detail": "the notebook's file was written while it ran again; "
+                "this report is of the notebook as it was read before the run",
+            }
+        )
+
+
 def _kernel_manager_class(notebook: str) -> type:
     """A kernel manager whose kernels start through the qsecure provisioner (secrets the
     policy grants this notebook, the provenance recorder), named ``notebook``."""
@@ -251,8 +257,10 @@ def _kernel_manager_class(notebook: str) -> type:
 
 
 def _scratch_copy(folder: Path, scratch: Path) -> Path:
-    """A copy of ``folder`` under ``scratch`` (symbolic links kept, relative ones re-pointed
-    at what they named, so ``../data`` still leads to the data)."""
+    """A copy of ``folder`` under ``scratch`` (symbolic links kept; relative ones that
+    leave the folder re-pointed at what they named, so ``../data`` still leads to the
+    data; those within it lead within the copy, so writing through one never changes
+    the original)."""
     copy = scratch / folder.name
     try:
         shutil.copytree(
@@ -263,12 +271,17 @@ def _scratch_copy(folder: Path, scratch: Path) -> Path:
             f"{folder}: cannot copy the notebook's folder to run it ({error}); "
             "run it in place with --in-place"
         ) from None
+    inside = os.path.realpath(folder)
     for link in [p for p in copy.rglob("*") if p.is_symlink()]:
         target = os.readlink(link)
-        if not os.path.isabs(target):
-            original = folder / link.relative_to(copy)
-            link.unlink()
-            link.symlink_to(os.path.normpath(original.parent / target))
+        if os.path.isabs(target):
+            continue
+        original = folder / link.relative_to(copy)
+        led_to = os.path.realpath(original)
+        if led_to == inside or led_to.startswith(inside + os.sep):
+            continue  # a link within the folder leads within the copy: never to the original
+        link.unlink()
+        link.symlink_to(os.path.normpath(original.parent / target))
     return copy
 
 
@@ -295,24 +308,27 @@ def reproduce(
     from nbclient.exceptions import CellExecutionError
 
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
         original = json.loads(text)
-        node = nbformat.reads(text, as_version=4)  # type: ignore[no-untyped-call]
-    except (OSError, ValueError, UnicodeDecodeError) as error:
+    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
         raise ReproduceError(f"{path}: not a readable notebook ({error})") from None
-    cells = [c for c in original.get("cells", []) if isinstance(c, dict)]
+    node = _notebook_node(path, text, original)
+    cells = original["cells"]
     if not any(_execution(c) for c in cells if c.get("cell_type") == "code"):
         raise ReproduceError(
             f"{path}: carries no execution records, so there is nothing to compare with; "
             "run it with jupyter-qsecure on and save it first"
         )
     folder = path.resolve().parent
-    report = Reproduction(str(path))
+    report = Reproduction(str(path), original=original)
     report.inputs = check_inputs(original, folder, bags or [])
-    for cell in original.get("cells", []):
-        execution = _execution(cell) if isinstance(cell, dict) else None
-        for seed in (execution or {}).get("seeds", []) or []:
-            report.seeds.append(f"cell {cell.get('id')}: {seed.get('source')}({seed.get('value')})")
+    report.seeds = _seeds(cells)
+    provenance = _section(_section(original, "metadata"), "qsecure")
+    provenance = _section(provenance, "provenance")
+    record_id = provenance.get("environment_record")
+    # Read before the notebook runs: its code could write a record into the store.
+    stored = _stored_packages(store, record_id)
     node.cells.append(nbformat.v4.new_code_cell(_PROBE))  # type: ignore[no-untyped-call]
     with tempfile.TemporaryDirectory(prefix="qsecure-reproduce-") as scratch:
         workdir = folder if in_place else _scratch_copy(folder, Path(scratch))
@@ -338,28 +354,27 @@ def reproduce(
                 f"{path}: could not run it: {type(error).__name__}: {error}"
             ) from None
     probe_cell = node.cells.pop()
+    _notebook_unchanged(path, data, report)
     try:
         probe = json.loads(texts(probe_cell.outputs))
     except ValueError:
         probe = {}
+    probe = probe if isinstance(probe, dict) else {}
     packages = probe.get("packages", {}) if isinstance(probe.get("packages"), dict) else {}
     listing = "\n".join(f"{n}=={v}" for n, v in sorted(packages.items()))
     report.reproducer = {
         "python": str(probe.get("python", "")),
         "distributions_digest": "sha256:" + hashlib.sha256(listing.encode()).hexdigest(),
     }
-    provenance = original.get("metadata", {}).get("qsecure", {}).get("provenance", {})
-    provenance = provenance if isinstance(provenance, dict) else {}
-    record_id = provenance.get("environment_record")
     report.environment = _drift(
         provenance.get("environment"),
         probe,
-        _stored_packages(store, record_id),
+        stored,
         record_id if isinstance(record_id, str) else "",
     )
     number = 0
-    for cell, ran in zip(original.get("cells", []), node.cells, strict=True):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+    for cell, ran in zip(cells, node.cells, strict=True):
+        if cell.get("cell_type") != "code":
             continue
         number += 1
         outputs = json.loads(json.dumps(ran.get("outputs", [])))

@@ -1,0 +1,125 @@
+"""The files a recorded run read, checked before the re-run: each one is ``same`` (the
+SHA-256 its record names), ``in manifest`` (and a verified bag lists that digest),
+``changed``, ``missing``, ``unhashed`` (recorded by size only) or ``written by the
+notebook`` (an earlier cell's record wrote it before this read: the re-run makes it again).
+
+Every read is checked, not only a path's first: a file that one cell read as the pinned
+data and a later cell read as something else (changed between them by code the recorder
+did not see write it) cannot match both. A path is opened without blocking and hashed
+only when it is a regular file: a FIFO or a device named by a record (``/dev/zero``) is
+never read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from .compare import execution_of
+from .tree import kind_of
+
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+WRITTEN = "written by the notebook"
+
+
+def current_sha256(target: Path) -> tuple[str | None, str]:
+    """The SHA-256 of the regular file at ``target`` now, or None and why not."""
+    try:
+        fd = os.open(target, _OPEN_FLAGS)
+    except (OSError, ValueError):  # ValueError: a NUL in the path
+        return None, "read by the recorded run, not there now"
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None, f"read by the recorded run, now {kind_of(info.st_mode)}: not read"
+        os.set_blocking(fd, True)
+        digest = hashlib.sha256()
+        while block := os.read(fd, 1 << 20):
+            digest.update(block)
+    except OSError as error:
+        return None, f"read by the recorded run, cannot be read now: {error.strerror or error}"
+    finally:
+        os.close(fd)
+    return digest.hexdigest(), ""
+
+
+def manifest_digests(bags: list[Path]) -> dict[str, str]:
+    """sha256 digest -> "BAG: data/PATH" for every file of the verified bags."""
+    from .bagit import manifest_name, parse_manifest
+    from .manifest import read_tag_file
+
+    known: dict[str, str] = {}
+    for bag in bags:
+        name = manifest_name("sha256")
+        entries = parse_manifest(read_tag_file(bag / name).decode("utf-8"), name, "sha256")
+        for path, digest in entries.items():
+            known.setdefault(digest, f"{bag.name}: {path}")
+    return known
+
+
+def _entries(execution: dict[str, Any] | None, kind: str) -> list[dict[str, Any]]:
+    files = execution.get("files") if execution is not None else None
+    listed = files.get(kind) if isinstance(files, dict) else None
+    return (
+        [entry for entry in listed or [] if isinstance(entry, dict)]
+        if isinstance(listed, list)
+        else []
+    )
+
+
+def _path(entry: dict[str, Any]) -> str:
+    path = entry.get("path")
+    return path if isinstance(path, str) else ""
+
+
+def check_inputs(notebook: dict[str, Any], folder: Path, bags: list[Path]) -> list[dict[str, str]]:
+    """Each file a recorded cell read (each path once per recorded digest), in order."""
+    pinned = manifest_digests(bags) if bags else {}
+    seen: dict[tuple[str, str | None], dict[str, str]] = {}
+    written: dict[str, int] = {}
+    cells = notebook.get("cells")
+    for number, cell in enumerate(cells if isinstance(cells, list) else [], start=1):
+        execution = execution_of(cell) if isinstance(cell, dict) else None
+        for entry in _entries(execution, "read"):
+            path = _path(entry)
+            recorded = entry.get("sha256")
+            recorded = recorded if isinstance(recorded, str) else None
+            if not path or (path, recorded) in seen:
+                continue
+            seen[(path, recorded)] = _state(path, recorded, folder, pinned, written)
+        for entry in _entries(execution, "written"):
+            if _path(entry):
+                written.setdefault(_path(entry), number)
+    return list(seen.values())
+
+
+def _state(
+    path: str,
+    recorded: str | None,
+    folder: Path,
+    pinned: dict[str, str],
+    written: dict[str, int],
+) -> dict[str, str]:
+    if path in written:
+        detail = f"cell {written[path]} wrote it before this read; the re-run writes it again"
+        return {"path": path, "state": WRITTEN, "detail": detail}
+    if recorded is None:
+        return {"path": path, "state": "unhashed", "detail": "recorded by size and mtime only"}
+    target = Path(path) if Path(path).is_absolute() else folder / path
+    current, why = current_sha256(target)
+    if current is None:
+        return {"path": path, "state": "missing", "detail": why}
+    if current == recorded:
+        if recorded in pinned:
+            return {"path": path, "state": "in manifest", "detail": pinned[recorded]}
+        return {"path": path, "state": "same", "detail": "same SHA-256"}
+    detail = f"SHA-256 {current[:12]}..., recorded {recorded[:12]}..."
+    return {"path": path, "state": "changed", "detail": detail}
