@@ -19,6 +19,9 @@ from .secrets.masking import Masker, mask_fd_echo, mask_logging, mask_session
 
 MASKER = Masker()
 _installed = False
+#: Whether every message this kernel sends is masked (its session's sender wrapped): a
+#: kernel given secrets without it has them taken away at start (``secrets/startup.py``).
+MASKING = False
 RECORDER: Any = None
 #: The environment variables that carry the refresh capability: read once when the
 #: extension loads, then removed from the environment (notebook code, subprocesses).
@@ -124,7 +127,7 @@ def _magic(line: str) -> None:
 
 def load_ipython_extension(ipython: Any) -> None:
     """Install masking (once per kernel) and the ``%qsecure`` magic."""
-    global _installed, RECORDER
+    global _installed, RECORDER, MASKING
     if _installed:
         return
     _installed = True
@@ -152,6 +155,7 @@ def load_ipython_extension(ipython: Any) -> None:
         # messages as they are sent (streams joined and masked).
         if session is not None:
             mask_session(session, MASKER)
+            MASKING = True
     ipython.register_magic_function(_magic, magic_kind="line", magic_name="qsecure")
     if os.environ.get("QSECURE_SECRET_PROBLEMS"):
         _tell_once_in_a_cell(ipython)

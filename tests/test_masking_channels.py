@@ -380,3 +380,120 @@ async def test_files_the_kernel_writes_beside_the_notebook(
         with pytest.raises(HTTPClientError) as refused:
             await jp_fetch("api", "contents", "lab", f"again-{name}", method="PUT", body=put)
         assert refused.value.code == 422, name
+
+
+def _kernelspecs(kernel_dir: Path, tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """ipykernel kernels the masking extension cannot load in: a Python whose environment
+    lacks jupyter-qsecure (a per-project virtual environment, a conda kernel), and a
+    wrapper that starts ipykernel through a shell (the extension's option reaches the
+    shell, not the kernel)."""
+    import sys
+
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "jupyter_qsecure").mkdir(parents=True)
+    (elsewhere / "jupyter_qsecure" / "__init__.py").write_text("", encoding="utf-8")
+    specs = {
+        "py-elsewhere": {
+            "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "env": {"PYTHONPATH": str(elsewhere)},
+        },
+        "py-wrapped": {
+            "argv": [
+                "/bin/sh",
+                "-c",
+                'exec "$0" -m ipykernel_launcher -f "$1"',
+                sys.executable,
+                "{connection_file}",
+            ],
+        },
+    }
+    for name, spec in specs.items():
+        folder = kernel_dir / name
+        folder.mkdir()
+        spec = {"display_name": name, "language": "python", **spec}
+        (folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    return specs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kernel", ["py-elsewhere", "py-wrapped"])
+async def test_a_kernel_that_cannot_mask_holds_no_secret(
+    granted: dict[str, str],
+    jp_fetch: Any,
+    jp_ws_fetch: Any,
+    jp_kernel_dir: Path,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    kernel: str,
+) -> None:
+    """An ipykernel kernel the masking extension did not load in runs without the granted
+    values (and without the refresh capability), and the first cell says why: before, it
+    held them in its environment and printed them as they are."""
+    _kernelspecs(jp_kernel_dir, tmp_path)
+    body = {
+        "path": "lab/elsewhere.ipynb",
+        "type": "notebook",
+        "name": "elsewhere.ipynb",
+        "kernel": {"name": kernel},
+    }
+    response = await jp_fetch("api", "sessions", method="POST", body=json.dumps(body))
+    session = json.loads(response.body)
+    ws = await jp_ws_fetch("api", "kernels", session["kernel"]["id"], "channels")
+    k = Kernel(ws)
+    try:
+        await k.run(
+            "import os\n"
+            f"for name in {list(granted)!r}:\n"
+            "    print(name, os.environ.get(name))\n"
+            "print(dict(os.environ))"
+        )
+        await k.run("import subprocess\nprint(subprocess.run(['env'], capture_output=True).stdout)")
+    finally:
+        ws.close()
+    browser = k.received()
+    assert "TOKEN None" in browser, browser[-3000:]
+    assert "QSECURE_KERNEL_CAPABILITY" not in browser
+    assert "their masking did not install in it" in browser  # the first cell says why
+    logged = capfd.readouterr().err
+    assert "holds none of its granted secrets (API_KEY, PASSWORD," in logged
+    leaks = _found(browser, granted)
+    assert not leaks, [
+        (n, browser[max(0, browser.find(x) - 300) : browser.find(x) + 80]) for n, x in leaks[:3]
+    ]
+
+
+@pytest.mark.slow
+async def test_a_masked_kernel_keeps_its_secrets_and_the_users_startup_file(
+    granted: dict[str, str],
+    jp_fetch: Any,
+    jp_ws_fetch: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where masking installed, the check at start changes nothing: the values are there
+    (masked in output), and a ``PYTHONSTARTUP`` of the user's own runs in the user's
+    namespace and is what subprocesses see; the check itself leaves no name behind."""
+    from kernel_client import open_session
+
+    mine = tmp_path / "mine.py"
+    mine.write_text("STARTED_BY_ME = __file__\n", encoding="utf-8")
+    monkeypatch.setenv("PYTHONSTARTUP", str(mine))
+    session = await open_session(jp_fetch, "lab/startup.ipynb")
+    ws = await jp_ws_fetch("api", "kernels", session["kernel"]["id"], "channels")
+    k = Kernel(ws)
+    try:
+        await k.run(
+            "import os\n"
+            "print('started', STARTED_BY_ME, os.environ['PYTHONSTARTUP'])\n"
+            "print('left', [n for n in globals() if 'qsecure' in n.lower()],"
+            " os.environ.get('QSECURE_PYTHONSTARTUP'))\n"
+            "print(os.environ['TOKEN'], os.environ['QSECURE_SECRET_NAMES'])"
+        )
+    finally:
+        ws.close()
+    browser = k.received()
+    assert f"started {mine} {mine}" in browser
+    assert "left [] None" in browser
+    assert "[secret:TOKEN] API_KEY,PASSWORD" in browser
+    assert "masking did not install" not in browser
+    assert _found(browser, granted) == []

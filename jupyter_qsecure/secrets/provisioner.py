@@ -217,6 +217,24 @@ def strip_terminal_environment(policy: Callable[[], SecretsPolicy]) -> bool:
     return True
 
 
+#: Run first in every kernel given secrets (as ``PYTHONSTARTUP``): takes them away where
+#: the masking extension did not install.
+STARTUP = str(Path(__file__).with_name("startup.py"))
+
+
+def _check_masking_at_start(env: dict[str, str]) -> None:
+    """Point the kernel's ``PYTHONSTARTUP`` at :data:`STARTUP`, keeping one of the user's
+    own in ``QSECURE_PYTHONSTARTUP`` (run after it)."""
+    current = env.get("PYTHONSTARTUP", "")
+    if current == STARTUP:
+        return
+    if current:
+        env["QSECURE_PYTHONSTARTUP"] = current
+    else:
+        env.pop("QSECURE_PYTHONSTARTUP", None)
+    env["PYTHONSTARTUP"] = STARTUP
+
+
 def _is_ipykernel(cmd: list[str]) -> bool:
     return any("ipykernel" in part for part in cmd)
 
@@ -369,6 +387,8 @@ class QSecureProvisioner(LocalProvisioner):
             env.pop(name, None)
         env.update(injection.values)
         env["QSECURE_SECRET_NAMES"] = ",".join(sorted(injection.values))
+        if injection.values:
+            _check_masking_at_start(env)
         problems = [describe_problems(injection.problems)] if injection.problems else []
         if services.unavailable:
             problems.append(services.unavailable)
