@@ -297,11 +297,49 @@ async def stdin_errors_displays(k: Kernel) -> None:
         await k.run(code)
 
 
+async def subshells(k: Kernel) -> None:
+    """Cells run in an ipykernel subshell (its own thread), while the main shell runs one."""
+    reply = await k.request("create_subshell_request", {}, channel="control")
+    subshell = reply["content"]["subshell_id"]
+    busy = k.message(
+        "execute_request",
+        {
+            "code": "import time\nfor _ in range(5):\n    print(V[3]); time.sleep(0.1)",
+            "silent": False,
+            "store_history": True,
+            "allow_stdin": False,
+        },
+        "shell",
+    )
+    await k.ws.write_message(json.dumps(busy))
+    for code in ("print(V[0], flush=True); V[1]", "raise ValueError(V[6])", "d"):
+        msg = k.message(
+            "execute_request",
+            {"code": code, "silent": False, "store_history": False, "allow_stdin": False},
+            "shell",
+        )
+        msg["header"]["subshell_id"] = subshell
+        await k.ws.write_message(json.dumps(msg))
+        await k.until(
+            lambda m, i=msg["header"]["msg_id"]: (
+                m.get("parent_header", {}).get("msg_id") == i and m["msg_type"] == "execute_reply"
+            )
+        )
+    await k.until(
+        lambda m: (
+            m.get("parent_header", {}).get("msg_id") == busy["header"]["msg_id"]
+            and m["msg_type"] == "execute_reply"
+        )
+    )
+    await k.request("delete_subshell_request", {"subshell_id": subshell}, channel="control")
+
+
 GROUPS: dict[str, Callable[[Kernel], Any]] = {
     "shell replies": shell_replies,
     "debugger": debugger,
     "comms": comms,
     "stdin, errors, displays": stdin_errors_displays,
+    "subshells": subshells,
 }
 
 
