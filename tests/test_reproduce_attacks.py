@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from nbclient import NotebookClient
 from qsecure_cli import run_qsecure
 
+from jupyter_qsecure.reproduce import create_manifest
 from jupyter_qsecure.reproduce.rerun import check_inputs, within_tolerance
 from jupyter_qsecure.signing.canonical import (
     CanonicalFormError,
@@ -539,3 +540,28 @@ def test_a_notebook_that_is_not_an_object_with_cells_is_exit_2(tmp_path: Path, t
     result = run_qsecure("reproduce", "n.ipynb", cwd=tmp_path)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr and "n.ipynb: not a" in result.stderr
+
+
+# --------------------------------------------------------------------------- manifest verify
+
+
+def test_manifest_verify_shows_the_bag_s_names_escaped(tmp_path: Path) -> None:
+    """The names `verify` prints from a bag (a tag file its tag manifest lists, a manifest
+    slipped in beside it, a signature file) are the bag author's: an escape sequence in
+    one rewrote the verdict on the reviewer's terminal (a forged 'intact' line)."""
+    data = tmp_path / "calibration"
+    data.mkdir()
+    (data / "counts.csv").write_text("shots,ones\n1024,511\n")
+    bag = create_manifest(data).bag
+    forged = "\x1b[1A\x1b[2K\rcalibration.bag: 1 file(s) in manifest-sha256.txt: intact"
+    with (bag / "tagmanifest-sha256.txt").open("a") as stream:
+        stream.write(f"{'0' * 64}  {forged}.txt\n")
+    (bag / f"manifest-{forged}.txt").write_text("")
+    (bag / "qsecure-signatures").mkdir()
+    (bag / "qsecure-signatures" / f"sha256-{forged}.sig").write_text("")
+    (data / "added\x9b2J.csv").write_text("8-bit CSI")
+    result = run_qsecure("manifest", "verify", str(bag), "--require", "0", cwd=tmp_path)
+    printed = result.stdout + result.stderr
+    assert result.returncode == 1, printed
+    assert not {"\x1b", "\r", "\x9b"} & set(printed), printed
+    assert "\\x1b[1A" in printed and "added: added\\x9b2J.csv" in printed

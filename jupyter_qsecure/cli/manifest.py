@@ -54,10 +54,12 @@ def _progress_bar(label: str) -> Iterator[Callable[[int, int], None] | None]:
 
 
 def _problems(problems: list[Any]) -> None:
+    from .._shown import shown
     from ..reproduce.tree import display
 
     for problem in problems:
-        print(f"  {display(problem.path)}: {problem.reason}", file=sys.stderr)
+        # A reason can quote a name too (an object's key in a store's error).
+        print(f"  {display(problem.path)}: {shown(problem.reason, 2000)}", file=sys.stderr)
 
 
 class ManifestCreateApp(_Subcommand):
@@ -327,12 +329,17 @@ def _as_json(where: str, result: Any, report: Any, code: int) -> dict[str, Any]:
 
 
 def _print_text(where: str, result: Any, report: Any) -> None:
+    """The text report. Every name it takes from the bag (paths, tag files, signature
+    files, the data's location, reasons quoting them) is shown with control characters
+    escaped: the bag's author chose them, and raw, an escape sequence rewrote the verdict
+    on the reader's terminal."""
+    from .._shown import shown
     from ..reproduce.tree import display
 
     verdict = "intact" if result.intact else "DOES NOT MATCH its manifest"
-    print(f"{where}: {result.files} file(s) in manifest-{result.algorithm}.txt: {verdict}")
+    print(f"{display(where)}: {result.files} file(s) in manifest-{result.algorithm}.txt: {verdict}")
     if result.location:
-        print(f"  data: {result.location}")
+        print(f"  data: {shown(str(result.location), _LINE)}")
     if result.quick:
         print(
             f"  --quick: {result.from_cache} file(s) trusted from the local cache (size, mtime, "
@@ -350,7 +357,7 @@ def _print_text(where: str, result: Any, report: Any) -> None:
     for old, new in result.renamed:
         print(f"  renamed: {display(old)} -> {display(new)}")
     for problem in result.tag_problems:
-        print(f"  tag file: {problem}")
+        print(f"  tag file: {shown(str(problem), _LINE)}")
     if result.problems:
         print(f"  {len(result.problems)} file(s) could not be checked:", file=sys.stderr)
         _problems(result.problems)
@@ -361,8 +368,13 @@ def _print_text(where: str, result: Any, report: Any) -> None:
         state = "valid" if signature.valid else "INVALID"
         trusted = "trusted" if signature.trusted else "not trusted"
         print(
-            f"  {signature.file} {signature.fingerprint}: {state}, {trusted} - {signature.reason}"
+            f"  {shown(str(signature.file), _LINE)} {signature.fingerprint}: {state}, "
+            f"{trusted} - {shown(str(signature.reason), _LINE)}"
         )
+
+
+#: The most characters of one name or reason the text report shows.
+_LINE = 2000
 
 
 class ManifestApp(JupyterApp):

@@ -58,7 +58,7 @@ def display(path: str) -> str:
     """A path safe to print on a terminal: control characters and undecodable bytes escaped."""
     out = []
     for char in path:
-        if ord(char) < 0x20 or ord(char) == 0x7F:
+        if ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:  # C0, DEL and C1 (8-bit CSI)
             out.append(f"\\x{ord(char):02x}")
         elif 0xDC80 <= ord(char) <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
             out.append(f"\\x{ord(char) - 0xDC00:02x}")
