@@ -565,3 +565,55 @@ def test_manifest_verify_shows_the_bag_s_names_escaped(tmp_path: Path) -> None:
     assert result.returncode == 1, printed
     assert not {"\x1b", "\r", "\x9b"} & set(printed), printed
     assert "\\x1b[1A" in printed and "added: added\\x9b2J.csv" in printed
+
+
+# --------------------------------------------------------------------------- the reviewer's secrets
+
+SEEN = (
+    "import os\n"
+    "print(sorted(k for k in os.environ if k in {'GITHUB_TOKEN', 'AWS_SECRET_ACCESS_KEY', "
+    "'SSH_AUTH_SOCK', 'HTTPS_PROXY', 'DEPLOY_PASSWORD', 'LAB_NAME'}))"
+)
+
+
+@pytest.mark.slow
+def test_the_re_run_does_not_get_the_reviewers_credentials(tmp_path: Path) -> None:
+    """Whoever runs `reproduce` (a CI job) has credentials in its environment: a token,
+    the AWS keys that let --dataset check data in S3, an ssh-agent that signs in their
+    name. The notebook under review saw them all; it now gets only what the policy
+    grants it, and what --pass-env names."""
+    import random
+
+    from corpus import expand
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SEEN, id="env")])
+    record(nb.cells[0], [{"output_type": "stream", "name": "stdout", "text": "['LAB_NAME']\n"}])
+    path = save(nb, tmp_path / "analysis.ipynb")
+    rng = random.Random(7)
+    environment = {
+        "GITHUB_TOKEN": expand("gh" + "p_{A:36}", rng),
+        "AWS_SECRET_ACCESS_KEY": expand("{A:40}", rng),
+        "SSH_AUTH_SOCK": str(tmp_path / "agent.sock"),
+        "HTTPS_PROXY": "http://proxy-user:" + expand("{A:12}", rng) + "@127.0.0.1:3128",
+        "DEPLOY_PASSWORD": expand("{A:16}", rng),
+        "LAB_NAME": "bell",
+    }
+    result = run_qsecure("reproduce", str(path), "--format", "json", cwd=tmp_path, env=environment)
+    report = json.loads(result.stdout)
+    assert results(report) == {"env": "reproduced"}, report["cells"]
+    withheld = report["withheld_environment"]
+    assert set(environment) - {"LAB_NAME"} <= set(withheld) and "LAB_NAME" not in withheld
+    text = run_qsecure("reproduce", str(path), cwd=tmp_path, env=environment)
+    assert "kept from the re-run" in text.stdout and "GITHUB_TOKEN" in text.stdout
+    assert environment["GITHUB_TOKEN"] not in text.stdout + text.stderr
+    passed = run_qsecure(
+        "reproduce",
+        str(path),
+        "--format",
+        "json",
+        "--pass-env",
+        "DEPLOY_PASSWORD",
+        cwd=tmp_path,
+        env=environment,
+    )
+    assert results(json.loads(passed.stdout)) == {"env": "differs"}  # it saw one more

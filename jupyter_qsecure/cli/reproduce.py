@@ -53,6 +53,11 @@ class ReproduceApp(_Subcommand):
         help="The provenance store of the recorded run, for the full list of its packages "
         "(default: your own store, when it has the run's environment record).",
     ).tag(config=True)
+    pass_env = List(
+        Unicode(),
+        help="An environment variable the re-run's kernel keeps although it looks like a "
+        "credential (repeatable).",
+    ).tag(config=True)
     flags = {
         "in-place": (
             {"ReproduceApp": {"in_place": True}},
@@ -70,6 +75,7 @@ class ReproduceApp(_Subcommand):
         "attest": "ReproduceApp.attest",
         "key": "ReproduceApp.key",
         "store": "ReproduceApp.store",
+        "pass-env": "ReproduceApp.pass_env",
     }
 
     def _verified_bags(self) -> list[tuple[Path, str]]:
@@ -175,6 +181,7 @@ class ReproduceApp(_Subcommand):
                 kernel_name=self.kernel or None,
                 in_place=self.in_place,
                 store=store,
+                pass_env=tuple(self.pass_env),
             )
         except ReproduceError as error:
             raise UsageError(str(error)) from None
@@ -241,6 +248,10 @@ def _print_text(result: Any) -> None:
         print(f"  environment: {shown(str(drift))}")
     for seed in result.seeds:
         print(f"  seed: {shown(str(seed))}")
+    withheld = getattr(result, "withheld_environment", [])
+    if withheld:
+        names = ", ".join(withheld)
+        print(f"  kept from the re-run (credentials; --pass-env NAME to give one): {names}")
     for cell in result.cells:
         detail = f" - {shown(str(cell.detail), _LINE)}" if cell.detail else ""
         print(f"  cell {cell.number} ({shown(str(cell.cell_id))}): {cell.result}{detail}")

@@ -44,6 +44,7 @@ from .compare import (
     within_tolerance,
 )
 from .inputs import check_inputs
+from .kernel_env import kernel_environment
 
 __all__ = [
     "DIFFERS",
@@ -85,6 +86,8 @@ class Reproduction:
     cells: list[CellResult] = field(default_factory=list)
     #: The reproducing kernel's Python version and the digest of its distributions.
     reproducer: dict[str, str] = field(default_factory=dict)
+    #: The environment variables kept from the re-run's kernel (credentials).
+    withheld_environment: list[str] = field(default_factory=list)
     #: The notebook as it was read before the run (what was checked and compared).
     original: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -108,6 +111,7 @@ class Reproduction:
             "inputs": self.inputs,
             "environment_drift": self.environment,
             "seeds": self.seeds,
+            "withheld_environment": self.withheld_environment,
             "cells": [asdict(cell) for cell in self.cells],
         }
 
@@ -237,9 +241,10 @@ def _notebook_unchanged(path: Path, data: bytes, report: Reproduction) -> None:
         )
 
 
-def _kernel_manager_class(notebook: str) -> type:
+def _kernel_manager_class(notebook: str, environment: dict[str, str]) -> type:
     """A kernel manager whose kernels start through the qsecure provisioner (secrets the
-    policy grants this notebook, the provenance recorder), named ``notebook``."""
+    policy grants this notebook, the provenance recorder), named ``notebook``, in
+    ``environment`` (the reviewer's, less its credentials: see :mod:`.kernel_env`)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class QSecureKernelManager(AsyncKernelManager):
@@ -250,7 +255,7 @@ def _kernel_manager_class(notebook: str) -> type:
                     **(spec.metadata or {}),
                     "kernel_provisioner": {"provisioner_name": PROVISIONER},
                 }
-            kw["env"] = {**os.environ, **(kw.get("env") or {}), "QSECURE_NOTEBOOK": notebook}
+            kw["env"] = {**environment, **(kw.get("env") or {}), "QSECURE_NOTEBOOK": notebook}
             return await super()._async_pre_start_kernel(**kw)
 
     return QSecureKernelManager
@@ -295,6 +300,7 @@ def reproduce(
     kernel_name: str | None = None,
     in_place: bool = False,
     store: Path | None = None,
+    pass_env: tuple[str, ...] = (),
 ) -> Reproduction:
     """Check the inputs, run ``path`` again in a fresh kernel and compare each cell.
 
@@ -302,7 +308,9 @@ def reproduce(
     the notebook writes never touches the original; ``in_place`` runs it in the folder
     itself (for folders too big to copy). ``store`` is the provenance store of the
     recorded run: the full list of its distributions, when the notebook carries only the
-    ones it imports. Raises :class:`ReproduceError` for bad input."""
+    ones it imports. The kernel's environment is this process's less its credentials
+    (:mod:`.kernel_env`), but those named in ``pass_env``. Raises :class:`ReproduceError`
+    for bad input."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -329,6 +337,7 @@ def reproduce(
     record_id = provenance.get("environment_record")
     # Read before the notebook runs: its code could write a record into the store.
     stored = _stored_packages(store, record_id)
+    environment, report.withheld_environment = kernel_environment(os.environ, pass_env)
     node.cells.append(nbformat.v4.new_code_cell(_PROBE))  # type: ignore[no-untyped-call]
     with tempfile.TemporaryDirectory(prefix="qsecure-reproduce-") as scratch:
         workdir = folder if in_place else _scratch_copy(folder, Path(scratch))
@@ -338,7 +347,7 @@ def reproduce(
             name = path.name
         client = NotebookClient(
             node,
-            kernel_manager_class=_kernel_manager_class(name.replace(os.sep, "/")),
+            kernel_manager_class=_kernel_manager_class(name.replace(os.sep, "/"), environment),
             timeout=timeout,
             kernel_name=kernel_name or "",
             allow_errors=True,
