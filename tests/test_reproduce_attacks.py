@@ -617,3 +617,46 @@ def test_the_re_run_does_not_get_the_reviewers_credentials(tmp_path: Path) -> No
         env=environment,
     )
     assert results(json.loads(passed.stdout)) == {"env": "differs"}  # it saw one more
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not HAS_SSH_KEYGEN, reason="needs ssh-keygen")
+def test_a_bag_written_by_one_notebook_does_not_pin_the_next_ones_inputs(tmp_path: Path) -> None:
+    """Several notebooks (the pre-commit hook) are checked against bags verified once: the
+    first notebook's code added a line to the bag's manifest for its forged data, and the
+    next notebook's input was reported 'in manifest' of the signed dataset."""
+    data = tmp_path / "pinned"
+    data.mkdir()
+    (data / "counts.csv").write_text("shots,ones\n1024,511\n")
+    bag = create_manifest(data).bag
+    key = tmp_path / "alice"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kind, blob = key.with_suffix(".pub").read_text().split()[:2]
+    (tmp_path / "allowed_signers").write_text(f"alice@lab {kind} {blob}\n")
+    assert (
+        run_qsecure("manifest", "sign", str(bag), "--key", str(key), cwd=tmp_path).returncode == 0
+    )
+    forged = b"shots,ones\n1024,1024\n"
+    (tmp_path / "forged.csv").write_bytes(forged)
+    line = f"{sha(forged)}  data/forged.csv\n"
+    recorded_silent(
+        tmp_path,
+        {"widen": f"_ = open({str(bag / 'manifest-sha256.txt')!r}, 'a').write({line!r})"},
+        "a.ipynb",
+    )
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="use")])
+    record(nb.cells[0], [], files={"read": [{"path": "forged.csv", "sha256": sha(forged)}]})
+    save(nb, tmp_path / "b.ipynb")
+    result = run_qsecure(
+        "reproduce",
+        "a.ipynb",
+        "b.ipynb",
+        "--dataset",
+        str(bag),
+        "--allowed-signers",
+        "allowed_signers",
+        cwd=tmp_path,
+    )
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "input forged.csv: same" in result.stdout, result.stdout
+    assert "in manifest" not in result.stdout

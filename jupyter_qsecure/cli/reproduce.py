@@ -139,7 +139,7 @@ class ReproduceApp(_Subcommand):
             if key is None:
                 raise UsageError("--attest needs --key PATH (or [signing] key) to sign with")
         bags = self._verified_bags()
-        result = self._reproduce(path, [bag for bag, _ in bags], self._store())
+        result = self._reproduce(path, self._pinned(bags), self._store())
         code = 0 if result.reproduced else 1
         if self.attest and key is not None:
             code = max(code, self._write_attestation(path, result, bags, key))
@@ -155,7 +155,8 @@ class ReproduceApp(_Subcommand):
         """Several notebooks (as a pre-commit hook passes them), one after another: each
         report in turn, the exit code the worst of theirs (a notebook that cannot be
         reproduced at all is reported and counts as 2; the others still run)."""
-        bags, store = [bag for bag, _ in self._verified_bags()], self._store()
+        # The bags are read once, as verified: a notebook's code may write them meanwhile.
+        bags, store = self._pinned(self._verified_bags()), self._store()
         code = 0
         for path in paths:
             try:
@@ -168,13 +169,28 @@ class ReproduceApp(_Subcommand):
             code = max(code, 0 if result.reproduced else 1)
         return code
 
-    def _reproduce(self, path: Path, bags: list[Path], store: Path | None) -> Any:
+    @staticmethod
+    def _pinned(bags: list[tuple[Path, str]]) -> tuple[list[Path], dict[str, str]]:
+        """The verified bags and the digests they list, read now (before any run)."""
+        from ..reproduce.bagit import BagFormatError
+        from ..reproduce.inputs import manifest_digests
+
+        paths = [bag for bag, _ in bags]
+        try:
+            return paths, manifest_digests(paths)
+        except (OSError, UnicodeDecodeError, BagFormatError) as error:
+            raise UsageError(f"cannot read a dataset's manifest: {error}") from None
+
+    def _reproduce(
+        self, path: Path, bags: tuple[list[Path], dict[str, str]], store: Path | None
+    ) -> Any:
         from ..reproduce.rerun import ReproduceError, reproduce
 
         try:
             return reproduce(
                 path,
-                bags=bags,
+                bags=bags[0],
+                pinned=bags[1],
                 rtol=self.rtol,
                 atol=self.atol,
                 timeout=self.timeout,

@@ -80,9 +80,17 @@ def _path(entry: dict[str, Any]) -> str:
     return path if isinstance(path, str) else ""
 
 
-def check_inputs(notebook: dict[str, Any], folder: Path, bags: list[Path]) -> list[dict[str, str]]:
-    """Each file a recorded cell read (each path once per recorded digest), in order."""
-    pinned = manifest_digests(bags) if bags else {}
+def check_inputs(
+    notebook: dict[str, Any],
+    folder: Path,
+    bags: list[Path],
+    pinned: dict[str, str] | None = None,
+) -> list[dict[str, str]]:
+    """Each file a recorded cell read (each path once per recorded digest), in order.
+    ``pinned`` is :func:`manifest_digests` of the bags, read when they were verified;
+    without it, they are read now."""
+    if pinned is None:
+        pinned = manifest_digests(bags) if bags else {}
     seen: dict[tuple[str, str | None], dict[str, str]] = {}
     written: dict[str, int] = {}
     cells = notebook.get("cells")

@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import read_bytes
+from .._json import loads
 from .compare import (
     DIFFERS,
     NORMALISERS,
@@ -301,6 +303,7 @@ def reproduce(
     in_place: bool = False,
     store: Path | None = None,
     pass_env: tuple[str, ...] = (),
+    pinned: dict[str, str] | None = None,
 ) -> Reproduction:
     """Check the inputs, run ``path`` again in a fresh kernel and compare each cell.
 
@@ -309,17 +312,22 @@ def reproduce(
     itself (for folders too big to copy). ``store`` is the provenance store of the
     recorded run: the full list of its distributions, when the notebook carries only the
     ones it imports. The kernel's environment is this process's less its credentials
-    (:mod:`.kernel_env`), but those named in ``pass_env``. Raises :class:`ReproduceError`
-    for bad input."""
+    (:mod:`.kernel_env`), but those named in ``pass_env``. ``pinned``: the digests the
+    ``bags`` list, read when they were verified (a notebook run before this one could
+    have written the bags since). Raises :class:`ReproduceError` for bad input."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)  # a named pipe nothing writes to is empty, not a wait
         text = data.decode("utf-8")
-        original = json.loads(text)
-    except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
+        original = loads(text)  # too deep, too long a number: a JSONTextError
+    except OSError as error:
+        raise ReproduceError(
+            f"{path}: not a readable notebook ({error.strerror or error})"
+        ) from None
+    except ValueError as error:  # UnicodeDecodeError is a ValueError
         raise ReproduceError(f"{path}: not a readable notebook ({error})") from None
     node = _notebook_node(path, text, original)
     cells = original["cells"]
@@ -330,7 +338,7 @@ def reproduce(
         )
     folder = path.resolve().parent
     report = Reproduction(str(path), original=original)
-    report.inputs = check_inputs(original, folder, bags or [])
+    report.inputs = check_inputs(original, folder, bags or [], pinned)
     report.seeds = _seeds(cells)
     provenance = _section(_section(original, "metadata"), "qsecure")
     provenance = _section(provenance, "provenance")
