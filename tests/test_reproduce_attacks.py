@@ -660,3 +660,32 @@ def test_a_bag_written_by_one_notebook_does_not_pin_the_next_ones_inputs(tmp_pat
     assert "Traceback" not in result.stderr, result.stderr
     assert "input forged.csv: same" in result.stdout, result.stdout
     assert "in manifest" not in result.stdout
+
+
+@pytest.mark.slow
+def test_the_notebook_cannot_answer_for_the_reproducing_environment(tmp_path: Path) -> None:
+    """The kernel's Python version and distributions were asked by a cell run after the
+    notebook's: the notebook's code replaced what that cell called, and the report (and
+    the attestation) showed the environment it chose, with no drift."""
+    lie = (
+        "import platform\n"
+        "import jupyter_qsecure.provenance.collectors as collectors\n"
+        "platform.python_version = lambda: '2.7.18'\n"
+        "collectors.installed_distributions = lambda: {'numpy': '0.0.1'}"
+    )
+    path = recorded_silent(tmp_path, {"lie": lie})
+    nb = nbformat.read(path, as_version=4)
+    nb.metadata["qsecure"] = {
+        "provenance": {
+            "environment": {
+                "python": {"version": "2.7.18"},
+                "distributions": {"packages": ["numpy==0.0.1"]},
+            }
+        }
+    }
+    save(nb, path)
+    code, report = reproduce_json(path)
+    assert code == 0 and results(report) == {"lie": "reproduced"}
+    drift = report["environment_drift"]
+    assert f"Python 2.7.18 -> {platform.python_version()}" in drift, drift
+    assert len(drift) > 2  # numpy and every other installed distribution

@@ -1,18 +1,13 @@
 """``reproduce``: run a notebook again in a fresh kernel and compare, cell by cell, what it
 prints now with the output digests its provenance recorded.
 
-Before running, every file the recorded run read is checked (present with the same
-SHA-256, or listed with that digest in a verified BagIt manifest given with ``bags``) and
-the seeds it recorded are listed. The notebook runs from an in-memory copy (the file is
-never written) in a scratch copy of its folder, with nbclient and a real kernel; a last, extra cell
-reports the kernel's Python version and installed distributions, compared with the
-recorded environment fingerprint.
-
-Per code cell: ``reproduced`` (same outputs digest), ``within tolerance`` (the text
-outputs differ only in numbers, within ``rtol``/``atol``), ``volatile`` (different, but the
-author marked the cell volatile, tag ``qsecure:volatile``, or the text outputs differ
-only in memory addresses, timestamps, durations or temporary paths), ``differs`` (with a unified
-diff of the text outputs) or ``not recorded``.
+Before running, every file the recorded run read is checked (:mod:`.inputs`) and the
+seeds it recorded are listed. The notebook runs from an in-memory copy (the file is never
+written) in a scratch copy of its folder, with nbclient and a real kernel whose
+environment holds none of the reviewer's credentials (:mod:`.kernel_env`); before any of
+its cells runs, the kernel is asked its Python version and installed distributions (so
+the notebook's code cannot answer for it), compared with the recorded environment
+fingerprint. Each code cell is then compared with its record (:mod:`.compare`).
 """
 
 from __future__ import annotations
@@ -42,7 +37,6 @@ from .compare import (
     compare_cell,
     execution_of,
     normalise,
-    texts,
     within_tolerance,
 )
 from .inputs import check_inputs
@@ -66,11 +60,36 @@ __all__ = [
 ]
 
 PROVISIONER = "qsecure-provisioner"
+#: What the kernel says of its environment, asked before any cell of the notebook runs (a
+#: silent request's user expression: no output, no history, nothing recorded), so the
+#: notebook's code cannot change the answer.
 _PROBE = (
-    "import json as _j, platform as _p\n"
-    "from jupyter_qsecure.provenance.collectors import installed_distributions as _d\n"
-    "print(_j.dumps({'python': _p.python_version(), 'packages': _d()}))"
+    "__import__('json').dumps({'python': __import__('platform').python_version(), "
+    "'packages': __import__('jupyter_qsecure.provenance.collectors', fromlist=['_'])"
+    ".installed_distributions()})"
 )
+
+
+def _asker(answer: dict[str, Any]) -> Any:
+    """An ``on_notebook_start`` hook that puts the kernel's :data:`_PROBE` answer in
+    ``answer`` (nothing when the kernel does not answer it)."""
+    import ast
+
+    async def ask(notebook: Any = None, client: Any = None) -> None:
+        kc = client.kc
+        msg_id = kc.execute(
+            "", silent=True, store_history=False, user_expressions={"probe": _PROBE}
+        )
+        reply = await client.async_wait_for_reply(msg_id)
+        found = (reply or {}).get("content", {}).get("user_expressions", {}).get("probe", {})
+        try:
+            value = json.loads(ast.literal_eval(found["data"]["text/plain"]))
+        except (KeyError, TypeError, ValueError, SyntaxError):
+            return
+        if isinstance(value, dict):
+            answer.update(value)
+
+    return ask
 
 
 class ReproduceError(ValueError):
@@ -315,7 +334,6 @@ def reproduce(
     (:mod:`.kernel_env`), but those named in ``pass_env``. ``pinned``: the digests the
     ``bags`` list, read when they were verified (a notebook run before this one could
     have written the bags since). Raises :class:`ReproduceError` for bad input."""
-    import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -346,7 +364,7 @@ def reproduce(
     # Read before the notebook runs: its code could write a record into the store.
     stored = _stored_packages(store, record_id)
     environment, report.withheld_environment = kernel_environment(os.environ, pass_env)
-    node.cells.append(nbformat.v4.new_code_cell(_PROBE))  # type: ignore[no-untyped-call]
+    probe: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="qsecure-reproduce-") as scratch:
         workdir = folder if in_place else _scratch_copy(folder, Path(scratch))
         try:
@@ -362,6 +380,8 @@ def reproduce(
             resources={"metadata": {"path": str(workdir)}},
             log=logging.getLogger(__name__),
         )
+        ask = _asker(probe)
+        client.on_notebook_start = lambda notebook: ask(notebook, client)
         try:
             client.execute()
         except CellExecutionError as error:  # pragma: no cover - allow_errors keeps cells going
@@ -370,13 +390,7 @@ def reproduce(
             raise ReproduceError(
                 f"{path}: could not run it: {type(error).__name__}: {error}"
             ) from None
-    probe_cell = node.cells.pop()
     _notebook_unchanged(path, data, report)
-    try:
-        probe = json.loads(texts(probe_cell.outputs))
-    except ValueError:
-        probe = {}
-    probe = probe if isinstance(probe, dict) else {}
     packages = probe.get("packages", {}) if isinstance(probe.get("packages"), dict) else {}
     listing = "\n".join(f"{n}=={v}" for n, v in sorted(packages.items()))
     report.reproducer = {
