@@ -15,7 +15,7 @@ _PLACEHOLDER_WHOLE = re.compile(
         <[^>]*> | \[[^\]]*\] | \$\{[^}]*\} | \{\{[^}]*\}\} | \{[A-Za-z_][\w.-]*\} |
         %\([^)]*\)[sd]? | \$[A-Za-z_]\w* | \$\([^)]*\) | %[A-Z_]+% |
         none | null | nil | true | false | undefined | unset | empty | string | str | bytes |
-        password | passwd | secret | token | key | apikey | api_key | value | test | todo | tbd | fixme |
+        password | passwd | pass | pwd | secret | token | key | apikey | api_key | value | test | todo | tbd | fixme |
         hidden | masked | redacted | changeme | change_me | required | optional
     )$""",
 )

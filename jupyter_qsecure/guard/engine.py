@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .rules import RULES, Rule
+from .views import MARKERS, needs_reading, readings, without_invisible
 from .walker import Fragment
 
 hyperscan: Any
@@ -79,14 +80,23 @@ def _trigger_regex(trigger: str, ignore_case: bool) -> re.Pattern[bytes]:
     return re.compile(trigger.encode(), re.IGNORECASE if ignore_case else 0)
 
 
-def _hyperscan_database(triggers: Sequence[tuple[str, bool]]) -> Any:
-    """One Hyperscan block-mode database of ``(trigger, ignore_case)`` pairs, ids in order."""
+def _hyperscan_database(
+    triggers: Sequence[tuple[str, bool]], once: Sequence[tuple[str, bool]] = ()
+) -> Any:
+    """One Hyperscan block-mode database of ``(trigger, ignore_case)`` pairs, ids in order;
+    then those of ``once``, each reported at most once a scan."""
     database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    expressions = [*triggers, *once]
+    single = hyperscan.HS_FLAG_SINGLEMATCH
     database.compile(
-        expressions=[trigger.encode() for trigger, _ in triggers],
-        ids=list(range(len(triggers))),
-        elements=len(triggers),
-        flags=[hyperscan.HS_FLAG_CASELESS if caseless else 0 for _, caseless in triggers],
+        expressions=[trigger.encode() for trigger, _ in expressions],
+        ids=list(range(len(expressions))),
+        elements=len(expressions),
+        flags=[
+            (hyperscan.HS_FLAG_CASELESS if caseless else 0)
+            | (single if index >= len(triggers) else 0)
+            for index, (_, caseless) in enumerate(expressions)
+        ],
     )
     return database
 
@@ -149,6 +159,23 @@ def _binds_unbound_name(
     return False
 
 
+def _beyond_the_text(matches: list[Match], originals: list[Fragment]) -> list[Match]:
+    """``matches`` without those in another reading of a fragment (see :mod:`.views`) whose
+    value (without invisible characters) was found in a fragment of that place itself."""
+    ids = {id(fragment) for fragment in originals}
+    seen = {
+        (m.fragment.field, m.fragment.cell_index, without_invisible(m.value))
+        for m in matches
+        if id(m.fragment) in ids
+    }
+    return [
+        m
+        for m in matches
+        if id(m.fragment) in ids
+        or (m.fragment.field, m.fragment.cell_index, without_invisible(m.value)) not in seen
+    ]
+
+
 class Engine:
     """Compiled rules, reusable across scans and threads (Hyperscan scratch is per call)."""
 
@@ -156,9 +183,12 @@ class Engine:
         self.rules = tuple(rules)
         self._database = None
         self._triggers = [_trigger_regex(rule.trigger, rule.ignore_case) for rule in self.rules]
+        self._markers = re.compile(
+            b"|".join(b"(?:%s)" % marker.encode() for marker, _ in MARKERS), re.IGNORECASE
+        )
         if use_hyperscan and hyperscan is not None:
             self._database = _hyperscan_database(
-                [(rule.trigger, rule.ignore_case) for rule in self.rules]
+                [(rule.trigger, rule.ignore_case) for rule in self.rules], MARKERS
             )
 
     @property
@@ -166,20 +196,28 @@ class Engine:
         """Whether scans run on Hyperscan (else on Python's ``re``)."""
         return self._database is not None
 
-    def _trigger_hits(self, data: bytes) -> set[tuple[int, int]]:
-        """(rule index, end offset) of every trigger occurrence, one per rule and line."""
+    def _trigger_hits(self, data: bytes, marked: list[bool] | None = None) -> set[tuple[int, int]]:
+        """(rule index, end offset) of every trigger occurrence, one per rule and line.
+        ``marked`` (a list) gets True when ``data`` holds a marker of another reading
+        (see :mod:`.views`)."""
         hits: set[tuple[int, int]] = set()
+        rules = len(self.rules)
         if self._database is not None:
 
             def on_match(
                 rule_index: int, _start: int, end: int, _flags: int, _context: object
             ) -> None:
-                hits.add((rule_index, end))
+                if rule_index < rules:
+                    hits.add((rule_index, end))
+                elif marked is not None:
+                    marked.append(True)
 
             self._database.scan(data, match_event_handler=on_match)
         else:
             for rule_index, trigger in enumerate(self._triggers):
                 hits.update((rule_index, found.end()) for found in trigger.finditer(data))
+            if marked is not None and self.rules and self._markers.search(data):
+                marked.append(True)
         return hits
 
     def trigger_starts(self, data: bytes) -> set[int]:
@@ -215,7 +253,9 @@ class Engine:
         exist when the code runs (a value written without its quotes): then those rules
         judge it as in text. It is asked about a code line's bare names before the rules'
         expressions run on the line (not ``final``: it may say True of a name it has not
-        looked up everywhere yet), and finally about a value a rule accepted there."""
+        looked up everywhere yet), and finally about a value a rule accepted there.
+        A fragment is also read as a person sees it (see :mod:`.views`); what only that
+        reading finds is reported at the fragment's place."""
         fragment_list = list(fragments)
         if encoded is None:
             encoded = [encode(fragment.text) for fragment in fragment_list]
@@ -224,6 +264,13 @@ class Engine:
         if not fragment_list:
             return []
         data = b"\n".join(encoded)
+        marked: list[bool] = []
+        hits = self._trigger_hits(data, marked)
+        originals = len(fragment_list)
+        if marked:
+            data, hits, fragment_list, encoded = self._with_readings(
+                data, hits, fragment_list, list(encoded)
+            )
         starts: list[int] = []
         position = 0
         for chunk in encoded:
@@ -242,7 +289,7 @@ class Engine:
         seen_windows: set[tuple[int, int, int]] = set()
         unbound_lines: dict[int, bool] = {}  # by line start: binds a name that cannot exist
         found: dict[tuple[str, int, int], Match] = {}
-        for rule_index, end in sorted(self._trigger_hits(data)):
+        for rule_index, end in sorted(hits):
             rule = self.rules[rule_index]
             index = bisect_right(starts, min(end, len(data)) - 1) - 1
             if rule.config_only and text_lines is None and not is_text(index):
@@ -338,7 +385,34 @@ class Engine:
                     confirmed, label=f"[secret:{name}]"
                 )
                 offset = data.find(needle, offset + len(needle))
-        return self._one_per_value_and_line(found.values())
+        matches = list(found.values())
+        if len(fragment_list) > originals:
+            matches = _beyond_the_text(matches, fragment_list[:originals])
+        return self._one_per_value_and_line(matches)
+
+    def _with_readings(
+        self,
+        data: bytes,
+        hits: set[tuple[int, int]],
+        fragments: list[Fragment],
+        encoded: list[bytes],
+    ) -> tuple[bytes, set[tuple[int, int]], list[Fragment], list[bytes]]:
+        """``data`` and its trigger ``hits``, ``fragments`` and their ``encoded`` texts,
+        each with the other readings of the fragments that need one (see :mod:`.views`)
+        added at the end."""
+        extra = [
+            fragment._replace(text=reading)
+            for fragment in fragments
+            if needs_reading(fragment.text)
+            for reading in readings(fragment.text)
+        ]
+        if not extra:
+            return data, hits, fragments, encoded
+        more = [encode(fragment.text) for fragment in extra]
+        tail = b"\n".join(more)
+        shift = len(data) + 1
+        hits = hits | {(rule, end + shift) for rule, end in self._trigger_hits(tail)}
+        return data + b"\n" + tail, hits, fragments + extra, encoded + more
 
     @staticmethod
     def _confirmed(

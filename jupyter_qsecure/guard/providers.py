@@ -556,6 +556,47 @@ PROVIDER_RULES: tuple[Rule, ...] = (
         negative_examples=("https://outlook.office.com/webhook/",),
     ),
     Rule(
+        "discord-webhook",
+        "Discord webhook URL",
+        r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/"
+        r"(?P<secret>[A-Za-z0-9_-]{60,68})(?![A-Za-z0-9_-])",
+        r"discord(?:app)?\.com/api/webhooks/",
+        template_placeholders_only=True,
+        check=_entropy(4.0),
+        examples=("requests.post('https://discord.com/api/webhooks/{D:19}/{W:68}', json=msg)",),
+        negative_examples=("https://discord.com/api/webhooks/{D:19}/" + "x" * 68,),
+    ),
+    Rule(
+        "wandb-key",
+        "Weights & Biases API key",
+        r"(?:\bwandb\.login\s*\([^)]{0,80}?\bkey\s*=\s*[rbuf]?[\"']|\bwandb\s+login\s+(?:--?[\w-]+\s+)*[\"']?)"
+        r"(?P<secret>(?:local-)?[0-9a-f]{40})(?![0-9A-Za-z])",
+        r"wandb\.login|wandb\s+login",
+        check=_entropy(3.0),
+        examples=('wandb.login(key="{H:40}")', "!wandb login --relogin {H:40}"),
+        negative_examples=('wandb.login(key=os.environ["WANDB_API_KEY"])',),
+    ),
+    Rule(
+        "kaggle-key",
+        "Kaggle API key",
+        # ~/.kaggle/kaggle.json is {"username": "...", "key": "..."}; KAGGLE_KEY=... for the CLI.
+        r"(?:\bKAGGLE_KEY[\"']?\]?\s*(?:=|:)\s*[\"']?|\\?\"key\\?\"\s*:\s*\\?\")(?P<secret>[0-9a-f]{32})(?![0-9A-Za-z])",
+        r"KAGGLE_KEY|\"key\\?\"\s*:",
+        ignore_case=True,
+        check=lambda m: (
+            shannon_entropy(m.group("secret")) >= 3.0
+            and (
+                m.group(0).lower().startswith("kaggle")
+                or _near(m, r"(?i)\\?\"username\\?\"\s*:|kaggle", 120)
+            )
+        ),
+        examples=(
+            '!echo \'{"username":"alice","key":"{H:32}"}\' > ~/.kaggle/kaggle.json',
+            "%env KAGGLE_KEY={H:32}",
+        ),
+        negative_examples=('{"id": 7, "key": "{H:32}"}',),
+    ),
+    Rule(
         "mapbox-secret-token",
         "Mapbox secret token",
         r"\b(?P<secret>[st]k\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,})",

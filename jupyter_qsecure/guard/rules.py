@@ -25,11 +25,13 @@ from .syntax import (
     SEPARATOR,
     SYNTAX_RULES,
     UNQUOTED,
+    identifier_like,
     names_a_secret,
     password_value,
     secret_value,
     unquoted_in_code,
 )
+from .tables import TABLE_RULES
 
 __all__ = ["RULES", "RULES_BY_ID", "Check", "Rule", "expand"]
 
@@ -103,6 +105,30 @@ def _argument_word(match: re.Match[str]) -> bool:
     )
 
 
+_PATH_IN_URL = re.compile(r"/|%2F|\.[A-Za-z]{2,4}$", re.IGNORECASE)
+
+
+def _url_token(match: re.Match[str]) -> bool:
+    """A generated value after a credential's parameter name; after a bare ``key=`` (an
+    API key for Google and many others, an object's name for a store), not a path."""
+    value = match.group("secret")
+    if match.group("key").lower() == "key" and _PATH_IN_URL.search(value):
+        return False
+    return looks_random(value, 3.0) and not (
+        match.group("key").lower() == "key" and identifier_like(value)
+    )
+
+
+def _signed_url(match: re.Match[str]) -> bool:
+    """A signature of a signed URL: random, and for CloudFront's plain ``Signature``, in a
+    URL that names its key pair."""
+    if shannon_entropy(match.group("secret")) < 3.5:
+        return False
+    if "EXAMPLE" in match.string or "EXAMBLE" in match.string:
+        return False  # a provider's documented example (AKIAEXAMPLE...)
+    return match.group("key").lower() != "signature" or "key-pair-id=" in match.string.lower()
+
+
 def _password_quoted(match: re.Match[str]) -> bool:
     if _argument_word(match):
         return False
@@ -130,18 +156,35 @@ def _secret_quoted(match: re.Match[str]) -> bool:
     return secret_value(match.group("secret"), match.group("key"))
 
 
+#: A word that ends a sentence (``... secretsmanager:ListSecrets.``): judged without its period.
+_WORD_AND_PERIOD = re.compile(r"[A-Za-z0-9_-]+\.")
+
+
 def _secret_unquoted(match: re.Match[str]) -> bool:
     value = match.group("secret")
+    if value.startswith(":"):
+        return False  # a path: TokenStream::from_str, a C++ or Rust name
+    if _WORD_AND_PERIOD.fullmatch(value):
+        value = value[:-1]
     return secret_value(value, match.group("key")) and unquoted_in_code(value)
 
 
 #: After the name, for an unquoted value (no comparison: ``password == x`` is code).
-_UNQUOTED_SEP = r"(?P<sep>(?:\\?[\"'`])?\]?\s*(?:::=|:=|\?=|\.=|=>|=|:)\s*)"
+#: Markdown emphasis may close around the name or its colon (``**Password:** value``,
+#: ``**API key**: value``); CJK text writes full-width colons and equals signs.
+_UNQUOTED_SEP = (
+    r"(?P<sep>(?:\\?[\"'`])?\]?(?:\*\*?|__?)?\s*(?:::=|:=|\?=|\.=|=>|=|:|：|＝)"
+    r"(?:(?:\*\*?|__?)(?=\s))?\s*)"
+)
 #: A shell or magic line (also as the first line of an HTML ``<pre>`` or a JSON string).
 _MAGIC = (
     r"^(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*\s*(?:%env|%set_env|!export|export|set)\s+"
 )
-_PASSWORD_TRIGGER = r"passw|passphrase|pwd|pswd|passcode|pass\b"  # noqa: S105 (a regex)
+_PASSWORD_TRIGGER = (
+    r"passw|passphrase|pwd|pswd|passcode|pass\b|kennwort|mot.de.passe|contrase(?:ñ|n)a"  # noqa: S105 (a regex)
+    r"|wachtwoord|l(?:ö|o)senord|adgangskode|salasana|jelsz(?:ó|o)|(?:ş|Ş|s)ifre|senha"
+    r"|has(?:ł|l)o|heslo|passord|(?:п|П)ароль|ПАРОЛЬ|パスワード|密码|密碼|비밀번호|كلمة|סיסמה"
+)
 _SECRET_TRIGGER = r"key|secret|token|credential|auth|pat\b"  # noqa: S105 (a regex)
 _ASSIGN = r"[\"']?\]?\s*(?:=|:=|:|=>|==|,)\s*[rbuf]?"
 #: Keys start where an identifier starts.
@@ -351,10 +394,14 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "telegram-bot-token",
         "Telegram bot token",
-        r"\b(?P<secret>\d{8,10}:[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])",
+        # Also in the Bot API's URLs: https://api.telegram.org/bot<token>/getUpdates
+        r"(?:\b|(?<=/bot))(?P<secret>\d{8,10}:[0-9A-Za-z_-]{35})(?![0-9A-Za-z_-])",
         r"\d{8}:[0-9A-Za-z_-]{35}",
         check=_random(3.5),
-        examples=('bot = telegram.Bot(token="{D:10}:{W:35}")',),
+        examples=(
+            'bot = telegram.Bot(token="{D:10}:{W:35}")',
+            'requests.get("https://api.telegram.org/bot{D:10}:{W:35}/getUpdates")',
+        ),
         negative_examples=("Elapsed 12345678:00:00",),
     ),
     Rule(
@@ -443,6 +490,27 @@ RULES: tuple[Rule, ...] = (
             "https://lab.blob.core.windows.net/c/f?sv=2022-11-02&se=2030-01-01&sr=b&sp=r&sig={B:43}%3D",
         ),
         negative_examples=("https://lab.blob.core.windows.net/c/f?sig=",),
+    ),
+    Rule(
+        "signed-url",
+        "Signed URL signature",
+        # A pre-signed S3 or Google Cloud Storage URL, a CloudFront signed URL: whoever has
+        # it reads (or writes) the object until it expires.
+        r"(?:[?&]|&amp;)(?P<key>X-Amz-Signature|X-Goog-Signature|Signature)"
+        r"=(?P<secret>[A-Za-z0-9%_~.+/=-]{40,})",
+        r"(?:X-Amz-|X-Goog-)?Signature=",
+        ignore_case=True,
+        check=_signed_url,
+        examples=(
+            "https://lab.storage.example.org/b/o.csv?X-Goog-Algorithm=GOOG4-RSA-SHA256"
+            "&X-Goog-Date=20240101T000000Z&X-Goog-Expires=900&X-Goog-Signature={H:512}",
+            "https://d111111abcdef8.cloudfront.net/run.csv?Expires=1893456000"
+            "&Signature={W:100}~{W:60}__&Key-Pair-Id=K{U:13}",
+        ),
+        negative_examples=(
+            "https://lab.example.org/api?Signature=HMAC-SHA256-of-the-request-body-goes-here",
+            "https://lab.example.org/verify?Signature={W:64}",
+        ),
     ),
     Rule(
         "azure-quantum-key",
@@ -747,12 +815,24 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "url-token",
         "Token in URL",
-        r"[?&](?:access_?token|api_?key|apikey|auth_?token|token|secret|client_secret|password|passwd)=(?P<secret>[A-Za-z0-9_\-.~%+/]{16,})",
-        r"[?&][a-z_]+=",
+        # ``&amp;`` is how HTML writes ``&`` in an ``href`` or ``src``.
+        r"(?:[?&]|&amp;)(?P<key>access_?token|api_?key|apikey|api-key|auth_?token|token|secret"
+        r"|client_secret|password|passwd|key|app_?key|subscription-key)"
+        r"=(?P<secret>[A-Za-z0-9_\-.~%+/]{16,})",
+        r"[?&;][a-z_-]+=",
         ignore_case=True,
-        check=_random(),
-        examples=("https://api.example.org/v1/runs?api_key={A:32}",),
-        negative_examples=("https://api.example.org/v1/runs?api_key=YOUR_API_KEY",),
+        check=_url_token,
+        examples=(
+            "https://api.example.org/v1/runs?api_key={A:32}",
+            "![map](https://maps.example.org/static?center=0,0&key={A:32})",
+            '<img src="https://maps.example.org/static?size=400x400&amp;key={W:39}">',
+            "HTTPError: 403 Client Error: Forbidden for url: https://api.example.org/v1/x?key={A:32}",
+        ),
+        negative_examples=(
+            "https://api.example.org/v1/runs?api_key=YOUR_API_KEY",
+            "https://bucket.example.org/list?prefix=runs&key=runs/2024/Run42-final.csv",
+            "https://docs.example.org/search?q=lab&key=InstallationGuideForLabs",
+        ),
     ),
     Rule(
         "bearer-token",
@@ -766,6 +846,7 @@ RULES: tuple[Rule, ...] = (
     ),
     *PROVIDER_RULES,
     *SYNTAX_RULES,
+    *TABLE_RULES,
     Rule(
         "password-assignment",
         "Password",

@@ -22,8 +22,18 @@ import re
 from .checks import is_placeholder, is_reference, looks_random, shannon_entropy, typed_sequence
 from .rule import Rule
 
+#: The word "password" in other languages, as people name a variable or label a line
+#: (``Passwort:``, ``mot de passe :``, ``contraseña =``, ``パスワード：``); short ones stand alone.
+FOREIGN_PASSWORD_WORDS = (
+    r"passwort|kennwort|mot[ _-]?de[ _-]?passe|contrase[ñn]a|wachtwoord|l[öo]senord"  # noqa: S105 (a regex)
+    r"|adgangskode|salasana|jelsz[óo]|[şs]ifre|пароль|パスワード|密码|密碼|비밀번호"
+    r"|كلمة[ _]?(?:ال)?مرور|סיסמה|(?<![a-z])(?:senha|has[łl]o|heslo|passord)(?![a-z])"
+)
 #: Words that make a name a password's.
-PASSWORD_WORDS = r"passw(?:or)?d|passphrase|passwd|pswd|passcode|\bpwd|(?<![a-z])pass(?![a-z])"  # noqa: S105 (a regex)
+PASSWORD_WORDS = (
+    r"passw(?:or)?d|passphrase|passwd|pswd|passcode|\bpwd|(?<![a-z])pass(?![a-z])"
+    "|" + FOREIGN_PASSWORD_WORDS
+)
 #: Words that make a name a secret's (tokens, keys, credentials).
 SECRET_WORDS = (
     r"api[ _-]?key|apikey|secret|token|access[ _-]?key|auth[ _-]?key|account[ _-]?key"  # noqa: S105 (a regex)
@@ -38,8 +48,9 @@ PASSWORD_NAME = (
 )
 SECRET_NAME = rf"(?P<key>(?<![\w.-]){_NAME_CHARS}{{0,40}}?(?:{SECRET_WORDS}){_NAME_CHARS}{{0,40}})"
 #: After the name: its closing quote (maybe escaped) or bracket, then an optional type
-#: annotation (``password: str =``, Go's ``var password string =``).
-_CLOSE = r"(?:\\?[\"'`])?\]?"
+#: annotation (``password: str =``, Go's ``var password string =``); Markdown may close its
+#: bold there (``**password**: `...` ``).
+_CLOSE = r"(?:\\?[\"'`])?\]?(?:\*\*?)?"
 _TYPE = r"(?:\s*:\s*[A-Za-z_][\w\[\], ]{0,30}(?=\s*=)|\s+string(?=\s*:?=))?"
 SEPARATOR = _CLOSE + _TYPE + r"\s*(?:::=|:=|\?=|\.=|\+=|=>|===|!==|==|!=|=|:|<-)\s*[rbuf]?"
 #: A function argument after the name: ``("API_KEY", "...")``.
@@ -65,7 +76,7 @@ _NOT_SECRET_KEYS = re.compile(
     r"|arn|ref|reference|key_id|keyid|location|region|provider|source|store|vault|manager"
     r"|mount|method|backend|role|server|domain|realm|flow|plugin|trigger|words|md|py|txt|json"
     r"|yaml|yml|toml|ts|js|html|ipynb|cfg|ini)$"
-    r"|izer$|ization$|^(?:min|max|is|has|use|show|hide|reset|forgot|confirm|change|new_|old_)"
+    r"|izer$|ization$|^(?:min|max|is|has(?!ło|lo(?:_|$))|use|show|hide|reset|forgot|confirm|change|new_|old_)"
     r"|(?:^|_)(?:public|pub|cache|sort|primary|foreign|partition|idempotency|lookup|hot|csrf"
     r"|xsrf|keyboard|keystroke|keycode|keymap|keyword|keyspace|monkey|author|next|page|paging"
     r"|continuation|cursor)(?:_|$)"
@@ -91,8 +102,8 @@ def is_public_value(value: str) -> bool:
 
 def key_words(key: str) -> str:
     """A name in ``snake_case``: ``passwordLabel`` -> ``password_label``,
-    ``X-Api-Key`` -> ``x_api_key``."""
-    return re.sub(r"[^a-z0-9]+", "_", _CAMEL.sub("_", key).lower()).strip("_")
+    ``X-Api-Key`` -> ``x_api_key`` (letters of any script kept: ``hasło``)."""
+    return re.sub(r"[\W_]+", "_", _CAMEL.sub("_", key).lower()).strip("_")
 
 
 def names_a_secret(key: str) -> bool:
@@ -249,7 +260,7 @@ def _reads_as_words(letters: str) -> bool:
     return vowels >= 0.25 * len(lowered) and not re.search(r"[^aeiouy]{5}", lowered)
 
 
-def _identifier_like(value: str) -> bool:
+def identifier_like(value: str) -> bool:
     """Whether a value is mostly words and acronyms (``PBKDF2WithHMAC-SHA1AndDES-EDE3-CBC``):
     four fifths of its letters in words of three or more letters that read as words, or
     in acronyms of up to six capitals. Random tokens almost never are (0.4% at 24
@@ -281,7 +292,7 @@ def _bare_token(match: re.Match[str]) -> bool:
     if (
         sum(c.isdigit() for c in value) < 2
         or any(_reads_as_words(run) for run in re.findall(r"[A-Za-z]{16,}", value))
-        or _identifier_like(value)
+        or identifier_like(value)
     ):
         return False  # words run together (an identifier, a cipher's name) are typed
     # Random base62 reaches about log2(length) bits a character: 4.2 from 32 characters on.
@@ -310,7 +321,135 @@ def _keyword_argument(value: str) -> bool:
     return re.fullmatch(r"[A-Za-z_]\w*(?:\.\w+)*\s*(?:\).*|,\s*\w+\s*=.*)", value) is not None
 
 
+#: Tools that log in to a container registry (``docker login -u lab -p ...``).
+_REGISTRY_TOOLS = r"docker|podman|nerdctl|buildah|skopeo|helm|oras|crane"
+
+
+def _plain_password_not_word(match: re.Match[str]) -> bool:
+    """A password on a command line: not a placeholder or reference, not one bare word
+    (``-p password``, an option's name in a usage line)."""
+    return _plain_password(match) and not re.fullmatch(r"[A-Za-z_-]+", match.group("secret"))
+
+
+def _prose_credential(match: re.Match[str]) -> bool:
+    """``Your API key is <value>``: a value that looks generated (a word, a sentence's
+    next word, a reference is none)."""
+    value = match.group("secret")
+    return (
+        looks_random(value, 3.0)
+        and password_value(value, "password", quoted=True)
+        and not is_reference(value)
+    )
+
+
 SYNTAX_RULES: tuple[Rule, ...] = (
+    Rule(
+        "url-password",
+        "Password in a URL",
+        # A query parameter: a login form's GET, a device's web API (?user=lab&pwd=...).
+        r"(?:[?&]|&amp;)(?P<key>password|passwd|pwd|pass|pw)=(?P<secret>[^&#\s\"'<>\\]{3,200})",
+        r"[?&;](?:passw|pwd|pass|pw)",
+        ignore_case=True,
+        check=lambda m: _plain_password(m) and not is_reference(m.group("secret")),
+        examples=(
+            'requests.get("https://lab.example.org/login?user=alice&password={A:12}")',
+            "http://192.168.1.20/cgi-bin/snapshot.cgi?user=admin&pwd={A:10}",
+        ),
+        negative_examples=(
+            'requests.get("https://lab.example.org/login?user=alice&password=" + pw)',
+            'url = f"https://lab.example.org/login?user={user}&pass={pw}"',
+            "https://lab.example.org/login?user=alice&password=%s",
+        ),
+    ),
+    Rule(
+        "registry-login-password",
+        "Password on a command line",
+        rf"\b(?:{_REGISTRY_TOOLS})\b[^\n|;&]{{0,80}}?\blogin\b[^\n|;&]*?\s-p(?:=|\s+)[\"']?"
+        r"(?P<secret>[^\s\"'$%<>|;&\\-][^\s\"'|;&<>\\]{2,200})",
+        rf"(?:{_REGISTRY_TOOLS}) login|registry login",
+        ignore_case=True,
+        check=_plain_password_not_word,
+        examples=(
+            "!docker login -u lab -p {A:16} registry.lab.example.org",
+            "helm registry login lab.example.org -u lab -p {A:12}",
+        ),
+        negative_examples=(
+            "!docker login -u lab -p $REGISTRY_PASSWORD registry.lab.example.org",
+            "docker login -u lab -p password",
+        ),
+    ),
+    Rule(
+        "piped-password",
+        "Password on a command line",
+        # echo <password> | docker login --password-stdin, | sudo -S, | passwd --stdin
+        r"\becho\s+(?:-[neE]+\s+)?(?P<q>[\"']?)(?P<secret>[^\s\"'$%<>|;&\\-][^\s\"'|;&<>\\]{2,200})"
+        r"(?P=q)\s*\|\s*(?:[^\n|;&]*?--password-stdin|sudo\s+(?:-\w+\s+)*-\w*S\b|passwd\s+--stdin)",
+        r"--password-stdin|sudo\s+(?:-\w+\s+)*-\w*S\b|passwd\s+--stdin",
+        check=_plain_password,
+        examples=(
+            "!echo {A:12} | sudo -S apt-get install -y htop",
+            "!echo '{A:16}' | docker login -u lab --password-stdin registry.lab.example.org",
+        ),
+        negative_examples=(
+            'echo "$REGISTRY_PASSWORD" | docker login -u lab --password-stdin',
+            "cat token.txt | docker login -u lab --password-stdin",
+        ),
+    ),
+    Rule(
+        "password-argument",
+        "Password",
+        # A password passed by position: keyring.set_password("db", "lab", "..."),
+        # auth=("lab", "..."), HTTPBasicAuth("lab", "..."), smtp.login("lab@...", "...").
+        r"(?:\bset_password\s*\((?:\s*[rbuf]?[\"'][^\"'\n]*[\"']\s*,){2}"
+        r"|(?:\b(?:HTTPBasicAuth|HTTPDigestAuth|HTTPProxyAuth|BasicAuth|DigestAuth|login"
+        r"|simple_bind_s|bind_s|NTLMAuth)\s*\(|\bauth\s*=\s*[(\[])"
+        r"\s*[rbuf]?[\"'][^\"'\n]*[\"']\s*,)"
+        r"\s*[rbuf]?(?P<q>[\"'])(?P<secret>[^\"'\n]{3,200})(?P=q)\s*[,)\]]",
+        r"set_password|HTTP(?:Basic|Digest|Proxy)Auth|BasicAuth|DigestAuth|login\s*\(|bind_s"
+        r"|NTLMAuth|auth\s*=\s*[(\[]",
+        check=_plain_password,
+        examples=(
+            'keyring.set_password("lab-db", "alice", "{A:14}")',
+            'r = requests.get(url, auth=("alice", "{A:12}"))',
+            'server.login("alice@lab.example.org", "{A:16}")',
+        ),
+        negative_examples=(
+            'keyring.set_password("lab-db", "alice", getpass.getpass())',
+            'r = requests.get(url, auth=("alice", os.environ["PW"]))',
+            'server.login("alice@lab.example.org", "<password>")',
+        ),
+    ),
+    Rule(
+        "smb-user-password",
+        "Password on a command line",
+        r"\b(?:smbclient|rpcclient|smbget|smbmap|smbcacls|net)\b[^\n|;&]*?\s(?:-U|--user(?:name)?)(?:=|\s*)"
+        r"[\"']?[^\s%\"']+%(?P<secret>[^\s\"'$<\\][^\s\"'<\\]{2,200})",
+        r"smbclient|rpcclient|smbget|smbmap|smbcacls|net\s",
+        check=_plain_password,
+        examples=("!smbclient //files.lab/share -Ualice%{A:12} -c 'get run.csv'",),
+        negative_examples=("smbclient //files.lab/share -U alice%$SMB_PASSWORD",),
+    ),
+    Rule(
+        "credential-in-prose",
+        "Credential",
+        r"\b(?P<key>api[ _-]?key|access[ _-]?token|auth[ _-]?token|token|secret[ _-]?key|secret"
+        r"|password|passphrase)\b[^\n.]{0,20}?\bis\b\s*:?\s+`?"
+        r"(?P<secret>[A-Za-z0-9+/_~!@#$%^&*=-][A-Za-z0-9+/_.~!@#$%^&*=-]{6,198}[A-Za-z0-9+/_~!@#$%^&*=-])`?"
+        r"(?=[.,;)]?(?:[\s<\"]|$))",
+        r"(?:key|token|secret|password|passphrase)(?: [a-z]+){0,3} is\b",
+        ignore_case=True,
+        config_only=True,
+        check=_prose_credential,
+        examples=(
+            "Your API key is {A:32}",
+            "Your new access token is: {W:40}.",
+        ),
+        negative_examples=(
+            "Your API key is invalid.",
+            "The token is refreshed every hour",
+            "Your password is PASSWORD_FROM_THE_VAULT",
+        ),
+    ),
     Rule(
         "sql-password",
         "Password",

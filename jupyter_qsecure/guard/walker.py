@@ -85,6 +85,9 @@ def _json_leaves(
                     if decoded is not None:
                         yield Fragment(decoded, path, cell_index, cell_id)
         elif isinstance(item, dict):
+            widget = _widget_reading(item)
+            if widget is not None:
+                yield Fragment(widget, path, cell_index, cell_id)
             for child_key, child in reversed(list(item.items())):
                 child_key = str(child_key)
                 if BINARY_MIME.match(child_key) and _is_binary(child):
@@ -97,6 +100,28 @@ def _json_leaves(
         elif isinstance(item, list):
             for index in range(len(item) - 1, -1, -1):
                 stack.append((item[index], f"{path}/{index}" if path else str(index), parent_key))
+
+
+#: Widget models whose ``value`` someone typed, and what names it.
+_TEXT_WIDGETS = frozenset({"TextModel", "TextareaModel", "ComboboxModel"})
+
+
+def _widget_reading(item: dict[Any, Any]) -> str | None:
+    """A saved widget's value bound to what it asks for: ``"password": "..."`` for an
+    ipywidgets ``Password`` (its value is saved with the widget state, in plain text), a
+    text box's label for a ``Text`` (``"API key": "..."``); None for anything else."""
+    state, model = item.get("state"), item.get("model_name")
+    if not (isinstance(state, dict) and isinstance(model, str)):
+        return None
+    value = state.get("value")
+    if not isinstance(value, str) or not value:
+        return None
+    if model == "PasswordModel":
+        return f'"password": "{value}"'
+    label = state.get("description") or state.get("placeholder")
+    if model in _TEXT_WIDGETS and isinstance(label, str) and label.strip(" :"):
+        return f'"{label.strip(" :")}": "{value}"'
+    return None
 
 
 def _is_binary(value: object) -> bool:
