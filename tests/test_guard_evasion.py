@@ -369,6 +369,32 @@ WAYS: dict[str, Callable[[], Way]] = {
         ),
         PASSWORD,
     ),
+    "docker login -p as subprocess.run's argument list": lambda: Way(
+        "push.ipynb",
+        nb(
+            code(f'subprocess.run(["docker", "login", "-u", "lab", "-p", "{PASSWORD}", "ghcr.io"])')
+        ),
+        PASSWORD,
+    ),
+    "curl -u user:... as an argument list, and its CompletedProcess": lambda: Way(
+        "curl.ipynb",
+        nb(
+            code(
+                f'subprocess.run(["curl", "-u", "alice:{PASSWORD}", url])',
+                [
+                    result(
+                        {
+                            "text/plain": f"CompletedProcess(args=['curl', '-u', 'alice:{PASSWORD}', 'https://lab.example.org'], returncode=0)"
+                        }
+                    )
+                ],
+            )
+        ),
+        PASSWORD,
+    ),
+    "an API client's key=": lambda: Way(
+        "geo.ipynb", nb(code(f"client = openrouteservice.Client(key='{API_KEY}')")), API_KEY
+    ),
     "'Your API key is ...' printed": lambda: Way(
         "signup.ipynb", nb(code("register()", [stream(f"Your API key is {API_KEY}\n")])), API_KEY
     ),
@@ -460,6 +486,19 @@ NEAR_MISSES: dict[str, Callable[[], tuple[str, dict[str, Any]]]] = {
     "echo $VAR | sudo -S": lambda: (
         "install.ipynb",
         nb(code('!echo "$SUDO_PASS" | sudo -S apt-get install -y htop')),
+    ),
+    "sorted(key=...) and a digest as key=": lambda: (
+        "sort.ipynb",
+        nb(
+            code(
+                "rows = sorted(rows, key='creation_time_in_seconds')\n"
+                "cache.get(key='d41d8cd98f00b204e9800998ecf8427e')"
+            )
+        ),
+    ),
+    "docker login --password-stdin as an argument list": lambda: (
+        "push.ipynb",
+        nb(code('subprocess.run(["docker", "login", "-u", "lab", "--password-stdin"], input=pw)')),
     ),
     "docker login -p $VAR": lambda: (
         "registry.ipynb",

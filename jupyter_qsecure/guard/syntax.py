@@ -331,6 +331,21 @@ def _plain_password_not_word(match: re.Match[str]) -> bool:
     return _plain_password(match) and not re.fullmatch(r"[A-Za-z_-]+", match.group("secret"))
 
 
+def _generated_key(match: re.Match[str]) -> bool:
+    """A value given as ``key=``: only a generated one (upper and lower case, digits, not
+    hex, not words), since ``key=`` also names a sort key, a cache key, a column."""
+    value = match.group("secret")
+    return (
+        bool(re.search("[a-z]", value) and re.search("[A-Z]", value))
+        and sum(char.isdigit() for char in value) >= 2
+        and not re.fullmatch(r"[0-9a-fA-F-]+", value)
+        and looks_random(value, 3.5)
+        and not identifier_like(value)
+        and not typed_sequence(value)
+        and not _file_path(value)
+    )
+
+
 def _prose_credential(match: re.Match[str]) -> bool:
     """``Your API key is <value>``: a value that looks generated (a word, a sentence's
     next word, a reference is none)."""
@@ -362,15 +377,30 @@ SYNTAX_RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
+        "key-argument",
+        "API key",
+        # An API client's key by keyword: googlemaps.Client(key="..."), SomeApi(key='...').
+        r"[(,]\s*key\s*=\s*[rbuf]?(?P<q>[\"'])(?P<secret>[A-Za-z0-9_+/=.~-]{24,200})(?P=q)",
+        r"[(,]\s*key\s*=",
+        check=_generated_key,
+        examples=("gmaps = ORSClient(key='{A:12}7{A:20}3{A:8}')",),
+        negative_examples=(
+            "rows = sorted(rows, key='creation_time_in_seconds')",
+            "cache.get(key='d41d8cd98f00b204e9800998ecf8427e')",
+            "plot(df, key='ThisIsAVeryLongColumnNameForThePlot')",
+        ),
+    ),
+    Rule(
         "registry-login-password",
         "Password on a command line",
-        rf"\b(?:{_REGISTRY_TOOLS})\b[^\n|;&]{{0,80}}?\blogin\b[^\n|;&]*?\s-p(?:=|\s+)[\"']?"
-        r"(?P<secret>[^\s\"'$%<>|;&\\-][^\s\"'|;&<>\\]{2,200})",
-        rf"(?:{_REGISTRY_TOOLS}) login|registry login",
+        rf"\b(?:{_REGISTRY_TOOLS})\b[^\n|;&]{{0,80}}?\blogin\b[^\n|;&]*?[\s\"']-p(?:=|\s+|[\"']\s*,\s*)"
+        r"[\"']?(?P<secret>[^\s\"'$%<>|;&\\-][^\s\"'|;&<>\\]{2,200})",
+        rf"(?:{_REGISTRY_TOOLS})(?: |[\"'], [\"'])login|registry login",
         ignore_case=True,
         check=_plain_password_not_word,
         examples=(
             "!docker login -u lab -p {A:16} registry.lab.example.org",
+            'subprocess.run(["docker", "login", "-u", "lab", "-p", "{A:16}", "registry.lab.org"])',
             "helm registry login lab.example.org -u lab -p {A:12}",
         ),
         negative_examples=(
@@ -531,11 +561,13 @@ SYNTAX_RULES: tuple[Rule, ...] = (
     Rule(
         "command-line-user-password",
         "Password on a command line",
-        r"(?:^|\s)(?:-u|--user|-U)\s+[\"']?(?P<key>[^\s:\"'/@$]{1,80}):(?P<secret>[^\s\"'@$<\\][^\s\"'@<\\]{2,200})[\"']?(?=\s|$|<|\\)",
-        r"-u\s|--user\s|-U\s",
+        # Also as an argument list: subprocess.run(["curl", "-u", "user:...", url]).
+        r"(?:^|[\s\"'])(?:-u|--user|-U)(?:\s+|[\"']\s*,\s*)[\"']?(?P<key>[^\s:\"'/@$]{1,80}):(?P<secret>[^\s\"'@$<\\][^\s\"'@<\\]{2,200})[\"']?(?=[\s,)\]]|$|<|\\)",
+        r"-u\s|--user\s|-U\s|-[uU][\"'],|--user[\"'],",
         check=lambda m: not is_reference(m.group("secret")),
         examples=(
             "curl -X POST https://api.example.org/token -u client-{A:12}:{A:32}",
+            'subprocess.run(["curl", "-u", "lab:{A:14}", url])',
             "curl -u lab:{A:12} https://ci.example.org/job/build",
         ),
         negative_examples=(
@@ -555,7 +587,8 @@ SYNTAX_RULES: tuple[Rule, ...] = (
     Rule(
         "remote-exec-password",
         "Password on a command line",
-        r"\b(?:psexec(?:\.exe)?|sshpass|smbclient|paexec)\b[^\n|;&]*?\s-p\s+(?P<secret>[^\s\"'$%][^\s\"']*)",
+        r"\b(?:psexec(?:\.exe)?|sshpass|smbclient|paexec)\b[^\n|;&]*?[\s\"']-p(?:\s+|[\"']\s*,\s*[\"'])"
+        r"(?P<secret>[^\s\"'$%][^\s\"']*)",
         r"psexec|sshpass|smbclient|paexec",
         ignore_case=True,
         check=_plain_password,
