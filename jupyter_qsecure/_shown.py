@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SHOWN_FIELD", "shown", "shown_json", "unseen"]
+__all__ = ["LOGGED_FIELD", "SHOWN_FIELD", "logged", "shown", "shown_json", "unseen"]
 
 #: The most characters of one field a report shows (a principal, a role, a cell id).
 SHOWN_FIELD = 200
+#: The most characters of one value a log line shows (a path, a name, an error).
+LOGGED_FIELD = 1000
 
 
 def unseen(text: str) -> bool:
@@ -41,6 +43,15 @@ def shown(text: str, limit: int = SHOWN_FIELD) -> str:
     if len(escaped) > limit:
         escaped = f"{escaped[:limit]}... ({len(escaped) - limit} more characters)"
     return escaped
+
+
+def logged(value: object) -> str:
+    """``value`` as a log line interpolates it: what a request, a notebook or a kernel
+    chose (a path, a kernel, user or secret name, a header, an error quoting one),
+    :func:`shown` and cut at :data:`LOGGED_FIELD` characters. Raw, a newline in a file
+    name wrote a line of its own into the server log (``a\\nWARNING qsecure: signature
+    ok``) and an escape sequence rewrote the terminal of whoever read it."""
+    return shown(str(value), LOGGED_FIELD)
 
 
 def shown_json(value: Any, limit: int) -> Any:

@@ -11,6 +11,8 @@ secrets, and ``GET /qsecure/status`` saying so to the frontend.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ from ._version import __version__
 from .audit import install_audit_sink
 from .config import Policy, PolicyError, load_policy, policy_places
 from .guard import BypassStore, SaveGuard, UploadStage, plugin_rules, scan_saves_in_a_thread
+from .guard.names import MaskedLog
 from .handlers import handlers
 from .identity import server_user
 from .provenance import ProvenanceService, ProvenanceStore
@@ -46,6 +49,12 @@ from .signing import PersonalSigning, SigningService
 
 #: How long a worker thread waits for the loop to take one of its audit events (seconds).
 EMIT_TIMEOUT = 30.0
+
+#: tornado's loggers (``tornado.NAME``) whose lines are masked besides the server's own.
+TORNADO_LOGGERS = ("access", "application", "general")
+
+#: The fields of an audit event that name a file (masked: see ``QSecureApp._masked_event``).
+EVENT_PATHS = ("path", "notebook")
 
 #: The services the load builds, by attribute, and what each serves (for a refusal when
 #: the load failed before building it).
@@ -185,6 +194,7 @@ class QSecureApp(ExtensionApp):
             self.upload_stage = UploadStage(self.policy.guard.max_bytes)
             contents_manager.register_pre_save_hook(self.save_guard.pre_save_hook)
             scan_saves_in_a_thread(contents_manager, self.save_guard)
+            self._mask_logs(self.save_guard)
         with self._step("provenance", "provenance"):
             self.provenance = ProvenanceService(
                 self.policy.provenance,
@@ -305,6 +315,25 @@ class QSecureApp(ExtensionApp):
             injected=self.registry.live_values,
             protected=self._protected_paths(),
         )
+
+    def _mask_logs(self, guard: SaveGuard) -> None:
+        """The server's log lines never spell a credential: a request to a token-named
+        path (the access log), a path the ContentsManager logs (see :class:`MaskedLog`);
+        and the contents and sessions services' lines show a path's control characters
+        escaped (``Saving file at a\\nWARNING ...`` is one line)."""
+        import jupyter_server.services as services
+
+        folders = [Path(services.__file__).parent / name for name in ("contents", "sessions")]
+        escaped = {str(f) + os.sep for f in folders} | {str(f.resolve()) + os.sep for f in folders}
+        self._log_filter = MaskedLog(guard.masked, tuple(sorted(escaped)))
+        for logger in self._masked_loggers():
+            logger.addFilter(self._log_filter)
+
+    def _masked_loggers(self) -> list[logging.Logger]:
+        loggers = [self.log, getattr(self.serverapp, "log", None)]
+        loggers += [logging.getLogger(f"tornado.{name}") for name in TORNADO_LOGGERS]
+        unique = {id(logger): logger for logger in loggers if isinstance(logger, logging.Logger)}
+        return list(unique.values())
 
     def _protected_paths(self) -> list[Path]:
         """What no write through the server may change: where the policy is read from,
@@ -435,6 +464,10 @@ class QSecureApp(ExtensionApp):
     async def stop_extension(self) -> None:
         """Close the secret stores' connections and drop cached values; whatever part of
         the load ran, never raise (the server's own cleanup, kernels included, follows)."""
+        log_filter = vars(self).pop("_log_filter", None)
+        if log_filter is not None:  # the loggers outlive this server (tests start many)
+            for logger in self._masked_loggers():
+                logger.removeFilter(log_filter)
         secrets = getattr(self, "secrets", None)
         if secrets is not None:
             try:
@@ -465,6 +498,7 @@ class QSecureApp(ExtensionApp):
         is emitted on the server's loop, and the thread waits until it was, keeping the
         order of the trail."""
         assert self.serverapp is not None and self.serverapp.event_logger is not None
+        data = self._masked_event(data)
         event_logger = self.serverapp.event_logger
         loop = self._server_loop()
         if loop is None or _running_loop() is loop:
@@ -475,6 +509,21 @@ class QSecureApp(ExtensionApp):
             event_logger.emit(schema_id=schema_id, data=data)
 
         asyncio.run_coroutine_threadsafe(emit_on_loop(), loop).result(EMIT_TIMEOUT)
+
+    def _masked_event(self, data: dict[str, Any]) -> dict[str, Any]:
+        """An audit event's paths (``path``, ``notebook``) with a credential in a name
+        written as its masked preview: a token-named notebook's kernel start, signature or
+        acceptance is recorded without spelling it."""
+        guard: SaveGuard | None = vars(self).get("save_guard")
+        if guard is None:
+            return data
+        masked = {
+            key: guard.masked(value)
+            for key in EVENT_PATHS
+            if isinstance(value := data.get(key), str) and value
+        }
+        changed = {key: value for key, value in masked.items() if value != data[key]}
+        return {**data, **changed} if changed else data
 
     def _server_loop(self) -> asyncio.AbstractEventLoop | None:
         """The server's running event loop (None before it runs or once it stopped)."""

@@ -31,6 +31,7 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from . import authz, events
+from ._shown import logged
 from .gate import GuardUnavailable, ServiceUnavailable
 from .guard import (
     BYPASS_REASONS,
@@ -115,12 +116,14 @@ class QSecureHandlerMixin:
         message may quote the body. A server fault (5xx) keeps its message; an exception
         of ours its traceback. jupyter_server logs every request besides."""
         handler: Any = self
-        summary = f"{self.request.method} {self.request.path}"
+        summary = logged(f"{self.request.method} {self.request.path}")
         if isinstance(value, web.HTTPError):
             if value.status_code >= 500:
-                handler.log.warning("%d %s: %s", value.status_code, summary, _http_message(value))
+                message = logged(_http_message(value))
+                handler.log.warning("%d %s: %s", value.status_code, summary, message)
             else:
-                handler.log.debug("%d %s refused: %s", value.status_code, summary, value.reason)
+                reason = logged(value.reason)
+                handler.log.debug("%d %s refused: %s", value.status_code, summary, reason)
             return
         handler.log.error("jupyter-qsecure: %s failed", summary, exc_info=(typ, value, tb))
 
@@ -307,11 +310,18 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     async def put(self, path: str = "") -> None:
         self.require_guard(path)
         model = self.get_json_body()
+        guard = self.qsecure.save_guard
+        # Before the ContentsManager logs the path, a name holding a credential is
+        # refused (with content, by guard.check below). Without a body: a new untitled
+        # file in the folder ``path``.
+        if not model:
+            self._check_new_name(path, None)
+        elif model.get("chunk") is not None or model.get("content") is None:
+            guard.check_name(path, directory=model.get("type") == "directory")
         if model and model.get("chunk") is not None:
             await self._staged_chunk(model, path.strip("/"))
             return
         if isinstance(model, dict) and model.get("content") is not None:
-            guard = self.qsecure.save_guard
             await asyncio.to_thread(guard.check, model, path)
             prechecked.set(model)  # the pre-save hook need not scan it again
         await ensure_async(super().put(path))
@@ -337,7 +347,23 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     @authorized
     async def post(self, path: str = "") -> None:
         self.require_guard(path)
+        self._check_new_name(path, self.get_json_body())
         await ensure_async(super().post(path))
+
+    def _check_new_name(self, folder: str, model: dict[str, Any] | None) -> None:
+        """Refuse a new file or copy whose name would hold a credential, before the
+        ContentsManager logs it: the server picks the name from the folder, the
+        extension asked for, or the copied file's name."""
+        guard = self.qsecure.save_guard
+        model = model if isinstance(model, dict) else {}
+        copy_from = model.get("copy_from")
+        if isinstance(copy_from, str) and copy_from.strip("/"):
+            source = copy_from.strip("/").rsplit("/", 1)[-1]
+            guard.check_name(f"{folder.strip('/')}/{source}", write="copy")
+            return
+        ext = model.get("ext")
+        name = f"untitled{ext}" if isinstance(ext, str) and ext else "untitled"
+        guard.check_name(f"{folder.strip('/')}/{name}", write="new")
 
     @web.authenticated
     @authorized
@@ -347,6 +373,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         guard = self.qsecure.save_guard
         guard.check_not_protected(path, moved=True)
         if isinstance(model, dict) and isinstance(model.get("path"), str):
+            guard.check_name(model["path"], write="rename")
             guard.check_not_protected(model["path"])
         await ensure_async(super().patch(path))
 
@@ -513,8 +540,10 @@ class ScanHandler(QSecureAPIHandler):
             )
         if path.strip("/"):  # the guard looks for baselines beside it: never outside the root
             path = relative_path(path, "path")
-        findings = await asyncio.to_thread(self.qsecure.save_guard.findings_json, model, path)
-        self.finish(json.dumps({"path": path.strip("/"), "findings": findings}))
+        guard = self.qsecure.save_guard
+        findings = await asyncio.to_thread(guard.findings_json, model, path)
+        shown = await asyncio.to_thread(guard.masked, path.strip("/"))
+        self.finish(json.dumps({"path": shown, "findings": findings}))
 
 
 class SecretsHandler(QSecureAPIHandler):

@@ -36,13 +36,21 @@ def mask(value: str, visible_prefix: int = 0) -> str:
     return f"…({len(value)} chars)"
 
 
+#: Where a credential in a name is, as a finding's field and a refusal say it.
+FILE_NAME = "the file name"
+FOLDER_NAME = "the folder name"
+PARENT_NAME = "a folder name in its path"
+NAME_PLACES = frozenset({FILE_NAME, FOLDER_NAME, PARENT_NAME})
+
+
 @dataclass(frozen=True)
 class Location:
     """Where in a notebook or file a finding sits.
 
     ``cell_index`` is 0-based (``None`` outside cells); ``field`` names the part of the cell
     (``source``, ``outputs[2].text/plain``, ``metadata``, ``attachments[a.txt]``) or ``text``
-    for a plain file; ``line`` is 1-based within that field.
+    for a plain file, or the name the credential is in (:data:`NAME_PLACES`: ``the file
+    name``); ``line`` is 1-based within that field.
     """
 
     field: str
@@ -53,6 +61,8 @@ class Location:
     def describe(self) -> str:
         """Human words for the place: ``cell 3, line 2`` or ``output 1 of cell 3, line 4``."""
         if self.cell_index is None:
+            if self.field in NAME_PLACES:
+                return self.field
             if self.field == "binary":
                 return "its binary content"
             where = "notebook metadata" if self.field.startswith("metadata") else None

@@ -19,12 +19,13 @@ from typing import Any, NoReturn
 
 from tornado.web import HTTPError
 
+from .._shown import logged
 from ..identity import acting_user
 from ..secrets.forms import encoded_forms
 from .allowlist import Allowlist, AllowlistError, Baseline, BypassStore
 from .cellcache import CellCache
 from .engine import INJECTED_SECRET
-from .findings import Finding
+from .findings import NAME_PLACES, Finding
 from .plugins import active_rules
 from .policy import GuardPolicy
 from .scanner import ScanInputError, Scanner, previews_of
@@ -55,7 +56,7 @@ InjectedValues = Callable[[], tuple[int, dict[str, str]]]
 _DIGEST = re.compile(r"(?:sha256:)?[0-9a-f]{32,128}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}")
 
 #: What a guarded write does, as its refusal and its audit event name it.
-WRITES = ("save", "checkpoint", "restore", "copy")
+WRITES = ("save", "checkpoint", "restore", "copy", "rename", "new")
 
 
 class SaveBlocked(HTTPError):
@@ -156,7 +157,12 @@ _REFUSED = {
         "The checkpoint holds it, so the file was left as it is.",
     ),
     "copy": ("Copy refused", "Nothing was copied."),
+    "rename": ("Rename refused", "The file keeps its name."),
+    "new": ("Refused", "Nothing was created."),
 }
+#: A name's refusal: saves and uploads say "refused" (the save is not blocked for what the
+#: file holds, and choosing another name is the way out).
+_NAME_TITLES = {"save": "Save refused"}
 
 
 def blocked_message(findings: list[Finding], write: str = "save") -> str:
@@ -166,6 +172,13 @@ def blocked_message(findings: list[Finding], write: str = "save") -> str:
     if more > 0:
         shown += f"; and {more} more"
     title, outcome = _REFUSED.get(write, _REFUSED["save"])
+    if findings and all(f.location.field in NAME_PLACES for f in findings):
+        it = "it" if len(findings) == 1 else "them"
+        return (
+            f"{_NAME_TITLES.get(write, title)}: {shown}. {outcome} A name is listed, "
+            f"committed and logged wherever the file goes: choose one without {it}; "
+            f"{DOCS_HINT}."
+        )
     injected = [f for f in findings if f.rule == INJECTED_SECRET.id]
     if injected:
         names = ", ".join(sorted({f.preview for f in injected}))
@@ -234,6 +247,9 @@ class SaveGuard:
         #: Why the bypass store cannot be read (None when it can).
         self.bypass_problem: str | None = None
         self._literals: tuple[int, dict[str, str]] = (-1, {})
+        #: Its own lock: the server's log lines are masked with them (see ``masked``),
+        #: also those logged while ``_lock`` is held.
+        self._literals_lock = threading.Lock()
         #: Each notebook's cells as last walked: an autosave walks only what changed.
         self._cells = CellCache()
         #: The kind and masked preview of findings this server reported, by fingerprint:
@@ -286,7 +302,10 @@ class SaveGuard:
         """Refuse a write of ``model`` to ``path`` (relative to the server root) if it holds
         a credential or cannot be scanned. Never lets a scanner crash through silently.
         ``audit=False`` for a dry run that records no event; ``write`` (one of
-        :data:`WRITES`) names the write in the refusal and the audit event."""
+        :data:`WRITES`) names the write in the refusal and the audit event. A path whose
+        names hold a credential is refused whatever the model (see :meth:`check_name`)."""
+        directory = model.get("type") == "directory" if isinstance(model, dict) else False
+        self.check_name(path, write=write, directory=directory, audit=audit)
         self.check_not_protected(path, audit=audit)
         if not self.policy.enabled:
             return
@@ -306,7 +325,10 @@ class SaveGuard:
         except Exception as error:  # a crash must refuse the save, not let it through
             frames = "".join(traceback.format_tb(error.__traceback__))
             self.log.error(
-                "qsecure guard crashed scanning %s: %s\n%s", path, type(error).__name__, frames
+                "qsecure guard crashed scanning %s: %s\n%s",
+                logged(path),
+                type(error).__name__,
+                frames,
             )
             self._scan_failed(path, f"internal error {type(error).__name__}", audit, write)
             return
@@ -315,9 +337,69 @@ class SaveGuard:
             if audit:
                 self._emit_blocked(path, "blocked", result.findings, write=write)
             self.log.warning(
-                "qsecure: %s of %s blocked (%d finding(s))", write, path, len(result.findings)
+                "qsecure: %s of %s blocked (%d finding(s))",
+                write,
+                logged(path),
+                len(result.findings),
             )
             raise SaveBlocked(path, result.findings, write, self.bypass_problem)
+
+    def check_name(
+        self, path: str, *, write: str = "save", directory: bool = False, audit: bool = True
+    ) -> None:
+        """Refuse (:class:`SaveBlocked`, audited) a write that would create or keep
+        ``path`` when one of its names holds a credential (its last name is a folder's
+        when ``directory``): a name sits in listings, git and logs. The refusal, its audit
+        event and log line show the path with the value masked."""
+        if not self.policy.enabled:
+            return
+        path = path.strip("/")
+        if not path:
+            return
+        try:
+            result = Scanner(
+                self.scanner.engine,
+                self._allowlist_for(self.root_dir / path),
+                self.scanner.max_bytes,
+                self._injected_literals(),
+            ).scan_name(path, directory=directory, os_path=self.root_dir / path)
+        except ScanInputError as error:
+            self._scan_failed(path, str(error), audit, write)
+            return
+        except Exception as error:  # a crash must refuse the write, not let it through
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            self.log.error(
+                "qsecure guard crashed scanning the name %s: %s\n%s",
+                logged(path),
+                type(error).__name__,
+                frames,
+            )
+            self._scan_failed(path, f"internal error {type(error).__name__}", audit, write)
+            return
+        if not result.findings:
+            return
+        self._remember(result.findings)
+        if audit:
+            self._emit_blocked(result.shown, "blocked", result.findings, write=write)
+        self.log.warning(
+            "qsecure: %s of %s refused (a credential in its name)", write, logged(result.shown)
+        )
+        raise SaveBlocked(result.shown, result.findings, write, self.bypass_problem)
+
+    def masked(self, text: str) -> str:
+        """``text`` (a path, a URL, a log line) with every credential its names hold, as
+        they are or percent-decoded, written as its masked preview (accepted ones too);
+        as it is when it holds none, or when the scanner fails (what shows it, an audit
+        event or a log line, is not lost: the failure is the scan's to report)."""
+        if not text:
+            return text
+        try:
+            literals = self._injected_literals()
+            return (
+                Scanner(self.scanner.engine, Allowlist(), literals=literals).scan_name(text).shown
+            )
+        except Exception:
+            return text
 
     def redact(self, data: Any) -> int:
         """Replace, in place, every credential the guard finds in the strings (and keys)
@@ -362,7 +444,9 @@ class SaveGuard:
             if inside or (moved and target in protected.parents):
                 if audit:
                     self._emit_blocked(path, "protected", [], f"{protected} is protected")
-                self.log.warning("qsecure: write to %s refused (in %s)", path, protected)
+                self.log.warning(
+                    "qsecure: write to %s refused (in %s)", logged(path), logged(protected)
+                )
                 raise ProtectedPath(path, protected)
 
     def _injected_literals(self) -> dict[str, str]:
@@ -370,7 +454,7 @@ class SaveGuard:
         if self._injected is None:
             return {}
         generation, values = self._injected()
-        with self._lock:
+        with self._literals_lock:
             if generation != self._literals[0]:
                 literals = {
                     form: name for value, name in values.items() for form in encoded_forms(value)
@@ -381,7 +465,9 @@ class SaveGuard:
     def _scan_failed(self, path: str, problem: str, audit: bool, write: str = "save") -> None:
         if self.policy.on_error == "allow":
             self.log.warning(
-                "qsecure: %s not scanned (%s); allowed by guard.on_error", path, problem
+                "qsecure: %s not scanned (%s); allowed by guard.on_error",
+                logged(path),
+                logged(problem),
             )
             if audit:
                 self._emit_blocked(path, "allowed-on-error", [], problem, write)
@@ -436,7 +522,7 @@ class SaveGuard:
             fingerprint,
             reason,
             acting_user(),
-            path.strip("/"),
+            self.masked(path.strip("/")),  # a finding in its name: kept masked
             kind if kind == known_kind else "",
             preview if preview == known_preview else "",
         )
@@ -492,7 +578,9 @@ class SaveGuard:
         try:
             self.check_tree(folder, copy.strip("/"))
         except (SaveBlocked, ScanFailed, CopyRefused):
-            self.log.warning("qsecure: removing the refused copy %s of %s", copy, source)
+            self.log.warning(
+                "qsecure: removing the refused copy %s of %s", logged(copy), logged(source)
+            )
             shutil.rmtree(folder, ignore_errors=True)
             raise
 
@@ -520,7 +608,9 @@ class SaveGuard:
 
     def _refuse_link(self, source: str, link: str) -> NoReturn:
         self._emit_blocked(source, "symlink", [], f"{link} is a symbolic link", "copy")
-        self.log.warning("qsecure: copy of %s refused (%s is a symbolic link)", source, link)
+        self.log.warning(
+            "qsecure: copy of %s refused (%s is a symbolic link)", logged(source), logged(link)
+        )
         raise CopyRefused(source, link)
 
     def check_checkpoint_restore(self, checkpoints: Any, checkpoint_id: str, path: str) -> None:
@@ -571,7 +661,7 @@ class SaveGuard:
                     # bypass could apply (see check()).
                     self._bypass_cache.value = set()
                     self.bypass_problem = str(error)
-                    self.log.error("qsecure: bypasses not applied: %s", error)
+                    self.log.error("qsecure: bypasses not applied: %s", logged(error))
             bypassed = set(self._bypass_cache.value)
         return Allowlist([b for b in baselines if b is not None], bypassed)
 

@@ -8,7 +8,7 @@ import json
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -19,8 +19,9 @@ from .codenames import NotebookNames
 from .codetext import is_python_language, is_text_line, source_is_text
 from .context import cell_reads_credential, context_matches
 from .context import merge as merge_matches
-from .engine import INJECTED_SECRET, Engine, Match
+from .engine import INJECTED_SECRET, Engine, Match, encode
 from .findings import Finding, Location, fingerprint, mask
+from .names import name_fragments, shown_path
 from .plugins import available_rules
 from .rules import Rule
 from .walker import Fragment, json_fragments, notebook_fragments, parse_notebook
@@ -99,6 +100,14 @@ class ScanResult:
 
     def __bool__(self) -> bool:
         return bool(self.findings)
+
+
+@dataclass(frozen=True)
+class NameScanResult(ScanResult):
+    """What a scan of a path's names found, and the path as it may be shown: each value
+    found written as its masked preview."""
+
+    shown: str = ""
 
 
 def is_config_file(path: str | PurePosixPath | Path) -> bool:
@@ -225,6 +234,25 @@ def previews_of(matches: Iterable[Match]) -> Callable[[str], str] | None:
     return masked
 
 
+def _outermost_specific(matches: list[Match]) -> list[Match]:
+    """One match per value and place: values known by name (injected) first, then the
+    rules of a fixed prefix, then the longest; a value that overlaps one kept (inside it,
+    or holding it) in the same place is left out."""
+    ranked = sorted(
+        matches,
+        key=lambda m: (m.label is None, m.rule.visible_prefix == 0, -len(m.value)),
+    )
+    kept: list[Match] = []
+    for match in ranked:
+        if not any(
+            other.fragment.field == match.fragment.field
+            and (match.value in other.value or other.value in match.value)
+            for other in kept
+        ):
+            kept.append(match)
+    return kept
+
+
 class _PlaceNames:
     """A finding's field and cell id as reported: a key or id that is itself a value
     found (or accepted) in the same scan is replaced by that value's masked preview, and
@@ -308,6 +336,34 @@ class Scanner:
         whether unquoted ``name = value`` counts, for all fragments or those it accepts."""
         matches = self.engine.scan(fragments, config_text=config_text, literals=self.literals)
         return self._report(matches, path)
+
+    def scan_name(
+        self, path: str, *, directory: bool = False, os_path: Path | None = None
+    ) -> NameScanResult:
+        """Scan the names of ``path`` (relative to the server root; its last name is a
+        folder's when ``directory``): each as it is, percent-decoded, and cut where a token
+        may begin or end (see :mod:`.names`). A finding's field is the place (``the file
+        name``, ...) and its line 1; a value found inside another found in the same place
+        (a bare token inside a GitHub token) is reported once, as the more specific rule
+        found it; a comment cannot go into a name, so no pragma applies. ``os_path`` is
+        where the baselines are looked for."""
+        prefixes = _binary_engine(self.engine)
+
+        def unglued(text: str) -> str:
+            data = encode(text)
+            return _unglued(data, prefixes.trigger_starts(data)).decode("utf-8", "surrogatepass")
+
+        fragments = name_fragments(path, directory=directory, unglued=unglued)
+        found = self.engine.scan(fragments, config_text=False, literals=self.literals)
+        matches = _outermost_specific(
+            [replace(match, allowlisted_inline=False) for match in found if match.value]
+        )
+        result = self._report(matches, os_path)
+        findings = [
+            replace(finding, location=replace(finding.location, line=1))
+            for finding in result.findings
+        ]
+        return NameScanResult(findings, result.allowlisted, shown_path(path, previews_of(matches)))
 
     def scan_notebook(
         self, notebook: object, *, path: Path | None = None, cells: CellCache | None = None
