@@ -33,6 +33,7 @@ from jupyterhub.services.auth import check_scopes  # type: ignore[import-untyped
 from jupyterhub.singleuser.extension import JupyterHubAuthorizer  # type: ignore[import-untyped]
 from traitlets import Unicode, default
 
+from ._shown import logged
 from .authz import AUDIT
 
 #: The namespace of jupyter-qsecure's resources, as jupyter_server's authorizer sees them.
@@ -116,11 +117,11 @@ class QSecureHubAuthorizer(JupyterHubAuthorizer):  # type: ignore[misc]
             return True
         self.log.info(
             "jupyter-qsecure: %s %s may not %s %s on %s's server (owner only, or scope %s)",
-            hub_user.get("kind", "user"),
-            user.username,
-            action,
-            resource,
-            self.owner,
-            needed,
+            logged(hub_user.get("kind", "user")),
+            logged(user.username),
+            logged(action),
+            logged(resource),
+            logged(self.owner),
+            logged(needed),
         )
         return False

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ._shown import logged
 from .provenance.store import ProvenanceStore
 from .secrets.injection import notebook_from_environment
 from .secrets.registry import KernelSecretRegistry
@@ -85,7 +86,12 @@ class NotebookMoves:
         followed = self._renamed_since(new)
         if followed is not None and self.registry.rename(kernel_id, new, followed):
             new = followed
-        self.log.info("jupyter-qsecure: kernel %s now runs for %s (was %s)", kernel_id, new, old)
+        self.log.info(
+            "jupyter-qsecure: kernel %s now runs for %s (was %s)",
+            logged(kernel_id),
+            logged(new),
+            logged(old),
+        )
         update_env = getattr(self.kernel_manager, "update_env", None)
         if update_env is not None:  # jupyter_client >= 8.5; takes effect on a restart
             update_env(kernel_id=kernel_id, env={NOTEBOOK_ENV: new})
@@ -98,9 +104,9 @@ class NotebookMoves:
         except Exception as error:  # the store is down: the rename itself must go through
             self.log.error(
                 "jupyter-qsecure: the provenance records of kernel %s stay with %s: %s",
-                kernel_id,
-                old,
-                error,
+                logged(kernel_id),
+                logged(old),
+                logged(error),
             )
         return True
 
@@ -168,7 +174,9 @@ def watch_sessions(session_manager: Any, moves: NotebookMoves) -> None:
                     kernel_id, moves.notebook(before.get("path")), moves.notebook(kwargs["path"])
                 )
             except Exception:
-                moves.log.exception("jupyter-qsecure: could not follow session %s", session_id)
+                moves.log.exception(
+                    "jupyter-qsecure: could not follow session %s", logged(session_id)
+                )
         return result
 
     tracked.qsecure_watched = True  # type: ignore[attr-defined]

@@ -34,6 +34,8 @@ from typing import Any
 from jupyter_core.paths import jupyter_data_dir
 from pycrdt import Array, Doc, Map
 
+from .._shown import logged
+
 #: The field of the server's awareness state that holds the notice of a refused save.
 NOTICE_FIELD = "qsecure"
 #: The store's file name in the data directory.
@@ -389,7 +391,7 @@ class CollaborationGuard:
             except Exception as error:
                 self.log.error(
                     "jupyter-qsecure: compacting the Y store of %s failed: %s",
-                    data.get("path"),
+                    logged(data.get("path")),
                     type(error).__name__,
                 )
 
@@ -406,10 +408,12 @@ class CollaborationGuard:
         try:
             async with guard:
                 if share_provenance(ydoc, embedded):
-                    self.log.debug("jupyter-qsecure: provenance of %s shared with its room", path)
+                    self.log.debug(
+                        "jupyter-qsecure: provenance of %s shared with its room", logged(path)
+                    )
         except Exception as error:  # the file holds it: collaborators see it on reload
             self.log.error(
                 "jupyter-qsecure: sharing the provenance of %s with its room failed: %s",
-                path,
+                logged(path),
                 type(error).__name__,
             )

@@ -27,6 +27,7 @@ from typing import Any
 import zmq
 from jupyter_client.session import Session
 
+from .._shown import logged
 from .kernel import FLUSH_REPLY, FLUSH_REQUEST
 
 #: How long a save waits for a kernel's records by default (seconds).
@@ -114,7 +115,7 @@ class SaveBarrier:
                 log.warning(
                     "jupyter-qsecure: kernel %s did not confirm its provenance records within"
                     " %.2f s; saving without waiting for it",
-                    kernel_id,
+                    logged(kernel_id),
                     timeout,
                 )
             self.silent.add(kernel_id)
@@ -124,7 +125,7 @@ class SaveBarrier:
                 log.warning(
                     "jupyter-qsecure: kernel %s has not stored every record yet; the save"
                     " embeds those it has",
-                    kernel_id,
+                    logged(kernel_id),
                 )
         return answer
 
@@ -137,12 +138,18 @@ class SaveBarrier:
                 *(self._flush(kernel_id) for kernel_id in kernels), return_exceptions=True
             )
         except Exception as error:
-            log.error("jupyter-qsecure: save barrier for %s failed: %s", path, error)
+            log.error(
+                "jupyter-qsecure: save barrier for %s failed: %s", logged(path), logged(error)
+            )
             return {}
         result: dict[str, dict[str, Any] | None] = {}
         for kernel_id, answer in zip(kernels, answers, strict=True):
             if isinstance(answer, BaseException):
-                log.error("jupyter-qsecure: save barrier, kernel %s: %s", kernel_id, answer)
+                log.error(
+                    "jupyter-qsecure: save barrier, kernel %s: %s",
+                    logged(kernel_id),
+                    logged(answer),
+                )
                 result[kernel_id] = None
             else:
                 result[kernel_id] = answer

@@ -18,6 +18,7 @@ from typing import Any
 from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 from tornado.web import HTTPError
 
+from .._shown import logged
 from ..identity import acting_user, restart_requested, server_user
 from ..provenance.policy import ProvenancePolicy
 from .injection import SERVER_CREDENTIALS, Injection, notebook_from_environment, resolve
@@ -368,11 +369,11 @@ class QSecureProvisioner(LocalProvisioner):
         for name, (reason, message) in sorted(injection.problems.items()):
             self.log.warning(
                 "jupyter-qsecure: kernel %s for %s: %s not injected (%s): %s",
-                self.kernel_id,
-                notebook or "(no notebook)",
-                name,
-                reason,
-                message,
+                logged(self.kernel_id),
+                logged(notebook) if notebook else "(no notebook)",
+                logged(name),
+                logged(reason),
+                logged(message),
             )
         if injection.problems and policy.injection.on_error == "refuse":
             self._emit_problems(injection.problems, notebook, starter)

@@ -107,8 +107,10 @@ class SigningService:
         if warnings is None and skipped:
             import logging
 
+            from .._shown import logged
+
             for warning in skipped:
-                logging.getLogger(__name__).warning("%s", warning)
+                logging.getLogger(__name__).warning("%s", logged(warning))
         revoked = (
             load_revoked_keys(self.settings.revoked_keys)
             if self.settings.revoked_keys
