@@ -317,15 +317,21 @@ class QSecureApp(ExtensionApp):
         )
 
     def _mask_logs(self, guard: SaveGuard) -> None:
-        """The server's log lines never spell a credential: a request to a token-named
-        path (the access log), a path the ContentsManager logs (see :class:`MaskedLog`);
-        and the contents and sessions services' lines show a path's control characters
-        escaped (``Saving file at a\\nWARNING ...`` is one line)."""
-        import jupyter_server.services as services
+        """The server's log lines about requests and files never spell a credential: a
+        request to a token-named path (the access log), a path the contents service or
+        this extension logs (see :class:`MaskedLog`); and the contents and sessions
+        services' lines show a path's control characters escaped (``Saving file at
+        a\\nWARNING ...`` is one line). The start-up lines, which show the server's own
+        login token on purpose, are left alone."""
+        import jupyter_server
+        import tornado
 
-        folders = [Path(services.__file__).parent / name for name in ("contents", "sessions")]
-        escaped = {str(f) + os.sep for f in folders} | {str(f.resolve()) + os.sep for f in folders}
-        self._log_filter = MaskedLog(guard.masked, tuple(sorted(escaped)))
+        server = Path(jupyter_server.__file__).parent
+        services = [server / "services" / name for name in ("contents", "sessions")]
+        sources = [server / "log.py", Path(tornado.__file__).parent / "web.py", *services]
+        sources.append(Path(__file__).parent)
+        escaped = _source_prefixes(services)
+        self._log_filter = MaskedLog(guard.masked, _source_prefixes(sources), escaped)
         for logger in self._masked_loggers():
             logger.addFilter(self._log_filter)
 
@@ -537,6 +543,16 @@ class QSecureApp(ExtensionApp):
         """The guarded contents API and the /qsecure/ REST API (registered even when the
         load failed: they answer 503 then)."""
         self.handlers.extend(handlers())
+
+
+def _source_prefixes(paths: list[Path]) -> tuple[str, ...]:
+    """What a log record's ``pathname`` starts with when logged by code in one of
+    ``paths`` (a folder or a module), as given and resolved."""
+    prefixes = set()
+    for path in paths:
+        for form in (path, path.resolve()):
+            prefixes.add(str(form) + (os.sep if path.suffix != ".py" else ""))
+    return tuple(sorted(prefixes))
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

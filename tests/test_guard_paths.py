@@ -475,3 +475,27 @@ def test_ordinary_names_hold_no_credential_for_the_scanner() -> None:
     for name in clean_names():
         assert not scanner.scan_name(name).findings, name
         assert scanner.scan_name(f"{name}/{token}").findings, name
+
+
+def test_the_server_start_up_lines_keep_its_login_token(
+    jp_serverapp: Any, qsecure_app: Any, github_token: str
+) -> None:
+    # The server prints its own login URL, token included, on purpose; only lines about
+    # requests and files (the access log, the contents service, this extension) are masked.
+    import jupyter_server.log
+    import jupyter_server.serverapp
+
+    def handled(module: Any, message: str) -> str:
+        record = logging.LogRecord(
+            "ServerApp", logging.CRITICAL, module.__file__, 1, "%s", (message,), None
+        )
+        jp_serverapp.log.handle(record)
+        return record.getMessage()
+
+    banner = f"To access the server:\n    http://127.0.0.1:8888/lab?token={github_token}"
+    assert handled(jupyter_server.serverapp, banner) == banner
+    access = f"404 GET /api/contents/{github_token}.txt (user@127.0.0.1) 1.00ms"
+    assert (
+        handled(jupyter_server.log, access)
+        == f"404 GET /api/contents/ghp_…{github_token[-3:]}.txt (user@127.0.0.1) 1.00ms"
+    )

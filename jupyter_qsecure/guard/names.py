@@ -97,24 +97,32 @@ MASKED_MESSAGE_CHARS = 100_000
 
 
 class MaskedLog(logging.Filter):
-    """A filter for the server's loggers: a record whose message holds a credential (a
-    request to a token-named path in the access log, a path a ContentsManager logs) is
-    rewritten with each value as its masked preview and its control characters escaped
-    (decoding ``%0A`` must not forge a line). A record logged by code under one of
-    ``escaped`` (folders whose lines are one line each and name paths: the contents
-    service's) has its control characters escaped in any case. ``masked`` is the
-    guard's; never raises."""
+    """A filter for the server's loggers: a record logged by code under one of
+    ``sources`` (the access log, the contents and sessions services, this package) whose
+    message holds a credential (a request to a token-named path, a path the
+    ContentsManager logs) is rewritten with each value as its masked preview and its
+    control characters escaped (decoding ``%0A`` must not forge a line). A record from
+    under one of ``escaped`` (code whose lines are one line each and name paths: the
+    contents and sessions services) has its control characters escaped in any case.
+    Other records are left alone: the server's start-up lines print its own login token
+    on purpose. ``masked`` is the guard's; never raises."""
 
-    def __init__(self, masked: Callable[[str], str], escaped: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        masked: Callable[[str], str],
+        sources: tuple[str, ...],
+        escaped: tuple[str, ...] = (),
+    ) -> None:
         super().__init__()
         self.masked = masked
+        self.sources = sources
         self.escaped = escaped
         self._busy = threading.local()
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Rewrite the record if its message holds a credential or, from ``escaped``, a
         control character; always let it through."""
-        if getattr(self._busy, "on", False):  # logged by the masking itself
+        if getattr(self._busy, "on", False) or not record.pathname.startswith(self.sources):
             return True
         self._busy.on = True
         try:
