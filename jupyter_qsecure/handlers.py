@@ -496,10 +496,9 @@ class BypassHandler(QSecureAPIHandler):
             raise request_error(500, "qsecure-bypass-store-unreadable", str(error)) from None
         except ValueError as error:
             raise request_error(400, "qsecure-bad-request", str(error)) from None
+        shown = await asyncio.to_thread(self.qsecure.save_guard.masked, path.strip("/"))
         self.set_status(201)
-        self.finish(
-            json.dumps({"fingerprint": fingerprint, "reason": reason, "path": path.strip("/")})
-        )
+        self.finish(json.dumps({"fingerprint": fingerprint, "reason": reason, "path": shown}))
 
     @web.authenticated
     @authorized

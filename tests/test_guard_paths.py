@@ -499,3 +499,26 @@ def test_the_server_start_up_lines_keep_its_login_token(
         handled(jupyter_server.log, access)
         == f"404 GET /api/contents/ghp_…{github_token[-3:]}.txt (user@127.0.0.1) 1.00ms"
     )
+
+
+async def test_accepting_a_finding_in_a_token_named_file_keeps_the_name_masked(
+    jp_fetch: Any, qsecure_app: Any, github_token: str, audit_events: Any
+) -> None:
+    # The acceptance, its answer, the store and the audit trail name the file masked, and
+    # it is undone by the name the client knows.
+    name = f"{github_token}.ipynb"
+    body = {"fingerprint": "0" * 32, "reason": "false_positive", "path": name}
+    answer = json.loads(
+        (await jp_fetch("qsecure", "bypass", method="POST", body=json.dumps(body))).body
+    )
+    assert answer["path"] == f"ghp_…{github_token[-3:]}.ipynb"
+    listed = json.loads((await jp_fetch("qsecure", "bypass")).body)["accepted"]
+    assert [a["path"] for a in listed] == [answer["path"]]
+    store = qsecure_app.save_guard.bypasses.path.read_text()
+    await jp_fetch(
+        "qsecure", "bypass", method="DELETE", params={"fingerprint": "0" * 32, "path": name}
+    )
+    assert json.loads((await jp_fetch("qsecure", "bypass")).body)["accepted"] == []
+    events = [e for e in audit_events() if "/jupyter_qsecure/" in e["__schema__"]]
+    assert len(events) == 2
+    assert secret_part(github_token) not in json.dumps([answer, listed, store, events])

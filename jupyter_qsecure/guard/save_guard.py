@@ -549,6 +549,7 @@ class SaveGuard:
         acceptance."""
         from ..events import BYPASS_WITHDRAWN
 
+        path = self.masked(path.strip("/"))  # as bypass() kept it
         removed = self.bypasses.remove(acting_user(), id_=id_, fingerprint_=fingerprint, path=path)
         still = removed.fingerprint in self.bypasses.fingerprints()
         self._emit(
