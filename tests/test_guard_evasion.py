@@ -31,6 +31,9 @@ API_KEY = expand("{A:32}", RNG)
 HEX_KEY = expand("{H:32}", RNG)
 WANDB_KEY = expand("{H:40}", RNG)
 GITHUB = expand("gh" + "p_{A:36}", RNG)
+CLASSIC_TOKEN = expand("{H:40}", RNG)
+NGROK = expand("2{A:26}_{A:21}", RNG)
+AWS_SECRET = expand("{B:19}/{B:20}", RNG)
 TELEGRAM = expand("{D:10}:{W:35}", RNG)
 DISCORD = expand("{W:68}", RNG)
 GCS_SIGNATURE = expand("{H:512}", RNG)
@@ -57,6 +60,11 @@ def text_file(content: str) -> dict[str, Any]:
 
 def stream(text: str) -> dict[str, Any]:
     return {"output_type": "stream", "name": "stdout", "text": text}
+
+
+def typed(text: str) -> dict[str, Any]:
+    """What JupyterLab saves of a reply to ``input()``: the prompt, a space, the value."""
+    return {"output_type": "stream", "name": "stdin", "text": text}
 
 
 def shown(data: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +187,22 @@ WAYS: dict[str, Callable[[], Way]] = {
         nb(code(f'requests.get("https://api.telegram.org/bot{TELEGRAM}/getMe")')),
         TELEGRAM,
     ),
+    "a token as a URL's user (pip install git+https://<token>@...)": lambda: Way(
+        "setup.ipynb",
+        nb(code(f"!pip install git+https://{CLASSIC_TOKEN}@github.com/lab/private.git")),
+        CLASSIC_TOKEN,
+    ),
+    "ngrok config add-authtoken": lambda: Way(
+        "tunnel.ipynb", nb(code(f"!ngrok config add-authtoken {NGROK}")), NGROK
+    ),
+    "pyngrok's set_auth_token": lambda: Way(
+        "tunnel2.ipynb", nb(code(f'ngrok.set_auth_token("{NGROK}")')), NGROK
+    ),
+    "aws configure get aws_secret_access_key": lambda: Way(
+        "aws.ipynb",
+        nb(code("!aws configure get aws_secret_access_key", [stream(AWS_SECRET + "\n")])),
+        AWS_SECRET,
+    ),
     "a Discord webhook URL": lambda: Way(
         "notify.py",
         text_file(
@@ -254,12 +278,22 @@ WAYS: dict[str, Callable[[], Way]] = {
         ),
         PASSWORD,
     ),
-    "a Text widget labelled API key": lambda: Way(
+    "a Text widget labelled Password": lambda: Way(
         "form.ipynb",
         nb(
-            code("key = widgets.Text(description='API key')"),
-            metadata=widget_state("TextModel", description="API key", value=API_KEY),
+            code("pw = widgets.Text(description='Password:')"),
+            metadata=widget_state("TextModel", description="Password:", value=PASSWORD),
         ),
+        PASSWORD,
+    ),
+    "a password typed into input()": lambda: Way(
+        "login.ipynb",
+        nb(code('pw = input("Password: ")', [typed("Password:  sunshine\n")])),
+        "sunshine",
+    ),
+    "an API key typed into input() without a colon": lambda: Way(
+        "key.ipynb",
+        nb(code('key = input("Enter your API key")', [typed(f"Enter your API key {API_KEY}\n")])),
         API_KEY,
     ),
     # A table's column ------------------------------------------------------------------------
@@ -419,6 +453,15 @@ NEAR_MISSES: dict[str, Callable[[], tuple[str, dict[str, Any]]]] = {
             )
         ),
     ),
+    "a Sentry DSN, a named user in a clone URL": lambda: (
+        "sentry.ipynb",
+        nb(
+            code(
+                f'sentry_sdk.init("https://{HEX_KEY}@o4504.ingest.sentry.io/4504")\n'
+                "!git clone https://analysis-pipeline-readonly@git.lab.example.org/lab/repo.git"
+            )
+        ),
+    ),
     "Signature= of an API's docs": lambda: (
         "api.md",
         text_file(
@@ -499,6 +542,19 @@ NEAR_MISSES: dict[str, Callable[[], tuple[str, dict[str, Any]]]] = {
     "docker login --password-stdin as an argument list": lambda: (
         "push.ipynb",
         nb(code('subprocess.run(["docker", "login", "-u", "lab", "--password-stdin"], input=pw)')),
+    ),
+    "getpass's dots, a yes or no after a password question": lambda: (
+        "prompts.ipynb",
+        nb(
+            code(
+                'pw = getpass("Password: ")\nagain = input("Reset the password? [y/n] ")',
+                [typed("Password:  ········\n"), typed("Reset the password? [y/n]  y\n")],
+            )
+        ),
+    ),
+    "a password prompt, then more code on its line": lambda: (
+        "prompt.ipynb",
+        nb(code('pw = input("Password: ") or input("Again: ")')),
     ),
     "docker login -p $VAR": lambda: (
         "registry.ipynb",

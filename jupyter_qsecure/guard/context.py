@@ -25,8 +25,9 @@ _READS_CREDENTIAL = re.compile(
     rf"(?:environ(?:\.get)?\s*[\[(]|getenv\s*\(|get_password\s*\(|userdata\.get\s*\(|secrets?\.get\w*\s*\(|get_secret\w*\s*\(|read_secret\w*\s*\()[^\n)\]]{{0,80}}?{_CREDENTIAL_WORD}"
     # print(token), display(api_key), logging of a credential-named variable or field
     rf"|\b(?:print|display|pprint|echo|log\w*|write)\b\s*\(?[^\n]{{0,80}}?{_CREDENTIAL_WORD}"
-    # shell and magics that print the environment
+    # shell and magics that print the environment, or a stored credential
     rf"|^[ \t]*(?:!|%)(?:env|printenv|set)\b|^[ \t]*!echo\b[^\n]*\$\w*{_CREDENTIAL_WORD}"
+    rf"|\bget_password\s*\(|\bconfigure\s+get\s+\S*{_CREDENTIAL_WORD}"
     r")",
     re.MULTILINE,
 )

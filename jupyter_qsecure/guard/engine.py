@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .rules import RULES, Rule
-from .views import MARKERS, needs_reading, readings, without_invisible
+from .views import MARKERS, needs_reading, prompt_answers, readings, without_invisible
 from .walker import Fragment
 
 hyperscan: Any
@@ -267,9 +267,10 @@ class Engine:
         marked: list[bool] = []
         hits = self._trigger_hits(data, marked)
         originals = len(fragment_list)
-        if marked:
+        prompted = [f for f in fragment_list if f.field.endswith(".stdin")]
+        if marked or prompted:
             data, hits, fragment_list, encoded = self._with_readings(
-                data, hits, fragment_list, list(encoded)
+                data, hits, fragment_list, list(encoded), marked=bool(marked)
             )
         starts: list[int] = []
         position = 0
@@ -396,16 +397,22 @@ class Engine:
         hits: set[tuple[int, int]],
         fragments: list[Fragment],
         encoded: list[bytes],
+        *,
+        marked: bool = True,
     ) -> tuple[bytes, set[tuple[int, int]], list[Fragment], list[bytes]]:
         """``data`` and its trigger ``hits``, ``fragments`` and their ``encoded`` texts,
         each with the other readings of the fragments that need one (see :mod:`.views`)
-        added at the end."""
+        added at the end; ``marked``: whether ``data`` holds a marker of one."""
         extra = [
             fragment._replace(text=reading)
             for fragment in fragments
-            if needs_reading(fragment.text)
+            if marked and needs_reading(fragment.text)
             for reading in readings(fragment.text)
         ]
+        for fragment in fragments:
+            answers = prompt_answers(fragment.text) if fragment.field.endswith(".stdin") else None
+            if answers is not None:
+                extra.append(fragment._replace(text=answers))
         if not extra:
             return data, hits, fragments, encoded
         more = [encode(fragment.text) for fragment in extra]

@@ -567,6 +567,22 @@ PROVIDER_RULES: tuple[Rule, ...] = (
         negative_examples=("https://discord.com/api/webhooks/{D:19}/" + "x" * 68,),
     ),
     Rule(
+        "ngrok-authtoken",
+        "ngrok authtoken",
+        # ngrok authtoken <token>, ngrok config add-authtoken <token>, pyngrok's
+        # ngrok.set_auth_token("..."), conf.get_default().auth_token = "...".
+        r"(?:\bauthtoken\s+|(?<![A-Za-z0-9])auth_?token\b[\"']?\s*(?:=|:|\()\s*[rbuf]?[\"']?)"
+        r"(?P<secret>[0-9A-Za-z]{20,32}_[0-9A-Za-z]{18,32})(?![0-9A-Za-z_])",
+        r"authtoken\s|auth_?token",
+        ignore_case=True,
+        check=_digits_and_entropy(3.5),
+        examples=(
+            "!ngrok config add-authtoken 2{A:26}_{A:21}",
+            'ngrok.set_auth_token("2{A:26}_{A:21}")',
+        ),
+        negative_examples=("!ngrok config add-authtoken $NGROK_AUTHTOKEN",),
+    ),
+    Rule(
         "wandb-key",
         "Weights & Biases API key",
         r"(?:\bwandb\.login\s*\([^)]{0,80}?\bkey\s*=\s*[rbuf]?[\"']|\bwandb\s+login\s+(?:--?[\w-]+\s+)*[\"']?)"

@@ -119,6 +119,15 @@ def _url_token(match: re.Match[str]) -> bool:
     )
 
 
+def _url_token_user(match: re.Match[str]) -> bool:
+    """A URL's user that is a token: generated-looking, not a Sentry DSN's public key."""
+    host = match.group("host").lower()
+    if "sentry" in host or re.match(r"o\d+\.ingest\.", host):
+        return False  # a Sentry DSN (https://<key>@o123.ingest.sentry.io/...): public
+    value = match.group("secret")
+    return looks_random(value, 3.0) and not identifier_like(value) and not _SNAKE_CASE.match(value)
+
+
 def _signed_url(match: re.Match[str]) -> bool:
     """A signature of a signed URL: random, and for CloudFront's plain ``Signature``, in a
     URL that names its key pair."""
@@ -811,6 +820,24 @@ RULES: tuple[Rule, ...] = (
         template_placeholders_only=True,
         examples=("ftp://labuser:{A:12}@files.lab.example.org/pub",),
         negative_examples=('help="A proxy in the form scheme://[user:passwd@]proxy.server:port."',),
+    ),
+    Rule(
+        "url-token-user",
+        "Token in URL",
+        # A token given as the URL's user, with no password: git clone / pip install
+        # git+https://<token>@host/..., as GitHub (classic tokens) and GitLab accept it.
+        r"\b(?:https?|git\+https?|git)://(?P<secret>[A-Za-z0-9_-]{20,200})@(?P<host>[\w.-]+)",
+        r"://[A-Za-z0-9_-]{20}",
+        ignore_case=True,
+        check=_url_token_user,
+        examples=(
+            "!pip install git+https://{H:40}@github.com/lab/private.git",
+            "!git clone https://{A:8}7{A:20}@gitlab.lab.example.org/lab/repo.git",
+        ),
+        negative_examples=(
+            "https://{H:32}@o4504.ingest.sentry.io/4504",
+            "git clone https://analysis-pipeline-readonly@git.lab.example.org/lab/repo.git",
+        ),
     ),
     Rule(
         "url-token",

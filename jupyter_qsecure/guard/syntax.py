@@ -84,7 +84,7 @@ _NOT_SECRET_KEYS = re.compile(
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SNAKE_OR_WORD = re.compile(r"^[A-Za-z_][A-Za-z_]*$")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*$")
-_LABEL_VALUE = re.compile(r":$|^[A-Z][a-z]+(?: [a-z]+)*[:?]?$|^\s|\s$|^[+.,]")
+_LABEL_VALUE = re.compile(r":$|^[A-Z][a-z]+(?: [a-z]+)*[:?]?$|^\s|\s$|^[+.,)\]]")
 _ROUTE = re.compile(r"^(?:#|/[\w./:-]*$|\.{0,2}/|https?://|arn:|[a-z][\w+.-]*://|~/)")
 _ALL_WORD_CHARS = re.compile(r"^[A-Za-z]+$")
 _PATH_OF_NAMES = re.compile(r"^[\w.-]+(?:/[\w.-]+)+/?$")

@@ -9,6 +9,9 @@
   read too, line by line as written.
 - **data: URIs.** A download link built in a cell (``<a href="data:text/plain;base64,...">``)
   or a Markdown link carries a whole file: a text one is decoded and read.
+- **A prompt's answer.** JupyterLab saves what was typed into ``input()`` as a ``stdin``
+  stream output: the prompt, a space, the value (``getpass()`` saves dots). After a prompt
+  asking for a password or a key, the value is read as bound to that name.
 
 A reading keeps the lines of the text it comes from (a finding's line is the one shown),
 and only what it finds beyond the text itself is reported (see ``Engine.scan``).
@@ -116,6 +119,41 @@ _NEEDS_READING = re.compile(
 def needs_reading(text: str) -> bool:
     """Whether ``text`` may read otherwise (a first look: :func:`readings` says for sure)."""
     return _NEEDS_READING.search(text) is not None
+
+
+_PROMPT_WORD = re.compile(
+    r"passw|passphrase|pwd|passcode|secret|token|api[ _-]?key|access[ _-]?key|credential"
+    r"|passwort|kennwort|mot de passe|contrase[ñn]a|senha|пароль|パスワード|密码",
+    re.IGNORECASE,
+)
+_PASSWORD_PROMPT = re.compile(r"pass|pwd|kennwort|contrase|senha|пароль|パスワード|密码", re.I)
+
+
+def prompt_answers(text: str) -> str | None:
+    """The values typed after prompts asking for a credential (a ``stdin`` stream's
+    lines, see the module), each as ``"password": "..."`` or ``"api_key": "..."`` on its
+    line; None when no line is one."""
+    lines = text.split("\n")
+    found = False
+    for number, line in enumerate(lines):
+        word = _PROMPT_WORD.search(line)
+        lines[number] = ""
+        if word is None:
+            continue
+        # JupyterLab writes the prompt, a space, the value: a prompt ending in a space
+        # ("Password: ") leaves two spaces before the value.
+        rest = line[word.end() :]
+        if "  " in rest:
+            value = rest[rest.rindex("  ") :].strip()
+        else:
+            ends = [found.end() for found in re.finditer(r"[:?>=：]\s", rest)]
+            cut = ends[-1] if ends else rest.find(" ") + 1
+            value = rest[cut:].strip() if cut > 0 else ""
+        if value:
+            name = "password" if _PASSWORD_PROMPT.search(word.group()) else "api_key"
+            lines[number] = f'"{name}": "{value}"'
+            found = True
+    return "\n".join(lines) if found else None
 
 
 def readings(text: str) -> list[str]:
