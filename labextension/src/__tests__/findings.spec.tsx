@@ -50,6 +50,18 @@ describe('describeLocation', () => {
       describeLocation(finding({ field: 'text', cell_index: null, line: 7 }))
     ).toBe('Line 7');
   });
+
+  it('names the part of a path that holds a credential, without a line', () => {
+    for (const field of [
+      'the file name',
+      'the folder name',
+      'a folder name in its path'
+    ]) {
+      expect(
+        describeLocation(finding({ field, cell_index: null, line: 1 }))
+      ).toBe(field.charAt(0).toUpperCase() + field.slice(1));
+    }
+  });
 });
 
 describe('findingRows', () => {

@@ -28,6 +28,9 @@ export interface IFindingRow {
 export function describeLocation(finding: IFinding): string {
   const line = `line ${finding.line}`;
   if (finding.cell_index === null) {
+    if (PATH_FIELDS.includes(finding.field)) {
+      return capitalize(finding.field); // a name has no lines
+    }
     return finding.field === 'text'
       ? capitalize(line)
       : `${finding.field}, ${line}`;
@@ -46,6 +49,13 @@ export function describeLocation(finding: IFinding): string {
   }
   return capitalize(`${finding.field} of ${cell}, ${line}`);
 }
+
+/** Where the server finds a credential in a path rather than in the content. */
+const PATH_FIELDS = [
+  'the file name',
+  'the folder name',
+  'a folder name in its path'
+];
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
