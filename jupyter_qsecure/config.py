@@ -9,19 +9,13 @@ notebook's folder: a cloned repository must not be able to change the policy.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
 
 from ._validate import PolicyError, reject_unknown_keys
 from .audit.policy import AuditPolicy, parse_audit_policy
 from .guard.policy import GuardPolicy, parse_guard_policy
-from .policy_files import ENV_POLICY, POLICY_FILENAME, find_policy
+from .policy_files import ENV_POLICY, POLICY_FILENAME, find_policy, parse_toml
 from .provenance.policy import ProvenancePolicy, parse_provenance_policy
 from .secrets.policy import SecretsPolicy, parse_secrets_policy
 from .signing.policy import SigningSettings, parse_signing_policy
@@ -43,10 +37,7 @@ class Policy:
 
 def parse_policy(text: str, source: str = POLICY_FILENAME, base: Path | None = None) -> Policy:
     """Parse and validate policy text; relative paths in it are relative to ``base``."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise PolicyError(source, None, f"not valid TOML ({error})") from None
+    data = parse_toml(text, source)
     reject_unknown_keys(
         source,
         "(top level)",

@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import os
 import stat
+import sys
 from pathlib import Path
+from typing import Any
 
+from ._files import read_text
 from ._validate import PolicyError
 
 __all__ = [
     "ENV_POLICY",
     "POLICY_FILENAME",
     "find_policy",
+    "parse_toml",
     "trusted_policy_paths",
     "unsafe_permissions",
 ]
@@ -100,7 +104,7 @@ def find_policy() -> tuple[Path, str] | None:
     change it (:func:`unsafe_permissions`)."""
     for path in trusted_policy_paths():
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_text(path)
         except FileNotFoundError:
             if os.environ.get(ENV_POLICY):
                 raise PolicyError(
@@ -114,3 +118,25 @@ def find_policy() -> tuple[Path, str] | None:
             raise PolicyError(str(path), None, f"not used: {problem}")
         return path, text
     return None
+
+
+def parse_toml(text: str, source: str) -> dict[str, Any]:
+    """The policy text as TOML tables, or a :class:`PolicyError` naming ``source``: not
+    TOML, nested too deeply (arrays or inline tables), or an integer with more digits than
+    Python reads (each a traceback from ``tomllib``, which raises other errors than its
+    own for those)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PolicyError(source, None, f"not valid TOML ({error})") from None
+    except RecursionError:
+        raise PolicyError(source, None, "not valid TOML here: nested too deeply") from None
+    except ValueError as error:  # int() refusing a number of too many digits
+        from ._json import too_many_digits
+
+        raise PolicyError(source, None, f"not valid TOML here: {too_many_digits(error)}") from None
+    return data

@@ -23,6 +23,8 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
+from .._files import open_file
+from .._json import loads
 from ..events import SCHEMA_BASE
 from .policy import DEFAULT_BACKUP_COUNT, DEFAULT_MAX_BYTES, AuditPolicy
 
@@ -264,7 +266,7 @@ def read_trail(path: Path) -> Trail:
     lines = 0
     for file in trail.files:
         try:
-            with file.open("rb") as stream:
+            with open_file(file) as stream:
                 for number, raw in enumerate(stream, 1):
                     if not raw.strip():
                         continue
@@ -292,7 +294,7 @@ def _read_line(trail: Trail, where: str, raw: bytes) -> None:
             trail.problems.append((where, why))
 
     try:
-        data = json.loads(raw.decode("utf-8"))
+        data = loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         return bad("not UTF-8")
     except ValueError:

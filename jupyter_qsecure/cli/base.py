@@ -3,6 +3,7 @@ and the helpers that read a notebook or build a service from the policy."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,43 @@ class _Subcommand(JupyterApp):
         except (ArgumentError, TraitError) as error:
             raise UsageError(str(error)) from None
 
+    def get_default_logging_config(self) -> dict[str, Any]:
+        """traitlets' logging to standard error, each record on one line below ``--debug``:
+        a library that logs an exception with its traceback (jupyter_client when a kernel
+        cannot start) shows the exception's one line; the command then says what to fix."""
+        config: dict[str, Any] = super().get_default_logging_config()
+        console = config.get("handlers", {}).get("console")
+        if console is not None and _level(self.log_level) > logging.DEBUG:
+            config.setdefault("filters", {})["one_line"] = {"()": _OneLine}
+            console["filters"] = [*console.get("filters", []), "one_line"]
+        return config
+
     def run(self) -> int:
         """Do the work and return the exit code."""
         raise NotImplementedError
+
+
+def _level(level: object) -> int:
+    """A log level as a number (traitlets holds a name until it converts it)."""
+    if isinstance(level, int):
+        return level
+    number = logging.getLevelName(str(level))
+    return number if isinstance(number, int) else logging.WARNING
+
+
+class _OneLine(logging.Filter):
+    """Keeps a record's exception as its type and message, without the traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            summary = f"{type(error).__name__}: {error}".splitlines()[0] if str(error) else ""
+            message = record.getMessage()
+            if summary and summary.split(": ", 1)[-1] not in message:
+                message = f"{message} ({summary})"
+            record.msg, record.args = message, ()
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
 
 
 def _read_notebook(path: Path) -> dict[str, Any]:

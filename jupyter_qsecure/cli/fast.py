@@ -121,24 +121,37 @@ def _integer(options: dict[str, Any], key: str, default: int) -> int:
         ) from None
 
 
-def read_notebook(path: Path, usage: type[Exception] = _Usage) -> dict[str, Any]:
-    """A notebook file as a dict; ``usage`` (naming the file and what is wrong with it)
-    when it cannot be read or is not an nbformat 4 notebook."""
+def read_json(path: Path, usage: type[Exception], what: str) -> Any:
+    """The JSON document in the file at ``path``; ``usage`` naming the file and what is
+    wrong when it is not ``what`` (e.g. "a notebook"). A folder, a device or a pipe
+    nothing writes to, text that is not UTF-8, an empty file, JSON nested too deeply or
+    with a number too long to read: each one line, never a traceback (nor a wait)."""
+    from .._files import read_bytes
+    from .._json import loads
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = read_bytes(path)
     except OSError as error:
         raise usage(f"{path}: cannot read ({error.strerror or error})") from None
-    except UnicodeDecodeError as error:
-        raise usage(f"{path}: not a notebook: {error}") from None
     try:
-        notebook = json.loads(text)
-    except json.JSONDecodeError as error:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise usage(
-            f"{path}: not a notebook: not valid JSON ({error.msg} at line {error.lineno}, "
-            f"column {error.colno})"
+            f"{path}: not {what}: not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
-    except RecursionError:
-        raise usage(f"{path}: not a notebook: JSON nested too deeply to be a notebook") from None
+    if not text.strip():
+        raise usage(f"{path}: not {what}: the file is empty")
+    try:
+        return loads(text)
+    except ValueError as error:
+        raise usage(f"{path}: not {what}: {error}") from None
+
+
+def read_notebook(path: Path, usage: type[Exception] = _Usage) -> dict[str, Any]:
+    """A notebook file as a dict; ``usage`` (naming the file and what is wrong with it)
+    when it cannot be read (:func:`read_json`) or is not an nbformat 4 notebook. The one
+    reader of every command that takes a notebook."""
+    notebook = read_json(path, usage, "a notebook")
     if (
         not isinstance(notebook, dict)
         or notebook.get("nbformat") != 4
@@ -152,7 +165,7 @@ def _policy_signing() -> Any:
     """The ``[signing]`` settings of the policy in force, from the same trusted file as
     :func:`jupyter_qsecure.config.load_policy` (which also validates the other sections)."""
     from .._validate import PolicyError
-    from ..policy_files import find_policy
+    from ..policy_files import find_policy, parse_toml
     from ..signing.policy import SigningSettings, parse_signing_policy
 
     try:
@@ -160,14 +173,7 @@ def _policy_signing() -> Any:
         if found is None:
             return SigningSettings()
         path, text = found
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib  # type: ignore[import-not-found, no-redef, unused-ignore]
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise PolicyError(str(path), None, f"not valid TOML ({error})") from None
+        data = parse_toml(text, str(path))
         if "signing" not in data:
             return SigningSettings()
         return parse_signing_policy(str(path), path.parent, data["signing"])

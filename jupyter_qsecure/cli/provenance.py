@@ -103,9 +103,7 @@ class ProvenanceApp(_Subcommand):
         from ..provenance.against_store import check_against_store
         from ..provenance.store import ProvenanceStore, StoreError
 
-        path = Path(self.store)
-        if not path.is_file():
-            raise UsageError(f"{path}: no such store")
+        path = _store_file(Path(self.store))
         try:
             limit = load_policy().provenance.timeline_limit
         except PolicyError as error:
@@ -210,9 +208,7 @@ class ProvenanceApp(_Subcommand):
         from ..provenance.checkpoint import Checkpointer, CheckpointError
         from ..provenance.store import ProvenanceStore, StoreError
 
-        path = self._store_path()
-        if not path.is_file():
-            raise UsageError(f"{path}: no such store")
+        path = _store_file(self._store_path())
         checkpointer = Checkpointer(ProvenanceStore(path, read_only=True))
         try:
             note = checkpointer.checkpoint()
@@ -249,8 +245,8 @@ class ProvenanceApp(_Subcommand):
         from ..provenance.store import ProvenanceStore, StoreError
 
         path = self._store_path()
-        if self.store and not path.exists():
-            raise UsageError(f"{path}: no such store")
+        if self.store or path.exists():
+            _store_file(path)
         # Read-only: listing and verifying never change the file (nor its journal mode).
         store = ProvenanceStore(path, read_only=True)
         problems = []
@@ -292,6 +288,23 @@ class ProvenanceApp(_Subcommand):
                 )
 
 
+def _store_file(path: Path) -> Path:
+    """``path`` if it is a file, else a UsageError: SQLite would wait on a named pipe for a
+    writer, and read a device."""
+    import os
+    import stat
+
+    from .._files import kind_of
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        raise UsageError(f"{path}: no such store") from None
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"{path}: not a provenance store ({kind_of(mode)}, not a file)")
+    return path
+
+
 class AttestApp(_Subcommand):
     """Write an in-toto Statement (SLSA provenance v1 predicate) for a notebook run."""
 
@@ -322,7 +335,9 @@ class AttestApp(_Subcommand):
 
     def run(self) -> int:
         from ..provenance.attest import attestation
+        from ..provenance.schema import ProvenanceFormatError
         from ..provenance.verdict import EXECUTED, judge
+        from ..signing.canonical import CanonicalFormError
 
         if len(self.extra_args) != 1:
             raise UsageError("name one notebook: jupyter qsecure attest NOTEBOOK")
@@ -331,6 +346,10 @@ class AttestApp(_Subcommand):
         try:
             statement = attestation(notebook, path.name)
             verdict = judge(notebook, path.resolve().parent)
+        except ProvenanceFormatError as error:
+            raise UsageError(f"{path}: provenance metadata of the wrong shape: {error}") from None
+        except CanonicalFormError as error:  # the notebook has no canonical form to attest
+            raise UsageError(f"{path}: {error}") from None
         except ValueError as error:
             print(f"jupyter qsecure: error: {error}", file=sys.stderr)
             return 1

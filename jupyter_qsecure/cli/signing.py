@@ -11,6 +11,7 @@ from typing import Any
 from traitlets import Enum, Integer, List, Unicode
 
 from .base import UsageError, _read_notebook, _signing_service, _Subcommand
+from .fast import read_json
 
 
 class PayloadApp(_Subcommand):
@@ -234,10 +235,7 @@ class VerifyAttestationApp(_Subcommand):
         if len(self.extra_args) != 1:
             raise UsageError("name one envelope: jupyter qsecure verify-attestation FILE")
         path = Path(self.extra_args[0])
-        try:
-            envelope = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError) as error:
-            raise UsageError(f"{path}: not a JSON envelope ({error})") from None
+        envelope = read_json(path, UsageError, "a JSON envelope")
         try:
             statement, keys = verify_envelope(envelope)
         except SignatureError as error:

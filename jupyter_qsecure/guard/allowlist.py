@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
+from .._files import read_text
+from .._json import loads
 from .findings import detect_secrets_hash, fingerprint
 
 BYPASS_REASONS = ("false_positive", "test_credential", "will_rotate")
@@ -39,8 +41,12 @@ class Baseline:
     def load(cls, path: Path) -> Baseline:
         """Read a ``.secrets.baseline`` written by ``detect-secrets scan`` (any 1.x version)."""
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            data = loads(read_text(path))
+        except OSError as error:
+            raise AllowlistError(
+                f"{path}: cannot read the baseline ({error.strerror or error})"
+            ) from None
+        except ValueError as error:  # not UTF-8, not JSON
             raise AllowlistError(f"{path}: cannot read the baseline ({error})") from None
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, dict):
@@ -139,10 +145,10 @@ class BypassStore:
         value not a string) is not a bypass here, but is kept when the store is rewritten:
         undoing one acceptance never drops another user's."""
         try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
+            raw = loads(read_text(self.path))
         except FileNotFoundError:
             return [], []
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        except (OSError, ValueError) as error:  # ValueError: not UTF-8, not JSON
             raise AllowlistError(
                 f"{self.path}: cannot read the bypass store ({error}); {self.reset_hint()}"
             ) from None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._files import NotAFileError, kind_of
 from .._shown import shown
 from .._version import __version__
 from .binary import looks_binary
@@ -106,6 +109,13 @@ def scan_files(
         if path.is_symlink() and not explicit:
             continue
         try:
+            mode = path.stat().st_mode
+            if not stat.S_ISREG(mode):
+                # a named pipe would wait for a writer, a device never end
+                if not explicit:
+                    yield FileReport(path, skipped=f"{kind_of(mode)}, not scanned")
+                    continue
+                raise NotAFileError(errno.EINVAL, f"{kind_of(mode)}, not a file", str(path))
             with path.open("rb") as stream:
                 head = stream.read(8192)
         except OSError as error:

@@ -34,6 +34,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from .._files import read_bytes, read_text
+from .._json import loads
 from ..signing.sshsig import (
     BEGIN,
     END,
@@ -216,14 +218,16 @@ def read_checkpoints(path: Path) -> list[tuple[int, Checkpoint | CheckpointError
     if not path.exists():
         return found
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise CheckpointError(f"{path}: cannot be read ({error})") from None
+        text = read_text(path)
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except UnicodeDecodeError as error:
+        raise CheckpointError(f"{path}: cannot be read (not UTF-8 text: {error.reason})") from None
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            entry = json.loads(line)
+            entry = loads(line)
             note = entry.get("note") if isinstance(entry, dict) else None
             found.append((number, parse_checkpoint(note)))
         except ValueError as error:
@@ -234,8 +238,10 @@ def read_checkpoints(path: Path) -> list[tuple[int, Checkpoint | CheckpointError
 def read_public_key(path: Path) -> bytes:
     """An OpenSSH public key file's key blob."""
     try:
-        return public_key_from_openssh(path.read_text(encoding="ascii").strip())
-    except (OSError, UnicodeDecodeError, ValueError) as error:
+        return public_key_from_openssh(read_bytes(path).decode("ascii").strip())
+    except OSError as error:
+        raise CheckpointError(f"{path}: cannot be read ({error.strerror or error})") from None
+    except ValueError as error:  # UnicodeDecodeError included
         raise CheckpointError(f"{path}: not an OpenSSH public key ({error})") from None
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import sqlite3
 import urllib.parse
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._json import loads
 from ..signing.canonical import canonical_json
 
 GENESIS = "sha256:" + "0" * 64
@@ -104,11 +104,19 @@ def _index_kernel_ids(connection: sqlite3.Connection) -> None:
 def _body_kernel_id(body: str) -> str:
     """The kernel id in a stored body; "" for a body that is not a JSON object (a damaged
     row, which ``verify`` reports; it must not stop the store from opening)."""
-    try:
-        record = json.loads(body)
-    except ValueError:
-        return ""
+    record = _parsed(body)
     return _kernel_id(record) if isinstance(record, dict) else ""
+
+
+def _parsed(body: object) -> object:
+    """A stored body as JSON; None for one that is not JSON text (a damaged row: a blob,
+    a number, text nested too deeply or with a number too long to read)."""
+    if not isinstance(body, str):
+        return None
+    try:
+        return loads(body)
+    except ValueError:
+        return None
 
 
 @contextlib.contextmanager
@@ -165,6 +173,12 @@ def _migrate(connection: sqlite3.Connection) -> bool:
     return True
 
 
+def _all_text(*values: object) -> bool:
+    """Whether each of a row's chained columns holds text (SQLite keeps whatever type was
+    written: a row rewritten with a blob or a number is damaged, not a reason to fail)."""
+    return all(isinstance(value, str) for value in values)
+
+
 def _is_record(body: object) -> bool:
     """Whether a stored body has the shape of a canonical JSON object (``{...}``): a cheap
     check for :meth:`ProvenanceStore.verify` (reading a record parses it in full)."""
@@ -172,7 +186,7 @@ def _is_record(body: object) -> bool:
 
 
 def chain_hash(previous: str, body: str) -> str:
-    """The hash linking a row to the one before it."""
+    """The hash linking a row to the one before it (both are text: see :func:`_chained`)."""
     return "sha256:" + hashlib.sha256(previous.encode() + b"\n" + body.encode("utf-8")).hexdigest()
 
 
@@ -308,11 +322,8 @@ class ProvenanceStore:
         connection = self._connect()
         try:
             for seq, body, prev_hash, digest in connection.execute(query, parameters):
-                try:
-                    record = json.loads(body)
-                except (TypeError, ValueError):
-                    record = None
-                if not isinstance(record, dict):
+                record = _parsed(body)
+                if not isinstance(record, dict) or not _all_text(prev_hash, digest):
                     raise StoreError(
                         f"{self.path}: row seq {seq} holds no JSON record"
                         " (run `jupyter qsecure provenance log --verify`)"
@@ -521,7 +532,7 @@ class ProvenanceStore:
                             "does not follow the row before it (a row was deleted, inserted or reordered)",
                         )
                     )
-                if chain_hash(prev_hash, body) != digest:
+                if not _all_text(prev_hash, body, digest) or chain_hash(prev_hash, body) != digest:
                     problems.append(
                         ChainProblem(
                             position,

@@ -36,6 +36,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 
+from .._files import read_bytes
 from .sshsig import (
     Certificate,
     SignatureError,
@@ -165,7 +166,7 @@ def load_allowed_signers(path: Path, warnings: list[str] | None = None) -> list[
     Raises :class:`AllowedSignersError` when the file cannot be read."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as error:
         raise AllowedSignersError(
             f"cannot read the allowed_signers file: {error.strerror or error}", source=str(path)
@@ -358,25 +359,20 @@ def load_revoked_keys(path: Path) -> AbstractSet[bytes]:
     a damaged KRL or a bad line. The answer is a :class:`RevocationList`."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path)
     except OSError as error:
         raise AllowedSignersError(
             f"cannot read the revoked keys file: {error.strerror or error}", source=str(path)
         ) from None
     if data[: len(_KRL_MAGIC)] == _KRL_MAGIC:
         return parse_krl(data, str(path))
-    return parse_revoked_keys(_read_text(path, "revoked keys"), source=str(path))
-
-
-def _read_text(path: Path, kind: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise AllowedSignersError(
-            f"cannot read the {kind} file: {error.strerror or error}", source=str(path)
-        ) from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise AllowedSignersError(f"the {kind} file is not UTF-8 text", source=str(path)) from None
+        raise AllowedSignersError(
+            "the revoked keys file is not UTF-8 text", source=str(path)
+        ) from None
+    return parse_revoked_keys(text, source=str(path))
 
 
 def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from .._files import read_bytes
 from .sshsig import WireReader, public_key_from_openssh
 
 _SIGN_REQUEST = 13
@@ -45,7 +46,7 @@ def raw_signature(message: bytes, key: Path, *, timeout: float = 60) -> bytes | 
     passphrase, or a ``.pub`` whose key ssh-agent holds); None when this key cannot make
     one here (FIDO key, passphrase, no agent)."""
     try:
-        data = Path(key).read_bytes()
+        data = read_bytes(key)
     except OSError:
         return None
     if b"PRIVATE KEY" in data:
