@@ -129,13 +129,17 @@ class Section:
         *,
         minimum: int | None = None,
         minimum_text: str | None = None,
+        maximum: int | None = None,
     ) -> int:
         """A whole number (booleans are not), at least ``minimum`` if given; a smaller one is
-        refused as ``expected <minimum_text>`` (default: ``<minimum> or more``)."""
+        refused as ``expected <minimum_text>`` (default: ``<minimum> or more``); one above
+        ``maximum`` (if given) as ``expected at most <maximum>``."""
         number: int = self.get(key, int, expected) if key in self.table else default
         if minimum is not None and number < minimum:
             wanted = minimum_text or f"{minimum} or more"
             raise self.error(key, f"expected {wanted}, got {number}")
+        if maximum is not None and number > maximum:
+            raise self.error(key, f"expected {expected}, at most {maximum}, got {number}")
         return number
 
     def number(self, key: str, default: float, expected: str) -> float:

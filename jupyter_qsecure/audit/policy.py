@@ -12,6 +12,9 @@ from .._validate import Section
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_BACKUP_COUNT = 5
 DEFAULT_STALE_DAYS = 30
+#: The most days a bypass may stay open before it is flagged: a century (more would be
+#: beyond the dates Python counts, and flags nothing a century does not).
+MAX_STALE_DAYS = 36_500
 _FINGERPRINT = re.compile(r"[0-9a-f]{32}")
 
 
@@ -60,7 +63,11 @@ def parse_audit_policy(source: str, base: Path, value: object) -> AuditPolicy:
             "backup_count", defaults.backup_count, "a whole number of rotated files", minimum=0
         ),
         stale_days=section.integer(
-            "stale_days", defaults.stale_days, "a whole number of days", minimum=1
+            "stale_days",
+            defaults.stale_days,
+            "a whole number of days",
+            minimum=1,
+            maximum=MAX_STALE_DAYS,
         ),
         rotated=rotated,
     )

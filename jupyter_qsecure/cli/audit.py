@@ -51,6 +51,7 @@ class AuditApp(_Subcommand):
         from datetime import datetime, timezone
 
         from ..audit import TrailError, default_audit_file, read_trail
+        from ..audit.policy import MAX_STALE_DAYS
         from ..audit.report import analyse, json_report, parse_since, text_lines
         from ..audit.trail import Trail, trail_files
 
@@ -70,6 +71,8 @@ class AuditApp(_Subcommand):
         stale_days = settings.stale_days if self.stale_days is None else self.stale_days
         if stale_days < 1:
             raise UsageError(f"--stale-days: expected 1 or more, got {stale_days}")
+        if stale_days > MAX_STALE_DAYS:
+            raise UsageError(f"--stale-days: expected at most {MAX_STALE_DAYS}, got {stale_days}")
         path = Path(self.file).expanduser() if self.file else settings.file or default_audit_file()
         if not self.file and not any(file.exists() for file in trail_files(path)):
             # A fresh install: the server has recorded nothing yet. An empty summary, so

@@ -62,6 +62,13 @@ def _problems(problems: list[Any]) -> None:
         print(f"  {display(problem.path)}: {shown(problem.reason, 2000)}", file=sys.stderr)
 
 
+def _workers(jobs: int) -> int | None:
+    """The hashing threads ``--jobs`` asks for: None (every core) for 0."""
+    if jobs < 0:
+        raise UsageError(f"--jobs: expected a number of threads, or 0 for every core; got {jobs}")
+    return jobs or None
+
+
 class ManifestCreateApp(_Subcommand):
     """Make a BagIt manifest of every file of a folder."""
 
@@ -115,7 +122,7 @@ class ManifestCreateApp(_Subcommand):
                     out=Path(self.out) if self.out else None,
                     in_place=self.in_place,
                     name=self.dataset_name or None,
-                    workers=self.jobs or None,
+                    workers=_workers(self.jobs),
                     on_progress=show,
                 )
         except (ManifestError, AlgorithmUnavailable) as error:
@@ -279,7 +286,7 @@ class ManifestVerifyApp(_Subcommand):
                     bag,
                     quick=self.quick,
                     algorithm=signed_algorithm(bag),
-                    workers=self.jobs or None,
+                    workers=_workers(self.jobs),
                     on_progress=show,
                     payload_url=payload_url,
                 )

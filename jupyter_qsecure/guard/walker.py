@@ -234,7 +234,12 @@ def _output_fragments(
                 yield from _json_leaves(payload, f"{field}.{mime}", cell_index, cell_id)
     elif data is not None:
         yield from _json_leaves(data, f"{field}.data", cell_index, cell_id)
-    if kind not in {"stream", "error", "execute_result", "display_data"}:
+    if not isinstance(kind, str) or kind not in {
+        "stream",
+        "error",
+        "execute_result",
+        "display_data",
+    }:
         yield from _json_leaves(output, field, cell_index, cell_id)
         return
     if output.get("metadata"):
@@ -245,6 +250,11 @@ def _output_fragments(
     for key, value in output.items():
         if key not in walked:  # what nbformat does not define, or an odd stream name
             yield from _json_leaves(value, f"{field}.{key}", cell_index, cell_id, str(key))
+
+
+def _odd_cell_type(value: object) -> bool:
+    """Whether a cell's type is not one nbformat writes (any JSON value: a list too)."""
+    return not (value is None or (isinstance(value, str) and value in _CELL_TYPES))
 
 
 def _is_count(value: object) -> bool:
@@ -261,7 +271,7 @@ def _cell_names(cell: dict[str, Any], index: int, cell_id: str | None) -> Iterat
         isinstance(id_, str) and (len(id_) < MIN_SECRET_LENGTH or _GENERATED_ID.fullmatch(id_))
     ):
         yield from _json_leaves(cell["id"], "id", index, cell_id)
-    if cell.get("cell_type") not in _CELL_TYPES:
+    if _odd_cell_type(cell.get("cell_type")):
         yield from _json_leaves(cell["cell_type"], "cell_type", index, cell_id)
     count = cell.get("execution_count")
     if count is not None and not _is_count(count):
@@ -305,7 +315,7 @@ def _cell_fragments(cell: dict[str, Any], index: int) -> Iterator[Fragment]:
     id_, count = cell.get("id"), cell.get("execution_count")
     if (
         (id_ is not None and not (isinstance(id_, str) and len(id_) < MIN_SECRET_LENGTH))
-        or cell.get("cell_type") not in _CELL_TYPES
+        or _odd_cell_type(cell.get("cell_type"))
         or not (count is None or _is_count(count))
     ):
         yield from _cell_names(cell, index, cell_id)

@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ..signing.canonical import notebook_digest
+from .schema import check_provenance
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -24,34 +25,52 @@ def _digest(value: str) -> dict[str, str]:
     return {algorithm: hexdigest} if hexdigest else {"sha256": value}
 
 
+def _object(value: Any, key: str) -> dict[str, Any]:
+    """``value[key]`` when both are objects, else an empty one."""
+    found = value.get(key) if isinstance(value, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def _files(execution: dict[str, Any], kind: str) -> list[tuple[str, str]]:
+    """The (path, sha256) of each file an execution read or wrote that has both as text."""
+    entries = _object(execution, "files").get(kind)
+    return [
+        (entry["path"], entry["sha256"])
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict)
+        and isinstance(entry.get("path"), str)
+        and isinstance(entry.get("sha256"), str)
+        and entry["sha256"]
+    ]
+
+
 def attestation(notebook: dict[str, Any], name: str) -> dict[str, Any]:
-    """The statement for a notebook that carries its provenance (raises ValueError if not)."""
-    provenance = notebook.get("metadata", {}).get("qsecure", {}).get("provenance")
+    """The statement for a notebook that carries its provenance. Raises
+    :class:`~.schema.ProvenanceFormatError` (a ValueError naming the field) for provenance
+    of the wrong shape, ValueError if there is none."""
+    check_provenance(notebook)
+    provenance = _object(_object(notebook, "metadata"), "qsecure").get("provenance")
     if not isinstance(provenance, dict):
         raise ValueError(
             f"{name} carries no provenance: run it in a kernel with jupyter-qsecure and save it"
         )
     executions = []
     for cell in notebook.get("cells", []):
-        execution = (
-            cell.get("metadata", {}).get("qsecure", {}).get("execution")
-            if isinstance(cell, dict)
-            else None
-        )
-        if isinstance(execution, dict):
+        execution = _object(_object(_object(cell, "metadata"), "qsecure"), "execution")
+        if execution:
             executions.append({"cell_id": cell.get("id"), **execution})
     subjects = [{"name": PurePosixPath(name).name, "digest": _digest(notebook_digest(notebook))}]
     dependencies: list[dict[str, Any]] = []
     seen: set[str] = set()
     for execution in executions:
-        for entry in execution.get("files", {}).get("written", []):
-            if entry.get("sha256") and entry["path"] not in seen:
-                seen.add(entry["path"])
-                subjects.append({"name": entry["path"], "digest": {"sha256": entry["sha256"]}})
-        for entry in execution.get("files", {}).get("read", []):
-            if entry.get("sha256") and ("read:" + entry["path"]) not in seen:
-                seen.add("read:" + entry["path"])
-                dependencies.append({"uri": entry["path"], "digest": {"sha256": entry["sha256"]}})
+        for path, digest in _files(execution, "written"):
+            if path not in seen:
+                seen.add(path)
+                subjects.append({"name": path, "digest": {"sha256": digest}})
+        for path, digest in _files(execution, "read"):
+            if ("read:" + path) not in seen:
+                seen.add("read:" + path)
+                dependencies.append({"uri": path, "digest": {"sha256": digest}})
     environment = provenance.get("environment", {})
     if isinstance(environment, dict) and environment.get("digest"):
         dependencies.append(
@@ -61,8 +80,9 @@ def attestation(notebook: dict[str, Any], name: str) -> dict[str, Any]:
                 "annotations": environment,
             }
         )
-    started = min((e["started"] for e in executions if e.get("started")), default=None)
-    finished = max((e["ended"] for e in executions if e.get("ended")), default=None)
+    times = [(e.get("started"), e.get("ended")) for e in executions]
+    started = min((start for start, _ in times if isinstance(start, str) and start), default=None)
+    finished = max((end for _, end in times if isinstance(end, str) and end), default=None)
     metadata: dict[str, Any] = {"invocationId": provenance.get("kernel_session")}
     if started:
         metadata["startedOn"] = started

@@ -139,6 +139,9 @@ def check_provenance(notebook: Any) -> None:
         _fields(provenance, _PROVENANCE, field)
         for path, entry in _objects(provenance.get("timeline", []), f"{field}.timeline"):
             _fields(entry, _TIMELINE, path)
+        sessions = _check(provenance.get("sessions", []), (list,), f"{field}.sessions")
+        for index, session in enumerate(sessions):
+            _check(session, _STR, f"{field}.sessions[{index}]")
     for path, cell in _objects(notebook.get("cells", []), "cells"):
         if "id" in cell:
             _check(cell["id"], _STR, f"{path}.id")

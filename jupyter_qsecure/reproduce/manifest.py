@@ -158,6 +158,15 @@ def _read_text(path: Path, what: str) -> str:
         raise ManifestError(f"{path}: the {what} is not UTF-8 text") from None
 
 
+def _read_info(bag: Path, name: str) -> list[tuple[str, str]]:
+    """The labels and values of the tag file ``name`` of ``bag`` (``bagit.txt``,
+    ``bag-info.txt``); a ManifestError naming the file and line it cannot read."""
+    try:
+        return parse_info(_read_text(bag / name, name), name)
+    except BagFormatError as error:
+        raise ManifestError(f"{bag}/{error}") from None
+
+
 def _hash_all(
     entries: list[FileEntry],
     algorithm: str,
@@ -470,7 +479,7 @@ def bag_algorithm(bag: Path, preferred: str | None = None) -> str:
 
 def _check_tags(bag: Path, algorithm: str, result: VerifyResult) -> dict[str, str]:
     """Check the tag manifest; return the payload manifest's entries."""
-    bagit = parse_info(_read_text(bag / "bagit.txt", "bagit.txt"), "bagit.txt")
+    bagit = _read_info(bag, "bagit.txt")
     version = dict(bagit).get("BagIt-Version", "")
     if not version.startswith(("0.9", "1.")):
         raise ManifestError(
@@ -524,11 +533,7 @@ def _check_tags(bag: Path, algorithm: str, result: VerifyResult) -> dict[str, st
     outside = [p for p in entries if not p.startswith(f"{PAYLOAD_DIR}/")]
     if outside:
         raise ManifestError(f"{bag}/{payload_name}: names a path outside data/: {outside[0]!r}")
-    info = (
-        dict(parse_info(_read_text(bag / "bag-info.txt", "bag-info.txt"), "bag-info.txt"))
-        if (bag / "bag-info.txt").is_file()
-        else {}
-    )
+    info = dict(_read_info(bag, "bag-info.txt")) if (bag / "bag-info.txt").is_file() else {}
     result.location = info.get(LOCATION_LABEL)
     oxum = Oxum.parse(info.get("Payload-Oxum", "")) if info else None
     if oxum is not None and oxum.files != len(entries):

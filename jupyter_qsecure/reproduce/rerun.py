@@ -338,7 +338,7 @@ def reproduce(
     from nbclient.exceptions import CellExecutionError
 
     try:
-        data = read_bytes(path)  # a named pipe nothing writes to is empty, not a wait
+        data = read_bytes(path)  # a named pipe nothing writes to: an error, not a wait
         text = data.decode("utf-8")
         original = loads(text)  # too deep, too long a number: a JSONTextError
     except OSError as error:

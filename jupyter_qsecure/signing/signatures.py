@@ -224,10 +224,14 @@ def sign_notebook(
         raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
     if not principal or any(c in principal for c in "\0\r\n"):
         raise ValueError("a signature needs a principal (who signs, e.g. an e-mail address)")
-    metadata = notebook.setdefault("metadata", {})
-    section = metadata.setdefault("qsecure", {})
+    metadata = notebook.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise ValueError("the notebook's metadata is not an object; cannot add a signature")
+    section = metadata.get("qsecure", {})
     if not isinstance(section, dict):
         raise ValueError("metadata.qsecure is not an object; cannot add a signature")
+    if not isinstance(section.get("signatures", []), list):
+        raise ValueError("metadata.qsecure.signatures is not a list; cannot add a signature")
     payload, cells = payload_and_cell_digests(notebook)
     digest = hashlib.sha256(payload).hexdigest()
     signed_at = _timestamp(now or datetime.now(timezone.utc))
@@ -248,10 +252,9 @@ def sign_notebook(
         "cells": cells,
         "signature": armored,
     }
-    signatures = section.setdefault("signatures", [])
-    if not isinstance(signatures, list):
-        raise ValueError("metadata.qsecure.signatures is not a list; cannot add a signature")
-    signatures.append(entry)
+    notebook["metadata"] = metadata
+    metadata["qsecure"] = section
+    section.setdefault("signatures", []).append(entry)
     return entry
 
 
