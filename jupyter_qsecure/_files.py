@@ -11,13 +11,22 @@ naming what it is. Standard library only (the fast command line imports this).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
 from pathlib import Path
 from typing import BinaryIO
 
-__all__ = ["PIPE_WAIT", "NotAFileError", "kind_of", "open_file", "read_bytes", "read_text"]
+__all__ = [
+    "PIPE_WAIT",
+    "NotAFileError",
+    "kind_of",
+    "open_file",
+    "read_bytes",
+    "read_text",
+    "replace_file",
+]
 
 #: Seconds a named pipe may take to get a writer.
 PIPE_WAIT = 5.0
@@ -93,3 +102,30 @@ def read_bytes(path: Path | str) -> bytes:
 def read_text(path: Path | str) -> str:
     """:func:`read_bytes` decoded as UTF-8 (``UnicodeDecodeError`` when it is not)."""
     return read_bytes(path).decode("utf-8")
+
+
+def replace_file(path: Path | str, data: bytes) -> None:
+    """Write ``data`` as the new content of the regular file at ``path`` (the file a link
+    names, if it is one), whole or not at all: into a file beside it with its mode, then
+    renamed over it. Writing in place truncated it first, so a write that failed half way
+    (a full disk, text with no UTF-8 form) left the user's file empty. Raises
+    :class:`NotAFileError` for something other than a regular file, ``OSError`` when it
+    cannot be written (the file is then as it was)."""
+    import tempfile
+
+    target = Path(os.path.realpath(path))
+    mode = os.stat(target).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotAFileError(errno.EINVAL, f"{kind_of(mode)}, not a file", str(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, stat.S_IMODE(mode))
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise

@@ -439,6 +439,31 @@ def test_a_notebook_from_a_pipe_is_still_read(
     assert result.stdout.startswith('{"cells":[')
 
 
+def test_sign_never_leaves_the_notebook_half_written(lab: Lab, tmp_path: Path) -> None:
+    """A lone surrogate (a ``\\ud800`` escape) where the signature does not reach has no
+    UTF-8 form: writing the signed notebook in place failed after truncating it, leaving
+    an empty file and a traceback. It is written whole (with the escape, as it was read),
+    through a link to the file it names, with the file's mode."""
+    notebook = copy.deepcopy(lab.notebook)
+    notebook["metadata"]["qsecure"]["provenance"]["user"] = "al\ud800ice"
+    target = tmp_path / "surrogate.ipynb"
+    target.write_text(json.dumps(notebook))
+    target.chmod(0o640)
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(target.name)
+    args = ["sign", str(link), "--key", str(lab.key), "--principal", "bob@lab.example"]
+    result = qsecure_on(args, tmp_path, [target], may_write=True)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and oct(target.stat().st_mode & 0o777) == "0o640"
+    signed = json.loads(target.read_text())
+    assert signed["metadata"]["qsecure"]["provenance"]["user"] == "al\ud800ice"
+    assert [entry["principal"] for entry in signed["metadata"]["qsecure"]["signatures"]] == [
+        "alice@lab.example",
+        "bob@lab.example",
+    ]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["link.ipynb", "surrogate.ipynb"]
+
+
 # --- notebooks of the wrong shape (hypothesis) ---------------------------------------------
 
 JSON = st.recursive(

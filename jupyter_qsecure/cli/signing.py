@@ -10,6 +10,7 @@ from typing import Any
 
 from traitlets import Enum, Integer, List, Unicode
 
+from .._files import replace_file
 from .base import UsageError, _read_notebook, _signing_service, _Subcommand
 from .fast import read_json
 
@@ -97,11 +98,29 @@ class SignApp(_Subcommand):
         except SignatureError as error:
             print(f"jupyter qsecure: error: {error}", file=sys.stderr)
             return 1
-        path.write_text(json.dumps(notebook, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        try:
+            replace_file(path, _notebook_bytes(notebook))
+        except OSError as error:
+            raise UsageError(
+                f"{path}: cannot write the signed notebook ({error.strerror or error}); "
+                "the file is as it was"
+            ) from None
         print(
             f"signed {path} as {entry['principal']} ({entry['role']}) with {entry['key_fingerprint']}"
         )
         return 0
+
+
+def _notebook_bytes(notebook: dict[str, Any]) -> bytes:
+    """The notebook as ``sign`` writes it: UTF-8 JSON as Jupyter indents it. A string
+    holding a lone surrogate (a ``\\ud800`` escape in the file, outside what the
+    signature covers) has no UTF-8 form: such a notebook is written with escapes, as it
+    was read."""
+    text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return (json.dumps(notebook, indent=1) + "\n").encode("ascii")
 
 
 class VerifyApp(_Subcommand):
