@@ -846,7 +846,7 @@ RULES: tuple[Rule, ...] = (
         r"(?:[?&]|&amp;)(?P<key>access_?token|api_?key|apikey|api-key|auth_?token|token|secret"
         r"|client_secret|password|passwd|key|app_?key|subscription-key)"
         r"=(?P<secret>[A-Za-z0-9_\-.~%+/]{16,})",
-        r"[?&;][a-z_-]+=",
+        r"[?&][a-z_-]+=|&amp;",
         ignore_case=True,
         check=_url_token,
         examples=(

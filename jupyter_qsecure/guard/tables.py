@@ -281,8 +281,9 @@ TABLE_RULES: tuple[Rule, ...] = (
         "Credential in a table",
         # pandas' DataFrame as print(df) shows it: values aligned under their column's name.
         r"(?<=[ \t])(?P<secret>[^\s<\"]{3,200})(?=[ \t<\"\r\n]|$)",
-        # A header's name naming a credential, two spaces from the one before.
-        rf"  (?:\w+[ _])?{_HEADER_WORDS}",
+        # A header's name naming a credential, then two spaces or the line's end (not
+        # two spaces before it: indentation is everywhere, and Hyperscan would stop at each).
+        rf"{_HEADER_WORDS}\w*(?:  |\n)",
         ignore_case=True,
         multiline=True,
         context_before=400,
