@@ -464,6 +464,34 @@ def test_sign_never_leaves_the_notebook_half_written(lab: Lab, tmp_path: Path) -
     assert sorted(path.name for path in tmp_path.iterdir()) == ["link.ipynb", "surrogate.ipynb"]
 
 
+def test_text_with_no_utf8_form_is_reported_not_a_traceback(lab: Lab, tmp_path: Path) -> None:
+    """A lone surrogate in the provenance (a record id, the chain head, the user): the
+    store was asked for it (UnicodeEncodeError from SQLite's binding), the report printed
+    it raw (UnicodeEncodeError on standard output), and attest --sign could not sign the
+    statement quoting it (CanonicalFormError): each a traceback."""
+    notebook = copy.deepcopy(lab.notebook)
+    provenance = notebook["metadata"]["qsecure"]["provenance"]
+    provenance["timeline"][0]["record_id"] = "\ud800"
+    provenance["chain_head"] = "sha256:\ud800"
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    result = qsecure_on(["provenance", str(path), "--store", str(lab.store)], tmp_path, [path])
+    assert result.returncode == 1
+    assert "store: timeline entry 1: record \\ud800 is not in the store" in result.stdout
+    result = qsecure_on(
+        ["provenance", str(path), "--store", str(lab.store), "--format", "json"], tmp_path, [path]
+    )
+    assert result.returncode == 1 and json.loads(result.stdout)["store_problems"]
+    notebook = copy.deepcopy(lab.notebook)
+    notebook["metadata"]["qsecure"]["provenance"]["user"] = "al\ud800ice"
+    path.write_text(json.dumps(notebook))
+    args = ["attest", str(path), "--sign", "--key", str(lab.key), "--allow-failing"]
+    result = qsecure_on([*args, "--output", str(tmp_path / "o.json")], tmp_path, [path])
+    assert result.returncode == 2
+    assert "cannot sign its statement: no canonical JSON form" in result.stderr
+    assert not (tmp_path / "o.json").exists()
+
+
 # --- notebooks of the wrong shape (hypothesis) ---------------------------------------------
 
 JSON = st.recursive(

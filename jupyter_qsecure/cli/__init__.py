@@ -116,6 +116,10 @@ def console_main() -> None:
 
     if not program:
         sys.exit(run())
+    # Text from a file can hold what has no UTF-8 form (a lone surrogate from a \ud800
+    # escape): a report that prints it unescaped shows an escape, not a traceback.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(errors="backslashreplace")
     from .output import run_with_output_guarded
 
     code = run_with_output_guarded(run)

@@ -90,8 +90,10 @@ class ProvenanceApp(_Subcommand):
             print(json.dumps(answer, indent=2))
         else:
             self._print(path, verdict)
-            for problem in in_store or []:
-                print(f"store: {problem}")
+            from .._shown import shown
+
+            for problem in in_store or []:  # quotes record ids and hashes from the notebook
+                print(f"store: {shown(problem, 2000)}")
             if in_store == []:
                 print(f"store: every record and the chain head are in {self.store}")
         if not verdict.ok or in_store:
@@ -383,6 +385,8 @@ class AttestApp(_Subcommand):
                 raise UsageError("--sign needs --key PATH (or [signing] key)")
             try:
                 statement = sign_envelope(statement, key)
+            except CanonicalFormError as error:  # text the statement carries has no UTF-8
+                raise UsageError(f"{path}: cannot sign its statement: {error}") from None
             except SignatureError as error:
                 print(f"jupyter qsecure: error: {error}", file=sys.stderr)
                 return 1

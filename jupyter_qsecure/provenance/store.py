@@ -173,6 +173,19 @@ def _migrate(connection: sqlite3.Connection) -> bool:
     return True
 
 
+def _storable(parameters: tuple[Any, ...]) -> bool:
+    """Whether SQLite can be asked for these values: text from a notebook may hold a lone
+    surrogate (a ``\\ud800`` escape), which has no UTF-8 form, so no row holds it (and
+    binding it raised UnicodeEncodeError)."""
+    try:
+        for value in parameters:
+            if isinstance(value, str):
+                value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _all_text(*values: object) -> bool:
     """Whether each of a row's chained columns holds text (SQLite keeps whatever type was
     written: a row rewritten with a blob or a number is damaged, not a reason to fail)."""
@@ -317,7 +330,7 @@ class ProvenanceStore:
         return hashes
 
     def _rows(self, query: str, parameters: tuple[Any, ...] = ()) -> Iterator[StoredRecord]:
-        if not self.path.exists():
+        if not self.path.exists() or not _storable(parameters):
             return
         connection = self._connect()
         try:
@@ -455,7 +468,7 @@ class ProvenanceStore:
 
     def position_of(self, digest: str) -> int | None:
         """The position (1-based, in chain order) of the row whose hash is ``digest``."""
-        if not self.path.exists():
+        if not self.path.exists() or not _storable((digest,)):
             return None
         connection = self._connect()
         try:
