@@ -492,6 +492,38 @@ def test_text_with_no_utf8_form_is_reported_not_a_traceback(lab: Lab, tmp_path: 
     assert not (tmp_path / "o.json").exists()
 
 
+def test_a_huge_execution_count_is_only_a_number(lab: Lab, tmp_path: Path) -> None:
+    """The verdict listed every count from 1 to the largest recorded one to name those
+    with no record: a timeline entry counting 10**30 made provenance and attest take all
+    the memory there was (killed, or a MemoryError traceback). Run as a program under a
+    2 GB address-space limit, so that a regression fails instead of taking the machine."""
+    import resource
+
+    notebook = copy.deepcopy(lab.notebook)
+    notebook["metadata"]["qsecure"]["provenance"]["timeline"][0]["execution_count"] = 10**30
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+
+    program = str(Path(sys.executable).parent / "jupyter-qsecure")
+    for args in (["provenance", str(path)], ["attest", str(path), "--allow-failing"]):
+        result = subprocess.run(
+            [program, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+            preexec_fn=limit,
+        )
+        assert result.returncode in (0, 1), (args, result.stderr)
+        assert "Traceback" not in result.stderr, result.stderr
+    result = qsecure_on(["provenance", str(path), "--format", "json"], tmp_path, [path])
+    hidden = json.loads(result.stdout)["hidden_state"]
+    assert any(f"executions 1, 3-{10**30 - 1} of this session have no record" in h for h in hidden)
+
+
 # --- notebooks of the wrong shape (hypothesis) ---------------------------------------------
 
 JSON = st.recursive(

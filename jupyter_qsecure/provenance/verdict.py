@@ -375,11 +375,10 @@ class _Judge:
             c for e in session if isinstance(c := e.get("execution_count"), int) and c > 0
         )
         if recorded:
-            start = recorded[0] if self.truncated else 1
-            missing = sorted(set(range(start, recorded[-1] + 1)) - set(recorded))
+            missing = _gaps(recorded[0] if self.truncated else 1, recorded)
             if missing:
                 self.verdict.hidden_state.append(
-                    f"executions {_ranges(missing)} of this session have no record (run"
+                    f"executions {missing} of this session have no record (run"
                     " without the recorder, or the records were removed): later cells may"
                     " rely on what they did"
                 )
@@ -399,17 +398,17 @@ class _Judge:
             )
 
 
-def _ranges(numbers: list[int]) -> str:
-    """``[1, 2, 3, 7]`` -> ``"1-3, 7"``."""
+def _gaps(start: int, recorded: list[int]) -> str:
+    """The counts from ``start`` to the last of ``recorded`` (sorted) that it lacks, as
+    ranges: ``1, [2, 3, 7]`` -> ``"1, 4-6"``; "" for none. Computed from the gaps, never
+    by listing every count: a count of 10**30 in a notebook is only a number."""
     parts: list[str] = []
-    start = previous = numbers[0]
-    for number in numbers[1:]:
-        if number == previous + 1:
-            previous = number
-            continue
-        parts.append(str(start) if start == previous else f"{start}-{previous}")
-        start = previous = number
-    parts.append(str(start) if start == previous else f"{start}-{previous}")
+    expected = start
+    for count in recorded:
+        if count > expected:
+            last = count - 1
+            parts.append(str(expected) if expected == last else f"{expected}-{last}")
+        expected = max(expected, count + 1)
     return ", ".join(parts)
 
 
