@@ -15,7 +15,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from tornado.web import HTTPError
 
@@ -42,6 +42,8 @@ _SHOWN_IN_MESSAGE = 5
 REPORTED_MEMORY = 4096
 
 EventSink = Callable[[str, dict[str, Any]], None]
+#: What a scan returns (a notebook's or a name's result).
+ScanResultT = TypeVar("ScanResultT")
 #: A model the request handler already checked off the event loop (the very object): the
 #: pre-save hook lets it through without scanning it twice. Set per request task.
 prechecked: contextvars.ContextVar[object | None] = contextvars.ContextVar(
@@ -311,28 +313,14 @@ class SaveGuard:
             return
         path = path.strip("/")
         os_path = self.root_dir / path
-        try:
-            scanner = Scanner(
-                self.scanner.engine,
-                self._allowlist_for(os_path),
-                self.scanner.max_bytes,
-                self._injected_literals(),
-            )
-            result = scanner.scan_model(model, path=os_path, cells=self._cells)
-        except ScanInputError as error:
-            self._scan_failed(path, str(error), audit, write)
-            return
-        except Exception as error:  # a crash must refuse the save, not let it through
-            frames = "".join(traceback.format_tb(error.__traceback__))
-            self.log.error(
-                "qsecure guard crashed scanning %s: %s\n%s",
-                logged(path),
-                type(error).__name__,
-                frames,
-            )
-            self._scan_failed(path, f"internal error {type(error).__name__}", audit, write)
-            return
-        if result.findings:
+        result = self._scanned(
+            path,
+            "",
+            lambda scanner: scanner.scan_model(model, path=os_path, cells=self._cells),
+            audit,
+            write,
+        )
+        if result is not None and result.findings:
             self._remember(result.findings)
             if audit:
                 self._emit_blocked(path, "blocked", result.findings, write=write)
@@ -356,27 +344,15 @@ class SaveGuard:
         path = path.strip("/")
         if not path:
             return
-        try:
-            result = Scanner(
-                self.scanner.engine,
-                self._allowlist_for(self.root_dir / path),
-                self.scanner.max_bytes,
-                self._injected_literals(),
-            ).scan_name(path, directory=directory, os_path=self.root_dir / path)
-        except ScanInputError as error:
-            self._scan_failed(path, str(error), audit, write)
-            return
-        except Exception as error:  # a crash must refuse the write, not let it through
-            frames = "".join(traceback.format_tb(error.__traceback__))
-            self.log.error(
-                "qsecure guard crashed scanning the name %s: %s\n%s",
-                logged(path),
-                type(error).__name__,
-                frames,
-            )
-            self._scan_failed(path, f"internal error {type(error).__name__}", audit, write)
-            return
-        if not result.findings:
+        os_path = self.root_dir / path
+        result = self._scanned(
+            path,
+            "the name ",
+            lambda scanner: scanner.scan_name(path, directory=directory, os_path=os_path),
+            audit,
+            write,
+        )
+        if result is None or not result.findings:
             return
         self._remember(result.findings)
         if audit:
@@ -385,6 +361,39 @@ class SaveGuard:
             "qsecure: %s of %s refused (a credential in its name)", write, logged(result.shown)
         )
         raise SaveBlocked(result.shown, result.findings, write, self.bypass_problem)
+
+    def _scanned(
+        self,
+        path: str,
+        what: str,
+        scan: Callable[[Scanner], ScanResultT],
+        audit: bool,
+        write: str,
+    ) -> ScanResultT | None:
+        """``scan`` run with a scanner for ``path`` (its allowlist, the injected values);
+        None once a scan that failed is reported (:meth:`_scan_failed`: refused, unless
+        ``guard.on_error`` allows). A crash refuses the write, never lets it through."""
+        try:
+            scanner = Scanner(
+                self.scanner.engine,
+                self._allowlist_for(self.root_dir / path),
+                self.scanner.max_bytes,
+                self._injected_literals(),
+            )
+            return scan(scanner)
+        except ScanInputError as error:
+            self._scan_failed(path, str(error), audit, write)
+        except Exception as error:
+            frames = "".join(traceback.format_tb(error.__traceback__))
+            self.log.error(
+                "qsecure guard crashed scanning %s%s: %s\n%s",
+                what,
+                logged(path),
+                type(error).__name__,
+                frames,
+            )
+            self._scan_failed(path, f"internal error {type(error).__name__}", audit, write)
+        return None
 
     def masked(self, text: str) -> str:
         """``text`` (a path, a URL, a log line) with every credential its names hold, as
