@@ -86,7 +86,7 @@ def bench_reproduce(rounds: int = 5) -> None:
     from nbclient import NotebookClient
 
     from jupyter_qsecure.reproduce import reproduce
-    from jupyter_qsecure.signing.canonical import outputs_digest
+    from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
 
     with tempfile.TemporaryDirectory(prefix="bench-reproduce-") as scratch:
         folder = Path(scratch)
@@ -100,6 +100,7 @@ def bench_reproduce(rounds: int = 5) -> None:
         for cell in nb.cells:
             cell.metadata["qsecure"] = {
                 "execution": {
+                    "code_sha256": source_digest(cell.source),
                     "outputs_digest": outputs_digest(json.loads(json.dumps(cell.outputs))),
                     "files": {"read": [{"path": "input.bin", "sha256": digest}]},
                 }

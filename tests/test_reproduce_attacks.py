@@ -689,3 +689,21 @@ def test_the_notebook_cannot_answer_for_the_reproducing_environment(tmp_path: Pa
     drift = report["environment_drift"]
     assert f"Python 2.7.18 -> {platform.python_version()}" in drift, drift
     assert len(drift) > 2  # numpy and every other installed distribution
+
+
+def test_a_record_without_its_code_digest_is_not_recorded_never_reproduced() -> None:
+    """A record that names no code digest cannot say which code ran: the cell is 'not
+    recorded' (which fails the run), not 'differs: edited', whatever its outputs."""
+    from jupyter_qsecure.reproduce.compare import NOT_RECORDED, compare_cell
+    from jupyter_qsecure.signing.canonical import outputs_digest
+
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "1\n"}]
+    cell = {
+        "cell_type": "code",
+        "id": "c1",
+        "source": "print(1)",
+        "outputs": outputs,
+        "metadata": {"qsecure": {"execution": {"outputs_digest": outputs_digest(outputs)}}},
+    }
+    result = compare_cell(1, cell, outputs, 1e-9, 0.0)
+    assert (result.result, result.detail) == (NOT_RECORDED, "no recorded code digest")

@@ -273,7 +273,10 @@ def compare_cell(
     recorded = execution.get("outputs_digest") if execution is not None else None
     if execution is None or not isinstance(recorded, str) or not recorded:
         return CellResult(number, cell_id, NOT_RECORDED, "no recorded outputs digest")
-    if _source_digest(cell) != execution.get("code_sha256"):
+    recorded_code = execution.get("code_sha256")
+    if not isinstance(recorded_code, str) or not recorded_code:
+        return CellResult(number, cell_id, NOT_RECORDED, "no recorded code digest")
+    if _source_digest(cell) != recorded_code:
         return CellResult(
             number,
             cell_id,
