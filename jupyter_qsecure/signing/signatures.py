@@ -252,9 +252,11 @@ def sign_notebook(
         "cells": cells,
         "signature": armored,
     }
-    notebook["metadata"] = metadata
-    metadata["qsecure"] = section
-    section.setdefault("signatures", []).append(entry)
+    # setdefault, not assignment: a NotebookNode copies a dict assigned into it, and the
+    # entry must land in the notebook's own section.
+    notebook.setdefault("metadata", metadata).setdefault("qsecure", section).setdefault(
+        "signatures", []
+    ).append(entry)
     return entry
 
 
