@@ -66,6 +66,8 @@ def needles(value: str) -> set[str]:
         json.dumps(value, ensure_ascii=False)[1:-1],
         html.escape(value),
         html.escape(value, quote=False),
+        html.escape(repr(value)[1:-1], quote=False),  # a repr shown as code in HTML
+        html.escape(json.dumps(value)[1:-1]),
         quote(value, safe=""),
         quote_plus(value),
         raw.hex(),
@@ -105,6 +107,8 @@ def _printings(value: str) -> list[str]:
         json.dumps({"outer": json.dumps(value)}),
         html.escape(value),
         html.escape(value, quote=False),
+        html.escape(repr(value), quote=False),  # IPython's Code display of a repr
+        html.escape(json.dumps(value)),
         quote(value),
         quote_plus(value),
         raw.hex(),

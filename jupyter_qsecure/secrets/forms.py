@@ -99,6 +99,14 @@ def _escaped_forms(value: str) -> set[str]:
     markup = {basic}
     for double, single in _QUOTE_ESCAPES:
         markup.add(basic.replace('"', double).replace("'", single))
+    # Code shown in HTML (IPython's Code display, a repr in a <pre>): a Python or JSON
+    # escape of the value, then escaped for HTML.
+    for code in list(forms):
+        escaped = code.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        if escaped != code:
+            markup.add(escaped)
+            for double, single in _QUOTE_ESCAPES:
+                markup.add(escaped.replace('"', double).replace("'", single))
     # ElementTree's attributes: only the double quote, and white space by number.
     attribute = basic.replace('"', "&quot;").replace("\r", "&#13;").replace("\n", "&#10;")
     markup.add(attribute.replace("\t", "&#09;"))
