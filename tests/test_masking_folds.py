@@ -254,3 +254,27 @@ async def test_folded_values_never_reach_the_browser_or_the_saved_notebook(
     saved = (jp_root_dir / "lab" / "folds.ipynb").read_text(encoding="utf-8")
     assert "[secret:TOKEN]" in saved
     assert not _leaked(saved, values)
+
+
+@pytest.mark.parametrize("kind", ["TOKEN", "HEX", "JWT", "QUOTED"])
+def test_a_value_in_highlighted_code_is_masked(masker_kind: str, kind: str) -> None:
+    """IPython's ``Code(..., language='python')`` (Pygments) puts each token of a string
+    literal in its own ``<span>``: a value holding an escape or a quote was split into
+    pieces by tags, each too short to be found."""
+    import html
+    import re
+
+    from IPython.display import Code
+
+    values = {**_values(), "QUOTED": "p\\a&s\"s'<w>é" + secrets.token_hex(8) + "/ord"}
+    masker = Masker(values)
+    value = values[kind]
+    for source in (f"t = {value!r}", f"t = {json.dumps(value)}", f"d = {{'k': {value!r}}}"):
+        shown = Code(source, language="python")._repr_html_()
+        masked = masker.mask(shown)
+        assert f"[secret:{kind}]" in masked, masked[-400:]
+        text = html.unescape(re.sub(r"<[^<>]*>", "", masked))
+        assert not _leaked(text, {kind: value}), (source, masked[-400:])
+        # The HTML stays whole: tags inside the value go with it, never half a tag.
+        assert masked.count("<span") == masked.count("</span>")
+        assert masked.count("<") == masked.count(">")

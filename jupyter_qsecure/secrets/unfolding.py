@@ -10,7 +10,10 @@ The masker's matcher looks for the runs of :data:`PROBE_LENGTH` characters that 
 value (its first :data:`PROBE_STARTS`, a *probe* each) beside its forms: a fold of a whole
 value holds one in its first line or two. Only a text holding a probe is read again here:
 with the separators left out, each value found whole is replaced, with the separators
-between its pieces, by its label. A value cut into single characters (``list(value)``,
+between its pieces, by its label. Code highlighted in HTML (Pygments puts each token of
+a string literal in its own ``<span>``: ``'p</span><span class="se">\\\\</span>...``) is
+read as shown, its tags left out and its character references decoded, and probed by the
+opening of a highlighted string (:data:`HIGHLIGHTED_STRING`). A value cut into single characters (``list(value)``,
 ``print(*value)``, ``" ".join(value)``) is probed by its first characters joined as those
 write them (:data:`JOINERS`). A fold between 2 and :data:`PROBE_LENGTH` - 1 characters
 wide is not found.
@@ -19,6 +22,8 @@ wide is not found.
 from __future__ import annotations
 
 import bisect
+import html
+import json
 import re
 from collections.abc import Iterable
 
@@ -35,6 +40,15 @@ PROBE_STARTS = 2 * PROBE_LENGTH
 #: How displays join a value's single characters: ``print(*value)`` and ``" ".join``, one
 #: a line, ``repr(list(value))``, ``json.dumps(list(value))``, ``", ".join``.
 JOINERS = (" ", "\n", "', '", '", "', ", ")
+#: How an HTML highlighter opens a string literal's token (Pygments' classes ``s``,
+#: ``s1``, ``s2``, ``se``, ``si``...): a text holding it is read as shown.
+HIGHLIGHTED_STRING = '<span class="s'
+#: What a reading as shown leaves out besides the separators (tags), or decodes (character
+#: references: one character each).
+_AS_SHOWN = re.compile(
+    rf"(?P<separator>{SEPARATORS.pattern})|(?P<tag><[^<>]{{0,300}}>)"
+    r"|(?P<reference>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,10});)"
+)
 #: A value shorter than this, its separators left out, is not looked for folded (eight
 #: characters of a short value are too likely to be ordinary text).
 FOLDED_MINIMUM = 16
@@ -54,10 +68,12 @@ class Unfolder:
         #: The values as they are (separators at their ends left out): not folds.
         self._as_they_are: set[str] = set()
         for part, label in parts:
-            target = compacted(part)
-            if len(target) >= FOLDED_MINIMUM:
-                targets.setdefault(target, label)
-                self._as_they_are.add(_EDGES.sub("", part))
+            # As written, and as code writes it in a string literal (shown highlighted).
+            for written in (part, repr(part)[1:-1], json.dumps(part)[1:-1]):
+                target = compacted(written)
+                if len(target) >= FOLDED_MINIMUM:
+                    targets.setdefault(target, label)
+                    self._as_they_are.add(_EDGES.sub("", written))
         #: Longest first: a value found whole is not also taken for a part of it.
         self._targets = sorted(targets.items(), key=lambda item: -len(item[0]))
 
@@ -71,30 +87,44 @@ class Unfolder:
             starts = range(min(PROBE_STARTS, len(target) - PROBE_LENGTH + 1))
             probes |= {target[at : at + PROBE_LENGTH] for at in starts}
             probes |= {joiner.join(target[:PROBE_LENGTH]) for joiner in JOINERS}
+        if probes:
+            probes.add(HIGHLIGHTED_STRING)
         return probes
 
     def unfold(self, text: str) -> str | None:
         """``text`` with every value that appears whole once separators are left out, and
         only then (folded, or split into pieces), replaced by its label; None when
         there is none. A value as it is is left to the masker's forms."""
-        segments: list[tuple[int, int]] = []  # (where in text, where in the compacted text)
+        #: (where in text, where in the compacted text, and for a decoded reference the
+        #: length of it in text: its one character stands for all of it).
+        segments: list[tuple[int, int, int]] = []
         kept: list[str] = []
         position = length = 0
-        for separator in SEPARATORS.finditer(text):
-            if separator.start() > position:
-                segments.append((position, length))
-                kept.append(text[position : separator.start()])
-                length += separator.start() - position
-            position = separator.end()
+        reading = _AS_SHOWN if HIGHLIGHTED_STRING in text else SEPARATORS
+        for skipped in reading.finditer(text):
+            if skipped.start() > position:
+                segments.append((position, length, 0))
+                kept.append(text[position : skipped.start()])
+                length += skipped.start() - position
+            reference = skipped.groupdict().get("reference")
+            if reference:
+                character = html.unescape(reference)
+                if len(character) == 1 and not SEPARATORS.fullmatch(character):
+                    segments.append((skipped.start(), length, len(reference)))
+                    kept.append(character)
+                    length += 1
+            position = skipped.end()
         if position < len(text):
-            segments.append((position, length))
+            segments.append((position, length, 0))
             kept.append(text[position:])
         joined = "".join(kept)
-        starts = [at for _, at in segments]
+        starts = [at for _, at, _ in segments]
 
-        def original(index: int) -> int:
-            segment = bisect.bisect_right(starts, index) - 1
-            return segments[segment][0] + index - segments[segment][1]
+        def original(index: int, end: bool = False) -> int:
+            where, at, reference = segments[bisect.bisect_right(starts, index) - 1]
+            if reference:
+                return where + (reference if end else 0)
+            return where + index - at + (1 if end else 0)
 
         found: list[tuple[int, int, str]] = []
         taken: list[tuple[int, int]] = []
@@ -103,7 +133,7 @@ class Unfolder:
             while at >= 0:
                 end = at + len(target)
                 if all(end <= first or at >= last for first, last in taken):
-                    begin, finish = original(at), original(end - 1) + 1
+                    begin, finish = original(at), original(end - 1, end=True)
                     if text[begin:finish] not in self._as_they_are:
                         found.append((begin, finish, label))
                     taken.append((at, end))
