@@ -291,6 +291,11 @@ WAYS: dict[str, Callable[[], Way]] = {
         nb(code('pw = input("Password: ")', [typed("Password:  sunshine\n")])),
         "sunshine",
     ),
+    "a password typed after a prompt in Dutch": lambda: Way(
+        "inloggen.ipynb",
+        nb(code('pw = input("Wachtwoord: ")', [typed("Wachtwoord:  zonneschijn\n")])),
+        "zonneschijn",
+    ),
     "an API key typed into input() without a colon": lambda: Way(
         "key.ipynb",
         nb(code('key = input("Enter your API key")', [typed(f"Enter your API key {API_KEY}\n")])),

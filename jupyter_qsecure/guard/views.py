@@ -25,6 +25,8 @@ import html
 import re
 from urllib.parse import unquote
 
+from .syntax import FOREIGN_PASSWORD_WORDS
+
 #: Where a text needs another reading (bytes, for the engine's pass over the buffer): short
 #: literals, since Hyperscan compiles them with every rule's trigger.
 MARKERS: tuple[tuple[str, bool], ...] = (
@@ -122,11 +124,11 @@ def needs_reading(text: str) -> bool:
 
 
 _PROMPT_WORD = re.compile(
-    r"passw|passphrase|pwd|passcode|secret|token|api[ _-]?key|access[ _-]?key|credential"
-    r"|passwort|kennwort|mot de passe|contrase[ñn]a|senha|пароль|パスワード|密码",
+    r"passw|passphrase|pwd|passcode|secret|token|api[ _-]?key|access[ _-]?key|credential|"
+    + FOREIGN_PASSWORD_WORDS,
     re.IGNORECASE,
 )
-_PASSWORD_PROMPT = re.compile(r"pass|pwd|kennwort|contrase|senha|пароль|パスワード|密码", re.I)
+_PASSWORD_PROMPT = re.compile(r"pass|pwd|" + FOREIGN_PASSWORD_WORDS, re.IGNORECASE)
 
 
 def prompt_answers(text: str) -> str | None:
