@@ -13,7 +13,8 @@ Public API::
 - Signed checkpoints of the store's chain (size and head, a C2SP-style signed note with
   an SSHSIG by the server's key): ``Checkpointer``, ``CHECKPOINT_NAMESPACE``.
 - The notebook: ``embed_provenance``, ``provenance_report`` (the provenance panel),
-  ``judge`` and its ``NotebookVerdict``, ``attestation``.
+  ``judge`` and its ``NotebookVerdict``, ``attestation``; ``execution_record(cell)``, the
+  record a cell carries (reproduce reads it too).
 - The environment fingerprint: ``collect_environment`` (collectors plug in through the
   ``jupyter_qsecure.collectors`` entry point group).
 - The server side: ``ProvenanceService``; the ``[provenance]`` policy:
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from .kernel import default_store_path
     from .policy import ProvenancePolicy, parse_provenance_policy
     from .report import provenance_report
+    from .schema import execution_record
     from .service import ProvenanceService
     from .verdict import NotebookVerdict, judge
 
@@ -54,6 +56,7 @@ __all__ = [
     "collect_environment",
     "default_store_path",
     "embed_provenance",
+    "execution_record",
     "judge",
     "parse_provenance_policy",
     "provenance_report",
@@ -71,6 +74,7 @@ __getattr__, __dir__ = lazy_exports(
         "ProvenancePolicy": ".policy",
         "parse_provenance_policy": ".policy",
         "provenance_report": ".report",
+        "execution_record": ".schema",
         "ProvenanceService": ".service",
         "NotebookVerdict": ".verdict",
         "judge": ".verdict",

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .embed import Redact, embed_provenance
+from .schema import execution_record
 from .store import StoredRecord
 from .verdict import (
     DEFAULT_REHASH_SECONDS,
@@ -27,12 +28,6 @@ BADGES = {
     OUTPUTS_CHANGED: "outputs-changed",
     NEVER_EXECUTED: "never-executed",
 }
-
-
-def _execution(cell: dict[str, Any]) -> dict[str, Any] | None:
-    section = cell.get("metadata", {}).get("qsecure")
-    execution = section.get("execution") if isinstance(section, dict) else None
-    return execution if isinstance(execution, dict) else None
 
 
 def provenance_report(
@@ -84,7 +79,7 @@ def provenance_report(
                 "verdict": cell.verdict,
                 "badge": BADGES[cell.verdict],
                 "detail": cell.detail,
-                "execution": _execution(source),
+                "execution": execution_record(source),
                 "evidence": cell.evidence,
             }
             for cell, source in zip(verdict.cells, code_cells, strict=True)

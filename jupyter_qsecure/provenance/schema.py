@@ -128,6 +128,15 @@ def _qsecure(holder: dict[str, Any], field: str) -> dict[str, Any] | None:
     return dict(_check(section, (dict,), f"{field}.metadata.qsecure"))
 
 
+def execution_record(cell: Any) -> dict[str, Any] | None:
+    """A cell's embedded execution record (``metadata.qsecure.execution``); None when it
+    has none, or when a field on the way is not an object."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    section = metadata.get("qsecure") if isinstance(metadata, dict) else None
+    execution = section.get("execution") if isinstance(section, dict) else None
+    return execution if isinstance(execution, dict) else None
+
+
 def check_provenance(notebook: Any) -> None:
     """Raise :class:`ProvenanceFormatError` for the first field of ``notebook`` whose type
     the verdict cannot use (cells, their sources and outputs, the provenance metadata)."""

@@ -32,7 +32,7 @@ from typing import Any
 
 from .._shown import shown, shown_json
 from ..signing.canonical import CanonicalFormError, outputs_digest, source_digest
-from .schema import check_provenance
+from .schema import check_provenance, execution_record
 
 EXECUTED = "executed as shown"
 SOURCE_EDITED = "source edited after execution"
@@ -133,12 +133,6 @@ class _Rehash:
                 if time.monotonic() > self.deadline:
                     return {"now": "not re-hashed (time limit)"}
             return {"sha256": digest.hexdigest(), "size": info.st_size}
-
-
-def _execution(cell: dict[str, Any]) -> dict[str, Any] | None:
-    section = cell.get("metadata", {}).get("qsecure", {})
-    execution = section.get("execution") if isinstance(section, dict) else None
-    return execution if isinstance(execution, dict) else None
 
 
 def _shown_digest(cell: dict[str, Any]) -> str | None:
@@ -257,7 +251,7 @@ class _Judge:
 
     def judge(self) -> NotebookVerdict:
         code_cells = [cell for cell in self.cells if cell.get("cell_type") == "code"]
-        executions = [_execution(cell) for cell in code_cells]
+        executions = [execution_record(cell) for cell in code_cells]
         for number, (cell, execution) in enumerate(zip(code_cells, executions, strict=True), 1):
             foreign = self.foreign(execution) if execution is not None else None
             cell_verdict = _cell_verdict(number, cell, execution, foreign)

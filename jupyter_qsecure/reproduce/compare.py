@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..provenance import execution_record
 from ..signing.canonical import CanonicalFormError, canonical_outputs, outputs_digest, source_digest
 
 REPRODUCED = "reproduced"
@@ -59,14 +60,6 @@ class CellResult:
     result: str
     detail: str = ""
     diff: str = ""
-
-
-def execution_of(cell: dict[str, Any]) -> dict[str, Any] | None:
-    """A cell's embedded execution record (None when it has none, or not as an object)."""
-    metadata = cell.get("metadata")
-    section = metadata.get("qsecure") if isinstance(metadata, dict) else None
-    execution = section.get("execution") if isinstance(section, dict) else None
-    return execution if isinstance(execution, dict) else None
 
 
 def texts(outputs: Any) -> str:
@@ -269,7 +262,7 @@ def compare_cell(
     """The outcome of one code cell: its record against ``new``, the re-run's outputs."""
     cell_id = cell.get("id")
     cell_id = cell_id if isinstance(cell_id, str) else None
-    execution = execution_of(cell)
+    execution = execution_record(cell)
     recorded = execution.get("outputs_digest") if execution is not None else None
     if execution is None or not isinstance(recorded, str) or not recorded:
         return CellResult(number, cell_id, NOT_RECORDED, "no recorded outputs digest")

@@ -18,7 +18,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from .compare import execution_of
+from ..provenance import execution_record
 from .tree import kind_of
 
 _OPEN_FLAGS = (
@@ -95,7 +95,7 @@ def check_inputs(
     written: dict[str, int] = {}
     cells = notebook.get("cells")
     for number, cell in enumerate(cells if isinstance(cells, list) else [], start=1):
-        execution = execution_of(cell) if isinstance(cell, dict) else None
+        execution = execution_record(cell)
         for entry in _entries(execution, "read"):
             path = _path(entry)
             recorded = entry.get("sha256")

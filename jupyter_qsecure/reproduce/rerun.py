@@ -25,6 +25,7 @@ from typing import Any
 
 from .._files import read_bytes
 from .._json import loads
+from ..provenance import execution_record
 from .compare import (
     DIFFERS,
     NORMALISERS,
@@ -35,7 +36,6 @@ from .compare import (
     WITHIN_TOLERANCE,
     CellResult,
     compare_cell,
-    execution_of,
     normalise,
     within_tolerance,
 )
@@ -137,9 +137,6 @@ class Reproduction:
         }
 
 
-_execution = execution_of
-
-
 def _drift(
     recorded: Any, probe: dict[str, Any], stored: list[str] | None = None, record: str = ""
 ) -> list[str]:
@@ -236,7 +233,7 @@ def _seeds(cells: list[dict[str, Any]]) -> list[str]:
     """The seeds the recorded run set, as ``cell ID: source(value)``."""
     found = []
     for cell in cells:
-        seeds = (_execution(cell) or {}).get("seeds")
+        seeds = (execution_record(cell) or {}).get("seeds")
         for seed in seeds if isinstance(seeds, list) else []:
             seed = seed if isinstance(seed, dict) else {"source": seed}
             found.append(f"cell {cell.get('id')}: {seed.get('source')}({seed.get('value')})")
@@ -349,7 +346,7 @@ def reproduce(
         raise ReproduceError(f"{path}: not a readable notebook ({error})") from None
     node = _notebook_node(path, text, original)
     cells = original["cells"]
-    if not any(_execution(c) for c in cells if c.get("cell_type") == "code"):
+    if not any(execution_record(c) for c in cells if c.get("cell_type") == "code"):
         raise ReproduceError(
             f"{path}: carries no execution records, so there is nothing to compare with; "
             "run it with jupyter-qsecure on and save it first"
