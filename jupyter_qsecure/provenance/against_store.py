@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .schema import execution_record
 from .store import ProvenanceStore, StoredRecord
 
 #: Fields of a cell's record that must equal the stored record's (a field removed from
@@ -104,9 +105,8 @@ def _carried(notebook: dict[str, Any]) -> dict[str, tuple[int, Any, dict[str, An
     carried: dict[str, tuple[int, Any, dict[str, Any]]] = {}
     code_cells = (c for c in notebook.get("cells", []) if c.get("cell_type") == "code")
     for number, cell in enumerate(code_cells, 1):
-        section = cell.get("metadata", {}).get("qsecure")
-        execution = section.get("execution") if isinstance(section, dict) else None
-        if isinstance(execution, dict) and isinstance(execution.get("record_id"), str):
+        execution = execution_record(cell)
+        if execution is not None and isinstance(execution.get("record_id"), str):
             carried[execution["record_id"]] = (number, cell.get("id"), execution)
     return carried
 
