@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ..signing.canonical import notebook_digest
-from .schema import check_provenance
+from .schema import check_provenance, execution_record
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://slsa.dev/provenance/v1"
@@ -56,7 +56,7 @@ def attestation(notebook: dict[str, Any], name: str) -> dict[str, Any]:
         )
     executions = []
     for cell in notebook.get("cells", []):
-        execution = _object(_object(_object(cell, "metadata"), "qsecure"), "execution")
+        execution = execution_record(cell)
         if execution:
             executions.append({"cell_id": cell.get("id"), **execution})
     subjects = [{"name": PurePosixPath(name).name, "digest": _digest(notebook_digest(notebook))}]
