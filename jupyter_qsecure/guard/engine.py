@@ -9,6 +9,7 @@ regular expression and check, so the cost of a scan is about one pass over the t
 from __future__ import annotations
 
 import re
+import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -182,6 +183,7 @@ class Engine:
     def __init__(self, rules: Sequence[Rule] = RULES, *, use_hyperscan: bool = True) -> None:
         self.rules = tuple(rules)
         self._database = None
+        self._local = threading.local()
         self._triggers = [_trigger_regex(rule.trigger, rule.ignore_case) for rule in self.rules]
         self._markers = re.compile(
             b"|".join(b"(?:%s)" % marker.encode() for marker, _ in MARKERS), re.IGNORECASE
@@ -212,7 +214,13 @@ class Engine:
                 elif marked is not None:
                     marked.append(True)
 
-            self._database.scan(data, match_event_handler=on_match)
+            # Hyperscan's scratch space serves one scan at a time: one per thread (a save
+            # scan and a status check's redaction run at once; sharing raised
+            # ScratchInUseError).
+            scratch = getattr(self._local, "scratch", None)
+            if scratch is None:
+                scratch = self._local.scratch = hyperscan.Scratch(self._database)
+            self._database.scan(data, match_event_handler=on_match, scratch=scratch)
         else:
             for rule_index, trigger in enumerate(self._triggers):
                 hits.update((rule_index, found.end()) for found in trigger.finditer(data))
