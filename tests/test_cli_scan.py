@@ -86,6 +86,22 @@ def test_entry_points_give_the_same_report_and_exit_codes(
     assert "Traceback" not in usage.stderr
 
 
+def test_a_value_a_repeated_key_hides_is_reported(tmp_path: Path, token: str) -> None:
+    """A merge left two "cells" keys: notebook readers show the last, git carries both."""
+    shown = json.dumps(notebook(code("x = 1")))
+    hidden = json.dumps([code(f"gh = '{token}'")])
+    (tmp_path / "merged.ipynb").write_text(
+        shown.replace('"cells": ', f'"cells": {hidden}, "cells": ', 1)
+    )
+    result = run("scan", "merged.ipynb", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == [
+        f"merged.ipynb: the first of two 'cells' keys/0/source, line 1: GitHub token"
+        f" (ghp_…{token[-3:]}) [github-token]"
+    ]
+    assert token not in result.stdout + result.stderr
+
+
 def test_clean_files_exit_zero(project: Path) -> None:
     result = run("scan", "clean.py", "data/plot.png", cwd=project)
     assert result.returncode == 0, result.stderr

@@ -54,6 +54,26 @@ def nb(*cells: dict[str, Any], metadata: dict[str, Any] | None = None) -> dict[s
     return {"type": "notebook", "content": notebook(*cells, metadata=metadata)}
 
 
+def base64_file(content: str) -> dict[str, Any]:
+    """An upload: a file's bytes, base64-encoded."""
+    return {
+        "type": "file",
+        "format": "base64",
+        "content": base64.b64encode(content.encode()).decode(),
+    }
+
+
+def repeated_key(document: dict[str, Any], key: str, hidden: object, *, inner: bool = False) -> str:
+    """``document`` as JSON text with ``"key": hidden`` written before its own ``key``
+    (in the notebook, or with ``inner`` in its first cell), so JSON readers keep the
+    document's value and never show ``hidden``."""
+    text = json.dumps(document)
+    holder = document["cells"][0] if inner else document
+    own = f"{json.dumps(key)}: {json.dumps(holder[key])}"
+    assert text.count(own) == 1
+    return text.replace(own, f"{json.dumps(key)}: {json.dumps(hidden)}, {own}")
+
+
 def text_file(content: str) -> dict[str, Any]:
     return {"type": "file", "format": "text", "content": content}
 
@@ -437,6 +457,25 @@ WAYS: dict[str, Callable[[], Way]] = {
     "'Your API key is ...' printed": lambda: Way(
         "signup.ipynb", nb(code("register()", [stream(f"Your API key is {API_KEY}\n")])), API_KEY
     ),
+    # JSON readers keep the last of repeated keys: the notebook shows none of the first,
+    # yet the file (and git) holds it. A merge tool or a hand edit leaves such files.
+    "a notebook file whose first 'cells' key a second one hides": lambda: Way(
+        "merged.ipynb",
+        text_file(repeated_key(notebook(code("x = 1")), "cells", [code(f"token = '{GITHUB}'")])),
+        GITHUB,
+    ),
+    "a cell's first 'source' hidden by a second": lambda: Way(
+        "merged2.ipynb",
+        text_file(
+            repeated_key(notebook(code("x = 1")), "source", f'password = "{PASSWORD}"', inner=True)
+        ),
+        PASSWORD,
+    ),
+    "an uploaded notebook whose first 'metadata' a second one hides": lambda: Way(
+        "uploaded.ipynb",
+        base64_file(repeated_key(notebook(code("x = 1")), "metadata", {"api_key": API_KEY})),
+        API_KEY,
+    ),
 }
 
 #: Near misses: as close to a way in as everyday work gets, holding no credential.
@@ -580,6 +619,10 @@ NEAR_MISSES: dict[str, Callable[[], tuple[str, dict[str, Any]]]] = {
                 "![dot](data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==)"
             )
         ),
+    ),
+    "a notebook file with a repeated key hiding nothing secret": lambda: (
+        "merged-clean.ipynb",
+        text_file(repeated_key(notebook(code("x = 1")), "metadata", {"tags": ["draft"]})),
     ),
     "a data: URI of harmless text": lambda: (
         "notes.ipynb",

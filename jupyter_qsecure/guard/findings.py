@@ -41,6 +41,8 @@ FILE_NAME = "the file name"
 FOLDER_NAME = "the folder name"
 PARENT_NAME = "a folder name in its path"
 NAME_PLACES = frozenset({FILE_NAME, FOLDER_NAME, PARENT_NAME})
+#: How a field inside a value that a repeated JSON key hides begins (readers keep the last).
+HIDDEN_BY_REPEATED_KEY = "the first of two "
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,8 @@ class Location:
                 return self.field
             if self.field == "binary":
                 return "its binary content"
+            if self.field.startswith(HIDDEN_BY_REPEATED_KEY):
+                return f"{self.field}, line {self.line}"
             where = "notebook metadata" if self.field.startswith("metadata") else None
             return f"{where}, line {self.line}" if where else f"line {self.line}"
         cell = f"cell {self.cell_index + 1}"

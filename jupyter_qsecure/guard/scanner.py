@@ -24,7 +24,13 @@ from .findings import Finding, Location, fingerprint, mask
 from .names import name_fragments, shown_path
 from .plugins import available_rules
 from .rules import Rule
-from .walker import Fragment, json_fragments, notebook_fragments, parse_notebook
+from .walker import (
+    Fragment,
+    json_fragments,
+    notebook_fragments,
+    parse_notebook,
+    shadowed_fragments,
+)
 
 #: File name endings whose unquoted ``KEY=value`` lines are values, not references.
 CONFIG_SUFFIXES = frozenset(
@@ -407,15 +413,30 @@ class Scanner:
     def scan_text(self, text: str, *, path: Path | None = None) -> ScanResult:
         """Scan a text file's content. ``.ipynb`` text is parsed and walked as a notebook."""
         if path is not None and path.suffix == ".ipynb":
+            shadowed: list[tuple[str, object]] = []
             try:
-                return self.scan_notebook(parse_notebook(text), path=path)
+                notebook = parse_notebook(text, shadowed)
             except ValueError:
                 pass  # not JSON: still text that may hold a credential
+            else:
+                return self._with_shadowed(self.scan_notebook(notebook, path=path), shadowed, path)
         config = path is not None and (is_config_file(path) or not is_code_file(path))
         result = self.scan_fragments([Fragment(text, "text")], path=path, config_text=config)
         if path is not None and path.suffix.lower() == ".json":
             result = self._with_unescaped_json(text, path, result)
         return result
+
+    def _with_shadowed(
+        self, result: ScanResult, shadowed: list[tuple[str, object]], path: Path
+    ) -> ScanResult:
+        """A notebook file's scan, with what its repeated keys hide from the walk scanned
+        too (see :func:`~.walker.parse_notebook`)."""
+        if not shadowed:
+            return result
+        hidden = self.scan_fragments(list(shadowed_fragments(shadowed)), path=path)
+        seen = {finding.fingerprint for finding in result.findings}
+        extra = [finding for finding in hidden.findings if finding.fingerprint not in seen]
+        return ScanResult(result.findings + extra, result.allowlisted + hidden.allowlisted)
 
     def _with_unescaped_json(self, text: str, path: Path, raw: ScanResult) -> ScanResult:
         """A JSON file also has its strings scanned unescaped (``"cmd": "pw=\\"...\\""``
@@ -510,11 +531,12 @@ class Scanner:
         if path.suffix == ".ipynb":
             if looks_binary(raw):
                 raise ScanInputError("not a notebook (binary content)")
+            shadowed: list[tuple[str, object]] = []
             try:
-                notebook = parse_notebook(decode_text(raw))
+                notebook = parse_notebook(decode_text(raw), shadowed)
             except ValueError as error:
                 raise ScanInputError(f"not a notebook: {error}") from None
             if not isinstance(notebook, dict) or not ({"cells", "worksheets"} & notebook.keys()):
                 raise ScanInputError("not a notebook (no 'cells' list)")
-            return self.scan_notebook(notebook, path=path)
+            return self._with_shadowed(self.scan_notebook(notebook, path=path), shadowed, path)
         return self.scan_bytes(raw, path=path)

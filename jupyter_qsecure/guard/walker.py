@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 
 from ..secrets.forms import MIN_SECRET_LENGTH
 from .binary import BINARY_MIME, base64_text, binary_payload
+from .findings import HIDDEN_BY_REPEATED_KEY
 
 _ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
@@ -395,9 +396,42 @@ def json_fragments(value: object) -> Iterator[Fragment]:
     yield from _json_leaves(value, "", None, None)
 
 
-def parse_notebook(text: str) -> object:
-    """Parse notebook JSON; raises :class:`ValueError` with a message naming the problem."""
+def shadowed_fragments(shadowed: list[tuple[str, object]]) -> Iterator[Fragment]:
+    """Every string of the values that repeated keys hide (see :func:`parse_notebook`),
+    each named as the key that holds it a second time."""
+    for key, value in shadowed:
+        field = f"{HIDDEN_BY_REPEATED_KEY}'{key}' keys"
+        yield from _json_leaves(value, field, None, None, key)
+
+
+def _keeping_shadowed(
+    shadowed: list[tuple[str, object]],
+) -> Callable[[list[tuple[str, object]]], dict[str, object]]:
+    """An ``object_pairs_hook`` that builds each object as ``json`` does (the last of
+    repeated keys wins) and puts every value it drops into ``shadowed``."""
+
+    def build(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        document = dict(pairs)
+        if len(document) != len(pairs):
+            kept: dict[str, object] = {}
+            for key, value in pairs:
+                if key in kept:
+                    shadowed.append((key, kept[key]))
+                kept[key] = value
+        return document
+
+    return build
+
+
+def parse_notebook(text: str, shadowed: list[tuple[str, object]] | None = None) -> object:
+    """Parse notebook JSON; raises :class:`ValueError` with a message naming the problem.
+
+    With ``shadowed``, every value that a repeated key hides is added to it as
+    ``(key, value)``: JSON readers keep the last, so a notebook shows none of them, yet
+    the file holds them (and git carries them)."""
     try:
+        if shadowed is not None:
+            return json.loads(text, object_pairs_hook=_keeping_shadowed(shadowed))
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(
