@@ -831,14 +831,15 @@ class ProvenanceHandler(QSecureAPIHandler):
 
 class CheckpointHandler(QSecureAPIHandler):
     """``POST /qsecure/provenance/checkpoint``: sign a checkpoint of the provenance
-    store's chain now, append it beside the store, answer ``{note, public_key}``."""
+    store's chain now, append it beside the store, answer ``{note, public_key}``; 409
+    when the chain is broken (nothing signed)."""
 
     auth_resource = authz.PROVENANCE
 
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        from .provenance.checkpoint import CheckpointError
+        from .provenance.checkpoint import BrokenChainError, CheckpointError
         from .provenance.store import StoreError
         from .signing.sshsig import openssh_public_key
 
@@ -847,7 +848,9 @@ class CheckpointHandler(QSecureAPIHandler):
             raise request_error(409, "qsecure-provenance-off", "provenance is off in the policy")
         checkpointer = provenance.checkpointer()
         try:
-            note = await asyncio.to_thread(checkpointer.checkpoint)
+            note = await asyncio.to_thread(provenance.checkpoint)
+        except BrokenChainError as error:
+            raise request_error(409, "qsecure-broken-chain", str(error)) from None
         except (CheckpointError, StoreError, OSError) as error:
             raise request_error(503, "qsecure-checkpoint-failed", str(error)) from None
         public = openssh_public_key(checkpointer.public_key)

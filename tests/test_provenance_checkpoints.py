@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from kernel_client import save_notebook, saved_content
 from qsecure_cli import run_qsecure
 from store_tamper import rechain
+from tornado.httpclient import HTTPClientError
 
 from jupyter_qsecure.provenance import ProvenanceStore
 from jupyter_qsecure.provenance.checkpoint import (
@@ -266,6 +267,50 @@ def test_on_demand_checkpoint_and_bad_input(tmp_path: Path) -> None:
     bad = verify_log(store.path)
     assert bad.returncode == 2 and "not an OpenSSH public key" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def rewrite_record(store: Path, seq: int) -> None:
+    """Change one stored record's body in place, as an edit of the file would."""
+    with sqlite3.connect(store) as connection:
+        body = connection.execute("SELECT body FROM records WHERE seq = ?", (seq,)).fetchone()[0]
+        connection.execute(
+            "UPDATE records SET body = ? WHERE seq = ?", (body.replace('"ok"', '"error"'), seq)
+        )
+
+
+@pytest.mark.parametrize("rechained", [False, True], ids=["hash mismatch", "hashes recomputed"])
+def test_no_checkpoint_is_signed_for_a_broken_chain(anchored: Path, rechained: bool) -> None:
+    """A checkpoint vouches for every record before it: signing one over a rewritten
+    record would make the rewrite look anchored to a later `log --verify`."""
+    rewrite_record(anchored, 6)
+    if rechained:
+        rechain(anchored)  # the chain alone is intact; the checkpoint at 10 disagrees
+    _, checkpoints = key_paths(anchored)
+    before = checkpoints.read_bytes()
+    result = run_qsecure("provenance", "checkpoint", "--store", str(anchored), cwd=anchored.parent)
+    assert result.returncode == 1, result.stderr
+    assert "not signed: the chain of" in result.stderr
+    assert ("seq 6" if not rechained else "checkpoints: ") in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert checkpoints.read_bytes() == before
+
+
+async def test_the_server_signs_no_checkpoint_for_a_broken_chain(
+    store_path: Path, jp_fetch: Any
+) -> None:
+    ProvenanceStore(store_path).append_many([record("a"), record("b"), record("c")])
+    await jp_fetch("qsecure", "provenance", "checkpoint", method="POST", body="{}")
+    rewrite_record(store_path, 2)
+    _, checkpoints = key_paths(store_path)
+    before = checkpoints.read_bytes()
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_fetch("qsecure", "provenance", "checkpoint", method="POST", body="{}")
+    assert refused.value.code == 409
+    assert refused.value.response is not None
+    answer = json.loads(refused.value.response.body)
+    assert answer["reason"] == "qsecure-broken-chain"
+    assert "seq 2" in answer["message"]
+    assert checkpoints.read_bytes() == before
 
 
 def test_armor_round_trips(tmp_path: Path) -> None:

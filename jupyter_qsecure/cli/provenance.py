@@ -34,7 +34,8 @@ class ProvenanceApp(_Subcommand):
         against its signed checkpoints (truncated, deleted, reordered or rewritten
         records; forged checkpoints): exit 1 on any problem.
     jupyter qsecure provenance checkpoint [--store FILE]
-        sign a checkpoint of the store's chain now and append it to the checkpoint file."""
+        sign a checkpoint of the store's chain now and append it to the checkpoint file;
+        exit 1, signing nothing, when the chain or its checkpoints are broken."""
 
     format = Enum(["text", "json"], default_value="text", help="Report format.").tag(config=True)
     verify = Bool(False, help="With `log`: check the hash chain.").tag(config=True)
@@ -207,13 +208,23 @@ class ProvenanceApp(_Subcommand):
         )
 
     def _checkpoint(self) -> int:
-        from ..provenance.checkpoint import Checkpointer, CheckpointError
+        from ..provenance.checkpoint import BrokenChainError, Checkpointer, CheckpointError
         from ..provenance.store import ProvenanceStore, StoreError
 
         path = _store_file(self._store_path())
         checkpointer = Checkpointer(ProvenanceStore(path, read_only=True))
         try:
-            note = checkpointer.checkpoint()
+            note = checkpointer.verified_checkpoint()
+        except BrokenChainError as error:
+            for problem in error.problems:
+                print(problem, file=sys.stderr)
+            print(
+                f"not signed: the chain of {path} is broken (see above), and a checkpoint"
+                " would vouch for it; `jupyter qsecure provenance log --verify` lists the"
+                " records",
+                file=sys.stderr,
+            )
+            return 1
         except (CheckpointError, StoreError, OSError) as error:
             raise UsageError(str(error)) from None
         print(note, end="")

@@ -59,6 +59,15 @@ class CheckpointError(ValueError):
     """A checkpoint (or the checkpoint file, or key) that cannot be read or used."""
 
 
+class BrokenChainError(CheckpointError):
+    """No checkpoint was signed: the chain, or its checkpoints, are broken (``problems``
+    says where)."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("the provenance chain is broken: " + "; ".join(problems))
+
+
 def _string(data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
@@ -285,6 +294,23 @@ class Checkpointer:
                     os.close(handle)
                 self._last = (size, head)
         return note
+
+    def verified_checkpoint(self) -> str:
+        """:meth:`checkpoint`, once the whole chain and the checkpoints already in the file
+        are checked: a checkpoint vouches for every record before it, so a broken chain
+        gets none (:class:`BrokenChainError`). Reads every record: for a checkpoint on
+        demand, not for each save."""
+        problems = [f"row {p.position} (seq {p.seq}) {p.problem}" for p in self.store.verify()]
+        labelled = [
+            (f"the checkpoint at line {line}", c) for line, c in read_checkpoints(self.path)
+        ]
+        problems += [
+            f"checkpoints: {text}"
+            for text in check_chain(self.store, labelled, [self.public_key])[0]
+        ]
+        if problems:
+            raise BrokenChainError(problems)
+        return self.checkpoint()
 
     def _last_appended(self) -> tuple[int, str] | None:
         """The size and head of the file's last checkpoint (its tail read only)."""

@@ -61,8 +61,9 @@ class ProvenanceService:
         return self._checkpointer
 
     def checkpoint(self) -> str:
-        """Sign and append a checkpoint of the store's chain now (on demand)."""
-        return self.checkpointer().checkpoint()
+        """Sign and append a checkpoint of the store's chain now (on demand), once the
+        chain is checked (:meth:`.Checkpointer.verified_checkpoint`)."""
+        return self.checkpointer().verified_checkpoint()
 
     def save_hook(self) -> ProvenanceSaveHook:
         """The pre-save hook that embeds a notebook's records into every save of it, with
