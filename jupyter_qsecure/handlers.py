@@ -49,7 +49,7 @@ from .secrets.errors import ProviderError
 from .secrets.personal import GrantInPolicy, PersonalGrantsError
 from .secrets.provisioner import KernelStartRefused
 from .secrets.service import PersonalGrantsOff
-from .signing.service import NoSigningKey, NotebookNotFound, load_notebook
+from .signing.service import NoSigningKey, NotebookNotFound, NotYourPrincipal, load_notebook
 
 if TYPE_CHECKING:
     from .app import QSecureApp
@@ -719,6 +719,8 @@ class SignHandler(QSecureAPIHandler):
             raise request_error(404, "qsecure-not-found", str(error)) from None
         except NoSigningKey as error:
             raise request_error(409, "qsecure-no-signing-key", str(error)) from None
+        except NotYourPrincipal as error:
+            raise request_error(403, "qsecure-not-your-principal", str(error)) from None
         except ValueError as error:
             raise request_error(400, "qsecure-bad-request", str(error)) from None
         except SignatureError as error:

@@ -42,6 +42,11 @@ class NoSigningKey(ValueError):
     """Signing was asked for, but neither the policy nor the user's setup names a key."""
 
 
+class NotYourPrincipal(PermissionError):
+    """A sign request named a principal other than the one the policy or the user's own
+    signing setup says they sign as."""
+
+
 #: Embeds what a save would add (provenance) into a notebook about to be signed.
 Embedder = Callable[[dict[str, Any], str], None]
 
@@ -134,6 +139,11 @@ class SigningService:
             )
         return self._sign(notebook, chosen, principal=principal, role=role)
 
+    def own_principal(self) -> str:
+        """The principal these settings sign as: the policy's (or the personal setup's),
+        else git's user.email, else the user name."""
+        return default_principal(self.settings)
+
     def _sign(
         self, notebook: dict[str, Any], chosen: Path, *, principal: str | None, role: str
     ) -> dict[str, Any]:
@@ -195,7 +205,10 @@ class SigningService:
 
         What the save will embed is embedded first, so the signature covers it. Returns
         ``{path, signature: {principal, role, key_fingerprint, signed_at}, ...status}``.
-        Raises NotebookNotFound, NoSigningKey, ValueError (bad role), SignatureError."""
+        ``principal``, when given, must be the one the settings sign as (the policy's, else
+        the user's setup's): a request never signs as someone else.
+        Raises NotebookNotFound, NoSigningKey, NotYourPrincipal, ValueError (bad role),
+        SignatureError."""
         import asyncio
 
         from jupyter_server.utils import ensure_async
@@ -209,10 +222,17 @@ class SigningService:
                 "Secure > Set up Signing… to pick or generate a key (or an administrator "
                 "sets [signing] key in qsecure.toml)"
             )
+        own = await asyncio.to_thread(self.own_principal)
+        if principal is not None and principal != own:
+            raise NotYourPrincipal(
+                f"you sign as {own!r} on this server (the principal [signing] or your "
+                "signing setup names), not as another: leave principal out, or change "
+                "yours in Secure > Set up Signing…"
+            )
         notebook = await load_notebook(contents, path)
         await asyncio.to_thread(embed, notebook, path)
         entry = await asyncio.to_thread(
-            self._sign, notebook, self.settings.key, principal=principal, role=role
+            self._sign, notebook, self.settings.key, principal=own, role=role
         )
         await ensure_async(contents.save({"type": "notebook", "content": notebook}, path))
         self._emit(

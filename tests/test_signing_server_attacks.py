@@ -1,0 +1,115 @@
+"""What the server decides and shows about signatures, attacked by someone with an account
+on the same server (a collaborator on a shared JupyterHub server) or by the author of a
+notebook a reviewer opens: personal trust used for someone else, a principal a request
+chooses, a status computed over something other than the file, malformed requests.
+Real server, real ssh-keygen keys."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_signing_setup import (  # noqa: F401  (fixtures used by name)
+    call,
+    jp_server_config,
+    keygen,
+    no_admin_key,
+    write_notebook,
+)
+from tornado.httpclient import HTTPClientError
+
+
+async def failed(
+    jp_fetch: Any, *parts: str, user: str = "alice", body: Any = None, **options: Any
+) -> tuple[int, dict[str, Any]]:
+    """The refusal of a request: its status and its JSON body, always {reason, message}."""
+    with pytest.raises(HTTPClientError) as caught:
+        await call(jp_fetch, *parts, user=user, body=body, **options)
+    assert caught.value.response is not None
+    answer = json.loads(caught.value.response.body)
+    assert set(answer) == {"reason", "message"}, answer
+    return caught.value.code, answer
+
+
+async def set_up(jp_fetch: Any, user: str, key: str, principal: str) -> dict[str, Any]:
+    """``user`` chooses ``key`` and ``principal`` as their personal signing setup."""
+    return await call(
+        jp_fetch,
+        "qsecure",
+        "signing",
+        "setup",
+        user=user,
+        body={"key": key, "principal": principal},
+    )
+
+
+async def status(jp_fetch: Any, path: str, user: str = "alice") -> dict[str, Any]:
+    """The saved notebook's signing status as ``user`` sees it."""
+    return await call(jp_fetch, "qsecure", "signature", user=user, params={"path": path})
+
+
+# A request signs only as the principal its signing setup (or the policy) names -------------
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "pi@lab.example",  # someone else, whom an allowed_signers pattern may well trust
+        "*@lab.example",
+        "alice@lab.example\x1b[2K",  # a terminal escape into every report and log line
+        "alice@lab.example,pi@lab.example",
+        "a" * 5000,
+    ],
+)
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_request_cannot_sign_as_another_principal(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path, principal: str
+) -> None:
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    write_notebook(jp_root_dir, "a.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    before = (jp_root_dir / "a.ipynb").read_bytes()
+    code, answer = await failed(
+        jp_fetch, "qsecure", "sign", body={"path": "a.ipynb", "principal": principal}
+    )
+    assert code == 403 and answer["reason"] == "qsecure-not-your-principal", answer
+    assert "alice@lab.example" in answer["message"]
+    assert (jp_root_dir / "a.ipynb").read_bytes() == before
+    # Naming one's own principal is fine; leaving it out signs as it too.
+    signed = await call(
+        jp_fetch, "qsecure", "sign", body={"path": "a.ipynb", "principal": "alice@lab.example"}
+    )
+    assert signed["signature"]["principal"] == "alice@lab.example"
+
+
+@pytest.fixture
+def lab_key(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
+    """The policy's key, trusted for every lab address (a shared lab key: the signed
+    principal is all that says who signed), and its principal server@lab.example."""
+    admin = keygen(tmp_path / "admin" / "server_key", "server")
+    allowed = tmp_path / "admin" / "allowed_signers"
+    kind, blob = admin.with_suffix(".pub").read_text().split()[:2]
+    allowed.write_text(f"*@lab.example {kind} {blob}\n")
+    policy(
+        f'[provenance]\nenabled = false\n[signing]\nkey = "{admin}"\n'
+        f'principal = "server@lab.example"\nallowed_signers = "{allowed}"\n'
+    )
+    return admin
+
+
+async def test_the_policys_key_signs_only_as_the_policys_principal(
+    lab_key: Path, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    write_notebook(jp_root_dir, "a.ipynb")
+    before = (jp_root_dir / "a.ipynb").read_bytes()
+    code, answer = await failed(
+        jp_fetch, "qsecure", "sign", body={"path": "a.ipynb", "principal": "pi@lab.example"}
+    )
+    assert code == 403 and answer["reason"] == "qsecure-not-your-principal", answer
+    assert (jp_root_dir / "a.ipynb").read_bytes() == before
+    signed = await call(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
+    assert signed["signature"]["principal"] == "server@lab.example"
+    assert signed["status"] == "signed and valid"
