@@ -23,12 +23,32 @@ class JSONTextError(ValueError):
     """Text that is not a JSON document this package reads; ``str()`` is one line."""
 
 
-def loads(text: str) -> Any:
+def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict; :class:`JSONTextError` when a key repeats."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONTextError(
+                    f"the key {json.dumps(key)} appears twice in one object, and JSON readers"
+                    " disagree on which one counts (most keep the last); keep one"
+                )
+            seen.add(key)
+    return document
+
+
+def loads(text: str, *, unique_keys: bool = False) -> Any:
     """``json.loads(text)``, or :class:`JSONTextError` naming what is wrong: not JSON (with
     the line and column), a byte order mark before it, nested too deeply, or a number with
-    too many digits to read."""
+    too many digits to read; with ``unique_keys``, also a key repeated in one object
+    (where what a reader sees depends on the reader)."""
     try:
+        if unique_keys:
+            return json.loads(text, object_pairs_hook=_without_repeated_keys)
         return json.loads(text)
+    except JSONTextError:
+        raise
     except json.JSONDecodeError as error:
         if text.startswith("\ufeff"):
             raise JSONTextError(

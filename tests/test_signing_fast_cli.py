@@ -415,3 +415,26 @@ def test_output_that_cannot_be_written_is_an_error_not_a_traceback(
         assert reader.wait(timeout=30) == 0
         assert writer.returncode == 1
         assert writer.stderr == b""
+
+
+@pytest.mark.parametrize("command", ["verify", "payload"])
+def test_a_key_repeated_in_a_signed_notebook_is_refused_alike(
+    signed: dict[str, Path], command: str, capfdbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    """Code written before the signed source under a second "source" key: Python and
+    JavaScript keep the last (the signature verifies), other readers the first, so what
+    the reviewer sees of the notebook would depend on the tool."""
+    text = signed["nb"].read_text()
+    assert text.count('"source": ["1 + 1"]') == 1
+    signed["nb"].write_text(
+        text.replace(
+            '"source": ["1 + 1"]', '"source": "import os; os.remove(x)", "source": ["1 + 1"]'
+        )
+    )
+    argv = [command, str(signed["nb"])]
+    if command == "verify":
+        argv += ["--allowed-signers", str(signed["allowed"])]
+    answer, out, err = _both(argv, capfdbinary)
+    assert (answer, out) == (2, b"")
+    assert b'the key "source" appears twice in one object' in err
+    assert str(signed["nb"]).encode() in err

@@ -71,11 +71,12 @@ class _OneLine(logging.Filter):
         return True
 
 
-def _read_notebook(path: Path) -> dict[str, Any]:
-    """A notebook file as a dict, or a UsageError naming what is wrong with it."""
+def _read_notebook(path: Path, *, unique_keys: bool = False) -> dict[str, Any]:
+    """A notebook file as a dict, or a UsageError naming what is wrong with it (see
+    :func:`.fast.read_notebook` for ``unique_keys``)."""
     from .fast import read_notebook
 
-    return read_notebook(path, UsageError)
+    return read_notebook(path, UsageError, unique_keys=unique_keys)
 
 
 def _signing_service() -> Any:

@@ -121,11 +121,12 @@ def _integer(options: dict[str, Any], key: str, default: int) -> int:
         ) from None
 
 
-def read_json(path: Path, usage: type[Exception], what: str) -> Any:
+def read_json(path: Path, usage: type[Exception], what: str, *, unique_keys: bool = False) -> Any:
     """The JSON document in the file at ``path``; ``usage`` naming the file and what is
     wrong when it is not ``what`` (e.g. "a notebook"). A folder, a device or a pipe
     nothing writes to, text that is not UTF-8, an empty file, JSON nested too deeply or
-    with a number too long to read: each one line, never a traceback (nor a wait)."""
+    with a number too long to read (or, with ``unique_keys``, a key repeated in one
+    object): each one line, never a traceback (nor a wait)."""
     from .._files import read_bytes
     from .._json import loads
 
@@ -142,16 +143,19 @@ def read_json(path: Path, usage: type[Exception], what: str) -> Any:
     if not text.strip():
         raise usage(f"{path}: not {what}: the file is empty")
     try:
-        return loads(text)
+        return loads(text, unique_keys=unique_keys)
     except ValueError as error:
         raise usage(f"{path}: not {what}: {error}") from None
 
 
-def read_notebook(path: Path, usage: type[Exception] = _Usage) -> dict[str, Any]:
+def read_notebook(
+    path: Path, usage: type[Exception] = _Usage, *, unique_keys: bool = False
+) -> dict[str, Any]:
     """A notebook file as a dict; ``usage`` (naming the file and what is wrong with it)
     when it cannot be read (:func:`read_json`) or is not an nbformat 4 notebook. The one
-    reader of every command that takes a notebook."""
-    notebook = read_json(path, usage, "a notebook")
+    reader of every command that takes a notebook. ``unique_keys`` for what verifies or
+    prints what is signed: with a key repeated, what was signed depends on the reader."""
+    notebook = read_json(path, usage, "a notebook", unique_keys=unique_keys)
     if (
         not isinstance(notebook, dict)
         or notebook.get("nbformat") != 4
@@ -190,7 +194,7 @@ def payload_command(options: dict[str, Any]) -> int:
     if len(options["args"]) != 1:
         raise _Usage("name one notebook: jupyter qsecure payload NOTEBOOK [--signature N]")
     path = Path(options["args"][0])
-    notebook = read_notebook(path)
+    notebook = read_notebook(path, unique_keys=True)
     index = _integer(options, "signature", -1)
     try:
         if index < 0:
@@ -241,7 +245,7 @@ def verify_command(options: dict[str, Any]) -> int:
         require_roles=list(options.get("require_role", [])),
         grants=list(options.get("grant", [])),
         output=options.get("format", "text"),
-        read=read_notebook,
+        read=lambda path: read_notebook(path, unique_keys=True),
         usage=_Usage,
     )
 

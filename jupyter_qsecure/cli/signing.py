@@ -35,7 +35,7 @@ class PayloadApp(_Subcommand):
         if len(self.extra_args) != 1:
             raise UsageError("name one notebook: jupyter qsecure payload NOTEBOOK [--signature N]")
         path = Path(self.extra_args[0])
-        notebook = _read_notebook(path)
+        notebook = _read_notebook(path, unique_keys=True)
         try:
             payload = (
                 notebook_payload(notebook)
@@ -176,7 +176,7 @@ class VerifyApp(_Subcommand):
             require_roles=list(self.require_role),
             grants=list(self.grant),
             output=self.format,
-            read=_read_notebook,
+            read=lambda path: _read_notebook(path, unique_keys=True),
             usage=UsageError,
         )
 
