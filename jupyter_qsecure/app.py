@@ -29,7 +29,7 @@ from ._version import __version__
 from .audit import install_audit_sink
 from .config import Policy, PolicyError, load_policy, policy_places
 from .guard import BypassStore, SaveGuard, UploadStage, plugin_rules, scan_saves_in_a_thread
-from .guard.names import MaskedLog
+from .guard.logs import MaskedLog, mask_every_record, stop_masking
 from .handlers import handlers
 from .identity import server_user
 from .provenance import ProvenanceService, ProvenanceStore
@@ -317,22 +317,25 @@ class QSecureApp(ExtensionApp):
         )
 
     def _mask_logs(self, guard: SaveGuard) -> None:
-        """The server's log lines about requests and files never spell a credential: a
-        request to a token-named path (the access log), a path the contents service or
-        this extension logs (see :class:`MaskedLog`); and the contents and sessions
-        services' lines show a path's control characters escaped (``Saving file at
-        a\\nWARNING ...`` is one line). The start-up lines, which show the server's own
-        login token on purpose, are left alone."""
+        """No log line of the server spells a credential, whichever logger writes it
+        (the server's, tornado's, the kernel manager's, another extension's, a library's)
+        and in whichever part (its message, the traceback attached, an event's fields):
+        see :class:`MaskedLog`. The contents and sessions services' lines show a path's
+        control characters escaped (``Saving file at a\\nWARNING ...`` is one line). The
+        server's own login token, which its start-up lines show on purpose, is kept."""
         import jupyter_server
-        import tornado
 
+        assert self.serverapp is not None
         server = Path(jupyter_server.__file__).parent
         services = [server / "services" / name for name in ("contents", "sessions")]
-        sources = [server / "log.py", Path(tornado.__file__).parent / "web.py", *services]
-        sources.append(Path(__file__).parent)
-        escaped = _source_prefixes(services)
-        self._log_filter = MaskedLog(guard.masked, _source_prefixes(sources), escaped)
-        for logger in self._masked_loggers():
+        identity = self.serverapp.identity_provider
+        self._log_filter = MaskedLog(
+            guard.masked,
+            _source_prefixes(services),
+            kept=lambda: (str(getattr(identity, "token", "") or ""),),
+        )
+        mask_every_record(self._log_filter)
+        for logger in self._masked_loggers():  # records built without the factory
             logger.addFilter(self._log_filter)
 
     def _masked_loggers(self) -> list[logging.Logger]:
@@ -472,6 +475,7 @@ class QSecureApp(ExtensionApp):
         the load ran, never raise (the server's own cleanup, kernels included, follows)."""
         log_filter = vars(self).pop("_log_filter", None)
         if log_filter is not None:  # the loggers outlive this server (tests start many)
+            stop_masking(log_filter)
             for logger in self._masked_loggers():
                 logger.removeFilter(log_filter)
         secrets = getattr(self, "secrets", None)

@@ -12,14 +12,10 @@ every value found written as its masked preview.
 
 from __future__ import annotations
 
-import logging
 import re
-import threading
 from collections.abc import Callable
-from contextlib import suppress
 from urllib.parse import unquote
 
-from .._shown import shown
 from .findings import FILE_NAME, FOLDER_NAME, PARENT_NAME
 from .walker import Fragment
 
@@ -90,50 +86,3 @@ def shown_path(path: str, masked: Callable[[str], str] | None) -> str:
                 replaced = name
         shown.append(replaced)
     return "/".join(shown)
-
-
-#: The longest log message :class:`MaskedLog` shows once rewritten.
-MASKED_MESSAGE_CHARS = 100_000
-
-
-class MaskedLog(logging.Filter):
-    """A filter for the server's loggers: a record logged by code under one of
-    ``sources`` (the access log, the contents and sessions services, this package) whose
-    message holds a credential (a request to a token-named path, a path the
-    ContentsManager logs) is rewritten with each value as its masked preview and its
-    control characters escaped (decoding ``%0A`` must not forge a line). A record from
-    under one of ``escaped`` (code whose lines are one line each and name paths: the
-    contents and sessions services) has its control characters escaped in any case.
-    Other records are left alone: the server's start-up lines print its own login token
-    on purpose. ``masked`` is the guard's; never raises."""
-
-    def __init__(
-        self,
-        masked: Callable[[str], str],
-        sources: tuple[str, ...],
-        escaped: tuple[str, ...] = (),
-    ) -> None:
-        super().__init__()
-        self.masked = masked
-        self.sources = sources
-        self.escaped = escaped
-        self._busy = threading.local()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record if its message holds a credential or, from ``escaped``, a
-        control character; always let it through."""
-        if getattr(self._busy, "on", False) or not record.pathname.startswith(self.sources):
-            return True
-        self._busy.on = True
-        try:
-            with suppress(Exception):  # a log line is never lost to the masking
-                message = record.getMessage()
-                rewritten = self.masked(message)
-                if rewritten != message or record.pathname.startswith(self.escaped):
-                    rewritten = shown(rewritten, MASKED_MESSAGE_CHARS)
-                if rewritten != message:
-                    record.msg = rewritten
-                    record.args = None
-        finally:
-            self._busy.on = False
-        return True
