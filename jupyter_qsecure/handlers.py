@@ -756,7 +756,7 @@ class SigningSetupHandler(QSecureAPIHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        from .signing.setup import SetupError
+        from .signing.setup import KeyOfAnotherUser, SetupError
 
         body = json_body(
             self, "{key, principal} or {generate: true, no_passphrase: true, principal}"
@@ -779,6 +779,8 @@ class SigningSetupHandler(QSecureAPIHandler):
                 await asyncio.to_thread(
                     personal.choose, user, body.get("key"), body.get("principal")
                 )
+        except KeyOfAnotherUser as error:
+            raise request_error(409, "qsecure-key-of-another-user", str(error)) from None
         except SetupError as error:
             raise request_error(400, "qsecure-bad-setup", str(error)) from None
         except OSError as error:

@@ -113,3 +113,97 @@ async def test_the_policys_key_signs_only_as_the_policys_principal(
     signed = await call(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
     assert signed["signature"]["principal"] == "server@lab.example"
     assert signed["status"] == "signed and valid"
+
+
+# One user's key is not another's ---------------------------------------------------------
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_collaborator_cannot_take_the_key_of_anothers_setup(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    keygen(jp_home_dir / ".ssh" / "id_ed25519", "alice's laptop")
+    write_notebook(jp_root_dir, "shared.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    # carol, on the same server, picks alice's key and alice's principal.
+    code, answer = await failed(
+        jp_fetch,
+        "qsecure",
+        "signing",
+        "setup",
+        user="carol",
+        body={"key": "~/.ssh/id_ed25519.pub", "principal": "alice@lab.example"},
+    )
+    assert code == 409 and answer["reason"] == "qsecure-key-of-another-user", answer
+    assert "alice" not in answer["message"]  # whose it is is not carol's business
+    carol = await call(jp_fetch, "qsecure", "signing", "setup", user="carol")
+    assert carol["setup"] is None
+    # So carol has nothing to sign with, and alice's view of the notebook stays unsigned.
+    code, _ = await failed(jp_fetch, "qsecure", "sign", user="carol", body={"path": "shared.ipynb"})
+    assert code == 409
+    assert (await status(jp_fetch, "shared.ipynb"))["status"] == "unsigned"
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_key_generated_for_one_user_is_not_anothers(
+    jp_home_dir: Path, jp_fetch: Any
+) -> None:
+    await call(
+        jp_fetch,
+        "qsecure",
+        "signing",
+        "setup",
+        user="carol",
+        body={"generate": True, "no_passphrase": True, "principal": "carol@lab.example"},
+    )
+    # carol moves on to another key; the one generated for her stays hers.
+    keygen(jp_home_dir / ".ssh" / "carol_second", "carol")
+    await set_up(jp_fetch, "carol", "~/.ssh/carol_second.pub", "carol@lab.example")
+    for key in ("~/.ssh/id_ed25519_qsecure.pub", "~/.ssh/carol_second.pub"):
+        code, answer = await failed(
+            jp_fetch,
+            "qsecure",
+            "signing",
+            "setup",
+            user="alice",
+            body={"key": key, "principal": "carol@lab.example"},
+        )
+        assert code == 409 and answer["reason"] == "qsecure-key-of-another-user", answer
+    # carol may go back to her own.
+    await set_up(jp_fetch, "carol", "~/.ssh/id_ed25519_qsecure.pub", "carol@lab.example")
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_on_a_hub_server_its_own_keys_are_its_owners(
+    jp_home_dir: Path, jp_fetch: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """alice's JupyterHub server, shared with carol: alice's ~/.ssh key is alice's even
+    before alice sets it up; carol generates one of her own."""
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    keygen(jp_home_dir / ".ssh" / "id_ed25519", "alice's laptop")
+    code, answer = await failed(
+        jp_fetch,
+        "qsecure",
+        "signing",
+        "setup",
+        user="carol",
+        body={"key": "~/.ssh/id_ed25519.pub", "principal": "alice@lab.example"},
+    )
+    assert code == 409 and answer["reason"] == "qsecure-key-of-another-user", answer
+    assert "generate a key of your own" in answer["message"]
+    carol = await call(
+        jp_fetch,
+        "qsecure",
+        "signing",
+        "setup",
+        user="carol",
+        body={
+            "generate": True,
+            "no_passphrase": True,
+            "name": "id_carol",
+            "principal": "carol@lab.example",
+        },
+    )
+    assert carol["setup"]["key"] == "~/.ssh/id_carol.pub"
+    alice = await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    assert alice["setup"]["key"] == "~/.ssh/id_ed25519.pub"

@@ -59,6 +59,11 @@ class SetupError(ValueError):
     """A setup request that cannot be done; the message names what to fix."""
 
 
+class KeyOfAnotherUser(SetupError):
+    """The key chosen is another user's: in their setup now or before, generated for
+    them, or (on a JupyterHub server) one of the server owner's own keys."""
+
+
 @dataclass(frozen=True)
 class KeyCandidate:
     """A key the server could sign with: ``id`` is what a setup request names it by
@@ -315,7 +320,13 @@ class PersonalSigning:
         return path
 
     def choose(self, user: str, key: object, principal: object) -> PersonalSetup:
-        """Make ``key`` (a candidate's id) and ``principal`` ``user``'s setup."""
+        """Make ``key`` (a candidate's id) and ``principal`` ``user``'s setup. A key that
+        is another user's (:meth:`_claim`) is refused with :class:`KeyOfAnotherUser`."""
+        return self._choose(user, key, principal, generated=False)
+
+    def _choose(
+        self, user: str, key: object, principal: object, *, generated: bool
+    ) -> PersonalSetup:
         principal = check_principal(principal)
         if not isinstance(key, str) or not key.strip():
             raise SetupError("key: give the id of one of the listed keys, or generate one")
@@ -328,10 +339,12 @@ class PersonalSigning:
                     + (f" ({note})" if note else "")
                     + "; pick one of the listed keys"
                 )
-            folder = self._user_folder(user)
-            public_file = folder / "agent-key.pub"
-            _write_private(public_file, f"{match.public_key} {match.comment}".rstrip() + "\n")
-            return self._save(user, public_file, key, principal, match.public_key)
+            with self._files:
+                self._claim(user, match.fingerprint, generated=False)
+                folder = self._user_folder(user)
+                public_file = folder / "agent-key.pub"
+                _write_private(public_file, f"{match.public_key} {match.comment}".rstrip() + "\n")
+                return self._save(user, public_file, key, principal, match.public_key)
         public = self._file_key(key)
         text = _read_public(public)
         parsed = _parse_public(text) if text is not None else None
@@ -341,9 +354,11 @@ class PersonalSigning:
                 "of a type that can sign (ed25519, ecdsa, rsa, sk-)"
             )
         key_id = _short(public, self.home)
-        return self._save(
-            user, public.with_suffix(""), key_id, principal, f"{parsed[0]} {parsed[1]}"
-        )
+        with self._files:
+            self._claim(user, parsed[3], generated=generated)
+            return self._save(
+                user, public.with_suffix(""), key_id, principal, f"{parsed[0]} {parsed[1]}"
+            )
 
     def generate(
         self,
@@ -413,7 +428,7 @@ class PersonalSigning:
             except SetupError:
                 private.unlink()
                 raise
-        return self.choose(user, _short(public, self.home), principal)
+        return self._choose(user, _short(public, self.home), principal, generated=True)
 
     def _user_folder(self, user: str) -> Path:
         folder = self.user_dir(user)
@@ -434,7 +449,7 @@ class PersonalSigning:
             fingerprint=fingerprint(public_key_from_openssh(public_key)),
             updated=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         )
-        record = {
+        record: dict[str, Any] = {
             "key": key_id,
             "key_path": str(key),
             "principal": principal,
@@ -443,6 +458,8 @@ class PersonalSigning:
             "updated": setup.updated,
         }
         with self._files:
+            used = self._keys_of(self.user_dir(user))
+            record["keys"] = sorted(used | {setup.fingerprint})
             folder = self._user_folder(user)
             _write_private(
                 folder / "allowed_signers",
@@ -450,6 +467,43 @@ class PersonalSigning:
             )
             _write_private(folder / "setup.json", json.dumps(record, indent=1) + "\n")
         return setup
+
+    @staticmethod
+    def _keys_of(folder: Path) -> set[str]:
+        """The fingerprints of every key the setup in ``folder`` used (now or before)."""
+        try:
+            raw = json.loads((folder / "setup.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return set()
+        if not isinstance(raw, dict):
+            return set()
+        keys = raw.get("keys")
+        used = {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
+        if isinstance(raw.get("fingerprint"), str):
+            used.add(raw["fingerprint"])
+        return used
+
+    def _claim(self, user: str, fingerprint: str, *, generated: bool) -> None:
+        """Refuse (:class:`KeyOfAnotherUser`) a key that is not ``user``'s to choose: one
+        another user's setup uses or used (their signatures carry it, and their personal
+        file, or a lab's allowed_signers, trusts it for them), or, on a JupyterHub server
+        shared with others, a key of the server's own (``~/.ssh``, the agent) chosen by
+        anyone but its owner, ``$JUPYTERHUB_USER``. A key generated for ``user`` is
+        theirs. Called with the files' lock held."""
+        mine = self.user_dir(user)
+        if self.state_dir.is_dir():
+            for folder in self.state_dir.iterdir():
+                if folder != mine and fingerprint in self._keys_of(folder):
+                    raise KeyOfAnotherUser(
+                        f"key {fingerprint}: another user of this server signs with it, so "
+                        "it cannot be yours; generate a key of your own"
+                    )
+        owner = os.environ.get("JUPYTERHUB_USER")
+        if owner and user != owner and not generated and fingerprint not in self._keys_of(mine):
+            raise KeyOfAnotherUser(
+                f"key {fingerprint}: the keys in {_short(self.ssh_dir, self.home)} and the "
+                "ssh-agent are those of the server's owner; generate a key of your own"
+            )
 
     # What signing and verification use ---------------------------------------------------
 
