@@ -49,7 +49,13 @@ from .secrets.errors import ProviderError
 from .secrets.personal import GrantInPolicy, PersonalGrantsError
 from .secrets.provisioner import KernelStartRefused
 from .secrets.service import PersonalGrantsOff
-from .signing.service import NoSigningKey, NotebookNotFound, NotYourPrincipal, load_notebook
+from .signing.service import (
+    NoSigningKey,
+    NotebookNotFound,
+    NotYourPrincipal,
+    check_one_reading,
+    load_notebook,
+)
 
 if TYPE_CHECKING:
     from .app import QSecureApp
@@ -663,6 +669,7 @@ class SignatureHandler(QSecureAPIHandler):
         notebook = await _saved(self, path)
         signing = await _user_signing(self)
         with _cannot_verify():
+            await check_one_reading(self.contents_manager, path)
             answer = await asyncio.to_thread(signing.audited_status, notebook, path)
         self.finish(json.dumps({"path": path, **answer}))
 

@@ -207,3 +207,29 @@ async def test_on_a_hub_server_its_own_keys_are_its_owners(
     assert carol["setup"]["key"] == "~/.ssh/id_carol.pub"
     alice = await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
     assert alice["setup"]["key"] == "~/.ssh/id_ed25519.pub"
+
+
+# The status the server shows is of the file, as the command line reads it -----------------
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_file_with_a_repeated_key_is_not_shown_as_signed(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    """The author signs, then writes code under a first "source" key of the cell: Python
+    and JavaScript read the last (the signed code), a reader keeping the first shows the
+    other. `verify` calls the file bad input; the server must not call it signed."""
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    write_notebook(jp_root_dir, "dup.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    await call(jp_fetch, "qsecure", "sign", body={"path": "dup.ipynb"})
+    assert (await status(jp_fetch, "dup.ipynb"))["status"] == "signed and valid"
+    path = jp_root_dir / "dup.ipynb"
+    text = path.read_text()
+    cell_id = '"id": "calc",'
+    assert text.count(cell_id) == 1 and text.index(cell_id) < text.rindex('"source"')
+    hidden = '"source": "import shutil; shutil.rmtree(\\"/data\\")",'
+    path.write_text(text.replace(cell_id, cell_id + hidden))
+    code, answer = await failed(jp_fetch, "qsecure", "signature", params={"path": "dup.ipynb"})
+    assert code == 422 and answer["reason"] == "qsecure-cannot-verify", answer
+    assert '"source"' in answer["message"] and "twice" in answer["message"]

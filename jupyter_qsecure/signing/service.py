@@ -261,3 +261,24 @@ async def load_notebook(contents: Any, path: str) -> dict[str, Any]:
         raise NotebookNotFound(f"no notebook at {path!r}")
     model = await ensure_async(contents.get(path, content=True, type="notebook"))
     return dict(json.loads(json.dumps(model["content"])))
+
+
+async def check_one_reading(contents: Any, path: str) -> None:
+    """Raise ValueError when the file of the notebook at ``path`` repeats a key in one
+    object: JSON readers disagree on which one counts (Python and JavaScript keep the
+    last, others the first), so what its signatures cover would depend on the reader, and
+    ``jupyter qsecure verify`` refuses it as bad input too."""
+    import asyncio
+
+    from jupyter_server.utils import ensure_async
+
+    from .._json import loads
+
+    model = await ensure_async(contents.get(path, content=True, type="file", format="text"))
+    text = model.get("content")
+    if not isinstance(text, str):
+        return
+    try:
+        await asyncio.to_thread(loads, text, unique_keys=True)
+    except ValueError as error:
+        raise ValueError(f"{path}: cannot be verified: {error}") from None
