@@ -77,3 +77,23 @@ def test_capability_needs_loopback() -> None:
     assert registry.for_refresh("cap-123", "k2", "127.0.0.1") is None
     assert registry.for_refresh("", "k1", "127.0.0.1") is None
     assert registry.for_refresh("cap-123", "k1", "not an address") is None
+
+
+def test_a_capability_or_kernel_id_beyond_ascii_is_refused_not_a_crash() -> None:
+    # hmac.compare_digest raises TypeError for such text: POST /qsecure/kernel/refresh
+    # answered 500 with a traceback in the log, to anyone (the route takes no login).
+    registry = KernelSecretRegistry()
+    registry.remember(KernelSecrets("k1", {}, "cap-123", "alice", None, None))
+    for capability, kernel_id in (("cap-é", "k1"), ("cap-123", "k1-é"), ("\ud800", "k1")):
+        assert registry.for_refresh(capability, kernel_id, "127.0.0.1") is None
+    assert registry.for_refresh("cap-123", "k1", "127.0.0.1") is not None
+
+
+async def test_a_refresh_with_a_header_beyond_ascii_is_a_403(
+    lab_token: str, jp_fetch: Any, qsecure_app: Any
+) -> None:
+    kernel = (await open_session(jp_fetch, "a.ipynb"))["kernel"]["id"]
+    capability = qsecure_app.registry.get(kernel).capability
+    assert await _refresh(jp_fetch, "cap-\u00e9", kernel) == 403
+    assert await _refresh(jp_fetch, capability, f"{kernel}\u00e9") == 403
+    assert await _refresh(jp_fetch, capability, kernel) == 200

@@ -82,7 +82,7 @@ class KernelSecretRegistry:
         """The kernel holding this capability (constant-time comparison)."""
         with self._lock:
             for record in self._kernels.values():
-                if hmac.compare_digest(record.capability, capability):
+                if _same(record.capability, capability):
                     return record
         return None
 
@@ -97,7 +97,7 @@ class KernelSecretRegistry:
         except ValueError:
             loopback = False
         record = self.by_capability(capability) if capability and loopback else None
-        if record is None or not hmac.compare_digest(record.kernel_id, kernel_id):
+        if record is None or not _same(record.kernel_id, kernel_id):
             return None
         return record
 
@@ -133,3 +133,12 @@ class KernelSecretRegistry:
 def new_capability() -> str:
     """A fresh per-kernel capability token."""
     return _random.token_urlsafe(32)
+
+
+def _same(known: str, given: str) -> bool:
+    """Whether ``given`` (a request's header) is ``known``, in constant time: compared as
+    UTF-8, since ``hmac.compare_digest`` raises TypeError for text beyond ASCII (a refresh
+    with such a header was a 500 and a traceback, not a 403)."""
+    return hmac.compare_digest(
+        known.encode("utf-8", "surrogatepass"), given.encode("utf-8", "surrogatepass")
+    )
