@@ -13,16 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import json
+import string
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jupyter_client.session import json_packer
 from test_masking_matrix import SETUP, _leaks, _outputs, make_values
 
 from jupyter_qsecure.secrets.forms import MIN_SECRET_LENGTH
-from jupyter_qsecure.secrets.masking import PIECE_LENGTH, PIECE_STRIDE, Masker
+from jupyter_qsecure.secrets.masking import (
+    PIECE_LENGTH,
+    PIECE_STRIDE,
+    SHORTEST_MASKED_RUN,
+    Masker,
+    masked_run,
+)
 
 #: No more than this many first characters of a value may be seen where a display cut it.
 SHOWN = 24
@@ -74,6 +83,49 @@ def test_a_value_cut_short_or_folded_is_masked() -> None:
     # Where the text stops being the value, the masking stops too (inside a character).
     value = "k" * PIECE_LENGTH + "秘密-" + key
     assert Masker({"V": value}).mask(f"<{value[:PIECE_LENGTH]}秙>") == "<[secret:V]秙>"
+
+
+def _longest_shown_run(value: str, text: str) -> int:
+    """The most characters of ``value`` in a row that ``text`` shows."""
+    return max(
+        (
+            n
+            for n in range(len(value), 0, -1)
+            for at in range(len(value) - n + 1)
+            if value[at : at + n] in text
+        ),
+        default=0,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    value=st.text(alphabet=string.ascii_letters + string.digits + "-_/+", min_size=13, max_size=70),
+    data=st.data(),
+)
+def test_a_slice_that_leaves_too_little_hidden_is_masked(value: str, data: st.DataObject) -> None:
+    """``key[:30]`` of a 32-character key shows all but 2 characters: wherever a slice of
+    a value leaves fewer than 16 of its characters hidden (or shows 31 in a row of a
+    longer one), it is masked; shorter slices (``key[:4]``) stay as they are."""
+    run = masked_run(len(value))
+    assert run == max(12, min(31, len(value) - 16))
+    start = data.draw(st.integers(0, len(value) - run), label="start")
+    end = data.draw(st.integers(start + run, len(value)), label="end")
+    masker = Masker({"V": value})
+    for shown in (value[start:end], repr(value[start:end]), f"{value[start:end]}…"):
+        masked = masker.mask(f"key: {shown} (cut)")
+        assert _longest_shown_run(value, masked) < run, (shown, masked)
+    short = value[start : start + SHORTEST_MASKED_RUN - 1]
+    assert masker.mask(f"key: {short}...") == f"key: {short}..."
+
+
+def test_a_32_character_key_shows_at_most_15_characters() -> None:
+    key = uuid.uuid4().hex
+    masker = Masker({"API_KEY": key})
+    assert masker.mask(f"{key[:16]}...") == "[secret:API_KEY]..."
+    assert masker.mask(f"...{key[-16:]}") == "...[secret:API_KEY]"
+    assert masker.mask(f"{key[:15]}...") == f"{key[:15]}..."
+    assert masker.mask(f"{key[:4]}…{key[-4:]}") == f"{key[:4]}…{key[-4:]}"
 
 
 def test_content_is_masked_as_jupyter_client_serializes_it() -> None:

@@ -9,7 +9,8 @@ otherwise), so the cost does not grow with the number of forms.
 
 A value cut short by the display (pandas shows 50 characters of a column, the debugger
 truncates long reprs) is masked from its first :data:`PIECE_LENGTH` characters on, and a
-value cut in the middle wherever 31 characters of it in a row are shown. A value folded
+value cut in the middle wherever 31 characters of it in a row are shown; a value shorter
+than 47 characters wherever all but 16 of its characters are (:func:`masked_run`). A value folded
 across lines or split into separated pieces however narrow (``textwrap.fill(value, 8)``,
 ``list(value)``) is found whole by :mod:`.unfolding`.
 
@@ -41,9 +42,31 @@ HOLD_SECONDS = 0.1
 #: A form longer than this is also masked where only its first this many characters
 #: (and any more of it) are shown: a display that cut it short; so is a value as it is
 #: where any this many characters of it, from every PIECE_STRIDE-th, are shown (folded
-#: across lines, cut in the middle): any 31 characters of it in a row.
+#: across lines, cut in the middle): any 31 characters of it in a row. A shorter value
+#: has shorter pieces (see :func:`masked_run`).
 PIECE_LENGTH = 24
 PIECE_STRIDE = 8
+#: Wherever part of a value is shown, at least this many of its characters stay hidden:
+#: a shown run of a value shorter than 47 characters that leaves fewer is masked.
+HIDDEN_AT_LEAST = 16
+#: ...but a run shorter than this is never masked (a password's common words).
+SHORTEST_MASKED_RUN = 12
+
+
+def masked_run(length: int) -> int:
+    """The shortest run of characters of a value ``length`` long that is masked wherever
+    it is shown: all but :data:`HIDDEN_AT_LEAST` of them, at least
+    :data:`SHORTEST_MASKED_RUN` and at most 31 (``key[:30]`` of a 32-character key left
+    2 characters to guess; now ``key[:16]`` is masked)."""
+    return max(SHORTEST_MASKED_RUN, min(PIECE_LENGTH + PIECE_STRIDE - 1, length - HIDDEN_AT_LEAST))
+
+
+def _piece_shape(length: int) -> tuple[int, int]:
+    """(piece length, stride) such that any :func:`masked_run` characters in a row of a
+    value ``length`` long hold a whole piece: 24 and 8 for a value of 47 or more; for a
+    shorter one, every run of exactly that length (at most 17 of them)."""
+    run = masked_run(length)
+    return (PIECE_LENGTH, PIECE_STRIDE) if run >= PIECE_LENGTH + PIECE_STRIDE - 1 else (run, 1)
 
 
 def _agreeing(data: bytes, here: int, full: bytes, there: int, way: int) -> int:
@@ -276,14 +299,14 @@ def _pieces(
             pieces.setdefault(piece, (label, []))[1].append((whole, at))
 
     for form, label in forms.items():
-        if len(form) > PIECE_LENGTH:
-            add(form[:PIECE_LENGTH], label, form, 0)
+        length = min(PIECE_LENGTH, masked_run(len(form)))
+        if len(form) > length:
+            add(form[:length], label, form, 0)
     for part, label in parts:
-        last = len(part) - PIECE_LENGTH
-        for at in (
-            sorted({*range(PIECE_STRIDE, last, PIECE_STRIDE), last} - {0}) if last > 0 else ()
-        ):
-            add(part[at : at + PIECE_LENGTH], label, part, at)
+        length, stride = _piece_shape(len(part))
+        last = len(part) - length
+        for at in sorted({*range(stride, last, stride), last} - {0}) if last > 0 else ():
+            add(part[at : at + length], label, part, at)
     return pieces
 
 
