@@ -246,6 +246,32 @@ def test_malformed_envelopes_are_invalid_without_traceback(
     assert "Traceback" not in result.stderr
 
 
+def test_a_statement_with_a_repeated_key_is_invalid(
+    keys: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A signer's statement naming two subjects lists, the one a verifier that keeps the
+    first key reads ahead of the one this verifier (keeping the last) would read: which
+    artefacts it vouches for depends on the verifier, so it vouches for none."""
+    from jupyter_qsecure.signing import dsse
+
+    evil = json.dumps([{"name": "other.ipynb", "digest": {"sha256": "cd" * 32}}])
+    text = dsse.canonical_json(STATEMENT).decode()
+    assert text.count('"subject":') == 1
+    repeated = text.replace('"subject":', f'"subject":{evil},"subject":').encode()
+    monkeypatch.setattr(dsse, "canonical_json", lambda statement: repeated)
+    path = tmp_path / "run.intoto.json"
+    path.write_text(json.dumps(sign_envelope(STATEMENT, keys["ed25519"])))
+    public = keys["ed25519"].with_suffix(".pub").read_text().split()
+    allowed = tmp_path / "allowed_signers"
+    allowed.write_text(f"ci@lab.example {public[0]} {public[1]}\n")
+    result = run_qsecure(
+        "verify-attestation", str(path), "--allowed-signers", str(allowed), cwd=tmp_path
+    )
+    assert result.returncode == 1 and "INVALID" in result.stdout, result.stdout
+    assert 'the key "subject" appears twice' in result.stdout
+    assert "Traceback" not in result.stderr
+
+
 JSONISH = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=30),
     lambda inner: (

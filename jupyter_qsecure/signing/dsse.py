@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from pathlib import Path
 from typing import Any
 
+from .._json import loads
 from .canonical import canonical_json
 from .raw import raw_signature, verify_raw
 from .sshsig import ParsedSignature, SignatureError, parse_armored, sign_with_ssh_keygen, verify
@@ -98,9 +98,14 @@ def verify_envelope(envelope: Any) -> tuple[dict[str, Any], list[ParsedSignature
         )
     try:
         payload = base64.b64decode(envelope["payload"], validate=True)
-        statement = json.loads(payload)
-    except (KeyError, TypeError, binascii.Error, ValueError, RecursionError):
-        raise SignatureError("malformed", "the envelope's payload is not base64 of JSON") from None
+    except (KeyError, TypeError, binascii.Error, ValueError):
+        raise SignatureError("malformed", "the envelope's payload is not base64") from None
+    try:
+        # A key repeated in the statement ("subject" twice) is read one way here and
+        # another way by a verifier that keeps the first: refused.
+        statement = loads(payload.decode("utf-8"), unique_keys=True)
+    except ValueError as error:  # UnicodeDecodeError and JSONTextError included
+        raise SignatureError("malformed", f"the envelope's payload is not JSON: {error}") from None
     check_statement(statement)
     message = pae(PAYLOAD_TYPE, payload)
     keys = []
