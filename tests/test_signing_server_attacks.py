@@ -233,3 +233,176 @@ async def test_a_file_with_a_repeated_key_is_not_shown_as_signed(
     code, answer = await failed(jp_fetch, "qsecure", "signature", params={"path": "dup.ipynb"})
     assert code == 422 and answer["reason"] == "qsecure-cannot-verify", answer
     assert '"source"' in answer["message"] and "twice" in answer["message"]
+
+
+# Malformed requests: a {reason, message} 4xx, never a 500, nothing written ----------------
+
+#: Bodies of the wrong shape for each signing route (method, route, body or query).
+MALFORMED: list[tuple[str, str, Any]] = [
+    *[
+        ("POST", "qsecure/sign", body)
+        for body in [
+            [],
+            "a.ipynb",
+            1,
+            None,
+            {},
+            {"path": 1},
+            {"path": ["a.ipynb"]},
+            {"path": {"a": 1}},
+            {"path": "a.ipynb", "role": 1},
+            {"path": "a.ipynb", "role": None},
+            {"path": "a.ipynb", "role": "owner"},
+            {"path": "a.ipynb", "role": ["author"]},
+            {"path": "a.ipynb", "principal": 1},
+            {"path": "a.ipynb", "principal": ["alice@lab.example"]},
+            {"path": "a.ipynb", "principal": ""},
+            {"path": "../a.ipynb"},
+            {"path": "/etc/passwd"},
+            {"path": "a.txt"},
+            {"path": "folder"},
+            {"path": "missing.ipynb"},
+            {"path": "a.ipynb\x00.txt"},
+            {"path": "a" * 100_000 + ".ipynb"},
+        ]
+    ],
+    *[
+        ("POST", "qsecure/signature", body)
+        for body in [
+            [],
+            1,
+            None,
+            {},
+            {"path": "a.ipynb"},
+            {"path": "a.ipynb", "notebook": []},
+            {"path": "a.ipynb", "notebook": "{}"},
+            {"path": "a.ipynb", "notebook": {}},
+            {"path": "a.ipynb", "notebook": {"nbformat": 4, "nbformat_minor": 5, "cells": "x"}},
+            {"path": "a.ipynb", "notebook": {"nbformat": 4, "nbformat_minor": 5, "cells": [1]}},
+            {"path": 5, "notebook": {"nbformat": 4, "nbformat_minor": 5, "cells": []}},
+            {"path": "../x.ipynb", "notebook": {"nbformat": 4, "nbformat_minor": 5, "cells": []}},
+        ]
+    ],
+    *[
+        ("GET", "qsecure/signature", query)
+        for query in [
+            {},
+            {"path": ""},
+            {"path": "../a.ipynb"},
+            {"path": "a.txt"},
+            {"path": "folder"},
+            {"path": "missing.ipynb"},
+            {"path": "bad.ipynb"},
+            {"path": "empty.ipynb"},
+        ]
+    ],
+    *[
+        ("POST", "qsecure/signing/setup", body)
+        for body in [
+            [],
+            1,
+            None,
+            {},
+            {"key": 1, "principal": "a@b"},
+            {"key": ["~/.ssh/id_ed25519.pub"], "principal": "a@b"},
+            {"key": "~/.ssh/id_ed25519.pub", "principal": 1},
+            {"key": "~/.ssh/id_ed25519.pub", "principal": ["a@b"]},
+            {"key": "~/.ssh/id_ed25519.pub"},
+            {"key": "~/.ssh/id_ed25519.pub", "principal": "a" * 300},
+            {"key": "agent:", "principal": "a@b"},
+            {"key": "agent:" + "A" * 5000, "principal": "a@b"},
+            {"key": "/etc/ssh/ssh_host_ed25519_key.pub", "principal": "a@b"},
+            {"key": "~/.ssh/../.ssh/id_ed25519.pub", "principal": "a@b"},
+            {"generate": 1, "principal": "a@b"},
+            {"generate": "true", "principal": "a@b"},
+            {"generate": True, "principal": "a@b"},
+            {"generate": True, "no_passphrase": "true", "principal": "a@b"},
+            {"generate": True, "no_passphrase": True, "principal": "a@b", "name": 1},
+            {"generate": True, "no_passphrase": True, "principal": "a@b", "name": "../x"},
+            {"generate": True, "no_passphrase": True, "principal": "a@b", "name": "x.pub"},
+            {"generate": True, "no_passphrase": True, "principal": "a@b", "comment": 1},
+            {"generate": True, "no_passphrase": True, "principal": "a@b", "comment": "c" * 300},
+        ]
+    ],
+    *[
+        ("GET", "qsecure/signing/setup", query)
+        for query in [
+            {"path": "../a.ipynb"},
+            {"path": "a.txt"},
+            {"path": "missing.ipynb"},
+            {"path": "bad.ipynb"},
+        ]
+    ],
+]
+
+
+@pytest.fixture
+def malformed_tree(jp_home_dir: Path, jp_root_dir: Path) -> Path:
+    """A signing setup's key, a notebook, a text file, a folder, a notebook file that is
+    not JSON and an empty one."""
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    write_notebook(jp_root_dir, "a.ipynb")
+    (jp_root_dir / "a.txt").write_text("text\n")
+    (jp_root_dir / "folder").mkdir()
+    (jp_root_dir / "bad.ipynb").write_text('{"cells": [')
+    (jp_root_dir / "empty.ipynb").write_text("")
+    return jp_root_dir
+
+
+def _tree(root: Path, home: Path) -> dict[str, bytes]:
+    """Every file under the served root and the server's home, with its bytes."""
+    return {
+        str(p): p.read_bytes()
+        for base in (root, home)
+        for p in sorted(base.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "value"),
+    MALFORMED,
+    ids=[f"{m} {r} {i}" for i, (m, r, _) in enumerate(MALFORMED)],
+)
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_malformed_signing_request_is_a_4xx_and_writes_nothing(
+    malformed_tree: Path,
+    jp_home_dir: Path,
+    jp_fetch: Any,
+    qsecure_app: Any,
+    method: str,
+    route: str,
+    value: Any,
+) -> None:
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    before = _tree(malformed_tree, jp_home_dir)
+    state = qsecure_app.personal_signing.user_dir("alice")
+    setup_before = {p.name: p.read_bytes() for p in state.iterdir()}
+    if method == "GET":
+        options: dict[str, Any] = {"params": value}
+    else:
+        options = {"method": method, "body": json.dumps(value)}
+    with pytest.raises(HTTPClientError) as caught:
+        await jp_fetch(*route.split("/"), headers={"X-Test-User": "alice"}, **options)
+    code, answer = caught.value.code, json.loads(caught.value.response.body)
+    assert set(answer) == {"reason", "message"}, answer
+    assert 400 <= code < 500, (code, answer)
+    assert _tree(malformed_tree, jp_home_dir) == before
+    assert {p.name: p.read_bytes() for p in state.iterdir()} == setup_before
+
+
+@pytest.mark.parametrize(
+    "qsecure",
+    [{"signatures": "x"}, [], {"signatures": [1, "x", None, {"signature": 5}]}],
+)
+@pytest.mark.usefixtures("no_admin_key")
+async def test_signatures_of_the_wrong_shape_are_a_verdict_that_trusts_nothing(
+    jp_fetch: Any, qsecure: Any
+) -> None:
+    notebook = {"nbformat": 4, "nbformat_minor": 5, "metadata": {"qsecure": qsecure}, "cells": []}
+    answer = await call(
+        jp_fetch, "qsecure", "signature", body={"path": "a.ipynb", "notebook": notebook}
+    )
+    assert answer["status"] in {"unsigned", "invalid signature"}, answer
+    assert answer["meets_policy"] is False
+    assert not any(s["trusted"] for s in answer["signatures"])
