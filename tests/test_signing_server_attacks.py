@@ -406,3 +406,28 @@ async def test_signatures_of_the_wrong_shape_are_a_verdict_that_trusts_nothing(
     assert answer["status"] in {"unsigned", "invalid signature"}, answer
     assert answer["meets_policy"] is False
     assert not any(s["trusted"] for s in answer["signatures"])
+
+
+# The personal allowed_signers is not writable through the contents API ---------------------
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_the_personal_allowed_signers_cannot_be_written_through_contents(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path, qsecure_app: Any, tmp_path: Path
+) -> None:
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    trust = qsecure_app.personal_signing.user_dir("alice") / "allowed_signers"
+    before = trust.read_bytes()
+    carol = keygen(tmp_path / "carol" / "id_ed25519").with_suffix(".pub").read_text()
+    # A link in the served tree to the setups' folder, as a collaborator could make one.
+    (jp_root_dir / "notes").symlink_to(qsecure_app.personal_signing.state_dir)
+    name = trust.parent.name
+    model = {"type": "file", "format": "text", "content": f"alice@lab.example {carol}"}
+    for url in (f"notes/{name}/allowed_signers", f"notes/{name}/x", "notes/other/x"):
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch("api", "contents", *url.split("/"), method="PUT", body=json.dumps(model))
+        assert caught.value.code == 403, url
+        assert json.loads(caught.value.response.body)["reason"] == "qsecure-protected-path"
+    assert trust.read_bytes() == before
+    assert sorted(p.name for p in trust.parent.iterdir()) == ["allowed_signers", "setup.json"]
