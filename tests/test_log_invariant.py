@@ -387,6 +387,13 @@ async def test_no_value_in_any_form_in_any_log_line(
                 statuses[label, name] = await answered(request)
             for parts in (("api", "events", "subscribe"), ("api", "kernels", kernel, "channels")):
                 await websocket(jp_ws_fetch, parts, value)
+        # The secret sent already encoded (the guard knows each form of an injected value;
+        # a token's base64 or hex is not read as a token, by the guard or here).
+        for written in written_forms(granted_secret).values():
+            await answered(jp_fetch("api", "contents", f"{written}.txt"))
+            await answered(
+                jp_fetch("api", "kernels", method="POST", body=json.dumps({"name": written}))
+            )
         await session.client.execute_interactive(
             PRINTS_AND_RAISES.format(token=github_token), timeout=60
         )
