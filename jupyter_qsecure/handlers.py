@@ -53,6 +53,7 @@ from .signing.service import (
     NoSigningKey,
     NotebookNotFound,
     NotYourPrincipal,
+    SigningKeyChanged,
     check_one_reading,
     load_notebook,
 )
@@ -728,6 +729,8 @@ class SignHandler(QSecureAPIHandler):
             raise request_error(409, "qsecure-no-signing-key", str(error)) from None
         except NotYourPrincipal as error:
             raise request_error(403, "qsecure-not-your-principal", str(error)) from None
+        except SigningKeyChanged as error:
+            raise request_error(409, "qsecure-sign-key-changed", str(error)) from None
         except ValueError as error:
             raise request_error(400, "qsecure-bad-request", str(error)) from None
         except SignatureError as error:

@@ -431,3 +431,44 @@ async def test_the_personal_allowed_signers_cannot_be_written_through_contents(
         assert json.loads(caught.value.response.body)["reason"] == "qsecure-protected-path"
     assert trust.read_bytes() == before
     assert sorted(p.name for p in trust.parent.iterdir()) == ["allowed_signers", "setup.json"]
+
+
+# Signing through the server: the setup's key, the server's clock -----------------------------
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_signing_uses_only_the_key_the_setup_shows(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    """alice chose ~/.ssh/mine (its fingerprint is what the Sign dialog shows and what her
+    personal file trusts); the pair is then swapped for links to another key (carol's,
+    written where carol could write). Nothing is signed with a key that is not the one
+    shown."""
+    ssh = jp_home_dir / ".ssh"
+    keygen(ssh / "mine", "alice")
+    keygen(ssh / "carols", "carol")
+    write_notebook(jp_root_dir, "a.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/mine.pub", "alice@lab.example")
+    for name in ("mine", "mine.pub"):
+        (ssh / name).unlink()
+        (ssh / name).symlink_to(ssh / name.replace("mine", "carols"))
+    before = (jp_root_dir / "a.ipynb").read_bytes()
+    code, answer = await failed(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
+    assert code == 409 and answer["reason"] == "qsecure-sign-key-changed", answer
+    assert (jp_root_dir / "a.ipynb").read_bytes() == before
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_the_signing_time_is_the_servers_clock(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    write_notebook(jp_root_dir, "a.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    start = datetime.now(timezone.utc).replace(microsecond=0)
+    body = {"path": "a.ipynb", "signed_at": "2099-01-01T00:00:00+00:00", "now": "2099"}
+    signed = await call(jp_fetch, "qsecure", "sign", body=body)
+    moment = datetime.fromisoformat(signed["signature"]["signed_at"])
+    assert start <= moment <= datetime.now(timezone.utc) + timedelta(seconds=1)

@@ -30,6 +30,9 @@ class SigningSettings(NamedTuple):
     key: Path | None = None
     principal: str | None = None
     grants: Mapping[str, tuple[str, ...]] = DEFAULT_GRANTS
+    #: The public key (``TYPE BASE64``) ``key`` must sign with, when one was shown for it
+    #: (a personal setup's): a signature by any other key is not made.
+    key_public: str | None = None
 
 
 def parse_signing_policy(source: str, base: Path, value: object) -> SigningSettings:

@@ -42,6 +42,11 @@ class NoSigningKey(ValueError):
     """Signing was asked for, but neither the policy nor the user's setup names a key."""
 
 
+class SigningKeyChanged(RuntimeError):
+    """The key file signed with another key than the one the user's setup shows and
+    trusts (its files were replaced since the setup was chosen)."""
+
+
 class NotYourPrincipal(PermissionError):
     """A sign request named a principal other than the one the policy or the user's own
     signing setup says they sign as."""
@@ -207,8 +212,8 @@ class SigningService:
         ``{path, signature: {principal, role, key_fingerprint, signed_at}, ...status}``.
         ``principal``, when given, must be the one the settings sign as (the policy's, else
         the user's setup's): a request never signs as someone else.
-        Raises NotebookNotFound, NoSigningKey, NotYourPrincipal, ValueError (bad role),
-        SignatureError."""
+        Raises NotebookNotFound, NoSigningKey, NotYourPrincipal, SigningKeyChanged,
+        ValueError (bad role), SignatureError."""
         import asyncio
 
         from jupyter_server.utils import ensure_async
@@ -234,6 +239,13 @@ class SigningService:
         entry = await asyncio.to_thread(
             self._sign, notebook, self.settings.key, principal=own, role=role
         )
+        expected = self.settings.key_public
+        if expected is not None and entry["public_key"] != " ".join(expected.split()[:2]):
+            raise SigningKeyChanged(
+                f"the key file {self.settings.key.name} now holds another key than the one "
+                "you set up (its fingerprint is not the one shown): nothing was signed; "
+                "choose your key again in Secure > Set up Signing…"
+            )
         await ensure_async(contents.save({"type": "notebook", "content": notebook}, path))
         self._emit(
             NOTEBOOK_SIGNED,

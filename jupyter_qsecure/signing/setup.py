@@ -529,7 +529,9 @@ def effective_settings(
         return settings
     changed = settings
     if settings.key is None:
-        changed = changed._replace(key=setup.key, principal=setup.principal)
+        changed = changed._replace(
+            key=setup.key, principal=setup.principal, key_public=setup.public_key
+        )
     elif settings.principal is None:
         changed = changed._replace(principal=setup.principal)
     if settings.allowed_signers is None and personal_signers is not None:
