@@ -472,3 +472,37 @@ async def test_the_signing_time_is_the_servers_clock(
     signed = await call(jp_fetch, "qsecure", "sign", body=body)
     moment = datetime.fromisoformat(signed["signature"]["signed_at"])
     assert start <= moment <= datetime.now(timezone.utc) + timedelta(seconds=1)
+
+
+@pytest.fixture
+def key_without_principal(tmp_path: Path, policy: Callable[[str], Path]) -> Path:
+    """The policy names a server key and a lab-wide allowed_signers, but no principal."""
+    admin = keygen(tmp_path / "admin" / "server_key", "server")
+    allowed = tmp_path / "admin" / "allowed_signers"
+    kind, blob = admin.with_suffix(".pub").read_text().split()[:2]
+    allowed.write_text(f"*@lab.example,carol {kind} {blob}\n")
+    policy(
+        f'[provenance]\nenabled = false\n[signing]\nkey = "{admin}"\n'
+        f'allowed_signers = "{allowed}"\n'
+    )
+    return admin
+
+
+async def test_a_collaborator_never_signs_as_the_servers_git_identity(
+    key_without_principal: Path,
+    jp_home_dir: Path,
+    jp_fetch: Any,
+    jp_root_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The server user's git e-mail is the owner's: it is the default principal of the
+    owner's requests, not of carol's, who signs on alice's server."""
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    (jp_home_dir / ".gitconfig").write_text("[user]\n\temail = alice@lab.example\n")
+    write_notebook(jp_root_dir, "a.ipynb")
+    signed = await call(jp_fetch, "qsecure", "sign", user="carol", body={"path": "a.ipynb"})
+    assert signed["signature"]["principal"] != "alice@lab.example", signed
+    setup = await call(jp_fetch, "qsecure", "signing", "setup", user="carol")
+    assert setup["principal"] != "alice@lab.example" and setup["default_principal"] == "carol"
+    owner = await call(jp_fetch, "qsecure", "signing", "setup", user="alice")
+    assert owner["principal"] == "alice@lab.example"

@@ -14,13 +14,18 @@ from .signatures import NotebookVerdict, SigningPolicy, sign_notebook, verify_no
 
 
 def default_principal(settings: SigningSettings) -> str:
-    """The policy's principal, else git's user.email, else the user name."""
+    """The policy's principal, else git's user.email, else the user name. git's identity
+    is the server account's: it is used for that account's own requests and commands
+    only, never for another user of the same server (a collaborator's request)."""
     import shutil
     import subprocess
 
+    from ..identity import acting_user, server_user
+
     if settings.principal:
         return settings.principal
-    git = shutil.which("git")
+    user = acting_user()
+    git = shutil.which("git") if user == server_user() else None
     if git:
         try:
             email = subprocess.run(
@@ -30,9 +35,7 @@ def default_principal(settings: SigningSettings) -> str:
             email = ""
         if email:
             return email
-    from ..identity import acting_user
-
-    return acting_user()
+    return user
 
 
 EventSink = Callable[[str, dict[str, Any]], None]
