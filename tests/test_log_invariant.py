@@ -130,6 +130,27 @@ def test_a_library_logger_and_a_record_built_by_hand_are_masked(
     assert log_filter.filter(record) and github_token not in record.getMessage()
 
 
+def test_a_call_whose_arguments_do_not_fit_its_format_is_reported_masked(
+    masking: tuple[MaskedLog, io.StringIO],
+    github_token: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A handler reports such a call on stderr with its format and arguments as they are.
+    monkeypatch.setattr(logging, "raiseExceptions", True)
+    log = logging.getLogger("qsecure-test.library.child")
+    handler = logging.StreamHandler(io.StringIO())
+    for message, args in (
+        ("value %d", (github_token,)),
+        ("value %s and %s", (github_token,)),
+        (f"value {github_token} %s and %s", (1,)),
+    ):
+        handler.handle(log.makeRecord(log.name, logging.INFO, "x.py", 1, message, args, None))
+    reported = capsys.readouterr().err
+    assert reported.count("--- Logging error ---") == 3
+    assert github_token not in reported and f"ghp_…{github_token[-3:]}" in reported
+
+
 def test_the_login_token_is_kept_and_nothing_else(
     masking: tuple[MaskedLog, io.StringIO], github_token: str
 ) -> None:

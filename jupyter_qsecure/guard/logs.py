@@ -70,13 +70,34 @@ class MaskedLog(logging.Filter):
         if isinstance(record.msg, dict) and not record.args:
             record.msg = self._fields(record.msg)
             return
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:
+            # A call whose arguments do not fit its format: logging reports it with the
+            # format and the arguments as they are ("Arguments: (...)" on stderr).
+            record.msg = self._masked(record.msg) if isinstance(record.msg, str) else record.msg
+            record.args = self._arguments(record.args)
+            return
         rewritten = self._masked(message)
         if rewritten != message or record.pathname.startswith(self.escaped):
             rewritten = shown(rewritten, MASKED_MESSAGE_CHARS)
         if rewritten != message:
             record.msg = rewritten
             record.args = None
+
+    def _arguments(self, args: Any) -> Any:
+        """A record's arguments, each that spells a credential as its masked text."""
+
+        def one(value: Any) -> Any:
+            text = str(value)
+            masked = self._masked(text)
+            return value if masked == text else masked
+
+        if isinstance(args, dict):
+            return {key: one(value) for key, value in args.items()}
+        if isinstance(args, tuple):
+            return tuple(one(value) for value in args)
+        return args
 
     def _traceback(self, record: logging.LogRecord) -> None:
         if record.exc_info and record.exc_info[0] is not None:
