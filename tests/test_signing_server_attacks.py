@@ -506,3 +506,38 @@ async def test_a_collaborator_never_signs_as_the_servers_git_identity(
     assert setup["principal"] != "alice@lab.example" and setup["default_principal"] == "carol"
     owner = await call(jp_fetch, "qsecure", "signing", "setup", user="alice")
     assert owner["principal"] == "alice@lab.example"
+
+
+@pytest.mark.parametrize(
+    "principal", ["cert-authority", "namespaces=x", "valid-before=20990101", "@lab.example"]
+)
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_principal_spelled_like_an_option_stays_a_principal(
+    jp_home_dir: Path, jp_fetch: Any, qsecure_app: Any, principal: str
+) -> None:
+    """The personal line's first field is read as principals, by this package as by
+    ssh-keygen: a principal named like an option adds no option (no CA, no other
+    namespace, no window)."""
+    import subprocess
+
+    from jupyter_qsecure.signing.allowed_signers import load_allowed_signers
+
+    private = keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", principal)
+    trust = qsecure_app.personal_signing.user_dir("alice") / "allowed_signers"
+    [signer] = load_allowed_signers(trust)
+    assert signer.principals == (principal,) and not signer.cert_authority
+    assert signer.namespaces == ("notebook@jupyter-qsecure",)
+    assert signer.valid_after is None and signer.valid_before is None
+    found = subprocess.run(
+        ["ssh-keygen", "-Y", "find-principals", "-f", str(trust), "-s", "/dev/stdin"],
+        input=subprocess.run(
+            ["ssh-keygen", "-Y", "sign", "-f", str(private), "-n", "notebook@jupyter-qsecure"],
+            input=b"x",
+            capture_output=True,
+            check=True,
+        ).stdout,
+        capture_output=True,
+        check=True,
+    )
+    assert found.stdout.decode().split() == [principal]
