@@ -137,7 +137,7 @@ async def test_a_collaborator_cannot_take_the_key_of_anothers_setup(
     assert code == 409 and answer["reason"] == "qsecure-key-of-another-user", answer
     assert "alice" not in answer["message"]  # whose it is is not carol's business
     carol = await call(jp_fetch, "qsecure", "signing", "setup", user="carol")
-    assert carol["setup"] is None
+    assert carol["setup"] is None and carol["candidates"] == []  # nor offered to her
     # So carol has nothing to sign with, and alice's view of the notebook stays unsigned.
     code, _ = await failed(jp_fetch, "qsecure", "sign", user="carol", body={"path": "shared.ipynb"})
     assert code == 409
@@ -191,6 +191,8 @@ async def test_on_a_hub_server_its_own_keys_are_its_owners(
     )
     assert code == 409 and answer["reason"] == "qsecure-key-of-another-user", answer
     assert "generate a key of your own" in answer["message"]
+    offered = await call(jp_fetch, "qsecure", "signing", "setup", user="carol")
+    assert offered["candidates"] == []
     carol = await call(
         jp_fetch,
         "qsecure",

@@ -483,6 +483,18 @@ class PersonalSigning:
             used.add(raw["fingerprint"])
         return used
 
+    def choosable(self, user: str, candidates: list[KeyCandidate]) -> list[KeyCandidate]:
+        """The ``candidates`` ``user`` may choose (:meth:`_claim`): not another's key."""
+        kept = []
+        with self._files:
+            for candidate in candidates:
+                try:
+                    self._claim(user, candidate.fingerprint, generated=False)
+                except KeyOfAnotherUser:
+                    continue
+                kept.append(candidate)
+        return kept
+
     def _claim(self, user: str, fingerprint: str, *, generated: bool) -> None:
         """Refuse (:class:`KeyOfAnotherUser`) a key that is not ``user``'s to choose: one
         another user's setup uses or used (their signatures carry it, and their personal
@@ -602,6 +614,7 @@ def describe(
     setup, signers = personal.current(user)
     effective = effective_settings(settings, setup, signers)
     candidates, agent_note = personal.candidates()
+    candidates = personal.choosable(user, candidates)
     key: dict[str, Any] | None = None
     if settings.key is not None:
         key = {"source": "policy", **_key_facts(settings.key)}
