@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from http.client import responses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
@@ -732,10 +733,21 @@ class SignHandler(QSecureAPIHandler):
         except SigningKeyChanged as error:
             raise request_error(409, "qsecure-sign-key-changed", str(error)) from None
         except ValueError as error:
-            raise request_error(400, "qsecure-bad-request", str(error)) from None
+            message = _key_paths_hidden(str(error), signing.settings.key, app.personal_signing.home)
+            raise request_error(400, "qsecure-bad-request", message) from None
         except SignatureError as error:
-            raise request_error(422, f"qsecure-sign-{error.reason}", str(error)) from None
+            message = _key_paths_hidden(str(error), signing.settings.key, app.personal_signing.home)
+            raise request_error(422, f"qsecure-sign-{error.reason}", message) from None
         self.finish(json.dumps(answer))
+
+
+def _key_paths_hidden(message: str, key: Path | None, home: Path) -> str:
+    """A signing failure's message without the server's folders, as the setup names keys:
+    the home as ``~``, the folder of a key outside it (the policy's) left out."""
+    home_text = str(home).rstrip("/")
+    if key is not None and not str(key).startswith(home_text + "/"):
+        message = message.replace(str(key.parent).rstrip("/") + "/", "")
+    return message.replace(home_text + "/", "~/")
 
 
 class SigningSetupHandler(QSecureAPIHandler):

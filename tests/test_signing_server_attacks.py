@@ -543,3 +543,32 @@ async def test_a_principal_spelled_like_an_option_stays_a_principal(
         check=True,
     )
     assert found.stdout.decode().split() == [principal]
+
+
+@pytest.mark.parametrize("damage", ["missing", "not a key", "passphrase"])
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_failed_signing_names_no_path_of_the_server(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path, damage: str
+) -> None:
+    """The setup names keys as ~/.ssh/NAME; a signing that fails says what to fix the
+    same way, without the server's folders."""
+    import subprocess
+
+    private = keygen(jp_home_dir / ".ssh" / "mine")
+    write_notebook(jp_root_dir, "a.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/mine.pub", "alice@lab.example")
+    if damage == "missing":
+        private.unlink()
+    elif damage == "not a key":
+        private.write_text("not a key\n")
+    else:
+        subprocess.run(
+            ["ssh-keygen", "-q", "-p", "-N", "secret-words", "-P", "", "-f", str(private)],
+            check=True,
+            capture_output=True,
+        )
+    before = (jp_root_dir / "a.ipynb").read_bytes()
+    code, answer = await failed(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
+    assert 400 <= code < 500, answer
+    assert str(jp_home_dir) not in answer["message"], answer
+    assert (jp_root_dir / "a.ipynb").read_bytes() == before
