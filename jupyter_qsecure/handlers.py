@@ -817,7 +817,13 @@ class SigningSetupHandler(QSecureAPIHandler):
 
         app = self.qsecure
         settings = app.signing.settings
-        return describe(app.personal_signing, settings, acting_user(), default_principal(settings))
+        return describe(
+            app.personal_signing,
+            settings,
+            acting_user(),
+            default_principal(settings),
+            trust=app.policy_error is None,
+        )
 
 
 class ProvenanceHandler(QSecureAPIHandler):
@@ -936,10 +942,14 @@ class AuditHandler(QSecureAPIHandler):
 
 async def _user_signing(handler: Any) -> SigningService:
     """The signing service for the request's user: the policy's ``[signing]`` settings,
-    completed by the user's personal setup where the policy leaves a gap."""
+    completed by the user's personal setup where the policy leaves a gap; its personal
+    trust stays off while the policy file cannot be used (what it requires is unknown)."""
     app: QSecureApp = handler.qsecure
     settings = await asyncio.to_thread(
-        app.personal_signing.effective, app.signing.settings, acting_user()
+        app.personal_signing.effective,
+        app.signing.settings,
+        acting_user(),
+        trust=app.policy_error is None,
     )
     return app.signing.with_settings(settings)
 

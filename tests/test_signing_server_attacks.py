@@ -572,3 +572,29 @@ async def test_a_failed_signing_names_no_path_of_the_server(
     assert 400 <= code < 500, answer
     assert str(jp_home_dir) not in answer["message"], answer
     assert (jp_root_dir / "a.ipynb").read_bytes() == before
+
+
+# A policy that cannot be read never leaves personal trust standing in for it ---------------
+
+
+@pytest.fixture
+def broken_policy(policy: Callable[[str], Path]) -> Path:
+    """The admin's policy requires a reviewer, but has a typo the server cannot use."""
+    return policy(
+        '[provenance]\nenabled = false\n[signing]\nrequire_roles = ["reviewer"]\nrequire = "two"\n'
+    )
+
+
+async def test_a_broken_policy_turns_personal_trust_off(
+    broken_policy: Path, jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path, qsecure_app: Any
+) -> None:
+    assert qsecure_app.policy_error
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    write_notebook(jp_root_dir, "a.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    await call(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
+    seen = await status(jp_fetch, "a.ipynb")
+    assert seen["meets_policy"] is False, seen
+    assert seen["status"] == "untrusted signer"
+    setup = await call(jp_fetch, "qsecure", "signing", "setup")
+    assert setup["trust"] is None

@@ -519,10 +519,14 @@ class PersonalSigning:
 
     # What signing and verification use ---------------------------------------------------
 
-    def effective(self, settings: SigningSettings, user: str) -> SigningSettings:
-        """``settings`` (the admin's) with ``user``'s setup where the admin left a gap."""
+    def effective(
+        self, settings: SigningSettings, user: str, *, trust: bool = True
+    ) -> SigningSettings:
+        """``settings`` (the admin's) with ``user``'s setup where the admin left a gap;
+        without ``trust`` (the admin's policy cannot be read, so what it requires is not
+        known), the personal allowed_signers is not trusted."""
         setup, signers = self.current(user)
-        return effective_settings(settings, setup, signers)
+        return effective_settings(settings, setup, signers if trust else None)
 
     def current(self, user: str) -> tuple[PersonalSetup | None, Path | None]:
         """``user``'s setup and personal allowed_signers file, read together."""
@@ -605,13 +609,17 @@ def describe(
     settings: SigningSettings,
     user: str,
     default_principal: str,
+    *,
+    trust: bool = True,
 ) -> dict[str, Any]:
     """``GET /qsecure/signing/setup``: ``user``'s setup, what signing would use (key,
     principal, where trust comes from, roles the policy grants the principal) and the
-    keys to choose from. Public keys' fingerprints only, never key material."""
+    keys to choose from. Public keys' fingerprints only, never key material. Without
+    ``trust``, the personal allowed_signers is not trusted (see :meth:`PersonalSigning.effective`)."""
     from .signatures import SigningPolicy
 
     setup, signers = personal.current(user)
+    signers = signers if trust else None
     effective = effective_settings(settings, setup, signers)
     candidates, agent_note = personal.candidates()
     candidates = personal.choosable(user, candidates)
