@@ -598,3 +598,18 @@ async def test_a_broken_policy_turns_personal_trust_off(
     assert seen["status"] == "untrusted signer"
     setup = await call(jp_fetch, "qsecure", "signing", "setup")
     assert setup["trust"] is None
+
+
+@pytest.mark.parametrize(
+    "name", ["config", "rc", "authorized_keys", "authorized_keys2", "known_hosts", "environment"]
+)
+@pytest.mark.usefixtures("no_admin_key")
+async def test_a_generated_key_never_takes_a_name_openssh_reads(
+    jp_home_dir: Path, jp_fetch: Any, name: str
+) -> None:
+    """~/.ssh/config, rc (run by sshd at each login), authorized_keys...: a private key
+    written there breaks ssh for the server's user, or worse."""
+    body = {"generate": True, "no_passphrase": True, "principal": "a@lab.example", "name": name}
+    code, answer = await failed(jp_fetch, "qsecure", "signing", "setup", body=body)
+    assert code == 400 and answer["reason"] == "qsecure-bad-setup", answer
+    assert not (jp_home_dir / ".ssh" / name).exists()

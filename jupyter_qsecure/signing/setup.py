@@ -47,6 +47,22 @@ AGENT_PREFIX = "agent:"
 _PRINCIPAL = re.compile(r"[^\s,*?!\"'\\#]{1,200}")
 #: A key file name a generated key may get.
 _KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: Files of ~/.ssh that OpenSSH reads for what they are (sshd runs ``rc`` at each login): a
+#: generated key never takes one of these names.
+_OPENSSH_FILES = frozenset(
+    {
+        "config",
+        "rc",
+        "environment",
+        "authorized_keys",
+        "authorized_keys2",
+        "authorized_principals",
+        "known_hosts",
+        "known_hosts2",
+        "allowed_signers",
+        "revoked_keys",
+    }
+)
 #: ssh-keygen and ssh-add may not take longer than this.
 TOOL_SECONDS = 30.0
 #: A public key file is read up to this many bytes (an RSA-16384 line is under 3 KiB).
@@ -381,10 +397,15 @@ class PersonalSigning:
                 "ssh-add, and pick it from the ssh-agent's keys"
             )
         name = DEFAULT_KEY_NAME if name is None else name
-        if not isinstance(name, str) or _KEY_NAME.fullmatch(name) is None or name.endswith(".pub"):
+        if (
+            not isinstance(name, str)
+            or _KEY_NAME.fullmatch(name) is None
+            or name.endswith(".pub")
+            or name.lower() in _OPENSSH_FILES
+        ):
             raise SetupError(
                 f"name {name!r}: a file name for the new key in ~/.ssh (letters, digits, "
-                f". _ -; e.g. {DEFAULT_KEY_NAME})"
+                f". _ -; not a file OpenSSH reads, such as config; e.g. {DEFAULT_KEY_NAME})"
             )
         comment = principal if comment is None else comment
         if (
