@@ -477,6 +477,30 @@ def test_ordinary_names_hold_no_credential_for_the_scanner() -> None:
         assert scanner.scan_name(f"{name}/{token}").findings, name
 
 
+@pytest.mark.parametrize("encoded", [False, True], ids=["as it is", "percent-encoded"])
+def test_a_path_spelling_an_injected_value_across_its_names_is_refused(
+    tmp_path: Path, encoded: bool
+) -> None:
+    """An AWS secret key holds '/': written as a path, each folder holds a piece of it
+    and no name the whole, yet the path (in git, in a listing's breadcrumbs) spells it."""
+    from jupyter_qsecure.guard import GuardPolicy
+    from jupyter_qsecure.guard.allowlist import BypassStore
+    from jupyter_qsecure.guard.save_guard import SaveBlocked, SaveGuard
+
+    value = "wJalrXUtnFEMI/K7MDENG/" + uuid.uuid4().hex[:18]
+    guard = SaveGuard(
+        GuardPolicy(),
+        tmp_path,
+        BypassStore(tmp_path / "bypasses.json"),
+        injected=lambda: (1, {value: "LAB_TOKEN"}),
+    )
+    path = f"runs/{quote(value, safe='') if encoded else value}.txt"
+    with pytest.raises(SaveBlocked) as refused:
+        guard.check_name(path)
+    assert value not in refused.value.path and "[secret:LAB_TOKEN]" in refused.value.path
+    guard.check_name("runs/wJalrXUtnFEMI/other.txt")  # a piece of it alone is a name
+
+
 def test_the_server_start_up_lines_keep_its_login_token(
     jp_serverapp: Any, qsecure_app: Any, github_token: str
 ) -> None:

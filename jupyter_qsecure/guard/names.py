@@ -85,4 +85,4 @@ def shown_path(path: str, masked: Callable[[str], str] | None) -> str:
             if replaced == decoded:
                 replaced = name
         shown.append(replaced)
-    return "/".join(shown)
+    return masked("/".join(shown))  # a value spelled across names

@@ -20,7 +20,7 @@ from .codetext import is_python_language, is_text_line, source_is_text
 from .context import cell_reads_credential, context_matches
 from .context import merge as merge_matches
 from .engine import INJECTED_SECRET, Engine, Match, encode
-from .findings import Finding, Location, fingerprint, mask
+from .findings import PARENT_NAME, Finding, Location, fingerprint, mask
 from .names import name_fragments, shown_path
 from .plugins import available_rules
 from .rules import Rule
@@ -361,6 +361,10 @@ class Scanner:
 
         fragments = name_fragments(path, directory=directory, unglued=unglued)
         found = self.engine.scan(fragments, config_text=False, literals=self.literals)
+        spanning = {value: name for value, name in self.literals.items() if "/" in value}
+        if spanning:  # an injected value holding '/' is in no name, but in the path
+            whole = [Fragment(path.strip("/"), PARENT_NAME)]
+            found += _NO_RULES.scan(whole, literals=spanning)
         matches = _outermost_specific(
             [replace(match, allowlisted_inline=False) for match in found if match.value]
         )
