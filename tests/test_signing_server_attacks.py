@@ -613,3 +613,30 @@ async def test_a_generated_key_never_takes_a_name_openssh_reads(
     code, answer = await failed(jp_fetch, "qsecure", "signing", "setup", body=body)
     assert code == 400 and answer["reason"] == "qsecure-bad-setup", answer
     assert not (jp_home_dir / ".ssh" / name).exists()
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_the_sign_answer_is_the_status_of_the_file_as_saved(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path, jp_serverapp: Any
+) -> None:
+    """A pre-save hook of the server (an output stripper, a formatter) changes what is
+    written after it was signed: the answer says what the file on disk is, not what was
+    signed in memory."""
+
+    def formatter(model: dict[str, Any], **_: Any) -> None:
+        if model.get("type") == "notebook":
+            content = json.loads(json.dumps(model["content"]))  # a hook's own copy
+            for cell in content["cells"]:
+                if cell["cell_type"] == "code":
+                    cell["source"] += "\n# formatted"
+            model["content"] = content
+
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    write_notebook(jp_root_dir, "a.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    jp_serverapp.contents_manager.register_pre_save_hook(formatter)
+    signed = await call(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
+    on_disk = await status(jp_fetch, "a.ipynb")
+    assert on_disk["status"] == "modified since signing"
+    assert signed["status"] == on_disk["status"], signed
+    assert signed["signatures"][0]["changed_cells"] == ["calc"]

@@ -212,7 +212,8 @@ class SigningService:
         the contents manager ``contents`` (the guard checks that save like any other).
 
         What the save will embed is embedded first, so the signature covers it. Returns
-        ``{path, signature: {principal, role, key_fingerprint, signed_at}, ...status}``.
+        ``{path, signature: {principal, role, key_fingerprint, signed_at}, ...status}``,
+        the status of the file as saved.
         ``principal``, when given, must be the one the settings sign as (the policy's, else
         the user's setup's): a request never signs as someone else.
         Raises NotebookNotFound, NoSigningKey, NotYourPrincipal, SigningKeyChanged,
@@ -258,7 +259,10 @@ class SigningService:
                 **{k: entry[k] for k in ("principal", "role", "key_fingerprint")},
             },
         )
-        _, answer = await asyncio.to_thread(self.status, notebook)
+        # The status of what was written: a pre-save hook (a formatter, an output
+        # stripper) may have changed it after it was signed.
+        saved = await load_notebook(contents, path)
+        _, answer = await asyncio.to_thread(self.status, saved)
         signature = {k: entry[k] for k in ("principal", "role", "key_fingerprint", "signed_at")}
         return {"path": path, "signature": signature, **answer}
 
