@@ -672,7 +672,10 @@ class SignatureHandler(QSecureAPIHandler):
         signing = await _user_signing(self)
         with _cannot_verify():
             await check_one_reading(self.contents_manager, path)
-            answer = await asyncio.to_thread(signing.audited_status, notebook, path)
+            policy_trust = self.qsecure.signing.settings.allowed_signers is not None
+            answer = await asyncio.to_thread(
+                signing.audited_status, notebook, path, "policy" if policy_trust else "personal"
+            )
         self.finish(json.dumps({"path": path, **answer}))
 
     @web.authenticated

@@ -640,3 +640,35 @@ async def test_the_sign_answer_is_the_status_of_the_file_as_saved(
     assert on_disk["status"] == "modified since signing"
     assert signed["status"] == on_disk["status"], signed
     assert signed["signatures"][0]["changed_cells"] == ["calc"]
+
+
+# The audit trail says where the trust came from ---------------------------------------------
+
+
+@pytest.mark.usefixtures("no_admin_key")
+async def test_the_audit_trail_tells_personal_trust_from_the_labs(
+    jp_home_dir: Path, jp_fetch: Any, jp_root_dir: Path, audit_events: Any
+) -> None:
+    """alice's own key, trusted by her personal file, verifies as 'signed and valid' for
+    her: an auditor reading the trail must not take it for the lab's trust."""
+    keygen(jp_home_dir / ".ssh" / "id_ed25519")
+    write_notebook(jp_root_dir, "a.ipynb")
+    await set_up(jp_fetch, "alice", "~/.ssh/id_ed25519.pub", "alice@lab.example")
+    await call(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
+    assert (await status(jp_fetch, "a.ipynb"))["status"] == "signed and valid"
+    assert (await status(jp_fetch, "a.ipynb", user="bob"))["status"] == "untrusted signer"
+    verified = [e for e in audit_events() if e["__schema__"].endswith("/signature-verified/v1")]
+    assert [(e["user"], e["status"], e.get("trust")) for e in verified] == [
+        ("alice", "signed and valid", "personal"),
+        ("bob", "untrusted signer", "none"),
+    ]
+
+
+async def test_the_audit_trail_names_the_policys_trust(
+    lab_key: Path, jp_fetch: Any, jp_root_dir: Path, audit_events: Any
+) -> None:
+    write_notebook(jp_root_dir, "a.ipynb")
+    await call(jp_fetch, "qsecure", "sign", body={"path": "a.ipynb"})
+    await status(jp_fetch, "a.ipynb")
+    [verified] = [e for e in audit_events() if e["__schema__"].endswith("/signature-verified/v1")]
+    assert verified["trust"] == "policy" and verified["status"] == "signed and valid"

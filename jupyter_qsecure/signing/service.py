@@ -170,8 +170,12 @@ class SigningService:
             "require_roles": list(self.settings.require_roles),
         }
 
-    def audited_status(self, notebook: dict[str, Any], path: str) -> dict[str, Any]:
-        """:meth:`status` of a saved notebook, recorded in the audit trail."""
+    def audited_status(
+        self, notebook: dict[str, Any], path: str, trust: str = "policy"
+    ) -> dict[str, Any]:
+        """:meth:`status` of a saved notebook, recorded in the audit trail with where the
+        trust came from (``trust``: ``policy``, ``personal`` or ``none``), so a verdict
+        by a user's own personal allowed_signers is never read as the lab's."""
         from ..events import SIGNATURE_VERIFIED
         from ..identity import acting_user
 
@@ -184,6 +188,7 @@ class SigningService:
                 "status": verdict.status,
                 "meets_policy": verdict.meets_policy,
                 "signatures": len(verdict.results),
+                "trust": trust if self.settings.allowed_signers else "none",
             },
         )
         return answer
