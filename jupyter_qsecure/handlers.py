@@ -23,6 +23,7 @@ from jupyter_server.services.contents.handlers import (
     CheckpointsHandler,
     ContentsHandler,
     ModifyCheckpointsHandler,
+    TrustNotebooksHandler,
     validate_model,
 )
 from jupyter_server.services.events.handlers import EventHandler, SubscribeWebsocket
@@ -45,7 +46,15 @@ from .guard import (
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
 from .guard.uploads import UploadTooLarge, staged_model
 from .identity import act_for_this_task, acting_user, request_restart, request_user_name
-from .rest import editor_notebook, json_body, relative_path, request_error
+from .rest import (
+    contents_model_problem,
+    contents_path_problem,
+    editor_notebook,
+    json_body,
+    relative_path,
+    request_error,
+    session_model_problem,
+)
 from .secrets.errors import ProviderError
 from .secrets.personal import GrantInPolicy, PersonalGrantsError
 from .secrets.provisioner import KernelStartRefused
@@ -90,6 +99,17 @@ class QSecureHandlerMixin:
     def require_guard(self, path: str) -> None:
         """Refuse a write of ``path`` while jupyter-qsecure is not fully loaded (503)."""
         self.qsecure.check_writable(path)
+
+    def check_contents_path(self, path: str, *, to_write: bool = False) -> None:
+        """Refuse (400) a contents path that can name no file or folder (a NUL, a name too
+        long, a file taken for a folder, or for a write a folder that does not exist): the
+        contents manager would fail on it with a 500 and a traceback."""
+        handler: Any = self
+        root = Path(handler.contents_manager.root_dir)
+        problem = contents_path_problem(root, path, to_write=to_write)
+        if problem is not None:
+            shown = self.qsecure.save_guard.masked(problem)
+            raise request_error(400, "qsecure-bad-path", shown)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Every error as JSON ``{reason, message}``, never logged (a refusal's message
@@ -165,11 +185,9 @@ class SessionsHandler(SessionRootHandler):
         act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
     def get_json_body(self) -> dict[str, Any] | None:
-        """The body as a JSON object; a malformed one is a 400 and never logged (jupyter
+        """The body as a session model; a malformed one is a 400 and never logged (jupyter
         server's reader logs it at DEBUG)."""
-        if not self.request.body:
-            return None
-        return json_body(self, "in the request body")
+        return _session_body(self)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         """Answer a refused start with its own status and reason; anything else as the
@@ -190,6 +208,23 @@ class SessionModelHandler(SessionHandler):
     async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
         await super().prepare()
         act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+
+    def get_json_body(self) -> dict[str, Any] | None:
+        """The body as a session model; a malformed one is a 400 and never logged (jupyter
+        server's reader logs it, and answers 500 to a body that is not UTF-8)."""
+        return _session_body(self)
+
+
+def _session_body(handler: Any) -> dict[str, Any] | None:
+    """A request's session model, None without a body; 400 for a body that is no JSON
+    object, or whose fields have the wrong types (jupyter_server answers those 500)."""
+    if not handler.request.body:
+        return None
+    model = json_body(handler, "in the request body")
+    problem = session_model_problem(model)
+    if problem is not None:
+        raise request_error(400, "qsecure-bad-request", f"send a session model: {problem}")
+    return model
 
 
 #: Kernel id -> the lock its restarts take turns on, and how many restarts hold or await it.
@@ -216,6 +251,8 @@ class KernelRestartHandler(KernelActionHandler):
         if action != "restart":
             await ensure_async(super().post(kernel_id, action))
             return
+        if kernel_id not in self.kernel_manager:  # jupyter_server: a 500 and a traceback
+            raise request_error(404, "qsecure-not-found", f"no kernel {kernel_id} is running")
         lock, count = _restart_turns.get(kernel_id, (asyncio.Lock(), 0))
         _restart_turns[kernel_id] = (lock, count + 1)
         try:
@@ -313,11 +350,39 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
             self._parsed_body = super().get_json_body()
         return self._parsed_body  # type: ignore[no-any-return]
 
+    async def _finish_error(self, code: int, message: str) -> None:
+        """jupyter_server's 404 of a GET, as JSON ``{reason, message}`` (its own is text)."""
+        self.set_status(code)
+        self.set_header("Content-Type", "application/json")
+        reason = "qsecure-not-found" if code == 404 else "qsecure-error"
+        await self.finish(json.dumps({"reason": reason, "message": message}))
+
+    def _check_model(self, path: str, model: Any) -> None:
+        """Refuse (400) a body that is no contents model, before the contents manager
+        fails on it with a 500."""
+        if not model:
+            return
+        if not path.strip("/"):
+            raise request_error(
+                400, "qsecure-bad-path", "give the path to write: PUT /api/contents/PATH"
+            )
+        problem = contents_model_problem(model)
+        if problem is not None:
+            raise request_error(400, "qsecure-bad-model", f"send a contents model: {problem}")
+
+    @web.authenticated
+    @authorized
+    async def get(self, path: str = "") -> None:
+        self.check_contents_path(path)
+        await ensure_async(super().get(path))
+
     @web.authenticated
     @authorized
     async def put(self, path: str = "") -> None:
         self.require_guard(path)
+        self.check_contents_path(path)
         model = self.get_json_body()
+        self._check_model(path, model)
         guard = self.qsecure.save_guard
         # Before the ContentsManager logs the path, a name holding a credential is
         # refused (with content, by guard.check below). Without a body: a new untitled
@@ -327,11 +392,14 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         elif model.get("chunk") is not None or model.get("content") is None:
             guard.check_name(path, directory=model.get("type") == "directory")
         if model and model.get("chunk") is not None:
+            self.check_contents_path(path, to_write=True)
             await self._staged_chunk(model, path.strip("/"))
             return
         if isinstance(model, dict) and model.get("content") is not None:
             await asyncio.to_thread(guard.check, model, path)
             prechecked.set(model)  # the pre-save hook need not scan it again
+        # The guard first (a credential in a name is refused and audited wherever it goes).
+        self.check_contents_path(path, to_write=bool(model))
         await ensure_async(super().put(path))
 
     async def _staged_chunk(self, model: dict[str, Any], path: str) -> None:
@@ -355,7 +423,12 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     @authorized
     async def post(self, path: str = "") -> None:
         self.require_guard(path)
-        self._check_new_name(path, self.get_json_body())
+        self.check_contents_path(path, to_write=True)
+        model = self.get_json_body()
+        problem = contents_model_problem(model) if model else None
+        if problem is not None:
+            raise request_error(400, "qsecure-bad-model", f"send a contents model: {problem}")
+        self._check_new_name(path, model)
         await ensure_async(super().post(path))
 
     def _check_new_name(self, folder: str, model: dict[str, Any] | None) -> None:
@@ -377,18 +450,25 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     @authorized
     async def patch(self, path: str = "") -> None:
         self.require_guard(path)
+        self.check_contents_path(path)
         model = self.get_json_body()
         guard = self.qsecure.save_guard
         guard.check_not_protected(path, moved=True)
+        problem = contents_model_problem(model) if model else None
+        if problem is not None:
+            raise request_error(400, "qsecure-bad-model", f"send a contents model: {problem}")
         if isinstance(model, dict) and isinstance(model.get("path"), str):
+            self.check_contents_path(model["path"])
             guard.check_name(model["path"], write="rename")
             guard.check_not_protected(model["path"])
+            self.check_contents_path(model["path"], to_write=True)
         await ensure_async(super().patch(path))
 
     @web.authenticated
     @authorized
     async def delete(self, path: str = "") -> None:
         self.require_guard(path)
+        self.check_contents_path(path)
         self.qsecure.save_guard.check_not_protected(path, moved=True)
         await ensure_async(super().delete(path))
 
@@ -422,8 +502,15 @@ class GuardedCheckpointsHandler(QSecureHandlerMixin, CheckpointsHandler):
 
     @web.authenticated
     @authorized
+    async def get(self, path: str = "") -> None:
+        self.check_contents_path(path)
+        await ensure_async(super().get(path))
+
+    @web.authenticated
+    @authorized
     async def post(self, path: str = "") -> None:
         self.require_guard(path)
+        self.check_contents_path(path)
         cm = self.contents_manager
         if not await ensure_async(cm.file_exists(path)):
             raise request_error(
@@ -436,7 +523,8 @@ class GuardedCheckpointsHandler(QSecureHandlerMixin, CheckpointsHandler):
 
 class GuardedModifyCheckpointsHandler(QSecureHandlerMixin, ModifyCheckpointsHandler):
     """Jupyter's checkpoint restore, refused (422, audited) when the checkpoint holds a
-    credential. Authorized as ``contents``."""
+    credential, and its deletion; both wait for the load (503). Authorized as
+    ``contents``."""
 
     async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
         await super().prepare()
@@ -446,12 +534,45 @@ class GuardedModifyCheckpointsHandler(QSecureHandlerMixin, ModifyCheckpointsHand
     @authorized
     async def post(self, path: str, checkpoint_id: str) -> None:
         self.require_guard(path)
+        self.check_contents_path(path)
         checkpoints = self.contents_manager.checkpoints
         self.qsecure.save_guard.check_not_protected(path)
         await asyncio.to_thread(
             self.qsecure.save_guard.check_checkpoint_restore, checkpoints, checkpoint_id, path
         )
         await ensure_async(super().post(path, checkpoint_id))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, path: str, checkpoint_id: str) -> None:
+        self.require_guard(path)
+        self.check_contents_path(path)
+        await ensure_async(super().delete(path, checkpoint_id))
+
+
+class GuardedTrustHandler(QSecureHandlerMixin, TrustNotebooksHandler):
+    """Jupyter's ``POST /api/contents/PATH/trust`` (sign a notebook as trusted), answered
+    in JSON, and refused (404) for what is no notebook: jupyter_server answers 500 with a
+    traceback for a folder, and an HTML page for a file that does not exist. Authorized
+    as ``contents``."""
+
+    auth_resource = "contents"
+
+    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
+        await super().prepare()
+        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+
+    @web.authenticated
+    @authorized
+    async def post(self, path: str = "") -> None:
+        self.require_guard(path)
+        self.check_contents_path(path)
+        cm = self.contents_manager
+        if not path.strip("/").endswith(".ipynb") or not await ensure_async(cm.file_exists(path)):
+            raise request_error(
+                404, "qsecure-not-found", "no notebook at this path: only a notebook is trusted"
+            )
+        await ensure_async(super().post(path))
 
 
 class StatusHandler(QSecureAPIHandler):
@@ -1037,6 +1158,7 @@ _GUARDED_CONTENTS: dict[type, type] = {
     ContentsHandler: GuardedContentsHandler,
     CheckpointsHandler: GuardedCheckpointsHandler,
     ModifyCheckpointsHandler: GuardedModifyCheckpointsHandler,
+    TrustNotebooksHandler: GuardedTrustHandler,
 }
 
 

@@ -1,9 +1,11 @@
 """Reading requests of the REST API: JSON bodies that are never logged (they may hold a
-credential), paths relative to the server root, and the editor's notebook content."""
+credential), paths relative to the server root, the editor's notebook content, and the paths
+and models of the contents API."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from tornado import web
@@ -72,3 +74,81 @@ def editor_notebook(handler: Any) -> tuple[str, dict[str, Any]]:
         raise request_error(400, "qsecure-bad-request", f"send JSON {{path, notebook}}: {problem}")
     assert isinstance(notebook, dict)
     return path, notebook
+
+
+#: The longest name of one file or folder, in bytes (ext4, XFS, Btrfs, ZFS, APFS).
+NAME_MAX = 255
+#: The longest path the server's system takes, in bytes (Linux).
+PATH_MAX = 4095
+#: The types of a contents model.
+CONTENT_TYPES = ("notebook", "file", "directory")
+
+
+def contents_path_problem(root: Path, path: str, *, to_write: bool = False) -> str | None:
+    """Why ``path`` of the contents API (relative to ``root``) can name no file or folder,
+    or None: a NUL, a name or a path longer than the filesystem takes, a folder on the way
+    that is a file, or (``to_write``) that does not exist. Only looked up inside ``root``."""
+    names = [name for name in path.split("/") if name]
+    for name in names:
+        if "\x00" in name:
+            return "a file or folder name cannot hold a NUL character"
+        size = len(name.encode("utf-8", "surrogatepass"))
+        if size > NAME_MAX:
+            return f"a file or folder name is at most {NAME_MAX} bytes; one here has {size}"
+    size = len(str(root).encode("utf-8", "surrogateescape")) + len(path.encode("utf-8", "ignore"))
+    if size >= PATH_MAX:
+        return f"the path is too long for the server's system (at most {PATH_MAX} bytes)"
+    if ".." in names:  # outside the root: the contents manager refuses it (404)
+        return None
+    folder = root
+    for index, name in enumerate(names[:-1], 1):
+        folder = folder / name
+        if folder.is_dir():
+            continue
+        shown = "/".join(names[:index])
+        if folder.exists():
+            return f"{shown} is a file, not a folder: nothing is inside it"
+        return f"the folder {shown} does not exist: create it first" if to_write else None
+    return None
+
+
+def contents_model_problem(model: dict[str, Any]) -> str | None:
+    """Why ``model`` (the JSON body of a contents write) is not a contents model, or None:
+    a field of the wrong type, content that does not fit its type."""
+    for key in ("type", "format", "ext", "copy_from", "path", "name"):
+        if model.get(key) is not None and not isinstance(model[key], str):
+            return f"{key} must be a string"
+    kind = model.get("type")
+    if kind is not None and kind not in CONTENT_TYPES:
+        return f"type must be one of {', '.join(CONTENT_TYPES)}"
+    chunk = model.get("chunk")
+    if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool)):
+        return "chunk must be a whole number (1 for the first, -1 for the last)"
+    content = model.get("content")
+    if content is None:
+        return None
+    if kind == "notebook" and not isinstance(content, dict):
+        return "the content of a notebook must be its nbformat JSON object"
+    if kind == "file" and not isinstance(content, str):
+        return "the content of a file must be a string (format text or base64)"
+    if kind == "file" and model.get("format") not in ("text", "base64"):
+        return "a file's format must be text or base64"
+    return None
+
+
+def session_model_problem(model: dict[str, Any]) -> str | None:
+    """Why ``model`` (the JSON body of ``/api/sessions``) is not a session model, or None:
+    jupyter_server reads its fields without looking at their types (a 500)."""
+    for key in ("path", "name", "type"):
+        if model.get(key) is not None and not isinstance(model[key], str):
+            return f"{key} must be a string"
+    for key in ("kernel", "notebook"):
+        part = model.get(key)
+        if part is None:
+            continue
+        if not isinstance(part, dict):
+            return f"{key} must be an object"
+        for inner in ("name", "id", "path"):
+            if part.get(inner) is not None and not isinstance(part[inner], str):
+                return f"{key}.{inner} must be a string"
+    return None
