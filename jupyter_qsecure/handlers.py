@@ -100,13 +100,13 @@ class QSecureHandlerMixin:
         """Refuse a write of ``path`` while jupyter-qsecure is not fully loaded (503)."""
         self.qsecure.check_writable(path)
 
-    def check_contents_path(self, path: str, *, to_write: bool = False) -> None:
+    def check_contents_path(self, path: str, *, to_write: bool = False, file: bool = False) -> None:
         """Refuse (400) a contents path that can name no file or folder (a NUL, a name too
         long, a file taken for a folder, or for a write a folder that does not exist): the
         contents manager would fail on it with a 500 and a traceback."""
         handler: Any = self
         root = Path(handler.contents_manager.root_dir)
-        problem = contents_path_problem(root, path, to_write=to_write)
+        problem = contents_path_problem(root, path, to_write=to_write, file=file)
         if problem is not None:
             shown = self.qsecure.save_guard.masked(problem)
             raise request_error(400, "qsecure-bad-path", shown)
@@ -392,14 +392,15 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         elif model.get("chunk") is not None or model.get("content") is None:
             guard.check_name(path, directory=model.get("type") == "directory")
         if model and model.get("chunk") is not None:
-            self.check_contents_path(path, to_write=True)
+            self.check_contents_path(path, to_write=True, file=True)
             await self._staged_chunk(model, path.strip("/"))
             return
         if isinstance(model, dict) and model.get("content") is not None:
             await asyncio.to_thread(guard.check, model, path)
             prechecked.set(model)  # the pre-save hook need not scan it again
         # The guard first (a credential in a name is refused and audited wherever it goes).
-        self.check_contents_path(path, to_write=bool(model))
+        is_file = model is not None and bool(model) and model.get("type") != "directory"
+        self.check_contents_path(path, to_write=bool(model), file=is_file)
         await ensure_async(super().put(path))
 
     async def _staged_chunk(self, model: dict[str, Any], path: str) -> None:

@@ -84,10 +84,13 @@ PATH_MAX = 4095
 CONTENT_TYPES = ("notebook", "file", "directory")
 
 
-def contents_path_problem(root: Path, path: str, *, to_write: bool = False) -> str | None:
+def contents_path_problem(
+    root: Path, path: str, *, to_write: bool = False, file: bool = False
+) -> str | None:
     """Why ``path`` of the contents API (relative to ``root``) can name no file or folder,
     or None: a NUL, a name or a path longer than the filesystem takes, a folder on the way
-    that is a file, or (``to_write``) that does not exist. Only looked up inside ``root``."""
+    that is a file, or (``to_write``) that does not exist, or (``file``: a file or notebook
+    is written there) a folder at ``path`` itself. Only looked up inside ``root``."""
     names = [name for name in path.split("/") if name]
     for name in names:
         if "\x00" in name:
@@ -109,6 +112,8 @@ def contents_path_problem(root: Path, path: str, *, to_write: bool = False) -> s
         if folder.exists():
             return f"{shown} is a file, not a folder: nothing is inside it"
         return f"the folder {shown} does not exist: create it first" if to_write else None
+    if file and names and (root / "/".join(names)).is_dir():
+        return f"{'/'.join(names)} is a folder: a file cannot take its place"
     return None
 
 
