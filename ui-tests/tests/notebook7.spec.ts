@@ -516,9 +516,15 @@ test.describe('Notebook 7: autosave refusals (issue item 4)', () => {
     // A save the user asks for, which goes through: a refusal that follows it later is
     // an autosave's (this explicit save once made the next refused autosave a dialog).
     const opened = await modified();
+    const checkpointsOpened = await checkpoints();
     await page.locator('.jp-Notebook .jp-Cell').first().click();
     await saveWithKeyboard(page);
     await expect.poll(modified, { timeout: 15000 }).not.toBe(opened);
+    // The explicit save's checkpoint is made once the save is answered: wait for it, or
+    // it lands after the snapshot below (3 s later in a loaded fresh-clone run).
+    await expect
+      .poll(checkpoints, { timeout: 15000 })
+      .not.toBe(checkpointsOpened);
     await expect(page.locator('.jp-NotebookCheckpoint')).toContainText(
       'Last Checkpoint'
     );
