@@ -76,7 +76,20 @@ if TYPE_CHECKING:
 _SELF_DESCRIBING = (SaveBlocked, ScanFailed, GuardUnavailable, CopyRefused, ProtectedPath)
 
 
-class QSecureHandlerMixin:
+class ActsForTheRequestUser:
+    """A handler whose work (and the audit events and log lines it makes) is the
+    request's user's: set for the task serving the request, after the server's own
+    ``prepare`` (which authenticates)."""
+
+    current_user: Any
+    identity_provider: Any
+
+    async def prepare(self, *args: Any, **kwargs: Any) -> Any:
+        await super().prepare(*args, **kwargs)  # type: ignore[misc]
+        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
+
+
+class QSecureHandlerMixin(ActsForTheRequestUser):
     """The extension app, the request's user, a body reader that never logs, and JSON
     errors that always carry a ``reason``."""
 
@@ -168,21 +181,13 @@ def _http_message(error: web.HTTPError) -> str:
 class QSecureAPIHandler(QSecureHandlerMixin, APIHandler):
     """A /qsecure/ route: acts as the request's user."""
 
-    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
-        await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
-
-class SessionsHandler(SessionRootHandler):
+class SessionsHandler(ActsForTheRequestUser, SessionRootHandler):
     """``/api/sessions`` as jupyter_server serves it, except that a kernel start refused
     by jupyter-qsecure keeps its answer: jupyter_server turns every error of a start into a
     500 without a reason; this one is a 503 ``qsecure-secrets-unavailable`` naming the
     secrets and their stores' errors (never a value). A kernel it starts is audited as
     started by the request's user."""
-
-    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
-        await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
     def get_json_body(self) -> dict[str, Any] | None:
         """The body as a session model; a malformed one is a 400 and never logged (jupyter
@@ -201,13 +206,9 @@ class SessionsHandler(SessionRootHandler):
         self.finish(json.dumps({"reason": refused.reason, "message": refused.message}))
 
 
-class SessionModelHandler(SessionHandler):
+class SessionModelHandler(ActsForTheRequestUser, SessionHandler):
     """``/api/sessions/ID`` as jupyter_server serves it; a kernel a ``PATCH`` starts (a
     change of kernel) is audited as started by the request's user."""
-
-    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
-        await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
     def get_json_body(self) -> dict[str, Any] | None:
         """The body as a session model; a malformed one is a 400 and never logged (jupyter
@@ -231,7 +232,7 @@ def _session_body(handler: Any) -> dict[str, Any] | None:
 _restart_turns: dict[str, tuple[asyncio.Lock, int]] = {}
 
 
-class KernelRestartHandler(KernelActionHandler):
+class KernelRestartHandler(ActsForTheRequestUser, KernelActionHandler):
     """``/api/kernels/ID/restart`` and ``.../interrupt`` as jupyter_server serves them; a
     restart is audited as asked for by the request's user (JupyterLab's Restart Kernel).
     Restarts of one kernel take turns: jupyter_client runs two at once on one kernel
@@ -240,7 +241,6 @@ class KernelRestartHandler(KernelActionHandler):
 
     async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
         await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
         if self.path_kwargs.get("action") == "restart":
             request_restart(self.path_kwargs["kernel_id"])
 
@@ -338,10 +338,6 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
     this handler adds what a hook cannot see."""
 
     _parsed_body: Any = None
-
-    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
-        await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
     def get_json_body(self) -> dict[str, Any] | None:
         # Parsed once: our put/post read the body before the base class does (1 MB: ~4 ms).
@@ -497,10 +493,6 @@ class GuardedCheckpointsHandler(QSecureHandlerMixin, CheckpointsHandler):
     """Jupyter's checkpoint creation, refused (422, audited) when the file on disk holds
     a credential: the checkpoint would keep a copy of it. Authorized as ``contents``."""
 
-    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
-        await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
-
     @web.authenticated
     @authorized
     async def get(self, path: str = "") -> None:
@@ -526,10 +518,6 @@ class GuardedModifyCheckpointsHandler(QSecureHandlerMixin, ModifyCheckpointsHand
     """Jupyter's checkpoint restore, refused (422, audited) when the checkpoint holds a
     credential, and its deletion; both wait for the load (503). Authorized as
     ``contents``."""
-
-    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
-        await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
     @web.authenticated
     @authorized
@@ -558,10 +546,6 @@ class GuardedTrustHandler(QSecureHandlerMixin, TrustNotebooksHandler):
     as ``contents``."""
 
     auth_resource = "contents"
-
-    async def prepare(self) -> None:  # type: ignore[override]  # as APIHandler
-        await super().prepare()
-        act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
     @web.authenticated
     @authorized
