@@ -404,8 +404,9 @@ class SaveGuard:
             return text
         try:
             literals = self._injected_literals()
-            shown = Scanner(self.scanner.engine, Allowlist(), literals=literals).scan_name(text)
-            return _literals_labelled(shown.shown, literals)
+            return (
+                Scanner(self.scanner.engine, Allowlist(), literals=literals).scan_name(text).shown
+            )
         except Exception:
             return text
 
@@ -758,13 +759,3 @@ def error_body(error: HTTPError) -> str | None:
     if isinstance(error, (SaveBlocked, ScanFailed, CopyRefused, ProtectedPath)):
         return json.dumps(error.to_json())
     return None
-
-
-def _literals_labelled(text: str, literals: dict[str, str]) -> str:
-    """``text`` with each form of an injected value still in it written as its label
-    (``[secret:NAME]``): a name scan looks at a path's names one by one, so it missed a
-    value holding a ``/`` (an AWS secret key, a base64 value) wherever it was written."""
-    found = sorted((form for form in literals if form in text), key=len, reverse=True)
-    for form in found:
-        text = text.replace(form, f"[secret:{literals[form]}]")
-    return text
