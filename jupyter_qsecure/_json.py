@@ -14,28 +14,34 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["JSONTextError", "loads", "too_many_digits"]
+__all__ = ["JSONTextError", "keeping_shadowed", "loads", "too_many_digits"]
 
 
 class JSONTextError(ValueError):
     """Text that is not a JSON document this package reads; ``str()`` is one line."""
 
 
-def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object's members as a dict; :class:`JSONTextError` when a key repeats."""
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen:
-                raise JSONTextError(
-                    f"the key {json.dumps(key)} appears twice in one object, and JSON readers"
-                    " disagree on which one counts (most keep the last); keep one"
-                )
-            seen.add(key)
-    return document
+def keeping_shadowed(
+    shadowed: list[tuple[str, Any]],
+) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    """An ``object_pairs_hook`` that builds each object as ``json`` does (the last of
+    repeated keys wins) and puts every value it drops into ``shadowed`` as ``(key,
+    value)``, innermost objects first."""
+
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        document = dict(pairs)
+        if len(document) != len(pairs):
+            kept: dict[str, Any] = {}
+            for key, value in pairs:
+                if key in kept:
+                    shadowed.append((key, kept[key]))
+                kept[key] = value
+        return document
+
+    return build
 
 
 def loads(text: str, *, unique_keys: bool = False) -> Any:
@@ -43,12 +49,11 @@ def loads(text: str, *, unique_keys: bool = False) -> Any:
     the line and column), a byte order mark before it, nested too deeply, or a number with
     too many digits to read; with ``unique_keys``, also a key repeated in one object
     (where what a reader sees depends on the reader)."""
+    shadowed: list[tuple[str, Any]] = []
     try:
-        if unique_keys:
-            return json.loads(text, object_pairs_hook=_without_repeated_keys)
-        return json.loads(text)
-    except JSONTextError:
-        raise
+        if not unique_keys:
+            return json.loads(text)
+        document = json.loads(text, object_pairs_hook=keeping_shadowed(shadowed))
     except json.JSONDecodeError as error:
         if text.startswith("\ufeff"):
             raise JSONTextError(
@@ -62,6 +67,12 @@ def loads(text: str, *, unique_keys: bool = False) -> Any:
         raise JSONTextError("not valid JSON here: nested too deeply") from None
     except ValueError as error:  # int() refusing a number of too many digits
         raise JSONTextError(f"not valid JSON here: {too_many_digits(error)}") from None
+    if shadowed:
+        raise JSONTextError(
+            f"the key {json.dumps(shadowed[0][0])} appears twice in one object, and JSON"
+            " readers disagree on which one counts (most keep the last); keep one"
+        )
+    return document
 
 
 def too_many_digits(error: ValueError) -> str:

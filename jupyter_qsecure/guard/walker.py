@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
+from .._json import keeping_shadowed
 from ..secrets.forms import MIN_SECRET_LENGTH
 from .binary import BINARY_MIME, base64_text, binary_payload
 from .findings import HIDDEN_BY_REPEATED_KEY
@@ -404,25 +405,6 @@ def shadowed_fragments(shadowed: list[tuple[str, object]]) -> Iterator[Fragment]
         yield from _json_leaves(value, field, None, None, key)
 
 
-def _keeping_shadowed(
-    shadowed: list[tuple[str, object]],
-) -> Callable[[list[tuple[str, object]]], dict[str, object]]:
-    """An ``object_pairs_hook`` that builds each object as ``json`` does (the last of
-    repeated keys wins) and puts every value it drops into ``shadowed``."""
-
-    def build(pairs: list[tuple[str, object]]) -> dict[str, object]:
-        document = dict(pairs)
-        if len(document) != len(pairs):
-            kept: dict[str, object] = {}
-            for key, value in pairs:
-                if key in kept:
-                    shadowed.append((key, kept[key]))
-                kept[key] = value
-        return document
-
-    return build
-
-
 def parse_notebook(text: str, shadowed: list[tuple[str, object]] | None = None) -> object:
     """Parse notebook JSON; raises :class:`ValueError` with a message naming the problem.
 
@@ -431,7 +413,7 @@ def parse_notebook(text: str, shadowed: list[tuple[str, object]] | None = None) 
     the file holds them (and git carries them)."""
     try:
         if shadowed is not None:
-            return json.loads(text, object_pairs_hook=_keeping_shadowed(shadowed))
+            return json.loads(text, object_pairs_hook=keeping_shadowed(shadowed))
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise ValueError(
