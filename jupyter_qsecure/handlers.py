@@ -354,15 +354,21 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         await self.finish(json.dumps({"reason": reason, "message": message}))
 
     def _check_model(self, path: str, model: Any) -> None:
-        """Refuse (400) a body that is no contents model, before the contents manager
-        fails on it with a 500."""
+        """Refuse (400) a PUT body that is no contents model, or a PUT to the root,
+        before the contents manager fails on it with a 500."""
         if not model:
             return
         if not path.strip("/"):
             raise request_error(
                 400, "qsecure-bad-path", "give the path to write: PUT /api/contents/PATH"
             )
-        problem = contents_model_problem(model)
+        self._check_model_fields(model)
+
+    @staticmethod
+    def _check_model_fields(model: Any) -> None:
+        """Refuse (400) a body (when there is one) whose fields are not a contents
+        model's (:func:`contents_model_problem`)."""
+        problem = contents_model_problem(model) if model else None
         if problem is not None:
             raise request_error(400, "qsecure-bad-model", f"send a contents model: {problem}")
 
@@ -422,9 +428,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         self.require_guard(path)
         self.check_contents_path(path, to_write=True)
         model = self.get_json_body()
-        problem = contents_model_problem(model) if model else None
-        if problem is not None:
-            raise request_error(400, "qsecure-bad-model", f"send a contents model: {problem}")
+        self._check_model_fields(model)
         self._check_new_name(path, model)
         await ensure_async(super().post(path))
 
@@ -451,9 +455,7 @@ class GuardedContentsHandler(QSecureHandlerMixin, ContentsHandler):
         model = self.get_json_body()
         guard = self.qsecure.save_guard
         guard.check_not_protected(path, moved=True)
-        problem = contents_model_problem(model) if model else None
-        if problem is not None:
-            raise request_error(400, "qsecure-bad-model", f"send a contents model: {problem}")
+        self._check_model_fields(model)
         if isinstance(model, dict) and isinstance(model.get("path"), str):
             self.check_contents_path(model["path"])
             guard.check_name(model["path"], write="rename")
