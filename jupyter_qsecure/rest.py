@@ -120,9 +120,9 @@ def contents_path_problem(
 def contents_model_problem(model: dict[str, Any]) -> str | None:
     """Why ``model`` (the JSON body of a contents write) is not a contents model, or None:
     a field of the wrong type, content that does not fit its type."""
-    for key in ("type", "format", "ext", "copy_from", "path", "name"):
-        if model.get(key) is not None and not isinstance(model[key], str):
-            return f"{key} must be a string"
+    problem = _not_a_string(model, ("type", "format", "ext", "copy_from", "path", "name"))
+    if problem is not None:
+        return problem
     kind = model.get("type")
     if kind is not None and kind not in CONTENT_TYPES:
         return f"type must be one of {', '.join(CONTENT_TYPES)}"
@@ -144,16 +144,25 @@ def contents_model_problem(model: dict[str, Any]) -> str | None:
 def session_model_problem(model: dict[str, Any]) -> str | None:
     """Why ``model`` (the JSON body of ``/api/sessions``) is not a session model, or None:
     jupyter_server reads its fields without looking at their types (a 500)."""
-    for key in ("path", "name", "type"):
-        if model.get(key) is not None and not isinstance(model[key], str):
-            return f"{key} must be a string"
+    problem = _not_a_string(model, ("path", "name", "type"))
+    if problem is not None:
+        return problem
     for key in ("kernel", "notebook"):
         part = model.get(key)
         if part is None:
             continue
         if not isinstance(part, dict):
             return f"{key} must be an object"
-        for inner in ("name", "id", "path"):
-            if part.get(inner) is not None and not isinstance(part[inner], str):
-                return f"{key}.{inner} must be a string"
+        problem = _not_a_string(part, ("name", "id", "path"), f"{key}.")
+        if problem is not None:
+            return problem
+    return None
+
+
+def _not_a_string(model: dict[str, Any], keys: tuple[str, ...], prefix: str = "") -> str | None:
+    """``"KEY must be a string"`` for the first of ``keys`` that ``model`` holds as
+    anything else (``prefix`` before its name), or None."""
+    for key in keys:
+        if model.get(key) is not None and not isinstance(model[key], str):
+            return f"{prefix}{key} must be a string"
     return None
