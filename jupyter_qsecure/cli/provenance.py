@@ -279,7 +279,7 @@ class ProvenanceApp(_Subcommand):
         if not self.verify:
             return 0
         for problem in problems:
-            print(f"row {problem.position} (seq {problem.seq}) {problem.problem}", file=sys.stderr)
+            print(problem, file=sys.stderr)
         for text in anchored:
             print(f"checkpoints: {text}", file=sys.stderr)
         broken = problems or anchored

@@ -300,7 +300,7 @@ class Checkpointer:
         are checked: a checkpoint vouches for every record before it, so a broken chain
         gets none (:class:`BrokenChainError`). Reads every record: for a checkpoint on
         demand, not for each save."""
-        problems = [f"row {p.position} (seq {p.seq}) {p.problem}" for p in self.store.verify()]
+        problems = [str(problem) for problem in self.store.verify()]
         labelled = [
             (f"the checkpoint at line {line}", c) for line, c in read_checkpoints(self.path)
         ]

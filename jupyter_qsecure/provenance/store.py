@@ -225,6 +225,9 @@ class ChainProblem:
     seq: int
     problem: str
 
+    def __str__(self) -> str:
+        return f"row {self.position} (seq {self.seq}) {self.problem}"
+
 
 class ProvenanceStore:
     """One SQLite file per user; safe for many processes and threads (one connection per call)."""
