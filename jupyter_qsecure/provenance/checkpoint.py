@@ -221,9 +221,10 @@ def parse_checkpoint(note: object) -> Checkpoint:
     return Checkpoint(lines[0], int(lines[1]), "sha256:" + root.hex(), body, tuple(signatures))
 
 
-def read_checkpoints(path: Path) -> list[tuple[int, Checkpoint | CheckpointError]]:
-    """The checkpoints of a checkpoint file, by line number (a damaged line is its error)."""
-    found: list[tuple[int, Checkpoint | CheckpointError]] = []
+def read_checkpoints(path: Path) -> list[tuple[str, Checkpoint | CheckpointError]]:
+    """The checkpoints of a checkpoint file, each labelled by its line ("the checkpoint at
+    line 3", as :func:`check_chain` reports it; a damaged line is its error)."""
+    found: list[tuple[str, Checkpoint | CheckpointError]] = []
     if not path.exists():
         return found
     try:
@@ -238,9 +239,10 @@ def read_checkpoints(path: Path) -> list[tuple[int, Checkpoint | CheckpointError
         try:
             entry = loads(line)
             note = entry.get("note") if isinstance(entry, dict) else None
-            found.append((number, parse_checkpoint(note)))
+            checkpoint: Checkpoint | CheckpointError = parse_checkpoint(note)
         except ValueError as error:
-            found.append((number, CheckpointError(str(error))))
+            checkpoint = CheckpointError(str(error))
+        found.append((f"the checkpoint at line {number}", checkpoint))
     return found
 
 
@@ -301,9 +303,7 @@ class Checkpointer:
         gets none (:class:`BrokenChainError`). Reads every record: for a checkpoint on
         demand, not for each save."""
         problems = [str(problem) for problem in self.store.verify()]
-        labelled = [
-            (f"the checkpoint at line {line}", c) for line, c in read_checkpoints(self.path)
-        ]
+        labelled = read_checkpoints(self.path)
         problems += [
             f"checkpoints: {text}"
             for text in check_chain(self.store, labelled, [self.public_key])[0]
@@ -372,8 +372,7 @@ def verify_files(
     problems, the number of checkpoints read and the size the latest valid one anchors."""
     keys = [read_public_key(public_key_file)] if public_key_file.exists() else []
     entries = read_checkpoints(checkpoint_file)
-    labelled = [(f"the checkpoint at line {line}", entry) for line, entry in entries]
-    problems, anchored = check_chain(store, labelled, keys)
+    problems, anchored = check_chain(store, entries, keys)
     if entries and not keys:
         problems.insert(0, f"{public_key_file}: no trusted checkpoint key to verify against")
     return problems, len(entries), anchored
