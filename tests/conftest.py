@@ -302,3 +302,26 @@ def hermetic_environment(
     monkeypatch.setattr(jupyter_core.paths, "SYSTEM_JUPYTER_PATH", [])
     monkeypatch.setattr(jupyter_core.paths, "SYSTEM_CONFIG_PATH", [])
     return home
+
+
+@pytest.fixture(autouse=True, scope="session")
+def stopped_rooms_close_their_update_stream() -> Iterator[None]:
+    """pycrdt-websocket leaves a stopped room's update stream open; garbage-collected
+    later, its ResourceWarning failed whichever test ran then. Close it when the room
+    stops."""
+    try:
+        from pycrdt.websocket import YRoom
+    except ImportError:  # collaboration not installed
+        yield
+        return
+    stop = YRoom.stop
+
+    async def stop_and_close(room: Any) -> None:
+        await stop(room)
+        send = getattr(room, "_update_send_stream", None)
+        if send is not None:
+            send.close()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(YRoom, "stop", stop_and_close)
+        yield
