@@ -190,7 +190,7 @@ _MAGIC = (
     r"^(?:\"[^\"\n]{0,80}\":\s*\")?(?:<\w+[^<>\n]*>)*\s*(?:%env|%set_env|!export|export|set)\s+"
 )
 _PASSWORD_TRIGGER = (
-    r"passw|passphrase|pwd|pswd|passcode|pass\b|kennwort|mot.de.passe|contrase(?:ñ|n)a"  # noqa: S105 (a regex)
+    r"passw|passphrase|pwd|pswd|passcode|pass\b|pw\b|kennwort|mot.de.passe|contrase(?:ñ|n)a"  # noqa: S105 (a regex)
     r"|wachtwoord|l(?:ö|o)senord|adgangskode|salasana|jelsz(?:ó|o)|(?:ş|Ş|s)ifre|senha"
     r"|has(?:ł|l)o|heslo|passord|(?:п|П)ароль|ПАРОЛЬ|パスワード|密码|密碼|비밀번호|كلمة|סיסמה"
 )
@@ -889,9 +889,13 @@ RULES: tuple[Rule, ...] = (
             r'"cmd": "login --user lab password=\"{A:10}\""',
             "buildConfigField 'String', 'DB_PASSWORD', '{A:12}'",
             "user = 'Aladdin'\npassword = 'open sesame'",
+            'password = """Tr0ub4dor&{A:3}"""',
+            "db_pw = '{A:12}'",
         ),
         negative_examples=(
             "this.addPassword = '#add-password';",
+            "pw = getpass.getpass('Password: ')",
+            'password = """',
             'usernameLabel:"Username or email:",passwordLabel:"Password:"',
             'IAMUserChangePassword = "arn:aws:iam::aws:policy/IAMUserChangePassword"',
             "password = os.environ['DB_PASSWORD']",
@@ -970,6 +974,7 @@ RULES: tuple[Rule, ...] = (
             'ado_pat = "{a:52}"',
             r'{"config": "{\"apiKey\": \"{A:32}\"}"}',
             "PrivateKey = 'A{B:42}='",
+            "client_secret = '''{W:32}'''",
         ),
         negative_examples=(
             'api_key = "YOUR_API_KEY"',

@@ -31,7 +31,7 @@ FOREIGN_PASSWORD_WORDS = (
 )
 #: Words that make a name a password's.
 PASSWORD_WORDS = (
-    r"passw(?:or)?d|passphrase|passwd|pswd|passcode|\bpwd|(?<![a-z])pass(?![a-z])"
+    r"passw(?:or)?d|passphrase|passwd|pswd|passcode|\bpwd|(?<![a-z])(?:pass|pw)(?![a-z])"
     "|" + FOREIGN_PASSWORD_WORDS
 )
 #: Words that make a name a secret's (tokens, keys, credentials).
@@ -57,8 +57,9 @@ SEPARATOR = _CLOSE + _TYPE + r"\s*(?:::=|:=|\?=|\.=|\+=|=>|===|!==|==|!=|=|:|<-)
 ARGUMENT = r"(?P<arg>\\?[\"']\s*,\s*)(?=\\?[\"'])"
 
 #: A quoted value: the opening quote (maybe escaped, as JSON inside a string writes it)
-#: in group ``q``; inside, anything but a newline or that quote (escapes allowed).
-QUOTED = r"(?P<q>\\?[\"'`])(?P<secret>(?:(?!(?P=q))(?:\\.|[^\n\\])){%d,%d}?)(?P=q)"
+#: in group ``q``, maybe tripled (Python's ``"""..."""``); inside, anything but a newline or
+#: that quote (escapes allowed).
+QUOTED = r"(?P<q>\\?[\"'`])(?:(?P=q){2})?(?P<secret>(?:(?!(?P=q))(?:\\.|[^\n\\])){%d,%d}?)(?P=q)"
 #: An unquoted value ends at whitespace, a quote, markup, a backslash, ``;`` or a closing
 #: bracket; it does not start like a comment, a reference or a template.
 UNQUOTED_END = r"(?=$|[\s\"'`<>\\;,)}\]])"
