@@ -12,6 +12,7 @@ browser receives, the saved notebook, the provenance store and the server's log.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import string
 import uuid
@@ -117,6 +118,34 @@ def test_a_slice_that_leaves_too_little_hidden_is_masked(value: str, data: st.Da
         assert _longest_shown_run(value, masked) < run, (shown, masked)
     short = value[start : start + SHORTEST_MASKED_RUN - 1]
     assert masker.mask(f"key: {short}...") == f"key: {short}..."
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    value=st.text(alphabet=string.ascii_letters + string.digits + "-_/+", min_size=13, max_size=70),
+    data=st.data(),
+)
+def test_a_slice_written_in_pieces_is_masked_as_one_write_is(
+    value: str, data: st.DataObject
+) -> None:
+    """A slice from the middle of a value, written a few characters at a time (each
+    piece alone too short to mask, none of them the value's start): the stream's writes
+    joined, as JupyterLab shows them, leave as much hidden as one write would."""
+    run = masked_run(len(value))
+    start = data.draw(st.integers(1, len(value) - run), label="start")
+    end = data.draw(st.integers(start + run, len(value)), label="end")
+    cuts = data.draw(st.lists(st.integers(start + 1, end - 1), max_size=12), label="cuts")
+    points = [start, *sorted(set(cuts)), end]
+    masker = Masker({"V": value})
+    held, sent, shown = "", "", ""
+    for begin, stop in itertools.pairwise(points):
+        text = held + value[begin:stop]
+        head, held = masker.split_held(text, sent)
+        sent += text[: len(text) - len(held)]
+        shown += head
+    shown += masker.mask_after(sent, held)
+    assert "[secret:V]" in shown
+    assert _longest_shown_run(value, shown) < run, (points, shown)
 
 
 def test_a_32_character_key_shows_at_most_15_characters() -> None:

@@ -18,6 +18,8 @@ from typing import Any
 
 from kernel_client import TIMEOUT, start_session
 
+from jupyter_qsecure.secrets.masking import masked_run
+
 #: The main thread blocks in its full event pipe while sending a comm message (no stream
 #: flush first, as widgets send); the IOPub thread then flushes buffered output, as its
 #: flush timer does. Forced, but each step is what a cell mixing prints and widget updates
@@ -99,3 +101,44 @@ async def test_a_sender_blocked_in_the_iopub_event_pipe_does_not_hang_the_kernel
     assert buffered["text"] == "buffered [secret:LAB_TOKEN]\n"
     assert sent["text"] == "sent; main thread was blocked in the event pipe: True\n"
     assert value not in json.dumps(received)
+
+
+#: A slice from the middle of the value, written a few characters at a time, each write
+#: sent at once (``flush=True``) and apart by more than the hold of a stream's tail.
+SLICES_IN_PIECES = {
+    "one character at a time": ("for c in token[3:]: print(c, end='', flush=True)\nprint()"),
+    "two writes, apart": (
+        "print(token[2:14], end='', flush=True); time.sleep(0.3)\nprint(token[14:30], flush=True)"
+    ),
+    "three at a time, apart": (
+        "for at in range(1, 34, 3):\n"
+        "    print(token[at:at + 3], end='', flush=True); time.sleep(0.15)\nprint()"
+    ),
+}
+
+
+async def test_a_slice_written_in_pieces_shows_no_more_than_one_write(
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    """JupyterLab joins a cell's stream writes into one text: pieces of a value sent in
+    separate messages must leave as much of it hidden as one write of them would."""
+    value = os.environ["LAB_TOKEN_SOURCE"]
+    run = masked_run(len(value))
+    session = await start_session(jp_fetch, jp_serverapp, "lab/pieces.ipynb")
+    try:
+        await _run_until_idle(session.client, "import os, time; token = os.environ['LAB_TOKEN']")
+        for name, source in SLICES_IN_PIECES.items():
+            received = await _run_until_idle(session.client, source)
+            writes = [m["text"] for m in received if m["msg_type"] == "stream"]
+            shown = "".join(writes)
+            assert len(writes) > 1, name
+            assert "[secret:LAB_TOKEN]" in shown, (name, shown)
+            longest = max(
+                n
+                for n in range(len(value), 0, -1)
+                for at in range(len(value) - n + 1)
+                if value[at : at + n] in shown
+            )
+            assert longest < run, (name, shown)
+    finally:
+        session.client.stop_channels()

@@ -16,7 +16,10 @@ across lines or split into separated pieces however narrow (``textwrap.fill(valu
 
 Stream output is masked across message boundaries: the tail of a stream message that
 could be the start of a value is held back and sent with the next write, after at most
-:data:`HOLD_SECONDS`, or before any other message (the end of the cell included).
+:data:`HOLD_SECONDS`, or before any other message (the end of the cell included); a write
+that goes on with a run of a value the stream's last writes ended in (a slice from the
+middle of it, a few characters at a time) is masked from its start
+(:meth:`Masker.mask_after`).
 
 This stops accidents, not a user who wants the value out: code in the kernel can always
 transform it first. Stdlib only (Hyperscan is imported once there are secrets).
@@ -51,6 +54,11 @@ PIECE_STRIDE = 8
 HIDDEN_AT_LEAST = 16
 #: ...but a run shorter than this is never masked (a password's common words).
 SHORTEST_MASKED_RUN = 12
+#: How much of what a stream sent, and of its next write, is read together to find a
+#: value's run that goes on across the two (longer than any piece).
+CONTINUED_WINDOW = 64
+#: For how many streams (name, cell) the end of what they sent is kept.
+SENT_KEYS = 8
 
 
 def masked_run(length: int) -> int:
@@ -226,16 +234,19 @@ class _Matcher:
                 position = end
         return selected
 
-    def spans(self, text: str) -> list[tuple[int, int]]:
-        """Where the occurrences are in ``text`` (character offsets)."""
+    def spans(self, text: str) -> list[tuple[int, int, str]]:
+        """Where the occurrences are in ``text`` (character offsets), and their labels."""
         if self._database is None:
-            return [(start, end) for start, end, _ in self._text_spans(text)]
+            return self._text_spans(text)
         data = text.encode("utf-8", "surrogatepass")
 
         def chars(offset: int) -> int:
             return len(data[:offset].decode("utf-8", "surrogatepass"))
 
-        return [(chars(start), chars(end)) for start, end, _ in self._byte_spans(data)[0]]
+        return [
+            (chars(start), chars(end), self.labels[self._ordered[id_]])
+            for start, end, id_ in self._byte_spans(data)[0]
+        ]
 
     def replace_bytes(self, data: bytes) -> bytes:
         """``data`` with every occurrence of a form's UTF-8 bytes replaced by its label,
@@ -388,16 +399,56 @@ class Masker:
                 return index
         return length
 
-    def split_held(self, text: str) -> tuple[str, str]:
+    def split_held(self, text: str, sent: str = "") -> tuple[str, str]:
         """(``text`` up to its held-back tail, masked; the tail, as it is): the tail is
-        what could be the start of a value, from the start of any value that crosses it."""
+        what could be the start of a value, from the start of any value that crosses it.
+
+        ``sent`` is the end of what the same stream sent before, unmasked: where a run of
+        a value it ends in goes on into ``text`` far enough to be masked (a slice from the
+        middle of a value, written a few characters at a time), the rest of the run is
+        masked here. What was sent stays sent, so at most :func:`masked_run` - 1
+        characters of the run are shown, as in one write."""
+        cut = self.held_cut(text)
+        return self.mask_after(sent, text[:cut]), text[cut:]
+
+    def held_cut(self, text: str) -> int:
+        """Where the tail :meth:`split_held` holds back begins."""
         cut = self.held_from(text)
         matcher = self._matcher
         if matcher is not None and cut < len(text):
-            for start, end in reversed(matcher.spans(text)):
+            for start, end, _ in reversed(matcher.spans(text)):
                 if start < cut < end:
                     cut = start
-        return self.mask(text[:cut]), text[cut:]
+        return cut
+
+    def mask_after(self, sent: str, text: str) -> str:
+        """``text`` masked, its start included where a value's run that ``sent`` (the
+        end of what the same stream sent before, unmasked) ends in goes on into it."""
+        matcher = self._matcher
+        if (
+            matcher is None
+            or not sent
+            or not text
+            # A run goes on across the two only through characters of a value; the run
+            # of a value's line never through a line break (most writes end in one).
+            or sent[-1] in "\r\n"
+            or sent[-1] not in self._characters
+            or text[0] not in self._characters
+        ):
+            return self.mask(text)
+        continued = self._continued(matcher, sent[-CONTINUED_WINDOW:], text)
+        return self.mask(text) if continued is None else continued
+
+    def _continued(self, matcher: _Matcher, sent: str, head: str) -> str | None:
+        joined = sent + head[:CONTINUED_WINDOW]
+        found = [span for span in matcher.spans(joined) if span[0] < len(sent) < span[1]]
+        if found and found[0][1] == len(joined) and len(head) > CONTINUED_WINDOW:
+            joined = sent + head  # the run may go on past the window
+            found = [span for span in matcher.spans(joined) if span[0] < len(sent) < span[1]]
+        if not found:
+            return None
+        _, end, label = found[0]
+        return label + self.mask(head[end - len(sent) :])
 
     def mask_content(self, value: Any) -> Any:
         """Message content with every string masked, dict keys too, as jupyter_client
@@ -490,6 +541,9 @@ class _Streams:
         self.lock = threading.RLock()
         #: key -> (held raw text, the message it came from, stream, ident, deadline)
         self.held: dict[tuple[str, str], tuple[str, dict[str, Any], Any, Any, float]] = {}
+        #: key -> the end of the raw text sent, for the latest few keys (a cell's output
+        #: shows its writes joined: :meth:`Masker.mask_after`).
+        self.sent: dict[tuple[str, str], str] = {}
         #: (stream, frames, send options) decided and serialized, not yet handed on.
         self.outbox: deque[tuple[Any, list[Any], dict[str, Any]]] = deque()
         #: Held by the one thread handing the outbox on.
@@ -500,6 +554,16 @@ class _Streams:
         self.direct = False
         self._wake = threading.Condition(self.lock)
         self._timer: threading.Thread | None = None
+
+    def masked(self, key: tuple[str, str], raw: str) -> str:
+        """``raw``, about to be sent on ``key``'s stream, masked after what went before;
+        under the lock."""
+        sent = self.sent.pop(key, "")
+        masked = self.masker.mask_after(sent, raw)
+        self.sent[key] = (sent + raw)[-CONTINUED_WINDOW:]
+        while len(self.sent) > SENT_KEYS:
+            del self.sent[next(iter(self.sent))]
+        return masked
 
     def flush(self) -> None:
         """Hand the outbox on, in order; never under :attr:`lock`. Another thread waits
@@ -581,7 +645,7 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
             if now is not None and deadline > now:
                 continue
             del streams.held[key]
-            content = {**source["content"], "text": masker.mask(text)}
+            content = {**source["content"], "text": streams.masked(key, text)}
             msg = session.msg("stream", content=content, parent=source.get("parent_header"))
             queue(stream, msg, ident)
 
@@ -654,17 +718,16 @@ def mask_session(session: Any, masker: Masker, delay: float = HOLD_SECONDS) -> N
     def _queue_stream(msg: dict[str, Any], raw_text: str, stream: Any, ident: Any) -> Any:
         """Queue what cannot be the start of a value, masked; hold the rest (under the
         lock). ``msg``'s content is masked already, without its text."""
-        key: tuple[str, str] | None = None  # looked up only when something is held
+        key = _stream_key(msg)
         if streams.held:
-            key = _stream_key(msg)
             held = streams.held.pop(key, None)
             # Other streams' tails go first, so the output keeps its order.
             release()
             if held:
                 raw_text = held[0] + raw_text
-        head, tail = masker.split_held(raw_text)
+        cut = masker.held_cut(raw_text)
+        head, tail = (streams.masked(key, raw_text[:cut]) if cut else ""), raw_text[cut:]
         if tail:
-            key = key or _stream_key(msg)
             streams.held[key] = (tail, msg, stream, ident, time.monotonic() + streams.delay)
             streams.start_timer(release)
             streams.notify()
@@ -721,7 +784,7 @@ def mask_fd_echo(stream: Any, fd: int, masker: Masker, delay: float = HOLD_SECON
     os.close(writer)
 
     def relay() -> None:
-        held = b""
+        held, sent = b"", ""
         while True:
             ready, _, _ = select.select([reader], [], [], delay if held else None)
             chunk = os.read(reader, 65536) if ready else b""
@@ -729,9 +792,10 @@ def mask_fd_echo(stream: Any, fd: int, masker: Masker, delay: float = HOLD_SECON
                 break
             try:
                 text = (held + chunk).decode("utf-8", "surrogateescape")
-                head, tail = masker.split_held(text) if chunk else (masker.mask(text), "")
-                out = head.encode("utf-8", "surrogateescape")
-                held = tail.encode("utf-8", "surrogateescape")
+                cut = masker.held_cut(text) if chunk else len(text)
+                out = masker.mask_after(sent, text[:cut]).encode("utf-8", "surrogateescape")
+                held = text[cut:].encode("utf-8", "surrogateescape")
+                sent = (sent + text[:cut])[-CONTINUED_WINDOW:]
             except Exception:  # never echo unmasked, never stop reading (writers would block)
                 out, held = b"", b""
             if out:
@@ -740,7 +804,7 @@ def mask_fd_echo(stream: Any, fd: int, masker: Masker, delay: float = HOLD_SECON
                     os.write(real, out)
         if held:
             try:
-                text = masker.mask(held.decode("utf-8", "surrogateescape"))
+                text = masker.mask_after(sent, held.decode("utf-8", "surrogateescape"))
                 os.write(real, text.encode("utf-8", "surrogateescape"))
             except OSError:
                 pass
