@@ -89,7 +89,43 @@ class ActsForTheRequestUser:
         act_for_this_task(request_user_name(self.current_user, self.identity_provider))
 
 
-class QSecureHandlerMixin(ActsForTheRequestUser):
+class JSONErrors:
+    """Every error as JSON ``{reason, message}``: jupyter-qsecure's routes, and the
+    server's routes it serves in the server's place (their errors would otherwise carry
+    a null ``reason``, or a traceback)."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Every error as JSON ``{reason, message}``, never logged (a refusal's message
+        may quote the request, a credential pasted into the wrong field included)."""
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        handler: Any = self
+        if isinstance(error, (*_SELF_DESCRIBING, ServiceUnavailable)):
+            answer = error.to_json()
+        elif isinstance(error, web.HTTPError):
+            message = _http_message(error)
+            if error.reason:
+                answer = {"reason": error.reason, "message": message}
+            else:
+                # jupyter_server's own refusals (authorization, XSRF) carry no reason.
+                reason = {
+                    400: "qsecure-bad-request",
+                    403: "qsecure-forbidden",
+                    404: "qsecure-not-found",
+                }.get(status_code, "qsecure-error")
+                answer = {"reason": reason, "message": _refusal_message(message)}
+        elif error is not None:  # a fault: no traceback, no exception text
+            answer = {
+                "reason": "qsecure-error",
+                "message": f"the server failed to answer ({type(error).__name__}); "
+                "its log has the details",
+            }
+        else:
+            answer = {"reason": "qsecure-error", "message": responses.get(status_code, "Error")}
+        handler.set_header("Content-Type", "application/json")
+        handler.finish(json.dumps(answer))
+
+
+class QSecureHandlerMixin(ActsForTheRequestUser, JSONErrors):
     """The extension app, the request's user, a body reader that never logs, and JSON
     errors that always carry a ``reason``."""
 
@@ -124,34 +160,6 @@ class QSecureHandlerMixin(ActsForTheRequestUser):
             shown = self.qsecure.save_guard.masked(problem)
             raise request_error(400, "qsecure-bad-path", shown)
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Every error as JSON ``{reason, message}``, never logged (a refusal's message
-        may quote the request, a credential pasted into the wrong field included)."""
-        error = kwargs.get("exc_info", (None, None, None))[1]
-        handler: Any = self
-        if isinstance(error, (*_SELF_DESCRIBING, ServiceUnavailable)):
-            answer = error.to_json()
-        elif isinstance(error, web.HTTPError):
-            message = _http_message(error)
-            if error.reason:
-                answer = {"reason": error.reason, "message": message}
-            else:
-                # jupyter_server's own refusals (authorization, XSRF) carry no reason.
-                reason = {403: "qsecure-forbidden", 404: "qsecure-not-found"}.get(
-                    status_code, "qsecure-error"
-                )
-                answer = {"reason": reason, "message": _refusal_message(message)}
-        elif error is not None:  # a fault of ours: no traceback, no exception text
-            answer = {
-                "reason": "qsecure-error",
-                "message": f"jupyter-qsecure failed to answer ({type(error).__name__}); "
-                "the server log has the details",
-            }
-        else:
-            answer = {"reason": "qsecure-error", "message": responses.get(status_code, "Error")}
-        handler.set_header("Content-Type", "application/json")
-        handler.finish(json.dumps(answer))
-
     def log_exception(self, typ: Any, value: BaseException | None, tb: Any) -> None:
         """Log a refused request by its status, method, path (no query) and reason only: its
         message may quote the body. A server fault (5xx) keeps its message; an exception
@@ -182,7 +190,7 @@ class QSecureAPIHandler(QSecureHandlerMixin, APIHandler):
     """A /qsecure/ route: acts as the request's user."""
 
 
-class SessionsHandler(ActsForTheRequestUser, SessionRootHandler):
+class SessionsHandler(ActsForTheRequestUser, JSONErrors, SessionRootHandler):
     """``/api/sessions`` as jupyter_server serves it, except that a kernel start refused
     by jupyter-qsecure keeps its answer: jupyter_server turns every error of a start into a
     500 without a reason; this one is a 503 ``qsecure-secrets-unavailable`` naming the
@@ -206,7 +214,7 @@ class SessionsHandler(ActsForTheRequestUser, SessionRootHandler):
         self.finish(json.dumps({"reason": refused.reason, "message": refused.message}))
 
 
-class SessionModelHandler(ActsForTheRequestUser, SessionHandler):
+class SessionModelHandler(ActsForTheRequestUser, JSONErrors, SessionHandler):
     """``/api/sessions/ID`` as jupyter_server serves it; a kernel a ``PATCH`` starts (a
     change of kernel) is audited as started by the request's user."""
 
@@ -232,7 +240,7 @@ def _session_body(handler: Any) -> dict[str, Any] | None:
 _restart_turns: dict[str, tuple[asyncio.Lock, int]] = {}
 
 
-class KernelRestartHandler(ActsForTheRequestUser, KernelActionHandler):
+class KernelRestartHandler(ActsForTheRequestUser, JSONErrors, KernelActionHandler):
     """``/api/kernels/ID/restart`` and ``.../interrupt`` as jupyter_server serves them; a
     restart is audited as asked for by the request's user (JupyterLab's Restart Kernel).
     Restarts of one kernel take turns: jupyter_client runs two at once on one kernel
@@ -266,7 +274,7 @@ class KernelRestartHandler(ActsForTheRequestUser, KernelActionHandler):
                 _restart_turns[kernel_id] = (lock, count - 1)
 
 
-class EventsHandler(EventHandler):
+class EventsHandler(JSONErrors, EventHandler):
     """``POST /api/events`` as jupyter_server serves it (``write`` on ``events``), except
     for jupyter-qsecure's audit events: only the server emits them, so no request can
     write a forged or backdated entry into the audit trail."""

@@ -39,7 +39,7 @@ from jupyter_qsecure.handlers import (
     GuardedCheckpointsHandler,
     GuardedContentsHandler,
     GuardedModifyCheckpointsHandler,
-    QSecureHandlerMixin,
+    JSONErrors,
     handlers,
 )
 from jupyter_qsecure.secrets.registry import KernelSecrets
@@ -560,7 +560,7 @@ def served(
 #: its handler is jupyter-qsecure's own (its errors carry a reason). A websocket's answer to a
 #: request that is no upgrade is tornado's text.
 OURS = [
-    (re.compile(pattern + "$"), issubclass(handler, QSecureHandlerMixin))
+    (re.compile(pattern + "$"), issubclass(handler, JSONErrors))
     for pattern, handler in handlers()
     if not issubclass(handler, WebSocketHandler)
 ]
@@ -712,6 +712,15 @@ FOUND = {
         "PATCH",
         f"api/sessions/{KERNEL_ID}",
         b"\xff\xfe",
+        400,
+    ),
+    # jupyter_server's own refusals on the routes served in its place: a reason too.
+    "GET of an unknown session": ("GET", f"api/sessions/{KERNEL_ID}", None, 404),
+    "interrupt of an unknown kernel": ("POST", f"api/kernels/{KERNEL_ID}/interrupt", None, 404),
+    "an event of an unknown schema": (
+        "POST",
+        "api/events",
+        {"schema_id": "https://example.org/unknown", "version": "1", "data": {}},
         400,
     ),
 }
