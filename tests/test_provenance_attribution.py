@@ -59,17 +59,35 @@ async def test_files_of_a_cell_are_not_the_next_cells(
 
 
 COLLECTOR = """
-import subprocess, sys, time
+import os, subprocess, sys, time
 from datetime import datetime, timezone
 
 
 def collect(context):
-    time.sleep(0.5)  # the first cell is running by now
+    # It acts while the first cell runs: that cell makes the folder cell-running and ends
+    # only once this makes collector-done (folders are not recorded). The wait stays
+    # within collect_environment's 10 s, so that a late cell shows as no 'at'.
+    deadline = time.monotonic() + 9
+    while not (context.notebook_dir / "cell-running").is_dir():
+        if time.monotonic() > deadline:
+            return {"late": "the first cell did not start within 9 s"}
+        time.sleep(0.02)
     with open(context.notebook_dir / "probe.txt") as file:
         file.read()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
-    return {"at": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+    at = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    os.mkdir(context.notebook_dir / "collector-done")
+    return {"at": at}
 """
+
+#: The first cell: running until the collector has acted (60 s at most).
+FIRST_CELL = (
+    "import os, time\n"
+    "os.mkdir('cell-running')\n"
+    "deadline = time.monotonic() + 60\n"
+    "while not os.path.isdir('collector-done') and time.monotonic() < deadline:\n"
+    "    time.sleep(0.02)"
+)
 
 
 @pytest.mark.slow
@@ -82,7 +100,9 @@ async def test_environment_collectors_are_no_cells(
     jp_root_dir: Path,
 ) -> None:
     """The environment fingerprint runs in threads while the first cells run; a collector
-    plug-in that opens a file and starts a subprocess is not counted as the cell's."""
+    plug-in that opens a file and starts a subprocess is not counted as the cell's. The
+    collector and the cell wait for each other's sign: a collector timed by a sleep acted
+    before the cell began when the kernel was slow to be asked for it."""
     plugins = tmp_path / "plugins"
     info = plugins / "slow_collector-1.0.dist-info"
     info.mkdir(parents=True)
@@ -97,12 +117,14 @@ async def test_environment_collectors_are_no_cells(
     )
     _, _, client = await start_session(jp_fetch, jp_serverapp, "collect.ipynb")
     try:
-        await execute(client, "import time\ntime.sleep(2)", "first")
+        await execute(client, FIRST_CELL, "first")
     finally:
         client.stop_channels()
     [record] = wait_for_records(store_with_secret, 1)
     [environment] = wait_for_records(store_with_secret, 1, kind="environment")
-    assert record["started"] < environment["environment"]["slow"]["at"] < record["ended"]
+    slow = environment["environment"]["slow"]
+    assert "at" in slow, slow
+    assert record["started"] < slow["at"] < record["ended"]
     assert record["files"] == {"read": [], "written": []}
     assert record["subprocesses"] == []
 
@@ -113,25 +135,32 @@ async def test_user_threads_count_for_the_cell_running_when_they_act(
     for name in ("early.txt", "late.txt", "between.txt"):
         (jp_root_dir / name).write_text(name)
     start = (
-        "import os, threading, time\n"
-        "started, go, done, idle = (threading.Event() for _ in range(4))\n"
+        "import os, threading\n"
+        "started, go, done, ended = (threading.Event() for _ in range(4))\n"
         "def work():\n"
         "    open('early.txt').read()\n"
         "    started.set()\n"
         "    go.wait()\n"
         "    open('late.txt').read()\n"
         "    done.set()\n"
-        "    idle.wait()\n"
-        "    time.sleep(0.5)\n"
+        "    ended.wait()\n"
         "    open('between.txt').read()\n"
         "    os.mkdir('between-read')\n"  # a sign for the test; folders are not recorded
         "threading.Thread(target=work, name='loader').start()\n"
         "started.wait(10)"
     )
+    # The thread reads between.txt once 'later' has ended: a post_run_cell callback it
+    # registers runs after the recorder's, which ends the record (a sleep instead was
+    # outlasted by the end of the cell when the kernel was descheduled).
+    later = (
+        "get_ipython().events.register('post_run_cell', lambda result: ended.set())\n"
+        "go.set()\n"
+        "done.wait(10)"
+    )
     _, _, client = await start_session(jp_fetch, jp_serverapp, "threads.ipynb")
     try:
         await execute(client, start, "start")
-        await execute(client, "go.set()\ndone.wait(10)\nidle.set()", "later")
+        await execute(client, later, "later")
         # The thread opens between.txt while no cell runs.
         await wait_until(lambda: (jp_root_dir / "between-read").is_dir(), "the thread's read")
         await execute(client, "pass", "last")
