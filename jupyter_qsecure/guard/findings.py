@@ -43,6 +43,8 @@ PARENT_NAME = "a folder name in its path"
 NAME_PLACES = frozenset({FILE_NAME, FOLDER_NAME, PARENT_NAME})
 #: How a field inside a value that a repeated JSON key hides begins (readers keep the last).
 HIDDEN_BY_REPEATED_KEY = "the first of two "
+#: How the field of a finding in a file an archive holds begins (``archive member a/.env``).
+ARCHIVE_MEMBER = "archive member"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class Location:
                 return self.field
             if self.field == "binary":
                 return "its binary content"
-            if self.field.startswith(HIDDEN_BY_REPEATED_KEY):
+            if self.field.startswith((HIDDEN_BY_REPEATED_KEY, ARCHIVE_MEMBER)):
                 return f"{self.field}, line {self.line}"
             where = "notebook metadata" if self.field.startswith("metadata") else None
             return f"{where}, line {self.line}" if where else f"line {self.line}"

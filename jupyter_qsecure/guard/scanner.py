@@ -13,6 +13,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .allowlist import Allowlist
+from .archives import ArchiveError, ArchiveTooLarge, is_archive, members
 from .binary import SAMPLE, decode_text, looks_binary, reencoded_text
 from .cellcache import CellCache
 from .codenames import NotebookNames
@@ -20,7 +21,7 @@ from .codetext import is_python_language, is_text_line, source_is_text
 from .context import cell_reads_credential, context_matches
 from .context import merge as merge_matches
 from .engine import INJECTED_SECRET, Engine, Match, encode
-from .findings import PARENT_NAME, Finding, Location, fingerprint, mask
+from .findings import ARCHIVE_MEMBER, PARENT_NAME, Finding, Location, fingerprint, mask
 from .names import name_fragments, shown_path
 from .plugins import available_rules
 from .rules import Rule
@@ -280,6 +281,22 @@ class _PlaceNames:
         return named
 
 
+_MEMBER_NAME = "the name of an archive member"
+
+
+def _in_member(finding: Finding, member: str) -> Finding:
+    """``finding``, made in a file an archive holds, placed in that file."""
+    place = finding.location
+    field_name = f"{ARCHIVE_MEMBER} {member}"
+    if place.cell_index is not None:
+        field_name += f" (cell {place.cell_index + 1}, {place.field})"
+    elif place.field == _MEMBER_NAME:
+        field_name += " (its name)"
+    elif place.field not in ("text", "binary"):
+        field_name += f" ({place.field})"
+    return replace(finding, location=Location(field_name, place.line))
+
+
 @dataclass
 class Scanner:
     """The guard's scanner: one compiled engine, an allowlist, and the limits.
@@ -459,7 +476,26 @@ class Scanner:
         (its printable ASCII, as ``strings`` shows it) is scanned for credentials of a
         format with a fixed prefix (a provider's token, a private key) and for injected
         secrets' values. Other rules are not applied: binary data is no prose, and its
-        runs of random bytes would read as tokens. Compressed or encoded data is not read."""
+        runs of random bytes would read as tokens. An archive or compressed file is read
+        as the files it holds (:mod:`.archives`), each scanned as a file of its name;
+        raises :class:`ScanInputError` for one that unpacks past :attr:`max_bytes`."""
+        if not is_archive(raw):
+            return self._scan_strings(raw, path)
+        read: list[ScanResult] = []
+        try:
+            self._scan_archive(raw, path, read)
+        except ArchiveTooLarge as error:
+            raise ScanInputError(
+                f"an archive too large to scan: it {error} ({self.max_bytes:,} bytes)"
+            ) from None
+        except ArchiveError:  # damaged: what it held up to there, and its bytes as they are
+            read.append(self._scan_strings(raw, path))
+        return ScanResult(
+            [finding for result in read for finding in result.findings],
+            sum(result.allowlisted for result in read),
+        )
+
+    def _scan_strings(self, raw: bytes, path: Path | None) -> ScanResult:
         data = raw.translate(_PRINTABLE)
         engine = _binary_engine(self.engine)
         glued = _unglued(data, engine.trigger_starts(data))
@@ -469,6 +505,26 @@ class Scanner:
                 [Fragment(data.decode("ascii"), "binary")], literals=self.literals
             )
         return self._report(matches, path)
+
+    def _scan_archive(self, raw: bytes, path: Path | None, read: list[ScanResult]) -> None:
+        """Each file of the archive ``raw`` scanned as a file of its name, into ``read``
+        (kept when the archive turns out damaged further on); a finding's place names the
+        file (``archive member data/.env``)."""
+        base = path if path is not None else Path("archive")
+        for index, member in enumerate(members(raw, self.max_bytes, base.name)):
+            inside = PurePosixPath(*(p for p in member.name.split("/") if p not in ("", ".", "..")))
+            member_path = base / inside
+            if looks_binary(member.data):
+                found = self._scan_strings(member.data, member_path)
+            else:
+                found = self.scan_text(decode_text(member.data), path=member_path)
+            named = self.scan_fragments([Fragment(member.name, _MEMBER_NAME)])
+            shown = f"{index + 1}" if named.findings else member.name
+            if len(shown) > MAX_PLACE_CHARS:
+                shown = shown[: MAX_PLACE_CHARS - 1] + "…"
+            findings = [_in_member(finding, shown) for finding in found.findings]
+            findings += [_in_member(finding, f"{index + 1}") for finding in named.findings]
+            read.append(ScanResult(findings, found.allowlisted + named.allowlisted))
 
     def scan_bytes(self, raw: bytes, *, path: Path | None = None) -> ScanResult:
         """Scan a file's bytes; raises :class:`ScanInputError` for binary or oversized input."""
