@@ -419,3 +419,28 @@ def test_the_text_report_shows_file_text_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in result.stdout and "\r" not in result.stdout
     assert "metadata/\\x1b[2K\\rclean: no findings" in result.stdout
     assert "esc\\x1b[2K.ipynb" in result.stdout and "GitHub token" in result.stdout
+
+
+def test_an_archive_is_scanned_as_the_files_it_holds(tmp_path: Path, token: str) -> None:
+    """A zip committed with a project's .env in it is a leak git carries: found, named by
+    the file inside. One past the scan's limit is skipped, as other binary files are."""
+    import io
+    import zipfile
+
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("project/.env", "# settings\n" * 20 + f"GH_TOKEN={token}\n")
+    (tmp_path / "project.zip").write_bytes(packed.getvalue())
+    result = run("scan", "project.zip", cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.splitlines() == [
+        f"project.zip: archive member project/.env, line 21: GitHub token"
+        f" (ghp_…{token[-3:]}) [github-token]"
+    ]
+    # the zip (188 bytes) fits the limit; its file (276 bytes) does not
+    (tmp_path / "qsecure.toml").write_text("[guard]\nmax_bytes = 250\n")
+    limited = run(
+        "scan", "project.zip", cwd=tmp_path, env={"QSECURE_CONFIG": str(tmp_path / "qsecure.toml")}
+    )
+    assert limited.returncode == 0, limited.stderr
+    assert "project.zip: skipped: an archive too large to scan" in limited.stderr

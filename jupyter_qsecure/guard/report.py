@@ -14,6 +14,7 @@ from typing import Any
 from .._files import NotAFileError, kind_of
 from .._shown import shown
 from .._version import __version__
+from .archives import is_archive
 from .binary import looks_binary
 from .findings import Finding
 from .gitignore import GitIgnore, Ignored
@@ -121,13 +122,17 @@ def scan_files(
         except OSError as error:
             yield FileReport(path, error=f"cannot read ({error.strerror or error})")
             continue
-        if looks_binary(head) and path.suffix != ".ipynb":
+        archive = is_archive(head)
+        if looks_binary(head) and path.suffix != ".ipynb" and not archive:
             yield FileReport(path, skipped="binary file, not scanned")
             continue
         try:
             result = scanner.scan_path(path)
         except ScanInputError as error:
-            yield FileReport(path, error=str(error))
+            if archive:  # past the limits: skipped, as binary files are
+                yield FileReport(path, skipped=f"{error}, not scanned")
+            else:
+                yield FileReport(path, error=str(error))
             continue
         yield FileReport(path, findings=result.findings)
 

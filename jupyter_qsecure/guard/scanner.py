@@ -489,7 +489,10 @@ class Scanner:
                 f"an archive too large to scan: it {error} ({self.max_bytes:,} bytes)"
             ) from None
         except ArchiveError:  # damaged: what it held up to there, and its bytes as they are
-            read.append(self._scan_strings(raw, path))
+            if looks_binary(raw):
+                read.append(self._scan_strings(raw, path))
+            else:  # text that starts like one ("BZh1 notes")
+                read.append(self.scan_text(decode_text(raw), path=path))
         return ScanResult(
             [finding for result in read for finding in result.findings],
             sum(result.allowlisted for result in read),
@@ -527,11 +530,14 @@ class Scanner:
             read.append(ScanResult(findings, found.allowlisted + named.allowlisted))
 
     def scan_bytes(self, raw: bytes, *, path: Path | None = None) -> ScanResult:
-        """Scan a file's bytes; raises :class:`ScanInputError` for binary or oversized input."""
+        """Scan a file's bytes (an archive as the files it holds); raises
+        :class:`ScanInputError` for other binary or oversized input."""
         if len(raw) > self.max_bytes:
             raise ScanInputError(
                 f"too large to scan ({len(raw):,} bytes; the limit is {self.max_bytes:,})"
             )
+        if is_archive(raw):
+            return self.scan_binary(raw, path=path)
         if looks_binary(raw):
             raise ScanInputError(
                 "binary file (a NUL byte in its first 8 KiB, not UTF-16 or UTF-32 text); "
@@ -556,7 +562,7 @@ class Scanner:
                 raw = base64.b64decode(content.encode("ascii"), validate=False)
             except (binascii.Error, ValueError, UnicodeEncodeError) as error:
                 raise ScanInputError(f"content is not valid base64 ({error})") from None
-            if looks_binary(raw):
+            if looks_binary(raw) or is_archive(raw):
                 return self.scan_binary(raw, path=path)
             if len(raw) > self.max_bytes:
                 raise ScanInputError(
