@@ -233,9 +233,9 @@ def test_any_bytes_after_a_signature_end_in_members_or_the_archive_error(
 
 
 def test_damaged_versions_of_real_archives_end_in_members_or_the_archive_error() -> None:
-    token = "not-a-credential-" + "x" * 20
+    stand_in = "not-a-credential-" + "x" * 20
     for build in ARCHIVES.values():
-        raw, _ = build(token)
+        raw, _ = build(stand_in)
         for cut in range(1, len(raw), max(1, len(raw) // 40)):
             for damaged in (raw[:cut], raw[:cut] + bytes(7) + raw[cut + 7 :]):
                 with contextlib.suppress(ArchiveError):
