@@ -136,6 +136,7 @@ format: install
 bench: install
 	$(PY) -m pip install --quiet -e ".[bench]"
 	$(PY) bench/bench_scan.py
+	$(PY) bench/bench_archive.py
 	$(PY) bench/bench_save.py
 	$(PY) bench/bench_recall.py
 	$(PY) bench/bench_kernel_start.py
