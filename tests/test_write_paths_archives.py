@@ -240,3 +240,11 @@ def test_damaged_versions_of_real_archives_end_in_members_or_the_archive_error()
             for damaged in (raw[:cut], raw[:cut] + bytes(7) + raw[cut + 7 :]):
                 with contextlib.suppress(ArchiveError):
                     list(members(damaged, 100_000, "x"))
+
+
+def test_a_member_name_cannot_forge_lines_where_it_is_shown(github_token: str) -> None:
+    from jupyter_qsecure.guard import Scanner
+
+    raw = zipped({"notes\n[I 12:00] saved\x1b[32m.env": _env(github_token)})
+    [finding] = Scanner().scan_binary(raw, path=Path("x.zip")).findings
+    assert finding.location.field == "archive member notes\\x0a[I 12:00] saved\\x1b[32m.env"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -282,6 +283,16 @@ class _PlaceNames:
 
 
 _MEMBER_NAME = "the name of an archive member"
+#: Characters a member's name may hold that would forge lines or colours where it is shown.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    return (
+        f"\\x{ord(match.group()):02x}"
+        if ord(match.group()) < 0x100
+        else f"\\u{ord(match.group()):04x}"
+    )
 
 
 def _in_member(finding: Finding, member: str) -> Finding:
@@ -522,7 +533,7 @@ class Scanner:
             else:
                 found = self.scan_text(decode_text(member.data), path=member_path)
             named = self.scan_fragments([Fragment(member.name, _MEMBER_NAME)])
-            shown = f"{index + 1}" if named.findings else member.name
+            shown = f"{index + 1}" if named.findings else _CONTROL.sub(_escaped, member.name)
             if len(shown) > MAX_PLACE_CHARS:
                 shown = shown[: MAX_PLACE_CHARS - 1] + "…"
             findings = [_in_member(finding, shown) for finding in found.findings]
