@@ -51,6 +51,21 @@ describe('describeLocation', () => {
     ).toBe('Line 7');
   });
 
+  it('names the file inside an archive, and binary content, as the server does', () => {
+    expect(
+      describeLocation(
+        finding({
+          field: 'archive member project/.env',
+          cell_index: null,
+          line: 3
+        })
+      )
+    ).toBe('Archive member project/.env, line 3');
+    expect(
+      describeLocation(finding({ field: 'binary', cell_index: null, line: 1 }))
+    ).toBe('Its binary content');
+  });
+
   it('names the part of a path that holds a credential, without a line', () => {
     for (const field of [
       'the file name',

@@ -31,9 +31,12 @@ export function describeLocation(finding: IFinding): string {
     if (PATH_FIELDS.includes(finding.field)) {
       return capitalize(finding.field); // a name has no lines
     }
+    if (finding.field === 'binary') {
+      return 'Its binary content';
+    }
     return finding.field === 'text'
       ? capitalize(line)
-      : `${finding.field}, ${line}`;
+      : capitalize(`${finding.field}, ${line}`);
   }
   const cell = `cell ${finding.cell_index + 1}`;
   if (finding.field === 'source') {
