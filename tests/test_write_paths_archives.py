@@ -248,3 +248,24 @@ def test_a_member_name_cannot_forge_lines_where_it_is_shown(github_token: str) -
     raw = zipped({"notes\n[I 12:00] saved\x1b[32m.env": _env(github_token)})
     [finding] = Scanner().scan_binary(raw, path=Path("x.zip")).findings
     assert finding.location.field == "archive member notes\\x0a[I 12:00] saved\\x1b[32m.env"
+
+
+def test_a_file_that_cannot_be_read_leaves_the_others_read(github_token: str) -> None:
+    """One damaged file in a zip (a flipped byte of its compressed data), or an archive
+    inside that cannot be opened, does not hide the files after it."""
+    from jupyter_qsecure.guard import Scanner
+
+    first = b"measurement results of the run\n" * 200
+    raw = bytearray(zipped({"a/results.txt": first, "a/.env": _env(github_token)}))
+    data_start = raw.index(b"a/results.txt") + len("a/results.txt") + 10
+    raw[data_start] ^= 0xFF
+    fields = [
+        f.location.field for f in Scanner().scan_binary(bytes(raw), path=Path("a.zip")).findings
+    ]
+    assert fields == ["archive member a/.env"]
+
+    whole_inner = zipped({"keys/.env": _env(github_token)}, zipfile.ZIP_STORED)
+    broken_inner = whole_inner[: whole_inner.rindex(b"PK\x01\x02")]  # no central directory
+    raw = zipped({"inner.zip": broken_inner, "b/.env": _env(github_token)})
+    fields = [f.location.field for f in Scanner().scan_binary(raw, path=Path("b.zip")).findings]
+    assert fields == ["archive member inner.zip", "archive member b/.env"]

@@ -73,13 +73,17 @@ def is_archive(raw: bytes) -> bool:
     return _kind(raw) is not None
 
 
-def members(raw: bytes, limit: int, name: str = "") -> Iterator[Member]:
+def members(
+    raw: bytes, limit: int, name: str = "", unread: list[str] | None = None
+) -> Iterator[Member]:
     """The files the archive ``raw`` holds (``name``: its own name, for a compressed
     single file's member), unpacked to at most ``limit`` bytes in all; archives inside
-    are opened too. Raises :class:`ArchiveTooLarge` past a bound, :class:`ArchiveError`
-    for a damaged archive."""
+    are opened too. A zip's file that cannot be read (damaged, or compressed in a way this
+    Python lacks) is left out and its name added to ``unread``, and so is an archive inside
+    that cannot be opened (it is handed back as it is). Raises :class:`ArchiveTooLarge`
+    past a bound, :class:`ArchiveError` for an archive that cannot be read on."""
     budget = _Budget(limit)
-    yield from _members(raw, name, budget, depth=0)
+    yield from _members(raw, name, budget, 0, unread if unread is not None else [])
 
 
 class _Budget:
@@ -110,11 +114,13 @@ def _kind(raw: bytes) -> str | None:
     return None
 
 
-def _members(raw: bytes, name: str, budget: _Budget, depth: int) -> Iterator[Member]:
+def _members(
+    raw: bytes, name: str, budget: _Budget, depth: int, unread: list[str]
+) -> Iterator[Member]:
     kind = _kind(raw)
     try:
         if kind == "zip":
-            found = _zip_members(raw, budget)
+            found = _zip_members(raw, budget, unread)
         elif kind == "tar":
             found = _tar_members(raw, budget)
         else:
@@ -126,7 +132,15 @@ def _members(raw: bytes, name: str, budget: _Budget, depth: int) -> Iterator[Mem
                 found = iter([Member(_without_suffix(name), data)])
         for member in found:
             if depth < MAX_NESTING and is_archive(member.data):
-                for inner in _members(member.data, member.name, budget, depth + 1):
+                try:
+                    inside = list(_members(member.data, member.name, budget, depth + 1, unread))
+                except ArchiveTooLarge:
+                    raise
+                except ArchiveError:
+                    unread.append(member.name)
+                    yield member  # read as the binary data it is
+                    continue
+                for inner in inside:
                     yield Member(f"{member.name}!/{inner.name}", inner.data)
             else:
                 yield member
@@ -136,15 +150,19 @@ def _members(raw: bytes, name: str, budget: _Budget, depth: int) -> Iterator[Mem
         raise ArchiveError(f"a damaged {kind} archive ({type(error).__name__})") from None
 
 
-def _zip_members(raw: bytes, budget: _Budget) -> Iterator[Member]:
+def _zip_members(raw: bytes, budget: _Budget, unread: list[str]) -> Iterator[Member]:
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         for info in archive.infolist():
-            if info.is_dir() or info.flag_bits & 0x1:  # a folder; encrypted
+            if not info.filename or info.is_dir() or info.flag_bits & 0x1:  # encrypted
                 continue
             if info.file_size > budget.bytes:
                 budget.take(info.file_size)  # raises
-            with archive.open(info) as file:
-                data = file.read(budget.bytes + 1)  # the header's size may lie
+            try:
+                with archive.open(info) as file:
+                    data = file.read(budget.bytes + 1)  # the header's size may lie
+            except _DAMAGED:
+                unread.append(info.filename)
+                continue
             budget.take(len(data))
             yield Member(info.filename, data)
 

@@ -493,13 +493,17 @@ class Scanner:
         if not is_archive(raw):
             return self._scan_strings(raw, path)
         read: list[ScanResult] = []
+        unread: list[str] = []
         try:
-            self._scan_archive(raw, path, read)
+            self._scan_archive(raw, path, read, unread)
+            damaged = bool(unread)
         except ArchiveTooLarge as error:
             raise ScanInputError(
                 f"an archive too large to scan: it {error} ({self.max_bytes:,} bytes)"
             ) from None
-        except ArchiveError:  # damaged: what it held up to there, and its bytes as they are
+        except ArchiveError:
+            damaged = True
+        if damaged:  # what it held up to there, and its bytes as they are
             if looks_binary(raw):
                 read.append(self._scan_strings(raw, path))
             else:  # text that starts like one ("BZh1 notes")
@@ -520,12 +524,15 @@ class Scanner:
             )
         return self._report(matches, path)
 
-    def _scan_archive(self, raw: bytes, path: Path | None, read: list[ScanResult]) -> None:
+    def _scan_archive(
+        self, raw: bytes, path: Path | None, read: list[ScanResult], unread: list[str]
+    ) -> None:
         """Each file of the archive ``raw`` scanned as a file of its name, into ``read``
-        (kept when the archive turns out damaged further on); a finding's place names the
-        file (``archive member data/.env``)."""
+        (kept when the archive turns out damaged further on; files that cannot be read
+        named in ``unread``); a finding's place names the file (``archive member
+        data/.env``)."""
         base = path if path is not None else Path("archive")
-        for index, member in enumerate(members(raw, self.max_bytes, base.name)):
+        for index, member in enumerate(members(raw, self.max_bytes, base.name, unread)):
             inside = PurePosixPath(*(p for p in member.name.split("/") if p not in ("", ".", "..")))
             member_path = base / inside
             if looks_binary(member.data):
