@@ -115,9 +115,17 @@ def notebook_from_environment(
         return None
     path = Path(raw)
     if not path.is_absolute():
-        parts = [part for part in PurePosixPath(raw).parts if part != "."]
-        return None if ".." in parts or not parts else PurePosixPath(*parts).as_posix()
+        return api_notebook(raw)
     try:
         return path.resolve().relative_to(root.resolve()).as_posix()
     except ValueError:
         return None  # outside the root: no glob can grant it
+
+
+def api_notebook(path: str | None) -> str | None:
+    """The notebook an API path names, as grants judge it: relative to the server root,
+    without ``.`` parts, doubled or trailing slashes; None for an empty path or one with
+    ``..`` (no glob can grant it). A kernel's notebook and the secrets panel's both come
+    from here, so the panel says what the kernel gets."""
+    parts = [part for part in PurePosixPath((path or "").strip("/")).parts if part != "."]
+    return None if ".." in parts or not parts else PurePosixPath(*parts).as_posix()

@@ -66,9 +66,12 @@ def default_path() -> Path:
 def notebook_problem(notebook: str) -> str | None:
     """Why ``notebook`` cannot be granted (a personal grant names one notebook exactly,
     relative to the server root), or None."""
-    parts = PurePosixPath(notebook).parts
-    if not notebook or notebook.startswith("/") or ".." in parts or "." in parts:
+    parts = notebook.split("/")
+    if not notebook or notebook.startswith("/") or ".." in parts:
         return f"{notebook!r}: give the notebook's path relative to the server root, without .."
+    if "." in parts or "" in parts:
+        # A kernel's session path is judged without them: the grant would never apply.
+        return f"{notebook!r}: write the path without ./ or // ({PurePosixPath(notebook)})"
     if not notebook.endswith(".ipynb"):
         return f"{notebook!r}: secrets are granted to notebooks (.ipynb)"
     if any(char in notebook for char in "*?[]\\\n\r\0"):

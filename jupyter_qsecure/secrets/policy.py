@@ -15,6 +15,7 @@ researcher makes from JupyterLab (see :mod:`.personal`); they are on by default.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +31,11 @@ _RESERVED = re.compile(
 )
 
 
+#: Variables kernels cannot run without: never an ``env://`` source, which would take
+#: them away from every kernel.
+_KERNELS_NEED = re.compile(r"^(?:PATH|HOME|PYTHONPATH|PYTHONHOME|LD_\w+)$")
+
+
 #: The options of the ``[secrets]`` table itself (every other key is a secret's table).
 SECRETS_OPTIONS = ("personal_grants",)
 
@@ -43,9 +49,19 @@ def name_problem(name: str) -> str | None:
     return None
 
 
+def _nfc(text: str) -> str:
+    """``text`` in Unicode's composed form (NFC): ``análisis.ipynb`` typed in a policy and
+    the same name as a Mac's file system or a clone from one spells it (decomposed, NFD)
+    are the same notebook to a glob."""
+    return text if text.isascii() else unicodedata.normalize("NFC", text)
+
+
 @lru_cache(maxsize=512)
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a path glob: ``**`` spans folders, ``*`` and ``?`` stay within one name."""
+    """Compile a path glob: ``**`` spans folders, ``*`` and ``?`` stay within one name.
+    The pattern is matched in Unicode's composed form (NFC), as :meth:`SecretGrant.grants`
+    matches paths."""
+    pattern = _nfc(pattern)
     out = []
     index = 0
     while index < len(pattern):
@@ -64,7 +80,26 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(pattern[index]))
             index += 1
-    return re.compile("".join(out) + r"\Z")
+    return re.compile("".join(out) + r"\Z", re.DOTALL)
+
+
+def glob_problem(pattern: str) -> str | None:
+    """Why ``pattern`` cannot be a ``notebooks`` glob, or None: it must be relative to the
+    server root, without ``..``, and able to match a path as a kernel's session names it
+    (no ``./``, empty folder names or trailing ``/``, which such a path never has; folders
+    separated by ``/``, as in every Jupyter path)."""
+    parts = pattern.split("/")
+    if pattern.startswith("/") or ".." in parts:
+        return f"{pattern!r}: globs are relative to the server root, without .."
+    if "\\" in pattern:
+        return f"{pattern!r}: separate folders with / (Jupyter's paths use / on every system)"
+    if "." in parts or "" in parts:
+        return (
+            f"{pattern!r}: no notebook path has an empty folder name, ./ or a trailing /, "
+            "so this glob would never match; write it as the path looks, e.g. "
+            "experiments/*.ipynb"
+        )
+    return None
 
 
 @dataclass(frozen=True)
@@ -89,7 +124,7 @@ class SecretGrant:
             return False
         if notebook is None:
             return False
-        path = notebook.strip("/")
+        path = _nfc(notebook.strip("/"))
         return any(glob_regex(pattern).match(path) for pattern in self.notebooks)
 
 
@@ -141,9 +176,17 @@ def _ref(section: Section, key: str) -> SecretRef:
     """The reference under ``key`` of ``section`` (which must be set), parsed."""
     text = section.get(key, str, "a reference such as keyring://SERVICE/USERNAME")
     try:
-        return parse_ref(text)
+        ref = parse_ref(text)
     except SecretRefError as error:
         raise section.error(key, str(error)) from None
+    if ref.scheme == "env" and _KERNELS_NEED.match(ref.location):
+        raise section.error(
+            key,
+            f"{ref}: every kernel needs {ref.location}, and the variables env:// sources read "
+            "are removed from kernels' environments (and their values masked); keep the "
+            "secret's value in a variable of its own",
+        )
+    return ref
 
 
 def _optional_ref(section: Section, key: str) -> SecretRef | None:
@@ -171,10 +214,9 @@ def _grant(source: str, name: str, value: object) -> SecretGrant:
         )
     notebooks = section.strings("notebooks", "a list of path globs")
     for pattern in notebooks:
-        if pattern.startswith("/") or ".." in pattern.split("/"):
-            raise section.error(
-                "notebooks", f"{pattern!r}: globs are relative to the server root, without .."
-            )
+        problem = glob_problem(pattern)
+        if problem is not None:
+            raise section.error("notebooks", problem)
     ref = _ref(section, "source")
     if ref.scheme in _CREDENTIAL_ONLY_SCHEMES:
         raise section.error(

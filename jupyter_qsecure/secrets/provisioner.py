@@ -334,8 +334,16 @@ class QSecureProvisioner(LocalProvisioner):
     async def pre_launch(self, **kwargs: Any) -> dict[str, Any]:
         """Fetch granted values, strip server credentials, add names, capability and the
         kernel extension; remember the values for the guard."""
+        # The session's path as the server's session manager passed it, read before the
+        # kernelspec's env stanza is applied (it must not name the notebook) and only from
+        # a start that passed an environment (a kernel without a session inherits the
+        # server's own, which must not name one either).
+        passed = kwargs.get("env")
+        session_path = passed.get(SESSION_PATH_ENV) if isinstance(passed, dict) else None
         kwargs = await super().pre_launch(**kwargs)
         env: dict[str, str] = kwargs["env"]
+        # Not the kernel's to keep: a server started from it would pass it on.
+        env.pop(SESSION_PATH_ENV, None)
         services = self.services()
         policy = services.policy()
         user = server_user()
@@ -355,7 +363,11 @@ class QSecureProvisioner(LocalProvisioner):
         notebook = (
             previous.notebook
             if previous is not None
-            else notebook_from_environment(env, services.root_dir, served=served)
+            else notebook_from_environment(
+                {SESSION_PATH_ENV: session_path or ""} if served else env,
+                services.root_dir,
+                served=served,
+            )
         )
         kernel_name = getattr(self.kernel_spec, "name", None) or getattr(
             self.parent, "kernel_name", None

@@ -51,6 +51,10 @@ _FORMS = {
 }
 
 
+#: Built-in schemes whose references name one value, without a field or a version.
+_PLAIN = ("keyring", "file", "env")
+
+
 def parse_ref(text: str) -> SecretRef:
     """Parse ``text``; raises :class:`SecretRefError` naming the expected form."""
     if not isinstance(text, str) or "://" not in text:
@@ -72,6 +76,15 @@ def parse_ref(text: str) -> SecretRef:
             raise SecretRefError(f"{text!r}: version must be a whole number") from None
     ref = SecretRef(scheme, location, unquote(fragment) or None, version, text)
     _check_form(ref)
+    if scheme in _PLAIN and (split.query or split.fragment):
+        raise SecretRefError(
+            f"{text!r}: {scheme}:// references take no #FIELD or ?QUERY (they would be "
+            f"ignored); expected {_FORMS[scheme]}, with # written %23 in a name"
+        )
+    if scheme in _FORMS and {".", ".."} & set(location.split("/")):
+        raise SecretRefError(
+            f"{text!r}: write the location without . or .. (expected {_FORMS[scheme]})"
+        )
     return ref
 
 

@@ -17,7 +17,7 @@ from ..events import PROVIDER_ERROR, SECRET_CHANGED, SECRET_DENIED
 from ..identity import acting_user, server_user
 from .errors import ProviderError
 from .forms import MIN_SECRET_LENGTH
-from .injection import fetch_all, named, resolve, too_short
+from .injection import api_notebook, fetch_all, named, resolve, too_short
 from .personal import GrantInPolicy, PersonalGrants, PersonalGrantsError, default_ref, merge
 from .policy import SecretGrant, SecretsPolicy
 from .providers import Providers, Read, provider_class
@@ -188,7 +188,9 @@ class SecretsService:
 
     def describe(self, user: str, notebook: str | None) -> list[dict[str, Any]]:
         """Every secret in the policy: source, grants, whether this notebook is granted it
-        and whether a running kernel of this notebook received it."""
+        and whether a running kernel of this notebook received it. ``notebook`` is judged
+        as a kernel's session path is (``./a.ipynb`` is ``a.ipynb``)."""
+        notebook = api_notebook(notebook)
         kernels = [
             k for k in self.registry.kernels() if notebook is not None and k.notebook == notebook
         ]
