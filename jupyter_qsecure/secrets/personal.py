@@ -232,10 +232,15 @@ def merge(policy: SecretsPolicy, personal: dict[str, SecretGrant]) -> SecretsPol
 
     A personal grant never reads a store entry a policy secret uses: its name may differ
     from the policy's, but ``keyring://qsecure/NAME`` may be where the admin keeps another
-    secret's value, which would then reach any notebook its user names."""
+    secret's value, which would then reach any notebook its user names. Nor one the
+    server logs in to Vault with (``[vault] token_source``, ``secret_id_source``,
+    ``jwt_source``): a server credential reaches a kernel only when the policy grants it."""
     if not policy.personal_grants:
         return policy
+    vault = policy.vault
+    credentials = (vault.token_source, vault.secret_id_source, vault.jwt_source)
     admin_entries = {_store_entry(grant.source) for grant in policy.grants.values()}
+    admin_entries.update(_store_entry(ref) for ref in credentials if ref is not None)
     extra = {
         name: grant
         for name, grant in personal.items()
