@@ -45,7 +45,13 @@ from .guard import (
 )
 from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
 from .guard.uploads import UploadTooLarge, staged_model
-from .identity import act_for_this_task, acting_user, request_restart, request_user_name
+from .identity import (
+    act_for_this_task,
+    acting_user,
+    request_restart,
+    request_user_name,
+    server_user,
+)
 from .rest import (
     contents_model_problem,
     contents_path_problem,
@@ -686,7 +692,9 @@ class SecretsHandler(QSecureAPIHandler):
                     "policy": app.policy.source,
                     "policy_error": app.policy_error,
                     "personal_grants": app.secrets.personal_enabled,
-                    "secrets": app.secrets.describe(acting_user(), path),
+                    # As the kernels judge it: they run as the server's user, whoever
+                    # starts them (a collaborator's kernels get the owner's grants).
+                    "secrets": app.secrets.describe(server_user(), path),
                 }
             )
         )
