@@ -209,15 +209,23 @@ class SessionsHandler(ActsForTheRequestUser, JSONErrors, SessionRootHandler):
         return _session_body(self)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Answer a refused start with its own status and reason; anything else as the
-        server does."""
-        refused = _start_refusal(kwargs.get("exc_info"))
-        if refused is None:
-            super().write_error(status_code, **kwargs)
+        """Answer a refused start with its own status and reason, and a refusal of the
+        request that the server wrapped in its 500 (a path the contents manager refuses)
+        with its own 4xx; anything else as the other routes do."""
+        exc_info = kwargs.get("exc_info")
+        refused = _start_refusal(exc_info)
+        if refused is not None:
+            self.set_status(refused.status_code)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"reason": refused.reason, "message": refused.message}))
             return
-        self.set_status(refused.status_code)
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps({"reason": refused.reason, "message": refused.message}))
+        error = exc_info[1] if exc_info else None
+        cause = getattr(error, "__cause__", None)
+        if isinstance(cause, web.HTTPError) and 400 <= cause.status_code < 500:
+            self.set_status(cause.status_code)
+            kwargs["exc_info"] = (type(cause), cause, cause.__traceback__)
+            status_code = cause.status_code
+        super().write_error(status_code, **kwargs)
 
 
 class SessionModelHandler(ActsForTheRequestUser, JSONErrors, SessionHandler):

@@ -714,6 +714,12 @@ FOUND = {
         b"\xff\xfe",
         400,
     ),
+    "POST of a session whose path holds a NUL": (
+        "POST",
+        "api/sessions",
+        {"path": "a\x00b.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
+        404,
+    ),
     # jupyter_server's own refusals on the routes served in its place: a reason too.
     "GET of an unknown session": ("GET", f"api/sessions/{KERNEL_ID}", None, 404),
     "interrupt of an unknown kernel": ("POST", f"api/kernels/{KERNEL_ID}/interrupt", None, 404),
