@@ -64,7 +64,7 @@ from .rest import (
 from .secrets.errors import ProviderError
 from .secrets.personal import GrantInPolicy, PersonalGrantsError
 from .secrets.provisioner import KernelStartRefused
-from .secrets.service import PersonalGrantsOff
+from .secrets.service import NotTheServersUser, PersonalGrantsOff
 from .signing.service import (
     NoSigningKey,
     NotebookNotFound,
@@ -1139,6 +1139,8 @@ def _grant_errors() -> Iterator[None]:
         yield
     except PersonalGrantsOff as error:
         raise request_error(403, "qsecure-personal-grants-off", str(error)) from None
+    except NotTheServersUser as error:
+        raise request_error(403, "qsecure-not-the-servers-user", str(error)) from None
     except GrantInPolicy as error:
         raise request_error(409, "qsecure-grant-in-policy", str(error)) from None
     except PersonalGrantsError as error:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from jupyter_server.auth.identity import IdentityProvider, User
+from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
 USER_HEADER = "X-Test-User"
@@ -80,3 +81,23 @@ async def test_the_panel_says_what_the_requesters_kernel_gets(
         assert (rows["FOR_ALICE"]["granted"], rows["FOR_ALICE"]["in_kernel"]) == (True, True)
     finally:
         await jp_fetch("api", "sessions", session["id"], method="DELETE", headers=headers)
+
+
+@pytest.mark.usefixtures("alices_server")
+async def test_only_the_servers_user_changes_its_personal_grants(jp_fetch: Any) -> None:
+    """bob's personal grant on alice's server was stored under his name and never applied:
+    alice's keyring and kernels are hers. It is refused, and alice's own still works."""
+    body = json.dumps({"notebook": "nb.ipynb"})
+    for method, args in (("PUT", {"body": body}), ("DELETE", {})):
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch(
+                "qsecure", "grants", "LAB_KEY", method=method, headers={USER_HEADER: "bob"}, **args
+            )
+        assert caught.value.code == 403
+        answer = json.loads(caught.value.response.body)
+        assert answer["reason"] == "qsecure-not-the-servers-user"
+        assert "alice" in answer["message"]
+    granted = await jp_fetch(
+        "qsecure", "grants", "LAB_KEY", method="PUT", body=body, headers={USER_HEADER: "alice"}
+    )
+    assert json.loads(granted.body)["notebooks"] == ["nb.ipynb"]

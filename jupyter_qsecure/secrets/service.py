@@ -37,6 +37,11 @@ class PersonalGrantsOff(PermissionError):
     that cannot be used. The message says which and whom to ask."""
 
 
+class NotTheServersUser(PermissionError):
+    """A personal grant asked for by someone the server does not run for (a collaborator
+    on a shared JupyterHub server): the keyring and the kernels are the owner's."""
+
+
 @dataclass(frozen=True)
 class GrantState:
     """Who gets a secret after a personal grant change: the notebooks (exact paths for a
@@ -146,7 +151,7 @@ class SecretsService:
         its grant already covers the notebook: then nothing changes), ValueError for a bad
         name or path, PersonalGrantsError for an unusable grants file."""
         personal = self._personal_store()
-        user = acting_user()
+        user = _the_servers_user()
         notebook = notebook.strip("/")
         policy_grant = self.admin_policy.grants.get(name)
         if policy_grant is not None:
@@ -170,7 +175,7 @@ class SecretsService:
         personal = self._personal_store()
         if name in self.admin_policy.grants:
             raise GrantInPolicy(name, self.policy_source)
-        user = acting_user()
+        user = _the_servers_user()
         removed = personal.remove(user, name, notebook)
         for path in removed:
             self._emit(
@@ -338,3 +343,16 @@ def _known(ref: SecretRef) -> bool:
     except ProviderError:
         return False
     return True
+
+
+def _the_servers_user() -> str:
+    """The request's user, when it is the user the server runs for: only they grant their
+    keyring's secrets to their kernels. Raises :class:`NotTheServersUser` for anyone else."""
+    user, owner = acting_user(), server_user()
+    if user != owner:
+        raise NotTheServersUser(
+            f"Personal grants give {owner}'s keyring secrets to {owner}'s kernels; "
+            f"{user} cannot change them on this server. Ask {owner}, or grant the secret "
+            "in your own server."
+        )
+    return user
