@@ -5,7 +5,6 @@ makes by itself is put on either of them."""
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import os
 import secrets
@@ -13,7 +12,7 @@ import signal
 from typing import Any
 
 import pytest
-from jupyter_server.auth import IdentityProvider, User
+from header_identity import USER_HEADER, header_identity
 from traitlets.config import Config
 
 pytestmark = [
@@ -24,24 +23,10 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
 
-USER_HEADER = "X-Test-User"
-
-
-class HeaderIdentityProvider(IdentityProvider):
-    """A token login named by a request header (as a hub names each of its users)."""
-
-    async def get_user(self, handler: Any) -> User | None:
-        found = super().get_user(handler)
-        user = await found if inspect.isawaitable(found) else found
-        if user is None:
-            return None
-        name = handler.request.headers.get(USER_HEADER, "carol")
-        return User(username=name, name=name, display_name=name)
-
 
 @pytest.fixture
 def jp_server_config(jp_server_config: Config) -> Config:
-    jp_server_config.ServerApp.identity_provider_class = HeaderIdentityProvider
+    jp_server_config.ServerApp.identity_provider_class = header_identity("carol")
     return jp_server_config
 
 

@@ -5,7 +5,6 @@ server, real kernels, a hub-like identity named by a request header."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import secrets
 from collections.abc import Callable
@@ -13,28 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_server.auth.identity import IdentityProvider, User
+from header_identity import USER_HEADER, header_identity
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
-
-USER_HEADER = "X-Test-User"
-
-
-class HeaderIdentityProvider(IdentityProvider):
-    """A token login named by a request header (as a hub names each of its users)."""
-
-    async def get_user(self, handler: Any) -> User | None:
-        found = super().get_user(handler)
-        user = await found if inspect.isawaitable(found) else found
-        if user is None:
-            return None
-        name = handler.request.headers.get(USER_HEADER, "alice")
-        return User(username=name, name=name, display_name=name)
 
 
 @pytest.fixture
 def jp_server_config(jp_server_config: Config) -> Config:
-    jp_server_config.ServerApp.identity_provider_class = HeaderIdentityProvider
+    jp_server_config.ServerApp.identity_provider_class = header_identity("alice")
     return jp_server_config
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from header_identity import USER_HEADER
 from test_signing_setup import (  # noqa: F401  (fixtures used by name)
     call,
     jp_server_config,
@@ -385,7 +386,7 @@ async def test_a_malformed_signing_request_is_a_4xx_and_writes_nothing(
     else:
         options = {"method": method, "body": json.dumps(value)}
     with pytest.raises(HTTPClientError) as caught:
-        await jp_fetch(*route.split("/"), headers={"X-Test-User": "alice"}, **options)
+        await jp_fetch(*route.split("/"), headers={USER_HEADER: "alice"}, **options)
     code, answer = caught.value.code, json.loads(caught.value.response.body)
     assert set(answer) == {"reason", "message"}, answer
     assert 400 <= code < 500, (code, answer)

@@ -17,7 +17,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from jupyter_server.auth import IdentityProvider, User
+from header_identity import USER_HEADER, header_identity
 from tornado.httpclient import HTTPClientError
 from traitlets.config import Config
 
@@ -30,21 +30,9 @@ pytestmark = pytest.mark.skipif(
 NAMESPACE = "notebook@jupyter-qsecure"
 
 
-class HeaderNamedIdentityProvider(IdentityProvider):
-    """Token logins, named by the request's ``X-Test-User`` header (default ``alice``): two
-    people on one server, as JupyterHub sharing makes them. Authentication is unchanged."""
-
-    async def get_user(self, handler: Any) -> User | None:  # type: ignore[override]
-        user = await super().get_user(handler)
-        if user is None:
-            return None
-        name = handler.request.headers.get("X-Test-User", "alice")
-        return User(username=name, name=name, display_name=name)
-
-
 @pytest.fixture
 def jp_server_config(jp_server_config: Config) -> Config:
-    jp_server_config.ServerApp.identity_provider_class = HeaderNamedIdentityProvider
+    jp_server_config.ServerApp.identity_provider_class = header_identity("alice")
     return jp_server_config
 
 
@@ -74,7 +62,7 @@ def fingerprint(public: Path) -> str:
 async def call(
     jp_fetch: Any, *parts: str, user: str = "alice", body: Any = None, **options: Any
 ) -> dict[str, Any]:
-    headers = {"X-Test-User": user}
+    headers = {USER_HEADER: user}
     if body is not None:
         options.update(method="POST", body=json.dumps(body))
     response = await jp_fetch(*parts, headers=headers, **options)
