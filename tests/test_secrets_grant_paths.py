@@ -206,6 +206,8 @@ def test_a_glob_that_can_never_match_is_refused(glob: str, said: str) -> None:
         ("env://HOME", "every kernel needs HOME"),
         ("env://PATH", "every kernel needs PATH"),
         ("env://LD_LIBRARY_PATH", "every kernel needs LD_LIBRARY_PATH"),
+        ("vualt://secret/lab/x#token", "no provider for vualt:// (served here: keyring, vault"),
+        ("Keyring://qsecure/a", "is not a valid scheme"),
     ],
 )
 def test_a_reference_that_would_read_something_else_is_refused(source: str, said: str) -> None:
