@@ -150,10 +150,10 @@ def running_server(
     while time.monotonic() < deadline:
         try:
             requests.get(
-                f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=2
+                f"{url}/api/status", headers={"Authorization": f"token {token}"}, timeout=10
             )
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not up yet, or slow to answer
             if process.poll() is not None:
                 pytest.fail(f"the server exited:\n{_finish(process)[-3000:]}")
             time.sleep(0.2)
