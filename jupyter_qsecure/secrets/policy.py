@@ -225,7 +225,7 @@ def _grant(source: str, name: str, value: object) -> SecretGrant:
             "secret_id_source), not for a secret's value; a secret's source is keyring://, "
             "vault://, file://, env:// or a plug-in provider's scheme",
         )
-    from .providers.schemes import unknown_scheme  # entry points: read when a policy loads
+    from .providers.names import unknown_scheme  # entry points: read when a policy loads
 
     problem = unknown_scheme(ref.scheme)
     if problem is not None:

@@ -14,18 +14,9 @@ from importlib.metadata import entry_points
 
 from ..errors import ProviderError
 from .base import SecretProvider
+from .names import BUILTIN_PROVIDERS, ENTRY_POINT_GROUP
 
-__all__ = ["BUILTIN_PROVIDERS", "ENTRY_POINT_GROUP", "provider_class", "unknown_scheme"]
-
-ENTRY_POINT_GROUP = "jupyter_qsecure.providers"
-
-#: Scheme -> (module in this package, class name) of the built-in providers.
-BUILTIN_PROVIDERS: dict[str, tuple[str, str]] = {
-    "keyring": ("keyring", "KeyringProvider"),
-    "vault": ("vault", "VaultProvider"),
-    "file": ("simple", "FileProvider"),
-    "env": ("simple", "EnvProvider"),
-}
+__all__ = ["BUILTIN_PROVIDERS", "ENTRY_POINT_GROUP", "provider_class"]
 
 
 def _builtin(scheme: str) -> type[SecretProvider] | None:
@@ -53,19 +44,4 @@ def provider_class(scheme: str) -> type[SecretProvider]:
     raise ProviderError(
         "misconfigured",
         f"no provider for {scheme}:// (built in: keyring, vault, file, env)",
-    )
-
-
-def unknown_scheme(scheme: str) -> str | None:
-    """Why no provider serves ``scheme`` (the schemes that are served), or None when one
-    does: built in, or a plug-in's entry point (named only: the plug-in is not loaded)."""
-    if scheme in BUILTIN_PROVIDERS:
-        return None
-    plugins = sorted({entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)})
-    if scheme in plugins:
-        return None
-    served = ", ".join([*BUILTIN_PROVIDERS, *plugins])
-    return (
-        f"no provider for {scheme}:// (served here: {served}); check the spelling, or "
-        "install the plug-in that provides it"
     )
