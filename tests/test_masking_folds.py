@@ -160,6 +160,20 @@ def test_a_refreshed_value_stays_masked_folded() -> None:
         assert masker.mask(textwrap.fill(value, 11)) == "[secret:TOKEN]"
 
 
+@pytest.mark.parametrize("first", ["n", "r", "t"])
+@pytest.mark.parametrize("separator", ["\n", "\\n", " "])
+def test_a_backslash_before_a_fold_that_starts_like_an_escape(
+    first: str, separator: str
+) -> None:
+    """A backslash just before a value starting with n, r or t reads as the escape of a
+    line break or tab, which took the value's first character with it (the hypothesis
+    test below found it when its random value started so)."""
+    value = first + secrets.token_urlsafe(30)
+    masker = Masker({"V": value})
+    folded = separator.join(value[i : i + 6] for i in range(0, len(value), 6))
+    assert masker.mask("\\" + folded) == "\\[secret:V]"
+
+
 @settings(max_examples=150, deadline=None)
 @given(
     width=st.integers(min_value=PROBE_LENGTH, max_value=50),

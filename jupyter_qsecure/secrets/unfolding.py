@@ -31,6 +31,8 @@ from collections.abc import Iterable
 #: included), the escapes a ``repr`` writes for line breaks and tabs, and the quotes and
 #: commas of a list or tuple of pieces.
 SEPARATORS = re.compile(r"(?:\s|\\[nrt]|[\"',])+")
+#: A backslash that, with the letter after it, reads as an escape in :data:`SEPARATORS`.
+_ESCAPE_BEFORE = re.compile(r"\\(?=[nrt])")
 _EDGES = re.compile(rf"^{SEPARATORS.pattern}|{SEPARATORS.pattern}$")
 #: A probe is a run of this many characters of a value (its separators left out)...
 PROBE_LENGTH = 6
@@ -76,6 +78,8 @@ class Unfolder:
                     self._as_they_are.add(_EDGES.sub("", written))
         #: Longest first: a value found whole is not also taken for a part of it.
         self._targets = sorted(targets.items(), key=lambda item: -len(item[0]))
+        #: Every value's first characters (see :meth:`unfold`).
+        self._heads = {target[:PROBE_LENGTH] for target in targets}
 
     def __bool__(self) -> bool:
         return bool(self._targets)
@@ -95,12 +99,34 @@ class Unfolder:
         """``text`` with every value that appears whole once separators are left out, and
         only then (folded, or split into pieces), replaced by its label; None when
         there is none. A value as it is is left to the masker's forms."""
+        reading = _AS_SHOWN if HIGHLIGHTED_STRING in text else SEPARATORS
+        found = self._found(text, reading)
+        if not found and "\\" in text:
+            # A backslash written just before a value that starts with n, r or t reads as
+            # an escape that takes the value's first character with it: read again with
+            # each such backslash taken as an ordinary character (same length, so the
+            # places found are the text's).
+            found = self._found(_ESCAPE_BEFORE.sub(self._literal_backslash, text), reading)
+        if not found:
+            return None
+        out, position = [], 0
+        for begin, finish, label in sorted(found):
+            out += [text[position:begin], label]
+            position = finish
+        out.append(text[position:])
+        return "".join(out)
+
+    def _literal_backslash(self, match: re.Match[str]) -> str:
+        start = match.end()
+        return "\x00" if match.string[start : start + PROBE_LENGTH] in self._heads else "\\"
+
+    def _found(self, text: str, reading: re.Pattern[str]) -> list[tuple[int, int, str]]:
+        """(begin, end, label) in ``text`` of each value found folded under ``reading``."""
         #: (where in text, where in the compacted text, and for a decoded reference the
         #: length of it in text: its one character stands for all of it).
         segments: list[tuple[int, int, int]] = []
         kept: list[str] = []
         position = length = 0
-        reading = _AS_SHOWN if HIGHLIGHTED_STRING in text else SEPARATORS
         for skipped in reading.finditer(text):
             if skipped.start() > position:
                 segments.append((position, length, 0))
@@ -138,11 +164,4 @@ class Unfolder:
                         found.append((begin, finish, label))
                     taken.append((at, end))
                 at = joined.find(target, at + 1)
-        if not found:
-            return None
-        out, position = [], 0
-        for begin, finish, label in sorted(found):
-            out += [text[position:begin], label]
-            position = finish
-        out.append(text[position:])
-        return "".join(out)
+        return found
