@@ -162,9 +162,7 @@ def test_a_refreshed_value_stays_masked_folded() -> None:
 
 @pytest.mark.parametrize("first", ["n", "r", "t"])
 @pytest.mark.parametrize("separator", ["\n", "\\n", " "])
-def test_a_backslash_before_a_fold_that_starts_like_an_escape(
-    first: str, separator: str
-) -> None:
+def test_a_backslash_before_a_fold_that_starts_like_an_escape(first: str, separator: str) -> None:
     """A backslash just before a value starting with n, r or t reads as the escape of a
     line break or tab, which took the value's first character with it (the hypothesis
     test below found it when its random value started so)."""
