@@ -185,6 +185,8 @@ def test_nbformat3_notebook_is_scanned(tmp_path: Path, token: str) -> None:
         (("--format", "xml", "."), "expected any of ['text', 'json', 'sarif']"),
         (("missing.ipynb",), "missing.ipynb: error: no such file or folder"),
         (("--baseline", "nope.json", "."), "nope.json: cannot read the baseline"),
+        (("a" * 300,), "a" * 300 + ": error: cannot read (File name too long)"),
+        (("a" * 300 + "/x.py",), "/x.py: error: cannot read (File name too long)"),
     ],
 )
 def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
@@ -192,6 +194,22 @@ def test_usage_errors_exit_2(tmp_path: Path, args: tuple[str, ...], message: str
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_links_met_in_a_folder_are_not_followed_even_dangling(tmp_path: Path) -> None:
+    """A link that leads nowhere (or to itself) met in a folder was reported as a file
+    that does not exist, exit 2: a repository holding one failed every scan. It is
+    skipped as any link met in a folder is; named on the command line, it is an error."""
+    (tmp_path / "clean.py").write_text("x = 1\n")
+    (tmp_path / "broken").symlink_to("nowhere")
+    (tmp_path / "loop-a").symlink_to("loop-b")
+    (tmp_path / "loop-b").symlink_to("loop-a")
+    result = run("scan", ".", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run("scan", "broken", "loop-a", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "broken: error: no such file or folder" in result.stderr
+    assert "loop-a: error: cannot read (Too many levels of symbolic links)" in result.stderr
 
 
 def test_detect_secrets_baseline_is_honoured(project: Path, token: str) -> None:

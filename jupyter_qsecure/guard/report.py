@@ -60,11 +60,20 @@ def iter_files(
     is always yielded)."""
     git = GitIgnore(warn) if gitignore else None
     for path in paths:
-        if path.is_dir():
+        if _is_dir(path):
             for file in _walk(path, git):
                 yield file, False
         else:
             yield path, True
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; False when it cannot be looked at (a name too long, a
+    folder on the way that may not be entered), which its scan then reports."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def _walk(root: Path, git: GitIgnore | None) -> Iterator[Path]:
@@ -104,12 +113,10 @@ def scan_files(
     """Scan each file; a file that cannot be scanned gets an error and the scan goes on.
     ``gitignore`` and ``warn`` are as for :func:`iter_files`."""
     for path, explicit in iter_files(paths, gitignore=gitignore, warn=warn):
-        if not path.exists():
-            yield FileReport(path, error="no such file or folder")
-            continue
-        if path.is_symlink() and not explicit:
-            continue
         try:
+            # a link met in a folder is not followed, whether or not its target exists
+            if not explicit and path.is_symlink():
+                continue
             mode = path.stat().st_mode
             if not stat.S_ISREG(mode):
                 # a named pipe would wait for a writer, a device never end
@@ -119,6 +126,9 @@ def scan_files(
                 raise NotAFileError(errno.EINVAL, f"{kind_of(mode)}, not a file", str(path))
             with path.open("rb") as stream:
                 head = stream.read(8192)
+        except FileNotFoundError:
+            yield FileReport(path, error="no such file or folder")
+            continue
         except OSError as error:
             yield FileReport(path, error=f"cannot read ({error.strerror or error})")
             continue
