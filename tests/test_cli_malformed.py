@@ -888,6 +888,48 @@ def test_a_file_of_the_wrong_shape_where_a_command_expects_one(lab: Lab, slot: s
             qsecure_on(command(target, notebook), folder, inputs)
 
 
+@pytest.mark.parametrize("where", ["a folder", "in a missing folder", "a full disk", "a long name"])
+def test_an_output_file_that_cannot_be_written(lab: Lab, tmp_path: Path, where: str) -> None:
+    """``--output`` (export-signature, attest) and ``--attest`` (reproduce) where no file
+    can be written: each was an OSError traceback. Now exit 2 naming the option and the
+    file; reproduce says so before it runs anything."""
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(json.dumps(lab.notebook))
+    target = {
+        "a folder": str(tmp_path),
+        "in a missing folder": str(tmp_path / "missing" / "out.json"),
+        "a full disk": "/dev/full",
+        "a long name": str(tmp_path / ("a" * 300)),
+    }[where]
+    nb, key = str(notebook), str(lab.key)
+    commands = [
+        ["export-signature", nb, "--output", target],
+        ["attest", nb, "--output", target],
+        ["attest", nb, "--sign", "--key", key, "-o", target],
+    ]
+    if where in ("a folder", "in a missing folder"):
+        commands.append(["reproduce", nb, "--attest", target, "--key", key, "--kernel", "x"])
+    for args in commands:
+        result = qsecure_on(args, tmp_path, [notebook])
+        assert result.returncode == 2, (args, result.stderr)
+        option = "--attest" if args[0] == "reproduce" else "--output"
+        assert f"error: {option} {target}: cannot write" in result.stderr, result.stderr
+
+
+def test_a_signature_with_no_utf8_form_is_not_half_exported(lab: Lab, tmp_path: Path) -> None:
+    """A lone surrogate in a signature's text: writing it with --output failed after the
+    file was created (UnicodeEncodeError traceback, an empty file left)."""
+    notebook = copy.deepcopy(lab.notebook)
+    notebook["metadata"]["qsecure"]["signatures"][0]["signature"] = "abc\ud800"
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    out = tmp_path / "out.sig"
+    result = qsecure_on(["export-signature", str(path), "-o", str(out)], tmp_path, [path])
+    assert result.returncode == 2
+    assert f"--output {out}: nothing written" in result.stderr
+    assert not out.exists()
+
+
 def _damaged_store(lab: Lab, folder: Path, damage: str) -> Path:
     store = folder / "store.sqlite"
     source = sqlite3.connect(lab.store)

@@ -79,6 +79,33 @@ def _read_notebook(path: Path, *, unique_keys: bool = False) -> dict[str, Any]:
     return read_notebook(path, UsageError, unique_keys=unique_keys)
 
 
+def write_output(target: str, text: str, option: str) -> None:
+    """Write ``text`` as UTF-8 to the file ``target`` that ``option`` (``--output``) named,
+    or raise a UsageError naming both and what is wrong (a folder, a missing folder on
+    the way, a full disk, a name too long). The text is encoded before the file is
+    opened, so text with no UTF-8 form leaves a file there as it was."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise UsageError(f"{option} {target}: nothing written: {error.reason}") from None
+    try:
+        with open(target, "wb") as stream:
+            stream.write(data)
+    except OSError as error:
+        raise UsageError(f"{option} {target}: cannot write ({error.strerror or error})") from None
+
+
+def check_output(target: str, option: str) -> None:
+    """A UsageError now, before long work, when ``target`` cannot be where
+    :func:`write_output` writes: a folder, or in a folder that does not exist."""
+    import os
+
+    folder = os.path.dirname(target) or "."
+    if os.path.isdir(target) or not os.path.isdir(folder):
+        what = "is a folder" if os.path.isdir(target) else f"{folder} is not a folder"
+        raise UsageError(f"{option} {target}: cannot write there ({what})")
+
+
 def _signing_service() -> Any:
     from ..signing.service import SigningService
 

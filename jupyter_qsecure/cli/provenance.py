@@ -9,7 +9,7 @@ from typing import Any
 
 from traitlets import Bool, Enum, Unicode
 
-from .base import UsageError, _read_notebook, _signing_service, _Subcommand
+from .base import UsageError, _read_notebook, _signing_service, _Subcommand, write_output
 
 
 class ProvenanceApp(_Subcommand):
@@ -403,7 +403,7 @@ class AttestApp(_Subcommand):
                 return 1
         text = json.dumps(statement, indent=2)
         if self.output:
-            Path(self.output).write_text(text + "\n", encoding="utf-8")
+            write_output(self.output, text + "\n", "--output")
             print(f"wrote {self.output}", file=sys.stderr)
         else:
             print(text)

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 
 from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
-from .base import UsageError, _signing_service, _Subcommand
+from .base import UsageError, _signing_service, _Subcommand, check_output, write_output
 
 
 class ReproduceApp(_Subcommand):
@@ -138,6 +138,7 @@ class ReproduceApp(_Subcommand):
             key = Path(self.key) if self.key else _signing_service().settings.key
             if key is None:
                 raise UsageError("--attest needs --key PATH (or [signing] key) to sign with")
+            check_output(self.attest, "--attest")
         bags = self._verified_bags()
         result = self._reproduce(path, self._pinned(bags), self._store())
         code = 0 if result.reproduced else 1
@@ -245,7 +246,7 @@ class ReproduceApp(_Subcommand):
         except SignatureError as error:
             print(f"jupyter qsecure: error: {error}", file=sys.stderr)
             return 1
-        Path(self.attest).write_text(json.dumps(envelope, indent=2) + "\n", encoding="utf-8")
+        write_output(self.attest, json.dumps(envelope, indent=2) + "\n", "--attest")
         print(f"signed reproduction attestation: {self.attest}", file=sys.stderr)
         return 0
 

@@ -11,7 +11,7 @@ from typing import Any
 from traitlets import Enum, Integer, List, Unicode
 
 from .._files import replace_file
-from .base import UsageError, _read_notebook, _signing_service, _Subcommand
+from .base import UsageError, _read_notebook, _signing_service, _Subcommand, write_output
 from .fast import read_json
 
 
@@ -211,9 +211,8 @@ class ExportSignatureApp(_Subcommand):
             )
         armored = entries[self.index]["signature"]
         if self.output:
-            Path(self.output).write_text(
-                armored if armored.endswith("\n") else armored + "\n", encoding="utf-8"
-            )
+            text = armored if armored.endswith("\n") else armored + "\n"
+            write_output(self.output, text, "--output")
         else:
             print(armored.rstrip("\n"))
         return 0
