@@ -430,12 +430,14 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
 
 
 def _split_options(rest: str, fail: _Fail) -> tuple[str, str]:
-    """The options field (up to the first blank outside double quotes) and what follows."""
+    """The options field (up to the first blank outside double quotes) and what follows.
+    A backslash before a double quote escapes it, inside or outside quotes, as in
+    ssh-keygen."""
     quoted = False
     index = 0
     while index < len(rest):
         char = rest[index]
-        if quoted and char == "\\" and rest[index + 1 : index + 2] == '"':
+        if char == "\\" and rest[index + 1 : index + 2] == '"':
             index += 2
             continue
         if char == '"':
@@ -468,9 +470,10 @@ def _parse_options(options: str, fail: _Fail) -> tuple[bool, dict[str, str]]:
                 raise fail(f'the value of {name} must be in double quotes: {name}="..."')
             value, index = _dequote(options, index, name, fail)
             values[name] = value
-        else:
+        elif not tail.startswith(","):
             unknown = tail.split(",", 1)[0]
             raise fail(f"unknown option {unknown!r}; the options are {_OPTIONS_HELP}")
+        # else an empty option (a leading or doubled comma): ssh-keygen passes over it
         if index == len(options):
             break
         if options[index] != ",":

@@ -1,0 +1,180 @@
+"""allowed_signers, differentially: our verdict against stock ``ssh-keygen -Y verify``.
+
+The same allowed_signers file, principal and namespace go to ``ssh-keygen -Y verify
+-Overify-time=T`` (with a real signature made by ``ssh-keygen -Y sign``) and to
+:func:`load_allowed_signers` + :func:`trust` at the signed time T; the verdicts must agree.
+Intricate cases are explicit examples (each records what ssh-keygen answers, so a change
+of OpenSSH shows up as such); a property test generates files. Keys and the certificate
+are generated at test time.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+from jupyter_qsecure.signing.allowed_signers import load_allowed_signers, trust
+from jupyter_qsecure.signing.sshsig import parse_armored
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("ssh-keygen") is None, reason="needs OpenSSH's ssh-keygen to compare with"
+)
+
+NS = "notebook@jupyter-qsecure"
+MESSAGE = b"the canonical bytes of a notebook\n"
+#: The signed time: inside the certificate's validity (2020 to 2030).
+T = datetime(2026, 3, 15, 12, 0, 0, tzinfo=timezone.utc)
+
+
+def _run(args: list[str], *, data: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        args, input=data, capture_output=True, timeout=60, start_new_session=True, check=False
+    )
+
+
+def _keygen(*args: str) -> None:
+    result = _run(["ssh-keygen", "-q", *args])
+    assert result.returncode == 0, result.stderr
+
+
+class Lab(NamedTuple):
+    """A signer's key, a CA, a certificate for the key, and two signatures of MESSAGE."""
+
+    directory: Path
+    key: str  # "ssh-ed25519 AAAA..." of the signer's plain key
+    ca: str  # the CA's public key
+    cert: str  # the signer's certificate (principals alice, bob; 2020 to 2030)
+    other: str  # a key that signed nothing
+    signatures: dict[str, Path]  # "plain" and "cert"
+
+
+def _public(path: Path) -> str:
+    return " ".join(path.read_text().split()[:2])
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
+    directory = tmp_path_factory.mktemp("parity")
+    for name in ("alice", "ca", "other"):
+        _keygen("-t", "ed25519", "-N", "", "-C", name, "-f", str(directory / name))
+    alice = directory / "alice"
+    _keygen(
+        "-s", str(directory / "ca"), "-I", "alice-id", "-n", "alice,bob",
+        "-V", "20200101Z:20300101Z", str(alice.with_suffix(".pub")),
+    )  # fmt: skip
+    signatures = {}
+    for kind, signer in (("plain", alice), ("cert", directory / "alice-cert.pub")):
+        result = _run(["ssh-keygen", "-Y", "sign", "-n", NS, "-f", str(signer)], data=MESSAGE)
+        assert result.returncode == 0, result.stderr
+        signatures[kind] = directory / f"{kind}.sig"
+        signatures[kind].write_bytes(result.stdout)
+    return Lab(
+        directory,
+        key=_public(alice.with_suffix(".pub")),
+        ca=_public(directory / "ca.pub"),
+        cert=_public(directory / "alice-cert.pub"),
+        other=_public(directory / "other.pub"),
+        signatures=signatures,
+    )
+
+
+def _fill(lab: Lab, template: str) -> str:
+    return (
+        template.replace("{key}", lab.key)
+        .replace("{ca}", lab.ca)
+        .replace("{cert}", lab.cert)
+        .replace("{other}", lab.other)
+    )
+
+
+def _write(lab: Lab, text: str) -> Path:
+    path = lab.directory / "allowed_signers"
+    path.write_bytes(text.encode("utf-8", "surrogateescape"))
+    return path
+
+
+def keygen_trusts(
+    lab: Lab, text: str, principal: str, *, namespace: str = NS, kind: str = "plain",
+    at: datetime = T,
+) -> bool:  # fmt: skip
+    """What ``ssh-keygen -Y verify -Overify-time=AT`` answers for this file."""
+    path = _write(lab, text)
+    when = at.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    result = _run(
+        [
+            "ssh-keygen", "-Y", "verify", "-f", str(path), "-I", principal, "-n", namespace,
+            "-s", str(lab.signatures[kind]), f"-Overify-time={when}",
+        ],
+        data=MESSAGE,
+    )  # fmt: skip
+    return result.returncode == 0
+
+
+def we_trust(
+    lab: Lab, text: str, principal: str, *, namespace: str = NS, kind: str = "plain",
+    at: datetime = T,
+) -> bool:  # fmt: skip
+    """What :func:`trust` answers for this file, for the signature's key, signed at AT."""
+    signers = load_allowed_signers(_write(lab, text))
+    key = parse_armored(lab.signatures[kind].read_text()).public_key
+    return trust(signers, key, namespace, signed_at=at, principal=principal).trusted
+
+
+def agree(
+    lab: Lab, template: str, principal: str, expected: bool, *, namespace: str = NS,
+    kind: str = "plain", at: datetime = T,
+) -> None:  # fmt: skip
+    """ssh-keygen answers ``expected`` for the file ``template`` (``{key}`` etc. filled in),
+    and so do we."""
+    text = _fill(lab, template)
+    theirs = keygen_trusts(lab, text, principal, namespace=namespace, kind=kind, at=at)
+    assert theirs is expected, "ssh-keygen answers otherwise than this example records"
+    assert we_trust(lab, text, principal, namespace=namespace, kind=kind, at=at) is expected
+
+
+# --------------------------------------------------------------------------- options
+
+
+@pytest.mark.parametrize(
+    ("template", "principal", "expected"),
+    [
+        # an empty option (leading or doubled comma) is passed over; a trailing one is not
+        ('alice ,namespaces="notebook@*" {key}\n', "alice", True),
+        ('alice namespaces="notebook@*",,valid-after="20200101Z" {key}\n', "alice", True),
+        ('alice ,,,namespaces="file" {key}\n', "alice", False),
+        ('alice namespaces="notebook@*", {key}\n', "alice", False),
+        ("alice , {key}\n", "alice", False),
+        # a backslash-quote outside quotes does not open a quoted part
+        ('alice x\\" {key}\n', "alice", False),
+        ('alice x\\" {key}\nalice {key}\n', "alice", True),
+        # option names in any case, the flag repeated
+        ('alice NAMESPACES="notebook@*",Valid-Before="20300101Z" {key}\n', "alice", True),
+        ('alice namespaces="a\\"b,notebook@*" {key}\n', "alice", True),
+        ('alice namespaces="notebook@*",namespaces="notebook@*" {key}\n', "alice", False),
+        ("alice namespaces=notebook@* {key}\n", "alice", False),
+        ('alice namespaces="notebook@*"x {key}\n', "alice", False),
+    ],
+)
+def test_options_as_ssh_keygen_reads_them(
+    lab: Lab, template: str, principal: str, expected: bool
+) -> None:
+    agree(lab, template, principal, expected)
+
+
+@pytest.mark.parametrize(
+    ("template", "principal", "kind", "expected"),
+    [
+        ("alice ,cert-authority {ca}\n", "alice", "cert", True),
+        ("alice Cert-Authority,,CERT-AUTHORITY {ca}\n", "bob", "cert", False),
+        ("alice,bob Cert-Authority,,CERT-AUTHORITY {ca}\n", "bob", "cert", True),
+    ],
+)
+def test_cert_authority_options(
+    lab: Lab, template: str, principal: str, kind: str, expected: bool
+) -> None:
+    agree(lab, template, principal, expected, kind=kind)
