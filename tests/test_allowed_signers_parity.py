@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
@@ -178,3 +180,83 @@ def test_cert_authority_options(
     lab: Lab, template: str, principal: str, kind: str, expected: bool
 ) -> None:
     agree(lab, template, principal, expected, kind=kind)
+
+
+# --------------------------------------------------------------------------- times
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # before 1970, or at the epoch itself, ssh-keygen refuses the time and the line
+        ("19600101", False),
+        ("19691231235959Z", False),
+        ("19700101Z", False),
+        ("19700101000001Z", True),
+        ("00010101Z", False),
+        # strptime lets blanks lead each field
+        ("2020 1 1", True),
+        ("2026\t3152359Z", False),
+        ("20200101 000Z", True),
+        ("20200101 Z", False),
+        # only ASCII digits (a line of other digits is refused)
+        ("\u0662\u0660\u0662\u0660\u0660\u0661\u0660\u0661", False),
+        ("\uff12\uff10\uff12\uff10\uff10\uff11\uff10\uff11", False),
+        # normalised as mktime does: the 30th of February, second 61
+        ("20200230", True),
+        ("20260315115861Z", True),
+        ("20260315115862Z", False),
+        ("2026031512Z", False),
+        ("20260315120001utc", False),
+        ("20260315120000z", True),
+    ],
+)
+def test_valid_after_times_as_ssh_keygen_reads_them(lab: Lab, value: str, expected: bool) -> None:
+    agree(lab, f'alice valid-after="{value}" {{key}}\n', "alice", expected)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("99991231235961Z", True),  # beyond datetime's range, still a time for ssh-keygen
+        ("99991231", True),
+        ("20260315115960Z", True),  # second 60 is 12:00:00, the signed time
+        ("20260315 11159Z", False),
+        ("2026\t3152359Z", True),
+        ("19700101Z", False),
+    ],
+)
+def test_valid_before_times_as_ssh_keygen_reads_them(lab: Lab, value: str, expected: bool) -> None:
+    agree(lab, f'alice valid-before="{value}" {{key}}\n', "alice", expected)
+
+
+@pytest.fixture
+def berlin(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Local time is Berlin's (CET, CEST in summer), for us and for ssh-keygen."""
+    monkeypatch.setenv("TZ", "Europe/Berlin")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/zoneinfo/Europe/Berlin").exists(), reason="needs the tz database"
+)
+@pytest.mark.parametrize(
+    ("value", "at", "expected"),
+    [
+        # ssh-keygen's mktime reads a local time as standard time (tm_isdst 0), in summer
+        # too: midnight of 1 July in Berlin is 23:00 UTC, not 22:00
+        ("20200701", datetime(2020, 6, 30, 22, 30, tzinfo=timezone.utc), False),
+        ("20200701", datetime(2020, 6, 30, 23, 0, tzinfo=timezone.utc), True),
+        ("20200101", datetime(2019, 12, 31, 23, 0, tzinfo=timezone.utc), True),
+        ("20200101", datetime(2019, 12, 31, 22, 59, 59, tzinfo=timezone.utc), False),
+        ("20201025023000", datetime(2020, 10, 25, 1, 0, tzinfo=timezone.utc), False),
+        ("20200329023000", datetime(2020, 3, 29, 1, 30, tzinfo=timezone.utc), True),
+    ],
+)
+def test_local_times_are_standard_time_as_ssh_keygen_reads_them(
+    lab: Lab, berlin: None, value: str, at: datetime, expected: bool
+) -> None:
+    agree(lab, f'alice valid-after="{value}" {{key}}\n', "alice", expected, at=at)

@@ -8,9 +8,9 @@ line::
 ``principals`` is a comma-separated pattern list (``*`` and ``?`` wildcards, ``!`` to
 exclude, as in ``ssh_config(5)`` PATTERNS); options are comma-separated, without spaces
 except inside double quotes: ``cert-authority``, ``namespaces="a,b"`` (a pattern list),
-``valid-after="YYYYMMDD[HHMM[SS]][Z]"`` and ``valid-before=...`` (local time unless
-suffixed with ``Z``; both bounds inclusive). Blank lines and lines starting with ``#``
-are comments.
+``valid-after="YYYYMMDD[HHMM[SS]][Z]"`` and ``valid-before=...`` (UTC when suffixed with
+``Z``, else the local zone's standard time, as ssh-keygen reads it; both bounds
+inclusive). Blank lines and lines starting with ``#`` are comments.
 
 As ``ssh-keygen`` 9.x does, a line that cannot be used (a malformed key, an unknown key
 type or option, a bad time) is skipped with a warning naming the file and line; the rest
@@ -27,11 +27,13 @@ allowed to sign in this namespace, for this principal, at that time, and not rev
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from collections.abc import Set as AbstractSet
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -61,7 +63,6 @@ __all__ = [
 
 _KRL_MAGIC = b"SSHKRL\n\0"
 _KEY_TYPE = re.compile(r"(?:ssh|ecdsa|sk|rsa|webauthn)-[A-Za-z0-9@._+-]*")
-_TIME = re.compile(r"(\d{4})(\d\d)(\d\d)(?:(\d\d)(\d\d)(\d\d)?)?(Z|UTC)?", re.IGNORECASE)
 _VALUE_OPTIONS = ("namespaces", "valid-after", "valid-before")
 _OPTIONS_HELP = 'cert-authority, namespaces="...", valid-after="...", valid-before="..."'
 _LINE_FORMAT = "principals [options] keytype base64-key [comment]"
@@ -505,29 +506,76 @@ def _dequote(text: str, index: int, name: str, fail: _Fail) -> tuple[str, int]:
     raise fail(f"the value of {name} has no closing double quote")
 
 
+#: strptime's fields for each length of an ssh-keygen time (without its Z or UTC suffix):
+#: the width of the field in the text and its range (%Y, %m, %d, %H, %M, %S).
+_TIME_FIELDS = ((4, 0, 9999), (2, 1, 12), (2, 1, 31), (2, 0, 23), (2, 0, 59), (2, 0, 61))
+_TIME_LENGTHS = {8: 3, 12: 5, 14: 6}
+#: A strptime number: blanks (C isspace) first, then digits to the end of its field.
+_TIME_FIELD = re.compile(rb"[ \t\n\v\f\r]*[0-9]+")
+
+
+def _absolute_time(text: str) -> int | None:
+    """Seconds since the epoch for an allowed_signers time, as OpenSSH's
+    ``parse_absolute_time`` reads it, or None where it refuses the time.
+
+    The text (its bytes) less a ``Z`` or ``UTC`` suffix (any case, meaning UTC) must be 8,
+    12 or 14 bytes: YYYYMMDD[HHMM[SS]]. Each field is read by ``strptime``: blanks may
+    lead it, then digits, within %Y/%m/%d/%H/%M/%S's ranges (seconds up to 61). The
+    fields are then normalised by ``timegm`` (UTC) or by ``mktime`` with ``tm_isdst`` 0,
+    so a local time is read as the zone's standard time, also in summer (``20200701`` in
+    Berlin is 23:00 UTC, not 22:00). A time before 1970 or at the epoch is refused.
+    """
+    data = text.encode("utf-8", "surrogateescape")
+    size = len(data)
+    utc = False
+    if size > 1 and data[-1:].lower() == b"z":
+        utc, size = True, size - 1
+    elif size > 3 and data[-3:].lower() == b"utc":
+        utc, size = True, size - 3
+    count = _TIME_LENGTHS.get(size)
+    if count is None:
+        return None
+    values = []
+    offset = 0
+    for width, low, high in _TIME_FIELDS[:count]:
+        field = data[offset : offset + width]
+        offset += width
+        if not _TIME_FIELD.fullmatch(field) or not low <= int(field) <= high:
+            return None
+        values.append(int(field))
+    year, month, day, hour, minute, second = values + [0] * (6 - count)
+    try:
+        if utc:
+            seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+        else:
+            seconds = int(time.mktime((year, month, day, hour, minute, second, 0, 0, 0)))
+    except (ValueError, OverflowError):
+        return None
+    return seconds if seconds > 0 else None
+
+
+def _moment(seconds: int, utc: bool) -> datetime:
+    """The aware datetime of ``seconds`` since the epoch; beyond datetime's last year
+    (9999), its last moment."""
+    try:
+        moment = datetime.fromtimestamp(seconds, timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return datetime.max.replace(tzinfo=timezone.utc)
+    return moment if utc else moment.astimezone()
+
+
 def _parse_time(values: dict[str, str], name: str, fail: _Fail) -> datetime | None:
-    """A time as ssh-keygen reads it: ``strptime`` ranges per field (day 1-31, hour 0-23,
-    minute 0-59, second 0-61), then normalised (``20200230`` is 1 March 2020); UTC with
-    ``Z`` or ``UTC``, else local time."""
+    """A ``valid-after``/``valid-before`` time as ssh-keygen reads it (see
+    :func:`_absolute_time`); UTC with ``Z`` or ``UTC``, else local time."""
     text = values.get(name)
     if text is None:
         return None
-    match = _TIME.fullmatch(text)
-    problem = f'invalid "{name}" time {text!r}: use YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z]'
-    if match is None:
-        raise fail(problem)
-    year, month, day, hour, minute, second = (int(g or 0) for g in match.groups()[:6])
-    if not (1 <= month <= 12 and 1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 61):
-        raise fail(problem)
-    try:
-        moment = datetime(year, month, 1) + timedelta(
-            days=day - 1, hours=hour, minutes=minute, seconds=second
+    seconds = _absolute_time(text)
+    if seconds is None:
+        raise fail(
+            f'invalid "{name}" time {text!r}: use YYYYMMDD[Z] or YYYYMMDDHHMM[SS][Z], after 1970'
         )
-    except (ValueError, OverflowError):
-        raise fail(problem) from None
-    if match.group(7):
-        return moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone()  # local time, as ssh-keygen reads it
+    return _moment(seconds, text[-1:].lower() == "z" or text[-3:].lower() == "utc")
 
 
 # --------------------------------------------------------------------------- trust
