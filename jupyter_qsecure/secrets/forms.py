@@ -9,7 +9,9 @@ it, other characters than ASCII as ``&#233;``), as YAML quotes it (``\\xE9``,
 ``\\u79D8``, ``''``) and as CSV and SQL quote it (``""``, ``''``). A multi-line value (a
 PEM key, a JSON credential file) is also found line by line (LF and CRLF alike), and a
 JSON document's string leaves each on their own (a service-account file loaded with
-``json.loads`` and displayed). Transformations made on purpose (``upper()``, reversing,
+``json.loads`` and displayed), and so are the credentials inside a connection string (a
+URL's password, its query parameters named like credentials, a ``password=`` setting):
+libraries that parse it show them alone. Transformations made on purpose (``upper()``, reversing,
 slicing, compression, base32/base85, other encodings than UTF-8) are out of scope, and so
 is a YAML scalar folded across lines (PyYAML folds at 80 columns).
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 import base64
 import json
 import re
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote, unquote_plus, urlsplit
 
 #: Values shorter than this are never injected without ``allow_short = true``: masking or
 #: matching them would hit ordinary text.
@@ -149,13 +151,53 @@ def _json_leaves(value: str) -> list[str]:
     return leaves
 
 
+#: A URL, with what comes after its scheme up to white space or a quote.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+#: Query parameters whose values are credentials (a signed URL's signature, an API key).
+_CREDENTIAL_NAME = re.compile(r"(?i)pass|pwd|secret|token|key|sig|auth|credential")
+#: A ``password=`` setting of a key-value connection string (libpq's ``password=...``,
+#: ODBC's ``Password=...;``), its value quoted or not.
+_PASSWORD_SETTING = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(?:password|passwd|pwd)\s*=\s*"
+    r"(?:'((?:[^'\\]|\\.)*)'|\"([^\"]*)\"|([^\s;'\"]+))"
+)
+
+
+def _credentials(value: str) -> list[str]:
+    """The credentials inside a connection string, as written and decoded: a URL's
+    password (``postgresql://user:<password>@host/db``), its query parameters named like
+    credentials (``?sig=...``, ``?api_key=...``) and a ``password=`` setting. SQLAlchemy's
+    ``make_url(url).password``, ``urlsplit(url).password``, ``parse_qs`` and psycopg's
+    ``conninfo_to_dict`` show them alone, where they are too short a run of the whole
+    value to be masked as one."""
+    found: list[str] = []
+    for url in _URL.findall(value):
+        try:
+            split = urlsplit(url)
+            password = split.password
+        except ValueError:  # not a URL after all (a bracket that opens no IPv6 host)
+            continue
+        if password:
+            found += [password, unquote(password)]
+        for pair in split.query.split("&"):
+            name, equals, written = pair.partition("=")
+            if equals and written and _CREDENTIAL_NAME.search(unquote_plus(name)):
+                found += [written, unquote_plus(written)]
+    for match in _PASSWORD_SETTING.finditer(value):
+        setting = next(group for group in match.groups() if group is not None)
+        found += [setting, re.sub(r"\\(.)", r"\1", setting)]
+    return found
+
+
 def value_parts(value: str, minimum: int = MIN_SECRET_LENGTH) -> list[str]:
     """``value``, then the parts of it found on their own: each line of a multi-line value
-    and each string leaf of a JSON value (and their lines), if at least ``minimum`` long."""
+    and each string leaf of a JSON value (and their lines), and the credentials inside a
+    connection string in any of them (:func:`_credentials`), if at least ``minimum`` long."""
     parts = [value]
     pending = _json_leaves(value) + _LINES.split(value)
     for leaf in _json_leaves(value):
         pending += _LINES.split(leaf)
+    pending += [found for text in [value, *pending] for found in _credentials(text)]
     for part in pending:
         stripped = part.strip()
         for candidate in (part, stripped):
