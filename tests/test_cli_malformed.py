@@ -869,6 +869,7 @@ def test_a_file_of_the_wrong_shape_where_a_command_expects_one(lab: Lab, slot: s
         "/dev/null": "/dev/null",
         "named pipe": "pipe",
         "missing": "missing",
+        "a name too long": "long",
     }
     for content in variants.values():
         with tempfile.TemporaryDirectory() as scratch:
@@ -882,9 +883,11 @@ def test_a_file_of_the_wrong_shape_where_a_command_expects_one(lab: Lab, slot: s
                 target = Path(os.devnull)
             elif content == "pipe":
                 os.mkfifo(target)
+            elif content == "long":
+                target = folder / ("a" * 300)
             elif isinstance(content, bytes):
                 target.write_bytes(content)
-            inputs = [notebook, *([target] if target.is_file() else [])]
+            inputs = [notebook, *([target] if content != "long" and target.is_file() else [])]
             qsecure_on(command(target, notebook), folder, inputs)
 
 
@@ -928,6 +931,34 @@ def test_a_signature_with_no_utf8_form_is_not_half_exported(lab: Lab, tmp_path: 
     assert result.returncode == 2
     assert f"--output {out}: nothing written" in result.stderr
     assert not out.exists()
+
+
+def test_a_name_too_long_for_the_file_system(lab: Lab, tmp_path: Path) -> None:
+    """A path with a name of more than 255 bytes, for each path a command takes: the
+    checks of ``pathlib`` (``is_file``, ``is_dir``, ``exists``) raise OSError for it, and
+    sign --key, manifest sign and verify, reproduce --dataset and --store, and audit --file
+    ended in that traceback (exit 1). Now exit 2 naming the path."""
+    long = str(tmp_path / ("a" * 300))
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(json.dumps(lab.notebook))
+    nb, key, bag = str(notebook), str(lab.key), str(lab.bag)
+    for args in [
+        *notebook_commands(lab, Path(long)),
+        ["sign", nb, "--key", long, "--principal", "a@b"],
+        ["manifest", "create", long],
+        ["manifest", "create", str(lab.folder / "data"), "--out", long],
+        ["manifest", "sign", long, "--key", key],
+        ["manifest", "sign", bag, "--key", long],
+        ["manifest", "verify", long],
+        ["reproduce", long],
+        ["reproduce", nb, "--dataset", long],
+        ["reproduce", nb, "--store", long],
+        ["audit", "--file", long],
+        ["verify-attestation", long],
+    ]:
+        result = qsecure_on(args, tmp_path, [notebook, *lab.bag.iterdir()])
+        assert result.returncode == 2, (args, result.stderr)
+        assert long in result.stderr, (args, result.stderr)
 
 
 def _damaged_store(lab: Lab, folder: Path, damage: str) -> Path:

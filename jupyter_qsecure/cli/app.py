@@ -11,6 +11,7 @@ from jupyter_core.application import JupyterApp
 from .._version import __version__
 from .audit import AuditApp
 from .base import USAGE_ERROR, UsageError, _Subcommand
+from .fast import path_error
 from .guard import RulesApp, ScanApp
 from .manifest import ManifestApp
 from .provenance import AttestApp, ProvenanceApp
@@ -84,6 +85,11 @@ def main(argv: list[str]) -> int:
         code = subapp.run()
     except UsageError as error:
         print(f"jupyter qsecure: error: {error}", file=sys.stderr)
+        code = USAGE_ERROR
+    except OSError as error:
+        if error.filename is None:  # not about a path the user gave (standard output's own)
+            raise
+        print(f"jupyter qsecure: error: {path_error(error)}", file=sys.stderr)
         code = USAGE_ERROR
     except KeyboardInterrupt:
         code = 130

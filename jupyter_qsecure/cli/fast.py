@@ -56,11 +56,26 @@ def fast_main(argv: list[str]) -> int | None:
     except _Usage as error:
         print(f"jupyter qsecure: error: {error}", file=sys.stderr)
         return USAGE_ERROR
+    except OSError as error:
+        if error.filename is None:  # not about a path the user gave (standard output's own)
+            raise
+        print(f"jupyter qsecure: error: {path_error(error)}", file=sys.stderr)
+        return USAGE_ERROR
     except KeyboardInterrupt:
         return 130
     finally:
         if collecting:
             gc.enable()
+
+
+def path_error(error: OSError) -> str:
+    """An ``OSError`` about a path a command was given, in one line naming the path and the
+    reason: what a file or folder option met that its own check did not expect (a name
+    too long for the file system, a folder on the way that may not be entered), never a
+    traceback."""
+    name = error.filename
+    path = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+    return f"{path}: cannot use it ({error.strerror or error})"
 
 
 def exit_now(code: int) -> NoReturn:
