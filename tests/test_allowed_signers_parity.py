@@ -260,3 +260,51 @@ def test_local_times_are_standard_time_as_ssh_keygen_reads_them(
     lab: Lab, berlin: None, value: str, at: datetime, expected: bool
 ) -> None:
     agree(lab, f'alice valid-after="{value}" {{key}}\n', "alice", expected, at=at)
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+@pytest.mark.parametrize(
+    ("template", "principal", "expected"),
+    [
+        # ? is one byte: é is two
+        ("? {key}\n", "é", False),
+        ("?? {key}\n", "é", True),
+        ("al?ce,b?b {key}\n", "alïce", False),
+        ("*é {key}\n", "josé", True),
+        # a pattern of 1023 bytes or more makes the whole list match nothing
+        ("alice,{long1023} {key}\n", "alice", False),
+        ("alice,!{long1023} {key}\n", "alice", False),
+        ("alice,{long1022} {key}\n", "alice", True),
+        ("alice,!{long1022} {key}\n", "alice", True),
+        # an empty pattern matches the empty name; a trailing comma ends the list
+        ('"" {key}\n', "", False),
+        ("alice, {key}\n", "", False),
+        (", {key}\n", "", True),
+        ("alice,,bob {key}\n", "", True),
+        ("alice,!,bob {key}\n", "bob", True),
+    ],
+)
+def test_principal_patterns_as_ssh_keygen_matches_them(
+    lab: Lab, template: str, principal: str, expected: bool
+) -> None:
+    template = template.replace("{long1023}", "x" * 1023).replace("{long1022}", "é" * 511)
+    agree(lab, template, principal, expected)
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "namespace", "expected"),
+    [
+        ("notebook@*,", NS, True),
+        ("", NS, False),
+        ("notebook@jupyter-qsecur?", NS, True),
+        ("!file,*", NS, True),
+        ("*,!notebook@*", NS, False),
+        (f"{NS},{'n' * 1100}", NS, False),
+    ],
+)
+def test_namespace_patterns_as_ssh_keygen_matches_them(
+    lab: Lab, namespaces: str, namespace: str, expected: bool
+) -> None:
+    agree(lab, f'alice namespaces="{namespaces}" {{key}}\n', "alice", expected, namespace=namespace)

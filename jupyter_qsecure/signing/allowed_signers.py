@@ -15,7 +15,8 @@ inclusive). Blank lines and lines starting with ``#`` are comments.
 As ``ssh-keygen`` 9.x does, a line that cannot be used (a malformed key, an unknown key
 type or option, a bad time) is skipped with a warning naming the file and line; the rest
 of the file still counts. Text after a NUL byte on a line is ignored (ssh-keygen reads C
-strings), an empty principal in a list is a pattern that matches nothing, and times are
+strings), patterns match bytes (``?`` is one byte of a UTF-8 character), an empty
+pattern matches only an empty name and a trailing comma ends a list, and times are
 normalised like ``strptime`` + ``mktime``: ``20200230`` is 1 March 2020.
 
 :func:`trust` answers the same question as ``ssh-keygen -Y verify -Overify-time=T`` for a
@@ -114,23 +115,54 @@ class TrustVerdict(NamedTuple):
 # --------------------------------------------------------------------------- patterns
 
 
+#: OpenSSH's ``match_pattern_list`` copies each pattern into 1024 bytes: a longer one
+#: (1023 bytes or more, after a leading ``!``) makes the whole list match nothing.
+_PATTERN_LIMIT = 1023
+
+
+def _bytes(text: str) -> bytes:
+    """``text`` as the bytes OpenSSH compares (UTF-8; undecodable bytes restored)."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
 @lru_cache(maxsize=512)
-def _pattern(pattern: str) -> re.Pattern[str]:
-    parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
-    return re.compile("".join(parts), re.DOTALL)
+def _pattern(pattern: bytes) -> re.Pattern[bytes]:
+    parts = [
+        b".*" if c == ord("*") else b"." if c == ord("?") else re.escape(bytes((c,)))
+        for c in pattern
+    ]
+    return re.compile(b"".join(parts), re.DOTALL)
+
+
+def _pattern_list(text: str) -> tuple[str, ...]:
+    """The patterns of a comma-separated list as OpenSSH splits it: an empty text has
+    none, and a trailing comma ends the list (``a,`` is just ``a``)."""
+    patterns = text.split(",")
+    if text == "" or text.endswith(","):
+        patterns.pop()
+    return tuple(patterns)
 
 
 def match_pattern_list(value: str, patterns: Iterable[str]) -> bool:
     """Whether ``value`` matches a pattern list, as OpenSSH's ``match_pattern_list``.
 
-    Patterns use ``*`` (any characters) and ``?`` (one character) and match the whole
-    value, case-sensitively. A pattern starting with ``!`` excludes: if it matches, the
-    answer is False whatever else matches. Otherwise True when some pattern matches.
+    Patterns use ``*`` (any bytes) and ``?`` (one byte: a non-ASCII character is several)
+    and match the whole value, case-sensitively, on its UTF-8 bytes. A pattern starting
+    with ``!`` excludes: if it matches, the answer is False whatever else matches.
+    Otherwise True when some pattern matches. As in OpenSSH, a pattern of 1023 bytes or
+    more makes the whole list match nothing.
     """
+    encoded = _bytes(value)
     positive = False
     for pattern in patterns:
         negated = pattern.startswith("!")
-        if _pattern(pattern[1:] if negated else pattern).fullmatch(value):
+        body = _bytes(pattern[1:] if negated else pattern)
+        if len(body) >= _PATTERN_LIMIT:
+            return False
+        if _pattern(body).fullmatch(encoded):
             if negated:
                 return False
             positive = True
@@ -397,7 +429,7 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
     rest = rest.lstrip(" \t")
     if not rest:
         raise fail(f"expected '{_LINE_FORMAT}', found only {line[:60]!r}")
-    principals = tuple(field.split(","))  # an empty pattern matches no principal
+    principals = _pattern_list(field)
 
     options = ""
     if not _KEY_TYPE.fullmatch(rest.split(None, 1)[0]):
@@ -414,7 +446,7 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
     namespaces = None
     if "namespaces" in values:
         value = values["namespaces"]
-        namespaces = tuple(value.split(",")) if value else ()
+        namespaces = _pattern_list(value)
     valid_after = _parse_time(values, "valid-after", fail)
     valid_before = _parse_time(values, "valid-before", fail)
     if valid_after is not None and valid_before is not None and valid_before <= valid_after:
