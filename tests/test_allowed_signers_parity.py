@@ -308,3 +308,31 @@ def test_namespace_patterns_as_ssh_keygen_matches_them(
     lab: Lab, namespaces: str, namespace: str, expected: bool
 ) -> None:
     agree(lab, f'alice namespaces="{namespaces}" {{key}}\n', "alice", expected, namespace=namespace)
+
+
+# --------------------------------------------------------------------------- the principals field
+
+
+@pytest.mark.parametrize(
+    ("template", "principal", "kind", "expected"),
+    [
+        # a double quote opens a quoted part anywhere in the field, and it is removed
+        ('alice"x y" {key}\n', "alicex y", "plain", True),
+        ('al"ice" {key}\n', "alice", "plain", True),
+        ('"alice, bob" {key}\n', " bob", "plain", True),
+        ('"alice {key}\n', "alice", "plain", False),
+        # what follows the closing quote needs no blank before it
+        ('"alice"cert-authority {ca}\n', "alice", "cert", True),
+        ('"alice"{key}\n', "alice", "plain", True),
+        # a CR ends the field like a blank; only spaces and tabs lead a line
+        ("alice\r{key}\n", "alice", "plain", True),
+        ("\ralice {key}\n", "alice", "plain", False),
+        ("\r\n\t \r\nalice {key}\r\n", "alice", "plain", True),
+        (" \t# alice {key}\n", "alice", "plain", False),
+        ("\t alice\t \t{key}  comment \t\r\n", "alice", "plain", True),
+    ],
+)
+def test_principals_field_as_ssh_keygen_splits_it(
+    lab: Lab, template: str, principal: str, kind: str, expected: bool
+) -> None:
+    agree(lab, template, principal, expected, kind=kind)

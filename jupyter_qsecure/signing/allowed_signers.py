@@ -412,21 +412,14 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
     def fail(message: str) -> AllowedSignersError:
         return AllowedSignersError(message, source=source, line=number)
 
-    line = raw.strip(" \t\r\n")
-    if not line or line.startswith("#"):
+    line = raw.lstrip(" \t")
+    if not line.strip(" \t\r") or line.startswith("#"):
         return None
-    # principals: up to the first blank, or a double-quoted field
-    if line.startswith('"'):
-        close = line.find('"', 1)
-        if close < 0:
-            raise fail("the quoted principals field has no closing double quote")
-        field, rest = line[1:close], line[close + 1 :]
-        if rest and rest[0] not in " \t":
-            raise fail("expected a blank after the quoted principals field")
-    else:
-        parts = re.split(r"[ \t]+", line, maxsplit=1)
-        field, rest = parts[0], parts[1] if len(parts) > 1 else ""
-    rest = rest.lstrip(" \t")
+    line = line.rstrip(" \t\r")
+    split = _principals_field(line)
+    if split is None:
+        raise fail("the quoted principals field has no closing double quote")
+    field, rest = split
     if not rest:
         raise fail(f"expected '{_LINE_FORMAT}', found only {line[:60]!r}")
     principals = _pattern_list(field)
@@ -460,6 +453,24 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
         cert_authority=cert_authority,
         line=number,
     )
+
+
+def _principals_field(line: str) -> tuple[str, str] | None:
+    """The principals field of a line and the rest of it, split as ssh-keygen splits it
+    (OpenSSH's ``strdelimw``): up to the first blank (space, tab or CR), or, when a double
+    quote comes first, with that quote removed and up to the next one (``"a b"``,
+    ``ab"c d"``: the field is ``a b``, ``abc d``), whatever follows the closing quote.
+    None when that quote is not closed."""
+    found = re.search(r'[ \t\r"]', line)
+    if found is None:
+        return line, ""
+    start = found.start()
+    if line[start] != '"':
+        return line[:start], line[start + 1 :].lstrip(" \t\r")
+    close = line.find('"', start + 1)
+    if close < 0:
+        return None
+    return line[:start] + line[start + 1 : close], line[close + 1 :].lstrip(" \t\r")
 
 
 def _split_options(rest: str, fail: _Fail) -> tuple[str, str]:
