@@ -336,3 +336,48 @@ def test_principals_field_as_ssh_keygen_splits_it(
     lab: Lab, template: str, principal: str, kind: str, expected: bool
 ) -> None:
     agree(lab, template, principal, expected, kind=kind)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@pytest.mark.parametrize(
+    ("template", "principal", "expected"),
+    [
+        # a line that is not cert-authority, listing the certificate itself, vouches for it
+        # as for a key: for the line's principals, whatever the certificate names
+        ("alice {cert}\n", "alice", True),
+        ("carol {cert}\n", "carol", True),
+        ("carol {cert}\n", "alice", False),
+        ('alice namespaces="file" {cert}\n', "alice", False),
+        ('alice valid-before="20250101Z" {cert}\n', "alice", False),
+        # the plain key does not vouch for its certificate, nor the certificate for the CA
+        ("alice {key}\n", "alice", False),
+        ("alice cert-authority {cert}\n", "alice", False),
+        ("alice {ca}\n", "alice", False),
+    ],
+)
+def test_a_listed_certificate_as_ssh_keygen_trusts_it(
+    lab: Lab, template: str, principal: str, expected: bool
+) -> None:
+    agree(lab, template, principal, expected, kind="cert")
+
+
+@pytest.mark.parametrize(
+    "at", [datetime(2031, 1, 1, tzinfo=timezone.utc), datetime(2019, 1, 1, tzinfo=timezone.utc)]
+)
+def test_a_listed_certificate_is_not_trusted_outside_its_validity(lab: Lab, at: datetime) -> None:
+    """Where we differ from ssh-keygen, on purpose: a line listing a certificate itself
+    makes ssh-keygen trust it at any time, even after the certificate expired (or before
+    it was valid). The CA gave the certificate its validity; a reviewer who lists the
+    certificate expects it to end when it ends, so we trust it only while it is valid."""
+    text = _fill(lab, "alice {cert}\n")
+    assert keygen_trusts(lab, text, "alice", kind="cert", at=at), "ssh-keygen changed"
+    assert not we_trust(lab, text, "alice", kind="cert", at=at)
+    signers = load_allowed_signers(_write(lab, text))
+    key = parse_armored(lab.signatures["cert"].read_text()).public_key
+    verdict = trust(signers, key, NS, signed_at=at, principal="alice")
+    assert verdict.reason in (
+        "the certificate had expired when signed",
+        "the certificate was not yet valid when signed",
+    )

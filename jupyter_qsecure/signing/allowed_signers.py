@@ -656,6 +656,16 @@ def _revocation(revoked: AbstractSet[bytes], public_key: bytes) -> str | None:
     return None
 
 
+def _certificate_lapsed(certificate: Certificate, moment: datetime) -> str | None:
+    """Why the certificate was not valid at ``moment``, or None."""
+    seconds = int(moment.timestamp())
+    if seconds < certificate.valid_after:
+        return "the certificate was not yet valid when signed"
+    if seconds >= certificate.valid_before:
+        return "the certificate had expired when signed"
+    return None
+
+
 def _certificate_problem(
     certificate: Certificate, moment: datetime, principal: str | None
 ) -> str | None:
@@ -665,11 +675,9 @@ def _certificate_problem(
 
     if certificate.cert_type != USER_CERTIFICATE:
         return "the certificate is not a user certificate"
-    seconds = int(moment.timestamp())
-    if seconds < certificate.valid_after:
-        return "the certificate was not yet valid when signed"
-    if seconds >= certificate.valid_before:
-        return "the certificate had expired when signed"
+    lapsed = _certificate_lapsed(certificate, moment)
+    if lapsed:
+        return lapsed
     if not certificate.principals:
         return "the certificate lists no principals"
     if principal is not None and principal not in certificate.principals:
@@ -698,8 +706,11 @@ def trust(
     inclusive). A certificate is trusted when a ``cert-authority`` line lists its CA with
     the same conditions, and the certificate is a user certificate, valid at
     ``signed_at``, naming ``principal`` among its principals, and neither it, its key nor
-    its CA is revoked. The verdict's ``principals`` are ``(principal,)`` or, without one,
-    the patterns of every matching line (the certificate's principals for a certificate).
+    its CA is revoked; or when a line that is not ``cert-authority`` lists the certificate
+    itself, with the same conditions, while the certificate is valid (ssh-keygen trusts
+    such a line even after the certificate expired: we do not). The verdict's
+    ``principals`` are ``(principal,)`` or, without one, the patterns of every matching
+    line (the certificate's principals for a ``cert-authority`` line).
     ``now`` is accepted for earlier callers and not used: the signed time decides, as git
     decides with a signed commit's time.
     """
@@ -723,13 +734,18 @@ def trust(
             return TrustVerdict(False, (), "unknown key")
     else:
         listed = [s for s in signers if s.public_key == certificate.ca_key and s.cert_authority]
-        if not listed:
+        # a line (not cert-authority) listing the certificate itself vouches for it as for a
+        # key, as in ssh-keygen; unlike ssh-keygen, only while the certificate is valid
+        pinned = [s for s in signers if s.public_key == public_key and not s.cert_authority]
+        if not listed and not pinned:
             return TrustVerdict(
                 False, (), "unknown certificate authority (no cert-authority line lists it)"
             )
-        problem = _certificate_problem(certificate, moment, principal)
-        if problem:
-            return TrustVerdict(False, (), problem)
+        problem = _certificate_problem(certificate, moment, principal) if listed else None
+        lapsed = _certificate_lapsed(certificate, moment) if pinned else None
+        listed = ([] if problem else listed) + ([] if lapsed else pinned)
+        if not listed:
+            return TrustVerdict(False, (), problem or lapsed or "")
     if principal is not None:
         listed = [s for s in listed if match_pattern_list(principal, s.principals)]
         if not listed:
@@ -745,14 +761,19 @@ def trust(
         return TrustVerdict(False, (), next(p for p in problems if p is not None))
     if principal is not None:
         principals: tuple[str, ...] = (principal,)
-    elif certificate is not None:
-        principals = certificate.principals
     else:
         principals = tuple(
-            dict.fromkeys(p for s in good for p in s.principals if p and not p.startswith("!"))
+            dict.fromkeys(
+                p
+                for s in good
+                for p in (
+                    certificate.principals if certificate and s.cert_authority else s.principals
+                )
+                if p and not p.startswith("!")
+            )
         )
     lines = ", ".join(str(s.line) for s in good)
-    what = "certificate authority" if certificate is not None else "allowed_signers"
+    what = "certificate authority" if good[0].cert_authority else "allowed_signers"
     return TrustVerdict(
         True,
         principals,
