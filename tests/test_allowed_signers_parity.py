@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -381,3 +381,23 @@ def test_a_listed_certificate_is_not_trusted_outside_its_validity(lab: Lab, at: 
         "the certificate had expired when signed",
         "the certificate was not yet valid when signed",
     )
+
+
+# --------------------------------------------------------------------------- the signed time
+
+
+@pytest.mark.parametrize(
+    ("template", "at", "expected"),
+    [
+        # ssh-keygen's verify-time is whole seconds: a fraction of a second past valid-before
+        # is still that second
+        ('alice valid-before="20260315120000Z" {key}\n', T + timedelta(microseconds=500_000), True),
+        ('alice valid-before="20260315120000Z" {key}\n', T + timedelta(seconds=1), False),
+        ('alice valid-after="20260315120000Z" {key}\n', T - timedelta(microseconds=1), False),
+        ('alice valid-after="20260315120000Z" {key}\n', T + timedelta(microseconds=999_999), True),
+    ],
+)
+def test_the_signed_time_counts_in_whole_seconds(
+    lab: Lab, template: str, at: datetime, expected: bool
+) -> None:
+    agree(lab, template, "alice", expected, at=at)

@@ -715,7 +715,8 @@ def trust(
     decides with a signed commit's time.
     """
     del now
-    moment = _aware(signed_at)
+    # whole seconds, as ssh-keygen's verify-time (a signed 12:00:00.5 is 12:00:00)
+    moment = _aware(signed_at).replace(microsecond=0)
     public_key = bytes(public_key)
     why = _revocation(revoked, public_key)
     if why:
