@@ -13,7 +13,9 @@ with the separators left out, each value found whole is replaced, with the separ
 between its pieces, by its label. Code highlighted in HTML (Pygments puts each token of
 a string literal in its own ``<span>``: ``'p</span><span class="se">\\\\</span>...``) is
 read as shown, its tags left out and its character references decoded, and probed by the
-opening of a highlighted string (:data:`HIGHLIGHTED_STRING`). A value cut into single characters (``list(value)``,
+opening of a highlighted string (:data:`HIGHLIGHTED_STRING`). ``pprint`` cuts a long
+``bytes`` value into adjacent literals (``b'...'\\n b'...'``) every few bytes, wherever
+a value falls: each literal's ``b`` is a separator. A value cut into single characters (``list(value)``,
 ``print(*value)``, ``" ".join(value)``) is probed by its first characters joined as those
 write them (:data:`JOINERS`). A fold between 2 and :data:`PROBE_LENGTH` - 1 characters
 wide is not found.
@@ -28,9 +30,11 @@ import re
 from collections.abc import Iterable
 
 #: What a display puts between the pieces of a folded value: white space (line breaks
-#: included), the escapes a ``repr`` writes for line breaks and tabs, and the quotes and
-#: commas of a list or tuple of pieces.
-SEPARATORS = re.compile(r"(?:\s|\\[nrt]|[\"',])+")
+#: included), the escapes a ``repr`` writes for line breaks and tabs, the quotes and
+#: commas of a list or tuple of pieces, and the ``b`` that opens each of the adjacent
+#: ``bytes`` literals ``pprint`` cuts a long ``bytes`` value into (after white space or an
+#: opening bracket: never a ``'b'`` among a value's characters).
+SEPARATORS = re.compile(r"(?:\s|\\[nrt]|[\"',]|(?<![^\s(\[{:=])b(?=[\"']))+")
 #: A backslash that, with the letter after it, reads as an escape in :data:`SEPARATORS`.
 _ESCAPE_BEFORE = re.compile(r"\\(?=[nrt])")
 _EDGES = re.compile(rf"^{SEPARATORS.pattern}|{SEPARATORS.pattern}$")
@@ -70,8 +74,10 @@ class Unfolder:
         #: The values as they are (separators at their ends left out): not folds.
         self._as_they_are: set[str] = set()
         for part, label in parts:
-            # As written, and as code writes it in a string literal (shown highlighted).
-            for written in (part, repr(part)[1:-1], json.dumps(part)[1:-1]):
+            # As written, as code writes it in a string literal (shown highlighted), and
+            # in a ``bytes`` literal (``pprint`` of bytes: ``b'...'`` pieces).
+            raw = repr(part.encode("utf-8", "surrogatepass"))[2:-1]
+            for written in (part, repr(part)[1:-1], json.dumps(part)[1:-1], raw):
                 target = compacted(written)
                 if len(target) >= FOLDED_MINIMUM:
                     targets.setdefault(target, label)
