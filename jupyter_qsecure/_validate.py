@@ -9,6 +9,7 @@ Each capability reads its table through one :class:`Section`::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
@@ -143,8 +144,19 @@ class Section:
         return number
 
     def number(self, key: str, default: float, expected: str) -> float:
-        """A number (whole or not) as a float."""
-        return float(self.get(key, (int, float), expected)) if key in self.table else default
+        """A finite number (whole or not) as a float: nan, inf and a whole number too large
+        for a float are refused."""
+        if key not in self.table:
+            return default
+        value = self.get(key, (int, float), expected)
+        try:
+            number = float(value)
+        except OverflowError:
+            number = math.inf
+        if not math.isfinite(number):
+            shown = value if isinstance(value, float) else f"a number of {len(str(value))} digits"
+            raise self.error(key, f"expected {expected} (a finite number), got {shown}")
+        return number
 
     def string(self, key: str, default: str, expected: str) -> str:
         """A string."""
@@ -179,4 +191,7 @@ class Section:
         if key not in self.table:
             return None
         text: str = self.get(key, str, "a file path")
-        return (self.base / Path(text).expanduser()).resolve()
+        try:
+            return (self.base / Path(text).expanduser()).resolve()
+        except (ValueError, RuntimeError) as error:  # a NUL character; ~user with no home
+            raise self.error(key, f"expected a file path, got {text!r} ({error})") from None

@@ -1057,6 +1057,8 @@ POLICIES = {
     "stale_days beyond any date": "[audit]\nstale_days = 9223372036854775807\n",
     "not UTF-8": "\udcff[guard]\n",
     "not TOML": "[guard\n",
+    "a NUL in a path": '[signing]\nkey = "id\\u0000rsa"\n',
+    "a home of no user": '[signing]\nallowed_signers = "~no-such-user-here/allowed"\n',
 }
 
 

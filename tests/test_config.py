@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from jupyter_qsecure.config import PolicyError, load_policy, parse_policy
+from jupyter_qsecure.config import Policy, PolicyError, load_policy, parse_policy
 
 
 def test_defaults_without_a_file(jp_environ: None, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -154,6 +159,29 @@ def test_hub_references_stay_valid_for_vault_credentials() -> None:
             r"injection\.cache_seconds: expected 0 or more seconds, got -1\.0",
         ),
         ("injection = []\n", r"injection: expected a table \[injection\], got \[\]"),
+        (
+            "[vault]\ntimeout = nan\n",
+            r"vault\.timeout: expected seconds \(a finite number\), got nan",
+        ),
+        ("[vault]\ntimeout = -inf\n", r"vault\.timeout: expected seconds \(a finite number\)"),
+        (
+            "[vault]\ntimeout = " + "9" * 400 + "\n",
+            r"vault\.timeout: expected seconds \(a finite number\), got a number of 400 digits",
+        ),
+        ("[vault]\ntimeout = 0\n", r"vault\.timeout: expected more than 0 seconds, got 0\.0"),
+        ("[injection]\ncache_seconds = inf\n", r"injection\.cache_seconds: expected seconds"),
+        (
+            "[injection]\ntimeout = " + "9" * 400 + "\n",
+            r"injection\.timeout: expected seconds \(a finite number\)",
+        ),
+        (
+            '[signing]\nkey = "id\\u0000rsa"\n',
+            r"signing\.key: expected a file path, got 'id\\x00rsa' \(embedded null byte\)",
+        ),
+        (
+            '[guard]\nbaseline = "~no-such-user-here/b.json"\n',
+            r"guard\.baseline: expected a file path, got '~no-such-user-here/b\.json'",
+        ),
         ("secrets = 1\n", r"secrets: expected tables \[secrets\.NAME\], got 1"),
         ("[secrets.X_TOKEN]\nsource = 1\n", r"secrets\.X_TOKEN\.source: expected a reference"),
         (
@@ -214,3 +242,128 @@ def test_the_guard_owns_its_policy() -> None:
     policy = parse_guard_policy("qsecure.toml", Path("/"), {"on_error": "allow"})
     assert policy == GuardPolicy(on_error="allow")
     assert config.parse_policy('[guard]\non_error = "allow"\n').guard == policy
+
+
+#: Every key of every table, with a valid value: the base of the property below.
+_FULL_POLICY: dict[str, dict[str, Any]] = {
+    "guard": {
+        "enabled": True,
+        "on_error": "block",
+        "max_bytes": 1000,
+        "baseline": "b.json",
+        "repo_baseline": False,
+        "bypass_store": "bypass.json",
+        "disabled_rules": ["github-token"],
+    },
+    "provenance": {"enabled": True, "store": "s.sqlite", "hash_limit": 0, "timeline_limit": 5},
+    "signing": {
+        "allowed_signers": "allowed_signers",
+        "revoked_keys": "krl",
+        "require": 1,
+        "require_roles": ["author"],
+        "key": "id",
+        "principal": "a@b",
+        "roles": {"reviewer": ["*@lab.example"]},
+    },
+    "vault": {
+        "url": "https://vault.example.org:8200",
+        "namespace": "lab",
+        "mount": "secret",
+        "ca_bundle": "ca.pem",
+        "verify": True,
+        "timeout": 2,
+        "auth": "token",
+        "token_source": "env://VAULT_TOKEN",
+    },
+    "injection": {"on_error": "refuse", "timeout": 5, "cache_seconds": 0},
+    "audit": {"enabled": True, "file": "a.jsonl", "max_bytes": 0, "backup_count": 1},
+    "secrets": {
+        "personal_grants": True,
+        "X_TOKEN": {
+            "source": "env://X",
+            "notebooks": ["*.ipynb"],
+            "kernels": ["python3"],
+            "users": ["alice"],
+            "allow_short": False,
+        },
+    },
+}
+
+
+def _toml(value: Any) -> str:
+    """``value`` as a TOML value (inline tables for tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(item) for item in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items()) + "}"
+
+
+_TOML_VALUE = st.recursive(
+    st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats()
+    | st.text(st.characters(exclude_categories=["Cs"]), max_size=12)
+    | st.sampled_from(["~no-such-user-here/x", "a\x00b", "", "~", "-1", "*", "[", "env://"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=2)
+    ),
+    max_leaves=5,
+)
+#: Values at the edges of what a reader takes, drawn as often as all the others.
+_EDGES = st.sampled_from(
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        10**400,
+        -(10**400),
+        0,
+        -1,
+        0.0,
+        "a\x00b",
+        "~no-such-user-here/x",
+    ]
+)
+_PLACES = [
+    (table, key, inner)
+    for table, keys in _FULL_POLICY.items()
+    for key, value in keys.items()
+    for inner in ([None, *value] if isinstance(value, dict) else [None])
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    changes=st.lists(
+        st.tuples(st.sampled_from(_PLACES), _EDGES | _TOML_VALUE), min_size=1, max_size=3
+    )
+)
+def test_any_value_at_any_key_is_a_policy_or_a_policy_error(
+    changes: list[tuple[tuple[str, str, str | None], Any]],
+) -> None:
+    """Every key of a full policy given any TOML value: the policy loads or is refused with
+    a PolicyError naming the key; nan, a number too large for a float, a NUL in a path and
+    ~user of no user were a ValueError, an OverflowError and a RuntimeError."""
+    policy = json.loads(json.dumps(_FULL_POLICY))
+    for (table, key, inner), value in changes:
+        if inner is None:
+            policy[table][key] = value
+        elif isinstance(policy[table][key], dict):  # not replaced by an earlier change
+            policy[table][key][inner] = value
+    lines = []
+    for table, keys in policy.items():
+        lines.append(f"[{table}]")
+        lines.extend(f"{json.dumps(key)} = {_toml(value)}" for key, value in keys.items())
+    result: Policy | PolicyError
+    try:
+        result = parse_policy("\n".join(lines) + "\n", "qsecure.toml", Path("/nonexistent"))
+    except PolicyError as error:
+        result = error
+    assert isinstance(result, Policy) or str(result).startswith("qsecure.toml: "), result

@@ -297,6 +297,8 @@ def _vault(source: str, base: Path, value: object) -> VaultSettings:
     for key in needs.get(auth, ()):
         if getattr(settings, key) is None:
             raise section.error(key, f"required with auth = {auth!r}")
+    if not settings.timeout > 0:
+        raise section.error("timeout", f"expected more than 0 seconds, got {settings.timeout}")
     return settings
 
 
