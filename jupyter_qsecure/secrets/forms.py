@@ -11,9 +11,11 @@ PEM key, a JSON credential file) is also found line by line (LF and CRLF alike),
 JSON document's string leaves each on their own (a service-account file loaded with
 ``json.loads`` and displayed), and so are the credentials inside a connection string (a
 URL's password, its query parameters named like credentials, a ``password=`` setting):
-libraries that parse it show them alone. Transformations made on purpose (``upper()``, reversing,
-slicing, compression, base32/base85, other encodings than UTF-8) are out of scope, and so
-is a YAML scalar folded across lines (PyYAML folds at 80 columns).
+libraries that parse it show them alone. A value with characters outside ASCII is also
+found in the base64 and hex of its Latin-1 bytes (requests and aiohttp encode an HTTP
+Basic authorization so). Transformations made on purpose (``upper()``, reversing,
+slicing, compression, base32/base85, other encodings) are out of scope, and so is a YAML
+scalar folded across lines (PyYAML folds at 80 columns).
 
 Used by the masking in the kernel and by the guard on the server; stdlib only, as the
 kernel side must import nothing heavy.
@@ -126,6 +128,12 @@ def _forms_of_one(value: str) -> set[str]:
     forms = {value, quote(value, safe=""), quote(value), quote_plus(value), raw.hex()}
     forms.add(raw.hex().upper())
     forms |= _base64_forms(raw)
+    try:
+        latin = value.encode("latin-1")
+    except UnicodeEncodeError:
+        latin = raw
+    if latin != raw:  # HTTP Basic authorization (requests, aiohttp) encodes as Latin-1
+        forms |= _base64_forms(latin) | {latin.hex(), latin.hex().upper()}
     forms |= _escaped_forms(value)
     return forms
 
