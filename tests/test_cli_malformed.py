@@ -524,6 +524,34 @@ def test_a_huge_execution_count_is_only_a_number(lab: Lab, tmp_path: Path) -> No
     assert any(f"executions 1, 3-{10**30 - 1} of this session have no record" in h for h in hidden)
 
 
+@pytest.mark.parametrize(
+    "recorded",
+    ["in\x00put.csv", "a" * 300, "/dev/zero", ".", "~no-such-user-here/in.csv"],
+)
+def test_a_recorded_file_path_that_names_no_file(lab: Lab, tmp_path: Path, recorded: str) -> None:
+    """The verdict re-hashes each file the run read, at the path recorded in the notebook:
+    a path holding a NUL character made os.stat raise ValueError (a traceback from
+    provenance, "error: embedded null byte" and exit 1 from attest). Such a file is
+    missing now, as any path that names no file."""
+    notebook = copy.deepcopy(lab.notebook)
+    for cell in notebook["cells"][1:]:
+        cell["metadata"]["qsecure"]["execution"]["files"]["read"][0]["path"] = recorded
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    for args in (
+        ["provenance", str(path)],
+        ["provenance", str(path), "--strict", "--format", "json"],
+        ["attest", str(path)],
+    ):
+        result = qsecure_on(args, tmp_path, [path])
+        assert result.returncode in (0, 1), (args, result.stderr)
+        assert "error" not in result.stderr, (args, result.stderr)
+    report = json.loads(
+        qsecure_on(["provenance", str(path), "--format", "json"], tmp_path, [path]).stdout
+    )
+    assert report["files_changed"], report
+
+
 # --- notebooks of the wrong shape (hypothesis) ---------------------------------------------
 
 JSON = st.recursive(

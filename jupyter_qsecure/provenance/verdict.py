@@ -110,16 +110,16 @@ class _Rehash:
 
     def _hash(self, path: str) -> dict[str, Any]:
         target = Path(path) if os.path.isabs(path) else self.notebook_dir / path
-        try:
+        try:  # ValueError: a recorded path holding a NUL character names no file
             if not stat.S_ISREG(os.stat(target).st_mode):
                 return {"now": "not a regular file"}
-        except OSError:
+        except (OSError, ValueError):
             return {"now": "missing"}
         try:
             # O_NONBLOCK: opening a FIFO does not wait for a writer; fstat on what was
             # opened, so a file swapped for a device after a check is still refused.
             fd = os.open(target, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-        except OSError:
+        except (OSError, ValueError):
             return {"now": "missing"}
         with os.fdopen(fd, "rb", buffering=0) as stream:
             info = os.fstat(fd)
