@@ -52,7 +52,8 @@ class Lab(NamedTuple):
     ca: str  # the CA's public key
     cert: str  # the signer's certificate (principals alice, bob; 2020 to 2030)
     other: str  # a key that signed nothing
-    signatures: dict[str, Path]  # "plain" and "cert"
+    ecdsa: str  # an ECDSA key (its base64 ends in padding), which signs as kind "ecdsa"
+    signatures: dict[str, Path]  # "plain", "cert", "ecdsa" (in NS), "plain file"...
 
 
 def _public(path: Path) -> str:
@@ -64,23 +65,33 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Lab:
     directory = tmp_path_factory.mktemp("parity")
     for name in ("alice", "ca", "other"):
         _keygen("-t", "ed25519", "-N", "", "-C", name, "-f", str(directory / name))
+    _keygen("-t", "ecdsa", "-b", "256", "-N", "", "-C", "ecdsa", "-f", str(directory / "ecdsa"))
     alice = directory / "alice"
     _keygen(
         "-s", str(directory / "ca"), "-I", "alice-id", "-n", "alice,bob",
         "-V", "20200101Z:20300101Z", str(alice.with_suffix(".pub")),
     )  # fmt: skip
     signatures = {}
-    for kind, signer in (("plain", alice), ("cert", directory / "alice-cert.pub")):
-        result = _run(["ssh-keygen", "-Y", "sign", "-n", NS, "-f", str(signer)], data=MESSAGE)
-        assert result.returncode == 0, result.stderr
-        signatures[kind] = directory / f"{kind}.sig"
-        signatures[kind].write_bytes(result.stdout)
+    signers = [
+        ("plain", alice),
+        ("cert", directory / "alice-cert.pub"),
+        ("ecdsa", directory / "ecdsa"),
+    ]
+    for kind, signer in signers:
+        for namespace in (NS, "file"):
+            command = ["ssh-keygen", "-Y", "sign", "-n", namespace, "-f", str(signer)]
+            result = _run(command, data=MESSAGE)
+            assert result.returncode == 0, result.stderr
+            name = kind if namespace == NS else f"{kind} {namespace}"
+            signatures[name] = directory / f"{kind}-{namespace}.sig"
+            signatures[name].write_bytes(result.stdout)
     return Lab(
         directory,
         key=_public(alice.with_suffix(".pub")),
         ca=_public(directory / "ca.pub"),
         cert=_public(directory / "alice-cert.pub"),
         other=_public(directory / "other.pub"),
+        ecdsa=_public(directory / "ecdsa.pub"),
         signatures=signatures,
     )
 
@@ -91,6 +102,7 @@ def _fill(lab: Lab, template: str) -> str:
         .replace("{ca}", lab.ca)
         .replace("{cert}", lab.cert)
         .replace("{other}", lab.other)
+        .replace("{ecdsa}", lab.ecdsa)
     )
 
 
@@ -98,6 +110,11 @@ def _write(lab: Lab, text: str) -> Path:
     path = lab.directory / "allowed_signers"
     path.write_bytes(text.encode("utf-8", "surrogateescape"))
     return path
+
+
+def _signature(lab: Lab, kind: str, namespace: str) -> Path:
+    """The signature file made with the plain key or the certificate in ``namespace``."""
+    return lab.signatures[kind if namespace == NS else f"{kind} {namespace}"]
 
 
 def keygen_trusts(
@@ -110,7 +127,7 @@ def keygen_trusts(
     result = _run(
         [
             "ssh-keygen", "-Y", "verify", "-f", str(path), "-I", principal, "-n", namespace,
-            "-s", str(lab.signatures[kind]), f"-Overify-time={when}",
+            "-s", str(_signature(lab, kind, namespace)), f"-Overify-time={when}",
         ],
         data=MESSAGE,
     )  # fmt: skip
@@ -123,7 +140,7 @@ def we_trust(
 ) -> bool:  # fmt: skip
     """What :func:`trust` answers for this file, for the signature's key, signed at AT."""
     signers = load_allowed_signers(_write(lab, text))
-    key = parse_armored(lab.signatures[kind].read_text()).public_key
+    key = parse_armored(_signature(lab, kind, namespace).read_text()).public_key
     return trust(signers, key, namespace, signed_at=at, principal=principal).trusted
 
 
@@ -401,3 +418,48 @@ def test_the_signed_time_counts_in_whole_seconds(
     lab: Lab, template: str, at: datetime, expected: bool
 ) -> None:
     agree(lab, template, "alice", expected, at=at)
+
+
+# --------------------------------------------------------------------------- the key
+
+
+def _base64_variant(lab: Lab, how: str) -> str:
+    kind, encoded = lab.ecdsa.split() if how.startswith("ecdsa") else lab.key.split()
+    if how == "cr inside":
+        encoded = f"{encoded[:20]}\r{encoded[20:]}"
+    elif how == "form feed inside":
+        encoded = f"{encoded[:20]}\f{encoded[20:]}"
+    elif how == "extra padding":
+        encoded += "="
+    elif how == "cr then comment":
+        encoded += "\rcomment"
+    elif how == "ecdsa, spare bits set":
+        # the character before the padding carries two bits the padding leaves over;
+        # setting one changes no decoded byte, and b64_pton refuses it
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        last = alphabet.index(encoded[-2])
+        assert encoded.endswith("=") and last & 0b11 == 0
+        encoded = encoded[:-2] + alphabet[last | 1] + "="
+    elif how == "cr after the type":
+        return f"alice {kind}\r{encoded}\n"
+    return f"alice {kind} {encoded} comment\n"
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ("as it is", True),
+        ("ecdsa, as it is", True),
+        # b64_pton passes over blanks inside the base64 (the field ends at space or tab)
+        ("cr inside", True),
+        ("form feed inside", True),
+        ("cr then comment", False),
+        ("cr after the type", False),
+        # and is strict where Python's decoder is not
+        ("extra padding", False),
+        ("ecdsa, spare bits set", False),
+    ],
+)
+def test_the_key_field_as_ssh_keygen_reads_it(lab: Lab, how: str, expected: bool) -> None:
+    kind = "ecdsa" if how.startswith("ecdsa") else "plain"
+    agree(lab, _base64_variant(lab, how), "alice", expected, kind=kind)

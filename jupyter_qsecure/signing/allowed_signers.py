@@ -424,16 +424,23 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
         raise fail(f"expected '{_LINE_FORMAT}', found only {line[:60]!r}")
     principals = _pattern_list(field)
 
+    # as ssh-keygen: the key, or else options and then the key
     options = ""
-    if not _KEY_TYPE.fullmatch(rest.split(None, 1)[0]):
+    try:
+        public_key: bytes | None = _read_key(rest)
+    except SignatureError as error:
+        if _KEY_TYPE.fullmatch(re.split(r"[ \t]", rest, maxsplit=1)[0]):
+            raise fail(f"invalid key: {error}") from None  # no option looks like a key type
+        public_key = None
+    if public_key is None:
         options, rest = _split_options(rest, fail)
         rest = rest.lstrip(" \t")
         if not rest:
             raise fail(f"missing key after the options; expected '{_LINE_FORMAT}'")
-    try:
-        public_key = public_key_from_openssh(rest)
-    except SignatureError as error:
-        raise fail(f"invalid key: {error}") from None
+        try:
+            public_key = _read_key(rest)
+        except SignatureError as error:
+            raise fail(f"invalid key: {error}") from None
 
     cert_authority, values = _parse_options(options, fail)
     namespaces = None
@@ -471,6 +478,39 @@ def _principals_field(line: str) -> tuple[str, str] | None:
     if close < 0:
         return None
     return line[:start] + line[start + 1 : close], line[close + 1 :].lstrip(" \t\r")
+
+
+def _read_key(text: str) -> bytes:
+    """The key blob at the start of ``text`` (``keytype base64 [comment]``), read as
+    OpenSSH's ``sshkey_read`` reads it: the type and the base64 end at a space or tab,
+    and the base64 may hold other blanks (CR, form feed...), which are passed over.
+    Raises :class:`SignatureError` for anything else."""
+    fields = re.match(r"([^ \t]*)[ \t]+([^ \t]+)", text)
+    if fields is None or re.search(r"\s", fields.group(1)):
+        raise SignatureError(
+            "malformed", "expected 'keytype base64', separated by a space or a tab"
+        )
+    encoded = re.sub(r"[ \t\n\v\f\r]", "", fields.group(2))
+    if not _strict_base64(encoded):
+        raise SignatureError("malformed", f"the {fields.group(1)} public key is not valid base64")
+    return public_key_from_openssh(f"{fields.group(1)} {encoded}")
+
+
+_BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_BASE64_STRICT = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def _strict_base64(encoded: str) -> bool:
+    """Whether ``encoded`` is base64 as OpenSSH's ``b64_pton`` takes it: padded to whole
+    quanta, nothing after the padding, and the bits the padding leaves over all zero
+    (Python's decoder lets an extra ``=`` or such bits through)."""
+    if not _BASE64_STRICT.fullmatch(encoded):
+        return False
+    padding = len(encoded) - len(encoded.rstrip("="))
+    if padding:
+        last = _BASE64.index(encoded[-padding - 1])
+        return last & (0b1111 if padding == 2 else 0b11) == 0
+    return True
 
 
 def _split_options(rest: str, fail: _Fail) -> tuple[str, str]:
