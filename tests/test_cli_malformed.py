@@ -1166,6 +1166,32 @@ def test_options_with_wrong_values(lab: Lab, tmp_path: Path, value: str) -> None
         qsecure_on(args, tmp_path, [notebook], may_write=args[0] == "sign")
 
 
+@pytest.mark.parametrize("errors", ["strict", "surrogateescape"])
+def test_a_secret_value_that_no_environment_variable_can_hold(tmp_path: Path, errors: str) -> None:
+    """``secrets set`` stored a value holding a NUL (no kernel's environment can hold it;
+    exit 0), and standard input that is not UTF-8 was a UnicodeDecodeError traceback under
+    a strict locale, or a keyring error "cannot be read" (exit 1) under another. Both are
+    exit 2 naming what to fix, before any store is asked; the value is never shown."""
+    program = str(Path(sys.executable).parent / "jupyter-qsecure")
+    env = {**os.environ, "PYTHONIOENCODING": f"utf-8:{errors}"}
+    for value, message in (
+        (b"\xff\xfe-not-utf8-text", "is not UTF-8 text"),
+        (b"abcdef\x00ghijkl", "holds a NUL character, which an environment variable cannot hold"),
+    ):
+        result = subprocess.run(
+            [program, "secrets", "set", "API_TOKEN"],
+            input=value,
+            capture_output=True,
+            timeout=120,
+            cwd=tmp_path,
+            env=env,
+        )
+        stderr = result.stderr.decode("utf-8", "replace")
+        assert result.returncode == 2, stderr
+        assert message in stderr and "Traceback" not in stderr, stderr
+        assert "ghijkl" not in stderr and "not-utf8" not in stderr, stderr
+
+
 def test_a_negative_job_count_and_a_century_of_days_are_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.txt").write_text("a")

@@ -74,7 +74,7 @@ class SecretsSetApp(_Subcommand):
 
             value = getpass.getpass(f"Value for {name} (not shown): ")
         else:
-            value = sys.stdin.read().rstrip("\r\n")
+            value = _read_stdin().rstrip("\r\n")
         if not value:
             raise UsageError("no value given")
         try:
@@ -91,6 +91,22 @@ class SecretsSetApp(_Subcommand):
             )
             print(f'\n[secrets.{name}]\nsource = "{ref}"\nnotebooks = ["**/*.ipynb"]')
         return 0
+
+
+def _read_stdin() -> str:
+    """Standard input as UTF-8 text, whatever the locale's error handler (a strict one
+    raised UnicodeDecodeError on other bytes); a UsageError when it is not UTF-8."""
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        return sys.stdin.read()
+    data = stream.read()
+    try:
+        return str(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise UsageError(
+            f"the value on standard input is not UTF-8 text ({error.reason} at byte "
+            f"{error.start}): give it as UTF-8"
+        ) from None
 
 
 class SecretsCheckApp(_Subcommand):

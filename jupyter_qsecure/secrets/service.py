@@ -240,6 +240,19 @@ class SecretsService:
             raise ValueError(
                 f"values under {MIN_SECRET_LENGTH} characters are not injected; set allow_short = true for {name}"
             )
+        if "\x00" in value:
+            raise ValueError(
+                f"the value of {name} holds a NUL character, which an environment variable "
+                "cannot hold: give the value without it"
+            )
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"the value of {name} is not UTF-8 text (bytes that are not, or a lone "
+                    "surrogate): give it as UTF-8"
+                ) from None
         ref = self.ref_for(name)
         self.providers.for_ref(ref).store(ref, value)
         self.providers.invalidate(ref)
