@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import random
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -227,3 +228,39 @@ def test_a_context_window_never_starts_mid_line() -> None:
         text = "x" * lead + "\n" + armor
         for scanner in (SCANNER, PURE_PYTHON):
             assert scanner.scan_text(text, path=Path("signature.txt")).findings == [], lead
+
+
+def _widget_state() -> dict[str, Any]:
+    """ipywidgets' saved state: models under their ids, referring to each other."""
+    ids = [uuid.uuid4().hex for _ in range(3)]
+    state = {
+        ids[0]: {"model_name": "LayoutModel", "state": {"width": None}},
+        ids[1]: {
+            "model_name": "FloatSliderModel",
+            "state": {"layout": f"IPY_MODEL_{ids[0]}", "style": f"IPY_MODEL_{ids[2]}"},
+        },
+        ids[2]: {"model_name": "SliderStyleModel", "state": {}},
+    }
+    widgets = {"application/vnd.jupyter.widget-state+json": {"version_major": 2, "state": state}}
+    view = {"version_major": 2, "version_minor": 0, "model_id": ids[1]}
+    return notebook(
+        code(
+            "widgets.FloatSlider()",
+            [_output({"application/vnd.jupyter.widget-view+json": view, "text/plain": "..."})],
+        ),
+        metadata={"widgets": widgets},
+    )
+
+
+#: What a quantum or data-science lab's notebooks hold that is not a credential (built
+#: when the test runs, so that the repository holds nothing credential-shaped).
+LAB_NOTEBOOKS: dict[str, Callable[[], dict[str, Any]]] = {
+    "ipywidgets' saved state (IPY_MODEL_ references)": _widget_state,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAB_NOTEBOOKS))
+def test_a_lab_notebook_holds_no_credential(name: str) -> None:
+    nb = LAB_NOTEBOOKS[name]()
+    for scanner in (SCANNER, PURE_PYTHON):
+        assert scanner.scan_notebook(nb).findings == []

@@ -277,6 +277,11 @@ def identifier_like(value: str) -> bool:
     return letters > 0 and worded >= 0.8 * letters
 
 
+#: How ipywidgets writes a reference from one model to another in the saved widget state
+#: (``"layout": "IPY_MODEL_<uuid4 hex>"``): a model id, never a credential.
+_WIDGET_REFERENCE = re.compile(r"IPY_MODEL_[0-9a-f]{32}")
+
+
 def _bare_token(match: re.Match[str]) -> bool:
     """A line that is only a generated-looking token: upper case, lower case and digits,
     high entropy; not hex (a digest), not a path or a UUID."""
@@ -288,6 +293,8 @@ def _bare_token(match: re.Match[str]) -> bool:
         return False  # a signed checkpoint's root hash: 32 bytes under its tree size
     if re.fullmatch(r"[0-9a-fA-F-]+", value) or _file_path(value) or "/" in value.strip("/"):
         return False
+    if _WIDGET_REFERENCE.fullmatch(value):
+        return False  # a saved widget's reference to another model: its id, a UUID's hex
     if not (re.search(r"[a-z]", value) and re.search(r"[A-Z]", value)):
         return False
     if (
@@ -794,6 +801,7 @@ FALLBACK_RULES: tuple[Rule, ...] = (
             "-----BEGIN CERTIFICATE-----\nMIIB{A:8}7{A:52}\n{A:20}8{A:43}\n-----END CERTIFICATE-----",
             "/usr/local/lib/python3/site-packages/jupyter_qsecure",
             "lab.example.org/provenance.sqlite\n12\n{A:12}7{A:30}=\n",
+            '"layout": "IPY_MODEL_{H:32}"',
         ),
     ),
 )
