@@ -8,9 +8,11 @@ command line imports this)."""
 
 from __future__ import annotations
 
+from os import PathLike, fsdecode
+from sys import maxsize
 from typing import Any
 
-__all__ = ["LOGGED_FIELD", "SHOWN_FIELD", "logged", "shown", "shown_json", "unseen"]
+__all__ = ["LOGGED_FIELD", "SHOWN_FIELD", "logged", "shown", "shown_json", "shown_path", "unseen"]
 
 #: The most characters of one field a report shows (a principal, a role, a cell id).
 SHOWN_FIELD = 200
@@ -43,6 +45,14 @@ def shown(text: str, limit: int = SHOWN_FIELD) -> str:
     if len(escaped) > limit:
         escaped = f"{escaped[:limit]}... ({len(escaped) - limit} more characters)"
     return escaped
+
+
+def shown_path(path: str | PathLike[str] | bytes) -> str:
+    """A path as a report line names it: :func:`shown`, never cut. A command given many
+    files (``verify notebooks/*.ipynb``) names each as it was found, and a file name may
+    hold a line break: raw, ``x.ipynb\\nreview.ipynb: signed and valid; ...; meets the
+    policy`` wrote a verdict line of its own under the real one."""
+    return shown(fsdecode(path), maxsize)
 
 
 def logged(value: object) -> str:

@@ -1233,3 +1233,38 @@ def test_the_console_script_prints_no_traceback(lab: Lab, tmp_path: Path) -> Non
         assert result.returncode == 2, (args, result.stderr)
         assert "Traceback" not in result.stderr, (args, result.stderr)
         assert result.stderr.strip().splitlines()[-1].startswith("jupyter qsecure: error: ")
+
+
+#: A verdict line as ``verify`` prints it, for a notebook that meets the policy.
+FORGED = "review.ipynb: signed and valid; 1 of 1 required signature(s); meets the policy"
+
+
+def test_a_file_name_cannot_write_a_report_line_of_its_own(lab: Lab, tmp_path: Path) -> None:
+    """A reviewer runs ``verify notebooks/*.ipynb`` on a cloned repository: a file named
+    ``x.ipynb<LF>review.ipynb: signed and valid; ...; meets the policy`` printed, raw, a
+    verdict line of its own under its real one. Every command names it escaped, on one
+    line, in its reports and in its errors."""
+    name = "x.ipynb\n" + FORGED
+    tampered = copy.deepcopy(lab.notebook)
+    tampered["cells"][1]["source"] = "print('changed after signing')"
+    forged = tmp_path / name
+    forged.write_text(json.dumps(tampered))
+    empty = tmp_path / ("empty.ipynb\n" + FORGED)
+    empty.write_text("")
+    allowed = ["--allowed-signers", str(lab.allowed)]
+    commands = [
+        ["verify", str(forged), *allowed],
+        ["verify", str(forged), *allowed, "--VerifyApp.format=text"],
+        ["verify", str(empty), *allowed],
+        ["payload", str(empty)],
+        ["payload", str(forged), "--signature", "7"],
+        ["provenance", str(forged)],
+        ["provenance", str(empty)],
+        ["attest", str(empty)],
+        ["sign", str(empty), "--key", str(lab.key), "--principal", "alice@lab.example"],
+    ]
+    for args in commands:
+        result = qsecure_on(args, tmp_path, [forged, empty])
+        for line in (result.stdout + result.stderr).splitlines():
+            assert not line.startswith("review.ipynb"), (args, result.stdout, result.stderr)
+        assert "ipynb\\nreview.ipynb" in result.stdout + result.stderr, (args, result)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from traitlets import Enum, Integer, Unicode
 
+from .._shown import shown_path
 from ..config import PolicyError, load_policy
 from .base import UsageError, _Subcommand
 
@@ -89,7 +90,10 @@ class AuditApp(_Subcommand):
         if self.format == "json":
             print(json.dumps(json_report(report), indent=2))
             if report.malformed:
-                print(f"{path}: skipped {report.malformed} malformed line(s)", file=sys.stderr)
+                print(
+                    f"{shown_path(path)}: skipped {report.malformed} malformed line(s)",
+                    file=sys.stderr,
+                )
         else:
             from .._shown import shown
 

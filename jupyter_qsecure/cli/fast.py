@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .._shown import shown_path
+
 USAGE_ERROR = 2
 _VERIFY_OPTIONS = {
     "allowed-signers": "allowed_signers",
@@ -74,7 +76,7 @@ def path_error(error: OSError) -> str:
     too long for the file system, a folder on the way that may not be entered), never a
     traceback."""
     name = error.filename
-    path = os.fsdecode(name) if isinstance(name, (str, bytes)) else str(name)
+    path = shown_path(name if isinstance(name, (str, bytes)) else str(name))
     return f"{path}: cannot use it ({error.strerror or error})"
 
 
@@ -148,19 +150,19 @@ def read_json(path: Path, usage: type[Exception], what: str, *, unique_keys: boo
     try:
         data = read_bytes(path)
     except OSError as error:
-        raise usage(f"{path}: cannot read ({error.strerror or error})") from None
+        raise usage(f"{shown_path(path)}: cannot read ({error.strerror or error})") from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise usage(
-            f"{path}: not {what}: not UTF-8 text ({error.reason} at byte {error.start})"
+            f"{shown_path(path)}: not {what}: not UTF-8 text ({error.reason} at byte {error.start})"
         ) from None
     if not text.strip():
-        raise usage(f"{path}: not {what}: the file is empty")
+        raise usage(f"{shown_path(path)}: not {what}: the file is empty")
     try:
         return loads(text, unique_keys=unique_keys)
     except ValueError as error:
-        raise usage(f"{path}: not {what}: {error}") from None
+        raise usage(f"{shown_path(path)}: not {what}: {error}") from None
 
 
 def read_notebook(
@@ -176,7 +178,7 @@ def read_notebook(
         or notebook.get("nbformat") != 4
         or not isinstance(notebook.get("cells"), list)
     ):
-        raise usage(f"{path}: not an nbformat 4 notebook")
+        raise usage(f"{shown_path(path)}: not an nbformat 4 notebook")
     return notebook
 
 
@@ -218,12 +220,12 @@ def payload_command(options: dict[str, Any]) -> int:
             entries = signatures_of(notebook)
             if index >= len(entries):
                 raise _Usage(
-                    f"{path} has {len(entries)} signature(s); --signature must be "
+                    f"{shown_path(path)} has {len(entries)} signature(s); --signature must be "
                     f"0..{max(len(entries) - 1, 0)}"
                 )
             data = signed_bytes(notebook, entries[index])
     except (CanonicalFormError, ValueError) as error:
-        raise _Usage(f"{path}: {error}") from None
+        raise _Usage(f"{shown_path(path)}: {error}") from None
     sys.stdout.flush()
     _write_all(sys.stdout.buffer, data)
     return 0
@@ -314,7 +316,7 @@ def run_verify(
         except AllowedSignersError as error:
             raise usage(str(error)) from None
         except CanonicalFormError as error:
-            raise usage(f"{path}: {error}") from None
+            raise usage(f"{shown_path(path)}: {error}") from None
         if number == 0:
             for warning in warnings:
                 print(f"jupyter qsecure: warning: {warning}", file=sys.stderr)
@@ -330,7 +332,7 @@ def run_verify(
 def print_verdict(path: Path, verdict: Any) -> None:
     """The text report of one notebook."""
     meets = "meets the policy" if verdict.meets_policy else "does NOT meet the policy"
-    print(f"{path}: {verdict.status}; {verdict.policy_message}; {meets}")
+    print(f"{shown_path(path)}: {verdict.status}; {verdict.policy_message}; {meets}")
     for result in verdict.results:
         state = "valid" if result.valid else "INVALID"
         trusted = "trusted" if result.trusted else "not trusted"

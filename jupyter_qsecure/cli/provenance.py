@@ -9,6 +9,7 @@ from typing import Any
 
 from traitlets import Bool, Enum, Unicode
 
+from .._shown import shown_path
 from .base import UsageError, _read_notebook, _signing_service, _Subcommand, write_output
 
 
@@ -82,7 +83,9 @@ class ProvenanceApp(_Subcommand):
         try:
             verdict = judge(notebook, path.resolve().parent)
         except ProvenanceFormatError as error:
-            raise UsageError(f"{path}: provenance metadata of the wrong shape: {error}") from None
+            raise UsageError(
+                f"{shown_path(path)}: provenance metadata of the wrong shape: {error}"
+            ) from None
         in_store = self._against_store(notebook) if self.store else None
         if self.format == "json":
             answer = {"notebook": str(path), **verdict.to_json()}
@@ -187,9 +190,9 @@ class ProvenanceApp(_Subcommand):
             for item in items:
                 print(f"{title}: {item}")
         print(
-            f"{path}: {'every cell executed as shown' if verdict.ok else 'not every cell is executed as shown'}"
+            f"{shown_path(path)}: {'every cell executed as shown' if verdict.ok else 'not every cell is executed as shown'}"
             if not verdict.cannot_judge
-            else f"{path}: cannot judge the order of execution"
+            else f"{shown_path(path)}: cannot judge the order of execution"
         )
 
     def _store_path(self) -> Path:
@@ -219,7 +222,7 @@ class ProvenanceApp(_Subcommand):
             for problem in error.problems:
                 print(problem, file=sys.stderr)
             print(
-                f"not signed: the chain of {path} is broken (see above), and a checkpoint"
+                f"not signed: the chain of {shown_path(path)} is broken (see above), and a checkpoint"
                 " would vouch for it; `jupyter qsecure provenance log --verify` lists the"
                 " records",
                 file=sys.stderr,
@@ -312,9 +315,11 @@ def _store_file(path: Path) -> Path:
     try:
         mode = os.stat(path).st_mode
     except OSError:
-        raise UsageError(f"{path}: no such store") from None
+        raise UsageError(f"{shown_path(path)}: no such store") from None
     if not stat.S_ISREG(mode):
-        raise UsageError(f"{path}: not a provenance store ({kind_of(mode)}, not a file)")
+        raise UsageError(
+            f"{shown_path(path)}: not a provenance store ({kind_of(mode)}, not a file)"
+        )
     return path
 
 
@@ -360,9 +365,11 @@ class AttestApp(_Subcommand):
             statement = attestation(notebook, path.name)
             verdict = judge(notebook, path.resolve().parent)
         except ProvenanceFormatError as error:
-            raise UsageError(f"{path}: provenance metadata of the wrong shape: {error}") from None
+            raise UsageError(
+                f"{shown_path(path)}: provenance metadata of the wrong shape: {error}"
+            ) from None
         except CanonicalFormError as error:  # the notebook has no canonical form to attest
-            raise UsageError(f"{path}: {error}") from None
+            raise UsageError(f"{shown_path(path)}: {error}") from None
         except ValueError as error:
             print(f"jupyter qsecure: error: {error}", file=sys.stderr)
             return 1
@@ -374,7 +381,7 @@ class AttestApp(_Subcommand):
         if not verdict.ok:
             if not self.allow_failing:
                 print(
-                    f"jupyter qsecure: error: {path}: the provenance verdict is not clean "
+                    f"jupyter qsecure: error: {shown_path(path)}: the provenance verdict is not clean "
                     f"({'; '.join(problems) or 'the order of execution cannot be judged'}); "
                     "fix and run again, or attest anyway with --allow-failing (recorded in "
                     "the statement)",
@@ -397,7 +404,9 @@ class AttestApp(_Subcommand):
             try:
                 statement = sign_envelope(statement, key)
             except CanonicalFormError as error:  # text the statement carries has no UTF-8
-                raise UsageError(f"{path}: cannot sign its statement: {error}") from None
+                raise UsageError(
+                    f"{shown_path(path)}: cannot sign its statement: {error}"
+                ) from None
             except SignatureError as error:
                 print(f"jupyter qsecure: error: {error}", file=sys.stderr)
                 return 1

@@ -12,6 +12,7 @@ from xml.etree import ElementTree
 
 from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
+from .._shown import shown_path
 from .base import UsageError, _signing_service, _Subcommand, check_output, write_output
 
 
@@ -163,7 +164,7 @@ class ReproduceApp(_Subcommand):
             try:
                 result = self._reproduce(path, bags, store)
             except UsageError as error:
-                print(f"{path}: {error}", file=sys.stderr)
+                print(f"{shown_path(path)}: {error}", file=sys.stderr)
                 code = 2
                 continue
             _print_text(result)
@@ -240,7 +241,9 @@ class ReproduceApp(_Subcommand):
                 tolerance={"rtol": self.rtol, "atol": self.atol},
             )
         except CanonicalFormError as error:
-            raise UsageError(f"{path}: cannot be attested, it has no digest: {error}") from None
+            raise UsageError(
+                f"{shown_path(path)}: cannot be attested, it has no digest: {error}"
+            ) from None
         try:
             envelope = sign_envelope(statement, key)
         except SignatureError as error:

@@ -11,6 +11,7 @@ from typing import Any
 from traitlets import Enum, Integer, List, Unicode
 
 from .._files import replace_file
+from .._shown import shown_path
 from .base import UsageError, _read_notebook, _signing_service, _Subcommand, write_output
 from .fast import read_json
 
@@ -43,7 +44,7 @@ class PayloadApp(_Subcommand):
                 else _statement_of(path, notebook, self.signature)
             )
         except (CanonicalFormError, ValueError) as error:
-            raise UsageError(f"{path}: {error}") from None
+            raise UsageError(f"{shown_path(path)}: {error}") from None
         sys.stdout.buffer.write(payload)
         sys.stdout.flush()
         return 0
@@ -55,7 +56,7 @@ def _statement_of(path: Path, notebook: dict[str, Any], index: int) -> bytes:
     entries = signatures_of(notebook)
     if not 0 <= index < len(entries):
         raise UsageError(
-            f"{path} has {len(entries)} signature(s); --signature must be 0..{max(len(entries) - 1, 0)}"
+            f"{shown_path(path)} has {len(entries)} signature(s); --signature must be 0..{max(len(entries) - 1, 0)}"
         )
     return signed_bytes(notebook, entries[index])
 
@@ -102,11 +103,11 @@ class SignApp(_Subcommand):
             replace_file(path, _notebook_bytes(notebook))
         except OSError as error:
             raise UsageError(
-                f"{path}: cannot write the signed notebook ({error.strerror or error}); "
+                f"{shown_path(path)}: cannot write the signed notebook ({error.strerror or error}); "
                 "the file is as it was"
             ) from None
         print(
-            f"signed {path} as {entry['principal']} ({entry['role']}) with {entry['key_fingerprint']}"
+            f"signed {shown_path(path)} as {entry['principal']} ({entry['role']}) with {entry['key_fingerprint']}"
         )
         return 0
 
@@ -207,7 +208,7 @@ class ExportSignatureApp(_Subcommand):
             entries[self.index].get("signature"), str
         ):
             raise UsageError(
-                f"{path} has {len(entries)} signature(s); --index must be 0..{max(len(entries) - 1, 0)}"
+                f"{shown_path(path)} has {len(entries)} signature(s); --index must be 0..{max(len(entries) - 1, 0)}"
             )
         armored = entries[self.index]["signature"]
         if self.output:
@@ -257,13 +258,13 @@ class VerifyAttestationApp(_Subcommand):
         try:
             statement, keys = verify_envelope(envelope)
         except SignatureError as error:
-            print(f"{path}: INVALID: {error}")
+            print(f"{shown_path(path)}: INVALID: {error}")
             return 1
         from .._shown import shown
 
         subjects = ", ".join(shown(str(s.get("name", "?"))) for s in statement["subject"])
         print(
-            f"{path}: {len(keys)} valid signature(s) over {shown(statement['predicateType'])} "
+            f"{shown_path(path)}: {len(keys)} valid signature(s) over {shown(statement['predicateType'])} "
             f"for {subjects}"
         )
         settings = (
@@ -276,7 +277,7 @@ class VerifyAttestationApp(_Subcommand):
         )
         if settings.allowed_signers is None:
             print(
-                f"{path}: NOT trusted: no allowed_signers file, so no signature is trusted: "
+                f"{shown_path(path)}: NOT trusted: no allowed_signers file, so no signature is trusted: "
                 "pass --allowed-signers FILE or set [signing] allowed_signers in qsecure.toml",
                 file=sys.stderr,
             )
