@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jupyter_qsecure.signing.allowed_signers import load_allowed_signers, trust
 from jupyter_qsecure.signing.sshsig import parse_armored
@@ -418,6 +420,104 @@ def test_the_signed_time_counts_in_whole_seconds(
     lab: Lab, template: str, at: datetime, expected: bool
 ) -> None:
     agree(lab, template, "alice", expected, at=at)
+
+
+# --------------------------------------------------------------------------- generated files
+
+#: Principal patterns ("alice" and "*" twice, to have lines that match more often) and
+#: namespaces patterns; the long ones pass OpenSSH's 1023-byte limit for one pattern.
+_PATTERNS = [
+    "alice", "alice", "*", "*", "bob", "al*", "a?ice", "!alice", "!bob", "?", "", "é", "??",
+    "*@*", "b*", "l" * 1030, "!" + "é" * 520,
+]  # fmt: skip
+_NAMESPACES = [
+    NS, "notebook@*", "file", "!file", "*", "notebook@jupyter-qsecur?", "", "!notebook@*",
+    "n" * 1023 + "*",
+]  # fmt: skip
+_OFFSETS = [-400 * 86400, -86400, -3600, -61, -1, 0, 1, 59, 3600, 86400, 400 * 86400]
+_ODD_TIMES = [
+    "2020 1 1", "19700101Z", "19691231", "20261315", "2026031512", "99991231235961Z",
+    "", "20260315120060Z", "20260315 1200Z", "2026-3-15", "20260315T1200",
+]  # fmt: skip
+
+
+@st.composite
+def _times(draw: st.DrawFn) -> str:
+    if draw(st.integers(0, 7)) == 0:
+        return draw(st.sampled_from(_ODD_TIMES))
+    moment = T + timedelta(seconds=draw(st.sampled_from(_OFFSETS)))
+    layout = draw(st.sampled_from(["%Y%m%d", "%Y%m%d%H%M", "%Y%m%d%H%M%S"]))
+    return moment.strftime(layout) + draw(st.sampled_from(["", "Z", "z", "UTC", "utc"]))
+
+
+def _case(name: str, draw: st.DrawFn) -> str:
+    return draw(st.sampled_from([name, name.upper(), name.title()]))
+
+
+@st.composite
+def _options(draw: st.DrawFn) -> str:
+    options = []
+    for _ in range(draw(st.integers(0, 3))):
+        kind = draw(st.sampled_from(["ca", "ns", "ns", "after", "after", "before", "empty", "odd"]))
+        if kind == "ca":
+            options.append(_case("cert-authority", draw))
+        elif kind == "ns":
+            patterns = draw(st.lists(st.sampled_from(_NAMESPACES), min_size=0, max_size=3))
+            options.append(f'{_case("namespaces", draw)}="{",".join(patterns)}"')
+        elif kind in ("after", "before"):
+            options.append(f'{_case("valid-" + kind, draw)}="{draw(_times())}"')
+        elif kind == "empty":
+            options.append("")
+        else:
+            odd = ["unknown", "namespaces=file", "cert-authorityx", '"x y"', '\\"x', 'x\\"']
+            odd += ['namespaces="a b,*"', 'valid-after="20200101Z"x', 'namespaces="a\\",*"']
+            options.append(draw(st.sampled_from(odd)))
+    return ",".join(options)
+
+
+@st.composite
+def _lines(draw: st.DrawFn, lab: Lab) -> str:
+    blank = draw(st.sampled_from(["", " ", "\t", " \t"]))
+    if draw(st.integers(0, 7)) == 0:
+        return blank + draw(st.sampled_from(["", "# alice {key}", "#", "\r"]))
+    principals = ",".join(draw(st.lists(st.sampled_from(_PATTERNS), min_size=1, max_size=3)))
+    principals += draw(st.sampled_from(["", "", ","]))
+    if draw(st.booleans()) or principals == "":
+        quoting = ['"{}"', '"{} "', '" {}"', 'a"{}"', '"{}"x', "\r{}", "{}\0x"]
+        principals = draw(st.sampled_from(quoting)).format(principals)
+    gap = st.sampled_from([" ", "\t", "  ", " \t "])
+    options = draw(_options())
+    keys = ["{key}"] * 6 + ["{ca}"] * 3 + ["{cert}", "{other}", "{ecdsa}", "ssh-ed25519 AAAA"]
+    keys += ["{key}=", "{key}\rx", "ssh-rsa " + lab.key.split()[1]]
+    key = draw(st.sampled_from(keys))
+    comment = draw(st.sampled_from(["", "", " alice@example", ' a "quoted', "\t#x"]))
+    return _fill(
+        lab,
+        blank + principals + draw(gap) + (options + draw(gap) if options else "") + key + comment,
+    )
+
+
+@st.composite
+def _files(draw: st.DrawFn, lab: Lab) -> str:
+    lines = draw(st.lists(_lines(lab), min_size=1, max_size=3))
+    ends = [draw(st.sampled_from(["\n", "\r\n", " \n"])) for _ in lines]
+    text = "".join(line + end for line, end in zip(lines, ends, strict=True))
+    return text[: -len(ends[-1])] if draw(st.integers(0, 5)) == 0 else text
+
+
+@settings(max_examples=120)
+@given(data=st.data())
+def test_generated_files_agree_with_ssh_keygen(lab: Lab, data: st.DataObject) -> None:
+    """For a generated allowed_signers file (principal patterns, options in any case and
+    order, times in every layout, comments, blanks, CRLF, certificates), ssh-keygen -Y
+    verify at the signed time and we answer the same."""
+    text = data.draw(_files(lab), label="file")
+    principals = ["alice"] * 5 + ["bob", "é", "carol", "", "aalice", "alice "]
+    principal = data.draw(st.sampled_from(principals), label="principal")
+    namespace = data.draw(st.sampled_from([NS, "file"]), label="namespace")
+    kind = data.draw(st.sampled_from(["plain", "plain", "cert", "cert", "ecdsa"]), label="kind")
+    ours = we_trust(lab, text, principal, namespace=namespace, kind=kind)
+    assert ours is keygen_trusts(lab, text, principal, namespace=namespace, kind=kind), text
 
 
 # --------------------------------------------------------------------------- the key
