@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import random
+import string
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -252,10 +254,41 @@ def _widget_state() -> dict[str, Any]:
     )
 
 
+def _password_hashes() -> dict[str, Any]:
+    """A cell printing a password's hash in the formats of bcrypt, Argon2, Werkzeug and
+    Jupyter (``passwd()``, pasted into ``jupyter_server_config.py``)."""
+    rng = random.Random()
+    crypt64 = "./" + string.ascii_letters + string.digits
+
+    def salt(size: int) -> str:
+        return "".join(rng.choice(crypt64) for _ in range(size))
+
+    scrypt = hashlib.scrypt(b"pw", salt=b"s", n=2**14, r=8, p=1, dklen=64).hex()
+    pbkdf2 = hashlib.pbkdf2_hmac("sha256", b"pw", b"s", 1000).hex()
+    argon2 = f"$argon2id$v=19$m=65536,t=3,p=4${salt(22).replace('.', '+')}${salt(43)}"
+    printed = [
+        f"$2b$12${salt(53)}",
+        argon2,
+        f"scrypt:32768:8:1${salt(16).replace('.', 'x').replace('/', 'y')}${scrypt}",
+        f"pbkdf2:sha256:600000${salt(16).replace('.', 'x').replace('/', 'y')}${pbkdf2}",
+    ]
+    source = (
+        "from werkzeug.security import generate_password_hash\n"
+        "print(bcrypt.hashpw(password, bcrypt.gensalt()).decode())\n"
+        "print(argon2.PasswordHasher().hash(password))\n"
+        "print(generate_password_hash(password))\n"
+        "print(generate_password_hash(password, method='pbkdf2:sha256'))"
+    )
+    stream = {"output_type": "stream", "name": "stdout", "text": "\n".join(printed) + "\n"}
+    config = f"c.PasswordIdentityProvider.hashed_password = 'argon2:{argon2}'\n"
+    return notebook(code(source, [stream]), code("passwd()", [_output({"text/plain": config})]))
+
+
 #: What a quantum or data-science lab's notebooks hold that is not a credential (built
 #: when the test runs, so that the repository holds nothing credential-shaped).
 LAB_NOTEBOOKS: dict[str, Callable[[], dict[str, Any]]] = {
     "ipywidgets' saved state (IPY_MODEL_ references)": _widget_state,
+    "password hashes printed (bcrypt, Argon2, Werkzeug, Jupyter)": _password_hashes,
 }
 
 

@@ -155,6 +155,49 @@ def is_reference(value: str) -> bool:
     )
 
 
+#: A password hashed for storage, in the formats that write one as text: the crypt family
+#: (``$2b$12$...`` bcrypt, ``$argon2id$v=19$...``, ``$6$`` SHA-crypt, ``$y$`` yescrypt,
+#: passlib's ``$pbkdf2-sha256$``), Jupyter's ``argon2:$argon2id$...`` and older
+#: ``sha1:<salt>:<digest>`` (``jupyter_server.auth.passwd``), Werkzeug's
+#: ``pbkdf2:sha256:600000$<salt>$<hex>`` and ``scrypt:32768:8:1$<salt>$<hex>``, and
+#: Django's ``pbkdf2_sha256$<iterations>$<salt>$<base64>``. A hash is stored to check a
+#: password against, not to log in with.
+_PASSWORD_HASH = re.compile(
+    r"""(?x)(?<![A-Za-z0-9$])(?:
+        (?:argon2:|(?:argon2|bcrypt|bcrypt_sha256)\$)?
+        \$(?:2[abxy]?|1|5|6|7|y|gy|apr1|md5|sha1|argon2(?:id|i|d)|pbkdf2(?:-sha\d+)?|scrypt)
+        \$(?:[A-Za-z0-9+/.=,-]*\$){1,4}[A-Za-z0-9+/.]{16,}={0,2}
+      | (?:md5|sha1|sha224|sha256|sha384|sha512):[0-9a-f]{8,64}:[0-9a-f]{32,128}
+      | (?:pbkdf2:sha\d+(?::\d+)?|scrypt:\d+:\d+:\d+)\$[A-Za-z0-9]{4,64}\$[0-9a-f]{32,256}
+      | (?:pbkdf2_sha256|pbkdf2_sha1)\$\d+\$[A-Za-z0-9]{4,64}\$[A-Za-z0-9+/]{20,}={0,2}
+      | scrypt\$[A-Za-z0-9]{4,64}\$\d+\$\d+\$\d+\$[A-Za-z0-9+/]{20,}={0,2}
+    )(?![A-Za-z0-9+/=$])"""
+)
+#: What a value found in text may be part of: no blank, quote or bracket.
+_TOKEN_CHAR = re.compile(r"[^\s'\"`<>()\[\]{}]")
+
+
+def is_password_hash(value: str) -> bool:
+    """A password hashed for storage (bcrypt, Argon2, SHA-crypt, Jupyter's, Werkzeug's,
+    Django's; see ``_PASSWORD_HASH``), not a password."""
+    return _PASSWORD_HASH.fullmatch(value) is not None
+
+
+def within_password_hash(text: str, start: int, end: int) -> bool:
+    """Whether ``text[start:end]`` lies inside a password hash written in ``text``: a
+    digest or salt of one, found on its own by a rule that reads any random run."""
+    left = start
+    while left > 0 and start - left < 400 and _TOKEN_CHAR.match(text, left - 1):
+        left -= 1
+    right = end
+    while right < len(text) and right - end < 400 and _TOKEN_CHAR.match(text, right):
+        right += 1
+    return any(
+        found.start() <= start and end <= found.end()
+        for found in _PASSWORD_HASH.finditer(text, left, right)
+    )
+
+
 def is_uuid(value: str) -> bool:
     """True for a UUID in its usual 8-4-4-4-12 hex form."""
     return bool(_UUID.match(value))

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .checks import is_uuid, looks_random
+from .checks import is_uuid, looks_random, within_password_hash
 from .engine import Engine, Match
 from .rule import Rule
 from .walker import Fragment
@@ -44,6 +44,8 @@ def _credential_shaped(match: re.Match[str]) -> bool:
     value: str = match.group("secret")
     if is_uuid(value) or not looks_random(value, 3.5):
         return False
+    if within_password_hash(match.string, match.start("secret"), match.end("secret")):
+        return False  # print(generate_password_hash(...)): a salt or digest of a hash
     if _HEX.fullmatch(value):
         return len(value) >= 96
     return sum(char.isdigit() for char in value) >= 2
@@ -60,6 +62,9 @@ CONTEXT_RULE = Rule(
         "{H:64}",
         "{H:8}-{H:4}-{H:4}-{H:4}-{H:12}",
         "/home/lab/.local/share/jupyter/runtime",
+        "$2b$12${A:53}",
+        "scrypt:32768:8:1${A:16}${H:128}",
+        "$argon2id$v=19$m=65536,t=3,p=4${A:22}${A:43}",
     ),
 )
 _ENGINE = Engine([CONTEXT_RULE], use_hyperscan=False)

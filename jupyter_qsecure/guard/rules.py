@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import re
 
-from .checks import is_jwt, is_reference, is_uuid, looks_random, shannon_entropy
+from .checks import (
+    is_jwt,
+    is_reference,
+    is_uuid,
+    looks_random,
+    shannon_entropy,
+    within_password_hash,
+)
 from .providers import PROVIDER_RULES
 from .rule import Check, Rule, expand
 from .syntax import (
@@ -155,6 +162,8 @@ def _password_unquoted(match: re.Match[str]) -> bool:
     value = match.group("secret")
     if not password_value(value, match.group("key"), quoted=False):
         return False
+    if within_password_hash(match.string, match.start("secret"), match.end("secret")):
+        return False  # ``password: argon2:$argon2id$v=19$m=65536,...``, read up to a comma
     if re.fullmatch(r"[A-Za-z_-]+", value):
         starts_line = _LINE_START_KEY.search(match.string, 0, match.start("key")) is not None
         return "=" in match.group("sep") and starts_line
@@ -901,6 +910,11 @@ RULES: tuple[Rule, ...] = (
             "password = os.environ['DB_PASSWORD']",
             'password = "<password>"',
             'const password = process.env.PASSWORD || "not-set"',
+            # Hashes stored to check a password against: Jupyter's, Django's, Werkzeug's.
+            "c.PasswordIdentityProvider.hashed_password = 'argon2:$argon2id$v=19$m=65536,t=3,p=4${A:22}${A:43}'",
+            "c.ServerApp.password = 'sha1:{H:12}:{H:40}'",
+            "PASSWORD = 'pbkdf2_sha256$600000${A:12}${A:43}='",
+            "admin_password = 'pbkdf2:sha256:600000${A:16}${H:64}'",
         ),
     ),
     Rule(
@@ -924,6 +938,8 @@ RULES: tuple[Rule, ...] = (
             "password = env.TEST_PASSWORD",
             "Reset your password: click the link below",
             "password: ********",
+            "password: argon2:$argon2id$v=19$m=65536,t=3,p=4${A:22}${A:43}",
+            "ROOT_PASSWORD=$6$rounds=5000${A:16}${A:86}",
         ),
     ),
     Rule(

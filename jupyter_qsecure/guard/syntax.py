@@ -19,7 +19,15 @@ import binascii
 import math
 import re
 
-from .checks import is_placeholder, is_reference, looks_random, shannon_entropy, typed_sequence
+from .checks import (
+    is_password_hash,
+    is_placeholder,
+    is_reference,
+    looks_random,
+    shannon_entropy,
+    typed_sequence,
+    within_password_hash,
+)
 from .rule import Rule
 
 #: The word "password" in other languages, as people name a variable or label a line
@@ -130,6 +138,8 @@ def password_value(value: str, key: str, *, quoted: bool) -> bool:
         return False  # ``pass`` alone is a word (Python's statement, a test's name)
     if is_placeholder(value) or is_reference(value) or _ROUTE.match(value):
         return False
+    if is_password_hash(value):
+        return False  # ``c.ServerApp.password = 'argon2:$argon2id$...'``: its hash
     if _LABEL_VALUE.search(value) or _echoes_name(value, key):
         return False
     if key_words(value) == key_words(key):
@@ -154,6 +164,8 @@ def secret_value(value: str, key: str, min_entropy: float = 3.0) -> bool:
     if _file_path(value) or value.startswith(("{", "(", "[", "<")) or value.endswith(":"):
         return False
     if not looks_random(value, min_entropy) or is_public_value(value) or typed_sequence(value):
+        return False
+    if is_password_hash(value):
         return False
     bare_key = re.search(r"(?:^|_)key$", key_words(key)) and not re.search(
         r"(?:api|access|secret|private|auth|account|client|service|signing|encryption|master"
@@ -316,6 +328,8 @@ def _hex_token_in_context(match: re.Match[str]) -> bool:
     before = match.string[max(0, match.start() - 300) : match.start()]
     if re.search(r"(?i)sha-?512|sha3|digest|hash|checksum|blake|sum\b", before[-60:]):
         return False
+    if within_password_hash(match.string, match.start("secret"), match.end("secret")):
+        return False  # Werkzeug's scrypt hash of a password: 128 hex digits after its salt
     return (
         re.search(r"(?i)token|api[ _-]?key|secret|passw|credential|quantum|qiskit", before)
         is not None
@@ -776,7 +790,11 @@ SYNTAX_RULES: tuple[Rule, ...] = (
             "Your IBM Quantum API key: {H:128}",
             "| service | token |\n| --- | --- |\n| ibm_quantum | {H:128} |",
         ),
-        negative_examples=("sha512: {H:128}", "{H:128}"),
+        negative_examples=(
+            "sha512: {H:128}",
+            "{H:128}",
+            "password: scrypt:32768:8:1${A:16}${H:128}",  # Werkzeug's hash of a password
+        ),
     ),
 )
 
