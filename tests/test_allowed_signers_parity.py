@@ -563,3 +563,56 @@ def _base64_variant(lab: Lab, how: str) -> str:
 def test_the_key_field_as_ssh_keygen_reads_it(lab: Lab, how: str, expected: bool) -> None:
     kind = "ecdsa" if how.startswith("ecdsa") else "plain"
     agree(lab, _base64_variant(lab, how), "alice", expected, kind=kind)
+
+
+# --------------------------------------------------------------------------- without a principal
+
+
+def keygen_finds(lab: Lab, text: str, *, kind: str = "plain", at: datetime = T) -> set[str]:
+    """The principals ``ssh-keygen -Y find-principals -Overify-time=AT`` prints (none when
+    it finds no line)."""
+    path = _write(lab, text)
+    when = at.astimezone(timezone.utc).strftime("%Y%m%d%H%M%SZ")
+    result = _run(
+        [
+            "ssh-keygen", "-Y", "find-principals", "-f", str(path),
+            "-s", str(_signature(lab, kind, NS)), f"-Overify-time={when}",
+        ]
+    )  # fmt: skip
+    return set(result.stdout.decode().split()) if result.returncode == 0 else set()
+
+
+@pytest.mark.parametrize(
+    ("template", "found"),
+    [
+        # a cert-authority line vouches for the certificate's principals it allows, and
+        # only if there is one
+        ("carol cert-authority {ca}\n", set()),
+        ("a*,carol cert-authority {ca}\n", {"alice"}),
+        ("alice,bob cert-authority {ca}\n", {"alice", "bob"}),
+        ("carol cert-authority {ca}\n*@x,b?b cert-authority {ca}\n", {"bob"}),
+        ("* cert-authority {ca}\n", {"alice", "bob"}),
+    ],
+)
+def test_a_certificate_without_a_principal_as_ssh_keygen_finds_it(
+    lab: Lab, template: str, found: set[str]
+) -> None:
+    text = _fill(lab, template)
+    assert keygen_finds(lab, text, kind="cert") == found, "ssh-keygen changed"
+    signers = load_allowed_signers(_write(lab, text))
+    key = parse_armored(_signature(lab, "cert", NS).read_text()).public_key
+    verdict = trust(signers, key, NS, signed_at=T)
+    assert verdict.trusted is bool(found)
+    assert set(verdict.principals) == found
+
+
+def test_a_negated_pattern_excludes_a_certificate_principal_without_a_principal(lab: Lab) -> None:
+    """Where we differ from ssh-keygen: find-principals matches each pattern of a
+    cert-authority line alone, so ``*,!bob`` finds bob (whom ``-Y verify -I bob`` refuses);
+    we name only the principals that verify would accept."""
+    text = _fill(lab, "*,!bob cert-authority {ca}\n")
+    assert keygen_finds(lab, text, kind="cert") == {"alice", "bob"}, "ssh-keygen changed"
+    assert not keygen_trusts(lab, text, "bob", kind="cert")
+    signers = load_allowed_signers(_write(lab, text))
+    key = parse_armored(_signature(lab, "cert", NS).read_text()).public_key
+    assert trust(signers, key, NS, signed_at=T).principals == ("alice",)

@@ -725,6 +725,11 @@ def _certificate_problem(
     return None
 
 
+def _allowed(certificate: Certificate, signer: AllowedSigner) -> tuple[str, ...]:
+    """The certificate's principals that the ``cert-authority`` line's patterns allow."""
+    return tuple(p for p in certificate.principals if match_pattern_list(p, signer.principals))
+
+
 def trust(
     signers: Sequence[AllowedSigner],
     public_key: bytes,
@@ -750,7 +755,8 @@ def trust(
     itself, with the same conditions, while the certificate is valid (ssh-keygen trusts
     such a line even after the certificate expired: we do not). The verdict's
     ``principals`` are ``(principal,)`` or, without one, the patterns of every matching
-    line (the certificate's principals for a ``cert-authority`` line).
+    line (for a ``cert-authority`` line, the certificate's principals that its patterns
+    allow; with none, the line does not vouch, as in ``ssh-keygen -Y find-principals``).
     ``now`` is accepted for earlier callers and not used: the signed time decides, as git
     decides with a signed commit's time.
     """
@@ -791,6 +797,14 @@ def trust(
         listed = [s for s in listed if match_pattern_list(principal, s.principals)]
         if not listed:
             return TrustVerdict(False, (), f"principal {principal} is not allowed this key")
+    elif certificate is not None:
+        # without a principal, a cert-authority line vouches only for the principals of the
+        # certificate it allows (ssh-keygen -Y find-principals: "no valid principals found")
+        listed = [s for s in listed if not s.cert_authority or _allowed(certificate, s)]
+        if not listed:
+            return TrustVerdict(
+                False, (), "the cert-authority line allows none of the certificate's principals"
+            )
     listed = [
         s for s in listed if s.namespaces is None or match_pattern_list(namespace, s.namespaces)
     ]
@@ -808,7 +822,7 @@ def trust(
                 p
                 for s in good
                 for p in (
-                    certificate.principals if certificate and s.cert_authority else s.principals
+                    _allowed(certificate, s) if certificate and s.cert_authority else s.principals
                 )
                 if p and not p.startswith("!")
             )
