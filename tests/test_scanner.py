@@ -284,11 +284,31 @@ def _password_hashes() -> dict[str, Any]:
     return notebook(code(source, [stream]), code("passwd()", [_output({"text/plain": config})]))
 
 
+def _tokenizer_outputs() -> dict[str, Any]:
+    """An NLP notebook's tokens: GPT-2's byte-level BPE (``Ġ`` marks a space) as JSON
+    escapes them, SentencePiece's (``▁``) as a fill-mask pipeline's result shows them."""
+    words = ["quantum", "circuit", "Qubit", "Quántica", "measurement", "rotation"]
+    records = [{"token": "\u0120" + word, "id": 1000 + i} for i, word in enumerate(words)]
+    printed = "\n".join(json.dumps(record) for record in records) + "\n"
+    masks = [
+        {"score": 0.1, "token": 2204 + i, "token_str": "\u2581" + word, "sequence": word}
+        for i, word in enumerate(words)
+    ]
+    return notebook(
+        code(
+            "for t, i in zip(enc.tokens, enc.ids): print(json.dumps({'token': t, 'id': i}))",
+            [{"output_type": "stream", "name": "stdout", "text": printed}],
+        ),
+        code("fill_mask('the [MASK] has two qubits')", [_output({"text/plain": repr(masks)})]),
+    )
+
+
 #: What a quantum or data-science lab's notebooks hold that is not a credential (built
 #: when the test runs, so that the repository holds nothing credential-shaped).
 LAB_NOTEBOOKS: dict[str, Callable[[], dict[str, Any]]] = {
     "ipywidgets' saved state (IPY_MODEL_ references)": _widget_state,
     "password hashes printed (bcrypt, Argon2, Werkzeug, Jupyter)": _password_hashes,
+    "tokenizers' tokens (JSON-escaped Ġ, SentencePiece ▁)": _tokenizer_outputs,
 }
 
 

@@ -997,6 +997,11 @@ RULES: tuple[Rule, ...] = (
             'credentialId = "{A:24}"',
             'cache_key = "d41d8cd98f00b204e9800998ecf8427e"',
             'author: "ada@example.org"',
+            # Tokenizers' vocabulary entries, escaped as JSON writes them: words.
+            '  "token": "\\u0120quantum",',
+            "[{'score': 0.13, 'token': 2204, 'token_str': '\\u2581Qu\\u00e1ntica'}]",
+            # A QKD course's sifted key: random bits, printed as teaching material.
+            "{'sifted_key': '0010111001111010011001111110110001001011001010100110'}",
         ),
     ),
     Rule(

@@ -156,6 +156,21 @@ def _file_path(value: str) -> bool:
     return bool(re.search(r"\.[a-z]{1,5}$", value)) or value == value.lower()
 
 
+#: A character escaped as JSON and Python write one outside ASCII (``\\u0120``, ``\\xe9``).
+_CHAR_ESCAPE = re.compile(r"\\+u([0-9a-fA-F]{4})|\\+x([0-9a-fA-F]{2})")
+#: What tokenizers' vocabularies put before a word: GPT-2's byte-level BPE a space as
+#: ``Ġ`` and a line break as ``Ċ``, SentencePiece a space as ``▁``.
+_WORD_MARKS = "\u0120\u010a\u2581"
+
+
+def _tokenizer_word(value: str) -> bool:
+    """A word as a tokenizer writes it (``"token": "\\u0120quantum"``, ``'▁Quántica'``):
+    once its escapes are read and its word marks dropped, letters in lower or title case."""
+    word = _CHAR_ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), value)
+    word = word.lstrip(_WORD_MARKS)
+    return word.isalpha() and (word.islower() or (word[0].isupper() and word[1:].islower()))
+
+
 def secret_value(value: str, key: str, min_entropy: float = 3.0) -> bool:
     """A secret bound to ``key``: random-looking (see :func:`~.checks.looks_random`); a name
     of a bare ``key`` (``cache_key``, ``PrivateKey``) needs more than hex."""
@@ -165,7 +180,7 @@ def secret_value(value: str, key: str, min_entropy: float = 3.0) -> bool:
         return False
     if not looks_random(value, min_entropy) or is_public_value(value) or typed_sequence(value):
         return False
-    if is_password_hash(value):
+    if is_password_hash(value) or _tokenizer_word(value):
         return False
     bare_key = re.search(r"(?:^|_)key$", key_words(key)) and not re.search(
         r"(?:api|access|secret|private|auth|account|client|service|signing|encryption|master"
