@@ -1262,9 +1262,10 @@ def test_a_file_name_cannot_write_a_report_line_of_its_own(lab: Lab, tmp_path: P
         ["provenance", str(empty)],
         ["attest", str(empty)],
         ["sign", str(empty), "--key", str(lab.key), "--principal", "alice@lab.example"],
+        ["scan", str(tmp_path / ("missing.env\n" + FORGED))],
     ]
     for args in commands:
         result = qsecure_on(args, tmp_path, [forged, empty])
         for line in (result.stdout + result.stderr).splitlines():
             assert not line.startswith("review.ipynb"), (args, result.stdout, result.stderr)
-        assert "ipynb\\nreview.ipynb" in result.stdout + result.stderr, (args, result)
+        assert "\\nreview.ipynb: signed" in result.stdout + result.stderr, (args, result)

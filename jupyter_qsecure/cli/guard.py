@@ -8,6 +8,7 @@ from pathlib import Path
 
 from traitlets import Bool, Enum, Unicode
 
+from .._shown import shown_path
 from ..config import PolicyError, load_policy
 from ..guard import Allowlist, AllowlistError, Baseline, Scanner
 from ..guard.context import CONTEXT_RULE
@@ -92,9 +93,9 @@ class ScanApp(_Subcommand):
         ):
             reports.append(report)
             if report.error:
-                print(f"{report.path}: error: {report.error}", file=sys.stderr)
+                print(f"{shown_path(report.path)}: error: {report.error}", file=sys.stderr)
             elif report.skipped and report.path in {Path(arg) for arg in self.extra_args}:
-                print(f"{report.path}: skipped: {report.skipped}", file=sys.stderr)
+                print(f"{shown_path(report.path)}: skipped: {report.skipped}", file=sys.stderr)
             if self.format == "text":
                 for line in text_lines(report):
                     print(line)
