@@ -22,6 +22,8 @@ from kernel_client import (
 )
 from qsecure_cli import run_qsecure
 
+from jupyter_qsecure.provenance import ProvenanceStore
+
 
 async def console_execute(client: Any, source: str) -> None:
     """Run code as ``jupyter console --existing`` does: no cell id in the request."""
@@ -245,3 +247,42 @@ async def test_a_recorded_fifo_does_not_hang_the_server(
         response = await jp_fetch("qsecure", "provenance", params={"path": "fifo.ipynb"})
         assert time.monotonic() - started < 5
         assert json.loads(response.body)["cells"][0]["verdict"] == "executed as shown"
+
+
+async def silent_execute(client: Any, source: str) -> None:
+    """Run code as a client that shows nothing does (``silent``: no count, no outputs)."""
+    message = client.session.msg(
+        "execute_request", {"code": source, "silent": True, "store_history": False}
+    )
+    client.shell_channel.send(message)
+    while True:
+        reply = await client.get_shell_msg(timeout=TIMEOUT)
+        if reply["parent_header"].get("msg_id") == message["header"]["msg_id"]:
+            return
+
+
+async def test_a_silent_execution_changes_state(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "silent.ipynb")
+    try:
+        await execute(client, "x = 1", "a")
+        await silent_execute(client, "x = 41")
+        shown = await execute(client, "print(x + 1)", "b")
+    finally:
+        client.stop_channels()
+    assert shown[0]["text"] == "42\n"
+    notebook = as_notebook(code_cell("a", "x = 1", [], 1), code_cell("b", "print(x + 1)", shown, 2))
+    await save_notebook(jp_fetch, "silent.ipynb", notebook)
+    code, report = judged(jp_root_dir, "silent.ipynb")
+    assert code == 0
+    assert [c["verdict"] for c in report["cells"]] == ["executed as shown"] * 2
+    assert report["hidden_state"] == [
+        "an execution with no cell and no count (a silent one, or one that stores no history:"
+        " code a client or an extension ran without showing it) ran in this session: later"
+        " cells may rely on what it did"
+    ]
+    records = [r.record for r in ProvenanceStore(store_path).for_notebook("silent.ipynb")]
+    silent = [r for r in records if r.get("silent")]
+    assert len(silent) == 1 and silent[0]["execution_count"] is None
+    assert silent[0]["first_line"] == "x = 41" and silent[0]["cell_id"] is None

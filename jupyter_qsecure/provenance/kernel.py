@@ -51,6 +51,38 @@ def _request_id(ipython: Any) -> str | None:
     return str(msg_id) if msg_id else None
 
 
+def _silent_code(ipython: Any) -> str | None:
+    """The code of the ``execute_request`` the kernel is handling when it asks to run
+    silently (None otherwise)."""
+    kernel = getattr(ipython, "kernel", None)
+    try:
+        parent = kernel.get_parent("shell") if kernel is not None else None
+    except (TypeError, AttributeError):
+        return None
+    header = (parent or {}).get("header", {})
+    content = (parent or {}).get("content", {})
+    if header.get("msg_type") != "execute_request" or not isinstance(content, dict):
+        return None
+    code = content.get("code")
+    return code if content.get("silent") and isinstance(code, str) else None
+
+
+def _watch_silent(ipython: Any, recorder: Recorder) -> None:
+    """Record silent executions: IPython triggers ``pre_execute``/``post_execute`` for
+    every execution, ``pre_run_cell``/``post_run_cell`` only for those not silent."""
+
+    def pre_execute() -> None:
+        if recorder.current is None and (code := _silent_code(ipython)) is not None:
+            recorder.pre_silent(code, _request_id(ipython))
+
+    def post_execute() -> None:
+        if recorder.current is not None and recorder.current.silent:
+            recorder.post_silent(getattr(ipython, "last_execution_result", None))
+
+    ipython.events.register("pre_execute", pre_execute)
+    ipython.events.register("post_execute", post_execute)
+
+
 def _capture_messages(session: Any, recorder: Recorder) -> None:
     """Record the outputs the kernel sends. Installed under the masking of ``session.send``
     (:func:`~jupyter_qsecure.secrets.masking.mask_session`, which the kernel extension
@@ -267,6 +299,7 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
         "pre_run_cell", lambda info: recorder.pre_run_cell(info, _request_id(ipython))
     )
     ipython.events.register("post_run_cell", recorder.post_run_cell)
+    _watch_silent(ipython, recorder)
     if session is not None:
         _capture_messages(session, recorder)
         recorder.wire = lambda value: session.unpack(session.pack(value))

@@ -20,6 +20,9 @@ Which events belong to which cell:
   by cell N+1.
 - A nested ``get_ipython().run_cell(...)`` is part of the cell that runs it: one record,
   with the outer cell's id, code and count, and everything the inner code did.
+- A silent execution (an ``execute_request`` with ``silent``: IPython triggers no
+  ``pre_run_cell`` for it, uses no count and shows no result) is recorded too, marked
+  ``silent``, with no cell and no count: it runs code that changes the state the cells see.
 - Outputs are kept as JupyterLab keeps them: ``update_display_data`` replaces the displays
   of the same execution that carry its ``display_id``, and ``clear_output(wait=True)``
   clears when the next output arrives (not at all if none does). An update of a display
@@ -170,6 +173,8 @@ class Execution:
     info: Any = None  # IPython's ExecutionInfo, to tell this cell's end from a nested one's
     displays: dict[str, list[int]] = field(default_factory=dict)  # display_id -> indices
     clear_pending: bool = False  # clear_output(wait=True): clear at the next output
+    #: An ``execute_request`` with ``silent`` (no ``pre_run_cell``/``post_run_cell``).
+    silent: bool = False
     #: The texts of the last output while it is a stream still being written: a cell
     #: printing line by line keeps one output and a list of strings, not a dict a line.
     stream_texts: list[str] | None = None
@@ -286,11 +291,41 @@ class Recorder:
         if request_id:
             self._by_request[request_id] = execution
 
+    def pre_silent(self, code: str, request_id: str | None) -> None:
+        """A silent execution starts (IPython's ``pre_execute``, which it triggers for every
+        execution; ``pre_run_cell`` it triggers only for those that are not silent). Part
+        of the running execution when one runs (a nested silent ``run_cell``)."""
+        if self.current is not None:
+            return
+        self.pre_run_cell(None, request_id)
+        if self.current is not None:
+            self.current.code = code
+            self.current.silent = True
+
+    def post_silent(self, result: Any) -> None:
+        """The end of an execution (IPython's ``post_execute``): finishes a silent one,
+        with ``result`` (IPython's last execution result, None if unknown); any other
+        ends at its ``post_run_cell``."""
+        execution = self.current
+        if execution is None or not execution.silent:
+            return
+        info = getattr(result, "info", None)
+        if not getattr(info, "silent", False) or getattr(info, "raw_cell", None) != execution.code:
+            return  # the end of a run_cell the silent code ran: it goes on
+        execution.ended = time.time()
+        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
+        if error is not None:
+            execution.status = "error"
+            execution.ename = type(error).__name__
+        self.current = None
+        if not self._by_request:
+            self._finish(execution)
+
     def post_run_cell(self, result: Any) -> None:
         """A cell ends: status and count (outputs may still be on their way)."""
         execution = self.current
-        if execution is None:
-            return
+        if execution is None or execution.silent:
+            return  # a silent execution ends at its post_execute (post_silent)
         info = getattr(result, "info", None)
         if info is not None and execution.info is not None and info is not execution.info:
             # The end of a nested run_cell (or of an empty one, which IPython ends without
@@ -352,6 +387,11 @@ class Recorder:
             # Every output is out, and the kernel is idle: the worker no longer competes
             # with the cell or its reply for the interpreter.
             del self._by_request[parent_id]  # type: ignore[arg-type]
+            if execution.silent and not execution.ended:
+                # Its end was not seen (no result to tell it by): it is over all the same.
+                execution.ended = time.time()
+                if self.current is execution:
+                    self.current = None
             if execution.ended:
                 self._finish(execution)
 
@@ -520,6 +560,8 @@ class Recorder:
         }
         if execution.quantum:
             record["quantum_jobs"] = self._quantum_jobs(execution)
+        if execution.silent:
+            record["silent"] = True
         return record
 
     def _outputs_digest(self, execution: Execution) -> str | None:

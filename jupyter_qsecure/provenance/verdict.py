@@ -7,7 +7,8 @@ Findings beside the per-cell verdicts:
 - ``out_of_order``: a cell ran before the cell above it (counts of the latest session);
 - ``hidden_state``: state the shown cells may rely on that they do not show: a restart
   between cells, cells showing an earlier session's outputs below re-run ones, a cell run
-  more than once, an execution from a client that sends no cell id (a console), a count
+  more than once, an execution from a client that sends no cell id (a console), a silent
+  execution (no cell, no count: what a client or an extension runs unseen), a count
   gap (an execution with no record), a deleted cell, a shown ``In [n]`` that is not the
   record's count;
 - ``files_changed``: files a cell read that changed since (only regular files are
@@ -351,6 +352,12 @@ class _Judge:
             cell_id = entry.get("cell_id")
             if cell_id:
                 runs.setdefault(cell_id, []).append(entry.get("execution_count"))
+            elif entry.get("execution_count") is None:
+                self.verdict.hidden_state.append(
+                    "an execution with no cell and no count (a silent one, or one that stores"
+                    " no history: code a client or an extension ran without showing it) ran in"
+                    " this session: later cells may rely on what it did"
+                )
             else:
                 self.verdict.hidden_state.append(
                     f"an execution with no cell (count {entry.get('execution_count')}, from a"
