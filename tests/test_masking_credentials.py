@@ -120,3 +120,23 @@ async def test_a_connection_strings_credentials_never_reach_the_browser(
     ]
     assert "[secret:DATABASE_URL]" in browser and "[secret:SIGNED_URL]" in browser
     assert "[secret:DSN]" in browser and "2022-11-02" in browser
+
+
+def test_a_urls_public_settings_named_after_a_credential_word_stay_shown() -> None:
+    """Only query parameters whose name ends in a credential word are parts of the value:
+    MongoDB's ``authSource``/``authMechanism``, Snowflake's ``authenticator``, ``keyword``
+    or ``author`` hold public settings, which masking would hide in every output (and the
+    guard refuse in every notebook) once the URL is granted."""
+    password = "Q" + secrets.token_urlsafe(12)
+    token = secrets.token_urlsafe(24)
+    public = ["SCRAM-SHA-256", "snowflake_jwt", "quantum_walks", "someone_here"]
+    url = (
+        f"mongodb://analyst:{password}@db.lab.example.org/lab?authSource=admin"
+        f"&authMechanism={public[0]}&authenticator={public[1]}&keyword={public[2]}"
+        f"&author={public[3]}&X-Amz-SignedHeaders=host&apiKey={token}"
+    )
+    masker = Masker({"MONGO_URL": url})
+    for value in public:
+        assert masker.mask(f"using {value} here") == f"using {value} here"
+    for value in (password, token):
+        assert value not in masker.mask(f"using {value} here")

@@ -162,7 +162,25 @@ def _json_leaves(value: str) -> list[str]:
 #: A URL, with what comes after its scheme up to white space or a quote.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
 #: Query parameters whose values are credentials (a signed URL's signature, an API key).
-_CREDENTIAL_NAME = re.compile(r"(?i)pass|pwd|secret|token|key|sig|auth|credential")
+#: Judged by the name's last word (``api_key``, ``X-Amz-Signature``, ``sastoken``): a
+#: name that only starts with one (``authSource``, ``authMechanism``, ``keyword``,
+#: ``author``) holds a public setting, which masking would hide in every output and the
+#: guard refuse in every notebook.
+_CREDENTIAL_NAME = re.compile(
+    r"[a-z]*(?:token|key|secret|password|passwd|passphrase|signature|credentials?|sig)"
+    r"|pass|pwd|auth"
+)
+#: The words of a name: ``X-Amz-Signature``, ``apiKey``, ``API_KEY``.
+_NAME_WORDS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+")
+
+
+def _credential_name(name: str) -> bool:
+    """Whether a query parameter's name says its value is a credential: its last word
+    does."""
+    words = _NAME_WORDS.findall(name)
+    return bool(words) and _CREDENTIAL_NAME.fullmatch(words[-1].lower()) is not None
+
+
 #: A ``password=`` setting of a key-value connection string (libpq's ``password=...``,
 #: ODBC's ``Password=...;``), its value quoted or not.
 _PASSWORD_SETTING = re.compile(
@@ -189,7 +207,7 @@ def _credentials(value: str) -> list[str]:
             found += [password, unquote(password)]
         for pair in split.query.split("&"):
             name, equals, written = pair.partition("=")
-            if equals and written and _CREDENTIAL_NAME.search(unquote_plus(name)):
+            if equals and written and _credential_name(unquote_plus(name)):
                 found += [written, unquote_plus(written)]
     for match in _PASSWORD_SETTING.finditer(value):
         setting = next(group for group in match.groups() if group is not None)
