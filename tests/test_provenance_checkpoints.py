@@ -431,3 +431,54 @@ def test_an_embedded_checkpoint_with_a_strange_size_is_damaged(tmp_path: Path, s
     result = run_qsecure("provenance", str(path), "--store", str(store.path), cwd=tmp_path)
     assert "Traceback" not in result.stderr, result.stderr
     assert "the notebook's checkpoint is damaged: not a checkpoint" in result.stdout
+
+
+def test_an_older_checkpoint_put_back_into_the_notebook_does_not_cover_its_head(
+    tmp_path: Path,
+) -> None:
+    """The notebook's checkpoint is outside what signatures sign: whoever rewrote the
+    records after an earlier save (every later hash recomputed, the checkpoint file cut
+    back to that save's line) could put that save's checkpoint back into the notebook,
+    and every check passed. A checkpoint that does not reach the notebook's chain head
+    anchors none of the records after it."""
+    from jupyter_qsecure.provenance.embed import embed_provenance
+
+    store = ProvenanceStore(tmp_path / "p.sqlite")
+    checkpointer = Checkpointer(store)
+    fill(store, 3)
+    older = checkpointer.checkpoint()
+    store.append(record("c9"))
+    checkpointer.checkpoint()
+    with sqlite3.connect(store.path) as connection:
+        (body,) = connection.execute("SELECT body FROM records WHERE seq = 4").fetchone()
+        rewritten = dict(json.loads(body), status="error")
+        connection.execute(
+            "UPDATE records SET body = ? WHERE seq = 4", (json.dumps(rewritten, sort_keys=True),)
+        )
+    rechain(store.path)
+    _, checkpoints = key_paths(store.path)
+    checkpoints.write_text(checkpoints.read_text().splitlines()[0] + "\n")
+    notebook = as_notebook(code_cell("c9", "x"))
+    assert embed_provenance(notebook, store.for_notebook("nb.ipynb"))
+    notebook["metadata"]["qsecure"]["provenance"]["checkpoint"] = {
+        "note": older,
+        "public_key": openssh_public_key(checkpointer.public_key),
+    }
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(notebook))
+    assert verify_log(store.path).returncode == 0  # the cut file alone cannot tell
+    result = run_qsecure("provenance", str(path), "--store", str(store.path), cwd=tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert (
+        "store: the notebook's chain head is record 4 of the store, but the notebook's"
+        " checkpoint (signed) anchors only the first 3 records: the records it carries are"
+        " anchored by no signed checkpoint (an older checkpoint put back into the notebook,"
+        " or its checkpoint removed?)"
+    ) in result.stdout
+    del notebook["metadata"]["qsecure"]["provenance"]["checkpoint"]
+    path.write_text(json.dumps(notebook))
+    result = run_qsecure("provenance", str(path), "--store", str(store.path), cwd=tmp_path)
+    assert (
+        "store: the notebook's chain head is record 4 of the store, but the notebook carries"
+        " no valid checkpoint, and the checkpoint file anchors only the first 3 records"
+    ) in result.stdout

@@ -125,33 +125,69 @@ class ProvenanceApp(_Subcommand):
     def _embedded_checkpoint(self, notebook: dict[str, Any], store: Any) -> list[str]:
         """The notebook's signed checkpoint (``qsecure.provenance.checkpoint``) checked
         against the store: a store truncated or rewritten since that save is found even
-        when the checkpoint file lost its later lines."""
+        when the checkpoint file lost its later lines. With a trusted key, the notebook's
+        chain head must be anchored: by its checkpoint (a save signs one after it embeds
+        the records), or else by the checkpoint file, intact. An older save's checkpoint
+        put back into the notebook (it is outside what signatures sign), or none, left the
+        records after it rewritable with every check passing."""
         from ..provenance.checkpoint import (
             CheckpointError,
             check_chain,
             parse_checkpoint,
+            read_checkpoints,
             read_public_key,
         )
 
         section = notebook.get("metadata", {}).get("qsecure")
         provenance = section.get("provenance") if isinstance(section, dict) else None
-        embedded = provenance.get("checkpoint") if isinstance(provenance, dict) else None
-        if embedded is None:
+        provenance = provenance if isinstance(provenance, dict) else {}
+        embedded = provenance.get("checkpoint")
+        head = provenance.get("chain_head")
+        position = store.position_of(head) if isinstance(head, str) else None
+        if embedded is None and position is None:
             return []
         label = "the notebook's checkpoint"
-        try:
-            note = embedded.get("note") if isinstance(embedded, dict) else None
-            checkpoint: Any = parse_checkpoint(note)
-        except CheckpointError as error:
-            checkpoint = error
-        key_file = self._checkpoint_files(store.path)[1]
+        checkpoints_file, key_file = self._checkpoint_files(store.path)
         try:
             keys = [read_public_key(key_file)] if key_file.exists() else []
         except CheckpointError as error:
             raise UsageError(str(error)) from None
         if not keys:
+            if embedded is None:
+                return []
             return [f"{label} cannot be checked: no trusted checkpoint key at {key_file}"]
-        return check_chain(store, [(label, checkpoint)], keys)[0]
+        problems: list[str] = []
+        anchored = 0
+        if embedded is not None:
+            try:
+                note = embedded.get("note") if isinstance(embedded, dict) else None
+                checkpoint: Any = parse_checkpoint(note)
+            except CheckpointError as error:
+                checkpoint = error
+            problems, anchored = check_chain(store, [(label, checkpoint)], keys)
+            anchored = 0 if problems else anchored
+        if position is None or anchored >= position:
+            return problems
+        try:
+            in_file, file_anchored = check_chain(store, read_checkpoints(checkpoints_file), keys)
+        except CheckpointError as error:
+            raise UsageError(str(error)) from None
+        if not in_file and file_anchored >= position:
+            return problems
+        what = (
+            f"{label} (signed) anchors only the first {anchored} records"
+            if embedded is not None and not problems
+            else (
+                "the notebook carries no valid checkpoint, and the checkpoint file"
+                f" {'is not intact' if in_file else f'anchors only the first {file_anchored} records'}"
+            )
+        )
+        return [
+            *problems,
+            f"the notebook's chain head is record {position} of the store, but {what}: the"
+            " records it carries are anchored by no signed checkpoint (an older checkpoint put"
+            " back into the notebook, or its checkpoint removed?)",
+        ]
 
     @staticmethod
     def _print(path: Path, verdict: Any) -> None:
