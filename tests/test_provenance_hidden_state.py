@@ -286,3 +286,40 @@ async def test_a_silent_execution_changes_state(
     silent = [r for r in records if r.get("silent")]
     assert len(silent) == 1 and silent[0]["execution_count"] is None
     assert silent[0]["first_line"] == "x = 41" and silent[0]["cell_id"] is None
+
+
+async def test_a_cell_copied_in_the_same_notebook_did_not_run(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """JupyterLab's copy and paste (and Duplicate) copy a cell's metadata and outputs under
+    a new id: the copy carried its original's record, and the save kept it (a cell with no
+    record of its own keeps what it carries), so a cell that never ran was judged
+    'executed as shown'."""
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "copied.ipynb")
+    try:
+        shown = await execute(client, "n = 1\nprint(n)", "a")
+    finally:
+        client.stop_channels()
+    await save_notebook(
+        jp_fetch, "copied.ipynb", as_notebook(code_cell("a", "n = 1\nprint(n)", shown, 1))
+    )
+    saved = await saved_content(jp_fetch, "copied.ipynb")
+    copy = json.loads(json.dumps(saved["cells"][0]))
+    copy["id"] = "b"
+    saved["cells"].append(copy)
+    await save_notebook(jp_fetch, "copied.ipynb", saved)
+    code, report = judged(jp_root_dir, "copied.ipynb")
+    assert code == 1
+    first, second = report["cells"]
+    assert first["verdict"] == "executed as shown"
+    assert second["verdict"] == "never executed in a recorded session"
+    assert "is the record of another cell (id a): a copy of that cell?" in second["detail"]
+    # Without the timeline's cell ids (a truncated timeline), one record in two cells.
+    path = jp_root_dir / "copied.ipynb"
+    notebook = json.loads(path.read_text())
+    for entry in notebook["metadata"]["qsecure"]["provenance"]["timeline"]:
+        entry["cell_id"] = None
+    path.write_text(json.dumps(notebook))
+    _, report = judged(jp_root_dir, "copied.ipynb")
+    assert report["cells"][1]["verdict"] == "never executed in a recorded session"
+    assert "is cell 1's record too: a copy of that cell?" in report["cells"][1]["detail"]

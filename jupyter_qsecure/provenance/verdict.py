@@ -230,11 +230,35 @@ class _Judge:
         self.latest = provenance.get("kernel_session")
         self.timeline: list[dict[str, Any]] = list(provenance.get("timeline", []))
         self.known_records = {e.get("record_id") for e in self.timeline if e.get("record_id")}
+        #: record id -> the id of the cell it ran (per the timeline).
+        self.record_cells = {
+            e["record_id"]: e["cell_id"]
+            for e in self.timeline
+            if isinstance(e.get("record_id"), str) and isinstance(e.get("cell_id"), str)
+        }
+        #: record id -> the number of the first code cell carrying it.
+        self.carriers: dict[str, int] = {}
         self.sessions = set(provenance.get("sessions", [])) | {
             e.get("kernel_session") for e in self.timeline
         }
         self.sessions.discard(None)
         self.truncated = bool(provenance.get("timeline_truncated"))
+
+    def copied(self, number: int, cell: dict[str, Any], execution: dict[str, Any]) -> str | None:
+        """Why a cell's record is another cell's: copy and paste, or Duplicate, copies a
+        cell's metadata (its record) and outputs under a new id, and a save keeps what a
+        cell with no record of its own carries (None: it is this cell's, or cannot tell)."""
+        record_id = execution.get("record_id")
+        if not isinstance(record_id, str):
+            return None
+        ran = self.record_cells.get(record_id)
+        cell_id = cell.get("id")
+        if isinstance(cell_id, str) and ran is not None and ran != cell_id:
+            return f"is the record of another cell (id {ran}): a copy of that cell?"
+        first = self.carriers.setdefault(record_id, number)
+        if first != number:
+            return f"is cell {first}'s record too: a copy of that cell?"
+        return None
 
     def foreign(self, execution: dict[str, Any]) -> str | None:
         """Why a cell's record is not one of this notebook's (None: it is, or cannot tell)."""
@@ -254,7 +278,11 @@ class _Judge:
         code_cells = [cell for cell in self.cells if cell.get("cell_type") == "code"]
         executions = [execution_record(cell) for cell in code_cells]
         for number, (cell, execution) in enumerate(zip(code_cells, executions, strict=True), 1):
-            foreign = self.foreign(execution) if execution is not None else None
+            foreign = (
+                self.foreign(execution) or self.copied(number, cell, execution)
+                if execution is not None
+                else None
+            )
             cell_verdict = _cell_verdict(number, cell, execution, foreign)
             evidence = _evidence(execution, self.rehash)
             self.verdict.cells.append(
