@@ -323,3 +323,47 @@ async def test_a_cell_copied_in_the_same_notebook_did_not_run(
     _, report = judged(jp_root_dir, "copied.ipynb")
     assert report["cells"][1]["verdict"] == "never executed in a recorded session"
     assert "is cell 1's record too: a copy of that cell?" in report["cells"][1]["detail"]
+
+
+async def test_startup_code_changes_state(
+    store_path: Path,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """An IPython startup file (or the user's PYTHONSTARTUP) runs in every kernel before
+    its first cell, in no cell: it changed what sum() returns, and the verdict had nothing
+    to say. The provisioner's own PYTHONSTARTUP is not the user's startup code."""
+    mine = tmp_path / "mine.py"
+    mine.write_text("STARTED = True\n")
+    monkeypatch.setenv("PYTHONSTARTUP", str(mine))
+    startup = Path(os.environ["IPYTHONDIR"]) / "profile_default" / "startup"
+    startup.mkdir(parents=True)
+    (startup / "00-tweak.py").write_text(
+        "import builtins\n_sum = builtins.sum\n"
+        "builtins.sum = lambda items, start=0: _sum(items, start) + 1\n"
+    )
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "startup.ipynb")
+    try:
+        shown = await execute(client, "print(sum([1, 2]))", "a")
+    finally:
+        client.stop_channels()
+    assert shown[0]["text"] == "4\n"
+    notebook = as_notebook(code_cell("a", "print(sum([1, 2]))", shown, 1))
+    await save_notebook(jp_fetch, "startup.ipynb", notebook)
+    code, report = judged(jp_root_dir, "startup.ipynb")
+    assert code == 0 and report["ok"]
+    assert report["hidden_state"] == [
+        "the kernel ran code at its start, outside any cell (# kernel startup: mine.py,"
+        " 00-tweak.py):"
+        " startup files, PYTHONSTARTUP or extensions; the cells may rely on what it did"
+    ]
+    records = [r.record for r in ProvenanceStore(store_path).for_notebook("startup.ipynb")]
+    (started,) = [r for r in records if r.get("startup")]
+    assert [entry["path"].rsplit("/", 1)[-1] for entry in started["files"]["read"]] == [
+        "mine.py",
+        "00-tweak.py",
+    ]
+    assert all(entry["sha256"] for entry in started["files"]["read"])

@@ -15,7 +15,7 @@ from .store import ProvenanceStore, StoredRecord
 #: the cell's record differs too: without its count a cell run out of order passed).
 _COMPARED = ("kernel_session", "execution_count", "code_sha256", "outputs_digest", "status")
 #: Fields of a timeline entry that must equal its stored record's.
-_TIMELINE_COMPARED = ("cell_id", "execution_count", "kernel_session")
+_TIMELINE_COMPARED = ("cell_id", "execution_count", "kernel_session", "startup", "silent")
 #: The most missing executions named one by one (the rest are counted).
 _NAMED = 5
 

@@ -56,6 +56,17 @@ _TIMELINE_FIELDS = (
     "first_line",
 )
 
+#: Marks of a timeline entry, written only when set (so an entry without them keeps its
+#: bytes): what the kernel ran at its start, a silent execution.
+_TIMELINE_MARKS = ("startup", "silent")
+
+
+def _entry(record: dict[str, Any]) -> dict[str, Any]:
+    """A timeline entry of a record (or of a prior timeline's entry)."""
+    entry = {key: record.get(key) for key in _TIMELINE_FIELDS}
+    entry.update({key: True for key in _TIMELINE_MARKS if record.get(key) is True})
+    return entry
+
 
 #: What an embedded record or timeline entry holds that came from the cell's world (paths,
 #: programs, peers, noted values, a deleted cell's first line), not from the recorder.
@@ -101,13 +112,13 @@ def _timeline(
     ours = {e.get("record_id") for e in executions}
     previous = prior.get("timeline")
     kept = [
-        {key: entry.get(key) for key in _TIMELINE_FIELDS}
+        _entry(entry)
         for entry in (previous if isinstance(previous, list) else [])
         if isinstance(entry, dict)
         and isinstance(entry.get("record_id"), str)
         and entry["record_id"] not in ours
     ]
-    timeline = kept + [{key: e.get(key) for key in _TIMELINE_FIELDS} for e in executions]
+    timeline = kept + [_entry(e) for e in executions]
     prior_sessions = prior.get("sessions")
     sessions = (
         [s for s in (prior_sessions or []) if isinstance(s, str)]

@@ -83,6 +83,65 @@ def _watch_silent(ipython: Any, recorder: Recorder) -> None:
     ipython.events.register("post_execute", post_execute)
 
 
+#: The provisioner's ``PYTHONSTARTUP`` (``secrets/startup.py``), not startup code of the user's.
+_OWN_STARTUP = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "secrets", "startup.py"
+)
+
+
+def _startup_code(ipython: Any) -> tuple[list[str], list[str]]:
+    """What IPython will run in this kernel before its first cell, outside any cell: the
+    files (``PYTHONSTARTUP``, the profile's and the config folders' ``startup/*.py`` and
+    ``*.ipy``, ``exec_files``, a file to run), and the other things, by name (a module to
+    run, extensions other than this one). Read from the kernel application's settings
+    (``exec_lines`` and code to run go through ``run_cell``: recorded as they run)."""
+    module = sys.modules.get("ipykernel.kernelapp")
+    application = getattr(module, "IPKernelApp", None)
+    if application is None or not application.initialized():
+        return [], []
+    app = application.instance()
+    files: list[str] = []
+    named: list[str] = []
+    python_startup = os.environ.get("PYTHONSTARTUP")
+    if python_startup and os.path.abspath(python_startup) == _OWN_STARTUP:
+        # This package's own check (the provisioner's); it runs the user's own after it.
+        python_startup = os.environ.get("QSECURE_PYTHONSTARTUP")
+    runs = bool(
+        getattr(app, "file_to_run", "")
+        or getattr(app, "code_to_run", "")
+        or getattr(app, "module_to_run", "")
+    )
+    if python_startup and getattr(app, "exec_PYTHONSTARTUP", False) and not runs:
+        files.append(python_startup)
+    shellapp = sys.modules.get("IPython.core.shellapp")
+    folders: list[Any] = [getattr(getattr(ipython, "profile_dir", None), "startup_dir", None)] + [
+        os.path.join(folder, "startup")
+        for folder in [
+            *getattr(shellapp, "ENV_CONFIG_DIRS", []),
+            *getattr(shellapp, "SYSTEM_CONFIG_DIRS", []),
+        ]
+    ]
+    found: list[str] = []
+    for folder in folders:
+        with contextlib.suppress(OSError, TypeError):
+            found += [
+                os.path.join(folder, name)
+                for name in os.listdir(folder)
+                if name.endswith((".py", ".ipy"))
+            ]
+    files += sorted(found)
+    files += [str(name) for name in getattr(app, "exec_files", []) or []]
+    if getattr(app, "file_to_run", ""):
+        files.append(str(app.file_to_run))
+    if getattr(app, "module_to_run", ""):
+        named.append(f"module {app.module_to_run}")
+    ours = {"jupyter_qsecure", "jupyter_qsecure.kernel", "storemagic"}
+    for extension in [*(app.extensions or []), *(getattr(app, "extra_extensions", []) or [])]:
+        if str(extension) not in ours:
+            named.append(f"extension {extension}")
+    return files, named
+
+
 def _capture_messages(session: Any, recorder: Recorder) -> None:
     """Record the outputs the kernel sends. Installed under the masking of ``session.send``
     (:func:`~jupyter_qsecure.secrets.masking.mask_session`, which the kernel extension
@@ -300,6 +359,10 @@ def install(ipython: Any, masker: Masker, session: Any) -> Recorder:
     )
     ipython.events.register("post_run_cell", recorder.post_run_cell)
     _watch_silent(ipython, recorder)
+    with contextlib.suppress(Exception):  # never cost the kernel its start
+        files, named = _startup_code(ipython)
+        if files or named:
+            recorder.startup(files, named)
     if session is not None:
         _capture_messages(session, recorder)
         recorder.wire = lambda value: session.unpack(session.pack(value))

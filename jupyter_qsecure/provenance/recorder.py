@@ -23,6 +23,8 @@ Which events belong to which cell:
 - A silent execution (an ``execute_request`` with ``silent``: IPython triggers no
   ``pre_run_cell`` for it, uses no count and shows no result) is recorded too, marked
   ``silent``, with no cell and no count: it runs code that changes the state the cells see.
+  So is what the kernel runs at its start (startup files, ``PYTHONSTARTUP``, extensions
+  other than this one): one record marked ``startup``, its files as files read.
 - Outputs are kept as JupyterLab keeps them: ``update_display_data`` replaces the displays
   of the same execution that carry its ``display_id``, and ``clear_output(wait=True)``
   clears when the next output arrives (not at all if none does). An update of a display
@@ -175,6 +177,8 @@ class Execution:
     clear_pending: bool = False  # clear_output(wait=True): clear at the next output
     #: An ``execute_request`` with ``silent`` (no ``pre_run_cell``/``post_run_cell``).
     silent: bool = False
+    #: What the kernel runs at its start, outside any cell (startup files, extensions).
+    startup: bool = False
     #: The texts of the last output while it is a stream still being written: a cell
     #: printing line by line keeps one output and a list of strings, not a dict a line.
     stream_texts: list[str] | None = None
@@ -301,6 +305,24 @@ class Recorder:
         if self.current is not None:
             self.current.code = code
             self.current.silent = True
+
+    def startup(self, files: list[str], named: list[str]) -> None:
+        """Record what the kernel runs at its start, outside any cell (``files`` it runs,
+        hashed as files read, and ``named`` things): one record, with no cell and no count,
+        marked ``startup``."""
+        now = time.time()
+        names = [os.path.basename(path) for path in files] + named
+        execution = Execution(
+            record_id=str(uuid.uuid4()),
+            cell_id=None,
+            execution_count=None,
+            code="# kernel startup: " + ", ".join(names) + "\n",
+            started=now,
+            ended=now,
+            startup=True,
+        )
+        execution.opens = [(path, "r", None, self.cwd) for path in files]
+        self._finish(execution)
 
     def post_silent(self, result: Any) -> None:
         """The end of an execution (IPython's ``post_execute``): finishes a silent one,
@@ -562,6 +584,8 @@ class Recorder:
             record["quantum_jobs"] = self._quantum_jobs(execution)
         if execution.silent:
             record["silent"] = True
+        if execution.startup:
+            record["startup"] = True
         return record
 
     def _outputs_digest(self, execution: Execution) -> str | None:

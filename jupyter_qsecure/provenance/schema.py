@@ -92,6 +92,8 @@ _TIMELINE = {
     "started": _OPT_STR,
     "status": _OPT_STR,
     "first_line": _OPT_STR,
+    "startup": (bool,),
+    "silent": (bool,),
 }
 _PROVENANCE = {
     "version": _INT,

@@ -8,7 +8,8 @@ Findings beside the per-cell verdicts:
 - ``hidden_state``: state the shown cells may rely on that they do not show: a restart
   between cells, cells showing an earlier session's outputs below re-run ones, a cell run
   more than once, an execution from a client that sends no cell id (a console), a silent
-  execution (no cell, no count: what a client or an extension runs unseen), a count
+  execution (no cell, no count: what a client or an extension runs unseen), code the
+  kernel ran at its start (startup files, ``PYTHONSTARTUP``, other extensions), a count
   gap (an execution with no record), a deleted cell, a shown ``In [n]`` that is not the
   record's count;
 - ``files_changed``: files a cell read that changed since (only regular files are
@@ -380,6 +381,13 @@ class _Judge:
             cell_id = entry.get("cell_id")
             if cell_id:
                 runs.setdefault(cell_id, []).append(entry.get("execution_count"))
+            elif entry.get("startup") is True:
+                line = entry.get("first_line")
+                self.verdict.hidden_state.append(
+                    "the kernel ran code at its start, outside any cell"
+                    f"{f' ({line})' if line else ''}: startup files, PYTHONSTARTUP or"
+                    " extensions; the cells may rely on what it did"
+                )
             elif entry.get("execution_count") is None:
                 self.verdict.hidden_state.append(
                     "an execution with no cell and no count (a silent one, or one that stores"
