@@ -314,3 +314,34 @@ def test_load_ext_by_hand_records_later_cells(tmp_path: Path) -> None:
     from jupyter_qsecure.signing.canonical import outputs_digest
 
     assert record["outputs_digest"] == outputs_digest(saved.cells[1].outputs)
+
+
+async def test_a_file_written_twice_is_attested_as_last_written(
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """The statement's subject for a file two cells wrote is the content the run left
+    (the later write), not the first cell's in notebook order: a draft the first cell
+    wrote was attested as the run's product, and the file the run left was not."""
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "twice.ipynb")
+    draft = "open('result.txt', 'w').write('draft')"
+    final = "import time\ntime.sleep(0.5)\nopen('result.txt', 'w').write('final')"
+    try:
+        outputs = [await execute(client, draft, "draft"), await execute(client, final, "final")]
+    finally:
+        client.stop_channels()
+    await save(
+        jp_fetch,
+        "twice.ipynb",
+        as_notebook(
+            code_cell("draft", draft, outputs[0], 1), code_cell("final", final, outputs[1], 2)
+        ),
+    )
+    saved = json.loads((jp_root_dir / "twice.ipynb").read_text())
+    written = [c["metadata"]["qsecure"]["execution"]["files"]["written"][0] for c in saved["cells"]]
+    assert written[0]["sha256"] == hashlib.sha256(b"draft").hexdigest()  # hashed before
+    statement = run_qsecure("attest", str(jp_root_dir / "twice.ipynb"), cwd=jp_root_dir)
+    assert statement.returncode == 0, statement.stderr
+    subjects = json.loads(statement.stdout)["subject"]
+    assert [s for s in subjects if s["name"] == "result.txt"] == [
+        {"name": "result.txt", "digest": {"sha256": hashlib.sha256(b"final").hexdigest()}}
+    ]

@@ -44,6 +44,12 @@ def _files(execution: dict[str, Any], kind: str) -> list[tuple[str, str]]:
     ]
 
 
+def _ended(execution: dict[str, Any]) -> str:
+    """When an execution ended (UTC, ISO 8601: sorts as text); "" when not recorded."""
+    ended = execution.get("ended")
+    return ended if isinstance(ended, str) else ""
+
+
 def attestation(notebook: dict[str, Any], name: str) -> dict[str, Any]:
     """The statement for a notebook that carries its provenance. Raises
     :class:`~.schema.ProvenanceFormatError` (a ValueError naming the field) for provenance
@@ -60,17 +66,21 @@ def attestation(notebook: dict[str, Any], name: str) -> dict[str, Any]:
         if execution:
             executions.append({"cell_id": cell.get("id"), **execution})
     subjects = [{"name": PurePosixPath(name).name, "digest": _digest(notebook_digest(notebook))}]
+    # A file written by several cells is the run's product as the last of them left it:
+    # in the order the executions ended (a cell's record is hashed after it), not the
+    # cells' order; each content a file was read with is a dependency.
+    written: dict[str, str] = {}
     dependencies: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for execution in executions:
+    seen: set[tuple[str, str]] = set()
+    for execution in sorted(executions, key=_ended):
         for path, digest in _files(execution, "written"):
-            if path not in seen:
-                seen.add(path)
-                subjects.append({"name": path, "digest": {"sha256": digest}})
+            written.pop(path, None)
+            written[path] = digest
         for path, digest in _files(execution, "read"):
-            if ("read:" + path) not in seen:
-                seen.add("read:" + path)
+            if (path, digest) not in seen:
+                seen.add((path, digest))
                 dependencies.append({"uri": path, "digest": {"sha256": digest}})
+    subjects += [{"name": path, "digest": {"sha256": digest}} for path, digest in written.items()]
     environment = provenance.get("environment", {})
     if isinstance(environment, dict) and environment.get("digest"):
         dependencies.append(
