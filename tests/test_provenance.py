@@ -345,3 +345,12 @@ async def test_a_file_written_twice_is_attested_as_last_written(
     assert [s for s in subjects if s["name"] == "result.txt"] == [
         {"name": "result.txt", "digest": {"sha256": hashlib.sha256(b"final").hexdigest()}}
     ]
+    # A clock set back between the cells (the later one ended "earlier") changes nothing.
+    records = [c["metadata"]["qsecure"]["execution"] for c in saved["cells"]]
+    records[0]["ended"], records[1]["ended"] = records[1]["ended"], records[0]["ended"]
+    (jp_root_dir / "twice.ipynb").write_text(json.dumps(saved))
+    statement = run_qsecure("attest", str(jp_root_dir / "twice.ipynb"), cwd=jp_root_dir)
+    subjects = json.loads(statement.stdout)["subject"]
+    assert [s["digest"]["sha256"] for s in subjects if s["name"] == "result.txt"] == [
+        hashlib.sha256(b"final").hexdigest()
+    ]

@@ -44,10 +44,24 @@ def _files(execution: dict[str, Any], kind: str) -> list[tuple[str, str]]:
     ]
 
 
-def _ended(execution: dict[str, Any]) -> str:
-    """When an execution ended (UTC, ISO 8601: sorts as text); "" when not recorded."""
-    ended = execution.get("ended")
-    return ended if isinstance(ended, str) else ""
+def _run_order(provenance: dict[str, Any]) -> Any:
+    """The sort key of an execution in the order the run made them: its place in the
+    timeline (the store's order, which no clock changes), after those the timeline does
+    not hold (older than its first entry, when it was truncated), which go by the time
+    they ended (UTC, ISO 8601: sorts as text)."""
+    timeline = provenance.get("timeline")
+    places = {
+        entry.get("record_id"): index
+        for index, entry in enumerate(timeline if isinstance(timeline, list) else [])
+        if isinstance(entry, dict) and isinstance(entry.get("record_id"), str)
+    }
+
+    def key(execution: dict[str, Any]) -> tuple[int, int, str]:
+        place = places.get(execution.get("record_id"))
+        ended = execution.get("ended")
+        return (0, 0, ended if isinstance(ended, str) else "") if place is None else (1, place, "")
+
+    return key
 
 
 def attestation(notebook: dict[str, Any], name: str) -> dict[str, Any]:
@@ -67,12 +81,12 @@ def attestation(notebook: dict[str, Any], name: str) -> dict[str, Any]:
             executions.append({"cell_id": cell.get("id"), **execution})
     subjects = [{"name": PurePosixPath(name).name, "digest": _digest(notebook_digest(notebook))}]
     # A file written by several cells is the run's product as the last of them left it:
-    # in the order the executions ended (a cell's record is hashed after it), not the
+    # in the order the executions ran (a cell's record is hashed after it), not the
     # cells' order; each content a file was read with is a dependency.
     written: dict[str, str] = {}
     dependencies: list[dict[str, Any]] = []
     seen: set[tuple[str, str]] = set()
-    for execution in sorted(executions, key=_ended):
+    for execution in sorted(executions, key=_run_order(provenance)):
         for path, digest in _files(execution, "written"):
             written.pop(path, None)
             written[path] = digest
