@@ -354,3 +354,29 @@ async def test_a_file_written_twice_is_attested_as_last_written(
     assert [s["digest"]["sha256"] for s in subjects if s["name"] == "result.txt"] == [
         hashlib.sha256(b"final").hexdigest()
     ]
+
+
+async def test_a_module_imported_from_its_bytecode_cache_names_its_source(
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """Python imports a module whose ``__pycache__`` is current from the cache alone: the
+    record named only ``__pycache__/helpers.cpython-*.pyc``, and a helpers.py edited
+    since (the code a reviewer reads) was judged unchanged."""
+    import py_compile
+
+    (jp_root_dir / "helpers.py").write_text("def answer():\n    return 1\n")
+    py_compile.compile(str(jp_root_dir / "helpers.py"), doraise=True)
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "imports.ipynb")
+    source = "import helpers\nprint(helpers.answer())"
+    try:
+        shown = await execute(client, source, "a")
+    finally:
+        client.stop_channels()
+    assert shown[0]["text"] == "1\n"
+    saved = await save(jp_fetch, "imports.ipynb", as_notebook(code_cell("a", source, shown, 1)))
+    read = saved["cells"][0]["metadata"]["qsecure"]["execution"]["files"]["read"]
+    assert [entry["path"] for entry in read] == ["helpers.py"]
+    assert read[0]["sha256"] == hashlib.sha256(b"def answer():\n    return 1\n").hexdigest()
+    (jp_root_dir / "helpers.py").write_text("def answer():\n    return 2\n")
+    report = json.loads(verdict(jp_root_dir / "imports.ipynb", "--format", "json").stdout)
+    assert report["files_changed"] == ["helpers.py: changed since the run read it"]

@@ -18,6 +18,8 @@ Which events belong to which cell:
   files after a cell, the environment fingerprint and its collectors), are never counted:
   otherwise the writer hashing cell N's files while cell N+1 runs would list them as read
   by cell N+1.
+- A module imported from its bytecode cache (``__pycache__/*.pyc``, the source unread)
+  is recorded as a read of its source file, when there is one.
 - A nested ``get_ipython().run_cell(...)`` is part of the cell that runs it: one record,
   with the outer cell's id, code and count, and everything the inner code did.
 - A silent execution (an ``execute_request`` with ``silent``: IPython triggers no
@@ -77,6 +79,19 @@ def _is_write(mode: object, flags: object) -> bool:
     if isinstance(mode, str):
         return any(letter in mode for letter in "wax+")
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def _source_of(path: str) -> str:
+    """The source file of a bytecode cache file (``__pycache__/mod.cpython-311.pyc`` ->
+    ``mod.py``), when it exists: Python imports a module whose cache is current from the
+    cache alone, and the source is the code a reviewer reads. Else ``path``."""
+    from importlib.util import source_from_cache
+
+    try:
+        source = source_from_cache(path)
+    except (ValueError, NotImplementedError):
+        return path
+    return source if os.path.isfile(source) else path
 
 
 def own_thread() -> bool:
@@ -530,9 +545,12 @@ class Recorder:
             except TypeError:
                 continue
             absolute = os.path.normpath(os.path.join(cwd, text))
+            write = _is_write(mode, flags)
+            if not write and absolute.endswith(".pyc"):
+                absolute = _source_of(absolute)
             if absolute.startswith(self._excluded) or absolute in self._store_files:
                 continue
-            (writes if _is_write(mode, flags) else reads)[absolute] = None
+            (writes if write else reads)[absolute] = None
         return reads, writes
 
     def record(self, execution: Execution) -> dict[str, Any]:
