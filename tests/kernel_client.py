@@ -212,3 +212,18 @@ async def execute_over_websocket(
     except asyncio.TimeoutError:
         raise AssertionError(f"no answer to {code!r} within {timeout:g} s") from None
     return frames
+
+
+def policy_granting(values: dict[str, str], monkeypatch: Any) -> str:
+    """Policy tables granting each of ``values`` to every notebook, each read from the
+    server's environment (``SRC_NAME``, set here), ``allow_short`` for a short one."""
+    from jupyter_qsecure.secrets.forms import MIN_SECRET_LENGTH
+
+    tables = []
+    for name, value in values.items():
+        monkeypatch.setenv(f"SRC_{name}", value)
+        tables.append(
+            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
+            + ("allow_short = true\n" if len(value) < MIN_SECRET_LENGTH else "")
+        )
+    return "\n".join(tables)

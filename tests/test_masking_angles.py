@@ -23,9 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jupyter_client.session import json_packer
+from kernel_client import policy_granting
 from test_masking_matrix import SETUP, _leaks, _outputs, make_values
 
-from jupyter_qsecure.secrets.forms import MIN_SECRET_LENGTH
 from jupyter_qsecure.secrets.masking import (
     PIECE_LENGTH,
     PIECE_STRIDE,
@@ -294,14 +294,7 @@ def injected(
     """The matrix's values and a 64-character key (longer than pandas shows), granted to
     every notebook; the provenance store's path."""
     values = {**make_values(), "API_KEY": uuid.uuid4().hex + uuid.uuid4().hex}
-    tables = []
-    for name, value in values.items():
-        monkeypatch.setenv(f"SRC_{name}", value)
-        tables.append(
-            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
-            + ("allow_short = true\n" if len(value) < MIN_SECRET_LENGTH else "")
-        )
-    return values, provenance_policy("\n".join(tables))
+    return values, provenance_policy(policy_granting(values, monkeypatch))
 
 
 @pytest.mark.slow

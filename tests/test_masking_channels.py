@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kernel_client import policy_granting
 from test_masking_angles import _cut_needles, _quoted_needles
 from test_masking_matrix import SETUP, _leaks, make_values
-
-from jupyter_qsecure.secrets.forms import MIN_SECRET_LENGTH
 
 Frames = list[Any]
 
@@ -31,14 +30,7 @@ Frames = list[Any]
 def granted(policy: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The matrix's values and a 64-character key, granted to every notebook."""
     values = {**make_values(), "API_KEY": uuid.uuid4().hex + uuid.uuid4().hex}
-    tables = []
-    for name, value in values.items():
-        monkeypatch.setenv(f"SRC_{name}", value)
-        tables.append(
-            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
-            + ("allow_short = true\n" if len(value) < MIN_SECRET_LENGTH else "")
-        )
-    policy("\n".join(tables))
+    policy(policy_granting(values, monkeypatch))
     return values
 
 

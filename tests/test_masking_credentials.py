@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
+from kernel_client import policy_granting
 from test_masking_channels import Kernel
 
 from jupyter_qsecure.secrets.masking import Masker
@@ -87,13 +88,7 @@ def granted(policy: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]
     """The connection strings granted to every notebook (before the server starts); the
     credentials inside each."""
     values, inside = _values()
-    tables = []
-    for name, value in values.items():
-        monkeypatch.setenv(f"SRC_{name}", value)
-        tables.append(
-            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
-        )
-    policy("\n".join(tables))
+    policy(policy_granting(values, monkeypatch))
     return inside
 
 

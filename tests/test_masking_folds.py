@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_client import policy_granting
 
 from jupyter_qsecure.secrets.masking import Masker
 from jupyter_qsecure.secrets.unfolding import PROBE_LENGTH
@@ -209,13 +210,7 @@ def granted(provenance_policy: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str
     """One value of each kind granted to every notebook (the policy is written before the
     server starts)."""
     values = _values()
-    tables = []
-    for name, value in values.items():
-        monkeypatch.setenv(f"SRC_{name}", value)
-        tables.append(
-            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
-        )
-    provenance_policy("\n".join(tables))
+    provenance_policy(policy_granting(values, monkeypatch))
     return values
 
 

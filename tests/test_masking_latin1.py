@@ -13,6 +13,7 @@ import secrets
 from typing import Any
 
 import pytest
+from kernel_client import policy_granting
 from test_masking_channels import Kernel
 
 from jupyter_qsecure.secrets.masking import Masker
@@ -52,13 +53,7 @@ def test_a_basic_authorization_in_latin_1_is_masked() -> None:
 def granted(policy: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The values granted to every notebook (before the server starts)."""
     values = _values()
-    tables = []
-    for name, value in values.items():
-        monkeypatch.setenv(f"SRC_{name}", value)
-        tables.append(
-            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
-        )
-    policy("\n".join(tables))
+    policy(policy_granting(values, monkeypatch))
     return values
 
 

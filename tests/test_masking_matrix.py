@@ -20,6 +20,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from kernel_client import policy_granting
 
 from jupyter_qsecure.secrets.forms import MIN_SECRET_LENGTH
 from jupyter_qsecure.secrets.masking import Masker
@@ -268,14 +269,7 @@ def injected(
     """Every kind of value granted to every notebook (from the server's environment), and
     the provenance store's path."""
     values = make_values()
-    tables = []
-    for name, value in values.items():
-        monkeypatch.setenv(f"SRC_{name}", value)
-        tables.append(
-            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
-            + ("allow_short = true\n" if len(value) < MIN_SECRET_LENGTH else "")
-        )
-    return values, provenance_policy("\n".join(tables))
+    return values, provenance_policy(policy_granting(values, monkeypatch))
 
 
 def _outputs(frames: list[Any]) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 import pytest
+from kernel_client import policy_granting
 from test_masking_channels import Kernel
 from test_masking_folds import _leaked, _values
 
@@ -62,13 +63,7 @@ def test_ordinary_bytes_literals_are_left_as_they_are() -> None:
 def granted(policy: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The folds' values granted to every notebook (before the server starts)."""
     values = {name: value for name, value in _values().items() if name != "PEM"}
-    tables = []
-    for name, value in values.items():
-        monkeypatch.setenv(f"SRC_{name}", value)
-        tables.append(
-            f'[secrets.{name}]\nsource = "env://SRC_{name}"\nnotebooks = ["**/*.ipynb"]\n'
-        )
-    policy("\n".join(tables))
+    policy(policy_granting(values, monkeypatch))
     return values
 
 
