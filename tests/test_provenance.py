@@ -380,3 +380,36 @@ async def test_a_module_imported_from_its_bytecode_cache_names_its_source(
     (jp_root_dir / "helpers.py").write_text("def answer():\n    return 2\n")
     report = json.loads(verdict(jp_root_dir / "imports.ipynb", "--format", "json").stdout)
     assert report["files_changed"] == ["helpers.py: changed since the run read it"]
+
+
+async def test_a_sqlite_database_a_cell_queries_is_a_file_read(
+    store_with_secret: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """SQLite opens its database file in C, with no ``open`` audit event: a cell's query
+    of data.db left no file read, and a database changed since was judged unchanged."""
+    with sqlite3.connect(jp_root_dir / "data.db") as connection:
+        connection.execute("CREATE TABLE shots (counts INTEGER)")
+        connection.execute("INSERT INTO shots VALUES (512)")
+    connection.close()
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "query.ipynb")
+    source = (
+        "import sqlite3\n"
+        "db = sqlite3.connect('data.db')\n"
+        "print(db.execute('SELECT counts FROM shots').fetchone()[0])\n"
+        "db.close()\n"
+        "sqlite3.connect(':memory:').close()"
+    )
+    try:
+        shown = await execute(client, source, "a")
+    finally:
+        client.stop_channels()
+    assert shown[0]["text"] == "512\n"
+    saved = await save(jp_fetch, "query.ipynb", as_notebook(code_cell("a", source, shown, 1)))
+    read = saved["cells"][0]["metadata"]["qsecure"]["execution"]["files"]["read"]
+    assert [entry["path"] for entry in read] == ["data.db"]
+    assert read[0]["sha256"] == hashlib.sha256((jp_root_dir / "data.db").read_bytes()).hexdigest()
+    with sqlite3.connect(jp_root_dir / "data.db") as connection:
+        connection.execute("UPDATE shots SET counts = 1024")
+    connection.close()
+    report = json.loads(verdict(jp_root_dir / "query.ipynb", "--format", "json").stdout)
+    assert report["files_changed"] == ["data.db: changed since the run read it"]

@@ -18,6 +18,8 @@ Which events belong to which cell:
   files after a cell, the environment fingerprint and its collectors), are never counted:
   otherwise the writer hashing cell N's files while cell N+1 runs would list them as read
   by cell N+1.
+- A SQLite database a cell connects to (``sqlite3.connect``, whose C library opens the
+  file with no ``open`` event) is recorded as a file read.
 - A module imported from its bytecode cache (``__pycache__/*.pyc``, the source unread)
   is recorded as a read of its source file, when there is one.
 - A nested ``get_ipython().run_cell(...)`` is part of the cell that runs it: one record,
@@ -79,6 +81,25 @@ def _is_write(mode: object, flags: object) -> bool:
     if isinstance(mode, str):
         return any(letter in mode for letter in "wax+")
     return isinstance(flags, int) and bool(flags & _WRITE_FLAGS)
+
+
+def _sqlite_file(database: Any) -> Any:
+    """The file a ``sqlite3.connect`` opens (a path, or a ``file:`` URI's path), None for
+    an in-memory or temporary database."""
+    if isinstance(database, bytes):
+        database = os.fsdecode(database)
+    if not isinstance(database, (str, os.PathLike)):
+        return None
+    text = os.fspath(database)
+    if text.startswith("file:"):
+        from urllib.parse import unquote
+
+        text = unquote(text[5:].split("?", 1)[0].split("#", 1)[0])
+        if text.startswith("//"):  # file://host/path: the path
+            text = "/" + text[2:].partition("/")[2]
+    if text in ("", ":memory:") or "mode=memory" in os.fspath(database):
+        return None
+    return text
 
 
 def _source_of(path: str) -> str:
@@ -453,6 +474,11 @@ class Recorder:
                         self.cwd,
                     )
                 )
+        elif event == "sqlite3.connect" and args:
+            # SQLite opens its database in C: no "open" event. A database file is read.
+            database = _sqlite_file(args[0])
+            if database is not None:
+                execution.opens.append((database, "r", None, self.cwd))
         elif event in _SUBPROCESS_EVENTS:
             executable, arguments = self._command(event, args)
             execution.subprocesses.append(
