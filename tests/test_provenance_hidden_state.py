@@ -249,10 +249,19 @@ async def test_a_recorded_fifo_does_not_hang_the_server(
         assert json.loads(response.body)["cells"][0]["verdict"] == "executed as shown"
 
 
-async def silent_execute(client: Any, source: str) -> None:
-    """Run code as a client that shows nothing does (``silent``: no count, no outputs)."""
+async def silent_execute(
+    client: Any, source: str, expressions: dict[str, str] | None = None
+) -> None:
+    """Run code as a client that shows nothing does (``silent``: no count, no outputs),
+    with ``user_expressions`` evaluated after it."""
     message = client.session.msg(
-        "execute_request", {"code": source, "silent": True, "store_history": False}
+        "execute_request",
+        {
+            "code": source,
+            "silent": True,
+            "store_history": False,
+            "user_expressions": expressions or {},
+        },
     )
     client.shell_channel.send(message)
     while True:
@@ -367,3 +376,32 @@ async def test_startup_code_changes_state(
         "00-tweak.py",
     ]
     assert all(entry["sha256"] for entry in started["files"]["read"])
+
+
+async def test_user_expressions_change_state(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """An execute_request's user_expressions are evaluated in the user's namespace after
+    its code, outside any cell (and with no code, no execution starts at all): an
+    expression that set x left no record."""
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "expressions.ipynb")
+    try:
+        await execute(client, "x = 1", "a")
+        await silent_execute(client, "", {"v": "globals().update(x=41)"})
+        shown = await execute(client, "print(x + 1)", "b")
+    finally:
+        client.stop_channels()
+    assert shown[0]["text"] == "42\n"
+    notebook = as_notebook(code_cell("a", "x = 1", [], 1), code_cell("b", "print(x + 1)", shown, 2))
+    await save_notebook(jp_fetch, "expressions.ipynb", notebook)
+    code, report = judged(jp_root_dir, "expressions.ipynb")
+    assert code == 0 and report["ok"]
+    assert report["hidden_state"] == [
+        "an execution with no cell and no count (a silent one, or one that stores no history:"
+        " code a client or an extension ran without showing it) ran in this session: later"
+        " cells may rely on what it did"
+    ]
+    records = [r.record for r in ProvenanceStore(store_path).for_notebook("expressions.ipynb")]
+    (evaluated,) = [r for r in records if r.get("silent")]
+    assert evaluated["first_line"] == "globals().update(x=41)"
+    assert [r.get("cell_id") for r in records if r.get("kind") == "execution"] == ["a", None, "b"]

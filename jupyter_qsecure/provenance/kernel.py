@@ -69,7 +69,8 @@ def _silent_code(ipython: Any) -> str | None:
 
 def _watch_silent(ipython: Any, recorder: Recorder) -> None:
     """Record silent executions: IPython triggers ``pre_execute``/``post_execute`` for
-    every execution, ``pre_run_cell``/``post_run_cell`` only for those not silent."""
+    every execution, ``pre_run_cell``/``post_run_cell`` only for those not silent; and
+    ``user_expressions``, which it evaluates outside both."""
 
     def pre_execute() -> None:
         if recorder.current is None and (code := _silent_code(ipython)) is not None:
@@ -81,6 +82,22 @@ def _watch_silent(ipython: Any, recorder: Recorder) -> None:
 
     ipython.events.register("pre_execute", pre_execute)
     ipython.events.register("post_execute", post_execute)
+
+    # user_expressions: evaluated by the kernel after the request's code ran (or at once,
+    # when it has none), outside pre_execute and post_execute.
+    evaluate = ipython.user_expressions
+
+    def user_expressions(expressions: Any) -> Any:
+        execution = None
+        if expressions and isinstance(expressions, dict):
+            execution = recorder.begin_expressions("\n".join(map(str, expressions.values())))
+        try:
+            return evaluate(expressions)
+        finally:
+            if execution is not None:
+                recorder.end_expressions(execution)
+
+    ipython.user_expressions = user_expressions
 
 
 #: The provisioner's ``PYTHONSTARTUP`` (``secrets/startup.py``), not startup code of the user's.

@@ -27,6 +27,8 @@ Which events belong to which cell:
 - A silent execution (an ``execute_request`` with ``silent``: IPython triggers no
   ``pre_run_cell`` for it, uses no count and shows no result) is recorded too, marked
   ``silent``, with no cell and no count: it runs code that changes the state the cells see.
+  So are an execute_request's ``user_expressions`` (evaluated after its code, outside any
+  cell, even when there is no code): one record of them, marked ``silent``.
   So is what the kernel runs at its start (startup files, ``PYTHONSTARTUP``, extensions
   other than this one): one record marked ``startup``, its files as files read.
 - Outputs are kept as JupyterLab keeps them: ``update_display_data`` replaces the displays
@@ -358,6 +360,31 @@ class Recorder:
             startup=True,
         )
         execution.opens = [(path, "r", None, self.cwd) for path in files]
+        self._finish(execution)
+
+    def begin_expressions(self, code: str) -> Execution | None:
+        """An execute_request's ``user_expressions`` are about to be evaluated in the
+        user's namespace (after its code, outside any cell): start a record of them, marked
+        silent, with no cell and no count; None when an execution is running (they are
+        part of it)."""
+        if self.current is not None:
+            return None
+        execution = Execution(
+            record_id=str(uuid.uuid4()),
+            cell_id=None,
+            execution_count=None,
+            code=code,
+            started=time.time(),
+            silent=True,
+        )
+        self.current = execution
+        return execution
+
+    def end_expressions(self, execution: Execution) -> None:
+        """The expressions of :meth:`begin_expressions` are evaluated: store the record."""
+        execution.ended = time.time()
+        if self.current is execution:
+            self.current = None
         self._finish(execution)
 
     def post_silent(self, result: Any) -> None:
