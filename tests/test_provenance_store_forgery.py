@@ -250,3 +250,33 @@ def test_first_runs_removed_and_the_timeline_marked_truncated(tmp_path: Path) ->
     env = _limit_policy(tmp_path, 2)
     result = run_qsecure("provenance", str(path), "--store", str(store), cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stdout  # 2 entries is what a limit of 2 keeps
+
+
+async def test_a_file_hash_rewritten_in_the_notebook_differs_from_the_store(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """The data a cell read changed after the run; whoever changed it wrote the new hash
+    into the cell's record in the notebook, and the verdict said nothing changed. The
+    store holds the hash the run recorded: --store compared the counts and digests of
+    a cell's record, not its files, and passed."""
+    import hashlib
+
+    (jp_root_dir / "counts.csv").write_text("shots,counts\n1024,512\n")
+    source = "print(open('counts.csv').read().splitlines()[1])"
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "files.ipynb")
+    try:
+        shown = await execute(client, source, "a")
+    finally:
+        client.stop_channels()
+    await save_notebook(jp_fetch, "files.ipynb", as_notebook(code_cell("a", source, shown, 1)))
+    path = jp_root_dir / "files.ipynb"
+    honest = run_qsecure("provenance", str(path), "--store", str(store_path), cwd=jp_root_dir)
+    assert honest.returncode == 0, honest.stdout + honest.stderr
+    (jp_root_dir / "counts.csv").write_text("shots,counts\n1024,1000\n")
+    saved = json.loads(path.read_text())
+    (read,) = saved["cells"][0]["metadata"]["qsecure"]["execution"]["files"]["read"]
+    read["sha256"] = hashlib.sha256((jp_root_dir / "counts.csv").read_bytes()).hexdigest()
+    verdict, result = judged(jp_root_dir, store_path, saved)
+    assert verdict["ok"] and not verdict["files_changed"]  # the file alone cannot tell
+    assert result.returncode == 1, result.stdout
+    assert "differs from the store's (files)" in result.stdout

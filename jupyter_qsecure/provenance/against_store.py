@@ -6,6 +6,7 @@ can add.)"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .schema import execution_record
@@ -14,6 +15,53 @@ from .store import ProvenanceStore, StoredRecord
 #: Fields of a cell's record that must equal the stored record's (a field removed from
 #: the cell's record differs too: without its count a cell run out of order passed).
 _COMPARED = ("kernel_session", "execution_count", "code_sha256", "outputs_digest", "status")
+
+
+def _list(record: dict[str, Any], key: str) -> list[Any]:
+    value = record.get(key)
+    return value if isinstance(value, list) else []
+
+
+def _files(record: dict[str, Any]) -> Any:
+    """What a record says of the files it read and wrote, beyond their paths (which the
+    save may mask further): each one's digest and size, in order."""
+    files = record.get("files")
+    files = files if isinstance(files, dict) else {}
+    return {
+        kind: [
+            (entry.get("sha256"), entry.get("size"), entry.get("missing"))
+            if isinstance(entry, dict)
+            else entry
+            for entry in _list(files, kind)
+        ]
+        for kind in ("read", "written")
+    }
+
+
+#: The evidence of a cell's record (what the verdict shows it read, wrote, ran, reached,
+#: seeded) that must agree with the stored record's: digests and counts, not the text a
+#: save may mask. A file's hash rewritten in the notebook hid that the data changed.
+def _subprocesses(record: dict[str, Any]) -> Any:
+    return [
+        entry.get("args_sha256") if isinstance(entry, dict) else entry
+        for entry in _list(record, "subprocesses")
+    ]
+
+
+def _network(record: dict[str, Any]) -> Any:
+    return len(_list(record, "network"))
+
+
+def _seeds(record: dict[str, Any]) -> Any:
+    return len(_list(record, "seeds"))
+
+
+_EVIDENCE: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "files": _files,
+    "subprocesses": _subprocesses,
+    "network": _network,
+    "seeds": _seeds,
+}
 #: Fields of a timeline entry that must equal its stored record's.
 _TIMELINE_COMPARED = ("cell_id", "execution_count", "kernel_session", "startup", "silent")
 #: The most missing executions named one by one (the rest are counted).
@@ -53,6 +101,9 @@ def check_against_store(
             problems.append(f"cell {number}: record {record_id} is not in the store")
             continue
         differing = [key for key in _COMPARED if execution.get(key) != row.record.get(key)]
+        differing += [
+            key for key, facts in _EVIDENCE.items() if facts(execution) != facts(row.record)
+        ]
         if row.record.get("cell_id") != cell_id:
             differing.append("cell_id")
         if differing:
