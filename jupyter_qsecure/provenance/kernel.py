@@ -100,10 +100,9 @@ def _watch_silent(ipython: Any, recorder: Recorder) -> None:
     ipython.user_expressions = user_expressions
 
 
-#: The provisioner's ``PYTHONSTARTUP`` (``secrets/startup.py``), not startup code of the user's.
-_OWN_STARTUP = os.path.join(
-    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "secrets", "startup.py"
-)
+#: The provisioner's ``PYTHONSTARTUP`` (``secrets/startup.py`` of the server's install,
+#: which need not be the kernel's), not startup code of the user's.
+_OWN_STARTUP = os.path.join("jupyter_qsecure", "secrets", "startup.py")
 
 
 def _startup_code(ipython: Any) -> tuple[list[str], list[str]]:
@@ -120,7 +119,7 @@ def _startup_code(ipython: Any) -> tuple[list[str], list[str]]:
     files: list[str] = []
     named: list[str] = []
     python_startup = os.environ.get("PYTHONSTARTUP")
-    if python_startup and os.path.abspath(python_startup) == _OWN_STARTUP:
+    if python_startup and os.path.normpath(python_startup).endswith(os.sep + _OWN_STARTUP):
         # This package's own check (the provisioner's); it runs the user's own after it.
         python_startup = os.environ.get("QSECURE_PYTHONSTARTUP")
     runs = bool(
