@@ -397,14 +397,7 @@ class Recorder:
         info = getattr(result, "info", None)
         if not getattr(info, "silent", False) or getattr(info, "raw_cell", None) != execution.code:
             return  # the end of a run_cell the silent code ran: it goes on
-        execution.ended = time.time()
-        error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
-        if error is not None:
-            execution.status = "error"
-            execution.ename = type(error).__name__
-        self.current = None
-        if not self._by_request:
-            self._finish(execution)
+        self._end(execution, result)
 
     def post_run_cell(self, result: Any) -> None:
         """A cell ends: status and count (outputs may still be on their way)."""
@@ -416,15 +409,20 @@ class Recorder:
             # The end of a nested run_cell (or of an empty one, which IPython ends without
             # starting): the running cell goes on.
             return
-        execution.ended = time.time()
         execution.execution_count = getattr(result, "execution_count", None)
+        self._end(execution, result)
+
+    def _end(self, execution: Execution, result: Any) -> None:
+        """``execution`` ended with ``result`` (its error, if any); recorded now when it was
+        not run through the kernel's shell channel (%run, tests), else on its reply."""
+        execution.ended = time.time()
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         if error is not None:
             execution.status = "error"
             execution.ename = type(error).__name__
         self.current = None
         if not self._by_request:
-            self._finish(execution)  # not run through the kernel's shell channel (%run, tests)
+            self._finish(execution)
 
     def on_message(self, msg_type: str, content: Any, parent_id: str | None) -> None:
         """A message leaves the kernel: collect outputs; finish the record on its reply."""
