@@ -19,7 +19,7 @@ from nbclient import NotebookClient
 from qsecure_cli import run_qsecure
 
 from jupyter_qsecure.reproduce import create_manifest
-from jupyter_qsecure.reproduce.rerun import normalise, within_tolerance
+from jupyter_qsecure.reproduce.rerun import _PROBE, normalise, within_tolerance
 from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
 
 pytestmark = pytest.mark.slow  # real kernels
@@ -179,11 +179,17 @@ def test_the_run_goes_through_the_qsecure_provisioner(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr  # the uuid cell
     records = [r.record for r in ProvenanceStore(store).for_notebook("analysis.ipynb")]
     executions = [r for r in records if r.get("kind") == "execution"]
+    # The environment probe, asked before any cell, is code the kernel ran: recorded as
+    # a silent execution (no cell, no count), not taken for a cell.
+    probe = [r for r in executions if r.get("silent")]
+    assert [r["code_sha256"] for r in probe] == [source_digest(_PROBE)]
+    assert probe[0]["cell_id"] is None and probe[0]["execution_count"] is None
+    cells = [r for r in executions if not r.get("silent")]
     # nbclient sends no cell id, so the records are matched by their code digests.
-    assert [r["code_sha256"] for r in executions][:5] == [
+    assert [r["code_sha256"] for r in cells][:5] == [
         source_digest(source) for source in CELLS.values()
     ]
-    assert executions[0]["files"]["read"][0]["path"] == "input.csv"
+    assert cells[0]["files"]["read"][0]["path"] == "input.csv"
 
 
 def test_a_changed_input_is_named_and_fails(tmp_path: Path) -> None:

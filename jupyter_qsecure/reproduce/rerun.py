@@ -61,8 +61,8 @@ __all__ = [
 
 PROVISIONER = "qsecure-provisioner"
 #: What the kernel says of its environment, asked before any cell of the notebook runs (a
-#: silent request's user expression: no output, no history, nothing recorded), so the
-#: notebook's code cannot change the answer.
+#: silent request's user expression: no output, no history; the store records it as a
+#: silent execution of the run), so the notebook's code cannot change the answer.
 _PROBE = (
     "__import__('json').dumps({'python': __import__('platform').python_version(), "
     "'packages': __import__('jupyter_qsecure.provenance.collectors', fromlist=['_'])"
