@@ -297,6 +297,42 @@ async def test_a_silent_execution_changes_state(
     assert silent[0]["first_line"] == "x = 41" and silent[0]["cell_id"] is None
 
 
+def _frontend_refresh(name: str) -> str:
+    """The code JupyterLab's secrets panel and blocked-save dialog send, silently, to
+    refresh one secret in the notebook's kernel (read from the extension's source)."""
+    source = (Path(__file__).parent.parent / "labextension/src/guard/flow.tsx").read_text()
+    template = source.split("const code = `", 1)[1].split("`;", 1)[0]
+    return template.replace("${JSON.stringify(name)}", json.dumps(name)).replace("\\n", "\n")
+
+
+async def test_jupyterlabs_secret_refresh_is_not_hidden_state(
+    store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    """Storing or granting a secret in the secrets panel refreshes it in the open
+    notebook's kernel with one silent request of fixed code: like the injection at the
+    kernel's start, not hidden state (the demo's first step made every later verdict
+    report a silent execution). The same code with anything added is recorded."""
+    refresh = _frontend_refresh("LAB_TOKEN")
+    assert refresh.startswith("import jupyter_qsecure as _qsecure\n_qsecure.refresh(")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "refresh.ipynb")
+    try:
+        await execute(client, "x = 1", "a")
+        await silent_execute(client, refresh)
+        await silent_execute(client, refresh + "\nx = 41")
+        await silent_execute(client, refresh.replace("LAB_TOKEN", 'X"); x = ("'))
+        shown = await execute(client, "print(x + 1)", "b")
+    finally:
+        client.stop_channels()
+    notebook = as_notebook(code_cell("a", "x = 1", [], 1), code_cell("b", "print(x + 1)", shown, 2))
+    await save_notebook(jp_fetch, "refresh.ipynb", notebook)
+    _, report = judged(jp_root_dir, "refresh.ipynb")
+    assert [c["verdict"] for c in report["cells"]] == ["executed as shown"] * 2
+    records = [r.record for r in ProvenanceStore(store_path).for_notebook("refresh.ipynb")]
+    silent = [r for r in records if r.get("silent")]
+    assert len(silent) == 2, silent  # the two requests that do more than refresh
+    assert len(report["hidden_state"]) == 2  # each of them, nothing for the refresh
+
+
 async def test_a_cell_copied_in_the_same_notebook_did_not_run(
     store_path: Path, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
 ) -> None:

@@ -7,6 +7,7 @@ import contextlib
 import importlib.abc
 import importlib.machinery
 import os
+import re
 import sys
 import threading
 import uuid
@@ -67,13 +68,24 @@ def _silent_code(ipython: Any) -> str | None:
     return code if content.get("silent") and isinstance(code, str) else None
 
 
+#: JupyterLab's refresh of one granted secret in the notebook's kernel (after the secrets
+#: panel stores or grants it, or the blocked-save dialog rotates it): a silent request
+#: that re-reads a secret as the kernel's start injected it, so no more hidden state than
+#: that injection. Only this exact code; anything else silent is recorded.
+_SECRET_REFRESH = re.compile(
+    r'import jupyter_qsecure as _qsecure\n_qsecure\.refresh\("[A-Za-z_][A-Za-z0-9_]*"\)\n'
+    r"del _qsecure"
+)
+
+
 def _watch_silent(ipython: Any, recorder: Recorder) -> None:
     """Record silent executions: IPython triggers ``pre_execute``/``post_execute`` for
     every execution, ``pre_run_cell``/``post_run_cell`` only for those not silent; and
     ``user_expressions``, which it evaluates outside both."""
 
     def pre_execute() -> None:
-        if recorder.current is None and (code := _silent_code(ipython)) is not None:
+        code = _silent_code(ipython) if recorder.current is None else None
+        if code is not None and not _SECRET_REFRESH.fullmatch(code):
             recorder.pre_silent(code, _request_id(ipython))
 
     def post_execute() -> None:
