@@ -227,3 +227,17 @@ def policy_granting(values: dict[str, str], monkeypatch: Any) -> str:
             + ("allow_short = true\n" if len(value) < MIN_SECRET_LENGTH else "")
         )
     return "\n".join(tables)
+
+
+async def call(
+    jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **params: str
+) -> Any:
+    """A request to the server as JupyterLab makes it (a JSON body, query parameters);
+    the answer's JSON, or None for an empty one."""
+    response = await jp_fetch(
+        *parts,
+        method=method,
+        body=None if body is None else json.dumps(body),
+        params=params or None,
+    )
+    return json.loads(response.body) if response.body else None

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from conftest import as_notebook, code_cell
 from kernel_client import (
+    call,
     connect,
     execute,
     save_notebook,
@@ -40,18 +41,6 @@ pytestmark = pytest.mark.usefixtures("keyring_env")
 @pytest.fixture
 def value() -> str:
     return f"qsv-{secrets.token_hex(12)}"
-
-
-async def call(
-    jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **params: str
-) -> Any:
-    response = await jp_fetch(
-        *parts,
-        method=method,
-        body=None if body is None else json.dumps(body),
-        params=params or None,
-    )
-    return json.loads(response.body) if response.body else None
 
 
 def executions(store: Path) -> list[dict[str, Any]]:

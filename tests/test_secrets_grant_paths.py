@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kernel_client import connect, open_session
+from kernel_client import call, connect, open_session
 
 from jupyter_qsecure.config import PolicyError, parse_policy
 from jupyter_qsecure.secrets.personal import notebook_problem
@@ -38,18 +38,6 @@ def value(policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> str
         f"notebooks = {json.dumps(['experiments/**/*.ipynb', COMPOSED])}\n"
     )
     return token
-
-
-async def call(
-    jp_fetch: Any, *parts: str, method: str = "GET", body: Any = None, **params: str
-) -> Any:
-    response = await jp_fetch(
-        *parts,
-        method=method,
-        body=None if body is None else json.dumps(body),
-        params=params or None,
-    )
-    return json.loads(response.body) if response.body else None
 
 
 async def kernel_environment(jp_serverapp: Any, kernel_id: str, *names: str) -> dict[str, Any]:
