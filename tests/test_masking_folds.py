@@ -93,6 +93,12 @@ def test_a_folded_value_is_masked_whole(masker_kind: str, width: int) -> None:
             assert "[secret:" in masked
 
 
+def _numpy_characters(value: str) -> str:
+    """``str(np.array(list(value)))``: ``['g' 'h' ...]``, wrapped at NumPy's 75 columns."""
+    numpy = pytest.importorskip("numpy")
+    return str(numpy.array(list(value)))
+
+
 @pytest.mark.parametrize(
     "display",
     [
@@ -102,8 +108,9 @@ def test_a_folded_value_is_masked_whole(masker_kind: str, width: int) -> None:
         lambda v: json.dumps(list(v)),
         lambda v: ", ".join(v),
         lambda v: repr(tuple(v)),
+        lambda v: _numpy_characters(v),
     ],
-    ids=["spaces", "lines", "list", "json-list", "commas", "tuple"],
+    ids=["spaces", "lines", "list", "json-list", "commas", "tuple", "numpy-array"],
 )
 def test_a_value_cut_into_characters_is_masked(masker_kind: str, display: Any) -> None:
     values = _values()

@@ -44,8 +44,9 @@ PROBE_LENGTH = 6
 #: probe, cut at a hyphen, say, leaves the second line starting within them).
 PROBE_STARTS = 2 * PROBE_LENGTH
 #: How displays join a value's single characters: ``print(*value)`` and ``" ".join``, one
-#: a line, ``repr(list(value))``, ``json.dumps(list(value))``, ``", ".join``.
-JOINERS = (" ", "\n", "', '", '", "', ", ")
+#: a line, ``repr(list(value))``, ``json.dumps(list(value))``, ``", ".join``, and NumPy's
+#: array of them (``str(np.array(list(value)))``: ``['g' 'h' ...]``).
+JOINERS = (" ", "\n", "', '", '", "', ", ", "' '")
 #: How an HTML highlighter opens a string literal's token (Pygments' classes ``s``,
 #: ``s1``, ``s2``, ``se``, ``si``...): a text holding it is read as shown.
 HIGHLIGHTED_STRING = '<span class="s'
