@@ -16,6 +16,8 @@ from jupyter_qsecure.guard.rule import expand
 SCANNER = Scanner()
 PASSWORD = expand("{A:14}")
 TOKEN = expand("{A:32}")
+BOOTSTRAP = expand("{a:6}.{a:16}")
+CRUMB = expand("{H:32}")
 
 #: (file name, text with the secret on line 3, rule, the value the finding stands for).
 CASES = [
@@ -96,6 +98,25 @@ CASES = [
         ".netrc",
         f"machine api.example.org\n  login lab\n  password {PASSWORD}\n",
         "netrc-password",
+        PASSWORD,
+    ),
+    (
+        "join.sh",
+        f"#!/bin/sh\nset -e\nkubeadm join 10.0.0.1:6443 --token {BOOTSTRAP} "
+        f"--discovery-token-ca-cert-hash sha256:{expand('{H:64}')}\n",
+        "kubernetes-bootstrap-token",
+        BOOTSTRAP,
+    ),
+    (
+        "build.groovy",
+        f"node {{\n  def job = env.JOB\n  sh \"curl -X POST $job -H 'Jenkins-Crumb:{CRUMB}'\"\n",
+        "jenkins-crumb",
+        CRUMB,
+    ),
+    (
+        "auth.go",
+        f'package main\nfunc check(creds Creds) {{\n\tif creds.Secret != "{PASSWORD}" {{\n',
+        "secret-comparison",
         PASSWORD,
     ),
 ]

@@ -702,14 +702,44 @@ PROVIDER_RULES: tuple[Rule, ...] = (
     Rule(
         "kubernetes-bootstrap-token",
         "Kubernetes bootstrap token",
-        r"(?i:bootstrap)[\w-]{0,10}(?i:token)[\"']?\s*[:= ]\s*[\"']?(?P<secret>[a-z0-9]{6}\.[a-z0-9]{16})\b",
-        r"(?i)bootstrap",
+        # BOOTSTRAP_TOKEN: ..., and kubeadm's --token, --discovery-token and
+        # --tls-bootstrap-token (kubeadm join HOST --token ... prints one to copy).
+        r"(?:(?i:bootstrap)[\w-]{0,10}(?i:token)[\"']?\s*[:= ]|--(?:discovery-)?token[ =])"
+        r"\s*[\"']?(?P<secret>[a-z0-9]{6}\.[a-z0-9]{16})\b",
+        r"(?i)bootstrap|--token|--discovery-token",
         check=lambda m: (
             shannon_entropy(m.group("secret")) >= 3.0
             and "0123456789abcdef" not in m.group("secret")
         ),
-        examples=('BOOTSTRAP_TOKEN: "{a:6}.{a:16}"',),
-        negative_examples=("--tls-bootstrap-token abcdef.0123456789abcdef",),
+        examples=(
+            'BOOTSTRAP_TOKEN: "{a:6}.{a:16}"',
+            "kubeadm join 10.0.0.1:6443 --token {a:6}.{a:16} --discovery-token-ca-cert-hash sha256:{H:64}",
+            "kubeadm join 10.0.0.1:6443 --discovery-token={a:6}.{a:16}",
+        ),
+        negative_examples=(
+            "--tls-bootstrap-token abcdef.0123456789abcdef",
+            "kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef",
+            "kubeadm token create --print-join-command --ttl 2h",
+            "gh auth login --token config.main_branch_name",
+        ),
+    ),
+    Rule(
+        "jenkins-crumb",
+        "Jenkins crumb",
+        # The anti-forgery token Jenkins binds to a session; with it, a script acts as
+        # the user who fetched it (NP's "Jenkins token or crumb").
+        r"\bJenkins-Crumb[\"']?\s*[:=]\s*[\"']?(?P<secret>[0-9a-f]{32}(?:[0-9a-f]{32})?)\b",
+        r"(?i)jenkins-crumb",
+        ignore_case=True,
+        check=_entropy(3.0),
+        examples=(
+            "curl -X POST $JOB/build -H 'Jenkins-Crumb:{H:32}'",
+            'headers = {"Jenkins-Crumb": "{H:64}"}',
+        ),
+        negative_examples=(
+            'curl -H "Jenkins-Crumb:$CRUMB" -X POST $JOB/build',
+            "Jenkins-Crumb: 00000000000000000000000000000000",
+        ),
     ),
     Rule(
         "okta-token",
