@@ -419,7 +419,8 @@ class Recorder:
         error = getattr(result, "error_in_exec", None) or getattr(result, "error_before_exec", None)
         if error is not None:
             execution.status = "error"
-            execution.ename = type(error).__name__
+            # A class made at run time takes any string as its name: masked as outputs are.
+            execution.ename = self.mask(type(error).__name__)
         self.current = None
         if not self._by_request:
             self._finish(execution)

@@ -1,0 +1,91 @@
+"""Adversarial ways out for an injected value, by a careless researcher or an adversary
+with a notebook and a kernel: what the kernel controls that reaches the server's audit
+trail and the provenance store without going through the kernel's output masking.
+
+A real server, real kernels, the value random for each test and shaped like an identifier
+(as a ``ghp_...`` token is), so that no check of a name's shape alone keeps it out."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kernel_client import execute, start_session, wait_for_records
+
+
+def identifier_value() -> str:
+    """A value that is also a valid secret name (letters, digits and underscores)."""
+    return "lab" + secrets.token_hex(16)
+
+
+def store_bytes(store: Path) -> bytes:
+    """The provenance store's database and its journal files, as on disk."""
+    return store.read_bytes() + b"".join(
+        p.read_bytes() for p in store.parent.glob(store.name + "-*") if p.is_file()
+    )
+
+
+async def test_a_value_passed_to_refresh_as_a_name_stays_out_of_the_audit_trail(
+    store_with_secret: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    audit_events: Any,
+    server_log: Any,
+) -> None:
+    # refresh(token) in place of refresh("LAB_TOKEN"): the server answered "... is not
+    # granted" and wrote a secret-denied event whose name and message were the value,
+    # into the audit trail on disk and to every browser on the event bus.
+    token = identifier_value()
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", token)
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "careless.ipynb")
+    try:
+        outputs = await execute(
+            client,
+            "import os, jupyter_qsecure\n"
+            "token = os.environ['LAB_TOKEN']\n"
+            "print(jupyter_qsecure.refresh(token))\n"
+            "print(jupyter_qsecure.refresh(token[:20] + '-' + token[20:]))",
+            "r",
+        )
+    finally:
+        client.stop_channels()
+    assert token not in json.dumps(outputs)
+    assert "not granted to this kernel" in json.dumps(outputs)
+    denied = [e for e in audit_events() if e["__schema__"].endswith("secret-denied/v1")]
+    assert len(denied) == 2
+    assert all(e["reason"] == "not-granted" for e in denied)
+    everything = json.dumps(audit_events()) + server_log()
+    assert token not in everything
+    assert token[:20] not in everything and token[20:] not in everything
+    assert denied[0]["name"] == "[secret:LAB_TOKEN]"
+
+
+async def test_an_exception_class_named_by_the_value_stays_out_of_the_record(
+    store_with_secret: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+) -> None:
+    # An exception class made at run time takes any string as its name (an error type
+    # per API key, a generated client): the record's ename was type(error).__name__,
+    # unmasked, in the store on disk (the traceback the kernel sent was masked).
+    token = f"lab-{secrets.token_hex(16)}"
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", token)
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "ename.ipynb")
+    try:
+        outputs = await execute(
+            client,
+            "import os\nraise type(os.environ['LAB_TOKEN'], (Exception,), {})('refused')",
+            "e",
+        )
+    finally:
+        client.stop_channels()
+    assert token not in json.dumps(outputs)
+    [record] = wait_for_records(store_with_secret, 1)
+    assert record["status"] == "error"
+    assert record["ename"] == "[secret:LAB_TOKEN]"
+    assert token.encode() not in store_bytes(store_with_secret)
