@@ -1269,3 +1269,26 @@ def test_a_file_name_cannot_write_a_report_line_of_its_own(lab: Lab, tmp_path: P
         for line in (result.stdout + result.stderr).splitlines():
             assert not line.startswith("review.ipynb"), (args, result.stdout, result.stderr)
         assert "\\nreview.ipynb: signed" in result.stdout + result.stderr, (args, result)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("scan", ""),
+        ("scan", "analysis.ipynb", ""),
+        ("manifest", "create", ""),
+        ("reproduce", ""),
+        ("provenance", "log", ""),
+    ],
+    ids=lambda args: " ".join(repr(arg) for arg in args),
+)
+def test_an_empty_argument_is_not_the_current_folder(tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`scan "$NOTEBOOK"` with the variable unset: Path("") is ".", which scanned (or
+    described in a manifest) everything under the current folder."""
+    (tmp_path / "analysis.ipynb").write_text(json.dumps(_provenance_notebook()), encoding="utf-8")
+    result = run_qsecure(*args, cwd=tmp_path)
+    assert result.returncode == 2, result
+    assert "an empty argument ('')" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "file(s)" not in result.stderr  # no scan summary: nothing was scanned
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["analysis.ipynb"]

@@ -31,6 +31,12 @@ class _Subcommand(JupyterApp):
             super().initialize(argv)
         except (ArgumentError, TraitError) as error:
             raise UsageError(str(error)) from None
+        if "" in self.extra_args:
+            # Path("") is the current folder: `scan "$NB"` with NB unset would scan it all.
+            raise UsageError(
+                "an empty argument ('') names no file or folder; check the variable "
+                "that should have given it a value"
+            )
 
     def get_default_logging_config(self) -> dict[str, Any]:
         """traitlets' logging to standard error, each record on one line below ``--debug``:
