@@ -48,6 +48,8 @@ def test_the_demo_line_is_flagged() -> None:
         'print(userdata.get("IBM_TOKEN"))',
         "!echo $IBM_QUANTUM_TOKEN",
         "%env",
+        # this package's kernel API: every granted secret, by name
+        "from jupyter_qsecure.kernel import injected_secrets\nprint(injected_secrets()['IBMQ'])",
     ],
 )
 def test_a_value_printed_by_a_cell_reading_a_credential_is_one(source: str) -> None:

@@ -28,6 +28,8 @@ _READS_CREDENTIAL = re.compile(
     # shell and magics that print the environment, or a stored credential
     rf"|^[ \t]*(?:!|%)(?:env|printenv|set)\b|^[ \t]*!echo\b[^\n]*\$\w*{_CREDENTIAL_WORD}"
     rf"|\bget_password\s*\(|\bconfigure\s+get\s+\S*{_CREDENTIAL_WORD}"
+    # this package's own kernel API: the granted secrets, by name
+    r"|\binjected_secrets\s*\("
     r")",
     re.MULTILINE,
 )
