@@ -49,7 +49,7 @@ def test_the_demo_line_is_flagged() -> None:
         "!echo $IBM_QUANTUM_TOKEN",
         "%env",
         # this package's kernel API: every granted secret, by name
-        "from jupyter_qsecure.kernel import injected_secrets\nprint(injected_secrets()['IBMQ'])",
+        "from jupyter_qsecure.kernel import injected_secrets\ngranted = injected_secrets()\ngranted['IBMQ']",
     ],
 )
 def test_a_value_printed_by_a_cell_reading_a_credential_is_one(source: str) -> None:
