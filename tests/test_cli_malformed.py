@@ -1292,3 +1292,35 @@ def test_an_empty_argument_is_not_the_current_folder(tmp_path: Path, args: tuple
     assert "Traceback" not in result.stderr
     assert "file(s)" not in result.stderr  # no scan summary: nothing was scanned
     assert sorted(path.name for path in tmp_path.iterdir()) == ["analysis.ipynb"]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["attest", "{nb}", "--output", "{out}"],
+        ["attest", "{nb}", "--sign", "--key", "{key}", "--output", "{out}"],
+        ["export-signature", "{nb}", "--output", "{out}"],
+        ["reproduce", "{nb}", "--attest", "{out}", "--key", "{key}"],
+    ],
+    ids=lambda command: command[0] + (" --sign" if "--sign" in command else ""),
+)
+@pytest.mark.parametrize("name", ["same", "link", "dotted"])
+def test_an_output_naming_the_notebook_leaves_it_whole(
+    lab: Lab, tmp_path: Path, command: list[str], name: str
+) -> None:
+    """`attest nb.ipynb -o nb.ipynb` replaced the signed notebook with its attestation."""
+    path = tmp_path / "signed.ipynb"
+    data = json.dumps(lab.notebook).encode()
+    path.write_bytes(data)
+    out = {"same": path, "link": tmp_path / "alias.ipynb", "dotted": tmp_path / "." / path.name}[
+        name
+    ]
+    if name == "link":
+        out.symlink_to(path)
+    args = [part.format(nb=path, out=out, key=lab.key) for part in command]
+    with _hermetic(tmp_path / "home"):
+        result = run_qsecure(*args, cwd=tmp_path)
+    assert result.returncode == 2, result
+    assert "is the notebook this command reads; nothing written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert path.read_bytes() == data

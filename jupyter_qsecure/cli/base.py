@@ -85,11 +85,13 @@ def _read_notebook(path: Path, *, unique_keys: bool = False) -> dict[str, Any]:
     return read_notebook(path, UsageError, unique_keys=unique_keys)
 
 
-def write_output(target: str, text: str, option: str) -> None:
+def write_output(target: str, text: str, option: str, *, source: Path | None = None) -> None:
     """Write ``text`` as UTF-8 to the file ``target`` that ``option`` (``--output``) named,
     or raise a UsageError naming both and what is wrong (a folder, a missing folder on
-    the way, a full disk, a name too long). The text is encoded before the file is
-    opened, so text with no UTF-8 form leaves a file there as it was."""
+    the way, a full disk, a name too long, the ``source`` notebook the command read). The
+    text is encoded before the file is opened, so text with no UTF-8 form leaves a file
+    there as it was."""
+    _not_the_source(target, option, source)
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as error:
@@ -101,15 +103,35 @@ def write_output(target: str, text: str, option: str) -> None:
         raise UsageError(f"{option} {target}: cannot write ({error.strerror or error})") from None
 
 
-def check_output(target: str, option: str) -> None:
+def check_output(target: str, option: str, *, source: Path | None = None) -> None:
     """A UsageError now, before long work, when ``target`` cannot be where
-    :func:`write_output` writes: a folder, or in a folder that does not exist."""
+    :func:`write_output` writes: a folder, in a folder that does not exist, or the
+    ``source`` notebook itself."""
     import os
 
+    _not_the_source(target, option, source)
     folder = os.path.dirname(target) or "."
     if os.path.isdir(target) or not os.path.isdir(folder):
         what = "is a folder" if os.path.isdir(target) else f"{folder} is not a folder"
         raise UsageError(f"{option} {target}: cannot write there ({what})")
+
+
+def _not_the_source(target: str, option: str, source: Path | None) -> None:
+    """A UsageError when ``target`` is the file ``source`` (by any name: a link, ``./``):
+    `attest nb.ipynb -o nb.ipynb` replaced the notebook with its attestation."""
+    import os
+
+    if source is None:
+        return
+    try:
+        same = os.path.samefile(target, source)
+    except OSError:
+        return  # no file there yet (or none to compare): nothing to lose
+    if same:
+        raise UsageError(
+            f"{option} {target} is the notebook this command reads; nothing written: "
+            "name another file"
+        )
 
 
 def _signing_service() -> Any:

@@ -448,7 +448,7 @@ class AttestApp(_Subcommand):
                 return 1
         text = json.dumps(statement, indent=2)
         if self.output:
-            write_output(self.output, text + "\n", "--output")
+            write_output(self.output, text + "\n", "--output", source=path)
             print(f"wrote {self.output}", file=sys.stderr)
         else:
             print(text)

@@ -139,7 +139,7 @@ class ReproduceApp(_Subcommand):
             key = Path(self.key) if self.key else _signing_service().settings.key
             if key is None:
                 raise UsageError("--attest needs --key PATH (or [signing] key) to sign with")
-            check_output(self.attest, "--attest")
+            check_output(self.attest, "--attest", source=path)
         bags = self._verified_bags()
         result = self._reproduce(path, self._pinned(bags), self._store())
         code = 0 if result.reproduced else 1
@@ -249,7 +249,7 @@ class ReproduceApp(_Subcommand):
         except SignatureError as error:
             print(f"jupyter qsecure: error: {error}", file=sys.stderr)
             return 1
-        write_output(self.attest, json.dumps(envelope, indent=2) + "\n", "--attest")
+        write_output(self.attest, json.dumps(envelope, indent=2) + "\n", "--attest", source=path)
         print(f"signed reproduction attestation: {self.attest}", file=sys.stderr)
         return 0
 

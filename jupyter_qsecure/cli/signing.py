@@ -213,7 +213,7 @@ class ExportSignatureApp(_Subcommand):
         armored = entries[self.index]["signature"]
         if self.output:
             text = armored if armored.endswith("\n") else armored + "\n"
-            write_output(self.output, text, "--output")
+            write_output(self.output, text, "--output", source=path)
         else:
             print(armored.rstrip("\n"))
         return 0
