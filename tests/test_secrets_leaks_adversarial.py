@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kernel_client import execute, start_session, wait_for_records
+from qsecure_cli import run_qsecure
+
+from jupyter_qsecure.config import PolicyError, parse_policy
 
 
 def identifier_value() -> str:
@@ -89,3 +93,50 @@ async def test_an_exception_class_named_by_the_value_stays_out_of_the_record(
     assert record["status"] == "error"
     assert record["ename"] == "[secret:LAB_TOKEN]"
     assert token.encode() not in store_bytes(store_with_secret)
+
+
+@pytest.fixture
+def pasted_value(policy: Callable[[str], Path]) -> str:
+    """A policy whose admin pasted a secret's value where its reference belongs (before
+    the server starts); the value."""
+    value = secrets.token_urlsafe(24)
+    policy(f'[secrets.LAB_TOKEN]\nsource = "{value}"\nnotebooks = ["**/*.ipynb"]\n')
+    return value
+
+
+async def test_a_value_pasted_in_place_of_a_reference_is_not_quoted_back(
+    pasted_value: str, jp_fetch: Any, server_log: Any, tmp_path: Path
+) -> None:
+    # source = "<the token>" in place of source = "keyring://...": the policy error
+    # quoted the text, and went to the server's log, every GET /qsecure/secrets answer
+    # and `jupyter qsecure secrets list`.
+    response = await jp_fetch("qsecure", "secrets")
+    error = json.loads(response.body)["policy_error"]
+    assert "secrets.LAB_TOKEN.source" in error and "is not a reference" in error
+    assert "keyring://SERVICE/USERNAME" in error
+    listed = run_qsecure("secrets", "list", cwd=tmp_path)
+    assert listed.returncode != 0 and "is not a reference" in listed.stdout + listed.stderr
+    for text in (error, server_log(), listed.stdout + listed.stderr):
+        assert pasted_value not in text and pasted_value[:16] not in text
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ('"{value}"', "is not a reference"),
+        ('"{value}://x"', "is not a valid scheme"),
+        ("{number}", "got a value of type int"),
+    ],
+)
+def test_a_pasted_value_is_not_in_the_policy_error(written: str, expected: str) -> None:
+    value = secrets.token_urlsafe(24).replace("-", "x").replace("_", "y")
+    number = secrets.randbelow(10**12) + 10**12
+    for key in (
+        "[secrets.LAB_TOKEN]\nsource",
+        '[vault]\nurl = "https://vault.invalid"\ntoken_source',
+    ):
+        text = f"{key} = {written.format(value=value, number=number)}\n"
+        with pytest.raises(PolicyError) as caught:
+            parse_policy(text + ('notebooks = ["**/*.ipynb"]\n' if "secrets." in key else ""))
+        assert expected in str(caught.value)
+        assert value not in str(caught.value) and str(number) not in str(caught.value)

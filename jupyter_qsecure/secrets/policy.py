@@ -174,6 +174,13 @@ class SecretsPolicy:
 
 def _ref(section: Section, key: str) -> SecretRef:
     """The reference under ``key`` of ``section`` (which must be set), parsed."""
+    if section.has(key) and not isinstance(section.table[key], str):
+        # Not quoted back (a number may be a PIN pasted where its reference belongs).
+        raise section.error(
+            key,
+            "expected a reference such as keyring://SERVICE/USERNAME, got a value of type "
+            + type(section.table[key]).__name__,
+        )
     text = section.get(key, str, "a reference such as keyring://SERVICE/USERNAME")
     try:
         ref = parse_ref(text)

@@ -57,13 +57,21 @@ _PLAIN = ("keyring", "file", "env")
 
 def parse_ref(text: str) -> SecretRef:
     """Parse ``text``; raises :class:`SecretRefError` naming the expected form."""
+    # Text that is no reference is not quoted back: it may be the secret's value itself,
+    # pasted where its reference belongs, and the message goes to logs and REST answers.
     if not isinstance(text, str) or "://" not in text:
         raise SecretRefError(
-            f"{text!r} is not a reference; write one of: " + ", ".join(_FORMS.values())
+            f"{_unquoted(text)} is not a reference; write one of: "
+            + ", ".join(_FORMS.values())
+            + "; a secret's value goes in its store (`jupyter qsecure secrets set NAME`), "
+            "never in the policy"
         )
     scheme, _, rest = text.partition("://")
     if not _SCHEME.match(scheme):
-        raise SecretRefError(f"{text!r}: {scheme!r} is not a valid scheme")
+        raise SecretRefError(
+            f"the text before :// ({len(scheme)} characters) is not a valid scheme: "
+            "lowercase letters, digits, +, . and -, starting with a letter"
+        )
     split = urlsplit(f"{scheme}://{rest}")
     fragment, _, fragment_query = split.fragment.partition("?")  # vault://m/p#field?version=2
     query = parse_qs(split.query or fragment_query)
@@ -86,6 +94,13 @@ def parse_ref(text: str) -> SecretRef:
             f"{text!r}: write the location without . or .. (expected {_FORMS[scheme]})"
         )
     return ref
+
+
+def _unquoted(text: object) -> str:
+    """What a text that is no reference is, without its characters."""
+    if not isinstance(text, str):
+        return f"a value of type {type(text).__name__}"
+    return "an empty text" if not text else f"a text of {len(text)} characters without ://"
 
 
 def _check_form(ref: SecretRef) -> None:
