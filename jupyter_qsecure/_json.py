@@ -15,7 +15,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["JSONTextError", "keeping_shadowed", "loads", "too_many_digits"]
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from os import PathLike, fsdecode
 from sys import maxsize
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["LOGGED_FIELD", "SHOWN_FIELD", "logged", "shown", "shown_json", "shown_path", "unseen"]
 

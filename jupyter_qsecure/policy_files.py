@@ -16,10 +16,13 @@ import os
 import stat
 import sys
 from pathlib import Path
-from typing import Any
 
 from ._files import read_text
 from ._validate import PolicyError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "ENV_POLICY",

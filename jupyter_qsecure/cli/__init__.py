@@ -11,10 +11,10 @@ below are imported on first use.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 from .._lazy import lazy_exports
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
 

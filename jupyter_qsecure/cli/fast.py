@@ -16,9 +16,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
 
 from .._shown import shown_path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 USAGE_ERROR = 2
 _VERIFY_OPTIONS = {

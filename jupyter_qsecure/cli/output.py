@@ -13,9 +13,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from .fast import USAGE_ERROR
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["OutputError", "run_with_output_guarded"]
 

@@ -31,8 +31,6 @@ imported on first use.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from .._lazy import lazy_exports
 from .canonical import (
     CANONICAL_FORM,
@@ -52,6 +50,7 @@ from .canonical import (
     source_digest,
 )
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from .allowed_signers import AllowedSignersError, load_allowed_signers, load_revoked_keys
     from .dsse import sign_envelope, verify_envelope

@@ -6,9 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import NamedTuple
 
 from .._validate import Section
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from .._records import NamedTuple
 
 ROLES = ("author", "reviewer", "approver")
 #: Without ``[signing.roles]``: every trusted principal may sign as author, and only that.

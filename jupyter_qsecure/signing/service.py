@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from .allowed_signers import load_allowed_signers, load_revoked_keys
 from .policy import SigningSettings
 from .signatures import NotebookVerdict, SigningPolicy, sign_notebook, verify_notebook
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def default_principal(settings: SigningSettings) -> str:
@@ -38,7 +41,8 @@ def default_principal(settings: SigningSettings) -> str:
     return user
 
 
-EventSink = Callable[[str, dict[str, Any]], None]
+if TYPE_CHECKING:  # annotations only (the fast path does not import typing)
+    EventSink = Callable[[str, dict[str, Any]], None]
 
 
 class NoSigningKey(ValueError):
@@ -55,8 +59,9 @@ class NotYourPrincipal(PermissionError):
     signing setup says they sign as."""
 
 
-#: Embeds what a save would add (provenance) into a notebook about to be signed.
-Embedder = Callable[[dict[str, Any], str], None]
+if TYPE_CHECKING:
+    #: Embeds what a save would add (provenance) into a notebook about to be signed.
+    Embedder = Callable[[dict[str, Any], str], None]
 
 
 class SigningService:

@@ -27,7 +27,6 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from .._shown import shown, unseen
 from .allowed_signers import AllowedSigner, match_pattern_list, trust
@@ -49,6 +48,12 @@ from .sshsig import (
     sign_with_ssh_keygen,
     verify,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, NamedTuple
+else:
+    from .._records import NamedTuple
 
 NAMESPACE = "notebook@jupyter-qsecure"
 ROLES = ("author", "reviewer", "approver")

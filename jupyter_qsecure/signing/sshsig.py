@@ -39,13 +39,16 @@ import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, NamedTuple
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import subprocess
+    from typing import Literal, NamedTuple
 
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
+else:
+    from .._records import NamedTuple
 
 __all__ = [
     "BEGIN",
@@ -79,14 +82,36 @@ _HASHES: dict[str, Callable[[bytes], bytes]] = {
 #: Wider than any SSHSIG this module produces or accepts; stops absurd inputs early.
 _MAX_ARMOR_CHARS = 1 << 20
 
-SignatureReason = Literal[
+#: Why a signature was refused: :attr:`SignatureError.reason`.
+_SIGNATURE_REASONS = (
     "malformed",
     "bad-signature",
     "wrong-namespace",
     "unsupported-key",
     "ssh-keygen-failed",
     "no-key",
-]
+)
+if TYPE_CHECKING:
+    SignatureReason = Literal[
+        "malformed",
+        "bad-signature",
+        "wrong-namespace",
+        "unsupported-key",
+        "ssh-keygen-failed",
+        "no-key",
+    ]
+
+
+def __getattr__(name: str) -> object:
+    """``SignatureReason`` (``Literal`` of ``_SIGNATURE_REASONS``), made on first use:
+    :mod:`typing` is not imported by what verifies a signature (``cli/fast.py``)."""
+    if name == "SignatureReason":
+        from typing import Literal
+
+        globals()[name] = value = Literal[_SIGNATURE_REASONS]
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _ED25519 = "ssh-ed25519"
 _RSA = "ssh-rsa"
