@@ -11,12 +11,14 @@ naming what it is. Standard library only (the fast command line imports this).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = [
     "PIPE_WAIT",
@@ -111,6 +113,7 @@ def replace_file(path: Path | str, data: bytes) -> None:
     (a full disk, text with no UTF-8 form) left the user's file empty. Raises
     :class:`NotAFileError` for something other than a regular file, ``OSError`` when it
     cannot be written (the file is then as it was)."""
+    import contextlib  # here, as tempfile: reading (``verify``) needs neither
     import tempfile
 
     target = Path(os.path.realpath(path))

@@ -10,10 +10,12 @@ that a kernel importing ``jupyter_qsecure.secrets.masking`` (which runs
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Callable, Mapping
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def lazy_exports(
@@ -27,7 +29,9 @@ def lazy_exports(
         module = names.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(module, package), name)
+        from importlib import import_module  # on first use: most runs use no lazy name
+
+        value = getattr(import_module(module, package), name)
         setattr(sys.modules[package], name, value)
         return value
 

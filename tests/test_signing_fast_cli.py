@@ -84,6 +84,41 @@ def test_verify_and_payload_import_only_what_they_need(
     assert result.stdout.strip() == "0 []", result.stdout + result.stderr
 
 
+#: Standard modules the fast path's own modules used to import at load time though only a
+#: type checker or a rare path needs them (``typing``: annotations and records, see
+#: ``jupyter_qsecure/_records.py``; ``calendar`` and ``locale``: a UTC ``valid-after`` time
+#: in allowed_signers; ``contextlib``: replacing a file). Each cost every verification its
+#: start-up; none may come back.
+STARTUP_ONLY = ("typing", "contextlib", "calendar", "locale")
+
+
+@pytest.mark.parametrize("command", ["verify", "payload"])
+def test_verify_and_payload_load_no_module_kept_for_rare_paths(
+    signed: dict[str, Path], command: str
+) -> None:
+    """The program as a shell runs it (its output captured without ``contextlib``), under
+    an interpreter that has not loaded any of :data:`STARTUP_ONLY` at start."""
+    args = [command, str(signed["nb"])] + (
+        ["--allowed-signers", str(signed["allowed"])]
+        if command == "verify"
+        else ["--signature", "0"]
+    )
+    probe = (
+        "import io, sys\n"
+        f"before = sorted(m for m in {STARTUP_ONLY!r} if m in sys.modules)\n"
+        "from jupyter_qsecure.cli import main\n"
+        "sys.stdout = io.TextIOWrapper(io.BytesIO())\n"
+        f"code = main({args!r})\n"
+        f"after = sorted(m for m in {STARTUP_ONLY!r} if m in sys.modules)\n"
+        "sys.stdout = sys.__stdout__\n"
+        "print(code, before, after)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "0 [] []", result.stdout + result.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [

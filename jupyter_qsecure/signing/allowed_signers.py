@@ -28,7 +28,6 @@ allowed to sign in this namespace, for this principal, at that time, and not rev
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import re
 import time
@@ -37,7 +36,6 @@ from collections.abc import Set as AbstractSet
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import NamedTuple
 
 from .._files import read_bytes
 from .sshsig import (
@@ -48,6 +46,12 @@ from .sshsig import (
     parse_certificate,
     public_key_from_openssh,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NamedTuple
+else:
+    from .._records import NamedTuple
 
 __all__ = [
     "AllowedSigner",
@@ -63,7 +67,8 @@ __all__ = [
 ]
 
 _KRL_MAGIC = b"SSHKRL\n\0"
-_KEY_TYPE = re.compile(r"(?:ssh|ecdsa|sk|rsa|webauthn)-[A-Za-z0-9@._+-]*")
+#: Compiled on first use (by :mod:`re`, which keeps it): only a line that fails needs it.
+_KEY_TYPE = r"(?:ssh|ecdsa|sk|rsa|webauthn)-[A-Za-z0-9@._+-]*"
 _VALUE_OPTIONS = ("namespaces", "valid-after", "valid-before")
 _OPTIONS_HELP = 'cert-authority, namespaces="...", valid-after="...", valid-before="..."'
 _LINE_FORMAT = "principals [options] keytype base64-key [comment]"
@@ -429,7 +434,7 @@ def _parse_line(raw: str, source: str, number: int) -> AllowedSigner | None:
     try:
         public_key: bytes | None = _read_key(rest)
     except SignatureError as error:
-        if _KEY_TYPE.fullmatch(re.split(r"[ \t]", rest, maxsplit=1)[0]):
+        if re.fullmatch(_KEY_TYPE, re.split(r"[ \t]", rest, maxsplit=1)[0]):
             raise fail(f"invalid key: {error}") from None  # no option looks like a key type
         public_key = None
     if public_key is None:
@@ -593,8 +598,9 @@ def _dequote(text: str, index: int, name: str, fail: _Fail) -> tuple[str, int]:
 #: the width of the field in the text and its range (%Y, %m, %d, %H, %M, %S).
 _TIME_FIELDS = ((4, 0, 9999), (2, 1, 12), (2, 1, 31), (2, 0, 23), (2, 0, 59), (2, 0, 61))
 _TIME_LENGTHS = {8: 3, 12: 5, 14: 6}
-#: A strptime number: blanks (C isspace) first, then digits to the end of its field.
-_TIME_FIELD = re.compile(rb"[ \t\n\v\f\r]*[0-9]+")
+#: A strptime number: blanks (C isspace) first, then digits to the end of its field
+#: (compiled on first use, by :mod:`re`: few allowed_signers lines hold a time).
+_TIME_FIELD = rb"[ \t\n\v\f\r]*[0-9]+"
 
 
 def _absolute_time(text: str) -> int | None:
@@ -623,12 +629,14 @@ def _absolute_time(text: str) -> int | None:
     for width, low, high in _TIME_FIELDS[:count]:
         field = data[offset : offset + width]
         offset += width
-        if not _TIME_FIELD.fullmatch(field) or not low <= int(field) <= high:
+        if not re.fullmatch(_TIME_FIELD, field) or not low <= int(field) <= high:
             return None
         values.append(int(field))
     year, month, day, hour, minute, second = values + [0] * (6 - count)
     try:
         if utc:
+            import calendar  # here: it imports locale, and few allowed_signers lines need it
+
             seconds = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
         else:
             seconds = int(time.mktime((year, month, day, hour, minute, second, 0, 0, 0)))
