@@ -7,6 +7,7 @@ A real server, real kernels, the value random for each test and shaped like an i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -140,3 +141,47 @@ def test_a_pasted_value_is_not_in_the_policy_error(written: str, expected: str) 
             parse_policy(text + ('notebooks = ["**/*.ipynb"]\n' if "secrets." in key else ""))
         assert expected in str(caught.value)
         assert value not in str(caught.value) and str(number) not in str(caught.value)
+
+
+async def test_a_file_holding_the_value_is_not_hashed_into_the_record(
+    store_with_secret: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    jp_root_dir: Path,
+) -> None:
+    # A token file for a command-line tool (or a config holding the token): the record
+    # kept the SHA-256 of what the file holds, so anyone with the notebook could confirm
+    # a guess of the value offline (a password, a short token) without the file.
+    token = f"lab-{secrets.token_hex(16)}"
+    monkeypatch.setenv("LAB_TOKEN_SOURCE", token)
+    (jp_root_dir / "plain.txt").write_text("no secret here\n")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "files.ipynb")
+    try:
+        await execute(
+            client,
+            "import os, json\n"
+            "t = os.environ['LAB_TOKEN']\n"
+            "open('token.txt', 'w').write(t + '\\n')\n"
+            "json.dump({'user': 'alice', 'token': t}, open('client.json', 'w'))\n"
+            "open('token.txt').read(), open('plain.txt').read()",
+            "f",
+        )
+    finally:
+        client.stop_channels()
+    [record] = wait_for_records(store_with_secret, 1)
+    entries = {e["path"]: e for kind in ("read", "written") for e in record["files"][kind]}
+    for name in ("token.txt", "client.json"):
+        assert "sha256" not in entries[name], entries[name]
+        assert entries[name]["error"] == "holds an injected secret: not hashed"
+    held = {
+        (jp_root_dir / "token.txt").read_bytes(),
+        (jp_root_dir / "client.json").read_bytes(),
+        token.encode(),
+    }
+    digests = {hashlib.sha256(data).hexdigest() for data in held}
+    assert not digests & {e.get("sha256") for e in entries.values()}
+    assert all(d.encode() not in store_bytes(store_with_secret) for d in digests)
+    # A file without a value is hashed as before.
+    plain = hashlib.sha256(b"no secret here\n").hexdigest()
+    assert entries["plain.txt"]["sha256"] == plain

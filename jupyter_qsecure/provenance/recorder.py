@@ -128,10 +128,22 @@ def _display_id(content: dict[str, Any]) -> str | None:
     return display_id if isinstance(display_id, str) and display_id else None
 
 
-def file_entry(path: str, limit: int) -> dict[str, Any]:
+#: A file up to this size is looked through for an injected value before its digest is
+#: recorded (a token file, a client's config): see :func:`file_entry`.
+SECRET_CHECK_BYTES = 64 * 1024
+#: What a record says of a file it did not hash because it holds an injected value.
+UNHASHED_REASON = "holds an injected secret: not hashed"
+
+
+def file_entry(
+    path: str, limit: int, holds_secret: Callable[[bytes], bool] | None = None
+) -> dict[str, Any]:
     """Path, size and SHA-256 of a regular file (size and mtime only above ``limit``; a
     device, FIFO or socket is named as such and never read: reading ``/dev/zero`` would
-    not end, opening a FIFO would wait for a writer)."""
+    not end, opening a FIFO would wait for a writer). A file of at most
+    :data:`SECRET_CHECK_BYTES` for which ``holds_secret`` says yes gets no digest: the
+    SHA-256 of a token file would let anyone holding the record check a guess of the
+    value (a password, a short token) without the file."""
     entry: dict[str, Any] = {"path": path}
     try:
         info = os.stat(path)
@@ -153,11 +165,17 @@ def file_entry(path: str, limit: int) -> dict[str, Any]:
                 entry["error"] = "not a regular file"
                 return entry
             read = 0
+            head = b""
             while (block := stream.read(1 << 20)) and read <= limit:
                 digest.update(block)
+                if read < SECRET_CHECK_BYTES + 1:
+                    head += block[: SECRET_CHECK_BYTES + 1 - read]
                 read += len(block)
     except OSError as error:
         entry["error"] = type(error).__name__
+        return entry
+    if holds_secret is not None and len(head) <= SECRET_CHECK_BYTES and holds_secret(head):
+        entry["error"] = UNHASHED_REASON
         return entry
     entry["sha256"] = digest.hexdigest()
     return entry
@@ -577,6 +595,12 @@ class Recorder:
 
     # -- the background worker -------------------------------------------------------------
 
+    def _holds_secret(self, data: bytes) -> bool:
+        """Whether ``data`` (a small file's content) holds an injected value, in any form
+        the masking finds."""
+        text = data.decode("utf-8", "replace")
+        return self.mask(text) != text
+
     def _display(self, path: str) -> str:
         try:
             return (
@@ -615,7 +639,7 @@ class Recorder:
                 for path in paths
                 # A file written and gone by the end (a temporary-folder probe) is noise.
                 if not (
-                    (entry := file_entry(path, self.hash_limit)).get("missing")
+                    (entry := file_entry(path, self.hash_limit, self._holds_secret)).get("missing")
                     and kind == "written"
                 )
             ]
