@@ -19,6 +19,9 @@ from kernel_client import execute, start_session, wait_for_records
 from qsecure_cli import run_qsecure
 
 from jupyter_qsecure.config import PolicyError, parse_policy
+from jupyter_qsecure.provenance.quantum import BackendWatcher
+from jupyter_qsecure.provenance.recorder import Execution, Recorder
+from jupyter_qsecure.provenance.store import ProvenanceStore
 
 
 def identifier_value() -> str:
@@ -185,3 +188,24 @@ async def test_a_file_holding_the_value_is_not_hashed_into_the_record(
     # A file without a value is hashed as before.
     plain = hashlib.sha256(b"no secret here\n").hexdigest()
     assert entries["plain.txt"]["sha256"] == plain
+
+
+def test_a_backend_class_named_by_the_value_is_masked_in_the_quantum_job(tmp_path: Path) -> None:
+    # As with an exception class: a backend class made at run time (type(token, ...))
+    # was recorded by its qualified name, unmasked; its name and version were masked.
+    token = f"lab-{secrets.token_hex(16)}"
+    recorder = Recorder(
+        ProvenanceStore(tmp_path / "provenance.sqlite"),
+        mask=lambda text: text.replace(token, "[secret:LAB_TOKEN]"),
+        user="alice",
+        notebook="run.ipynb",
+        kernel_id=None,
+        notebook_dir=tmp_path,
+    )
+    recorder.current = Execution(record_id="r", cell_id=None, execution_count=1, code="", started=0)
+    backend = type(token, (), {"name": token, "backend_version": token})()
+    entry = BackendWatcher(recorder.quantum_job).describe(backend, None)
+    recorder.quantum_job(entry)
+    [job] = recorder.current.quantum
+    assert token not in json.dumps(job)
+    assert job["backend_class"].endswith(".[secret:LAB_TOKEN]")

@@ -564,7 +564,9 @@ class Recorder:
     def quantum_job(self, entry: dict[str, Any]) -> None:
         """A quantum job the running cell submitted, with its backend (:mod:`.quantum`)."""
         if self.current is not None:
-            for key in ("backend", "backend_version", "job_id"):
+            # A backend class made at run time takes any string as its name, as an
+            # exception class does (see _end).
+            for key in ("backend", "backend_version", "backend_class", "software", "job_id"):
                 if isinstance(entry.get(key), str):
                     entry[key] = self.mask(entry[key])
             self.current.quantum.append(entry)
