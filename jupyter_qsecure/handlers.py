@@ -43,7 +43,13 @@ from .guard import (
     UploadError,
     scanned_in_a_thread,
 )
-from .guard.save_guard import BLOCKED_STATUS, CopyRefused, ProtectedPath, prechecked
+from .guard.save_guard import (
+    BLOCKED_STATUS,
+    CopyRefused,
+    ProtectedPath,
+    copies_files,
+    prechecked,
+)
 from .guard.uploads import UploadTooLarge, staged_model
 from .identity import (
     act_for_this_task,
@@ -533,8 +539,15 @@ class GuardedCheckpointsHandler(QSecureHandlerMixin, CheckpointsHandler):
             raise request_error(
                 404, "qsecure-not-found", f"{path.strip('/')} is not a file: nothing to checkpoint"
             )
-        model = await ensure_async(cm.get(path, content=True))
-        await asyncio.to_thread(self.qsecure.save_guard.check, model, path, write="checkpoint")
+        guard = self.qsecure.save_guard
+        os_path = getattr(cm, "_get_os_path", None)
+        if copies_files(cm.checkpoints) and callable(os_path):
+            # The checkpoint copies the file's bytes: those are scanned, not the model the
+            # contents manager reads from them (a notebook parsed drops a repeated key).
+            await asyncio.to_thread(guard.check_checkpoint_source, Path(os_path(path)), path)
+        else:
+            model = await ensure_async(cm.get(path, content=True))
+            await asyncio.to_thread(guard.check, model, path, write="checkpoint")
         await ensure_async(super().post(path))
 
 

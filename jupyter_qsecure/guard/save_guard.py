@@ -623,6 +623,21 @@ class SaveGuard:
         )
         raise CopyRefused(source, link)
 
+    def check_checkpoint_source(self, os_path: Path, path: str) -> None:
+        """Refuse creating a checkpoint of ``path`` (its file ``os_path``) when the file's
+        bytes hold a credential (or cannot be read): checkpoints kept as files copy those
+        bytes, not the model the contents manager reads (a notebook parsed keeps one of a
+        repeated key and upgrades an nbformat 3 notebook, dropping what a worksheet's
+        metadata held)."""
+        path = path.strip("/")
+        try:
+            data = os_path.read_bytes()
+        except OSError as error:
+            problem = error.strerror or str(error)
+            self._scan_failed(path, f"cannot read it: {problem}", True, "checkpoint")
+            return
+        self.check(file_model(data), path, write="checkpoint")
+
     def check_checkpoint_restore(self, checkpoints: Any, checkpoint_id: str, path: str) -> None:
         """Refuse restoring checkpoint ``checkpoint_id`` of ``path`` when the checkpoint
         holds a credential (or cannot be read). Checkpoints that restore through the
@@ -732,6 +747,16 @@ def protected_paths(places: Sequence[Path], root_dir: Path) -> tuple[Path, ...]:
         else:
             resolved.append(place)
     return tuple(dict.fromkeys(resolved))
+
+
+def copies_files(checkpoints: Any) -> bool:
+    """Whether ``checkpoints`` keep a file's bytes as they are (jupyter_server's
+    FileCheckpoints), rather than a model saved through the contents manager."""
+    from jupyter_server.services.contents.checkpoints import GenericCheckpointsMixin
+
+    if isinstance(checkpoints, GenericCheckpointsMixin):
+        return False
+    return callable(getattr(checkpoints, "checkpoint_path", None))
 
 
 def file_model(data: bytes) -> dict[str, Any]:
