@@ -28,6 +28,8 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
 )
 WRITTEN = "written by the notebook"
+#: States of an input found as the recorded run read it.
+AS_RECORDED = ("same", "in manifest")
 
 
 def current_sha256(target: Path) -> tuple[str | None, str]:
@@ -91,7 +93,16 @@ def check_inputs(
     without it, they are read now."""
     if pinned is None:
         pinned = manifest_digests(bags) if bags else {}
+    return list(_checked(notebook, folder, pinned)[0].values())
+
+
+def _checked(
+    notebook: dict[str, Any], folder: Path, pinned: dict[str, str]
+) -> tuple[dict[tuple[str, str | None], dict[str, str]], dict[int, list[tuple[str, str]]]]:
+    """The inputs checked (by path and recorded digest), and for each cell (its index in
+    the notebook's cells) the reads it made of a file found as recorded."""
     seen: dict[tuple[str, str | None], dict[str, str]] = {}
+    by_cell: dict[int, list[tuple[str, str]]] = {}
     written: dict[str, int] = {}
     cells = notebook.get("cells")
     for number, cell in enumerate(cells if isinstance(cells, list) else [], start=1):
@@ -100,13 +111,66 @@ def check_inputs(
             path = _path(entry)
             recorded = entry.get("sha256")
             recorded = recorded if isinstance(recorded, str) else None
-            if not path or (path, recorded) in seen:
+            if not path:
                 continue
-            seen[(path, recorded)] = _state(path, recorded, folder, pinned, written)
+            if (path, recorded) not in seen:
+                seen[(path, recorded)] = _state(path, recorded, folder, pinned, written)
+            if recorded is not None and seen[(path, recorded)]["state"] in AS_RECORDED:
+                by_cell.setdefault(number - 1, []).append((path, recorded))
         for entry in _entries(execution, "written"):
             if _path(entry):
                 written.setdefault(_path(entry), number)
-    return list(seen.values())
+    return seen, by_cell
+
+
+class InputCheck:
+    """The inputs of a recorded run, checked before the re-run (:attr:`inputs`), and again
+    as the re-run reads them: :meth:`before_cell`, called as each cell is about to run,
+    hashes the files its record says it read, where the re-run's kernel reads them (its
+    working folder), and marks one that no longer has the checked bytes ``changed``. An
+    earlier cell whose code rewrote it (a write its record hides), or another process,
+    would otherwise have the re-run compute from other bytes than the ones reported
+    ``same`` or ``in manifest``."""
+
+    def __init__(
+        self,
+        notebook: dict[str, Any],
+        folder: Path,
+        bags: list[Path],
+        pinned: dict[str, str] | None = None,
+    ) -> None:
+        if pinned is None:
+            pinned = manifest_digests(bags) if bags else {}
+        self._seen, self._by_cell = _checked(notebook, folder, pinned)
+        cells = notebook.get("cells")
+        self._numbers: dict[int, int] = {}
+        for index, cell in enumerate(cells if isinstance(cells, list) else []):
+            if isinstance(cell, dict) and cell.get("cell_type") == "code":
+                self._numbers[index] = len(self._numbers) + 1
+
+    @property
+    def inputs(self) -> list[dict[str, str]]:
+        """Each input's state, as :func:`check_inputs` reports it (updated by the re-run)."""
+        return list(self._seen.values())
+
+    def before_cell(self, index: int, workdir: Path) -> None:
+        """Check again the files cell ``index`` read, as the re-run is about to read them."""
+        number = self._numbers.get(index, index + 1)
+        for path, recorded in self._by_cell.get(index, []):
+            item = self._seen[(path, recorded)]
+            if item["state"] not in AS_RECORDED:
+                continue  # already found changed before an earlier read
+            target = Path(path) if Path(path).is_absolute() else workdir / path
+            current, why = current_sha256(target)
+            if current == recorded:
+                continue
+            found = f"SHA-256 {current[:12]}..." if current is not None else why
+            item["state"] = "changed" if current is not None else "missing"
+            item["detail"] = (
+                f"as recorded before the re-run, but when cell {number} was about to read "
+                f"it again: {found} (an earlier cell or another process changed it, and "
+                "no record says so): the re-run did not read the bytes checked"
+            )
 
 
 def _state(

@@ -39,7 +39,7 @@ from .compare import (
     normalise,
     within_tolerance,
 )
-from .inputs import check_inputs
+from .inputs import InputCheck, check_inputs
 from .kernel_env import kernel_environment
 
 __all__ = [
@@ -90,6 +90,17 @@ def _asker(answer: dict[str, Any]) -> Any:
             answer.update(value)
 
     return ask
+
+
+def _rechecker(checks: InputCheck, workdir: Path) -> Any:
+    """An ``on_cell_execute`` hook: the files a cell's record read, hashed again where the
+    kernel reads them, as the cell is about to run (off the event loop)."""
+    import asyncio
+
+    async def recheck(cell: Any = None, cell_index: int = 0, **_: Any) -> None:
+        await asyncio.to_thread(checks.before_cell, cell_index, workdir)
+
+    return recheck
 
 
 class ReproduceError(ValueError):
@@ -353,7 +364,8 @@ def reproduce(
         )
     folder = path.resolve().parent
     report = Reproduction(str(path), original=original)
-    report.inputs = check_inputs(original, folder, bags or [], pinned)
+    checks = InputCheck(original, folder, bags or [], pinned)
+    report.inputs = checks.inputs
     report.seeds = _seeds(cells)
     provenance = _section(_section(original, "metadata"), "qsecure")
     provenance = _section(provenance, "provenance")
@@ -379,6 +391,7 @@ def reproduce(
         )
         ask = _asker(probe)
         client.on_notebook_start = lambda notebook: ask(notebook, client)
+        client.on_cell_execute = _rechecker(checks, workdir)
         try:
             client.execute()
         except CellExecutionError as error:  # pragma: no cover - allow_errors keeps cells going
@@ -387,6 +400,7 @@ def reproduce(
             raise ReproduceError(
                 f"{path}: could not run it: {type(error).__name__}: {error}"
             ) from None
+    report.inputs = checks.inputs
     _notebook_unchanged(path, data, report)
     packages = probe.get("packages", {}) if isinstance(probe.get("packages"), dict) else {}
     listing = "\n".join(f"{n}=={v}" for n, v in sorted(packages.items()))

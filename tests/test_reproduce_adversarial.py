@@ -1,0 +1,88 @@
+"""``reproduce`` and ``manifest`` against a hostile notebook, bag or bucket (a second
+pass after tests/test_reproduce_attacks.py): the reviewer must not be told "reproduced"
+or "verified" when it is not true, and a bag ``create`` writes must be one ``verify``
+reads.
+
+Real kernels (nbclient), real files, moto's S3 server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from qsecure_cli import run_qsecure
+
+from jupyter_qsecure.signing.canonical import outputs_digest, source_digest
+
+
+def record(cell: Any, reads: list[dict[str, Any]] | None = None) -> None:
+    """The execution record the provenance save hook writes for ``cell`` as it is now,
+    claiming it read ``reads`` and wrote nothing."""
+    cell.metadata["qsecure"] = {
+        "execution": {
+            "code_sha256": source_digest(cell.source),
+            "outputs_digest": outputs_digest(json.loads(json.dumps(cell.outputs))),
+            "files": {"read": reads or [], "written": []},
+        }
+    }
+
+
+def reproduce_json(path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    result = run_qsecure("reproduce", str(path), "--format", "json", *args, cwd=path.parent)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, json.loads(result.stdout) if result.stdout.strip() else {}
+
+
+# --------------------------------------------------------------------------- the inputs
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("where", ["in the folder", "through a link out of it"])
+def test_an_input_an_earlier_cell_rewrites_is_not_the_checked_input(
+    tmp_path: Path, where: str
+) -> None:
+    """The record says cell 2 read counts.csv as pinned (its SHA-256 is the file's now)
+    and that no cell wrote it; cell 1's code swaps its content first. The inputs were
+    hashed before the run and never again: `same`, every cell `reproduced`, exit 0,
+    although the result was computed from other bytes than the ones checked."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    pinned = "shots,ones\n1024,511\n"
+    data = folder / "counts.csv"
+    if where == "in the folder":
+        data.write_text(pinned)
+    else:
+        (tmp_path / "counts.csv").write_text(pinned)
+        data.symlink_to("../counts.csv")
+    sources = {
+        "swap": "_ = open('counts.csv', 'w').write('shots,ones\\n1024,1024\\n')",
+        "load": "print(open('counts.csv').read().splitlines()[-1])",
+    }
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell(source, id=name) for name, source in sources.items()]
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    NotebookClient(nb, timeout=60, resources={"metadata": {"path": str(run)}}).execute()
+    digest = hashlib.sha256(pinned.encode()).hexdigest()
+    record(nb.cells[0])
+    record(nb.cells[1], [{"path": "counts.csv", "sha256": digest, "size": len(pinned)}])
+    nb.metadata["qsecure"] = {
+        "provenance": {"environment": {"python": {"version": platform.python_version()}}}
+    }
+    path = folder / "analysis.ipynb"
+    nbformat.write(nb, path)
+    data.write_text(pinned)  # as pinned again (the link's target too)
+    code, report = reproduce_json(path)
+    assert code == 1, report
+    assert report["reproduced"] is False
+    (item,) = report["inputs"]
+    assert item["path"] == "counts.csv"
+    assert item["state"] == "changed"
+    assert "cell 2" in item["detail"], item
