@@ -190,3 +190,44 @@ def test_a_file_of_an_unreachable_http_store_is_unreadable_not_removed() -> None
     [found] = list(entries_at(fsspec.filesystem("http"), root, ["runs/a.csv"]))
     assert isinstance(found, Problem) and found.path == "runs/a.csv"
     assert "cannot reach the store" in found.reason
+
+
+def test_keys_a_manifest_cannot_name_are_problems_not_an_unreadable_bag(
+    bucket: tuple[Any, str], s3: dict[str, str], tmp_path: Path
+) -> None:
+    """Object keys are any text: `a//b` (a path joined with an empty part), `./b`, `../b`,
+    and an object `x` beside objects under `x/`. `create` wrote them into the manifest as
+    they were, and `verify` (and `sign`, which verifies first) then refused that manifest
+    as malformed: a bag nobody could check. They are named as problems (exit 2, no
+    manifest), like a local file that cannot be in a manifest."""
+    fs, name = bucket
+    odd = ["calibration//double.csv", "calibration/./dot.csv", "calibration/../up.csv"]
+    fs.pipe({f"{name}/{key}": b"1\n" for key in odd})
+    fs.pipe({f"{name}/calibration/runs": b"an object named like the folder beside it\n"})
+    result = qsecure(
+        "manifest",
+        "create",
+        f"s3://{name}/calibration",
+        "--out",
+        "calibration.bag",
+        cwd=tmp_path,
+        env=s3,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    for shown in ("/double.csv", "./dot.csv", "../up.csv", "runs"):
+        assert shown in result.stderr, (shown, result.stderr)
+    assert not (tmp_path / "calibration.bag" / "manifest-sha256.txt").exists()
+    fs.rm([f"{name}/{key}" for key in odd] + [f"{name}/calibration/runs"])
+    result = qsecure(
+        "manifest",
+        "create",
+        f"s3://{name}/calibration",
+        "--out",
+        "calibration.bag",
+        cwd=tmp_path,
+        env=s3,
+    )
+    assert result.returncode == 0, result.stderr
+    code, report = verify_json("calibration.bag", tmp_path, s3)
+    assert code == 0 and report["intact"], report

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from .bagit import unsafe_path
 from .hashing import Hashed, Progress, new_hasher
 from .tree import FileEntry, Problem
 
@@ -194,13 +195,35 @@ def walk_remote(fs: Any, root: str, url: str) -> Iterator[FileEntry | Problem]:
         if not path or path.endswith("/"):
             continue  # a "folder marker" object
         rows.append((path, name, info))
+    folders = {path.rsplit("/", 1)[0] for path, _, _ in rows if "/" in path}
+    folders |= {part for folder in list(folders) for part in _parents(folder)}
     for path, name, info in sorted(rows, key=lambda row: row[0].encode()):
+        problem = unsafe_path(path)
+        if problem is not None:
+            yield Problem(
+                path, f"a key a BagIt manifest cannot name ({problem}): rename the object"
+            )
+            continue
+        if path in folders:
+            yield Problem(
+                path,
+                "an object named like the folder of other objects (a file and a folder "
+                "of one name cannot both be in a bag): rename the object",
+            )
+            continue
         size = info.get("size")
         if size is None:
             yield Problem(path, "the store does not say its size: it cannot be in a manifest")
             continue
         mtime_ns, number = _identity(info)
         yield FileEntry(path, name, int(size), mtime_ns, 0, number)
+
+
+def _parents(folder: str) -> Iterator[str]:
+    """``a/b/c`` -> ``a``, ``a/b``."""
+    parts = folder.split("/")
+    for end in range(1, len(parts)):
+        yield "/".join(parts[:end])
 
 
 def entries_at(fs: Any, root: str, paths: list[str]) -> Iterator[FileEntry | Problem]:
