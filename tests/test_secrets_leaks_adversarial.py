@@ -209,3 +209,47 @@ def test_a_backend_class_named_by_the_value_is_masked_in_the_quantum_job(tmp_pat
     [job] = recorder.current.quantum
     assert token not in json.dumps(job)
     assert job["backend_class"].endswith(".[secret:LAB_TOKEN]")
+
+
+@pytest.fixture
+def short_pin(
+    store_path: Path, policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """A 6-character value granted with allow_short to every notebook (and the store);
+    the value."""
+    value = "p" + secrets.token_hex(3)[:5]
+    monkeypatch.setenv("LAB_PIN_SOURCE", value)
+    policy(
+        f"[provenance]\nstore = {json.dumps(str(store_path))}\n\n"
+        '[secrets.LAB_PIN]\nsource = "env://LAB_PIN_SOURCE"\nnotebooks = ["**/*.ipynb"]\n'
+        "allow_short = true\n"
+    )
+    return value
+
+
+async def test_a_short_value_passed_to_refresh_as_a_name_stays_out_of_the_audit_trail(
+    short_pin: str,
+    store_path: Path,
+    jp_fetch: Any,
+    jp_serverapp: Any,
+    audit_events: Any,
+    server_log: Any,
+) -> None:
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "pin.ipynb")
+    try:
+        outputs = await execute(
+            client,
+            "import os, jupyter_qsecure\n"
+            "pin = os.environ['LAB_PIN']\n"
+            "print(jupyter_qsecure.refresh(pin))\n"
+            "raise type(pin, (Exception,), {})()",
+            "p",
+        )
+    finally:
+        client.stop_channels()
+    assert short_pin not in json.dumps(outputs)
+    [denied] = [e for e in audit_events() if e["__schema__"].endswith("secret-denied/v1")]
+    assert short_pin not in json.dumps(denied), denied
+    assert short_pin not in server_log()
+    [record] = wait_for_records(store_path, 1)
+    assert record["ename"] == "[secret:LAB_PIN]"

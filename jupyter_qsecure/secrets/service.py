@@ -333,12 +333,17 @@ class SecretsService:
                     "user": record.user,
                 },
             )
-        for name in sorted(wanted - set(injection.values) - set(injection.problems)):
-            problems[name] = f"{name} is not granted to this kernel"
+        unknown = sorted(wanted - set(injection.values) - set(injection.problems))
+        # The kernel names what it asks for: a value passed in place of its name
+        # (refresh(token)) is masked as the kernel's outputs are, a short one included
+        # (the server's log masking leaves values under 8 characters alone).
+        shown = _masked_names(unknown, record, injection.values)
+        for name in unknown:
+            problems[name] = f"{shown[name]} is not granted to this kernel"
             self._emit(
                 SECRET_DENIED,
                 {
-                    "name": name,
+                    "name": shown[name],
                     "reason": "not-granted",
                     "message": problems[name],
                     "kernel_id": record.kernel_id,
@@ -348,6 +353,18 @@ class SecretsService:
             )
         self.registry.update_values(record.kernel_id, values)
         return values, problems
+
+
+def _masked_names(names: list[str], record: KernelSecrets, fresh: dict[str, str]) -> dict[str, str]:
+    """Each of ``names`` with the values of the kernel of ``record`` (held, replaced by a
+    refresh, or ``fresh``) in it written ``[secret:NAME]``."""
+    if not names:
+        return {}
+    from .masking import Masker
+
+    masker = Masker({name: value for value, name in record.retired.items()})
+    masker.update({**record.values, **fresh})
+    return {name: masker.mask(name) for name in names}
 
 
 def _known(ref: SecretRef) -> bool:
