@@ -148,6 +148,28 @@ class QSecureApp(ExtensionApp):
 
     # Loading ----------------------------------------------------------------------------
 
+    def _link_jupyter_server_extension(self, serverapp: Any) -> None:
+        """Linked before any extension loads: jupyter-lsp's virtual documents are placed
+        out of the served folder before it reads where they go."""
+        super()._link_jupyter_server_extension(serverapp)
+        try:
+            self._private_language_server_documents(serverapp)
+        except Exception as error:
+            self.log.error("jupyter-qsecure: cannot place jupyter-lsp's documents: %s", error)
+
+    def _private_language_server_documents(self, serverapp: Any) -> None:
+        """With jupyter-lsp enabled: the code it writes for language servers goes to the
+        state folder, not the served one (see :mod:`jupyter_qsecure.guard.lsp`)."""
+        if not serverapp.jpserver_extensions.get("jupyter_lsp"):
+            return
+        from .guard.lsp import configured_virtual_documents, private_virtual_documents
+
+        configured = configured_virtual_documents(serverapp.config)
+        root = Path(serverapp.root_dir)
+        private = private_virtual_documents(configured, root, self._state_dir(), self.log)
+        if private is not None:
+            serverapp.config.LanguageServerManager.virtual_documents_dir = str(private)
+
     def initialize_settings(self) -> None:
         """Build the services step by step; never raise: a failed step is reported to
         the gate (writes refused), logged with its step and audited where possible."""

@@ -4,12 +4,16 @@ what was on disk, and its answer never spells the value."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from tornado.httpclient import HTTPClientError
+from traitlets.config import Config
 
 
 def holding(root: Path, value: str) -> list[str]:
@@ -80,3 +84,106 @@ async def test_a_checkpoint_of_a_clean_notebook_is_made(jp_fetch: Any, jp_root_d
     )
     assert created.code == 201
     assert (jp_root_dir / ".ipynb_checkpoints" / "clean-checkpoint.ipynb").exists()
+
+
+# jupyter-lsp: the documents it hands a language server -----------------------------------
+
+#: A language server that reads what it is sent and answers nothing.
+_SILENT_SERVER = "import sys\nwhile sys.stdin.buffer.read(1):\n    pass\n"
+
+
+@pytest.fixture
+def lsp_server_config(jp_server_config: Config, tmp_path: Path) -> Config:
+    """jupyter-lsp loaded, with a language server that wants documents on disk (as
+    python-lsp-server does): jupyter-lsp writes each document it is sent there."""
+    pytest.importorskip("jupyter_lsp")
+    jp_server_config.ServerApp.jpserver_extensions["jupyter_lsp"] = True
+    # jupyter_server refuses to load jupyter-lsp otherwise: its websocket handler lacks the
+    # decorator that check looks for (it authenticates its requests in pre_get).
+    jp_server_config.ServerApp.allow_unauthenticated_access = True
+    jp_server_config.LanguageServerManager.autodetect = False
+    jp_server_config.LanguageServerManager.language_servers = {
+        "silent": {
+            "argv": [sys.executable, "-c", _SILENT_SERVER],
+            "languages": ["python"],
+            "version": 2,
+            "display_name": "silent",
+            "mime_types": ["text/x-python"],
+            "requires_documents_on_disk": True,
+        }
+    }
+    return jp_server_config
+
+
+def _lsp_frame(message: dict[str, Any]) -> str:
+    body = json.dumps(message)
+    return f"Content-Length: {len(body.encode())}\r\n\r\n{body}"
+
+
+async def _open_document(jp_serverapp: Any, jp_ws_fetch: Any, source: str) -> Path:
+    """Send a notebook's code to the language server as JupyterLab does; the path
+    jupyter-lsp writes it to."""
+    from jupyter_lsp.paths import file_uri_to_path
+
+    manager = jp_serverapp.language_server_manager
+    await asyncio.wait_for(manager.ready(), timeout=30)
+    documents = jp_serverapp.web_app.settings["page_config_data"]["virtualDocumentsUri"]
+    uri = documents.rstrip("/") + "/analysis.ipynb.py"
+    socket = await jp_ws_fetch("lsp", "ws", "silent")
+    document = {"uri": uri, "languageId": "python", "version": 1, "text": source}
+    params = {"textDocument": document}
+    socket.write_message(
+        json.dumps({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": params})
+    )
+    written = Path(file_uri_to_path(uri))
+    try:
+        for _ in range(100):
+            if written.exists():
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        socket.close()
+        for session in manager.sessions.values():
+            if session.process is not None:
+                process = session.process
+                session.stop()
+                process.wait(timeout=10)
+    return written
+
+
+#: jupyter-lsp loads through the older extension entry point, which jupyter_server warns of.
+_OLD_ENTRY_POINT = "ignore:A `_load_jupyter_server_extension` function was not found"
+
+
+@pytest.mark.filterwarnings(_OLD_ENTRY_POINT)
+async def test_language_server_documents_stay_out_of_the_served_folder(
+    lsp_server_config: Config,
+    jp_serverapp: Any,
+    jp_ws_fetch: Any,
+    jp_root_dir: Path,
+    github_token: str,
+    qsecure_app: Any,
+) -> None:
+    """A notebook's code reaches the language server on every edit, before any save and
+    whatever the guard refuses: jupyter-lsp keeps it as a file (.virtual_documents in the
+    served folder by default), out of every scan. It goes to jupyter-qsecure's private
+    folder instead."""
+    written = await _open_document(jp_serverapp, jp_ws_fetch, f"token = '{github_token}'\n")
+    assert written.exists()  # the language server got its document
+    assert jp_root_dir not in written.parents
+    assert holding(jp_root_dir, github_token) == []
+    # in the state folder, which only its owner may enter
+    assert written.parent.parent == qsecure_app._state_dir()
+    assert written.parent.parent.stat().st_mode & 0o077 == 0
+
+
+def test_a_virtual_documents_folder_outside_the_served_one_is_kept(tmp_path: Path) -> None:
+    from jupyter_qsecure.guard.lsp import FOLDER_NAME, private_virtual_documents
+
+    root, state, log = tmp_path / "root", tmp_path / "state", logging.getLogger("test")
+    root.mkdir()
+    outside = tmp_path / "elsewhere"
+    assert private_virtual_documents(str(outside), root, state, log) is None
+    for inside in (".virtual_documents", "docs/.lsp", str(root / "x"), "../root/y"):
+        assert private_virtual_documents(inside, root, state, log) == state / FOLDER_NAME
+    assert state.stat().st_mode & 0o077 == 0
