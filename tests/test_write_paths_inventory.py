@@ -114,6 +114,33 @@ NOT_WRITING = {
     (r"/api/collaboration/timeline/(.*)", "GET"): "a fork at a point of the room's history, "
     "in memory",
     (r"/api/collaboration/undo_redo/(.*)", "PUT"): "undo or redo in a fork, in memory",
+    # JupyterLab and Notebook 7 (jupyterlab_server): pages, and the user's frontend state.
+    **{
+        (route, "GET"): "pages and what they read"
+        for route in (
+            r"/(?P<mode>lab|doc)(?P<workspace>/workspaces/[a-zA-Z0-9\-\_]+)?(?P<tree>/tree/.*)?",
+            r"/consoles/(.*)",
+            r"/custom/custom.css",
+            r"/edit(.*)",
+            r"/lab/.*",
+            r"/notebooks(.*)",
+            r"/terminals/(.*)",
+            r"/tree(.*)",
+        )
+    },
+    (r"/lab/api/workspaces/?", "PUT"): "a workspace (layout and the frontend's state) in the "
+    "Jupyter config folder's lab/workspaces, outside the served tree (NOT scanned: see "
+    "docs/guard.md)",
+    (r"/lab/api/workspaces/(?P<space_name>.+)", "PUT"): "as PUT /lab/api/workspaces",
+    (r"/lab/api/workspaces/?", "DELETE"): "deletes a workspace",
+    (r"/lab/api/workspaces/(?P<space_name>.+)", "DELETE"): "deletes a workspace",
+    (r"/lab/api/settings/?", "PUT"): "the user's settings in the Jupyter config folder's "
+    "lab/user-settings, outside the served tree (NOT scanned: see docs/guard.md)",
+    (r"/lab/api/settings/(?P<schema_name>.+)", "PUT"): "as PUT /lab/api/settings",
+    (r"/lab/api/plugins", "POST"): "enables or disables a plugin by name in the config folder",
+    (r"/lab/api/extensions", "POST"): "installs or enables an extension (a package)",
+    (r"/lab/api/build", "POST"): "builds JupyterLab in its application folder",
+    (r"/lab/api/build", "DELETE"): "cancels a build",
 }
 
 
@@ -150,7 +177,9 @@ def served_routes(serverapp: Any) -> dict[tuple[str, str], type]:
 
 
 def _listed(route: tuple[str, str]) -> bool:
-    pattern, _method = route
+    pattern, method = route
+    if method == "GET" and pattern.startswith("/lab/api/"):
+        return True  # JupyterLab's API reads with GET
     return route in GUARDED or route in NOT_WRITING or (pattern, "*") in NOT_WRITING
 
 
@@ -190,6 +219,22 @@ async def test_every_collaboration_route_is_in_the_inventory(jp_serverapp: Any) 
         pytest.skip("jupyter-collaboration is not installed")
     unlisted = [r for r in _unlisted(jp_serverapp) if r[0].startswith(COLLABORATION)]
     assert not unlisted, f"jupyter-collaboration routes not in the inventory: {unlisted}"
+
+
+class TestWithJupyterLab:
+    """The routes JupyterLab and Notebook 7 add (when installed), as a lab serves them."""
+
+    @pytest.fixture
+    def jp_server_config(self, jp_server_config: Config) -> Config:
+        for extension in ("jupyterlab", "notebook"):
+            if importlib.util.find_spec(extension) is None:
+                pytest.skip(f"{extension} is not installed")
+            jp_server_config.ServerApp.jpserver_extensions[extension] = True
+        return jp_server_config
+
+    async def test_every_route_and_method_is_in_the_inventory(self, jp_serverapp: Any) -> None:
+        unlisted = [r for r in _unlisted(jp_serverapp) if not r[0].startswith(COLLABORATION)]
+        assert not unlisted, f"JupyterLab routes not in the inventory: {unlisted}"
 
 
 async def test_every_guarded_route_is_answered_by_a_qsecure_handler(jp_serverapp: Any) -> None:
