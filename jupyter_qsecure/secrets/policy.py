@@ -172,14 +172,26 @@ class SecretsPolicy:
         return [grant for grant in self.grants.values() if grant.grants(user, notebook, kernel)]
 
 
+def _unquoted(value: object) -> str:
+    """``value`` as a policy error shows it where a secret's value may have been pasted
+    (``NAME = "..."``, ``source = 12345678``): a boolean as it is, anything else by its type
+    only, with where a value belongs."""
+    if isinstance(value, bool):
+        return repr(value)
+    return (
+        f"a value of type {type(value).__name__} (a secret's value goes in its store, "
+        "`jupyter qsecure secrets set NAME`, never in the policy)"
+    )
+
+
 def _ref(section: Section, key: str) -> SecretRef:
     """The reference under ``key`` of ``section`` (which must be set), parsed."""
     if section.has(key) and not isinstance(section.table[key], str):
         # Not quoted back (a number may be a PIN pasted where its reference belongs).
         raise section.error(
             key,
-            "expected a reference such as keyring://SERVICE/USERNAME, got a value of type "
-            + type(section.table[key]).__name__,
+            "expected a reference such as keyring://SERVICE/USERNAME, got "
+            + _unquoted(section.table[key]),
         )
     text = section.get(key, str, "a reference such as keyring://SERVICE/USERNAME")
     try:
@@ -362,8 +374,8 @@ def parse_secrets_policy(source: str, base: Path, data: dict[str, Any]) -> Secre
         if not isinstance(value, dict):
             raise secrets.error(
                 name,
-                f"expected a table [secrets.{name}], got {value!r}; the options of [secrets] "
-                f"itself are: {', '.join(SECRETS_OPTIONS)}",
+                f"expected a table [secrets.{name}], got {_unquoted(value)}; the options of "
+                f"[secrets] itself are: {', '.join(SECRETS_OPTIONS)}",
             )
         grants[name] = _grant(source, name, value)
     _refuse_case_collisions(secrets, grants)
