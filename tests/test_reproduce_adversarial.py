@@ -44,13 +44,15 @@ def reproduce_json(path: Path, *args: str) -> tuple[int, dict[str, Any]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("where", ["in the folder", "through a link out of it"])
-def test_an_input_an_earlier_cell_rewrites_is_not_the_checked_input(
-    tmp_path: Path, where: str
+@pytest.mark.parametrize("same_cell", [False, True], ids=["earlier cell", "same cell"])
+def test_an_input_the_code_rewrites_unrecorded_is_not_the_checked_input(
+    tmp_path: Path, where: str, same_cell: bool
 ) -> None:
     """The record says cell 2 read counts.csv as pinned (its SHA-256 is the file's now)
-    and that no cell wrote it; cell 1's code swaps its content first. The inputs were
-    hashed before the run and never again: `same`, every cell `reproduced`, exit 0,
-    although the result was computed from other bytes than the ones checked."""
+    and that no cell wrote it; cell 1's code (or cell 2's, before reading it) swaps its
+    content. The inputs were hashed before the run and never again: `same`, every cell
+    `reproduced`, exit 0, although the result was computed from other bytes than the
+    ones checked."""
     folder = tmp_path / "project"
     folder.mkdir()
     pinned = "shots,ones\n1024,511\n"
@@ -60,10 +62,11 @@ def test_an_input_an_earlier_cell_rewrites_is_not_the_checked_input(
     else:
         (tmp_path / "counts.csv").write_text(pinned)
         data.symlink_to("../counts.csv")
-    sources = {
-        "swap": "_ = open('counts.csv', 'w').write('shots,ones\\n1024,1024\\n')",
-        "load": "print(open('counts.csv').read().splitlines()[-1])",
-    }
+    swap = "_ = open('counts.csv', 'w').write('shots,ones\\n1024,1024\\n')"
+    load = "print(open('counts.csv').read().splitlines()[-1])"
+    sources = {"swap": swap, "load": load}
+    if same_cell:
+        sources = {"swap": "pass", "load": f"{swap}\n{load}"}
     nb = nbformat.v4.new_notebook(
         cells=[nbformat.v4.new_code_cell(source, id=name) for name, source in sources.items()]
     )

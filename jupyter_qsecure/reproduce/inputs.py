@@ -125,12 +125,14 @@ def _checked(
 
 class InputCheck:
     """The inputs of a recorded run, checked before the re-run (:attr:`inputs`), and again
-    as the re-run reads them: :meth:`before_cell`, called as each cell is about to run,
-    hashes the files its record says it read, where the re-run's kernel reads them (its
-    working folder), and marks one that no longer has the checked bytes ``changed``. An
-    earlier cell whose code rewrote it (a write its record hides), or another process,
-    would otherwise have the re-run compute from other bytes than the ones reported
-    ``same`` or ``in manifest``."""
+    as the re-run reads them: :meth:`before_cell` and :meth:`after_cell`, called as each
+    cell is about to run and once it ran, hash the files its record says it read, where
+    the re-run's kernel reads them (its working folder), and mark one that no longer has
+    the checked bytes ``changed``. Code whose record hides that it rewrote the file (in
+    an earlier cell, or in the cell itself before reading it), or another process, would
+    otherwise have the re-run compute from other bytes than the ones reported ``same``
+    or ``in manifest``. (Code that swaps the bytes and puts them back within one cell is
+    not seen this way.)"""
 
     def __init__(
         self,
@@ -155,6 +157,15 @@ class InputCheck:
 
     def before_cell(self, index: int, workdir: Path) -> None:
         """Check again the files cell ``index`` read, as the re-run is about to read them."""
+        self._recheck(index, workdir, "was about to read it again")
+
+    def after_cell(self, index: int, workdir: Path) -> None:
+        """Check again the files cell ``index`` read, once it ran (a record hashes the files
+        a cell read when it ends: a cell that swapped one before reading it, and whose
+        record hides the write, left other bytes there)."""
+        self._recheck(index, workdir, "had run again")
+
+    def _recheck(self, index: int, workdir: Path, when: str) -> None:
         number = self._numbers.get(index, index + 1)
         for path, recorded in self._by_cell.get(index, []):
             item = self._seen[(path, recorded)]
@@ -167,9 +178,9 @@ class InputCheck:
             found = f"SHA-256 {current[:12]}..." if current is not None else why
             item["state"] = "changed" if current is not None else "missing"
             item["detail"] = (
-                f"as recorded before the re-run, but when cell {number} was about to read "
-                f"it again: {found} (an earlier cell or another process changed it, and "
-                "no record says so): the re-run did not read the bytes checked"
+                f"as recorded before the re-run, but when cell {number} {when}: "
+                f"{found} (the notebook's code or another process changed it, and no "
+                "record says so): the re-run did not read the bytes checked"
             )
 
 

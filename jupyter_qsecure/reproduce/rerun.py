@@ -92,13 +92,14 @@ def _asker(answer: dict[str, Any]) -> Any:
     return ask
 
 
-def _rechecker(checks: InputCheck, workdir: Path) -> Any:
-    """An ``on_cell_execute`` hook: the files a cell's record read, hashed again where the
-    kernel reads them, as the cell is about to run (off the event loop)."""
+def _rechecker(check: Any, workdir: Path) -> Any:
+    """An ``on_cell_execute`` or ``on_cell_executed`` hook: ``check`` (an
+    :class:`~.inputs.InputCheck` method: the files a cell's record read, hashed again
+    where the kernel reads them), run off the event loop."""
     import asyncio
 
     async def recheck(cell: Any = None, cell_index: int = 0, **_: Any) -> None:
-        await asyncio.to_thread(checks.before_cell, cell_index, workdir)
+        await asyncio.to_thread(check, cell_index, workdir)
 
     return recheck
 
@@ -391,7 +392,8 @@ def reproduce(
         )
         ask = _asker(probe)
         client.on_notebook_start = lambda notebook: ask(notebook, client)
-        client.on_cell_execute = _rechecker(checks, workdir)
+        client.on_cell_execute = _rechecker(checks.before_cell, workdir)
+        client.on_cell_executed = _rechecker(checks.after_cell, workdir)
         try:
             client.execute()
         except CellExecutionError as error:  # pragma: no cover - allow_errors keeps cells going
