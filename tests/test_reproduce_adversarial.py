@@ -89,3 +89,43 @@ def test_an_input_the_code_rewrites_unrecorded_is_not_the_checked_input(
     assert item["path"] == "counts.csv"
     assert item["state"] == "changed"
     assert "cell 2" in item["detail"], item
+
+
+# --------------------------------------------------------------------------- the bag
+
+
+def test_a_huge_tag_file_is_hashed_in_blocks_not_read_whole(tmp_path: Path) -> None:
+    """A bag's tag manifest may list any file of the bag. A hostile one lists a 2 GiB
+    sparse file (a few bytes in an archive): `verify` read it whole into memory to hash
+    it (a resident size of the file's, an out-of-memory kill on a small machine)."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "calibration"
+    data.mkdir()
+    (data / "counts.csv").write_text("shots,ones\n1024,511\n")
+    assert run_qsecure("manifest", "create", str(data), cwd=tmp_path).returncode == 0
+    bag = tmp_path / "calibration.bag"
+    with (bag / "notes.txt").open("wb") as sparse:
+        sparse.truncate(2 << 30)
+    with (bag / "tagmanifest-sha256.txt").open("a", encoding="utf-8") as tags:
+        tags.write(f"{'0' * 64}  notes.txt\n")
+    measure = (
+        "import resource, subprocess, sys\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "print(done.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "print(done.stdout, done.stderr)\n"
+    )
+    command = [sys.executable, "-m", "jupyter_qsecure.cli", "manifest", "verify", str(bag)]
+    result = subprocess.run(
+        [sys.executable, "-c", measure, *command, "--require", "0"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    code, peak_kib = map(int, result.stdout.split("\n", 1)[0].split())
+    assert code == 1, result.stdout
+    assert "notes.txt: changed" in result.stdout
+    assert "Traceback" not in result.stdout
+    assert peak_kib < 512 << 10, f"peak resident size {peak_kib} KiB"

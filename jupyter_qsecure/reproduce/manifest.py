@@ -147,6 +147,22 @@ def read_tag_file(path: Path, limit: int | None = None) -> bytes:
         os.close(fd)
 
 
+def _tag_digest(path: Path, algorithm: str) -> str:
+    """The digest of a tag file, streamed in blocks (a tag manifest may list any file of
+    the bag, of any size), read only if it is a regular file. Raises OSError otherwise."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", str(path))
+        os.set_blocking(fd, True)
+        hasher = new_hasher(algorithm)
+        while block := os.read(fd, 1 << 20):
+            hasher.update(block)
+        return str(hasher.hexdigest())
+    finally:
+        os.close(fd)
+
+
 def _read_text(path: Path, what: str) -> str:
     try:
         return read_tag_file(path).decode("utf-8")
@@ -504,13 +520,12 @@ def _check_tags(bag: Path, algorithm: str, result: VerifyResult) -> dict[str, st
                 result.tag_problems.append(f"{tag_name} lists a payload file ({tag})")
                 continue
             try:
-                hasher = new_hasher(algorithm)
-                hasher.update(read_tag_file(bag / tag))
+                found = _tag_digest(bag / tag, algorithm)
             except OSError as error:
                 reason = "missing" if isinstance(error, FileNotFoundError) else error.strerror
                 result.tag_problems.append(f"{tag}: listed in {tag_name}, {reason}")
                 continue
-            if hasher.hexdigest() != digest:
+            if found != digest:
                 result.tag_problems.append(
                     f"{tag}: changed (its digest is not the one in {tag_name})"
                 )
