@@ -131,6 +131,11 @@ def test_a_hash_below_its_name_is_not_a_credential() -> None:
         "See `docs/secrets.md`, `docs/provenance.md`",
         "error validating token: square/go-jose: compact JWS format",
         "const secret = field?.value ?? '';",
+        # A word a secret is compared with is a sentinel as often as a password.
+        'if (secret === "disabled") { return; }',
+        'if creds.Secret != "missing" {',
+        # Jenkins' anti-forgery crumb is bound to a web session: no credential alone.
+        "curl -X POST $JOB/build -H 'Jenkins-Crumb:" + "5f0e" * 8 + "'",
     ],
 )
 @pytest.mark.parametrize("where", ["notes.txt", "settings.py", "markdown", "output"])

@@ -724,24 +724,6 @@ PROVIDER_RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
-        "jenkins-crumb",
-        "Jenkins crumb",
-        # The anti-forgery token Jenkins binds to a session; with it, a script acts as
-        # the user who fetched it (NP's "Jenkins token or crumb").
-        r"\bJenkins-Crumb[\"']?\s*[:=]\s*[\"']?(?P<secret>[0-9a-f]{32}(?:[0-9a-f]{32})?)\b",
-        r"(?i)jenkins-crumb",
-        ignore_case=True,
-        check=_entropy(3.0),
-        examples=(
-            "curl -X POST $JOB/build -H 'Jenkins-Crumb:{H:32}'",
-            'headers = {"Jenkins-Crumb": "{H:64}"}',
-        ),
-        negative_examples=(
-            'curl -H "Jenkins-Crumb:$CRUMB" -X POST $JOB/build',
-            "Jenkins-Crumb: 00000000000000000000000000000000",
-        ),
-    ),
-    Rule(
         "okta-token",
         "Okta API token",
         r"(?:(?i:okta)[\w.-]{0,30}?(?i:token|key|secret)[\w.-]*[\"']?\s*(?:[:=]|\{\s*default\s*=)\s*[\"']?|SSWS\s+)"

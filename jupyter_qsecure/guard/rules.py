@@ -918,29 +918,6 @@ RULES: tuple[Rule, ...] = (
         ),
     ),
     Rule(
-        "secret-comparison",
-        "Password",
-        # A value a secret is checked against is the secret: ``if creds.Secret !=
-        # "open-sesame"``. Any typed value counts, as for passwords; only ``secret`` itself
-        # (``key == "name"`` and ``token == "("`` are how code walks dicts and parsers).
-        r"(?P<key>(?<![\w.-])[\w.-]{0,40}?secret)(?![a-z])\s*(?:===|!==|==|!=)\s*"
-        + (QUOTED % (4, 200)),
-        r"secret",
-        ignore_case=True,
-        check=_password_quoted,
-        examples=(
-            'if creds.Secret != "open-{a:6}" {',
-            "if client_secret == '{A:10}':",
-        ),
-        negative_examples=(
-            'if secret == "":',
-            'if args.secret == "none":',
-            'if secret_name == "lab-token":',
-            'if secret == "<secret>":',
-            'if secrets == "abcd1234":',
-        ),
-    ),
-    Rule(
         "password-env",
         "Password",
         PASSWORD_NAME + _UNQUOTED_SEP + (UNQUOTED % (2, 200)),
