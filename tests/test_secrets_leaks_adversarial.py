@@ -255,3 +255,45 @@ async def test_a_short_value_passed_to_refresh_as_a_name_stays_out_of_the_audit_
     assert short_pin not in server_log()
     [record] = wait_for_records(store_path, 1)
     assert record["ename"] == "[secret:LAB_PIN]"
+
+
+@pytest.fixture
+def named_in_server_env(policy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch) -> str:
+    """LAB_TOKEN granted to experiments/ only (and MISSING_TOKEN, whose store has no
+    value), while the server's own environment holds variables of those names, as when
+    a researcher exported the token in the shell that starts JupyterLab; the value."""
+    value = f"lab-{secrets.token_hex(16)}"
+    for name in ("LAB_TOKEN_SOURCE", "LAB_TOKEN", "MISSING_TOKEN"):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MISSING_TOKEN_SOURCE", raising=False)
+    policy(
+        '[secrets.LAB_TOKEN]\nsource = "env://LAB_TOKEN_SOURCE"\n'
+        'notebooks = ["experiments/**/*.ipynb"]\n\n'
+        '[secrets.MISSING_TOKEN]\nsource = "env://MISSING_TOKEN_SOURCE"\n'
+        'notebooks = ["**/*.ipynb"]\n'
+    )
+    return value
+
+
+async def test_a_secret_name_is_not_inherited_from_the_servers_environment(
+    named_in_server_env: str, jp_fetch: Any, jp_serverapp: Any
+) -> None:
+    # A kernel the secret is not granted to (or whose store failed) inherited the
+    # server's variable of the secret's name: the value, outside the secret's grants and
+    # unmasked (not in QSECURE_SECRET_NAMES, so not masked).
+    probe = (
+        "import os\n"
+        "print({n: n in os.environ for n in ('LAB_TOKEN', 'MISSING_TOKEN')})\n"
+        "print(os.environ.get('LAB_TOKEN'), os.environ.get('MISSING_TOKEN'))"
+    )
+    outputs = {}
+    for path in ("other.ipynb", "experiments/run.ipynb"):
+        _, _, client = await start_session(jp_fetch, jp_serverapp, path)
+        try:
+            outputs[path] = json.dumps(await execute(client, probe, "c"))
+        finally:
+            client.stop_channels()
+    assert named_in_server_env not in "".join(outputs.values())
+    assert "{'LAB_TOKEN': False, 'MISSING_TOKEN': False}" in outputs["other.ipynb"]
+    assert "{'LAB_TOKEN': True, 'MISSING_TOKEN': False}" in outputs["experiments/run.ipynb"]
+    assert "[secret:LAB_TOKEN] None" in outputs["experiments/run.ipynb"]

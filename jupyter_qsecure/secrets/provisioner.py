@@ -241,8 +241,9 @@ def _is_ipykernel(cmd: list[str]) -> bool:
 
 
 def _withheld_variables(policy: SecretsPolicy, granted: set[str]) -> set[str]:
-    """Server environment variables a kernel must not inherit: the server's credentials
-    and every variable an ``env://`` source or a Vault credential reads."""
+    """Server environment variables a kernel must not inherit: the server's credentials,
+    every variable an ``env://`` source or a Vault credential reads, and every variable
+    named like a secret of the policy that is not in ``granted``."""
     names = set(SERVER_CREDENTIALS)
     refs = [grant.source for grant in policy.grants.values()]
     refs += [
@@ -255,6 +256,10 @@ def _withheld_variables(policy: SecretsPolicy, granted: set[str]) -> set[str]:
         if ref
     ]
     names.update(ref.location for ref in refs if ref.scheme == "env")
+    # A variable of a secret's name in the server's own environment (a token exported in
+    # the shell that started JupyterLab) would reach a kernel the secret is not granted
+    # to, or whose store failed, unmasked: the name is the secret's, given or absent.
+    names.update(policy.grants)
     return names - granted
 
 
