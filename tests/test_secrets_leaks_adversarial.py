@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from kernel_client import execute, start_session, wait_for_records
 from qsecure_cli import run_qsecure
+from tornado.httpclient import HTTPClientError
 
 from jupyter_qsecure.config import PolicyError, parse_policy
 from jupyter_qsecure.provenance.quantum import BackendWatcher
@@ -297,3 +298,31 @@ async def test_a_secret_name_is_not_inherited_from_the_servers_environment(
     assert "{'LAB_TOKEN': False, 'MISSING_TOKEN': False}" in outputs["other.ipynb"]
     assert "{'LAB_TOKEN': True, 'MISSING_TOKEN': False}" in outputs["experiments/run.ipynb"]
     assert "[secret:LAB_TOKEN] None" in outputs["experiments/run.ipynb"]
+
+
+async def test_refused_secret_writes_never_answer_or_log_the_value(
+    store_with_secret: Path, jp_fetch: Any, server_log: Any
+) -> None:
+    # What held: every refusal of PUT /qsecure/secrets/NAME names the secret and what
+    # to send, never the value (a NUL, a lone surrogate, too short, a read-only store, a
+    # body that is no JSON object, the value in the wrong field).
+    value = f"lab-{secrets.token_hex(16)}"
+    bodies = {
+        "LAB_TOKEN": json.dumps({"value": value}),  # env:// is read-only
+        "NEW_TOKEN": json.dumps({"value": value[:6]}),
+        "NUL_TOKEN": json.dumps({"value": value + "\u0000"}),
+        "SURROGATE_TOKEN": json.dumps({"value": value + "\ud800"}),
+        "RAW_TOKEN": value,
+        "FIELD_TOKEN": json.dumps({"token": value}),
+        "LIST_TOKEN": json.dumps([value]),
+    }
+    answers = []
+    for name, body in bodies.items():
+        with pytest.raises(HTTPClientError) as caught:
+            await jp_fetch("qsecure", "secrets", name, method="PUT", body=body)
+        assert caught.value.code in (400, 405), (name, caught.value.code)
+        assert caught.value.response is not None
+        answers.append(caught.value.response.body.decode())
+    assert all(json.loads(answer)["reason"] for answer in answers)
+    for text in (*answers, server_log()):
+        assert value not in text and value[:6] not in text
