@@ -188,6 +188,8 @@ export class ProvenancePanel extends ReactWidget {
   }
 
   private _onCurrentChanged(): void {
+    // A report still on its way is the previous notebook's: never shown for this one.
+    this._generation++;
     this._report = null;
     this._error = null;
     this._watch(this._tracker.currentWidget);

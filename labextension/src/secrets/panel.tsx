@@ -24,6 +24,7 @@ export class SecretsPanel extends ReactWidget {
   private _panel: NotebookPanel | null = null;
   private _listing: ISecretsListing | null = null;
   private _error: string | null = null;
+  private _generation = 0;
   /** A change the user's role on the server does not allow, said where it was tried. */
   private _forbidden: string | null = null;
 
@@ -45,12 +46,21 @@ export class SecretsPanel extends ReactWidget {
   /** Re-read the listing from the server. */
   async refresh(): Promise<void> {
     const path = this._panel?.context.path ?? '';
+    // Only the latest request's answer is shown: an earlier one may be another notebook's.
+    const generation = ++this._generation;
     try {
-      this._listing = await requestAPI<ISecretsListing>(
+      const listing = await requestAPI<ISecretsListing>(
         `secrets?path=${encodeURIComponent(path)}`
       );
+      if (generation !== this._generation) {
+        return;
+      }
+      this._listing = listing;
       this._error = null;
     } catch (error) {
+      if (generation !== this._generation) {
+        return;
+      }
       this._listing = null;
       this._error =
         forbiddenText(this._trans.__('see the secrets'), error, this._trans) ??
@@ -86,6 +96,10 @@ export class SecretsPanel extends ReactWidget {
     old?.sessionContext.kernelChanged.disconnect(this._onKernel, this);
     this._panel = this._tracker.currentWidget;
     this._panel?.sessionContext.kernelChanged.connect(this._onKernel, this);
+    // Until its own listing comes, the new notebook shows none (not the previous one's).
+    this._listing = null;
+    this._error = null;
+    this.update();
     void this.refresh();
   }
 

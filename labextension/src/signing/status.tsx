@@ -37,8 +37,11 @@ export class SigningStatusModel extends VDomModel {
     }
     this._disconnect();
     this._panel = panel;
+    // An answer still on its way is the previous notebook's: never shown for this one.
+    this._generation++;
     this._verdict = null;
     this._error = null;
+    this._checking = false;
     if (panel !== null) {
       panel.context.saveState.connect(this._onSaveState, this);
       panel.context.fileChanged.connect(this._onFileChanged, this);
