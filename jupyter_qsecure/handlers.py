@@ -33,7 +33,7 @@ from jupyter_server.utils import ensure_async
 from tornado import web
 
 from . import authz, events
-from ._shown import logged
+from ._shown import logged, shown_json
 from .gate import GuardUnavailable, ServiceUnavailable
 from .guard import (
     BYPASS_REASONS,
@@ -1006,7 +1006,36 @@ class ProvenanceHandler(QSecureAPIHandler):
                 "qsecure-timeout",
                 f"the provenance report took more than {provenance.report_seconds:g} s",
             ) from None
-        self.finish(json.dumps(report))
+        self.finish(json.dumps(_report_shown(report)))
+
+
+#: The most characters of one string of a provenance report the browser is sent.
+REPORT_SHOWN_LIMIT = 4096
+
+
+def _report_shown(report: dict[str, Any]) -> dict[str, Any]:
+    """A provenance report with every string the notebook wrote (the records' paths,
+    datasets and seeds, the user, the environment, the timeline) escaped as
+    :func:`~jupyter_qsecure._shown.shown` does, as the verdict's own strings already are:
+    raw, a bidirectional control in a recorded path (``invoice.\\u202egpj.exe``) read as
+    another name in the provenance panel."""
+
+    def show(value: Any) -> Any:
+        try:
+            return shown_json(value, REPORT_SHOWN_LIMIT)
+        except RecursionError:
+            return None
+
+    answer = dict(report)
+    for key in ("user", "kernel_session", "environment", "timeline"):
+        if key in answer:
+            answer[key] = show(answer[key])
+    if isinstance(answer.get("cells"), list):
+        answer["cells"] = [
+            {**cell, "execution": show(cell.get("execution"))} if isinstance(cell, dict) else cell
+            for cell in answer["cells"]
+        ]
+    return answer
 
 
 class CheckpointHandler(QSecureAPIHandler):
