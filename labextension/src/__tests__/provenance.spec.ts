@@ -127,6 +127,20 @@ describe('dataset links', () => {
     ).toBe('calibration-2026-11 (signed by alice@lab) file 12 of 4,096');
   });
 
+  it('quotes a name that is not one plain word, as the command line does', () => {
+    // A notebook chooses the name its record shows: it never reads as a signer.
+    expect(
+      datasetLabel({
+        name: 'calibration (signed by alice@lab)',
+        signed_by: [],
+        signature: 'unsigned'
+      })
+    ).toBe('"calibration (signed by alice@lab)" (unsigned)');
+    expect(datasetLabel({ name: 'données-2026/v1', signed_by: [] })).toBe(
+      'données-2026/v1 (unsigned)'
+    );
+  });
+
   it('says when nobody trusted signed it, or the file differs', () => {
     expect(
       datasetLabel({

@@ -1,6 +1,12 @@
 import { IDatasetLink, IProvenanceReport, ProvenanceBadge } from '../tokens';
 
 /**
+ * A dataset name shown as it is: one plain word. Any other is quoted, as the command line
+ * quotes it, so a name such as `x (signed by alice@lab)` never reads as a signer.
+ */
+const PLAIN_NAME = /^[\p{L}\p{M}\p{N}_.:/@+-]+$/u;
+
+/**
  * A file's dataset in words, as the command line says it:
  * "calibration-2026-11 (signed by alice@lab) file 12 of 4,096".
  */
@@ -10,7 +16,10 @@ export function datasetLabel(link: IDatasetLink): string {
     signers.length > 0
       ? `signed by ${signers.join(', ')}`
       : (link.signature ?? 'unsigned');
-  let text = `${link.name ?? '?'} (${signed})`;
+  const name = link.name === undefined ? '?' : String(link.name);
+  const shown =
+    name === '?' || PLAIN_NAME.test(name) ? name : JSON.stringify(name);
+  let text = `${shown} (${signed})`;
   if (typeof link.file === 'number') {
     const total = typeof link.files === 'number' ? link.files : 0;
     text += ` file ${link.file.toLocaleString('en-US')} of ${total.toLocaleString('en-US')}`;
