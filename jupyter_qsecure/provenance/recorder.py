@@ -661,7 +661,9 @@ class Recorder:
             "notebook_path": self.notebook_path,
             "cell_id": execution.cell_id,
             "execution_count": execution.execution_count,
-            "code_sha256": source_digest(execution.code),
+            # Of the code as masked: the digest of code holding a value (pasted to try it,
+            # then deleted) would check guesses of the value against the first line.
+            "code_sha256": source_digest(self.mask(execution.code)),
             "first_line": first_line(execution.code, self.mask),
             "started": _utc(execution.started),
             "ended": _utc(execution.ended),
