@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import secrets
+import os
 import sqlite3
 import subprocess
 import sys
@@ -146,13 +146,13 @@ async def test_out_of_order_and_deleted_cells(
 
 async def test_no_secret_in_any_record(
     store_with_secret: Path,
-    monkeypatch: pytest.MonkeyPatch,
     jp_fetch: Any,
     jp_serverapp: Any,
     jp_root_dir: Path,
 ) -> None:
-    token = f"lab-{secrets.token_hex(16)}"
-    monkeypatch.setenv("LAB_TOKEN_SOURCE", token)
+    # The fixture's value, set before the server started: the server reads env://
+    # sources ahead at its start, so a value set here would not be the kernel's.
+    token = os.environ["LAB_TOKEN_SOURCE"]
     _, _, client = await start_session(jp_fetch, jp_serverapp, "secret.ipynb")
     source = (
         "import os, subprocess, jupyter_qsecure\n"
