@@ -990,7 +990,14 @@ class ProvenanceHandler(QSecureAPIHandler):
     @web.authenticated
     @authorized(action="read")  # type: ignore[untyped-decorator]
     async def post(self) -> None:
-        await self._answer(*editor_notebook(self))
+        path, notebook = editor_notebook(self)
+        # The report re-hashes the files the records say were read, at paths and against
+        # digests the request chose: whether a file exists and holds the bytes guessed.
+        await _require_contents_read(
+            self,
+            "the report re-reads the files a notebook's records name: it needs read on contents",
+        )
+        await self._answer(path, notebook)
 
     async def _answer(self, path: str, notebook: dict[str, Any]) -> None:
         provenance = self.qsecure.provenance
@@ -1134,18 +1141,19 @@ async def _user_signing(handler: Any) -> SigningService:
 async def _saved(handler: Any, path: str) -> dict[str, Any]:
     """The saved notebook at ``path``; reading it needs ``read`` on ``contents`` too, as
     opening it does (403), and it must exist (404)."""
-    if not await ensure_async(
-        handler.authorizer.is_authorized(handler, handler.current_user, "read", "contents")
-    ):
-        raise request_error(
-            403,
-            "qsecure-forbidden",
-            "reading the saved notebook needs read on contents; ask the server's owner or admin",
-        )
+    await _require_contents_read(handler, "reading the saved notebook needs read on contents")
     try:
         return await load_notebook(handler.contents_manager, path)
     except NotebookNotFound as error:
         raise request_error(404, "qsecure-not-found", str(error)) from None
+
+
+async def _require_contents_read(handler: Any, why: str) -> None:
+    """Refuse (403, ``why``) a request whose user may not read ``contents``."""
+    if not await ensure_async(
+        handler.authorizer.is_authorized(handler, handler.current_user, "read", "contents")
+    ):
+        raise request_error(403, "qsecure-forbidden", f"{why}; ask the server's owner or admin")
 
 
 @contextmanager
