@@ -377,3 +377,21 @@ async def test_a_deleted_cell_holding_the_value_leaves_no_digest_of_it_in_the_sa
     )
     assert digest not in json.dumps(saved) and token not in json.dumps(saved)
     assert digest.removeprefix("sha256:") not in json.dumps(saved)
+
+
+async def test_a_lockfile_holding_the_value_is_not_hashed_into_the_environment(
+    store_with_secret: Path, lab_token: str, jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path
+) -> None:
+    # A private index's token (the secret granted for pip installs) in requirements.txt:
+    # the environment record kept the file's SHA-256, which checks guesses of the token.
+    requirements = f"--index-url https://__token__:{lab_token}@pypi.invalid/simple\nnumpy\n"
+    (jp_root_dir / "requirements.txt").write_text(requirements)
+    (jp_root_dir / "requirements-dev.txt").write_text("pytest\n")
+    _, _, client = await start_session(jp_fetch, jp_serverapp, "env.ipynb")
+    client.stop_channels()
+    [record] = wait_for_records(store_with_secret, 1, kind="environment")
+    files = record["environment"]["lockfiles"]["files"]
+    assert files["requirements.txt"] == "error: holds an injected secret: not hashed"
+    assert files["requirements-dev.txt"] == "sha256:" + hashlib.sha256(b"pytest\n").hexdigest()
+    digest = hashlib.sha256(requirements.encode()).hexdigest()
+    assert digest.encode() not in store_bytes(store_with_secret)

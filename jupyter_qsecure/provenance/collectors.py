@@ -87,6 +87,10 @@ LOCKFILE_PATTERNS = (
 LOCKFILE_SIZE_LIMIT = 64 * 1024 * 1024
 """Lockfiles larger than this are named, not hashed."""
 
+SECRET_CHECK_BYTES = 64 * 1024
+"""A lockfile up to this size that holds an injected value (a private index's token in a
+requirements file) is named, not hashed: its digest would check guesses of the value."""
+
 QUANTUM_DISTRIBUTIONS = frozenset(
     {
         "qiskit",
@@ -185,6 +189,9 @@ class CollectorContext:
 
     notebook_dir: Path | None
     cwd: Path
+    #: Whether a small file's content holds an injected value (the kernel's masking): such
+    #: a lockfile is named, not hashed (see :data:`SECRET_CHECK_BYTES`).
+    holds_secret: Callable[[bytes], bool] | None = None
     # What collectors of one collection share (the scan of installed distributions).
     _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -491,7 +498,7 @@ def quantum(context: CollectorContext) -> dict[str, Any]:
 # -- the project: lockfiles and git ------------------------------------------------------------
 
 
-def _hash_file(path: Path) -> str:
+def _hash_file(path: Path, holds_secret: Callable[[bytes], bool] | None = None) -> str:
     try:
         info = path.stat()
         if not stat.S_ISREG(info.st_mode):
@@ -499,9 +506,14 @@ def _hash_file(path: Path) -> str:
         if info.st_size > LOCKFILE_SIZE_LIMIT:
             return f"error: larger than {LOCKFILE_SIZE_LIMIT} bytes"
         digest = hashlib.sha256()
+        head = b""
         with open(path, "rb") as file:
             for block in iter(lambda: file.read(1 << 20), b""):
                 digest.update(block)
+                if len(head) <= SECRET_CHECK_BYTES:
+                    head += block[: SECRET_CHECK_BYTES + 1 - len(head)]
+        if holds_secret is not None and len(head) <= SECRET_CHECK_BYTES and holds_secret(head):
+            return "error: holds an injected secret: not hashed"
         return "sha256:" + digest.hexdigest()
     except OSError as error:
         return "error: " + _describe(error)
@@ -529,7 +541,8 @@ def lockfiles(context: CollectorContext) -> dict[str, Any]:
         if names:
             return {
                 "files": {
-                    _relative(folder / name, start): _hash_file(folder / name) for name in names
+                    _relative(folder / name, start): _hash_file(folder / name, context.holds_secret)
+                    for name in names
                 }
             }
         if os.path.lexists(folder / ".git"):

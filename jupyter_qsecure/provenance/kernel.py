@@ -336,7 +336,11 @@ def _record_environment(recorder: Recorder) -> None:
     def collect() -> None:
         try:
             environment = collect_environment(
-                CollectorContext(notebook_dir=recorder.notebook_dir, cwd=Path.cwd())
+                CollectorContext(
+                    notebook_dir=recorder.notebook_dir,
+                    cwd=Path.cwd(),
+                    holds_secret=recorder.holds_secret,
+                )
             )
             record = {
                 "kind": "environment",

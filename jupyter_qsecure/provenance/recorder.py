@@ -597,7 +597,7 @@ class Recorder:
 
     # -- the background worker -------------------------------------------------------------
 
-    def _holds_secret(self, data: bytes) -> bool:
+    def holds_secret(self, data: bytes) -> bool:
         """Whether ``data`` (a small file's content) holds an injected value, in any form
         the masking finds."""
         text = data.decode("utf-8", "replace")
@@ -641,7 +641,7 @@ class Recorder:
                 for path in paths
                 # A file written and gone by the end (a temporary-folder probe) is noise.
                 if not (
-                    (entry := file_entry(path, self.hash_limit, self._holds_secret)).get("missing")
+                    (entry := file_entry(path, self.hash_limit, self.holds_secret)).get("missing")
                     and kind == "written"
                 )
             ]
