@@ -8,6 +8,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { BYPASS_REASONS, BypassReason } from '../tokens';
 import { BYPASS_LABELS } from './findings';
 import { Translate, english, errorMessage } from './errors';
+import { shown as escapeUnseen } from './shown';
 
 /** One acceptance as `GET /qsecure/bypass` lists it. */
 export interface IAcceptedFinding {
@@ -83,12 +84,13 @@ export function acceptedRows(
     const shown =
       entry.preview ||
       trans.__('fingerprint %1', entry.fingerprint.slice(0, 8));
+    // What a file or a request named (a path, a kind, a preview) is shown escaped.
     return {
       id: entry.id,
-      what: `${kind} ${shown}`,
-      path: entry.path,
-      reason: reasonLabel(entry.reason, trans),
-      byWhen: `${entry.user}, ${shortTime(entry.created)}`
+      what: escapeUnseen(`${kind} ${shown}`),
+      path: escapeUnseen(entry.path),
+      reason: escapeUnseen(reasonLabel(entry.reason, trans)),
+      byWhen: escapeUnseen(`${entry.user}, ${shortTime(entry.created)}`)
     };
   });
 }

@@ -1,4 +1,5 @@
 import { BypassReason, IFinding } from '../tokens';
+import { shown } from './shown';
 
 /** Human words for the reasons a finding may be accepted for. */
 export const BYPASS_LABELS: Record<BypassReason, string> = {
@@ -24,8 +25,13 @@ export interface IFindingRow {
   finding: IFinding;
 }
 
-/** Where a finding sits, in the words the server's messages use. */
+/** Where a finding sits, in the words the server's messages use (the names the file
+ * chose, an attachment's say, escaped). */
 export function describeLocation(finding: IFinding): string {
+  return shown(location(finding));
+}
+
+function location(finding: IFinding): string {
   const line = `line ${finding.line}`;
   if (finding.cell_index === null) {
     if (PATH_FIELDS.includes(finding.field)) {
@@ -76,7 +82,7 @@ export function findingRows(findings: IFinding[]): IFindingRow[] {
     key: `${finding.fingerprint}:${finding.cell_index ?? ''}:${finding.field}:${finding.line}`,
     where: describeLocation(finding),
     kind: finding.kind,
-    preview: finding.preview,
+    preview: shown(finding.preview),
     inCell: finding.cell_index !== null,
     movable: finding.cell_index !== null && finding.field === 'source',
     inOutput:
