@@ -98,6 +98,26 @@ describe('provenance model', () => {
     expect(environmentSummary(null)).toEqual([]);
   });
 
+  it('labels a quantum SDK row only with a distribution name', () => {
+    // The notebook writes its environment: a key of its own choosing must not read as
+    // one of the panel's labels (a signature, a git state) beside the real ones.
+    const rows = environmentSummary({
+      quantum: {
+        qiskit: '1.2.0',
+        'Git tree': 'clean',
+        'Signed by': 'alice@lab (verified)',
+        'qiskit-ibm-runtime': '0.30.0'
+      },
+      git: { commit: 'deadbeef', dirty: true }
+    });
+    expect(rows).toEqual([
+      ['qiskit', '1.2.0'],
+      ['qiskit-ibm-runtime', '0.30.0'],
+      ['Git commit', 'deadbeef'],
+      ['Git tree', 'uncommitted changes']
+    ]);
+  });
+
   it('lists the packages the notebook imports (the compact fingerprint)', () => {
     const rows = environmentSummary({
       distributions: {

@@ -91,6 +91,9 @@ export function provenanceHeadline(report: IProvenanceReport): string {
   return `${parts.join(', ')} (of ${total} code cells).`;
 }
 
+/** A distribution's name as the environment collector writes it (normalised). */
+const DISTRIBUTION_NAME = /^[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
 /** Key facts of the environment fingerprint, as label/value pairs (no secrets in it). */
 export function environmentSummary(
   environment: Record<string, unknown> | null
@@ -133,8 +136,12 @@ export function environmentSummary(
         .join(', ')
     );
   }
+  // Keyed by distribution name (normalised: `qiskit-ibm-runtime`). Any other key is the
+  // notebook's own, and would read as one of this panel's labels ("Git tree": "clean").
   for (const [name, version] of Object.entries(section('quantum'))) {
-    show(name, version);
+    if (DISTRIBUTION_NAME.test(name)) {
+      show(name, version);
+    }
   }
   const git = section('git');
   show('Git commit', git['commit']);
