@@ -129,3 +129,95 @@ def test_a_huge_tag_file_is_hashed_in_blocks_not_read_whole(tmp_path: Path) -> N
     assert "notes.txt: changed" in result.stdout
     assert "Traceback" not in result.stdout
     assert peak_kib < 512 << 10, f"peak resident size {peak_kib} KiB"
+
+
+# --------------------------------------------------------------------------- re-checks
+
+
+def _input_check(folder: Path, content: bytes) -> Any:
+    """An InputCheck of a one-cell notebook whose record read counts.csv as ``content``."""
+    from jupyter_qsecure.reproduce.inputs import InputCheck
+
+    (folder / "counts.csv").write_bytes(content)
+    read = {"path": "counts.csv", "sha256": hashlib.sha256(content).hexdigest()}
+    cell = nbformat.v4.new_code_cell("print(open('counts.csv').read())", id="load")
+    record(cell, [read])
+    return InputCheck(nbformat.v4.new_notebook(cells=[cell]), folder, [])
+
+
+def _after_the_next_tick(path: Path) -> None:
+    """Return once a file changed now gets a later change time than ``path`` has (file
+    times move in clock ticks): a write from here on moves its change time."""
+    probe = path.with_name(".tick")
+    while True:
+        probe.write_bytes(b"")
+        if probe.stat().st_ctime_ns > path.stat().st_ctime_ns:
+            probe.unlink()
+            return
+
+
+def _counting_hashes(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    from jupyter_qsecure.reproduce import inputs
+
+    hashed: list[Path] = []
+    real = inputs.current_sha256
+
+    def counting(target: Path) -> tuple[str | None, str]:
+        hashed.append(target)
+        return real(target)
+
+    monkeypatch.setattr(inputs, "current_sha256", counting)
+    return hashed
+
+
+def test_an_unchanged_input_is_hashed_once_not_around_every_cell(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 20-cell notebook reading a 10 MB input hashed it 40 times (+70% on the re-run)."""
+    from jupyter_qsecure.reproduce import inputs
+
+    monkeypatch.setattr(inputs, "SETTLE_NS", 0)  # counts.csv is new: settled at once
+    check = _input_check(tmp_path, b"shots,ones\n1024,511\n")
+    hashed = _counting_hashes(monkeypatch)
+    for _ in range(20):
+        check.before_cell(0, tmp_path)
+        check.after_cell(0, tmp_path)
+    assert len(hashed) == 1
+    assert [item["state"] for item in check.inputs] == ["same"]
+
+
+def test_a_rewrite_keeping_size_and_times_is_seen_by_its_change_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same size, modification time put back (os.utime): the change time still moves."""
+    import os
+
+    from jupyter_qsecure.reproduce import inputs
+
+    monkeypatch.setattr(inputs, "SETTLE_NS", 0)
+    check = _input_check(tmp_path, b"shots,ones\n1024,511\n")
+    data = tmp_path / "counts.csv"
+    check.before_cell(0, tmp_path)  # hashed: as recorded
+    times = data.stat()
+    _after_the_next_tick(data)
+    data.write_bytes(b"shots,ones\n1024,999\n")
+    os.utime(data, ns=(times.st_atime_ns, times.st_mtime_ns))
+    check.after_cell(0, tmp_path)
+    (item,) = check.inputs
+    assert item["state"] == "changed", item
+    assert "cell 1 had run again" in item["detail"]
+
+
+def test_an_input_changed_just_before_its_hash_is_hashed_every_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write in the same clock tick as the hash may leave the file's times as they
+    were: a file changed less than SETTLE_NS before it was hashed is not vouched for."""
+    from jupyter_qsecure.reproduce import inputs
+
+    monkeypatch.setattr(inputs, "SETTLE_NS", 10**18)
+    check = _input_check(tmp_path, b"shots,ones\n1024,511\n")
+    hashed = _counting_hashes(monkeypatch)
+    for _ in range(3):
+        check.before_cell(0, tmp_path)
+    assert len(hashed) == 3
