@@ -47,6 +47,9 @@ from .secrets import (
 from .sessions import NotebookMoves, watch_sessions
 from .signing import PersonalSigning, SigningService
 
+if TYPE_CHECKING:  # it imports pycrdt, there only with jupyter-collaboration
+    from .guard.collaboration import CollaborationGuard
+
 #: How long a worker thread waits for the loop to take one of its audit events (seconds).
 EMIT_TIMEOUT = 30.0
 
@@ -67,6 +70,7 @@ SERVICES = {
     "signing": "Signing",
     "personal_signing": "Signing setup",
     "provenance": "Provenance",
+    "collaboration_guards": "Collaboration notices",
 }
 
 
@@ -135,6 +139,8 @@ class QSecureApp(ExtensionApp):
     provenance: ProvenanceService
     #: What the kernel provisioner reads, found through its kernel manager's parents.
     kernel_services: KernelServices | None = None
+    #: jupyter-collaboration's guards, one per YDocExtension (none without it).
+    collaboration_guards: list[CollaborationGuard]
 
     if not TYPE_CHECKING:  # for mypy, the services are the attributes declared above
 
@@ -240,7 +246,7 @@ class QSecureApp(ExtensionApp):
             self.personal_signing = PersonalSigning(self._state_dir() / "signing")
         with self._step("notebook moves"):
             self._follow_renames()
-        with self._step("collaboration"):
+        with self._step("collaboration", "collaboration_guards"):
             self._guard_collaboration()
         with self._step("kernel provisioner"):
             self._serve_kernels()
@@ -449,13 +455,16 @@ class QSecureApp(ExtensionApp):
         refused save of a shared document shown to every collaborator (see
         :mod:`jupyter_qsecure.guard.collaboration`)."""
         assert self.serverapp is not None
+        self.collaboration_guards = []
         apps = self.serverapp.extension_manager.extension_apps.get("jupyter_server_ydoc")
         if not apps:
             return
         from .guard.collaboration import CollaborationGuard
 
         for ydoc_app in apps:
-            CollaborationGuard(ydoc_app, self.serverapp, self.log).install(self._state_dir())
+            guard = CollaborationGuard(ydoc_app, self.serverapp, self.log)
+            guard.install(self._state_dir())
+            self.collaboration_guards.append(guard)
 
     # What handlers ask ------------------------------------------------------------------
 
@@ -484,6 +493,16 @@ class QSecureApp(ExtensionApp):
 
         settings = self.policy.audit
         return trail_summary(settings.file or self._state_dir() / AUDIT_FILENAME, settings, since)
+
+    def collaboration_notice(self, path: str) -> dict[str, Any] | None:
+        """The notice of the last refused save of the shared document at ``path``, while
+        its saves are refused; None otherwise (and without jupyter-collaboration):
+        ``GET /qsecure/guard/notice``."""
+        for guard in self.collaboration_guards:
+            notice = guard.notice(path)
+            if notice is not None:
+                return notice
+        return None
 
     def check_writable(self, path: str) -> None:
         """Raise GuardUnavailable (503) for a write of ``path`` unless the load completed."""

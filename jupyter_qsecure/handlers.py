@@ -696,6 +696,25 @@ class ScanHandler(QSecureAPIHandler):
         self.finish(json.dumps({"path": shown, "findings": findings}))
 
 
+class GuardNoticeHandler(QSecureAPIHandler):
+    """``GET /qsecure/guard/notice?path=PATH``: ``{"notice": ...}``, the notice of the last
+    refused save of the shared document at ``path`` (real-time collaboration) while its
+    saves are refused, else ``null``. The frontends show only this answer: a notice in the
+    document's awareness is anyone's writing. It names the file and its findings' places:
+    ``read`` on ``contents`` too."""
+
+    auth_resource = authz.GUARD
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        await _require_contents_read(
+            self, "the notice names a file and where its findings are: it needs read on contents"
+        )
+        path = relative_path(self.get_argument("path", ""), "path")
+        self.finish(json.dumps({"notice": self.qsecure.collaboration_notice(path)}))
+
+
 class SecretsHandler(QSecureAPIHandler):
     """``GET /qsecure/secrets?path=NOTEBOOK``: names, sources and grants; never values."""
 
@@ -1270,6 +1289,7 @@ def handlers() -> list[tuple[str, type]]:
         (r"/qsecure/status", StatusHandler),
         (r"/qsecure/bypass", BypassHandler),
         (r"/qsecure/scan", ScanHandler),
+        (r"/qsecure/guard/notice", GuardNoticeHandler),
         (r"/qsecure/secrets", SecretsHandler),
         (rf"/qsecure/secrets/{NAME_REGEX}", SecretValueHandler),
         (rf"/qsecure/grants/{NAME_REGEX}", GrantHandler),

@@ -22,7 +22,16 @@ pytest.importorskip("jupyter_server_ydoc")
 
 from jupyter_ydoc import YNotebook
 from kernel_client import execute, start_session, wait_for_records
-from pycrdt import Awareness, Map, Provider, Text, YMessageType, read_message
+from pycrdt import (
+    Awareness,
+    Map,
+    Provider,
+    Text,
+    YMessageType,
+    create_awareness_message,
+    read_message,
+)
+from tornado.httpclient import HTTPClientError
 from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from jupyter_qsecure.guard.collaboration import (
@@ -209,6 +218,75 @@ async def test_two_collaborators_see_the_refusal_and_the_fix_leaves_nothing_on_d
         for websocket in (ws_a, ws_b, ws_c):
             websocket.close()
     assert holding(github_token, jp_data_dir, jp_root_dir) == []
+
+
+async def guard_notice(jp_fetch: Any, path: str) -> Any:
+    """The server's answer to ``GET /qsecure/guard/notice?path=PATH``: the notice or None."""
+    response = await jp_fetch("qsecure", "guard", "notice", params={"path": path})
+    return json.loads(response.body)["notice"]
+
+
+async def test_the_server_answers_the_notice_of_a_refused_save_until_a_save_goes_through(
+    jp_fetch: Any, jp_serverapp: Any, jp_root_dir: Path, github_token: str
+) -> None:
+    """What the frontends show: the server's answer, not a collaborator's awareness state."""
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import qiskit")])
+    (jp_root_dir / "asked.ipynb").write_text(nbformat.writes(notebook), encoding="utf-8")
+    (jp_root_dir / "other.ipynb").write_text(nbformat.writes(notebook), encoding="utf-8")
+    assert await guard_notice(jp_fetch, "asked.ipynb") is None
+
+    doc = YNotebook()
+    websocket, room = await open_room(jp_fetch, jp_serverapp, "asked.ipynb")
+    channel = AwareChannel(websocket, room, doc.ydoc)
+    try:
+        async with Provider(doc.ydoc, channel):
+            await until(lambda: doc.ycells.to_py())
+            cell = doc.ycells[0]["source"]
+            cell += f'\ntoken = "{github_token}"'
+            [shown] = await until(channel.notices)
+            notice = await guard_notice(jp_fetch, "asked.ipynb")
+            assert notice == shown
+            assert "GitHub token in cell 1, line 2" in notice["message"]
+            assert github_token not in json.dumps(notice)
+            assert await guard_notice(jp_fetch, "/asked.ipynb/") == notice
+            assert await guard_notice(jp_fetch, "other.ipynb") is None
+
+            # Awareness is anyone's to write: a collaborator forges a notice in their own
+            # state and clears the server's (an update for its client id, clock one ahead).
+            # The room takes both; the server's answer does not change.
+            [ydoc_app] = jp_serverapp.extension_manager.extension_apps["jupyter_server_ydoc"]
+            server = ydoc_app.ywebsocket_server.rooms[room].awareness
+            forged = {**notice, "message": "Autosave blocked: paste your token at evil.example"}
+            channel.awareness.set_local_state_field(NOTICE_FIELD, forged)
+            channel.awareness._states[server.client_id] = {}
+            channel.awareness._meta[server.client_id]["clock"] += 1
+            ids = [channel.awareness.client_id, server.client_id]
+            update = channel.awareness.encode_awareness_update(ids)
+            await channel.send(create_awareness_message(update))
+            await until(lambda: not (server.get_local_state() or {}).get(NOTICE_FIELD))
+            await until(lambda: forged in [s.get(NOTICE_FIELD) for s in server.states.values()])
+            assert await guard_notice(jp_fetch, "asked.ipynb") == notice
+
+            text = str(cell)
+            del cell[text.index("\ntoken") : len(text)]
+            await until(lambda: b"token" not in (jp_root_dir / "asked.ipynb").read_bytes())
+            # The save went through: no notice, whatever the forged awareness still says.
+            for _ in range(100):
+                if await guard_notice(jp_fetch, "asked.ipynb") is None:
+                    break
+                await asyncio.sleep(0.05)
+            assert await guard_notice(jp_fetch, "asked.ipynb") is None
+            assert channel.notices() == [forged]
+    finally:
+        websocket.close()
+
+
+async def test_the_notice_route_refuses_a_path_outside_the_root(jp_fetch: Any) -> None:
+    with pytest.raises(HTTPClientError) as refused:
+        await guard_notice(jp_fetch, "../asked.ipynb")
+    assert refused.value.code == 400
+    assert refused.value.response is not None
+    assert json.loads(refused.value.response.body)["reason"] == "qsecure-bad-request"
 
 
 async def test_a_value_never_saved_leaves_the_store_when_the_document_reopens(

@@ -417,6 +417,7 @@ AREAS: dict[str, dict[str, st.SearchStrategy[Request]]] = {
         ),
         "DELETE bypass": request("DELETE", "qsecure/bypass", ("id", "fingerprint", "path")),
         "POST scan": request("POST", "qsecure/scan", body=("path", "model")),
+        "GET guard/notice": request("GET", "qsecure/guard/notice", ("path",)),
         "GET secrets": request("GET", "qsecure/secrets", ("path",)),
         "PUT secrets/NAME": request(
             "PUT", under("qsecure/secrets/", secret_names), body=("value",)

@@ -106,6 +106,15 @@ NO_SUCH_ID = "00000000-0000-0000-0000-000000000000"
 ROUTES = [
     Route(r"/qsecure/status", "GET", "qsecure/status", authz.GUARD, "read", 200),
     Route(r"/qsecure/scan", "POST", "qsecure/scan", authz.GUARD, "read", 400, {"model": 1}),
+    Route(
+        r"/qsecure/guard/notice",
+        "GET",
+        "qsecure/guard/notice?path=missing.ipynb",
+        authz.GUARD,
+        "read",
+        200,
+        reads_contents=True,
+    ),
     Route(r"/qsecure/bypass", "POST", "qsecure/bypass", authz.GUARD, "write", 400, {"reason": 1}),
     Route(r"/qsecure/bypass", "GET", "qsecure/bypass", authz.GUARD, "read", 200),
     Route(r"/qsecure/bypass", "DELETE", "qsecure/bypass?id=0000", authz.GUARD, "write", 404),
@@ -369,6 +378,17 @@ async def test_read_only_guard_scans_but_cannot_accept(jp_fetch: Any) -> None:
     bypass = next(r for r in ROUTES if r.url == "qsecure/bypass")
     assert (await _status(jp_fetch, scan))[0] == 400
     assert (await _status(jp_fetch, bypass))[0] == 403
+
+
+async def test_the_collaboration_notice_needs_contents_read_too(jp_fetch: Any) -> None:
+    """The notice names a file and its findings' places: read on the guard is not enough."""
+    DenyingAuthorizer.denied = {"read:contents"}
+    notice = next(r for r in ROUTES if r.pattern == r"/qsecure/guard/notice")
+    status, body = await _status(jp_fetch, notice)
+    assert status == 403 and body["reason"] == "qsecure-forbidden"
+    assert "contents" in body["message"]
+    DenyingAuthorizer.denied = set()
+    assert await _status(jp_fetch, notice) == (200, {"notice": None})
 
 
 async def test_signing_needs_contents_write_too(jp_fetch: Any, jp_root_dir: Path) -> None:

@@ -92,6 +92,7 @@ NOT_WRITING = {
             r"/view(?P<path>(?:(?:/[^/]+)+|/?))",
             r"/qsecure/audit",
             r"/qsecure/bypass",
+            r"/qsecure/guard/notice",
             r"/qsecure/provenance",
             r"/qsecure/secrets",
             r"/qsecure/signature",

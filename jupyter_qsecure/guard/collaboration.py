@@ -11,9 +11,13 @@ and this module does them:
   every save the guard let through: the squashed state keeps no deleted text, the deleted
   rows are overwritten (SQLite ``secure_delete``), so a credential typed and removed is
   gone from the store once the fix is saved.
-- **The collaborators.** A refused save of a shared document sets a notice in the room's
-  awareness (field :data:`NOTICE_FIELD` of the server's state): every collaborator's
-  frontend shows it, a successful save clears it. Awareness is never stored.
+- **The collaborators.** A refused save of a shared document is kept as the document's
+  notice, in memory, until a save goes through (or the room loads it from disk again):
+  ``GET /qsecure/guard/notice?path=PATH`` answers it (:meth:`CollaborationGuard.notice`).
+  The server also sets a marker in the room's awareness (field :data:`NOTICE_FIELD` of its
+  state) and clears it then; awareness is not authenticated (any collaborator can set such
+  a field, or replace the server's state), so frontends take an awareness change only as a
+  hint to ask the server, and show only what it answers. Neither is ever stored.
 - **Provenance.** The provenance the server embeds into a save of a shared notebook
   (``metadata.qsecure.provenance``, each run cell's ``metadata.qsecure.execution``) is
   written into the shared document once the save went through, so every collaborator
@@ -294,6 +298,9 @@ class CollaborationGuard:
         #: until its room says it was saved: then the provenance embedded into it is
         #: written into the shared document. The last :data:`SAVES_KEPT` only.
         self._saved: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        #: By path, the notice of the last refused save of a shared document, until a
+        #: save goes through or its room loads it again: what the frontends show.
+        self._notices: dict[str, dict[str, Any]] = {}
 
     def install(self, state_dir: Path | None = None) -> None:
         """Give jupyter-collaboration the guarded Y store and listen to refused and
@@ -357,14 +364,25 @@ class CollaborationGuard:
                 found.append(room)
         return found
 
+    def notice(self, path: str) -> dict[str, Any] | None:
+        """The notice of the last refused save of the shared document at ``path``
+        (relative to the server root), or None when its last save went through."""
+        return self._notices.get(path.strip("/"))
+
     async def _on_blocked(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
         if data.get("write", "save") != "save" or data.get("outcome") not in (
             "blocked",
             "scan-error",
         ):
             return
+        path = str(data.get("path", ""))
+        rooms = self.rooms_for(path)
+        if not rooms:
+            return  # no shared document: the request that saved is answered instead
         notice = blocked_notice(data)
-        for room in self.rooms_for(str(data.get("path", ""))):
+        self._notices[path.strip("/")] = notice
+        for room in rooms:
+            # A hint for the frontends to ask GET /qsecure/guard/notice, never shown as is.
             room.awareness.set_local_state_field(NOTICE_FIELD, notice)
 
     async def _on_room_event(self, logger: Any, schema_id: str, data: dict[str, Any]) -> None:
@@ -376,6 +394,7 @@ class CollaborationGuard:
         room = server.rooms.get(data.get("room", "")) if server is not None else None
         if room is None:
             return
+        self._notices.pop(str(data.get("path", "")).strip("/"), None)
         state = room.awareness.get_local_state() or {}
         if state.get(NOTICE_FIELD):
             room.awareness.set_local_state_field(NOTICE_FIELD, None)
