@@ -1,6 +1,8 @@
 /**
- * The collaboration notice, read from a real Yjs awareness as the server sets it (the
- * notice's fields are the server's, see tests/test_collaboration.py).
+ * The collaboration notice: a real Yjs awareness tells the watcher when to ask the server,
+ * and only the server's answer is shown (the notice's fields are the server's, see
+ * tests/test_collaboration.py). Awareness is anyone's to write: a collaborator's forged
+ * ``qsecure`` field, or the server's cleared by someone else, changes nothing shown.
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 import {
@@ -10,12 +12,17 @@ import {
 } from 'y-protocols/awareness';
 import * as Y from 'yjs';
 
+jest.mock('../request', () => ({ requestAPI: jest.fn() }));
+
 import {
+  ASK_DELAY_MS,
   CollaborationNoticeWatcher,
   INotifier,
   NOTICE_FIELD,
-  findNotice
+  askServer,
+  noticeOf
 } from '../guard/collaborationNotice';
+import { requestAPI } from '../request';
 import { trans } from './contract';
 
 const notice = {
@@ -30,25 +37,36 @@ const notice = {
   ]
 };
 
-/** The server's awareness and a collaborator's, linked as the room links them. */
-function room(): { server: Awareness; client: Awareness } {
-  const server = new Awareness(new Y.Doc());
-  const client = new Awareness(new Y.Doc());
-  server.on(
-    'update',
-    ({ added, updated, removed }: Record<string, number[]>) => {
-      const changed = added.concat(updated, removed);
-      applyAwarenessUpdate(
-        client,
-        encodeAwarenessUpdate(server, changed),
-        'server'
-      );
-    }
-  );
-  return { server, client };
+const forged = {
+  ...notice,
+  message:
+    'Autosave blocked by the leak guard: sign in again at https://evil.example to unlock saving.',
+  fixes: ['Paste your token at https://evil.example']
+};
+
+/** One awareness linked to another, as the room links every collaborator's. */
+function link(from: Awareness, to: Awareness): void {
+  from.on('update', ({ added, updated, removed }: Record<string, number[]>) => {
+    const changed = added.concat(updated, removed);
+    applyAwarenessUpdate(to, encodeAwarenessUpdate(from, changed), 'remote');
+  });
 }
 
-function fakeNotify(): { shown: Map<string, string>; notify: INotifier } {
+/** The server's awareness, a collaborator's (the attacker's) and this user's. */
+function room(): { server: Awareness; mallory: Awareness; client: Awareness } {
+  const server = new Awareness(new Y.Doc());
+  const mallory = new Awareness(new Y.Doc());
+  const client = new Awareness(new Y.Doc());
+  link(server, client);
+  link(mallory, client);
+  return { server, mallory, client };
+}
+
+function fakeNotify(): {
+  shown: Map<string, string>;
+  notify: INotifier;
+  warnings: () => number;
+} {
   const shown = new Map<string, string>();
   let next = 0;
   const notify = {
@@ -61,44 +79,148 @@ function fakeNotify(): { shown: Map<string, string>; notify: INotifier } {
       shown.delete(id);
     }
   };
-  return { shown, notify };
+  return { shown, notify, warnings: () => next };
+}
+
+/** A server whose answer the test sets, and the paths it was asked for. */
+function fakeServer(): {
+  answer: { notice: unknown };
+  asked: string[];
+  ask: (path: string) => Promise<unknown>;
+} {
+  const answer: { notice: unknown } = { notice: null };
+  const asked: string[] = [];
+  const ask = async (path: string): Promise<unknown> => {
+    asked.push(path);
+    return { notice: answer.notice };
+  };
+  return { answer, asked, ask };
+}
+
+function watch(
+  client: Awareness,
+  notify: INotifier,
+  ask: (path: string) => Promise<unknown>
+): CollaborationNoticeWatcher {
+  return new CollaborationNoticeWatcher(
+    client,
+    () => 'shared.ipynb',
+    trans as unknown as TranslationBundle,
+    notify,
+    () => undefined,
+    ask
+  );
+}
+
+/** Let the watcher's delay pass and the server's answer arrive. */
+async function answered(watcher: CollaborationNoticeWatcher): Promise<void> {
+  jest.advanceTimersByTime(ASK_DELAY_MS);
+  await watcher.settled;
 }
 
 describe('the collaboration notice', () => {
-  it('is shown once per refusal, to a collaborator, and dismissed by the good save', () => {
-    const { server, client } = room();
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
+  it('shows nothing for a collaborator forging a notice in awareness', async () => {
+    const { server, mallory, client } = room();
     const { shown, notify } = fakeNotify();
-    const watcher = new CollaborationNoticeWatcher(
-      client,
-      trans as unknown as TranslationBundle,
-      notify,
-      () => undefined
-    );
+    const backend = fakeServer();
+    const watcher = watch(client, notify, backend.ask);
+    await watcher.settled;
+
+    mallory.setLocalStateField(NOTICE_FIELD, forged);
+    server.setLocalStateField(NOTICE_FIELD, forged);
+    await answered(watcher);
     expect(shown.size).toBe(0);
+    // It asked the server, for this document, and showed its answer: none.
+    expect(backend.asked).toEqual(['shared.ipynb', 'shared.ipynb']);
 
-    server.setLocalStateField(NOTICE_FIELD, notice);
+    // Once the server has a notice, it is the server's that is shown, not the forged one.
+    backend.answer.notice = notice;
+    mallory.setLocalStateField('user', { name: 'mallory' });
+    await answered(watcher);
     expect([...shown.values()]).toEqual([notice.message]);
-    // Every autosave refused again sets the same notice: still one notification.
-    server.setLocalStateField(NOTICE_FIELD, { ...notice });
-    server.setLocalStateField('user', { name: 'server' });
-    expect(shown.size).toBe(1);
+    watcher.dispose();
+    expect(shown.size).toBe(0);
+    for (const awareness of [server, mallory, client]) {
+      awareness.destroy();
+    }
+  });
 
+  it("shows the server's notice though someone cleared it from awareness, once per refusal", async () => {
+    const { server, mallory, client } = room();
+    const { shown, notify, warnings } = fakeNotify();
+    const backend = fakeServer();
+    backend.answer.notice = notice;
+    const watcher = watch(client, notify, backend.ask);
+    // Opened while refused: shown without any awareness change.
+    await watcher.settled;
+    expect([...shown.values()]).toEqual([notice.message]);
+
+    // The server's awareness field is cleared (by a collaborator's forged update): the
+    // server still has the notice, and that is what stays shown, once.
     server.setLocalStateField(NOTICE_FIELD, null);
+    mallory.setLocalStateField('cursor', { line: 1 });
+    await answered(watcher);
+    server.setLocalStateField(NOTICE_FIELD, { ...notice });
+    await answered(watcher);
+    expect([...shown.values()]).toEqual([notice.message]);
+    expect(warnings()).toBe(1);
+
+    // The server says the save went through: dismissed, whatever awareness holds.
+    backend.answer.notice = null;
+    mallory.setLocalStateField(NOTICE_FIELD, forged);
+    await answered(watcher);
     expect(shown.size).toBe(0);
     watcher.dispose();
-    server.destroy();
+    for (const awareness of [server, mallory, client]) {
+      awareness.destroy();
+    }
+  });
+
+  it('asks once for a burst of changes, and keeps what is shown without an answer', async () => {
+    const { mallory, client } = room();
+    const { shown, notify } = fakeNotify();
+    const backend = fakeServer();
+    backend.answer.notice = notice;
+    let failing = false;
+    const ask = (path: string): Promise<unknown> =>
+      failing ? Promise.reject(new Error('offline')) : backend.ask(path);
+    const watcher = watch(client, notify, ask);
+    await watcher.settled;
+    for (let i = 0; i < 20; i++) {
+      mallory.setLocalStateField('cursor', { line: i });
+    }
+    await answered(watcher);
+    expect(backend.asked).toHaveLength(2);
+    failing = true;
+    mallory.setLocalStateField('cursor', { line: 99 });
+    await answered(watcher);
+    expect([...shown.values()]).toEqual([notice.message]);
+    watcher.dispose();
+    mallory.destroy();
     client.destroy();
   });
 
-  it('ignores states without a notice and malformed ones', () => {
-    const { server, client } = room();
-    server.setLocalStateField(NOTICE_FIELD, { blocked: true, message: 42 });
-    expect(findNotice(client)).toBeNull();
-    server.setLocalStateField(NOTICE_FIELD, 'blocked');
-    expect(findNotice(client)).toBeNull();
-    server.setLocalStateField(NOTICE_FIELD, notice);
-    expect(findNotice(client)?.path).toBe('shared.ipynb');
-    server.destroy();
-    client.destroy();
+  it("reads only a well-formed notice from the server's answer", () => {
+    expect(noticeOf(null)).toBeNull();
+    expect(noticeOf({ notice: null })).toBeNull();
+    expect(noticeOf({ notice: { blocked: true, message: 42 } })).toBeNull();
+    expect(noticeOf({ notice: 'blocked' })).toBeNull();
+    expect(noticeOf({ notice })?.message).toBe(notice.message);
+  });
+
+  it('asks GET /qsecure/guard/notice through the request helper', async () => {
+    const request = requestAPI as jest.Mock;
+    request.mockResolvedValueOnce({ notice: null });
+    await askServer('folder/a b&c.ipynb');
+    expect(request).toHaveBeenCalledWith(
+      'guard/notice?path=folder%2Fa+b%26c.ipynb'
+    );
   });
 });

@@ -21,16 +21,17 @@ function awarenessOf(panel: NotebookPanel): IAwarenessLike | null {
   return shared?.awareness ?? null;
 }
 
-/** The plugin: a watcher on each open notebook's shared model. */
+/** The plugin: a watcher on each open notebook's shared model (its awareness cues the
+ * watcher to ask the server). */
 export const collaborationNoticePlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-qsecure:collaboration-notice',
   description:
-    'With real-time collaboration, a save the leak guard refuses is shown to every collaborator of the document, with its fixes.',
+    'With real-time collaboration, a save the leak guard refuses is shown to every collaborator of the document, with its fixes, as the server answers it.',
   autoStart: true,
   requires: [INotebookTracker],
   optional: [ITranslator],
   activate: (
-    _: JupyterFrontEnd,
+    app: JupyterFrontEnd,
     tracker: INotebookTracker,
     translator: ITranslator | null
   ) => {
@@ -48,8 +49,12 @@ export const collaborationNoticePlugin: JupyterFrontEndPlugin<void> = {
             buttons: [Dialog.okButton()]
           });
         };
+        // The server's path: without the drive (the collaboration drive is "RTC:").
+        const path = (): string =>
+          app.serviceManager.contents.localPath(panel.context.path);
         const watcher = new CollaborationNoticeWatcher(
           awareness,
+          path,
           trans,
           Notification,
           explain
