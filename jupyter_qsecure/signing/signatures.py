@@ -24,6 +24,7 @@ allowed_signers file every signature is still checked for validity, but none is 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -325,10 +326,22 @@ def _changed_cells(recorded: Any, current: list[dict[str, str]]) -> list[str]:
     return changed
 
 
+#: The one form of a signing time that is judged: RFC 3339 (``sign`` writes
+#: ``2026-11-24T23:17:14+00:00``). Python's ``fromisoformat`` also reads ISO week dates,
+#: the basic format, a blank before the offset, offsets of hours only or with seconds:
+#: texts a reviewer (and JupyterLab, which shows a time it cannot read as its text)
+#: reads as another moment than the one judged (``2025-W01-1`` is 30 December 2024).
+_SIGNED_TIME = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?"
+    r"(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
 def parse_signed_time(value: Any) -> datetime | None:
-    """A signing time as a timezone-aware datetime; None unless it is an ISO 8601 time
-    with a timezone (a signature's time is never guessed)."""
-    if not isinstance(value, str):
+    """A signing time as a timezone-aware datetime; None unless it is an RFC 3339 time
+    (``YYYY-MM-DDTHH:MM:SS[.fraction]`` and ``Z`` or ``+HH:MM``): a signature's time is
+    never guessed, and is judged only in a form every reader reads as the same moment."""
+    if not isinstance(value, str) or not re.fullmatch(_SIGNED_TIME, value):
         return None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -471,7 +484,10 @@ def _judge_trust(
     result = checked.result
     signed_at = parse_signed_time(result.signed_at)
     if signed_at is None:
-        result.reason = "the signed time is not an ISO 8601 time with a timezone"
+        result.reason = (
+            "the signed time is not an RFC 3339 time (YYYY-MM-DDTHH:MM:SS and Z or "
+            "+HH:MM, as jupyter qsecure sign writes it)"
+        )
         return
     if signed_at > now + CLOCK_SKEW:
         result.reason = f"signed in the future ({result.signed_at}): the signer's clock is wrong"
