@@ -129,6 +129,12 @@ def test_stock_dsse_and_ssh_keygen_verify_it(
     mixed["signatures"][0]["sig"] = other["signatures"][0]["sig"]
     with pytest.raises(SignatureError, match="sig does not verify"):
         verify_envelope(mixed)
+    # an empty sig beside a valid sshsig: stock DSSE verifiers refuse it, so must we
+    emptied = copy.deepcopy(envelope)
+    emptied["signatures"][0]["sig"] = ""
+    assert not stock_dsse_verify(emptied, key)
+    with pytest.raises(SignatureError, match="sig is empty"):
+        verify_envelope(emptied)
 
 
 @pytest.mark.parametrize("kind", ["ed25519", "ecdsa", "rsa"])

@@ -122,6 +122,10 @@ def _verify_one(number: int, signature: Any, message: bytes) -> ParsedSignature:
     except (KeyError, TypeError, binascii.Error, ValueError):
         raise SignatureError("malformed", f"signature {number}: sig is not base64") from None
     armored = signature.get("sshsig")
+    if armored is not None and not sig:
+        # Stock DSSE verifiers check only sig: an empty one beside a valid sshsig would
+        # be an envelope this verifies and they refuse.
+        raise SignatureError("malformed", f"signature {number}: sig is empty")
     if armored is None:  # a FIDO key's, or an earlier version's: sig holds the SSHSIG
         try:
             armored = sig.decode("ascii")
