@@ -13,9 +13,12 @@ JSON document's string leaves each on their own (a service-account file loaded w
 URL's password, its query parameters named like credentials, a ``password=`` setting):
 libraries that parse it show them alone. A value with characters outside ASCII is also
 found in the base64 and hex of its Latin-1 bytes (requests and aiohttp encode an HTTP
-Basic authorization so). Transformations made on purpose (``upper()``, reversing,
-slicing, compression, base32/base85, other encodings) are out of scope, and so is a YAML
-scalar folded across lines (PyYAML folds at 80 columns).
+Basic authorization so). Hex is also found with ``:`` or a space between bytes (a
+fingerprint, ``bytes.hex(" ")``), and a value that JSON escapes (a quote, a backslash, an
+accent) in the base64 of its JSON escape too (a JWT's claims, Docker's auth header).
+Transformations made on purpose (``upper()``, reversing, slicing, compression,
+base32/base85, other encodings) are out of scope, and so is a YAML scalar folded across
+lines (PyYAML folds at 80 columns).
 
 Used by the masking in the kernel and by the guard on the server; stdlib only, as the
 kernel side must import nothing heavy.
@@ -127,7 +130,17 @@ def _forms_of_one(value: str) -> set[str]:
     raw = value.encode("utf-8")
     forms = {value, quote(value, safe=""), quote(value), quote_plus(value), raw.hex()}
     forms.add(raw.hex().upper())
+    # Hex with a separator between bytes (``bytes.hex(":")``, ``binascii.hexlify(raw, " ")``,
+    # a fingerprint's ``AB:CD``); a hex dump's lines are read in :mod:`.unfolding`.
+    for separator in (":", " "):
+        forms |= {raw.hex(separator), raw.hex(separator).upper()}
     forms |= _base64_forms(raw)
+    # A value inside JSON that is then base64-encoded (a JWT's claims, Docker's
+    # X-Registry-Auth header, a Kubernetes .dockerconfigjson): JSON escaped its quotes,
+    # backslashes, control characters and (ASCII by default) its other characters first.
+    for escaped in {json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}:
+        if escaped != value:
+            forms |= _base64_forms(escaped.encode("utf-8"))
     try:
         latin = value.encode("latin-1")
     except UnicodeEncodeError:

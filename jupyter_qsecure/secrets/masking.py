@@ -321,6 +321,14 @@ def _pieces(
     return pieces
 
 
+def _wide_forms(part: str) -> list[bytes]:
+    """``part`` in UTF-32, both byte orders: NumPy keeps an array of strings so
+    (``np.array([token])``), and its raw buffer or pickle in a comm message holds them.
+    Looked for in buffers only (:meth:`Masker.mask_buffer`): no text holds the NUL bytes,
+    which Hyperscan's literals cannot hold either."""
+    return [part.encode(codec, "surrogatepass") for codec in ("utf-32-le", "utf-32-be")]
+
+
 class Masker:
     """Replaces every known form of every secret in text and in message content."""
 
@@ -334,6 +342,9 @@ class Masker:
         self._longest = 0
         #: Every character of every form: a text ending in another one holds nothing back.
         self._characters: frozenset[str] = frozenset()
+        #: The values' UTF-32 forms (:func:`_wide_forms`) -> label, and one pattern for all.
+        self._wide: re.Pattern[bytes] | None = None
+        self._wide_labels: dict[bytes, bytes] = {}
         self._lock = threading.Lock()
         self.update(secrets or {})
 
@@ -368,6 +379,13 @@ class Masker:
             pieces = _pieces(labels, parts)
             for piece, (label, _) in pieces.items():
                 labels.setdefault(piece, label)
+            wide = {form: label.encode() for part, label in parts for form in _wide_forms(part)}
+            self._wide = (
+                re.compile(b"|".join(map(re.escape, sorted(wide, key=len, reverse=True))))
+                if wide
+                else None
+            )
+            self._wide_labels = wide
             within = {piece: places for piece, (_, places) in pieces.items()}
             unfolder = Unfolder(parts)
             self._matcher = _Matcher(labels, within, unfolder) if labels else None
@@ -497,6 +515,10 @@ class Masker:
         if len(data) < matcher.shortest:
             return buffer
         masked = matcher.replace_bytes(data)
+        wide = self._wide
+        if wide is not None and b"\0\0\0" in masked:
+            labels = self._wide_labels
+            masked = wide.sub(lambda match: labels[match.group()], masked)
         return buffer if masked == data else masked
 
 

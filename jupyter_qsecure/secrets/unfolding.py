@@ -56,6 +56,16 @@ _AS_SHOWN = re.compile(
     rf"(?P<separator>{SEPARATORS.pattern})|(?P<tag><[^<>]{{0,300}}>)"
     r"|(?P<reference>&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,10});)"
 )
+#: A line of a hex dump (``xxd``, ``hexdump -C``, ``od -A x -t x1``, Python's hexdump
+#: helpers): an offset, then bytes as hex in groups of 1 to 8 bytes, then, often, the same
+#: bytes as text (``|...|`` or after two spaces), 16 to a line. The text column shows a
+#: value 16 characters a line, and the hex column all of its bytes.
+_DUMP_LINE = re.compile(
+    r"(?m)^(?P<offset>[0-9a-fA-F]{4,16}):?(?P<hex>(?:[ \t]{1,3}(?:[0-9a-fA-F]{2}){1,8})+)"
+    r"(?=[ \t]|$)[^\n]*$"
+)
+#: The most bytes a dump line is read as holding (``xxd -c 64`` and wider are left).
+_DUMP_WIDTH = 64
 #: A value shorter than this, its separators left out, is not looked for folded (eight
 #: characters of a short value are too likely to be ordinary text).
 FOLDED_MINIMUM = 16
@@ -87,6 +97,13 @@ class Unfolder:
         self._targets = sorted(targets.items(), key=lambda item: -len(item[0]))
         #: Every value's first characters (see :meth:`unfold`).
         self._heads = {target[:PROBE_LENGTH] for target in targets}
+        #: The UTF-8 of each value and part, longest first: looked for in hex dumps.
+        raws: dict[bytes, str] = {}
+        for part, label in parts:
+            raw_part = part.encode("utf-8", "surrogatepass")
+            if len(raw_part) >= FOLDED_MINIMUM:
+                raws.setdefault(raw_part, label)
+        self._raws = sorted(raws.items(), key=lambda item: -len(item[0]))
 
     def __bool__(self) -> bool:
         return bool(self._targets)
@@ -106,6 +123,9 @@ class Unfolder:
         """``text`` with every value that appears whole once separators are left out, and
         only then (folded, or split into pieces), replaced by its label; None when
         there is none. A value as it is is left to the masker's forms."""
+        dumped = self._undumped(text) if self._raws and (":" in text or "  " in text) else None
+        if dumped is not None:
+            return self.unfold(dumped) or dumped
         reading = _AS_SHOWN if HIGHLIGHTED_STRING in text else SEPARATORS
         found = self._found(text, reading)
         if not found and "\\" in text:
@@ -120,6 +140,58 @@ class Unfolder:
         for begin, finish, label in sorted(found):
             out += [text[position:begin], label]
             position = finish
+        out.append(text[position:])
+        return "".join(out)
+
+    def _undumped(self, text: str) -> str | None:
+        """``text`` with each line of a hex dump that shows a byte of a value replaced,
+        after its offset, by the value's label; None when no dump in it shows one.
+
+        The bytes are read from the hex column (the text column shows other bytes as
+        ``.``), each line holding as many as the next line's offset says (16 in most
+        dumps), so a text column made of hex digits is not read as bytes."""
+        lines = list(_DUMP_LINE.finditer(text))
+        if len(lines) < 2:
+            return None
+        # Runs of dump lines whose offsets go on from one to the next.
+        blocks: list[list[tuple[re.Match[str], bytes]]] = []
+        for index, line in enumerate(lines):
+            digits = re.sub(r"\s", "", line["hex"])
+            offset = int(line["offset"], 16)
+            following = lines[index + 1] if index + 1 < len(lines) else None
+            width = int(following["offset"], 16) - offset if following is not None else 0
+            if not 0 < width <= _DUMP_WIDTH:
+                width = len(blocks[-1][-1][1]) if blocks and blocks[-1] else 16
+            data = bytes.fromhex(digits[: 2 * width]) if len(digits) % 2 == 0 else b""
+            if not data:
+                continue
+            previous = blocks[-1][-1] if blocks and blocks[-1] else None
+            if previous is None or int(previous[0]["offset"], 16) + len(previous[1]) != offset:
+                blocks.append([])
+            blocks[-1].append((line, data))
+        masked: dict[int, tuple[re.Match[str], str]] = {}
+        for block in blocks:
+            joined = b"".join(data for _, data in block)
+            ends = []
+            total = 0
+            for _, data in block:
+                total += len(data)
+                ends.append(total)
+            for raw, label in self._raws:
+                at = joined.find(raw)
+                while at >= 0:
+                    first = bisect.bisect_right(ends, at)
+                    last = bisect.bisect_left(ends, at + len(raw))
+                    for line, _ in block[first : last + 1]:
+                        masked.setdefault(line.start(), (line, label))
+                    at = joined.find(raw, at + len(raw))
+        if not masked:
+            return None
+        out, position = [], 0
+        for start in sorted(masked):
+            line, label = masked[start]
+            out += [text[position : line.end("offset")], "  ", label]
+            position = line.end()
         out.append(text[position:])
         return "".join(out)
 
