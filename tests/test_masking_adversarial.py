@@ -31,13 +31,15 @@ from jupyter_qsecure.secrets.masking import Masker
 
 #: A run of this many bytes of a value, shown in any of the forms here, counts as a leak.
 RUN = 12
+#: The start of a value JSON escapes (a quote, a backslash).
+ESCAPED_START = 'pa"ss\\w'
 
 
 def _values() -> dict[str, str]:
     return {
         "TOKEN": secrets.token_urlsafe(30),
         "HEX": secrets.token_hex(32),  # a dump's text column of hex digits
-        "PASSWORD": 'pa"ss\\w' + secrets.token_urlsafe(18) + "é",  # JSON escapes three
+        "PASSWORD": ESCAPED_START + secrets.token_urlsafe(18) + "é",  # JSON escapes three
     }
 
 
