@@ -262,3 +262,28 @@ async def test_these_forms_never_reach_the_browser(
     claims = json.dumps({"password": granted["PASSWORD"]}, separators=(",", ":")).encode()
     encoded = base64.urlsafe_b64encode(claims).decode().rstrip("=")
     assert not any(encoded[at : at + 16] in browser for at in range(16, len(encoded) - 16))
+
+
+def test_a_form_hyperscan_refuses_is_said_in_the_log_without_it(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hyperscan refusing a form made masking fall back to regular expressions (right, and
+    slower) without a word; the warning names no form, since forms hold the values."""
+    hyperscan = pytest.importorskip("hyperscan")
+
+    class Refusing:
+        def __init__(self, **_: Any) -> None:
+            pass
+
+        def compile(self, **_: Any) -> None:
+            raise hyperscan.error("a literal it cannot hold")
+
+    monkeypatch.setattr(hyperscan, "Database", Refusing)
+    values = _values()
+    with caplog.at_level("WARNING", logger="jupyter_qsecure.secrets.masking"):
+        masker = Masker(values)
+    assert masker._matcher._database is None  # type: ignore[union-attr]
+    assert "[secret:TOKEN]" in masker.mask(f"token {values['TOKEN']} used")
+    [record] = [r for r in caplog.records if "Hyperscan refused" in r.getMessage()]
+    assert "regular expressions" in record.getMessage()
+    assert not any(value in caplog.text for value in values.values())

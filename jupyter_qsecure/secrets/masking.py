@@ -101,6 +101,34 @@ def _agreeing(data: bytes, here: int, full: bytes, there: int, way: int) -> int:
     return low
 
 
+def _literal_database(literals: list[bytes]) -> Any:
+    """A Hyperscan block-mode database of ``literals`` (leftmost starts reported), or None
+    when Hyperscan is not installed or refuses one of them. A refusal is logged, naming
+    no literal (they are the secrets' forms): masking then runs on regular expressions,
+    as right and slower, which nobody would otherwise know."""
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    try:
+        database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+        database.compile(
+            expressions=literals,
+            ids=list(range(len(literals))),
+            elements=len(literals),
+            flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(literals),
+            literal=True,
+        )
+    except Exception as error:
+        logging.getLogger(__name__).warning(
+            "jupyter-qsecure: Hyperscan refused the masking forms (%s); masking uses "
+            "regular expressions instead, more slowly",
+            type(error).__name__,
+        )
+        return None
+    return database
+
+
 class _Matcher:
     """Finds the leftmost-longest, non-overlapping occurrences of a set of literals; an
     occurrence of a piece (``pieces``: piece -> (a form it is part of, where in it))
@@ -139,20 +167,10 @@ class _Matcher:
         #: its main thread (log records) and the fd relays at once, and a scan on a scratch
         #: in use by another thread fails.
         self._local = threading.local()
-        try:
-            import hyperscan
-
-            database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            encoded = [form.encode("utf-8", "surrogatepass") for form in ordered + probes]
-            database.compile(
-                expressions=encoded,
-                ids=list(range(len(encoded))),
-                elements=len(encoded),
-                flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(encoded),
-                literal=True,
-            )
-            self._database = database
-        except Exception:  # not installed, or a form it refuses: the regular expression
+        self._database = _literal_database(
+            [form.encode("utf-8", "surrogatepass") for form in ordered + probes]
+        )
+        if self._database is None:  # not installed, or a form it refuses
             self._regex = re.compile("|".join(re.escape(form) for form in ordered))
             self._index = {form: index for index, form in enumerate(ordered)}
             self._probe = re.compile("|".join(re.escape(probe) for probe in probes or ["(?!)"]))
